@@ -1,0 +1,35 @@
+/* cli.h - the subcommands.  Each lives in its own file as
+ * <name>_main(argc, argv), with argv[0] the subcommand's name.
+ * Exit status: 0 success, 1 error (invalid input, kernel refused), 2 usage;
+ * `plan` adds 2 = changes pending (its usage errors are 64). */
+#ifndef FEDWALL_CLI_H
+#define FEDWALL_CLI_H
+
+#include "common/common.h"
+
+#define STATE_DIR_DEFAULT "/var/lib/fedwall"
+
+enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2 };
+
+/* Options every subcommand that reads a policy takes the same way. */
+struct common_opts {
+	const char *policy;     /* -f, --file; default POLICY_DEFAULT_PATH */
+	const char *state_dir;  /* --state-dir; default STATE_DIR_DEFAULT */
+	bool verbose;           /* -v */
+	bool json;              /* --json */
+	bool resolve;           /* --resolve: query DNS (generate/plan/apply) */
+	const char *output;     /* -o FILE */
+};
+
+/* Parses argv into `o`; `allowed` is a string of the option letters this
+ * subcommand takes among "fvjro" (f=-f, v=-v, j=--json, r=--resolve,
+ * o=-o); --state-dir and -h are always accepted.  Returns the index of
+ * the first operand, or -1 after printing a usage error (exit 2), or -2
+ * when help was printed (exit 0). */
+int common_parse(int argc, const char *argv[], const char *allowed,
+		 const char *usage, struct common_opts *o);
+
+int check_main(int argc, const char *argv[]);
+int generate_main(int argc, const char *argv[]);
+
+#endif

@@ -1,0 +1,48 @@
+/* main.c - fedwall's command table: exact matching, and help generated
+ * from the same table (the wireguard-tools way). */
+#include "cli.h"
+
+#include <string.h>
+
+static const struct {
+	const char *name;
+	int (*fn)(int argc, const char *argv[]);
+	const char *summary;
+} commands[] = {
+	{ "check", check_main, "Validate a policy and everything it names (like nft -c)" },
+	{ "generate", generate_main, "Print the nftables ruleset a policy compiles to" },
+};
+
+static void usage(FILE *out, const char *prog)
+{
+	fprintf(out, "Usage: %s <command> [options]\n\nCommands:\n", prog);
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(out, "\n'%s <command> -h' shows a command's options;"
+		" '%s --version' the version.\n", prog, prog);
+}
+
+int main(int argc, const char *argv[])
+{
+	const char *prog = "fedwall";
+
+	if (argc < 2) {
+		usage(stderr, prog);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
+	    !strcmp(argv[1], "help")) {
+		usage(stdout, prog);
+		return EXIT_OK;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+		printf("fedwall %s\n", FEDWALL_VERSION);
+		return EXIT_OK;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "%s: invalid command '%s'\n", prog, argv[1]);
+	usage(stderr, prog);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,174 @@
+/* common.h - the lowest layer of fedwall: source locations, diagnostics,
+ * memory helpers, string buffers, IP prefixes and port ranges.
+ *
+ * Everything above (policy/, refresh/, generator/, nft/, cli/) may include
+ * this header; it includes nothing of fedwall's own.
+ */
+#ifndef FEDWALL_COMMON_H
+#define FEDWALL_COMMON_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define FEDWALL_VERSION "0.1.0"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define PRINTF(f, a) __attribute__((format(printf, f, a)))
+
+/* ---- source locations ------------------------------------------------ */
+
+/* Where a value came from. `file` is borrowed: it points at a string that
+ * lives as long as the model that holds the loc (policy->file, list path). */
+struct loc {
+	const char *file;
+	unsigned line, col;     /* 1-based; 0 = unknown */
+};
+
+/* ---- diagnostics ----------------------------------------------------- */
+
+/* Collects and prints problems as `FILE:LINE:COL: error: MESSAGE`.
+ * Every layer that reports takes a struct diag *; nothing prints errors
+ * behind its back.  A NULL loc prints just `fedwall: error: MESSAGE`. */
+struct diag {
+	FILE *out;              /* where lines go; NULL = count only */
+	unsigned errors;
+	unsigned warnings;
+};
+
+void diag_init(struct diag *d, FILE *out);
+void diag_error(struct diag *d, const struct loc *l, const char *fmt, ...) PRINTF(3, 4);
+void diag_warn(struct diag *d, const struct loc *l, const char *fmt, ...) PRINTF(3, 4);
+void diag_note(struct diag *d, const struct loc *l, const char *fmt, ...) PRINTF(3, 4);
+void diag_vreport(struct diag *d, const char *level, const struct loc *l,
+		  const char *fmt, va_list ap) PRINTF(4, 0);
+
+/* ---- memory ---------------------------------------------------------- */
+
+/* Allocation failure exits with status 1 and a message: fedwall never
+ * applies anything after running out of memory, and the kernel keeps the
+ * last ruleset (fail closed). */
+void *xmalloc(size_t n);
+void *xcalloc(size_t nmemb, size_t size);
+void *xrealloc(void *p, size_t n);
+void *xreallocarray(void *p, size_t nmemb, size_t size);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+
+/* Growable array: VEC(struct foo) v = {0}; VEC_PUSH(&v, x); free(v.v); */
+#define VEC(T) struct { T *v; size_t n, cap; }
+#define VEC_GROW(vec)                                                          \
+	do {                                                                   \
+		if ((vec)->n == (vec)->cap) {                                  \
+			(vec)->cap = (vec)->cap ? (vec)->cap * 2 : 8;          \
+			(vec)->v = xreallocarray((vec)->v, (vec)->cap,         \
+						 sizeof(*(vec)->v));           \
+		}                                                              \
+	} while (0)
+#define VEC_PUSH(vec, x)                                                       \
+	do {                                                                   \
+		VEC_GROW(vec);                                                 \
+		(vec)->v[(vec)->n++] = (x);                                    \
+	} while (0)
+
+/* ---- string buffer --------------------------------------------------- */
+
+struct strbuf {
+	char *s;                /* always NUL-terminated once anything was added */
+	size_t len, cap;
+};
+
+void sb_addf(struct strbuf *sb, const char *fmt, ...) PRINTF(2, 3);
+void sb_vaddf(struct strbuf *sb, const char *fmt, va_list ap) PRINTF(2, 0);
+void sb_add(struct strbuf *sb, const char *s, size_t n);
+void sb_addc(struct strbuf *sb, char c);
+const char *sb_str(const struct strbuf *sb);   /* "" when empty */
+void sb_reset(struct strbuf *sb);              /* keeps capacity */
+void sb_free(struct strbuf *sb);
+
+/* Levenshtein distance, capped: for "did you mean" suggestions. */
+unsigned edit_distance(const char *a, const char *b);
+/* The candidate closest to `word`, or NULL if none is near enough. */
+const char *closest_word(const char *word, const char *const *cands, size_t n);
+
+/* ---- IP prefixes ----------------------------------------------------- */
+
+/* An IPv4 or IPv6 network.  IPv4 lives in a[0..3].  A host address is a
+ * prefix of length 32 / 128.  Normalised prefixes have no host bits set. */
+struct prefix {
+	uint8_t family;         /* 4 or 6 */
+	uint8_t len;            /* 0..32 or 0..128 */
+	uint8_t a[16];
+};
+
+#define PREFIX_STRLEN 64    /* enough for any formatted prefix + NUL */
+
+enum prefix_err {
+	PREFIX_OK = 0,
+	PREFIX_BAD_ADDR,        /* not an IPv4/IPv6 address */
+	PREFIX_BAD_LEN,         /* /len missing digits, too long, out of range */
+	PREFIX_HOST_BITS,       /* parsed, but had host bits set (out is masked) */
+};
+
+/* Parses "192.0.2.1", "192.0.2.0/24", "2001:db8::/32".  On PREFIX_OK and
+ * PREFIX_HOST_BITS `out` holds the normalised (masked) prefix. */
+enum prefix_err prefix_parse(const char *s, struct prefix *out);
+const char *prefix_strerror(enum prefix_err e);
+/* Formats host prefixes without /32 or /128.  Returns `buf`. */
+char *prefix_fmt(const struct prefix *p, char *buf, size_t len);
+unsigned prefix_maxlen(const struct prefix *p);
+bool prefix_is_host(const struct prefix *p);
+void prefix_mask(struct prefix *p);
+/* Orders by family, then address, then length (shorter first). */
+int prefix_cmp(const struct prefix *x, const struct prefix *y);
+bool prefix_contains(const struct prefix *outer, const struct prefix *inner);
+bool prefix_overlaps(const struct prefix *x, const struct prefix *y);
+/* First and last address of the prefix, as 16 (v6) or 4 (v4) bytes. */
+void prefix_first(const struct prefix *p, uint8_t out[16]);
+void prefix_last(const struct prefix *p, uint8_t out[16]);
+/* Sorts, drops duplicates and prefixes covered by others, and joins
+ * sibling pairs into their parent, repeatedly: the result is the smallest
+ * list of prefixes covering exactly the same addresses, in prefix_cmp
+ * order.  Returns the new count. */
+size_t prefixes_merge(struct prefix *v, size_t n);
+/* Appends to `out` the prefixes covering `outer` minus `hole` (hole must
+ * lie inside outer): at most one per bit between the two lengths. */
+void prefix_subtract(const struct prefix *outer, const struct prefix *hole,
+		     struct prefix *out, size_t *nout);
+
+/* ---- ports ----------------------------------------------------------- */
+
+enum { PROTO_TCP = 6, PROTO_UDP = 17 };
+
+struct portrange {
+	uint8_t proto;          /* PROTO_TCP or PROTO_UDP */
+	uint16_t lo, hi;        /* 1..65535, lo <= hi */
+};
+
+#define PORTRANGE_STRLEN 24
+
+enum port_err {
+	PORT_OK = 0,
+	PORT_BAD_PROTO,         /* not tcp/ or udp/ */
+	PORT_BAD_NUMBER,        /* not a number, or outside 1-65535 */
+	PORT_REVERSED,          /* hi < lo */
+};
+
+/* Parses "tcp/5061", "udp/50000-59999". */
+enum port_err portrange_parse(const char *s, struct portrange *out);
+const char *port_strerror(enum port_err e);
+char *portrange_fmt(const struct portrange *p, char *buf, size_t len);
+const char *proto_name(uint8_t proto);
+int portrange_cmp(const struct portrange *x, const struct portrange *y);
+/* Sorts and joins overlapping or adjacent ranges of the same protocol. */
+size_t portranges_merge(struct portrange *v, size_t n);
+
+/* ---- hashing --------------------------------------------------------- */
+
+/* 64-bit FNV-1a, for digests of generated state. */
+uint64_t fnv1a64(uint64_t h, const void *data, size_t n);
+#define FNV1A64_INIT 0xcbf29ce484222325ULL
+
+#endif

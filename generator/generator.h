@@ -1,0 +1,162 @@
+/* generator.h - the ruleset model (IR) and the compiler policy -> IR.
+ *
+ * The IR is what fedwall wants the kernel to hold: one table with its
+ * chains, rules, named counters and sets/maps with their elements.  It is
+ * pure data: no I/O, no libnftnl, no YAML.  nft/ renders it as text and
+ * lowers it to netlink, and reads the kernel back into it, so that two IRs
+ * (desired, live) can be diffed.
+ *
+ * Determinism: the same policy and addresses give an identical IR: chains,
+ * sets and counters in a fixed order, elements sorted (ir_elem_cmp), names
+ * derived from policy names.
+ *
+ * Ownership: an ir_ruleset owns every string and array reachable from it.
+ * ir_free(NULL) is a no-op.
+ */
+#ifndef FEDWALL_GENERATOR_H
+#define FEDWALL_GENERATOR_H
+
+#include "common/common.h"
+#include "policy/policy.h"
+
+enum ir_hook { IR_HOOK_NONE = 0, IR_HOOK_INPUT, IR_HOOK_FORWARD, IR_HOOK_OUTPUT };
+enum ir_verdict { IR_VERDICT_NONE = 0, IR_ACCEPT, IR_DROP, IR_JUMP };
+enum ir_field { IR_SADDR = 0, IR_DADDR };
+enum ir_ifdir { IR_IF_NONE = 0, IR_IIF, IR_OIF };
+
+/* The closed list of key shapes fedwall's sets and maps use.  All are
+ * interval sets; the address part of an element is a prefix. */
+enum ir_keytype {
+	IR_KEY_ADDR4 = 0,               /* ipv4_addr */
+	IR_KEY_ADDR6,                   /* ipv6_addr */
+	IR_KEY_ADDR4_PROTO_PORT,        /* ipv4_addr . inet_proto . inet_service */
+	IR_KEY_ADDR6_PROTO_PORT,        /* ipv6_addr . inet_proto . inet_service */
+	IR_KEY_PROTO_PORT,              /* inet_proto . inet_service */
+};
+
+struct ir_elem {
+	struct prefix addr;     /* unused (zero) for IR_KEY_PROTO_PORT */
+	struct portrange port;  /* unused (zero) for IR_KEY_ADDR4/6 */
+	uint32_t chain;         /* maps: index into ruleset->chains (jump) */
+};
+
+struct ir_set {
+	char *name;
+	char *comment;          /* NULL if none */
+	enum ir_keytype key;
+	bool is_map;            /* data type verdict: each element jumps */
+	struct ir_elem *elems;  /* ir_elem_cmp order; keys never overlap */
+	size_t nelems;
+};
+
+struct ir_counter {
+	char *name;
+	char *comment;          /* NULL if none */
+	struct loc loc;         /* the policy node it counts for */
+	uint64_t packets, bytes;        /* filled by a kernel read-back */
+};
+
+/* The closed set of rule forms.  Text shown for family 4 / saddr. */
+enum ir_rule_kind {
+	/* ct state established,related accept   (verdict ACCEPT)
+	 * ct state invalid drop                 (verdict DROP) */
+	IR_R_CT_STATE = 0,
+	/* iif "lo" accept | oif "lo" accept     (ifdir) */
+	IR_R_LOOPBACK,
+	/* [iifname|oifname "IF"] [ip saddr @set] jump TARGET */
+	IR_R_JUMP,
+	/* icmp type TYPE accept | icmpv6 type TYPE accept   (family, icmp_type) */
+	IR_R_ICMP,
+	/* ip saddr . meta l4proto . th dport @set accept */
+	IR_R_LOOKUP,
+	/* ip saddr . meta l4proto . th dport vmap @set */
+	IR_R_VMAP,
+	/* [meta l4proto . th dport @set] limit rate R/UNIT log prefix "P" */
+	IR_R_LOG,
+	/* [meta l4proto . th dport @set] counter name "C" accept|drop */
+	IR_R_COUNTER,
+};
+
+struct ir_rule {
+	enum ir_rule_kind kind;
+	enum ir_verdict verdict;
+	uint8_t family;         /* 4 or 6 where an address or ICMP is matched */
+	enum ir_field field;    /* which address LOOKUP/VMAP/JUMP-with-set match */
+	enum ir_ifdir ifdir;    /* LOOPBACK, JUMP */
+	char *ifname;           /* JUMP: interface name, or NULL */
+	char *set;              /* set/map name, or NULL */
+	char *target;           /* JUMP: chain name; COUNTER: counter name */
+	uint8_t icmp_type;      /* ICMP */
+	unsigned rate;          /* LOG */
+	enum log_unit unit;     /* LOG */
+	char *log_prefix;       /* LOG */
+	char *comment;          /* NULL if none; shown in text, kept in kernel */
+};
+
+struct ir_chain {
+	char *name;
+	char *comment;          /* NULL if none */
+	struct loc loc;         /* policy node it serves (partner chains) */
+	enum ir_hook hook;      /* IR_HOOK_NONE: a regular chain */
+	int priority;           /* base chains: 0 = filter */
+	enum ir_verdict policy; /* base chains: IR_ACCEPT or IR_DROP */
+	struct ir_rule *rules;
+	size_t nrules;
+};
+
+struct ir_ruleset {
+	char *table;            /* family is always inet */
+	char *comment;          /* NULL if none */
+	struct ir_chain *chains;        /* base chains first, then regular */
+	size_t nchains;
+	struct ir_set *sets;
+	size_t nsets;
+	struct ir_counter *counters;
+	size_t ncounters;
+};
+
+/* Addresses of one partner, beyond its inline ones: from list files, DNS,
+ * the state directory.  Parallel to policy->partners. */
+struct gen_addrs {
+	const struct prefix *v;
+	size_t n;
+};
+
+/* Compiles a validated policy.  `extra` may be NULL (inline addresses
+ * only).  Overlaps between partners are resolved deterministically and
+ * reported as warnings.  Returns NULL only after reporting an error. */
+struct ir_ruleset *generate(const struct policy *p, const struct gen_addrs *extra,
+			    struct diag *d);
+
+void ir_free(struct ir_ruleset *rs);
+
+int ir_elem_cmp(const struct ir_elem *x, const struct ir_elem *y);
+const struct ir_set *ir_find_set(const struct ir_ruleset *rs, const char *name);
+const struct ir_chain *ir_find_chain(const struct ir_ruleset *rs, const char *name);
+
+/* ---- diff ------------------------------------------------------------ */
+
+/* Element changes of one set.  Pointers borrow from the two rulesets
+ * given to ir_diff, which must outlive the diff. */
+struct ir_set_delta {
+	const struct ir_set *set;       /* in the new ruleset */
+	const struct ir_elem **add;     /* elements of `set` to add */
+	size_t nadd;
+	const struct ir_elem **del;     /* elements of the old set to delete */
+	size_t ndel;
+};
+
+struct ir_diff {
+	bool structural;        /* anything but set elements differs */
+	char *why;              /* first structural difference, for plan */
+	struct ir_set_delta *sets;      /* only sets with changes */
+	size_t nsets;
+};
+
+/* Compares live (may be NULL: no table) with desired. */
+void ir_diff(const struct ir_ruleset *live, const struct ir_ruleset *want,
+	     struct ir_diff *out);
+bool ir_diff_empty(const struct ir_diff *d);
+void ir_diff_free(struct ir_diff *d);
+
+#endif

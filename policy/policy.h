@@ -1,0 +1,147 @@
+/* policy.h - the policy language: YAML file -> validated struct policy.
+ *
+ * The only module that includes <yaml.h>.  Parsers return NULL/false and
+ * report every problem through struct diag; a policy that comes back
+ * non-NULL is complete and valid (every reference resolved, every address
+ * normalised), so the layers above never re-validate.  Every node keeps
+ * the file:line:col it came from.
+ *
+ * Ownership: struct policy owns everything reachable from it, including
+ * `file`, the string every loc.file inside points at.  policy_free(NULL)
+ * is a no-op.
+ */
+#ifndef FEDWALL_POLICY_H
+#define FEDWALL_POLICY_H
+
+#include "common/common.h"
+
+#define POLICY_DEFAULT_PATH "/etc/fedwall/policy.yaml"
+#define POLICY_DEFAULT_TABLE "fedwall"
+#define POLICY_NAME_MAX 32      /* partner, service and table names */
+
+enum policy_mode { MODE_HOST = 0, MODE_GATEWAY };
+
+enum direction {
+	DIR_INBOUND = 1,        /* partner -> edge */
+	DIR_OUTBOUND = 2,       /* edge -> partner */
+	DIR_BOTH = 3,
+};
+
+enum log_unit { LOG_SECOND = 0, LOG_MINUTE, LOG_HOUR, LOG_DAY };
+
+/* A string from the file, with where it stood. */
+struct strval {
+	char *s;
+	struct loc loc;
+};
+
+struct addr_ent {
+	struct prefix p;        /* normalised */
+	struct loc loc;
+};
+
+struct port_ent {
+	struct portrange r;
+	struct loc loc;
+};
+
+struct service {
+	char *name;
+	char *description;      /* NULL if none */
+	struct loc loc;         /* builtins: file "<builtin>", line 0 */
+	struct port_ent *ports; /* merged, sorted */
+	size_t nports;
+	bool builtin;           /* shipped with fedwall and not overridden */
+};
+
+/* A reference from a partner to a service, as written. */
+struct service_ref {
+	size_t idx;             /* into policy->services */
+	struct loc loc;
+};
+
+struct partner {
+	char *name;             /* [a-z0-9][a-z0-9_-]*, at most POLICY_NAME_MAX */
+	char *description;      /* NULL if none */
+	struct loc loc;
+	enum direction direction;       /* default DIR_INBOUND */
+	struct service_ref *services;   /* at least one; no duplicates */
+	size_t nservices;
+	struct addr_ent *addresses;     /* inline; merged (own overlaps and
+					 * adjacent prefixes joined), sorted */
+	size_t naddresses;
+	struct strval *hosts;           /* DNS names (A/AAAA) */
+	size_t nhosts;
+	struct strval *lists;           /* list files, absolute paths */
+	size_t nlists;
+	struct strval *domains;         /* DNS SRV discovery */
+	size_t ndomains;
+};
+
+struct mgmt {
+	struct loc loc;
+	char *description;      /* NULL if none */
+	struct addr_ent *from;  /* merged, sorted */
+	size_t nfrom;
+	struct port_ent *to;    /* merged, sorted */
+	size_t nto;
+};
+
+struct guards {
+	unsigned max_shrink;    /* percent, 0..100; default 50 */
+	unsigned min_prefix_v4; /* default 8 */
+	unsigned min_prefix_v6; /* default 32 */
+	unsigned stale_after;   /* seconds; default 86400 */
+};
+
+struct logcfg {
+	bool enabled;           /* default true */
+	unsigned rate;          /* default 10 */
+	enum log_unit unit;     /* default LOG_MINUTE */
+	char *prefix;           /* default "fedwall drop: " */
+};
+
+struct policy {
+	char *file;             /* as given on the command line */
+	unsigned version;       /* 1 */
+	char *table;            /* default POLICY_DEFAULT_TABLE */
+	enum policy_mode mode;  /* default MODE_HOST */
+	struct {
+		struct strval *interfaces;      /* empty: every interface */
+		size_t ninterfaces;
+		struct addr_ent *addresses;     /* required in gateway mode */
+		size_t naddresses;
+	} edge;
+	bool icmp_echo;         /* answer ping (icmp: {echo: true}); default false */
+	struct service *services;       /* builtins first (sorted), then the
+					 * file's own in file order; an
+					 * override replaces the builtin */
+	size_t nservices;
+	struct partner *partners;       /* sorted by name */
+	size_t npartners;
+	struct mgmt *management;        /* file order */
+	size_t nmanagement;
+	struct guards guards;
+	struct logcfg log;
+};
+
+/* Reads and validates a policy file.  NULL after reporting every problem. */
+struct policy *policy_load(const char *path, struct diag *d);
+/* Same, from memory; `name` is what diagnostics call the file. */
+struct policy *policy_parse(const char *name, const char *buf, size_t len,
+			    struct diag *d);
+void policy_free(struct policy *p);
+
+/* Prints the normalised policy as YAML that policy_parse() accepts and that
+ * prints back identically (the round trip the tests check).  Builtin
+ * services that the file did not override are not printed. */
+void policy_print(FILE *out, const struct policy *p);
+
+/* The services fedwall ships with (see docs/fedwall-policy.5). */
+const struct service *policy_builtin_services(size_t *n);
+
+const char *direction_name(enum direction d);
+const char *mode_name(enum policy_mode m);
+const char *log_unit_name(enum log_unit u);
+
+#endif

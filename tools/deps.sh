@@ -1,0 +1,25 @@
+#!/bin/sh
+# Installs the Debian packages that the build, the tests and the demo need.
+# As root it runs apt-get; otherwise it prints the exact command and stops.
+set -eu
+
+PKGS="gcc make pkg-config libc6-dev libyaml-dev libnftnl-dev libmnl-dev \
+nftables iproute2 netcat-openbsd"
+
+missing=""
+for p in $PKGS; do
+	st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+	[ "$st" = installed ] || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+cmd="apt-get install -y --no-install-recommends$missing"
+if [ "$(id -u)" -ne 0 ]; then
+	echo "fedwall: missing Debian packages:$missing" >&2
+	echo "fedwall: run as root:  apt-get update && $cmd" >&2
+	exit 1
+fi
+echo "fedwall: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+$cmd
