@@ -1,0 +1,55 @@
+/* nft.h - the nftables back end: IR -> text, IR <-> kernel.
+ *
+ * The only module that includes libnftnl/libmnl headers.  It knows
+ * tables, chains, sets, rules and counters, never partners or DNS: what it
+ * reports about an object it names by the object (and the loc the IR gave
+ * it), and the caller maps that to the policy.
+ *
+ * Return convention: kernel and system calls return 0 or -errno; text
+ * rendering cannot fail.
+ */
+#ifndef FEDWALL_NFT_H
+#define FEDWALL_NFT_H
+
+#include "common/common.h"
+#include "generator/generator.h"
+
+/* ---- text ------------------------------------------------------------ */
+
+struct nft_text_opts {
+	const char *source;     /* policy file named in the header comment */
+	const char *generator;  /* e.g. "fedwall 0.1.0" */
+};
+
+/* Renders `rs` as an nft -f script that replaces the table atomically and
+ * can be loaded again and again: `table inet T {}` / `delete table inet T`
+ * / `table inet T { ... }`.  Output is deterministic. */
+void nft_text(struct strbuf *out, const struct ir_ruleset *rs,
+	      const struct nft_text_opts *o);
+
+/* ---- kernel ---------------------------------------------------------- */
+
+struct nft_ctx;
+
+int nft_open(struct nft_ctx **out);
+void nft_close(struct nft_ctx *ctx);
+
+/* Reads table inet `table` into a new IR (with counter values), and the
+ * ruleset generation id it was read at.  -ENOENT when there is no table. */
+int nft_read(struct nft_ctx *ctx, const char *table, struct ir_ruleset **out,
+	     uint32_t *genid);
+
+/* Commits, in one transaction, whatever turns `live` (NULL: no table) into
+ * `want`: element adds/deletes when `diff` has no structural change, a
+ * replacement of the whole table otherwise.  The commit is refused by the
+ * kernel if the ruleset generation moved past `genid` (-ERESTART: read
+ * again and retry).  Every error the kernel returns is reported through
+ * `d`, naming the object that caused it. */
+int nft_commit(struct nft_ctx *ctx, const struct ir_ruleset *live,
+	       const struct ir_ruleset *want, const struct ir_diff *diff,
+	       uint32_t genid, struct diag *d);
+
+/* Deletes table inet `table` and nothing else.  -ENOENT if absent. */
+int nft_delete_table(struct nft_ctx *ctx, const char *table, struct diag *d);
+
+#endif
