@@ -41,6 +41,9 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+# Lab helpers (packet probes): standalone programs, no libfedwall.
+LAB_SRC := $(wildcard tests/lab/*.c)
+LAB_BIN := $(LAB_SRC:tests/lab/%.c=$(BUILD)/tests/lab/%)
 
 all: $(BUILD)/fedwall
 
@@ -62,7 +65,11 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libfedwall.a
 	$(quiet) LINK $@
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libfedwall.a $(LIBS)
 
-tests: $(BUILD)/fedwall $(UNIT_BIN)
+$(BUILD)/tests/lab/%: $(BUILD)/tests/lab/%.o
+	$(quiet) LINK $@
+	$(Q)$(CC) $(LDFLAGS) -o $@ $<
+
+tests: $(BUILD)/fedwall $(UNIT_BIN) $(LAB_BIN)
 
 deps:
 	@tools/deps.sh
@@ -86,4 +93,5 @@ clean:
 .PHONY: all tests deps check demo golden clean
 .SECONDARY:
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%.d) \
+	$(LAB_SRC:%.c=$(BUILD)/%.d)

@@ -64,7 +64,7 @@ struct partner {
 	char *name;             /* [a-z0-9][a-z0-9_-]*, at most POLICY_NAME_MAX */
 	char *description;      /* NULL if none */
 	struct loc loc;
-	enum direction direction;       /* default DIR_INBOUND */
+	enum direction direction;       /* default DIR_BOTH: federation is two-way */
 	struct service_ref *services;   /* at least one; no duplicates */
 	size_t nservices;
 	struct addr_ent *addresses;     /* inline; merged (own overlaps and
