@@ -9,7 +9,7 @@ BUILD ?= build
 PREFIX ?= /usr/local
 SAN ?=
 
-PKGS := yaml-0.1 libnftnl libmnl
+PKGS := yaml-0.1 libnftnl libmnl libunbound
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 

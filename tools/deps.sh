@@ -4,7 +4,7 @@
 set -eu
 
 PKGS="gcc make pkg-config libc6-dev libyaml-dev libnftnl-dev libmnl-dev \
-nftables iproute2 netcat-openbsd"
+nftables iproute2 libunbound-dev dnsmasq-base"
 
 missing=""
 for p in $PKGS; do
