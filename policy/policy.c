@@ -1,0 +1,165 @@
+/* policy.c - reading a policy file, defaults, freeing, and the names of
+ * the enums. */
+#include "policy/internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *direction_name(enum direction d)
+{
+	switch (d) {
+	case DIR_INBOUND:
+		return "inbound";
+	case DIR_OUTBOUND:
+		return "outbound";
+	case DIR_BOTH:
+		return "both";
+	}
+	return "?";
+}
+
+const char *mode_name(enum policy_mode m)
+{
+	return m == MODE_GATEWAY ? "gateway" : "host";
+}
+
+const char *log_unit_name(enum log_unit u)
+{
+	static const char *const names[] = { "second", "minute", "hour", "day" };
+
+	return (unsigned)u < ARRAY_SIZE(names) ? names[u] : "?";
+}
+
+static void set_defaults(struct policy *p)
+{
+	p->version = 1;
+	p->table = xstrdup(POLICY_DEFAULT_TABLE);
+	p->mode = MODE_HOST;
+	p->icmp_echo = false;
+	p->guards.max_shrink = 50;
+	p->guards.min_prefix_v4 = 8;
+	p->guards.min_prefix_v6 = 32;
+	p->guards.stale_after = 86400;
+	p->log.enabled = true;
+	p->log.rate = 10;
+	p->log.unit = LOG_MINUTE;
+	p->log.prefix = xstrdup("fedwall drop: ");
+}
+
+struct policy *policy_parse(const char *name, const char *buf, size_t len,
+			    struct diag *d)
+{
+	struct policy *p = xcalloc(1, sizeof(*p));
+	struct perrs e = { 0 };
+	struct ynode *root;
+
+	p->file = xstrdup(name);
+	set_defaults(p);
+	root = ytree_parse(p->file, buf, len, &e);
+	if (root || !e.n)
+		policy_validate(p, root, &e);
+	ytree_free(root);
+	if (e.n) {
+		perr_flush(&e, d);
+		policy_free(p);
+		return NULL;
+	}
+	perr_flush(&e, d);
+	return p;
+}
+
+/* Reads at most POLICY_MAX_SIZE + 1 bytes, so that a huge file (or a
+ * device) is refused without being read into memory. */
+static char *read_bounded(FILE *f, size_t *len, int *err)
+{
+	size_t cap = 64 * 1024, n = 0;
+	char *buf = xmalloc(cap);
+
+	for (;;) {
+		size_t got;
+
+		if (n == cap) {
+			if (cap > POLICY_MAX_SIZE)
+				break;
+			cap *= 2;
+			buf = xrealloc(buf, cap);
+		}
+		got = fread(buf + n, 1, cap - n, f);
+		n += got;
+		if (got == 0)
+			break;
+	}
+	*err = ferror(f) ? errno : 0;
+	*len = n;
+	return buf;
+}
+
+struct policy *policy_load(const char *path, struct diag *d)
+{
+	struct loc l = { path, 0, 0 };
+	struct policy *p = NULL;
+	size_t len;
+	char *buf;
+	FILE *f;
+	int err;
+
+	f = fopen(path, "r");
+	if (!f) {
+		diag_error(d, &l, "cannot open: %s", strerror(errno));
+		return NULL;
+	}
+	buf = read_bounded(f, &len, &err);
+	fclose(f);
+	if (err)
+		diag_error(d, &l, "cannot read: %s", strerror(err));
+	else
+		p = policy_parse(path, buf, len, d);
+	free(buf);
+	return p;
+}
+
+static void strvals_free(struct strval *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i].s);
+	free(v);
+}
+
+static void partner_free(struct partner *pt)
+{
+	free(pt->name);
+	free(pt->description);
+	free(pt->services);
+	free(pt->addresses);
+	strvals_free(pt->hosts, pt->nhosts);
+	strvals_free(pt->lists, pt->nlists);
+	strvals_free(pt->domains, pt->ndomains);
+}
+
+void policy_free(struct policy *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->nservices; i++) {
+		free(p->services[i].name);
+		free(p->services[i].description);
+		free(p->services[i].ports);
+	}
+	free(p->services);
+	for (size_t i = 0; i < p->npartners; i++)
+		partner_free(&p->partners[i]);
+	free(p->partners);
+	for (size_t i = 0; i < p->nmanagement; i++) {
+		free(p->management[i].description);
+		free(p->management[i].from);
+		free(p->management[i].to);
+	}
+	free(p->management);
+	strvals_free(p->edge.interfaces, p->edge.ninterfaces);
+	free(p->edge.addresses);
+	free(p->table);
+	free(p->log.prefix);
+	free(p->file);
+	free(p);
+}

@@ -1,0 +1,199 @@
+/* print.c - struct policy -> normalised YAML: keys in one order, names
+ * sorted, prefixes and port ranges merged, every default written out.
+ * Parsing the output and printing it again gives the same text, which is
+ * what makes `fedwall check -v` useful for diffs and reviews. */
+#include "policy/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static bool plain_char(char c, bool flow)
+{
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+		return true;
+	/* In flow context libyaml takes every ':' for a value indicator. */
+	return strchr("._/-%", c) || (!flow && c == ':');
+}
+
+/* Plain when it reads back as the same string, double-quoted otherwise. */
+static void put_str(FILE *out, const char *s, bool flow)
+{
+	bool plain = *s && strchr(":-%", s[0]) == NULL && strcmp(s, "null") &&
+		     strcmp(s, "Null") && strcmp(s, "NULL");
+
+	for (const char *c = s; plain && *c; c++)
+		plain = plain_char(*c, flow);
+	if (plain) {
+		fputs(s, out);
+		return;
+	}
+	fputc('"', out);
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		if (*c == '"' || *c == '\\')
+			fprintf(out, "\\%c", *c);
+		else if (*c == '\n')
+			fputs("\\n", out);
+		else if (*c == '\t')
+			fputs("\\t", out);
+		else if (*c < 0x20 || *c == 0x7f)
+			fprintf(out, "\\x%02x", *c);
+		else
+			fputc(*c, out);
+	}
+	fputc('"', out);
+}
+
+static void put_desc(FILE *out, int indent, const char *desc)
+{
+	if (!desc)
+		return;
+	fprintf(out, "%*sdescription: ", indent, "");
+	put_str(out, desc, false);
+	fputc('\n', out);
+}
+
+/* `kindent` spaces before the key, `indent` + 2 before each item. */
+static void put_addrs_at(FILE *out, int kindent, int indent, const char *key,
+			 const struct addr_ent *a, size_t n)
+{
+	char buf[PREFIX_STRLEN];
+
+	fprintf(out, "%*s%s:%s\n", kindent, "", key, n ? "" : " []");
+	for (size_t i = 0; i < n; i++) {
+		fprintf(out, "%*s  - ", indent, "");
+		put_str(out, prefix_fmt(&a[i].p, buf, sizeof(buf)), false);
+		fputc('\n', out);
+	}
+}
+
+static void put_addrs(FILE *out, int indent, const char *key,
+		      const struct addr_ent *a, size_t n)
+{
+	put_addrs_at(out, indent, indent, key, a, n);
+}
+
+static void put_ports(FILE *out, int indent, const char *key,
+		      const struct port_ent *pe, size_t n)
+{
+	char buf[PORTRANGE_STRLEN];
+
+	fprintf(out, "%*s%s: [", indent, "", key);
+	for (size_t i = 0; i < n; i++)
+		fprintf(out, "%s%s", i ? ", " : "",
+			portrange_fmt(&pe[i].r, buf, sizeof(buf)));
+	fputs("]\n", out);
+}
+
+/* Partner sources are printed only when present; edge lists always. */
+static void put_strs(FILE *out, int indent, const char *key,
+		     const struct strval *sv, size_t n, bool always)
+{
+	if (!n && !always)
+		return;
+	fprintf(out, "%*s%s:%s\n", indent, "", key, n ? "" : " []");
+	for (size_t i = 0; i < n; i++) {
+		fprintf(out, "%*s  - ", indent, "");
+		put_str(out, sv[i].s, false);
+		fputc('\n', out);
+	}
+}
+
+static int svc_name_cmp(const void *x, const void *y)
+{
+	const struct service *a = *(const struct service *const *)x;
+	const struct service *b = *(const struct service *const *)y;
+
+	return strcmp(a->name, b->name);
+}
+
+static void put_services(FILE *out, const struct policy *p)
+{
+	const struct service **v = xcalloc(p->nservices + 1, sizeof(*v));
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->nservices; i++)
+		if (!p->services[i].builtin)
+			v[n++] = &p->services[i];
+	qsort(v, n, sizeof(*v), svc_name_cmp);
+	fprintf(out, "services:%s\n", n ? "" : " {}");
+	for (size_t i = 0; i < n; i++) {
+		fprintf(out, "  %s:\n", v[i]->name);
+		put_desc(out, 4, v[i]->description);
+		put_ports(out, 4, "ports", v[i]->ports, v[i]->nports);
+	}
+	free(v);
+}
+
+static void put_partner(FILE *out, const struct policy *p, const struct partner *pt)
+{
+	fprintf(out, "  %s:\n", pt->name);
+	put_desc(out, 4, pt->description);
+	fputs("    services: [", out);
+	for (size_t i = 0; i < pt->nservices; i++)
+		fprintf(out, "%s%s", i ? ", " : "", p->services[pt->services[i].idx].name);
+	fputs("]\n", out);
+	fprintf(out, "    direction: %s\n", direction_name(pt->direction));
+	if (pt->naddresses)
+		put_addrs(out, 4, "addresses", pt->addresses, pt->naddresses);
+	put_strs(out, 4, "hosts", pt->hosts, pt->nhosts, false);
+	put_strs(out, 4, "lists", pt->lists, pt->nlists, false);
+	put_strs(out, 4, "domains", pt->domains, pt->ndomains, false);
+}
+
+static void put_management(FILE *out, const struct policy *p)
+{
+	fprintf(out, "management:%s\n", p->nmanagement ? "" : " []");
+	for (size_t i = 0; i < p->nmanagement; i++) {
+		const struct mgmt *m = &p->management[i];
+
+		fputs("  - ", out);
+		put_addrs_at(out, 0, 4, "from", m->from, m->nfrom);
+		put_ports(out, 4, "to", m->to, m->nto);
+		put_desc(out, 4, m->description);
+	}
+}
+
+static void put_duration(FILE *out, unsigned secs)
+{
+	static const struct { char c; unsigned mul; } units[] = {
+		{ 'd', 86400 }, { 'h', 3600 }, { 'm', 60 },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+		if (secs % units[i].mul == 0) {
+			fprintf(out, "%u%c", secs / units[i].mul, units[i].c);
+			return;
+		}
+	}
+	fprintf(out, "%us", secs);
+}
+
+static void put_tail(FILE *out, const struct policy *p)
+{
+	const struct guards *g = &p->guards;
+
+	fprintf(out, "guards:\n  max_shrink: %u%%\n  min_prefix_v4: %u\n"
+		"  min_prefix_v6: %u\n  stale_after: ", g->max_shrink,
+		g->min_prefix_v4, g->min_prefix_v6);
+	put_duration(out, g->stale_after);
+	fprintf(out, "\nlog:\n  enabled: %s\n  rate: %u/%s\n  prefix: ",
+		p->log.enabled ? "true" : "false", p->log.rate,
+		log_unit_name(p->log.unit));
+	put_str(out, p->log.prefix, false);
+	fputc('\n', out);
+}
+
+void policy_print(FILE *out, const struct policy *p)
+{
+	fprintf(out, "version: %u\ntable: %s\nmode: %s\nedge:\n", p->version,
+		p->table, mode_name(p->mode));
+	put_strs(out, 2, "interfaces", p->edge.interfaces, p->edge.ninterfaces, true);
+	put_addrs(out, 2, "addresses", p->edge.addresses, p->edge.naddresses);
+	fprintf(out, "icmp:\n  echo: %s\n", p->icmp_echo ? "true" : "false");
+	put_services(out, p);
+	fprintf(out, "partners:%s\n", p->npartners ? "" : " {}");
+	for (size_t i = 0; i < p->npartners; i++)
+		put_partner(out, p, &p->partners[i]);
+	put_management(out, p);
+	put_tail(out, p);
+}

@@ -1,0 +1,1048 @@
+/* validate.c - the YAML tree -> struct policy.  Every problem of the file
+ * is reported (the caller sorts them by position); a value with an error
+ * is skipped and checking goes on, so one run shows everything to fix.
+ * Guards are read before anything else because they bound the prefixes
+ * elsewhere, wherever they stand in the file. */
+#include "policy/internal.h"
+
+#include <ctype.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct vctx {
+	struct policy *p;
+	struct perrs *e;
+	char *dir;              /* absolute directory of the policy file */
+	unsigned min4, min6;    /* guards, once read */
+};
+
+#define ERR(v, n, ...) perr_add((v)->e, &(n)->loc, __VA_ARGS__)
+
+/* ---- types ----------------------------------------------------------- */
+
+/* "a mapping", "a list", "nothing" or the quoted scalar, for messages. */
+static const char *what_is(const struct ynode *n, struct strbuf *sb)
+{
+	sb_reset(sb);
+	if (n->kind == YN_MAP)
+		sb_addf(sb, "a mapping");
+	else if (n->kind == YN_SEQ)
+		sb_addf(sb, "a list");
+	else if (n->null)
+		sb_addf(sb, "nothing");
+	else
+		sb_addf(sb, "'%s'", n->s);
+	return sb_str(sb);
+}
+
+static bool want(struct vctx *v, const struct ynode *n, enum ynode_kind kind,
+		 const char *key)
+{
+	static const char *const kinds[] = { "a string", "a list", "a mapping" };
+	struct strbuf sb = { 0 };
+
+	if (n->kind == kind && !(kind == YN_SCALAR && n->null))
+		return true;
+	ERR(v, n, "'%s' must be %s, not %s", key, kinds[kind], what_is(n, &sb));
+	sb_free(&sb);
+	return false;
+}
+
+static void check_keys(struct vctx *v, const struct ynode *map,
+		       const char *const *keys, size_t nkeys, const char *where)
+{
+	for (size_t i = 0; i < ymap_len(map); i++) {
+		const struct ynode *k = ymap_key(map, i);
+		const char *near;
+		struct strbuf sb = { 0 };
+		size_t j;
+
+		for (j = 0; j < nkeys && strcmp(k->s, keys[j]); j++)
+			;
+		if (j < nkeys)
+			continue;
+		near = closest_word(k->s, keys, nkeys);
+		if (near) {
+			ERR(v, k, "unknown key '%s'%s; did you mean '%s'?", k->s, where, near);
+			continue;
+		}
+		for (j = 0; j < nkeys; j++)
+			sb_addf(&sb, "%s%s", j ? ", " : "", keys[j]);
+		ERR(v, k, "unknown key '%s'%s (expected %s)", k->s, where, sb_str(&sb));
+		sb_free(&sb);
+	}
+}
+
+/* Digits only, no sign, fits `max`. */
+static bool parse_uint(const char *s, unsigned long max, unsigned long *out)
+{
+	unsigned long n = 0;
+
+	if (!*s)
+		return false;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return false;
+		if (n > (max - (unsigned long)(*s - '0')) / 10)
+			return false;
+		n = n * 10 + (unsigned long)(*s - '0');
+	}
+	*out = n;
+	return true;
+}
+
+static bool get_bool(struct vctx *v, const struct ynode *n, const char *key, bool *out)
+{
+	if (!want(v, n, YN_SCALAR, key))
+		return false;
+	if (!strcmp(n->s, "true") || !strcmp(n->s, "yes")) {
+		*out = true;
+		return true;
+	}
+	if (!strcmp(n->s, "false") || !strcmp(n->s, "no")) {
+		*out = false;
+		return true;
+	}
+	ERR(v, n, "bad %s '%s': expected true or false", key, n->s);
+	return false;
+}
+
+static char *get_str(struct vctx *v, const struct ynode *n, const char *key)
+{
+	return want(v, n, YN_SCALAR, key) ? xstrdup(n->s) : NULL;
+}
+
+/* ---- names ----------------------------------------------------------- */
+
+static bool name_ok(struct vctx *v, const struct ynode *n, const char *kind)
+{
+	const char *s = n->s;
+
+	if (strlen(s) > POLICY_NAME_MAX) {
+		ERR(v, n, "%s name '%s' is longer than %d characters", kind, s,
+		    POLICY_NAME_MAX);
+		return false;
+	}
+	for (size_t i = 0; s[i]; i++) {
+		bool alnum = (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9');
+
+		if (!alnum && (i == 0 || (s[i] != '-' && s[i] != '_')))
+			goto bad;
+	}
+	if (*s)
+		return true;
+bad:
+	ERR(v, n, "bad %s name '%s': use a-z, 0-9, '-' and '_', starting with a "
+	    "letter or digit", kind, s);
+	return false;
+}
+
+/* Returns NULL when `s` is a valid DNS name, else why not. */
+static const char *dns_problem(const char *s)
+{
+	size_t len = strlen(s), label = 0;
+	struct prefix pf;
+
+	if (prefix_parse(s, &pf) == PREFIX_OK)
+		return "that is an address: put it under 'addresses'";
+	if (len && s[len - 1] == '.')
+		len--;
+	if (len == 0)
+		return "empty name";
+	if (len > 253)
+		return "longer than 253 characters";
+	for (size_t i = 0; i <= len; i++) {
+		char c = i < len ? s[i] : '.';
+
+		if (c == '.') {
+			if (label == 0)
+				return "empty label";
+			if (s[i - 1] == '-')
+				return "a label ends with '-'";
+			label = 0;
+		} else if (isalnum((unsigned char)c) || c == '-') {
+			if (c == '-' && label == 0)
+				return "a label starts with '-'";
+			if (++label > 63)
+				return "a label is longer than 63 characters";
+		} else {
+			return "only letters, digits, '-' and '.' are allowed";
+		}
+	}
+	return NULL;
+}
+
+static char *check_dns(struct vctx *v, const struct ynode *n, const char *kind)
+{
+	const char *why = dns_problem(n->s);
+	char *s;
+
+	if (why) {
+		ERR(v, n, "bad %s '%s': %s", kind, n->s, why);
+		return NULL;
+	}
+	s = xstrdup(n->s);
+	for (char *c = s; *c; c++)
+		*c = (char)tolower((unsigned char)*c);
+	return s;
+}
+
+static char *check_host(struct vctx *v, const struct ynode *n)
+{
+	return check_dns(v, n, "host name");
+}
+
+static char *check_domain(struct vctx *v, const struct ynode *n)
+{
+	return check_dns(v, n, "domain");
+}
+
+static char *check_iface(struct vctx *v, const struct ynode *n)
+{
+	const char *s = n->s, *why = NULL;
+
+	if (!*s || strlen(s) > 15)
+		why = "must be 1 to 15 characters";
+	else if (!strcmp(s, ".") || !strcmp(s, ".."))
+		why = "'.' and '..' are not interface names";
+	for (; !why && *s; s++)
+		if (*s == '/' || *s == ':' || isspace((unsigned char)*s) ||
+		    (unsigned char)*s < 0x20)
+			why = "no '/', ':' or whitespace allowed";
+	if (why) {
+		ERR(v, n, "bad interface name '%s': %s", n->s, why);
+		return NULL;
+	}
+	return xstrdup(n->s);
+}
+
+/* Joins and cleans "a/./b/../c" lexically: no I/O on the list file. */
+static char *path_clean(const char *path)
+{
+	char *work = xstrdup(path), *save = NULL, *tok;
+	const char **parts = xcalloc(strlen(path) + 1, sizeof(*parts));
+	struct strbuf sb = { 0 };
+	size_t n = 0;
+
+	for (tok = strtok_r(work, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
+		if (!strcmp(tok, "."))
+			continue;
+		if (!strcmp(tok, "..")) {
+			if (n)
+				n--;
+			continue;
+		}
+		parts[n++] = tok;
+	}
+	for (size_t i = 0; i < n; i++)
+		sb_addf(&sb, "/%s", parts[i]);
+	if (!n)
+		sb_addc(&sb, '/');
+	free(parts);
+	free(work);
+	return sb.s;
+}
+
+static char *check_list(struct vctx *v, const struct ynode *n)
+{
+	struct strbuf sb = { 0 };
+	char *clean;
+	size_t len = strlen(n->s);
+
+	if (!len || n->s[len - 1] == '/') {
+		ERR(v, n, "bad list file '%s': expected a file name", n->s);
+		return NULL;
+	}
+	if (n->s[0] == '/')
+		sb_addf(&sb, "%s", n->s);
+	else
+		sb_addf(&sb, "%s/%s", v->dir, n->s);
+	clean = path_clean(sb_str(&sb));
+	sb_free(&sb);
+	return clean;
+}
+
+static char *policy_dir(const char *file)
+{
+	const char *slash = strrchr(file, '/');
+	char *dir = slash ? xstrndup(file, (size_t)(slash - file)) : xstrdup(".");
+	char cwd[PATH_MAX];
+	struct strbuf sb = { 0 };
+	char *abs;
+
+	if (slash == file)
+		return free(dir), xstrdup("/");
+	if (dir[0] == '/' || !getcwd(cwd, sizeof(cwd)))
+		return dir;
+	sb_addf(&sb, "%s/%s", cwd, dir);
+	abs = path_clean(sb_str(&sb));
+	sb_free(&sb);
+	free(dir);
+	return abs;
+}
+
+/* ---- lists of strings -------------------------------------------------- */
+
+typedef char *(*str_check_fn)(struct vctx *v, const struct ynode *n);
+
+static int strval_cmp(const void *x, const void *y)
+{
+	const struct strval *a = x, *b = y;
+	int c = strcmp(a->s, b->s);
+
+	if (c)
+		return c;
+	if (a->loc.line != b->loc.line)
+		return a->loc.line < b->loc.line ? -1 : 1;
+	return a->loc.col < b->loc.col ? -1 : a->loc.col > b->loc.col;
+}
+
+/* Sorted, and the same name twice is an error: a typo is likelier than
+ * an intent. */
+static void str_list(struct vctx *v, const struct ynode *n, const char *key,
+		     str_check_fn check, struct strval **out, size_t *nout)
+{
+	VEC(struct strval) vec = { 0 };
+	size_t keep = 0;
+
+	if (!want(v, n, YN_SEQ, key))
+		return;
+	for (size_t i = 0; i < n->n; i++) {
+		const struct ynode *it = n->v[i];
+		char *s;
+
+		if (!want(v, it, YN_SCALAR, key) || !(s = check(v, it)))
+			continue;
+		VEC_PUSH(&vec, ((struct strval){ s, it->loc }));
+	}
+	if (vec.n)
+		qsort(vec.v, vec.n, sizeof(*vec.v), strval_cmp);
+	for (size_t i = 0; i < vec.n; i++) {
+		if (keep && !strcmp(vec.v[keep - 1].s, vec.v[i].s)) {
+			perr_add(v->e, &vec.v[i].loc, "'%s' listed twice (first at %u:%u)",
+				 vec.v[i].s, vec.v[keep - 1].loc.line, vec.v[keep - 1].loc.col);
+			free(vec.v[i].s);
+			continue;
+		}
+		vec.v[keep++] = vec.v[i];
+	}
+	*out = vec.v;
+	*nout = keep;
+}
+
+/* ---- addresses ------------------------------------------------------- */
+
+static bool check_guard(struct vctx *v, const struct ynode *n, const struct prefix *pf)
+{
+	unsigned min = pf->family == 4 ? v->min4 : v->min6;
+
+	if (pf->len == 0) {
+		ERR(v, n, "'%s' is the whole Internet: fedwall never opens a service "
+		    "to everybody", n->s);
+		return false;
+	}
+	if (pf->len < min) {
+		ERR(v, n, "'%s' is wider than /%u (guards: min_prefix_v%c)", n->s, min,
+		    pf->family == 4 ? '4' : '6');
+		return false;
+	}
+	return true;
+}
+
+static bool parse_addr(struct vctx *v, const struct ynode *n, struct prefix *pf)
+{
+	enum prefix_err pe = prefix_parse(n->s, pf);
+	char buf[PREFIX_STRLEN];
+
+	if (pe == PREFIX_HOST_BITS) {
+		ERR(v, n, "'%s' has host bits set; did you mean '%s'?", n->s,
+		    prefix_fmt(pf, buf, sizeof(buf)));
+		return false;
+	}
+	if (pe != PREFIX_OK) {
+		ERR(v, n, "bad address '%s': %s", n->s, prefix_strerror(pe));
+		return false;
+	}
+	return check_guard(v, n, pf);
+}
+
+/* Merges the entries; each merged prefix keeps the loc of the first entry
+ * it covers, so later messages still point at the file. */
+static void addrs_merge(struct addr_ent *a, size_t *n)
+{
+	struct prefix *pv = xcalloc(*n ? *n : 1, sizeof(*pv));
+	struct addr_ent *old = xcalloc(*n ? *n : 1, sizeof(*old));
+	size_t m, nold = *n;
+
+	memcpy(old, a, nold * sizeof(*old));
+	for (size_t i = 0; i < nold; i++)
+		pv[i] = a[i].p;
+	m = prefixes_merge(pv, nold);
+	for (size_t i = 0; i < m; i++) {
+		a[i].p = pv[i];
+		a[i].loc = old[0].loc;
+		for (size_t j = 0; j < nold; j++) {
+			if (prefix_contains(&pv[i], &old[j].p)) {
+				a[i].loc = old[j].loc;
+				break;
+			}
+		}
+	}
+	*n = m;
+	free(old);
+	free(pv);
+}
+
+static void addr_list(struct vctx *v, const struct ynode *n, const char *key,
+		      bool scalar_ok, struct addr_ent **out, size_t *nout)
+{
+	VEC(struct addr_ent) vec = { 0 };
+	const struct ynode *const *items = &n;
+	size_t count = 1;
+
+	if (!(scalar_ok && n->kind == YN_SCALAR && !n->null)) {
+		if (!want(v, n, YN_SEQ, key))
+			return;
+		items = (const struct ynode *const *)n->v;
+		count = n->n;
+	}
+	for (size_t i = 0; i < count; i++) {
+		struct addr_ent a = { .loc = items[i]->loc };
+
+		if (want(v, items[i], YN_SCALAR, key) && parse_addr(v, items[i], &a.p))
+			VEC_PUSH(&vec, a);
+	}
+	addrs_merge(vec.v, &vec.n);
+	*out = vec.v;
+	*nout = vec.n;
+}
+
+/* ---- ports ----------------------------------------------------------- */
+
+static void ports_merge(struct port_ent *a, size_t *n)
+{
+	struct portrange *rv = xcalloc(*n ? *n : 1, sizeof(*rv));
+	struct port_ent *old = xcalloc(*n ? *n : 1, sizeof(*old));
+	size_t m, nold = *n;
+
+	memcpy(old, a, nold * sizeof(*old));
+	for (size_t i = 0; i < nold; i++)
+		rv[i] = a[i].r;
+	m = portranges_merge(rv, nold);
+	for (size_t i = 0; i < m; i++) {
+		a[i].r = rv[i];
+		a[i].loc = old[0].loc;
+		for (size_t j = 0; j < nold; j++) {
+			if (old[j].r.proto == rv[i].proto && old[j].r.lo >= rv[i].lo &&
+			    old[j].r.hi <= rv[i].hi) {
+				a[i].loc = old[j].loc;
+				break;
+			}
+		}
+	}
+	*n = m;
+	free(old);
+	free(rv);
+}
+
+static void port_list(struct vctx *v, const struct ynode *n, const char *key,
+		      bool scalar_ok, struct port_ent **out, size_t *nout)
+{
+	VEC(struct port_ent) vec = { 0 };
+	const struct ynode *const *items = &n;
+	size_t count = 1;
+
+	if (!(scalar_ok && n->kind == YN_SCALAR && !n->null)) {
+		if (!want(v, n, YN_SEQ, key))
+			return;
+		items = (const struct ynode *const *)n->v;
+		count = n->n;
+	}
+	for (size_t i = 0; i < count; i++) {
+		struct port_ent pe = { .loc = items[i]->loc };
+		enum port_err err;
+
+		if (!want(v, items[i], YN_SCALAR, key))
+			continue;
+		err = portrange_parse(items[i]->s, &pe.r);
+		if (err != PORT_OK) {
+			ERR(v, items[i], "bad port '%s': %s", items[i]->s, port_strerror(err));
+			continue;
+		}
+		VEC_PUSH(&vec, pe);
+	}
+	ports_merge(vec.v, &vec.n);
+	*out = vec.v;
+	*nout = vec.n;
+}
+
+/* ---- top-level scalars ------------------------------------------------- */
+
+static void do_version(struct vctx *v, const struct ynode *root)
+{
+	const struct ynode *n = ymap_get(root, "version");
+
+	if (!n) {
+		ERR(v, root, "missing required key 'version' (write 'version: 1' first)");
+		return;
+	}
+	if (want(v, n, YN_SCALAR, "version") && strcmp(n->s, "1"))
+		ERR(v, n, "unsupported version '%s': this fedwall reads version 1", n->s);
+}
+
+static void do_table(struct vctx *v, const struct ynode *n)
+{
+	if (!want(v, n, YN_SCALAR, "table") || !name_ok(v, n, "table"))
+		return;
+	free(v->p->table);
+	v->p->table = xstrdup(n->s);
+}
+
+/* Looks `s` up among `names`; reports with a suggestion otherwise. */
+static int pick(struct vctx *v, const struct ynode *n, const char *what,
+		const char *const *names, size_t count)
+{
+	const char *near;
+
+	for (size_t i = 0; i < count; i++)
+		if (!strcmp(n->s, names[i]))
+			return (int)i;
+	near = closest_word(n->s, names, count);
+	if (near)
+		ERR(v, n, "unknown %s '%s'; did you mean '%s'?", what, n->s, near);
+	else if (count == 2)
+		ERR(v, n, "unknown %s '%s'; expected %s or %s", what, n->s,
+		    names[0], names[1]);
+	else
+		ERR(v, n, "unknown %s '%s'; expected %s, %s or %s", what, n->s,
+		    names[0], names[1], names[2]);
+	return -1;
+}
+
+static void do_mode(struct vctx *v, const struct ynode *n)
+{
+	static const char *const modes[] = { "host", "gateway" };
+	int i;
+
+	if (!want(v, n, YN_SCALAR, "mode"))
+		return;
+	i = pick(v, n, "mode", modes, ARRAY_SIZE(modes));
+	if (i >= 0)
+		v->p->mode = i ? MODE_GATEWAY : MODE_HOST;
+}
+
+static void do_edge(struct vctx *v, const struct ynode *n)
+{
+	static const char *const keys[] = { "interfaces", "addresses" };
+	const struct ynode *it;
+
+	if (!want(v, n, YN_MAP, "edge"))
+		return;
+	check_keys(v, n, keys, ARRAY_SIZE(keys), " in 'edge'");
+	if ((it = ymap_get(n, "interfaces")))
+		str_list(v, it, "interfaces", check_iface, &v->p->edge.interfaces,
+			 &v->p->edge.ninterfaces);
+	if ((it = ymap_get(n, "addresses")))
+		addr_list(v, it, "addresses", false, &v->p->edge.addresses,
+			  &v->p->edge.naddresses);
+}
+
+static void do_icmp(struct vctx *v, const struct ynode *n)
+{
+	static const char *const keys[] = { "echo" };
+	const struct ynode *it;
+
+	if (!want(v, n, YN_MAP, "icmp"))
+		return;
+	check_keys(v, n, keys, ARRAY_SIZE(keys), " in 'icmp'");
+	if ((it = ymap_get(n, "echo")))
+		get_bool(v, it, "echo", &v->p->icmp_echo);
+}
+
+/* ---- guards and log ---------------------------------------------------- */
+
+static void guard_prefix(struct vctx *v, const struct ynode *n, const char *key,
+			 unsigned long max, unsigned *out)
+{
+	unsigned long x;
+
+	if (!want(v, n, YN_SCALAR, key))
+		return;
+	if (!parse_uint(n->s, max, &x) || x == 0) {
+		ERR(v, n, "bad %s '%s': expected a prefix length from 1 to %lu",
+		    key, n->s, max);
+		return;
+	}
+	*out = (unsigned)x;
+}
+
+static void guard_shrink(struct vctx *v, const struct ynode *n)
+{
+	char *s;
+	size_t len;
+	unsigned long x;
+	bool ok;
+
+	if (!want(v, n, YN_SCALAR, "max_shrink"))
+		return;
+	s = xstrdup(n->s);
+	len = strlen(s);
+	if (len && s[len - 1] == '%')
+		s[len - 1] = '\0';
+	ok = parse_uint(s, 100, &x);
+	free(s);
+	if (!ok) {
+		ERR(v, n, "bad max_shrink '%s': expected a percentage from 0%% to 100%%",
+		    n->s);
+		return;
+	}
+	v->p->guards.max_shrink = (unsigned)x;
+}
+
+/* "90s", "30m", "24h", "7d", or plain seconds. */
+static void guard_stale(struct vctx *v, const struct ynode *n)
+{
+	static const struct { char c; unsigned long mul; } units[] = {
+		{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 },
+	};
+	unsigned long mul = 1, x;
+	char *s;
+	size_t len;
+	bool ok;
+
+	if (!want(v, n, YN_SCALAR, "stale_after"))
+		return;
+	s = xstrdup(n->s);
+	len = strlen(s);
+	for (size_t i = 0; len && i < ARRAY_SIZE(units); i++) {
+		if (s[len - 1] == units[i].c) {
+			mul = units[i].mul;
+			s[len - 1] = '\0';
+		}
+	}
+	ok = parse_uint(s, UINT_MAX / mul, &x) && x > 0;
+	free(s);
+	if (!ok) {
+		ERR(v, n, "bad stale_after '%s': expected a duration such as 90s, 30m, "
+		    "24h or 7d", n->s);
+		return;
+	}
+	v->p->guards.stale_after = (unsigned)(x * mul);
+}
+
+static void do_guards(struct vctx *v, const struct ynode *n)
+{
+	static const char *const keys[] = {
+		"max_shrink", "min_prefix_v4", "min_prefix_v6", "stale_after",
+	};
+	struct guards *g = &v->p->guards;
+	const struct ynode *it;
+
+	if (!want(v, n, YN_MAP, "guards"))
+		return;
+	check_keys(v, n, keys, ARRAY_SIZE(keys), " in 'guards'");
+	if ((it = ymap_get(n, "max_shrink")))
+		guard_shrink(v, it);
+	if ((it = ymap_get(n, "min_prefix_v4")))
+		guard_prefix(v, it, "min_prefix_v4", 32, &g->min_prefix_v4);
+	if ((it = ymap_get(n, "min_prefix_v6")))
+		guard_prefix(v, it, "min_prefix_v6", 128, &g->min_prefix_v6);
+	if ((it = ymap_get(n, "stale_after")))
+		guard_stale(v, it);
+}
+
+static void log_rate(struct vctx *v, const struct ynode *n)
+{
+	static const char *const units[] = { "second", "minute", "hour", "day" };
+	const char *slash;
+	char *num;
+	unsigned long x;
+	bool ok;
+	size_t u;
+
+	if (!want(v, n, YN_SCALAR, "rate"))
+		return;
+	slash = strchr(n->s, '/');
+	for (u = 0; slash && u < ARRAY_SIZE(units) && strcmp(slash + 1, units[u]); u++)
+		;
+	num = slash ? xstrndup(n->s, (size_t)(slash - n->s)) : xstrdup("");
+	ok = slash && u < ARRAY_SIZE(units) && parse_uint(num, 1000000, &x) && x > 0;
+	free(num);
+	if (!ok) {
+		ERR(v, n, "bad rate '%s': expected N/second, N/minute, N/hour or N/day "
+		    "with N from 1 to 1000000", n->s);
+		return;
+	}
+	v->p->log.rate = (unsigned)x;
+	v->p->log.unit = (enum log_unit)u;
+}
+
+static void log_prefix(struct vctx *v, const struct ynode *n)
+{
+	if (!want(v, n, YN_SCALAR, "prefix"))
+		return;
+	if (strlen(n->s) > 127) {
+		ERR(v, n, "log prefix '%s' is longer than 127 bytes", n->s);
+		return;
+	}
+	for (const char *c = n->s; *c; c++) {
+		if (*c < 0x20 || *c > 0x7e || *c == '"' || *c == '\\') {
+			ERR(v, n, "log prefix '%s': use printable ASCII without '\"' "
+			    "or '\\'", n->s);
+			return;
+		}
+	}
+	free(v->p->log.prefix);
+	v->p->log.prefix = xstrdup(n->s);
+}
+
+static void do_log(struct vctx *v, const struct ynode *n)
+{
+	static const char *const keys[] = { "enabled", "rate", "prefix" };
+	const struct ynode *it;
+
+	if (!want(v, n, YN_MAP, "log"))
+		return;
+	check_keys(v, n, keys, ARRAY_SIZE(keys), " in 'log'");
+	if ((it = ymap_get(n, "enabled")))
+		get_bool(v, it, "enabled", &v->p->log.enabled);
+	if ((it = ymap_get(n, "rate")))
+		log_rate(v, it);
+	if ((it = ymap_get(n, "prefix")))
+		log_prefix(v, it);
+}
+
+/* ---- services ---------------------------------------------------------- */
+
+static void builtins_copy(struct policy *p)
+{
+	size_t n;
+	const struct service *b = policy_builtin_services(&n);
+
+	p->services = xcalloc(n, sizeof(*p->services));
+	for (size_t i = 0; i < n; i++) {
+		struct service *s = &p->services[i];
+
+		*s = b[i];
+		s->name = xstrdup(b[i].name);
+		s->description = b[i].description ? xstrdup(b[i].description) : NULL;
+		s->ports = xcalloc(b[i].nports, sizeof(*s->ports));
+		memcpy(s->ports, b[i].ports, b[i].nports * sizeof(*s->ports));
+	}
+	p->nservices = n;
+}
+
+static ssize_t service_find(const struct policy *p, const char *name)
+{
+	for (size_t i = 0; i < p->nservices; i++)
+		if (!strcmp(p->services[i].name, name))
+			return (ssize_t)i;
+	return -1;
+}
+
+/* NAME: [ports]  or  NAME: {description: ..., ports: [...]} */
+static void service_body(struct vctx *v, const struct ynode *key,
+			 const struct ynode *val, struct service *s)
+{
+	static const char *const keys[] = { "description", "ports" };
+	const struct ynode *ports = val, *it;
+	struct strbuf where = { 0 };
+
+	if (val->kind == YN_MAP) {
+		sb_addf(&where, " in service '%s'", key->s);
+		check_keys(v, val, keys, ARRAY_SIZE(keys), sb_str(&where));
+		sb_free(&where);
+		if ((it = ymap_get(val, "description")))
+			s->description = get_str(v, it, "description");
+		ports = ymap_get(val, "ports");
+		if (!ports) {
+			ERR(v, key, "service '%s' has no 'ports'", key->s);
+			return;
+		}
+	} else if (val->kind != YN_SEQ) {
+		ERR(v, val, "service '%s' must be a list of ports or a mapping with "
+		    "'ports', not %s", key->s, what_is(val, &where));
+		sb_free(&where);
+		return;
+	}
+	port_list(v, ports, "ports", false, &s->ports, &s->nports);
+	if (ports->kind == YN_SEQ && ports->n == 0)
+		ERR(v, ports, "service '%s' has no ports", key->s);
+}
+
+static void do_services(struct vctx *v, const struct ynode *n)
+{
+	struct policy *p = v->p;
+
+	if (!want(v, n, YN_MAP, "services"))
+		return;
+	for (size_t i = 0; i < ymap_len(n); i++) {
+		const struct ynode *key = ymap_key(n, i);
+		struct service s = { .loc = key->loc };
+		ssize_t at;
+
+		if (!name_ok(v, key, "service"))
+			continue;
+		s.name = xstrdup(key->s);
+		service_body(v, key, ymap_val(n, i), &s);
+		at = service_find(p, s.name);
+		if (at < 0) {
+			p->services = xreallocarray(p->services, p->nservices + 1,
+						    sizeof(*p->services));
+			at = (ssize_t)p->nservices++;
+		} else {
+			free(p->services[at].name);
+			free(p->services[at].description);
+			free(p->services[at].ports);
+		}
+		p->services[at] = s;
+	}
+}
+
+/* ---- partners ---------------------------------------------------------- */
+
+static int ref_cmp_name(const struct policy *p, const struct service_ref *a,
+			const struct service_ref *b)
+{
+	return strcmp(p->services[a->idx].name, p->services[b->idx].name);
+}
+
+static void ref_add(struct vctx *v, struct partner *pt, const struct ynode *n)
+{
+	const char **names;
+	const char *near;
+	ssize_t at = service_find(v->p, n->s);
+
+	if (at >= 0) {
+		for (size_t i = 0; i < pt->nservices; i++) {
+			if (pt->services[i].idx != (size_t)at)
+				continue;
+			ERR(v, n, "service '%s' listed twice (first at %u:%u)", n->s,
+			    pt->services[i].loc.line, pt->services[i].loc.col);
+			return;
+		}
+		pt->services = xreallocarray(pt->services, pt->nservices + 1,
+					     sizeof(*pt->services));
+		pt->services[pt->nservices++] = (struct service_ref){ (size_t)at, n->loc };
+		return;
+	}
+	names = xcalloc(v->p->nservices + 1, sizeof(*names));
+	for (size_t i = 0; i < v->p->nservices; i++)
+		names[i] = v->p->services[i].name;
+	near = closest_word(n->s, names, v->p->nservices);
+	if (near)
+		ERR(v, n, "unknown service '%s'; did you mean '%s'?", n->s, near);
+	else
+		ERR(v, n, "unknown service '%s'", n->s);
+	free(names);
+}
+
+static void partner_services(struct vctx *v, struct partner *pt, const struct ynode *n)
+{
+	if (!want(v, n, YN_SEQ, "services"))
+		return;
+	if (n->n == 0)
+		ERR(v, n, "partner '%s' has no services", pt->name);
+	for (size_t i = 0; i < n->n; i++)
+		if (want(v, n->v[i], YN_SCALAR, "services"))
+			ref_add(v, pt, n->v[i]);
+	/* Few services per partner: insertion sort keeps it stable. */
+	for (size_t i = 1; i < pt->nservices; i++) {
+		struct service_ref r = pt->services[i];
+		size_t j = i;
+
+		for (; j > 0 && ref_cmp_name(v->p, &pt->services[j - 1], &r) > 0; j--)
+			pt->services[j] = pt->services[j - 1];
+		pt->services[j] = r;
+	}
+}
+
+static void partner_direction(struct vctx *v, struct partner *pt, const struct ynode *n)
+{
+	static const char *const dirs[] = { "inbound", "outbound", "both" };
+	int i;
+
+	if (!want(v, n, YN_SCALAR, "direction"))
+		return;
+	i = pick(v, n, "direction", dirs, ARRAY_SIZE(dirs));
+	if (i >= 0)
+		pt->direction = (enum direction)(i + 1);
+}
+
+/* Counts what the file wrote, valid or not, so that a partner whose only
+ * address is bad gets one error, not two. */
+static size_t written(const struct ynode *n)
+{
+	return n ? (n->kind == YN_SEQ ? n->n : 1) : 0;
+}
+
+static void partner_body(struct vctx *v, struct partner *pt, const struct ynode *key,
+			 const struct ynode *m)
+{
+	const struct ynode *it;
+
+	if ((it = ymap_get(m, "description")))
+		pt->description = get_str(v, it, "description");
+	if ((it = ymap_get(m, "services")))
+		partner_services(v, pt, it);
+	else
+		ERR(v, key, "partner '%s' has no 'services'", pt->name);
+	if ((it = ymap_get(m, "direction")))
+		partner_direction(v, pt, it);
+	if ((it = ymap_get(m, "addresses")))
+		addr_list(v, it, "addresses", false, &pt->addresses, &pt->naddresses);
+	if ((it = ymap_get(m, "hosts")))
+		str_list(v, it, "hosts", check_host, &pt->hosts, &pt->nhosts);
+	if ((it = ymap_get(m, "lists")))
+		str_list(v, it, "lists", check_list, &pt->lists, &pt->nlists);
+	if ((it = ymap_get(m, "domains")))
+		str_list(v, it, "domains", check_domain, &pt->domains, &pt->ndomains);
+	if (!written(ymap_get(m, "addresses")) && !written(ymap_get(m, "hosts")) &&
+	    !written(ymap_get(m, "lists")) && !written(ymap_get(m, "domains")))
+		ERR(v, key, "partner '%s' has no addresses, hosts, lists or domains",
+		    pt->name);
+}
+
+static void partner_one(struct vctx *v, const struct ynode *key, const struct ynode *m,
+			struct partner *pt)
+{
+	static const char *const keys[] = {
+		"description", "services", "direction", "addresses", "hosts", "lists",
+		"domains",
+	};
+	struct strbuf where = { 0 };
+
+	pt->name = xstrdup(key->s);
+	pt->loc = key->loc;
+	pt->direction = DIR_BOTH;
+	if (m->kind != YN_MAP) {
+		ERR(v, m, "partner '%s' must be a mapping (services, addresses, ...), "
+		    "not %s", key->s, what_is(m, &where));
+		sb_free(&where);
+		return;
+	}
+	sb_addf(&where, " in partner '%s'", key->s);
+	check_keys(v, m, keys, ARRAY_SIZE(keys), sb_str(&where));
+	sb_free(&where);
+	partner_body(v, pt, key, m);
+}
+
+static int partner_cmp(const void *x, const void *y)
+{
+	return strcmp(((const struct partner *)x)->name, ((const struct partner *)y)->name);
+}
+
+static void do_partners(struct vctx *v, const struct ynode *n)
+{
+	struct policy *p = v->p;
+
+	if (!want(v, n, YN_MAP, "partners"))
+		return;
+	p->partners = xcalloc(ymap_len(n) + 1, sizeof(*p->partners));
+	for (size_t i = 0; i < ymap_len(n); i++) {
+		const struct ynode *key = ymap_key(n, i);
+
+		if (!name_ok(v, key, "partner"))
+			continue;
+		partner_one(v, key, ymap_val(n, i), &p->partners[p->npartners++]);
+	}
+	qsort(p->partners, p->npartners, sizeof(*p->partners), partner_cmp);
+}
+
+/* ---- management -------------------------------------------------------- */
+
+static void mgmt_one(struct vctx *v, const struct ynode *n, struct mgmt *m)
+{
+	static const char *const keys[] = { "from", "to", "description" };
+	const struct ynode *it;
+
+	m->loc = n->loc;
+	if (!want(v, n, YN_MAP, "management"))
+		return;
+	check_keys(v, n, keys, ARRAY_SIZE(keys), " in a management entry");
+	if ((it = ymap_get(n, "description")))
+		m->description = get_str(v, it, "description");
+	if ((it = ymap_get(n, "from")))
+		addr_list(v, it, "from", true, &m->from, &m->nfrom);
+	else
+		ERR(v, n, "management entry has no 'from' (the networks to admit)");
+	if ((it = ymap_get(n, "to")))
+		port_list(v, it, "to", true, &m->to, &m->nto);
+	else
+		ERR(v, n, "management entry has no 'to' (the ports to open, e.g. tcp/22)");
+	if (it && it->kind == YN_SEQ && it->n == 0)
+		ERR(v, it, "management entry has no ports in 'to'");
+	it = ymap_get(n, "from");
+	if (it && it->kind == YN_SEQ && it->n == 0)
+		ERR(v, it, "management entry has no addresses in 'from'");
+}
+
+static void do_management(struct vctx *v, const struct ynode *n)
+{
+	struct policy *p = v->p;
+
+	if (!want(v, n, YN_SEQ, "management"))
+		return;
+	p->management = xcalloc(n->n + 1, sizeof(*p->management));
+	for (size_t i = 0; i < n->n; i++)
+		mgmt_one(v, n->v[i], &p->management[p->nmanagement++]);
+}
+
+/* ---- the whole file ---------------------------------------------------- */
+
+static const char *const top_keys[] = {
+	"version", "table", "mode", "edge", "icmp", "services", "partners",
+	"management", "guards", "log",
+};
+
+static void do_sections(struct vctx *v, const struct ynode *root)
+{
+	static const struct {
+		const char *key;
+		void (*fn)(struct vctx *v, const struct ynode *n);
+	} sections[] = {
+		{ "table", do_table }, { "mode", do_mode }, { "edge", do_edge },
+		{ "icmp", do_icmp }, { "services", do_services },
+		{ "partners", do_partners }, { "management", do_management },
+		{ "log", do_log },
+	};
+	const struct ynode *n;
+
+	for (size_t i = 0; i < ARRAY_SIZE(sections); i++)
+		if ((n = ymap_get(root, sections[i].key)))
+			sections[i].fn(v, n);
+	n = ymap_get(root, "mode");
+	if (v->p->mode == MODE_GATEWAY && !v->p->edge.naddresses &&
+	    !written(ymap_get(ymap_get(root, "edge"), "addresses")))
+		ERR(v, n, "mode 'gateway' needs edge addresses (edge: {addresses: "
+		    "[...]}): the hosts the firewall protects");
+}
+
+void policy_validate(struct policy *p, const struct ynode *root, struct perrs *e)
+{
+	struct vctx v = { .p = p, .e = e };
+	struct loc l = { p->file, 0, 0 };
+	const struct ynode *g;
+
+	builtins_copy(p);
+	if (!root || (root->kind == YN_SCALAR && root->null)) {
+		perr_add(e, &l, "empty policy: write at least 'version: 1'");
+		return;
+	}
+	if (root->kind != YN_MAP) {
+		ERR(&v, root, "a policy is a mapping of keys (version, partners, ...), "
+		    "not %s", root->kind == YN_SEQ ? "a list" : "a string");
+		return;
+	}
+	v.dir = policy_dir(p->file);
+	check_keys(&v, root, top_keys, ARRAY_SIZE(top_keys), "");
+	do_version(&v, root);
+	if ((g = ymap_get(root, "guards")))
+		do_guards(&v, g);
+	v.min4 = p->guards.min_prefix_v4;
+	v.min6 = p->guards.min_prefix_v6;
+	do_sections(&v, root);
+	free(v.dir);
+}
