@@ -10,7 +10,8 @@
  *	TCP: handshake, send "ping\n", expect it back.  UDP: send "ping\n",
  *	expect it back.  Exit 0 on success, 1 refused or timed out (the
  *	reason on stderr: "refused" means an answer came back, "timeout"
- *	means silence, as when a firewall drops), 2 usage.
+ *	means silence, as when a firewall drops on the way, "dropped" that
+ *	this host's own output hook dropped it: EPERM), 2 usage.
  *   probe hold [-t MS] [-s SRC] tcp ADDR PORT SECONDS
  *	Keeps one connection open, sending a line every 100 ms; prints
  *	"connected" once established.  Exit 0 if every line came back.
@@ -349,12 +350,16 @@ static int wait_fd(int fd, short events, long long deadline)
 	}
 }
 
+/* How a failed call ended: an answer came back ("refused"), or the
+ * local firewall dropped our own packet (EPERM from the output hook). */
 static const char *fail_reason(int err)
 {
 	switch (err) {
 	case ECONNREFUSED: case ECONNRESET: case EHOSTUNREACH:
-	case ENETUNREACH: case EACCES: case EPERM:
+	case ENETUNREACH: case EACCES:
 		return "refused";
+	case EPERM:
+		return "dropped";
 	}
 	return NULL;
 }
@@ -362,7 +367,8 @@ static const char *fail_reason(int err)
 static int report(const char *what, const char *reason, int err)
 {
 	if (err && fail_reason(err))
-		fprintf(stderr, "%s: %s: refused (%s)\n", prog, what, strerror(err));
+		fprintf(stderr, "%s: %s: %s (%s)\n", prog, what,
+			fail_reason(err), strerror(err));
 	else if (err)
 		fprintf(stderr, "%s: %s: error (%s)\n", prog, what, strerror(err));
 	else

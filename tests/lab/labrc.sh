@@ -1,0 +1,268 @@
+# tests/lab/labrc.sh - the namespace lab.  Sourced by lab suites after
+# tests/lib.sh (run-tests.sh does not run it as a suite).
+#
+# lab_topology builds, in namespaces named $LAB-<host> ($LAB = fwt<pid>):
+#
+#   alpha     198.51.100.11  2001:db8:51::11 ──┐
+#   bravo     198.51.100.12  2001:db8:51::12 ──┤
+#   charlie   198.51.100.13  2001:db8:51::13 ──┤  br0 in $LAB-sw
+#   stranger  198.51.100.99  2001:db8:51::99 ──┤  (one L2 segment)
+#   mgmt      192.0.2.22     2001:db8:2::22  ──┤
+#                                              └── eth0  fw  eth1 ── eth0  edge
+#   fw eth0: 198.51.100.1 192.0.2.1 2001:db8:51::1 2001:db8:2::1  (router,
+#   fw eth1: 203.0.113.1 2001:db8:10::1             v4+v6 forwarding)
+#   edge:    203.0.113.10 2001:db8:10::10 (default route via fw)
+#
+# Host mode: the ruleset goes into `edge`; gateway mode: into `fw`, which
+# forwards to the edge behind it.  Every interface a host has is `eth0`.
+# Only documentation addresses; nothing leaves the namespaces.  IPv6 DAD
+# is off, so addresses work at once.
+#
+# API (all names are short host names, not namespace names):
+#   lab_require             SKIP line and false when the lab cannot run
+#   lab_init                $LAB, $LAB_DIR (scratch), cleanup trap
+#   lab_topology            the picture above
+#   lab_exec HOST CMD...    run CMD inside HOST
+#   lab_serve HOST ARGS...  background `probe serve ARGS`, waits for "ready"
+#   lab_apply POLICY [HOST] load POLICY into HOST (default edge): `fedwall
+#                           apply` when the binary has it, else `fedwall
+#                           generate | nft -f` (one code path for suites)
+#   lab_flush POLICY [HOST] remove fedwall's table again (fedwall flush, or
+#                           nft delete table)
+#   reach NAME HOST PROTO ADDR PORT     PASS when the probe's echo returns
+#   blocked NAME HOST PROTO ADDR PORT   PASS when the probe meets silence
+#   pings / no_ping NAME HOST ADDR      likewise for ICMP(v6) echo
+#   lab_counter HOST NAME [TABLE]       packets of a named counter, or -1
+
+: "${PROBE:=$(dirname "$FEDWALL")/tests/lab/probe}"
+LAB_OK_MS=${LAB_OK_MS:-3000}	# a connection that must work: generous
+LAB_NO_MS=${LAB_NO_MS:-400}	# one that must be dropped: veth RTT is µs
+LAB_PIDS=
+LAB_NS=
+
+lab_require() {
+	if [ "$(id -u)" -ne 0 ]; then
+		skip "lab (needs root)"; return 1
+	fi
+	for c in nft ip unshare; do
+		if ! command -v $c >/dev/null 2>&1; then
+			skip "lab (no $c)"; return 1
+		fi
+	done
+	if ! ip netns add "fwt$$-probe" 2>/dev/null; then
+		skip "lab (ip netns does not work here)"; return 1
+	fi
+	ip netns del "fwt$$-probe"
+	if [ ! -x "$PROBE" ]; then
+		skip "lab (no $PROBE: make tests)"; return 1
+	fi
+	if [ ! -x "$FEDWALL" ]; then
+		skip "lab (no $FEDWALL: make)"; return 1
+	fi
+	return 0
+}
+
+lab_init() {
+	LAB=fwt$$
+	LAB_DIR=$(mktemp -d "${TMPDIR:-/tmp}/$LAB.XXXXXX")
+	mkdir -p "$LAB_DIR/state"
+	trap lab_cleanup EXIT
+	trap 'lab_cleanup; trap - EXIT; exit 130' INT TERM HUP
+}
+
+# Kills what the lab started, every process still inside a lab namespace,
+# and the namespaces.  Safe to call twice.
+lab_cleanup() {
+	for p in $LAB_PIDS; do kill "$p" 2>/dev/null; done
+	for n in $LAB_NS; do
+		for p in $(ip netns pids "$LAB-$n" 2>/dev/null); do
+			kill "$p" 2>/dev/null
+		done
+	done
+	for p in $LAB_PIDS; do wait "$p" 2>/dev/null; done
+	for n in $LAB_NS; do ip netns del "$LAB-$n" 2>/dev/null; done
+	LAB_PIDS=
+	LAB_NS=
+	[ -n "${LAB_DIR:-}" ] && rm -rf "$LAB_DIR"
+	LAB_DIR=
+}
+
+lab_exec() {
+	_h=$1; shift
+	ip netns exec "$LAB-$_h" "$@"
+}
+
+# lab_ns HOST: a fresh namespace with lo up, DAD off, no router adverts.
+lab_ns() {
+	ip netns add "$LAB-$1" || return 1
+	LAB_NS="$LAB_NS $1"
+	ip -n "$LAB-$1" link set lo up
+	lab_exec "$1" sh -c '
+		for c in all default; do
+			echo 0 >/proc/sys/net/ipv6/conf/$c/accept_dad
+			echo 0 >/proc/sys/net/ipv6/conf/$c/accept_ra
+		done'
+}
+
+# lab_addr HOST IFACE ADDR/LEN...: addresses, IPv6 ones usable at once.
+lab_addr() {
+	_h=$1 _i=$2; shift 2
+	for _a in "$@"; do
+		case $_a in
+		*:*) ip -n "$LAB-$_h" addr add "$_a" dev "$_i" nodad ;;
+		*) ip -n "$LAB-$_h" addr add "$_a" dev "$_i" ;;
+		esac || return 1
+	done
+}
+
+# lab_host NAME ADDR4/LEN ADDR6/LEN: a host on the outside segment; its
+# default routes go to .1 and ::1 of its prefixes (the fw).
+lab_host() {
+	lab_ns "$1" || return 1
+	ip -n "$LAB-sw" link add "p-$1" type veth peer name eth0 \
+		netns "$LAB-$1" || return 1
+	ip -n "$LAB-sw" link set "p-$1" master br0 up
+	ip -n "$LAB-$1" link set eth0 up
+	lab_addr "$1" eth0 "$2" "$3" || return 1
+	ip -n "$LAB-$1" route add default via "${2%.*/*}.1"
+	ip -n "$LAB-$1" -6 route add default via "${3%::*}::1"
+}
+
+lab_topology() {
+	lab_ns sw && lab_ns fw && lab_ns edge || return 1
+	ip -n "$LAB-sw" link add br0 type bridge forward_delay 0 stp_state 0
+	ip -n "$LAB-sw" link set br0 up
+	# fw: eth0 on the switch, eth1 straight to the edge
+	ip -n "$LAB-sw" link add p-fw type veth peer name eth0 netns "$LAB-fw"
+	ip -n "$LAB-sw" link set p-fw master br0 up
+	ip -n "$LAB-fw" link add eth1 type veth peer name eth0 netns "$LAB-edge"
+	lab_exec fw sh -c '
+		echo 1 >/proc/sys/net/ipv4/ip_forward
+		echo 1 >/proc/sys/net/ipv6/conf/all/forwarding'
+	for i in eth0 eth1; do ip -n "$LAB-fw" link set $i up; done
+	lab_addr fw eth0 198.51.100.1/24 192.0.2.1/24 \
+		2001:db8:51::1/64 2001:db8:2::1/64 || return 1
+	lab_addr fw eth1 203.0.113.1/24 2001:db8:10::1/64 || return 1
+	ip -n "$LAB-edge" link set eth0 up
+	lab_addr edge eth0 203.0.113.10/24 2001:db8:10::10/64 || return 1
+	ip -n "$LAB-edge" route add default via 203.0.113.1
+	ip -n "$LAB-edge" -6 route add default via 2001:db8:10::1
+	lab_host alpha 198.51.100.11/24 2001:db8:51::11/64 &&
+	lab_host bravo 198.51.100.12/24 2001:db8:51::12/64 &&
+	lab_host charlie 198.51.100.13/24 2001:db8:51::13/64 &&
+	lab_host stranger 198.51.100.99/24 2001:db8:51::99/64 &&
+	lab_host mgmt 192.0.2.22/24 2001:db8:2::22/64
+}
+
+# lab_serve HOST ARGS...: `probe serve ARGS` in HOST until cleanup.
+lab_serve() {
+	_h=$1; shift
+	_out="$LAB_DIR/serve.$_h.$(date +%s%N)"
+	lab_exec "$_h" "$PROBE" serve "$@" >"$_out" 2>&1 &
+	LAB_PIDS="$LAB_PIDS $!"
+	for _n in $(seq 100); do
+		grep -q '^ready$' "$_out" 2>/dev/null && return 0
+		kill -0 $! 2>/dev/null || break
+		sleep 0.02
+	done
+	echo "lab: probe serve $* in $_h did not start:" >&2
+	sed 's/^/    /' "$_out" >&2
+	return 1
+}
+
+# lab_probe HOST ARGS...: `probe ARGS` in HOST; its stderr in $LAB_WHY.
+lab_probe() {
+	_h=$1; shift
+	LAB_WHY=$(lab_exec "$_h" "$PROBE" "$@" 2>&1 >/dev/null)
+}
+
+# reach NAME HOST PROTO ADDR PORT: a connection from HOST gets its echo.
+reach() {
+	if lab_probe "$2" connect -t "$LAB_OK_MS" "$3" "$4" "$5"; then
+		pass "$1"
+	else
+		fail "$1"
+		echo "    $2: $LAB_WHY" >&2
+	fi
+}
+
+# blocked NAME HOST PROTO ADDR PORT: no answer at all (a silent drop on
+# the way, or EPERM from HOST's own output hook; a refusal would mean the
+# packet got through to a closed port).
+blocked() {
+	if lab_probe "$2" connect -t "$LAB_NO_MS" "$3" "$4" "$5"; then
+		fail "$1"
+		echo "    $2: $3 $4 $5 got through" >&2
+	elif echo "$LAB_WHY" | grep -Eq ': (timeout|dropped \(.*\))$'; then
+		pass "$1"
+	else
+		fail "$1"
+		echo "    $2: expected a silent drop, got: $LAB_WHY" >&2
+	fi
+}
+
+pings() {
+	if lab_probe "$2" ping -t "$LAB_OK_MS" "$3"; then pass "$1"; else
+		fail "$1"; echo "    $2: $LAB_WHY" >&2; fi
+}
+
+no_ping() {
+	if lab_probe "$2" ping -t "$LAB_NO_MS" "$3"; then
+		fail "$1"; echo "    $2: ping $3 answered" >&2
+	else pass "$1"; fi
+}
+
+# lab_has CMD: the fedwall under test has subcommand CMD.
+lab_has() {
+	"$FEDWALL" --help 2>/dev/null | grep -q "^  $1 "
+}
+
+# lab_apply POLICY [HOST]: the one way suites load a policy.
+lab_apply() {
+	_h=${2:-edge}
+	if lab_has apply; then
+		lab_exec "$_h" "$FEDWALL" apply -f "$1" \
+			--state-dir "$LAB_DIR/state" >"$LAB_DIR/apply.out" 2>&1
+	else
+		"$FEDWALL" generate -f "$1" --state-dir "$LAB_DIR/state" \
+			>"$LAB_DIR/ruleset.nft" 2>"$LAB_DIR/apply.out" &&
+			lab_exec "$_h" nft -f "$LAB_DIR/ruleset.nft" \
+				>>"$LAB_DIR/apply.out" 2>&1
+	fi
+	_rc=$?
+	[ $_rc -eq 0 ] || sed 's/^/    /' "$LAB_DIR/apply.out" >&2
+	return $_rc
+}
+
+# lab_apply_how: one line saying which path lab_apply takes.
+lab_apply_how() {
+	if lab_has apply; then echo "fedwall apply"
+	else echo "fedwall generate | nft -f (no 'fedwall apply' yet)"; fi
+}
+
+# lab_table POLICY: the table name a policy uses (default fedwall).
+lab_table() {
+	_t=$(sed -n 's/^table:[[:space:]]*\([A-Za-z0-9_.-]*\).*/\1/p' "$1")
+	echo "${_t:-fedwall}"
+}
+
+lab_flush() {
+	_h=${2:-edge}
+	if lab_has flush; then
+		lab_exec "$_h" "$FEDWALL" flush -f "$1" \
+			--state-dir "$LAB_DIR/state" >"$LAB_DIR/flush.out" 2>&1
+	else
+		lab_exec "$_h" nft delete table inet "$(lab_table "$1")" \
+			>"$LAB_DIR/flush.out" 2>&1
+	fi
+	_rc=$?
+	[ $_rc -eq 0 ] || sed 's/^/    /' "$LAB_DIR/flush.out" >&2
+	return $_rc
+}
+
+# lab_counter HOST NAME [TABLE]: packets of named counter NAME, -1 if none.
+lab_counter() {
+	_n=$(lab_exec "$1" nft list counter inet "${3:-fedwall}" "$2" 2>/dev/null |
+		sed -n 's/.*packets \([0-9]*\).*/\1/p')
+	echo "${_n:--1}"
+}
