@@ -120,6 +120,7 @@ struct ir_ruleset {
 struct gen_addrs {
 	const struct prefix *v;
 	size_t n;
+	const struct loc *locs; /* parallel to v (where each was read), or NULL */
 };
 
 /* Compiles a validated policy.  `extra` may be NULL (inline addresses

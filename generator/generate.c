@@ -1,0 +1,606 @@
+/* generate.c - struct policy + addresses -> ruleset IR (docs/RULESET.md).
+ *
+ * The shape of the IR (chains, rules, sets, counters) depends only on the
+ * policy's shape; addresses only ever become set elements, so that an
+ * address change is an element change and per-packet cost stays one map
+ * lookup per family and direction.
+ */
+#include "generator/internal.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NO_CHAIN UINT32_MAX
+
+/* ICMP types by number (linux/icmp.h, linux/icmpv6.h). */
+enum {
+	ICMP_DEST_UNREACH = 3, ICMP_ECHO_REQ = 8, ICMP_TIME_EXCEEDED = 11,
+	ICMP_PARAMETERPROB = 12,
+	ICMP6_DEST_UNREACH = 1, ICMP6_PKT_TOOBIG = 2, ICMP6_TIME_EXCEED = 3,
+	ICMP6_PARAMPROB = 4, ICMP6_ECHO_REQ = 128, ICMP6_ND_RA = 134,
+	ICMP6_ND_NS = 135, ICMP6_ND_NA = 136,
+};
+
+/* What the generator knows about one partner. */
+struct pstate {
+	struct gen_src *addrs;  /* inline ∪ extra, merged */
+	size_t naddrs;
+	struct portrange *ports;        /* of all its services, merged */
+	size_t nports;
+	uint32_t in_chain, out_chain;   /* NO_CHAIN if not that direction */
+};
+
+struct gen {
+	const struct policy *p;
+	struct diag *d;
+	struct pstate *ps;
+	VEC(struct ir_chain) chains;
+	VEC(struct ir_set) sets;
+	VEC(struct ir_counter) counters;
+	overlap_vec ov;
+};
+
+/* ---- per-partner inputs -------------------------------------------- */
+
+static int src_cmp(const void *x, const void *y)
+{
+	return prefix_cmp(&((const struct gen_src *)x)->p, &((const struct gen_src *)y)->p);
+}
+
+/* Merges `src` (sorted) into the fewest prefixes; each keeps the loc of
+ * the first source it covers, which is the one at its first address. */
+static struct gen_src *merge_src(const struct gen_src *src, size_t n, size_t *nout)
+{
+	struct prefix *m = xcalloc(n ? n : 1, sizeof(*m));
+	struct gen_src *out;
+	size_t k, j = 0;
+
+	for (size_t i = 0; i < n; i++)
+		m[i] = src[i].p;
+	k = prefixes_merge(m, n);
+	out = xcalloc(k ? k : 1, sizeof(*out));
+	for (size_t i = 0; i < k; i++) {
+		while (j < n && prefix_cmp(&src[j].p, &m[i]) < 0)
+			j++;
+		out[i].p = m[i];
+		out[i].loc = j < n ? src[j].loc : NULL;
+	}
+	free(m);
+	*nout = k;
+	return out;
+}
+
+static void partner_addrs(struct pstate *s, const struct partner *pt,
+			  const struct gen_addrs *x)
+{
+	size_t n = pt->naddresses + (x ? x->n : 0), k = 0;
+	struct gen_src *src = xcalloc(n ? n : 1, sizeof(*src));
+
+	for (size_t i = 0; i < pt->naddresses; i++)
+		src[k++] = (struct gen_src){ pt->addresses[i].p, &pt->addresses[i].loc };
+	for (size_t i = 0; x && i < x->n; i++)
+		src[k++] = (struct gen_src){ x->v[i], x->locs ? &x->locs[i] : NULL };
+	qsort(src, k, sizeof(*src), src_cmp);
+	s->addrs = merge_src(src, k, &s->naddrs);
+	free(src);
+}
+
+static void partner_ports(struct pstate *s, const struct policy *p,
+			  const struct partner *pt)
+{
+	VEC(struct portrange) v = { 0 };
+
+	for (size_t i = 0; i < pt->nservices; i++) {
+		const struct service *sv = &p->services[pt->services[i].idx];
+
+		for (size_t j = 0; j < sv->nports; j++)
+			VEC_PUSH(&v, sv->ports[j].r);
+	}
+	s->nports = portranges_merge(v.v, v.n);
+	s->ports = v.v;
+}
+
+/* ---- object builders ------------------------------------------------- */
+
+static char *xasprintf(const char *fmt, ...) PRINTF(1, 2);
+static char *xasprintf(const char *fmt, ...)
+{
+	struct strbuf sb = { 0 };
+	va_list ap;
+
+	va_start(ap, fmt);
+	sb_vaddf(&sb, fmt, ap);
+	va_end(ap);
+	return sb.s ? sb.s : xstrdup("");
+}
+
+static struct ir_chain *add_chain(struct gen *g, const char *name, enum ir_hook hook)
+{
+	struct ir_chain c = { .name = xstrdup(name), .hook = hook };
+
+	if (hook != IR_HOOK_NONE)
+		c.policy = IR_ACCEPT;
+	VEC_PUSH(&g->chains, c);
+	return &g->chains.v[g->chains.n - 1];
+}
+
+static struct ir_rule *add_rule(struct ir_chain *c, enum ir_rule_kind kind,
+				enum ir_verdict v)
+{
+	struct ir_rule *r;
+
+	c->rules = xreallocarray(c->rules, c->nrules + 1, sizeof(*c->rules));
+	r = &c->rules[c->nrules++];
+	memset(r, 0, sizeof(*r));
+	r->kind = kind;
+	r->verdict = v;
+	return r;
+}
+
+static struct ir_set *add_set(struct gen *g, const char *name, enum ir_keytype key,
+			      bool is_map, const char *comment)
+{
+	struct ir_set s = { .name = xstrdup(name), .key = key, .is_map = is_map,
+			    .comment = ir_comment_dup(comment) };
+
+	VEC_PUSH(&g->sets, s);
+	return &g->sets.v[g->sets.n - 1];
+}
+
+static void set_elems(struct ir_set *s, elem_vec *v)
+{
+	s->elems = v->v;
+	s->nelems = v->n;
+	*v = (elem_vec){ 0 };
+}
+
+static void add_counter(struct gen *g, const char *name, const char *comment,
+			const struct loc *l)
+{
+	struct ir_counter c = { .name = xstrdup(name), .comment = ir_comment_dup(comment) };
+
+	if (l)
+		c.loc = *l;
+	VEC_PUSH(&g->counters, c);
+}
+
+/* "DESCRIPTION (file:line)", the description cut so that the place fits. */
+static char *partner_comment(const struct partner *pt)
+{
+	struct strbuf sb = { 0 };
+	char where[96] = "";
+	size_t room;
+	char *out;
+
+	if (pt->loc.file && pt->loc.line)
+		snprintf(where, sizeof(where), " (%s:%u)", pt->loc.file, pt->loc.line);
+	if (strlen(where) > IR_COMMENT_MAX / 2)
+		where[0] = '\0';
+	room = IR_COMMENT_MAX - strlen(where);
+	if (pt->description)
+		sb_addf(&sb, "%.*s", (int)room, pt->description);
+	else
+		sb_addf(&sb, "partner %s", pt->name);
+	sb_addf(&sb, "%s", where);
+	out = ir_comment_dup(sb_str(&sb));
+	sb_free(&sb);
+	return out;
+}
+
+/* ---- chains ------------------------------------------------------------ */
+
+static void rule_jump(struct ir_chain *c, enum ir_ifdir dir, const char *ifname,
+		      uint8_t family, enum ir_field f, const char *set, const char *target)
+{
+	struct ir_rule *r = add_rule(c, IR_R_JUMP, IR_JUMP);
+
+	r->ifdir = ifname ? dir : IR_IF_NONE;
+	r->ifname = ifname ? xstrdup(ifname) : NULL;
+	r->family = set ? family : 0;
+	r->field = f;
+	r->set = set ? xstrdup(set) : NULL;
+	r->target = xstrdup(target);
+}
+
+static void host_chain(struct gen *g, const char *name, enum ir_hook hook,
+		       enum ir_ifdir dir, const char *target)
+{
+	struct ir_chain *c = add_chain(g, name, hook);
+	const struct policy *p = g->p;
+
+	add_rule(c, IR_R_LOOPBACK, IR_ACCEPT)->ifdir = dir;
+	if (p->edge.ninterfaces == 0)
+		rule_jump(c, dir, NULL, 0, IR_SADDR, NULL, target);
+	for (size_t i = 0; i < p->edge.ninterfaces; i++)
+		rule_jump(c, dir, p->edge.interfaces[i].s, 0, IR_SADDR, NULL, target);
+}
+
+/* One interface (or none: ifname NULL) of the forward chain. */
+static void forward_rules(struct ir_chain *c, enum ir_ifdir dir, const char *ifname)
+{
+	enum ir_field f = dir == IR_IIF ? IR_DADDR : IR_SADDR;
+	const char *target = dir == IR_IIF ? "edge_in" : "edge_out";
+
+	rule_jump(c, dir, ifname, 4, f, "edge4", target);
+	rule_jump(c, dir, ifname, 6, f, "edge6", target);
+}
+
+static void gateway_chain(struct gen *g)
+{
+	struct ir_chain *c = add_chain(g, "forward", IR_HOOK_FORWARD);
+	const struct policy *p = g->p;
+	static const enum ir_ifdir dirs[] = { IR_IIF, IR_OIF };
+
+	for (size_t d = 0; d < ARRAY_SIZE(dirs); d++) {
+		if (p->edge.ninterfaces == 0)
+			forward_rules(c, dirs[d], NULL);
+		for (size_t i = 0; i < p->edge.ninterfaces; i++)
+			forward_rules(c, dirs[d], p->edge.interfaces[i].s);
+	}
+}
+
+static void rule_icmp(struct ir_chain *c, uint8_t family, uint8_t type)
+{
+	struct ir_rule *r = add_rule(c, IR_R_ICMP, IR_ACCEPT);
+
+	r->family = family;
+	r->icmp_type = type;
+}
+
+static void rule_match(struct ir_chain *c, enum ir_rule_kind k, enum ir_verdict v,
+		       uint8_t family, enum ir_field f, const char *set)
+{
+	struct ir_rule *r = add_rule(c, k, v);
+
+	r->family = family;
+	r->field = f;
+	r->set = xstrdup(set);
+}
+
+static void rule_log(struct gen *g, struct ir_chain *c, const char *set)
+{
+	struct ir_rule *r;
+
+	if (!g->p->log.enabled)
+		return;
+	r = add_rule(c, IR_R_LOG, IR_VERDICT_NONE);
+	r->set = set ? xstrdup(set) : NULL;
+	r->rate = g->p->log.rate;
+	r->unit = g->p->log.unit;
+	r->log_prefix = xstrdup(g->p->log.prefix ? g->p->log.prefix : "");
+}
+
+static void rule_counter(struct ir_chain *c, const char *set, const char *counter,
+			 enum ir_verdict v)
+{
+	struct ir_rule *r = add_rule(c, IR_R_COUNTER, v);
+
+	r->set = set ? xstrdup(set) : NULL;
+	r->target = xstrdup(counter);
+}
+
+static void ct_rules(struct ir_chain *c)
+{
+	add_rule(c, IR_R_CT_STATE, IR_ACCEPT);
+	add_rule(c, IR_R_CT_STATE, IR_DROP);
+}
+
+static void edge_in_chain(struct gen *g)
+{
+	static const uint8_t v4[] = { ICMP_DEST_UNREACH, ICMP_TIME_EXCEEDED,
+				      ICMP_PARAMETERPROB };
+	static const uint8_t v6[] = { ICMP6_DEST_UNREACH, ICMP6_PKT_TOOBIG,
+				      ICMP6_TIME_EXCEED, ICMP6_PARAMPROB };
+	static const uint8_t nd[] = { ICMP6_ND_NS, ICMP6_ND_NA, ICMP6_ND_RA };
+	struct ir_chain *c = add_chain(g, "edge_in", IR_HOOK_NONE);
+
+	c->comment = ir_comment_dup("new connections to the edge");
+	ct_rules(c);
+	for (size_t i = 0; i < ARRAY_SIZE(v4); i++)
+		rule_icmp(c, 4, v4[i]);
+	for (size_t i = 0; i < ARRAY_SIZE(v6); i++)
+		rule_icmp(c, 6, v6[i]);
+	for (size_t i = 0; g->p->mode == MODE_HOST && i < ARRAY_SIZE(nd); i++)
+		rule_icmp(c, 6, nd[i]);
+	if (g->p->icmp_echo) {
+		rule_icmp(c, 4, ICMP_ECHO_REQ);
+		rule_icmp(c, 6, ICMP6_ECHO_REQ);
+	}
+	rule_match(c, IR_R_LOOKUP, IR_ACCEPT, 4, IR_SADDR, "mgmt4");
+	rule_match(c, IR_R_LOOKUP, IR_ACCEPT, 6, IR_SADDR, "mgmt6");
+	rule_match(c, IR_R_VMAP, IR_VERDICT_NONE, 4, IR_SADDR, "in4");
+	rule_match(c, IR_R_VMAP, IR_VERDICT_NONE, 6, IR_SADDR, "in6");
+	rule_log(g, c, NULL);
+	rule_counter(c, NULL, "dropped_in", IR_DROP);
+}
+
+static void edge_out_chain(struct gen *g)
+{
+	struct ir_chain *c = add_chain(g, "edge_out", IR_HOOK_NONE);
+
+	c->comment = ir_comment_dup("new connections from the edge");
+	ct_rules(c);
+	rule_match(c, IR_R_VMAP, IR_VERDICT_NONE, 4, IR_DADDR, "out4");
+	rule_match(c, IR_R_VMAP, IR_VERDICT_NONE, 6, IR_DADDR, "out6");
+	rule_log(g, c, "fedports");
+	rule_counter(c, "fedports", "dropped_out", IR_DROP);
+}
+
+static uint32_t partner_chain(struct gen *g, const struct partner *pt, const char *dir)
+{
+	char *name = xasprintf("%s_%s", dir, pt->name);
+	struct ir_chain *c = add_chain(g, name, IR_HOOK_NONE);
+	char *comment = partner_comment(pt);
+
+	c->comment = xstrdup(comment);
+	c->loc = pt->loc;
+	rule_counter(c, NULL, name, IR_ACCEPT);
+	add_counter(g, name, comment, &pt->loc);
+	free(comment);
+	free(name);
+	return (uint32_t)(g->chains.n - 1);
+}
+
+static void build_chains(struct gen *g)
+{
+	const struct policy *p = g->p;
+
+	if (p->mode == MODE_GATEWAY) {
+		gateway_chain(g);
+	} else {
+		host_chain(g, "input", IR_HOOK_INPUT, IR_IIF, "edge_in");
+		host_chain(g, "output", IR_HOOK_OUTPUT, IR_OIF, "edge_out");
+	}
+	edge_in_chain(g);
+	edge_out_chain(g);
+	add_counter(g, "dropped_in", "new connections to the edge, dropped", NULL);
+	add_counter(g, "dropped_out", "new connections to federation ports, dropped", NULL);
+	for (size_t i = 0; i < p->npartners; i++) {
+		const struct partner *pt = &p->partners[i];
+
+		g->ps[i].in_chain = g->ps[i].out_chain = NO_CHAIN;
+		if (pt->direction & DIR_INBOUND)
+			g->ps[i].in_chain = partner_chain(g, pt, "in");
+		if (pt->direction & DIR_OUTBOUND)
+			g->ps[i].out_chain = partner_chain(g, pt, "out");
+	}
+}
+
+/* ---- sets ---------------------------------------------------------------- */
+
+static void partner_map(struct gen *g, bool out, const char *n4, const char *n6,
+			const char *comment)
+{
+	struct gen_owner *o = xcalloc(g->p->npartners + 1, sizeof(*o));
+	elem_vec v4 = { 0 }, v6 = { 0 };
+	size_t n = 0;
+
+	for (size_t i = 0; i < g->p->npartners; i++) {
+		const struct pstate *s = &g->ps[i];
+		uint32_t chain = out ? s->out_chain : s->in_chain;
+
+		if (chain == NO_CHAIN)
+			continue;
+		o[n++] = (struct gen_owner){ s->addrs, s->naddrs, s->ports, s->nports,
+					     chain, (uint32_t)i };
+	}
+	gen_elems(o, n, true, &v4, &v6, &g->ov);
+	set_elems(add_set(g, n4, IR_KEY_ADDR4_PROTO_PORT, true, comment), &v4);
+	set_elems(add_set(g, n6, IR_KEY_ADDR6_PROTO_PORT, true, comment), &v6);
+	free(o);
+}
+
+static void mgmt_sets(struct gen *g)
+{
+	const struct policy *p = g->p;
+	struct gen_owner *o = xcalloc(p->nmanagement + 1, sizeof(*o));
+	struct gen_src **src = xcalloc(p->nmanagement + 1, sizeof(*src));
+	elem_vec v4 = { 0 }, v6 = { 0 };
+
+	for (size_t i = 0; i < p->nmanagement; i++) {
+		const struct mgmt *m = &p->management[i];
+
+		src[i] = xcalloc(m->nfrom + 1, sizeof(**src));
+		for (size_t j = 0; j < m->nfrom; j++)
+			src[i][j] = (struct gen_src){ m->from[j].p, &m->from[j].loc };
+		o[i] = (struct gen_owner){ src[i], m->nfrom, NULL, m->nto, 0, (uint32_t)i };
+		o[i].ports = xcalloc(m->nto + 1, sizeof(struct portrange));
+		for (size_t j = 0; j < m->nto; j++)
+			((struct portrange *)o[i].ports)[j] = m->to[j].r;
+	}
+	gen_elems(o, p->nmanagement, false, &v4, &v6, NULL);
+	set_elems(add_set(g, "mgmt4", IR_KEY_ADDR4_PROTO_PORT, false,
+			  "management: always admitted"), &v4);
+	set_elems(add_set(g, "mgmt6", IR_KEY_ADDR6_PROTO_PORT, false,
+			  "management: always admitted"), &v6);
+	for (size_t i = 0; i < p->nmanagement; i++) {
+		free(src[i]);
+		free((void *)o[i].ports);
+	}
+	free(src);
+	free(o);
+}
+
+static void fedports_set(struct gen *g)
+{
+	VEC(struct portrange) v = { 0 };
+	struct ir_set *s;
+
+	for (size_t i = 0; i < g->p->npartners; i++)
+		for (size_t j = 0; g->ps[i].out_chain != NO_CHAIN && j < g->ps[i].nports; j++)
+			VEC_PUSH(&v, g->ps[i].ports[j]);
+	v.n = portranges_merge(v.v, v.n);
+	s = add_set(g, "fedports", IR_KEY_PROTO_PORT, false,
+		    "federation ports: only partners may be called on them");
+	s->elems = xcalloc(v.n + 1, sizeof(*s->elems));
+	for (size_t i = 0; i < v.n; i++)
+		s->elems[i].port = v.v[i];
+	s->nelems = v.n;
+	free(v.v);
+}
+
+static void edge_sets(struct gen *g)
+{
+	const struct policy *p = g->p;
+	struct prefix *a = xcalloc(p->edge.naddresses + 1, sizeof(*a));
+	elem_vec v[2] = { { 0 }, { 0 } };
+	size_t n;
+
+	for (size_t i = 0; i < p->edge.naddresses; i++)
+		a[i] = p->edge.addresses[i].p;
+	n = prefixes_merge(a, p->edge.naddresses);
+	for (size_t i = 0; i < n; i++)
+		VEC_PUSH(&v[a[i].family == 6], ((struct ir_elem){ .addr = a[i] }));
+	set_elems(add_set(g, "edge4", IR_KEY_ADDR4, false, "edge addresses"), &v[0]);
+	set_elems(add_set(g, "edge6", IR_KEY_ADDR6, false, "edge addresses"), &v[1]);
+	free(a);
+}
+
+static void build_sets(struct gen *g)
+{
+	partner_map(g, false, "in4", "in6",
+		    "partner source . protocol . edge port: jump to the partner's chain");
+	partner_map(g, true, "out4", "out6",
+		    "partner destination . protocol . port: jump to the partner's chain");
+	mgmt_sets(g);
+	fedports_set(g);
+	if (g->p->mode == MODE_GATEWAY)
+		edge_sets(g);
+}
+
+/* ---- overlap warnings ------------------------------------------------ */
+
+#define OVERLAPS_PER_PAIR 20    /* then one summary line */
+
+static int overlap_cmp(const void *x, const void *y)
+{
+	const struct gen_overlap *a = x, *b = y;
+	int c;
+
+	if (a->loser != b->loser)
+		return a->loser < b->loser ? -1 : 1;
+	if (a->winner != b->winner)
+		return a->winner < b->winner ? -1 : 1;
+	if ((c = prefix_cmp(&a->shared, &b->shared)))
+		return c;
+	if ((c = prefix_cmp(&a->lprefix, &b->lprefix)))
+		return c;
+	return portrange_cmp(&a->port, &b->port);
+}
+
+static bool same_overlap(const struct gen_overlap *a, const struct gen_overlap *b)
+{
+	return a->loser == b->loser && a->winner == b->winner &&
+	       !prefix_cmp(&a->shared, &b->shared) && !prefix_cmp(&a->lprefix, &b->lprefix);
+}
+
+/* Reports ov[i..) that share partners and prefixes; returns the next. */
+static size_t warn_overlap(struct gen *g, const struct gen_overlap *ov, size_t i, size_t n)
+{
+	const struct gen_overlap *o = &ov[i];
+	const char *l = g->p->partners[o->loser].name, *w = g->p->partners[o->winner].name;
+	char sp[PREFIX_STRLEN], lp[PREFIX_STRLEN], pr[PORTRANGE_STRLEN];
+	VEC(struct portrange) pv = { 0 };
+	struct strbuf ports = { 0 };
+	size_t j;
+
+	for (j = i; j < n && same_overlap(o, &ov[j]); j++)
+		VEC_PUSH(&pv, ov[j].port);
+	pv.n = portranges_merge(pv.v, pv.n);
+	for (size_t k = 0; k < pv.n; k++)
+		sb_addf(&ports, "%s%s", k ? ", " : "", portrange_fmt(&pv.v[k], pr, sizeof(pr)));
+	free(pv.v);
+	prefix_fmt(&o->shared, sp, sizeof(sp));
+	prefix_fmt(&o->lprefix, lp, sizeof(lp));
+	if (!prefix_cmp(&o->shared, &o->lprefix))
+		diag_warn(g->d, o->loc, "partners '%s' and '%s' overlap on %s (%s): same prefix,"
+			  " '%s' sorts first and gets it", l, w, sp, sb_str(&ports), w);
+	else
+		diag_warn(g->d, o->loc, "partners '%s' and '%s' overlap on %s (%s): '%s' has"
+			  " the longer prefix and gets it, '%s' keeps the rest of %s",
+			  l, w, sp, sb_str(&ports), w, l, lp);
+	sb_free(&ports);
+	return j;
+}
+
+static void report_overlaps(struct gen *g)
+{
+	overlap_vec *ov = &g->ov;
+	size_t i = 0;
+
+	if (ov->n)
+		qsort(ov->v, ov->n, sizeof(*ov->v), overlap_cmp);
+	while (i < ov->n) {
+		size_t shown = 0, more = 0;
+		uint32_t l = ov->v[i].loser, w = ov->v[i].winner;
+
+		while (i < ov->n && ov->v[i].loser == l && ov->v[i].winner == w) {
+			if (shown++ < OVERLAPS_PER_PAIR) {
+				i = warn_overlap(g, ov->v, i, ov->n);
+				continue;
+			}
+			for (const struct gen_overlap *o = &ov->v[i];
+			     i < ov->n && same_overlap(o, &ov->v[i]); i++)
+				;
+			more++;
+		}
+		if (more)
+			diag_warn(g->d, &g->p->partners[l].loc, "partners '%s' and '%s' overlap"
+				  " on %zu more prefixes", g->p->partners[l].name,
+				  g->p->partners[w].name, more);
+	}
+}
+
+/* ---- the whole ------------------------------------------------------------ */
+
+/* nft's scanner reads a name that starts with a digit as a number. */
+static bool nft_name_ok(const char *s)
+{
+	return isalpha((unsigned char)s[0]) || s[0] == '_';
+}
+
+static struct ir_ruleset *finish(struct gen *g)
+{
+	struct ir_ruleset *rs = xcalloc(1, sizeof(*rs));
+
+	rs->table = xstrdup(g->p->table ? g->p->table : POLICY_DEFAULT_TABLE);
+	rs->comment = ir_comment_dup("managed by fedwall: edits are overwritten");
+	rs->chains = g->chains.v;
+	rs->nchains = g->chains.n;
+	rs->sets = g->sets.v;
+	rs->nsets = g->sets.n;
+	rs->counters = g->counters.v;
+	rs->ncounters = g->counters.n;
+	return rs;
+}
+
+struct ir_ruleset *generate(const struct policy *p, const struct gen_addrs *extra,
+			    struct diag *d)
+{
+	struct gen g = { .p = p, .d = d };
+	const char *table = p->table ? p->table : POLICY_DEFAULT_TABLE;
+	struct ir_ruleset *rs;
+
+	if (!nft_name_ok(table)) {
+		diag_error(d, NULL, "table name '%s': nftables needs a name that starts"
+			   " with a letter", table);
+		return NULL;
+	}
+	g.ps = xcalloc(p->npartners + 1, sizeof(*g.ps));
+	for (size_t i = 0; i < p->npartners; i++) {
+		partner_addrs(&g.ps[i], &p->partners[i], extra ? &extra[i] : NULL);
+		partner_ports(&g.ps[i], p, &p->partners[i]);
+	}
+	build_chains(&g);
+	build_sets(&g);
+	report_overlaps(&g);
+	rs = finish(&g);
+	for (size_t i = 0; i < p->npartners; i++) {
+		free(g.ps[i].addrs);
+		free(g.ps[i].ports);
+	}
+	free(g.ps);
+	free(g.ov.v);
+	return rs;
+}

@@ -1,0 +1,55 @@
+/* internal.h - shared between the generator's own files; not a face.
+ *
+ * The element builder works on "owners": a partner in one direction (maps)
+ * or a management entry (sets), each with its addresses and ports.  It
+ * cuts ports into atoms, resolves address overlaps per atom class and
+ * appends non-overlapping elements.
+ */
+#ifndef FEDWALL_GENERATOR_INTERNAL_H
+#define FEDWALL_GENERATOR_INTERNAL_H
+
+#include "generator/generator.h"
+
+/* NFT_USERDATA comment limit of nftables (bytes, without the NUL). */
+#define IR_COMMENT_MAX 128
+
+struct gen_src {
+	struct prefix p;
+	const struct loc *loc;  /* where it was written; may be NULL */
+};
+
+struct gen_owner {
+	const struct gen_src *addrs;    /* merged, sorted (prefix_cmp) */
+	size_t naddrs;
+	const struct portrange *ports;  /* merged, sorted */
+	size_t nports;
+	uint32_t chain;         /* maps: jump target (chain index) */
+	uint32_t id;            /* partner index (name order); tie breaker */
+};
+
+/* An address two partners both claim on one port atom. */
+struct gen_overlap {
+	uint32_t loser, winner;         /* partner indices */
+	struct prefix lprefix;          /* the loser's prefix */
+	struct prefix shared;           /* what the winner took */
+	struct portrange port;
+	const struct loc *loc;          /* of the loser's prefix */
+};
+
+typedef VEC(struct ir_elem) elem_vec;
+typedef VEC(struct gen_overlap) overlap_vec;
+
+/* Appends the elements of one map (is_map: overlaps resolved, reported in
+ * `ov`) or one set (union) over both families: IPv4 to v4, IPv6 to v6.
+ * Both vectors come back sorted by ir_elem_cmp. */
+void gen_elems(const struct gen_owner *o, size_t n, bool is_map,
+	       elem_vec *v4, elem_vec *v6, overlap_vec *ov);
+
+/* Copies `s` as an nftables comment: quotes, backslashes and control
+ * characters replaced, cut to IR_COMMENT_MAX bytes on a UTF-8 boundary.
+ * NULL for NULL. */
+char *ir_comment_dup(const char *s);
+
+void ir_sort_elems(struct ir_elem *v, size_t n);
+
+#endif

@@ -1,0 +1,357 @@
+/* overlap.c - building the elements of a map or set from its owners.
+ *
+ * Ports are cut into atoms: maximal ranges on which the set of owners is
+ * constant.  Atoms with the same owners form a class and are resolved
+ * together, so the address work is done once per class, not per port.
+ * In a map every address gets exactly one owner per atom: the longest
+ * prefix wins (as in a routing table), equal prefixes go to the owner
+ * whose name sorts first, and the loser's prefix is carved around the
+ * winner's.  In a set, owners' addresses are simply merged.  Finally
+ * elements that differ only by adjacent atoms are joined again.
+ */
+#include "generator/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef VEC(uint32_t) u32_vec;
+
+struct atom {
+	struct portrange r;
+	u32_vec owners;         /* indices into the owner array, ascending */
+	uint64_t hash;
+	size_t cls;
+};
+
+struct cls {
+	const u32_vec *owners;  /* borrowed from its first atom */
+	uint64_t hash;
+	VEC(struct portrange) atoms;
+};
+
+struct entry {
+	struct prefix p;
+	uint32_t owner;
+	uint32_t id;            /* the owner's id: equal prefixes go to the lower */
+	const struct loc *loc;
+};
+
+struct frame {
+	size_t entry;
+	size_t hole_start;
+};
+
+struct resolver {
+	const struct gen_owner *o;
+	const struct cls *c;
+	elem_vec *v4, *v6;
+	overlap_vec *ov;
+	struct entry *e;
+	VEC(struct frame) stack;
+	VEC(struct prefix) holes;
+};
+
+/* ---- port atoms ---------------------------------------------------- */
+
+struct point {
+	uint8_t proto;
+	uint32_t at;
+};
+
+static int point_cmp(const void *x, const void *y)
+{
+	const struct point *a = x, *b = y;
+
+	if (a->proto != b->proto)
+		return a->proto < b->proto ? -1 : 1;
+	return a->at < b->at ? -1 : a->at > b->at;
+}
+
+static bool owner_has_port(const struct gen_owner *o, uint8_t proto, uint16_t port)
+{
+	for (size_t i = 0; i < o->nports; i++)
+		if (o->ports[i].proto == proto && o->ports[i].lo <= port &&
+		    port <= o->ports[i].hi)
+			return true;
+	return false;
+}
+
+static void atom_fill(struct atom *a, const struct gen_owner *o, size_t n)
+{
+	a->hash = FNV1A64_INIT;
+	for (uint32_t i = 0; i < n; i++) {
+		if (!owner_has_port(&o[i], a->r.proto, a->r.lo))
+			continue;
+		VEC_PUSH(&a->owners, i);
+		a->hash = fnv1a64(a->hash, &i, sizeof(i));
+	}
+}
+
+/* The atoms of the owners' ports in port order; atoms nobody uses are
+ * left out. */
+static size_t make_atoms(const struct gen_owner *o, size_t n, struct atom **out)
+{
+	VEC(struct point) pts = { 0 };
+	VEC(struct atom) atoms = { 0 };
+
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < o[i].nports; j++) {
+			const struct portrange *r = &o[i].ports[j];
+
+			VEC_PUSH(&pts, ((struct point){ r->proto, r->lo }));
+			VEC_PUSH(&pts, ((struct point){ r->proto, (uint32_t)r->hi + 1 }));
+		}
+	if (pts.n)
+		qsort(pts.v, pts.n, sizeof(*pts.v), point_cmp);
+	for (size_t i = 0; i + 1 < pts.n; i++) {
+		struct atom a = { 0 };
+
+		if (pts.v[i].proto != pts.v[i + 1].proto || pts.v[i].at == pts.v[i + 1].at)
+			continue;
+		a.r = (struct portrange){ pts.v[i].proto, (uint16_t)pts.v[i].at,
+					  (uint16_t)(pts.v[i + 1].at - 1) };
+		atom_fill(&a, o, n);
+		if (a.owners.n)
+			VEC_PUSH(&atoms, a);
+		else
+			free(a.owners.v);
+	}
+	free(pts.v);
+	*out = atoms.v;
+	return atoms.n;
+}
+
+static bool same_owners(const u32_vec *x, const u32_vec *y)
+{
+	return x->n == y->n && !memcmp(x->v, y->v, x->n * sizeof(*x->v));
+}
+
+static size_t make_classes(struct atom *a, size_t na, struct cls **out)
+{
+	VEC(struct cls) c = { 0 };
+
+	for (size_t i = 0; i < na; i++) {
+		size_t k;
+
+		for (k = 0; k < c.n; k++)
+			if (c.v[k].hash == a[i].hash &&
+			    same_owners(c.v[k].owners, &a[i].owners))
+				break;
+		if (k == c.n)
+			VEC_PUSH(&c, ((struct cls){ .owners = &a[i].owners,
+						     .hash = a[i].hash }));
+		VEC_PUSH(&c.v[k].atoms, a[i].r);
+	}
+	*out = c.v;
+	return c.n;
+}
+
+/* ---- elements -------------------------------------------------------- */
+
+static void emit(struct resolver *rv, const struct prefix *p, uint32_t chain)
+{
+	elem_vec *v = p->family == 4 ? rv->v4 : rv->v6;
+
+	for (size_t i = 0; i < rv->c->atoms.n; i++)
+		VEC_PUSH(v, ((struct ir_elem){ .addr = *p, .port = rv->c->atoms.v[i],
+					       .chain = chain }));
+}
+
+static void half(const struct prefix *p, bool upper, struct prefix *out)
+{
+	*out = *p;
+	out->len++;
+	if (upper)
+		out->a[p->len / 8] |= (uint8_t)(0x80 >> (p->len % 8));
+}
+
+/* Emits `p` minus the holes (sorted, disjoint, inside p) as the fewest
+ * prefixes: one hole is prefix_subtract, several split p in halves. */
+static void carve(struct resolver *rv, const struct prefix *p,
+		  const struct prefix *h, size_t nh, uint32_t chain)
+{
+	struct prefix lo, hi, pieces[128];
+	size_t k = 0, split = 0;
+
+	if (nh == 0) {
+		emit(rv, p, chain);
+		return;
+	}
+	if (nh == 1) {
+		prefix_subtract(p, &h[0], pieces, &k);
+		for (size_t i = 0; i < k; i++)
+			emit(rv, &pieces[i], chain);
+		return;
+	}
+	half(p, false, &lo);
+	half(p, true, &hi);
+	while (split < nh && prefix_contains(&lo, &h[split]))
+		split++;
+	carve(rv, &lo, h, split, chain);
+	carve(rv, &hi, h + split, nh - split, chain);
+}
+
+static void note_overlap(struct resolver *rv, const struct entry *loser,
+			 const struct entry *winner)
+{
+	for (size_t i = 0; i < rv->c->atoms.n; i++) {
+		struct gen_overlap g = {
+			.loser = rv->o[loser->owner].id,
+			.winner = rv->o[winner->owner].id,
+			.lprefix = loser->p,
+			.shared = winner->p,
+			.port = rv->c->atoms.v[i],
+			.loc = loser->loc,
+		};
+
+		VEC_PUSH(rv->ov, g);
+	}
+}
+
+static int entry_cmp(const void *x, const void *y)
+{
+	const struct entry *a = x, *b = y;
+	int c = prefix_cmp(&a->p, &b->p);
+
+	if (c)
+		return c;
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
+static void pop_frame(struct resolver *rv)
+{
+	struct frame f = rv->stack.v[--rv->stack.n];
+	const struct entry *e = &rv->e[f.entry];
+
+	carve(rv, &e->p, rv->holes.v + f.hole_start, rv->holes.n - f.hole_start,
+	      rv->o[e->owner].chain);
+	rv->holes.n = f.hole_start;
+}
+
+/* Entries come in prefix order, so prefixes nest like a tree walked in
+ * preorder: the stack holds the chain of enclosing prefixes. */
+static void walk(struct resolver *rv, size_t ne)
+{
+	for (size_t i = 0; i < ne; i++) {
+		const struct entry *e = &rv->e[i];
+
+		while (rv->stack.n &&
+		       !prefix_contains(&rv->e[rv->stack.v[rv->stack.n - 1].entry].p, &e->p))
+			pop_frame(rv);
+		if (rv->stack.n) {
+			const struct entry *top = &rv->e[rv->stack.v[rv->stack.n - 1].entry];
+
+			if (!prefix_cmp(&top->p, &e->p)) {
+				note_overlap(rv, e, top);
+				continue;
+			}
+			for (size_t s = 0; s < rv->stack.n; s++)
+				note_overlap(rv, &rv->e[rv->stack.v[s].entry], e);
+			VEC_PUSH(&rv->holes, e->p);
+		}
+		VEC_PUSH(&rv->stack, ((struct frame){ i, rv->holes.n }));
+	}
+	while (rv->stack.n)
+		pop_frame(rv);
+}
+
+static void resolve_class(struct resolver *rv)
+{
+	VEC(struct entry) e = { 0 };
+
+	for (size_t k = 0; k < rv->c->owners->n; k++) {
+		uint32_t oi = rv->c->owners->v[k];
+		const struct gen_owner *o = &rv->o[oi];
+
+		for (size_t j = 0; j < o->naddrs; j++)
+			VEC_PUSH(&e, ((struct entry){ o->addrs[j].p, oi, o->id,
+						      o->addrs[j].loc }));
+	}
+	if (e.n)
+		qsort(e.v, e.n, sizeof(*e.v), entry_cmp);
+	rv->e = e.v;
+	walk(rv, e.n);
+	free(e.v);
+}
+
+static void union_class(struct resolver *rv)
+{
+	VEC(struct prefix) p = { 0 };
+
+	for (size_t k = 0; k < rv->c->owners->n; k++) {
+		const struct gen_owner *o = &rv->o[rv->c->owners->v[k]];
+
+		for (size_t j = 0; j < o->naddrs; j++)
+			VEC_PUSH(&p, o->addrs[j].p);
+	}
+	p.n = prefixes_merge(p.v, p.n);
+	for (size_t i = 0; i < p.n; i++)
+		emit(rv, &p.v[i], 0);
+	free(p.v);
+}
+
+/* ---- joining atoms again --------------------------------------------- */
+
+static int addr_first_cmp(const void *x, const void *y)
+{
+	const struct ir_elem *a = x, *b = y;
+	int c = prefix_cmp(&a->addr, &b->addr);
+
+	if (c)
+		return c;
+	if (a->chain != b->chain)
+		return a->chain < b->chain ? -1 : 1;
+	return portrange_cmp(&a->port, &b->port);
+}
+
+/* Joins elements of one prefix and chain whose port ranges touch. */
+static void join_ports(elem_vec *v, size_t from)
+{
+	struct ir_elem *e = v->v + from;
+	size_t n = v->n - from, top = 0;
+
+	if (n == 0)
+		return;
+	qsort(e, n, sizeof(*e), addr_first_cmp);
+	for (size_t i = 0; i < n; i++) {
+		struct ir_elem *last = top ? &e[top - 1] : NULL;
+
+		if (last && !prefix_cmp(&last->addr, &e[i].addr) &&
+		    last->chain == e[i].chain && last->port.proto == e[i].port.proto &&
+		    (uint32_t)last->port.hi + 1 == e[i].port.lo) {
+			last->port.hi = e[i].port.hi;
+			continue;
+		}
+		e[top++] = e[i];
+	}
+	v->n = from + top;
+	ir_sort_elems(e, top);
+}
+
+void gen_elems(const struct gen_owner *o, size_t n, bool is_map,
+	       elem_vec *v4, elem_vec *v6, overlap_vec *ov)
+{
+	struct atom *atoms;
+	struct cls *cls;
+	size_t na = make_atoms(o, n, &atoms);
+	size_t nc = make_classes(atoms, na, &cls);
+	size_t from4 = v4->n, from6 = v6->n;
+	struct resolver rv = { .o = o, .v4 = v4, .v6 = v6, .ov = ov };
+
+	for (size_t k = 0; k < nc; k++) {
+		rv.c = &cls[k];
+		if (is_map)
+			resolve_class(&rv);
+		else
+			union_class(&rv);
+		free(cls[k].atoms.v);
+	}
+	join_ports(v4, from4);
+	join_ports(v6, from6);
+	free(rv.stack.v);
+	free(rv.holes.v);
+	for (size_t i = 0; i < na; i++)
+		free(atoms[i].owners.v);
+	free(atoms);
+	free(cls);
+}
