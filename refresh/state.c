@@ -396,6 +396,10 @@ int state_load(struct state *st, const char *path, struct diag *d)
 		discard(st, d, path, 0, "is not a regular file");
 		goto out_close;
 	}
+	if (sb.st_size > (off_t)STATE_MAX_FILE) {
+		discard(st, d, path, 0, "is larger than 256 MiB");
+		goto out_close;
+	}
 	err = read_all(fd, &buf, &len);
 	if (err == -EFBIG) {
 		err = 0;

@@ -1,0 +1,498 @@
+/* Unit tests of refresh/state.c: the last known good state file. */
+#define _GNU_SOURCE
+#include "common/common.h"
+#include "refresh/state.h"
+#include "tests/harness.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char dir[64];
+static char path[128];
+
+static struct prefix P(const char *s)
+{
+	struct prefix p;
+	enum prefix_err e = prefix_parse(s, &p);
+
+	if (e != PREFIX_OK && e != PREFIX_HOST_BITS)
+		fprintf(stderr, "bad test prefix %s\n", s);
+	return p;
+}
+
+static void rm_dir(void)
+{
+	DIR *dp = opendir(dir);
+	struct dirent *de;
+	char buf[512];
+
+	if (!dp)
+		return;
+	while ((de = readdir(dp))) {
+		if (de->d_name[0] == '.' && (!de->d_name[1] ||
+		    (de->d_name[1] == '.' && !de->d_name[2])))
+			continue;
+		snprintf(buf, sizeof(buf), "%s/%s", dir, de->d_name);
+		unlink(buf);
+	}
+	closedir(dp);
+	rmdir(dir);
+}
+
+static void fresh_dir(void)
+{
+	if (!dir[0])
+		atexit(rm_dir);
+	if (dir[0]) {
+		chmod(dir, 0700);
+		rm_dir();
+	}
+	strcpy(dir, "/tmp/fedwall-state.XXXXXX");
+	if (!mkdtemp(dir))
+		perror("mkdtemp");
+	snprintf(path, sizeof(path), "%s/%s", dir, STATE_FILE_NAME);
+}
+
+/* Files in dir (the state file and any leftovers). */
+static unsigned count_files(void)
+{
+	DIR *dp = opendir(dir);
+	struct dirent *de;
+	unsigned n = 0;
+
+	while (dp && (de = readdir(dp)))
+		n += de->d_name[0] != '.';
+	if (dp)
+		closedir(dp);
+	return n;
+}
+
+static char *slurp(const char *p, size_t *len)
+{
+	FILE *f = fopen(p, "rb");
+	struct strbuf sb = { 0 };
+	char buf[4096];
+	size_t r;
+
+	if (!f)
+		return NULL;
+	while ((r = fread(buf, 1, sizeof(buf), f)) > 0)
+		sb_add(&sb, buf, r);
+	fclose(f);
+	*len = sb.len;
+	return sb.s ? sb.s : xstrdup("");
+}
+
+static void spit(const char *p, const char *s, size_t len)
+{
+	FILE *f = fopen(p, "wb");
+
+	if (!f)
+		return;
+	fwrite(s, 1, len, f);
+	fclose(f);
+}
+
+/* Writes body plus a correct sum line: well-formed as far as the
+ * checksum goes, so that the parser's own checks are what is tested. */
+static void spit_summed(const char *body)
+{
+	struct strbuf sb = { 0 };
+
+	sb_addf(&sb, "%s# sum %016" PRIx64 "\n", body,
+		fnv1a64(FNV1A64_INIT, body, strlen(body)));
+	spit(path, sb.s, sb.len);
+	sb_free(&sb);
+}
+
+static void sample(struct state *st)
+{
+	struct prefix h[] = { P("2001:db8:51::7"), P("198.51.100.7"),
+			      P("198.51.100.7") };
+	struct prefix l[] = { P("192.0.2.0/24"), P("203.0.113.77/24") };
+	struct prefix s[] = { P("203.0.113.5") };
+
+	CHECK_INT(state_update(st, STATE_HOST, "partner1.example.test",
+			       STATE_FROM_DNS, 1700000000, 300, h, 3), 0);
+	CHECK_INT(state_update(st, STATE_LIST, "/var/lib/fedwall/lists/a b.txt",
+			       STATE_FROM_FILE, 1700000100, 0, l, 2), 0);
+	CHECK_INT(state_update(st, STATE_DOMAIN,
+			       "_sipfederationtls._tcp.example.test",
+			       STATE_FROM_DNSSEC, 1700000200, 60, s, 1), 0);
+	CHECK_INT(state_update(st, STATE_HOST, "empty.example.test",
+			       STATE_FROM_DNS, 1700000300, 30, NULL, 0), 0);
+}
+
+TEST(round_trip)
+{
+	struct state a = { 0 }, b = { 0 };
+	const struct state_entry *e;
+	struct diag d;
+	char *one, *two, buf[PREFIX_STRLEN];
+	size_t n1 = 0, n2 = 0;
+	struct stat sb;
+
+	fresh_dir();
+	diag_init(&d, stderr);
+	sample(&a);
+	CHECK_INT(state_save(&a, path), 0);
+	CHECK_INT(state_load(&b, path, &d), 0);
+	CHECK_INT(d.warnings, 0);
+	CHECK(!b.discarded);
+	CHECK_INT(b.n, 4);
+	e = state_lookup(&b, STATE_HOST, "partner1.example.test");
+	CHECK(e != NULL);
+	if (e) {
+		CHECK_INT(e->naddrs, 2);        /* the duplicate went */
+		CHECK_STR(prefix_fmt(&e->addrs[0], buf, sizeof(buf)), "198.51.100.7");
+		CHECK_STR(prefix_fmt(&e->addrs[1], buf, sizeof(buf)), "2001:db8:51::7");
+		CHECK_INT(e->confirmed, 1700000000);
+		CHECK_INT(e->ttl, 300);
+		CHECK_INT(e->from, STATE_FROM_DNS);
+	}
+	e = state_lookup(&b, STATE_LIST, "/var/lib/fedwall/lists/a b.txt");
+	CHECK(e && e->naddrs == 2 && e->from == STATE_FROM_FILE);
+	if (e)
+		CHECK_STR(prefix_fmt(&e->addrs[0], buf, sizeof(buf)), "192.0.2.0/24");
+	e = state_lookup(&b, STATE_DOMAIN, "_sipfederationtls._tcp.example.test");
+	CHECK(e && e->from == STATE_FROM_DNSSEC && e->ttl == 60);
+	e = state_lookup(&b, STATE_HOST, "empty.example.test");
+	CHECK(e && e->naddrs == 0);
+	CHECK(state_lookup(&b, STATE_DOMAIN, "partner1.example.test") == NULL);
+
+	/* Equal states give equal bytes; mode 0600; no leftovers. */
+	one = slurp(path, &n1);
+	CHECK_INT(state_save(&b, path), 0);
+	two = slurp(path, &n2);
+	CHECK(one && two && n1 == n2 && memcmp(one, two, n1) == 0);
+	CHECK(one && strncmp(one, STATE_MAGIC "\n", strlen(STATE_MAGIC) + 1) == 0);
+	CHECK_INT(stat(path, &sb), 0);
+	CHECK_INT(sb.st_mode & 07777, 0600);
+	CHECK_INT(count_files(), 1);
+	free(one);
+	free(two);
+	state_free(&a);
+	state_free(&b);
+}
+
+TEST(missing_file_is_empty)
+{
+	struct state st = { 0 };
+	struct diag d;
+
+	fresh_dir();
+	diag_init(&d, stderr);
+	sample(&st);    /* load replaces whatever was there */
+	CHECK_INT(state_load(&st, path, &d), 0);
+	CHECK_INT(st.n, 0);
+	CHECK(!st.discarded);
+	CHECK_INT(d.warnings + d.errors, 0);
+	state_free(&st);
+	state_free(&st);        /* twice is fine */
+}
+
+TEST(update_lookup_remove)
+{
+	struct state st = { 0 };
+	struct prefix bad = { .family = 5 };
+	struct prefix a = P("198.51.100.9");
+	const struct state_entry *e;
+
+	CHECK_INT(state_update(&st, STATE_HOST, "", STATE_FROM_DNS, 1, 1, NULL, 0), -EINVAL);
+	CHECK_INT(state_update(&st, STATE_HOST, "a\nb", STATE_FROM_DNS, 1, 1, NULL, 0), -EINVAL);
+	CHECK_INT(state_update(&st, STATE_HOST, " lead", STATE_FROM_DNS, 1, 1, NULL, 0), -EINVAL);
+	CHECK_INT(state_update(&st, STATE_HOST, "x", STATE_FROM_DNS, 1, 1, &bad, 1), -EINVAL);
+	CHECK_INT(state_update(&st, STATE_HOST, "x", STATE_FROM_DNS, -1, 1, NULL, 0), -EINVAL);
+	CHECK_INT(st.n, 0);
+	CHECK_INT(state_update(&st, STATE_HOST, "x", STATE_FROM_DNS, 5, 10, &a, 1), 0);
+	CHECK_INT(state_update(&st, STATE_HOST, "x", STATE_FROM_DNS, 9, 20, NULL, 0), 0);
+	CHECK_INT(st.n, 1);
+	e = state_lookup(&st, STATE_HOST, "x");
+	CHECK(e && e->confirmed == 9 && e->ttl == 20 && e->naddrs == 0);
+	CHECK(state_remove(&st, STATE_HOST, "x"));
+	CHECK(!state_remove(&st, STATE_HOST, "x"));
+	CHECK_INT(st.n, 0);
+	state_free(&st);
+}
+
+/* Every cut of a good file must be refused, never half-trusted. */
+TEST(truncated_file_is_ignored)
+{
+	struct state a = { 0 }, b = { 0 };
+	struct diag d;
+	char *buf;
+	size_t len = 0, refused = 0, cuts = 0;
+
+	fresh_dir();
+	sample(&a);
+	CHECK_INT(state_save(&a, path), 0);
+	buf = slurp(path, &len);
+	for (size_t cut = 0; buf && cut < len; cut++) {
+		diag_init(&d, NULL);
+		spit(path, buf, cut);
+		CHECK_INT(state_load(&b, path, &d), 0);
+		cuts++;
+		refused += b.n == 0 && b.discarded && d.warnings == 1;
+	}
+	CHECK_INT(refused, cuts);
+	CHECK(cuts > 100);
+	free(buf);
+	state_free(&a);
+	state_free(&b);
+}
+
+TEST(corrupted_file_is_ignored)
+{
+	struct state a = { 0 }, b = { 0 };
+	struct diag d;
+	char *buf;
+	size_t len = 0, refused = 0;
+
+	fresh_dir();
+	sample(&a);
+	CHECK_INT(state_save(&a, path), 0);
+	buf = slurp(path, &len);
+	/* One flipped bit anywhere. */
+	for (size_t i = 0; buf && i < len; i++) {
+		buf[i] ^= 0x04;
+		spit(path, buf, len);
+		buf[i] ^= 0x04;
+		diag_init(&d, NULL);
+		CHECK_INT(state_load(&b, path, &d), 0);
+		refused += b.n == 0 && b.discarded && d.warnings == 1;
+	}
+	CHECK_INT(refused, len);
+	/* Appended garbage after the sum line. */
+	spit(path, buf, len);
+	{
+		FILE *f = fopen(path, "ab");
+
+		if (f) {
+			fputs("addr 0.0.0.0/0\n", f);
+			fclose(f);
+		}
+	}
+	diag_init(&d, NULL);
+	CHECK_INT(state_load(&b, path, &d), 0);
+	CHECK(b.n == 0 && b.discarded);
+	free(buf);
+	state_free(&a);
+	state_free(&b);
+}
+
+/* Summed correctly, but not what fedwall writes: still refused, with the
+ * line that gave it away. */
+TEST(malformed_file_is_ignored)
+{
+	static const char *const bodies[] = {
+		"fedwall-state 2\n",
+		"fedwall-state 1\naddr 192.0.2.1\n",
+		"fedwall-state 1\nsource host 1 2 dns\n",
+		"fedwall-state 1\nsource host 1 2 dns x\naddr 192.0.2.1/33\n",
+		"fedwall-state 1\nsource host 1 2 dns x\naddr 192.0.2.1/24\n",
+		"fedwall-state 1\nsource host -1 2 dns x\n",
+		"fedwall-state 1\nsource host 1 4294967296 dns x\n",
+		"fedwall-state 1\nsource cname 1 2 dns x\n",
+		"fedwall-state 1\nsource host 1 2 hearsay x\n",
+		"fedwall-state 1\nsource host 1 2 dns y\nsource host 1 2 dns x\n",
+		"fedwall-state 1\nsource host 1 2 dns x\nsource host 1 2 dns x\n",
+		"fedwall-state 1\nsource host 1 2 dns x\naddr 192.0.2.2\naddr 192.0.2.1\n",
+		"fedwall-state 1\nsource host 1 2 dns x\nbogus\n",
+		"fedwall-state 1\nsource host 1 2 dns x\naddr 192.0.2.1",
+	};
+	struct state st = { 0 };
+	struct diag d;
+	struct strbuf longline = { 0 };
+	char *out = NULL;
+	size_t outlen = 0;
+	FILE *mem;
+
+	fresh_dir();
+	for (size_t i = 0; i < ARRAY_SIZE(bodies); i++) {
+		diag_init(&d, NULL);
+		spit_summed(bodies[i]);
+		CHECK_INT(state_load(&st, path, &d), 0);
+		if (st.n || !st.discarded || d.warnings != 1)
+			fprintf(stderr, "not refused: body %zu\n", i);
+		CHECK(st.n == 0 && st.discarded && d.warnings == 1);
+	}
+	/* A line over STATE_MAX_LINE. */
+	sb_addf(&longline, "fedwall-state 1\nsource host 1 2 dns ");
+	for (int i = 0; i < STATE_MAX_LINE; i++)
+		sb_addc(&longline, 'a');
+	sb_addc(&longline, '\n');
+	spit_summed(sb_str(&longline));
+	mem = open_memstream(&out, &outlen);
+	diag_init(&d, mem);
+	CHECK_INT(state_load(&st, path, &d), 0);
+	fclose(mem);
+	CHECK(st.n == 0 && st.discarded);
+	/* The warning names the file and the line. */
+	CHECK(out && strstr(out, ":2:1: warning: state file is malformed"));
+	free(out);
+	/* The good case of the same helper, so the test above means something. */
+	spit_summed("fedwall-state 1\nsource host 1 2 dns x y\naddr 192.0.2.1\n");
+	diag_init(&d, NULL);
+	CHECK_INT(state_load(&st, path, &d), 0);
+	CHECK(st.n == 1 && !st.discarded && state_lookup(&st, STATE_HOST, "x y"));
+	sb_free(&longline);
+	state_free(&st);
+}
+
+TEST(oversized_file_is_ignored)
+{
+	struct state st = { 0 };
+	struct diag d;
+	int fd;
+
+	fresh_dir();
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	CHECK(fd >= 0);
+	if (fd < 0)
+		return;
+	/* Sparse: costs no disk. */
+	CHECK_INT(ftruncate(fd, (off_t)STATE_MAX_FILE + 1), 0);
+	close(fd);
+	diag_init(&d, NULL);
+	CHECK_INT(state_load(&st, path, &d), 0);
+	CHECK(st.n == 0 && st.discarded && d.warnings == 1);
+	/* A directory where the file should be. */
+	unlink(path);
+	CHECK_INT(mkdir(path, 0700), 0);
+	diag_init(&d, NULL);
+	CHECK_INT(state_load(&st, path, &d), 0);
+	CHECK(st.n == 0 && st.discarded && d.warnings == 1);
+	rmdir(path);
+	state_free(&st);
+}
+
+/* A failed save leaves the old file as it was and no temporary file. */
+static void check_old_file_kept(const char *old, size_t oldlen)
+{
+	size_t len = 0;
+	char *now = slurp(path, &len);
+
+	CHECK(now && len == oldlen && memcmp(now, old, len) == 0);
+	CHECK_INT(count_files(), 1);
+	free(now);
+}
+
+TEST(failed_write_keeps_old_file)
+{
+	struct state st = { 0 };
+	struct rlimit old, small = { 0 };
+	char *before, name[64];
+	size_t len = 0;
+
+	fresh_dir();
+	sample(&st);
+	CHECK_INT(state_save(&st, path), 0);
+	before = slurp(path, &len);
+	/* Make the new file bigger than the file size limit allows: the write
+	 * fails (EFBIG) even for root. */
+	for (int i = 0; i < 200; i++) {
+		struct prefix p = P("198.51.100.0");
+
+		p.a[3] = (uint8_t)i;
+		snprintf(name, sizeof(name), "h%03d.example.test", i);
+		state_update(&st, STATE_HOST, name, STATE_FROM_DNS, 1, 1, &p, 1);
+	}
+	getrlimit(RLIMIT_FSIZE, &old);
+	small.rlim_cur = small.rlim_max = old.rlim_max;
+	small.rlim_cur = 1024;
+	signal(SIGXFSZ, SIG_IGN);
+	CHECK_INT(setrlimit(RLIMIT_FSIZE, &small), 0);
+	CHECK_INT(state_save(&st, path), -EFBIG);
+	CHECK_INT(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	check_old_file_kept(before, len);
+	free(before);
+	state_free(&st);
+}
+
+/* Read-only directory: run as an unprivileged user, since root may write
+ * anyway. */
+static int save_unprivileged(const struct state *st)
+{
+	struct passwd *pw = getpwnam("nobody");
+	pid_t pid;
+	int status;
+
+	if (geteuid() != 0)
+		return state_save(st, path) == -EACCES ? 0 : 1;
+	if (!pw)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		if (setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
+			_exit(3);
+		_exit(state_save(st, path) == -EACCES ? 0 : 1);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status))
+		return 2;
+	return WEXITSTATUS(status);
+}
+
+TEST(read_only_dir_keeps_old_file)
+{
+	struct state st = { 0 };
+	char *before;
+	size_t len = 0;
+	int rc;
+
+	fresh_dir();
+	sample(&st);
+	CHECK_INT(state_save(&st, path), 0);
+	before = slurp(path, &len);
+	CHECK_INT(state_update(&st, STATE_HOST, "new.example.test",
+			       STATE_FROM_DNS, 2, 2, NULL, 0), 0);
+	chmod(dir, 0555);
+	rc = save_unprivileged(&st);
+	chmod(dir, 0700);
+	if (rc >= 0)
+		CHECK_INT(rc, 0);
+	check_old_file_kept(before, len);
+	/* A directory that does not exist. */
+	CHECK_INT(state_save(&st, "/nonexistent-fedwall-dir/state"), -ENOENT);
+	free(before);
+	state_free(&st);
+}
+
+TEST(expiry)
+{
+	struct state st = { 0 };
+	struct prefix a = P("198.51.100.7");
+	char *out = NULL;
+	size_t outlen = 0;
+	FILE *mem = open_memstream(&out, &outlen);
+	struct diag d;
+
+	diag_init(&d, mem);
+	state_update(&st, STATE_HOST, "old.example.test", STATE_FROM_DNS, 1000, 60, &a, 1);
+	state_update(&st, STATE_HOST, "edge.example.test", STATE_FROM_DNS, 1000 + 100, 60, &a, 1);
+	state_update(&st, STATE_LIST, "/l.txt", STATE_FROM_FILE, 1000 + 150, 0, &a, 1);
+	state_update(&st, STATE_DOMAIN, "_x._tcp.example.test", STATE_FROM_DNS, 5000, 60, &a, 1);
+	/* now 1200, stale_after 100: old is 200 s old, edge exactly 100. */
+	CHECK_INT(state_expire(&st, 1200, 100, &d), 1);
+	CHECK_INT(d.warnings, 1);
+	CHECK_INT(st.n, 3);
+	CHECK(state_lookup(&st, STATE_HOST, "old.example.test") == NULL);
+	CHECK(state_lookup(&st, STATE_HOST, "edge.example.test") != NULL);
+	CHECK(state_lookup(&st, STATE_DOMAIN, "_x._tcp.example.test") != NULL);
+	CHECK_INT(state_expire(&st, 1300, 100, &d), 2);
+	CHECK_INT(st.n, 1);
+	CHECK_INT(state_expire(&st, 1300, 100, &d), 0);
+	fclose(mem);
+	CHECK(out && strstr(out, "warning: host 'old.example.test' not confirmed for 200 s"));
+	CHECK(out && strstr(out, "list '/l.txt'"));
+	free(out);
+	state_free(&st);
+}
