@@ -312,8 +312,26 @@ static struct loc offset_loc(const struct pstate *ps, size_t off)
 	return l;
 }
 
+/* The text at line:col (col counted in characters, as libyaml does). */
+static const char *at_char(const struct pstate *ps, size_t len, struct loc l)
+{
+	size_t i = 0;
+
+	for (unsigned line = 1; line < l.line && i < len; i++)
+		if (ps->buf[i] == '\n')
+			line++;
+	for (unsigned col = 1; i < len && ps->buf[i] != '\n'; i++) {
+		if (((unsigned char)ps->buf[i] & 0xc0) == 0x80)
+			continue;
+		if (col++ == l.col)
+			return len - i >= 2 && ps->buf[i + 1] == ':' ? ps->buf + i : "";
+	}
+	return "";
+}
+
 static void yaml_problem(struct pstate *ps, const yaml_parser_t *y, size_t len)
 {
+	struct strbuf sb = { 0 };
 	struct loc l;
 
 	if (y->error == YAML_READER_ERROR) {
@@ -328,12 +346,17 @@ static void yaml_problem(struct pstate *ps, const yaml_parser_t *y, size_t len)
 		return;
 	}
 	l = mark_loc(ps, y->problem_mark);
-	if (y->context)
-		perr_add(ps->e, &l, "%s %s at %u:%u", y->problem ? y->problem : "syntax error",
-			 y->context, (unsigned)y->context_mark.line + 1,
-			 (unsigned)y->context_mark.column + 1);
-	else
-		perr_add(ps->e, &l, "%s", y->problem ? y->problem : "syntax error");
+	if (y->context && (y->context_mark.line != y->problem_mark.line ||
+			   y->context_mark.column != y->problem_mark.column))
+		sb_addf(&sb, " (%s that started at %u:%u)", y->context,
+			(unsigned)y->context_mark.line + 1,
+			(unsigned)y->context_mark.column + 1);
+	else if (y->context)
+		sb_addf(&sb, " (%s)", y->context);
+	if (!strncmp(at_char(ps, len, l), "::", 2))
+		sb_addf(&sb, "; quote IPv6 addresses that start with ':', e.g. \"::1\"");
+	perr_add(ps->e, &l, "%s%s", y->problem ? y->problem : "syntax error", sb_str(&sb));
+	sb_free(&sb);
 }
 
 static bool precheck(struct pstate *ps, size_t len)

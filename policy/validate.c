@@ -31,7 +31,7 @@ static const char *what_is(const struct ynode *n, struct strbuf *sb)
 	else if (n->kind == YN_SEQ)
 		sb_addf(sb, "a list");
 	else if (n->null)
-		sb_addf(sb, "nothing");
+		sb_addf(sb, "an empty value");
 	else
 		sb_addf(sb, "'%s'", n->s);
 	return sb_str(sb);
@@ -40,14 +40,61 @@ static const char *what_is(const struct ynode *n, struct strbuf *sb)
 static bool want(struct vctx *v, const struct ynode *n, enum ynode_kind kind,
 		 const char *key)
 {
-	static const char *const kinds[] = { "a string", "a list", "a mapping" };
+	static const char *const kinds[] = { "a single value", "a list", "a mapping" };
 	struct strbuf sb = { 0 };
 
 	if (n->kind == kind && !(kind == YN_SCALAR && n->null))
 		return true;
-	ERR(v, n, "'%s' must be %s, not %s", key, kinds[kind], what_is(n, &sb));
+	if (n->kind == YN_SCALAR && n->null)
+		ERR(v, n, "'%s' has no value", key);
+	else
+		ERR(v, n, "'%s' must be %s, not %s", key, kinds[kind], what_is(n, &sb));
 	sb_free(&sb);
 	return false;
+}
+
+/* An entry of the list `key`. */
+static bool want_item(struct vctx *v, const struct ynode *n, const char *key)
+{
+	struct strbuf sb = { 0 };
+
+	if (n->kind == YN_SCALAR && !n->null)
+		return true;
+	if (n->kind == YN_SCALAR)
+		ERR(v, n, "empty entry in '%s'", key);
+	else
+		ERR(v, n, "entries of '%s' must be single values, not %s", key,
+		    what_is(n, &sb));
+	sb_free(&sb);
+	return false;
+}
+
+/* One adjacent pair swapped: "tabel" for "table". */
+static bool transposed(const char *a, const char *b)
+{
+	size_t n = strlen(a), i = 0;
+
+	if (n != strlen(b))
+		return false;
+	while (i < n && a[i] == b[i])
+		i++;
+	return i + 1 < n && a[i] == b[i + 1] && a[i + 1] == b[i] &&
+	       !strcmp(a + i + 2, b + i + 2);
+}
+
+/* closest_word(), then swapped letters, then an abbreviation ("sip-fed"). */
+static const char *suggest(const char *w, const char *const *cands, size_t n)
+{
+	const char *s = closest_word(w, cands, n);
+	size_t len = strlen(w);
+
+	for (size_t i = 0; !s && i < n; i++)
+		if (transposed(w, cands[i]))
+			s = cands[i];
+	for (size_t i = 0; !s && len >= 3 && i < n; i++)
+		if (!strncmp(cands[i], w, len))
+			s = cands[i];
+	return s;
 }
 
 static void check_keys(struct vctx *v, const struct ynode *map,
@@ -63,7 +110,7 @@ static void check_keys(struct vctx *v, const struct ynode *map,
 			;
 		if (j < nkeys)
 			continue;
-		near = closest_word(k->s, keys, nkeys);
+		near = suggest(k->s, keys, nkeys);
 		if (near) {
 			ERR(v, k, "unknown key '%s'%s; did you mean '%s'?", k->s, where, near);
 			continue;
@@ -313,7 +360,7 @@ static void str_list(struct vctx *v, const struct ynode *n, const char *key,
 		const struct ynode *it = n->v[i];
 		char *s;
 
-		if (!want(v, it, YN_SCALAR, key) || !(s = check(v, it)))
+		if (!want_item(v, it, key) || !(s = check(v, it)))
 			continue;
 		VEC_PUSH(&vec, ((struct strval){ s, it->loc }));
 	}
@@ -411,7 +458,9 @@ static void addr_list(struct vctx *v, const struct ynode *n, const char *key,
 	for (size_t i = 0; i < count; i++) {
 		struct addr_ent a = { .loc = items[i]->loc };
 
-		if (want(v, items[i], YN_SCALAR, key) && parse_addr(v, items[i], &a.p))
+		/* items == &n: a single scalar, already checked */
+		if ((items == &n || want_item(v, items[i], key)) &&
+		    parse_addr(v, items[i], &a.p))
 			VEC_PUSH(&vec, a);
 	}
 	addrs_merge(vec.v, &vec.n);
@@ -464,7 +513,7 @@ static void port_list(struct vctx *v, const struct ynode *n, const char *key,
 		struct port_ent pe = { .loc = items[i]->loc };
 		enum port_err err;
 
-		if (!want(v, items[i], YN_SCALAR, key))
+		if (items != &n && !want_item(v, items[i], key))
 			continue;
 		err = portrange_parse(items[i]->s, &pe.r);
 		if (err != PORT_OK) {
@@ -509,7 +558,7 @@ static int pick(struct vctx *v, const struct ynode *n, const char *what,
 	for (size_t i = 0; i < count; i++)
 		if (!strcmp(n->s, names[i]))
 			return (int)i;
-	near = closest_word(n->s, names, count);
+	near = suggest(n->s, names, count);
 	if (near)
 		ERR(v, n, "unknown %s '%s'; did you mean '%s'?", what, n->s, near);
 	else if (count == 2)
@@ -831,7 +880,7 @@ static void ref_add(struct vctx *v, struct partner *pt, const struct ynode *n)
 	names = xcalloc(v->p->nservices + 1, sizeof(*names));
 	for (size_t i = 0; i < v->p->nservices; i++)
 		names[i] = v->p->services[i].name;
-	near = closest_word(n->s, names, v->p->nservices);
+	near = suggest(n->s, names, v->p->nservices);
 	if (near)
 		ERR(v, n, "unknown service '%s'; did you mean '%s'?", n->s, near);
 	else
@@ -846,7 +895,7 @@ static void partner_services(struct vctx *v, struct partner *pt, const struct yn
 	if (n->n == 0)
 		ERR(v, n, "partner '%s' has no services", pt->name);
 	for (size_t i = 0; i < n->n; i++)
-		if (want(v, n->v[i], YN_SCALAR, "services"))
+		if (want_item(v, n->v[i], "services"))
 			ref_add(v, pt, n->v[i]);
 	/* Few services per partner: insertion sort keeps it stable. */
 	for (size_t i = 1; i < pt->nservices; i++) {

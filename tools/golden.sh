@@ -1,0 +1,32 @@
+#!/bin/sh
+# tools/golden.sh FEDWALL - rewrites the golden files from the binary
+# FEDWALL (`make golden` passes $(BUILD)/fedwall).  Review `git diff`
+# before committing: a changed golden file is a changed behaviour.
+#
+# One loop per kind of golden file.  Paths are relative to the top of the
+# tree, as tests/*.sh use them, so messages naming files are stable.
+set -u
+cd "$(dirname "$0")/.."
+FEDWALL=${1:?usage: tools/golden.sh path/to/fedwall}
+case "$FEDWALL" in /*) ;; *) FEDWALL="$PWD/$FEDWALL" ;; esac
+status=0
+
+# Kind 1: valid policies -> the normalised policy `check -v` prints.
+for f in tests/policy/ok/*.yaml; do
+	if ! "$FEDWALL" check -v -f "$f" >"${f%.yaml}.ok"; then
+		echo "golden: $f does not check (exit $?)" >&2
+		status=1
+	fi
+done
+
+# Kind 2: invalid policies -> the diagnostics `check` writes to stderr.
+for f in tests/policy/fail/*.yaml; do
+	"$FEDWALL" check -f "$f" >/dev/null 2>"${f%.yaml}.err"
+	rc=$?
+	if [ "$rc" -ne 1 ]; then
+		echo "golden: $f: expected exit 1, got $rc" >&2
+		status=1
+	fi
+done
+
+exit $status
