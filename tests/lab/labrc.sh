@@ -22,6 +22,8 @@
 #   lab_require             SKIP line and false when the lab cannot run
 #   lab_init                $LAB, $LAB_DIR (scratch), cleanup trap
 #   lab_topology            the picture above
+#   lab_core, lab_host NAME ADDR4/LEN ADDR6/LEN
+#                           the same piecewise: switch, fw, edge; one host
 #   lab_exec HOST CMD...    run CMD inside HOST
 #   lab_serve HOST ARGS...  background `probe serve ARGS`, waits for "ready"
 #   lab_apply POLICY [HOST] load POLICY into HOST (default edge): `fedwall
@@ -128,7 +130,9 @@ lab_host() {
 	ip -n "$LAB-$1" -6 route add default via "${3%::*}::1"
 }
 
-lab_topology() {
+# lab_core: switch, fw and edge, without outside hosts (add them with
+# lab_host).
+lab_core() {
 	lab_ns sw && lab_ns fw && lab_ns edge || return 1
 	ip -n "$LAB-sw" link add br0 type bridge forward_delay 0 stp_state 0
 	ip -n "$LAB-sw" link set br0 up
@@ -147,6 +151,10 @@ lab_topology() {
 	lab_addr edge eth0 203.0.113.10/24 2001:db8:10::10/64 || return 1
 	ip -n "$LAB-edge" route add default via 203.0.113.1
 	ip -n "$LAB-edge" -6 route add default via 2001:db8:10::1
+}
+
+lab_topology() {
+	lab_core &&
 	lab_host alpha 198.51.100.11/24 2001:db8:51::11/64 &&
 	lab_host bravo 198.51.100.12/24 2001:db8:51::12/64 &&
 	lab_host charlie 198.51.100.13/24 2001:db8:51::13/64 &&
