@@ -1,3 +1,122 @@
-/* check.c - placeholder until the policy parser lands. */
+/* generate.c - `fedwall generate`: policy -> nftables text, offline. */
 #include "cli.h"
-int generate_main(int argc, const char *argv[]) { (void)argc; (void)argv; return 1; }
+#include "generator/generator.h"
+#include "nft/nft.h"
+#include "policy/policy.h"
+#include "refresh/refresh.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define USAGE "[-f POLICY] [-o FILE] [--state-dir DIR]"
+
+static int write_all(int fd, const char *s, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, s, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		s += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Writes `path` atomically: a temporary file beside it, fsync, rename, so
+ * that a reader (or nft -f) never sees half a ruleset. */
+static int write_atomic(const char *path, const char *s, size_t n)
+{
+	size_t len = strlen(path);
+	char *tmp = xmalloc(len + sizeof(".XXXXXX"));
+	int fd, err;
+
+	memcpy(tmp, path, len);
+	memcpy(tmp + len, ".XXXXXX", sizeof(".XXXXXX"));
+	fd = mkstemp(tmp);
+	if (fd < 0) {
+		err = -errno;
+		goto out_free_tmp;
+	}
+	err = write_all(fd, s, n);
+	if (!err && fchmod(fd, 0644) < 0)
+		err = -errno;
+	if (!err && fsync(fd) < 0)
+		err = -errno;
+	if (close(fd) < 0 && !err)
+		err = -errno;
+	if (!err && rename(tmp, path) < 0)
+		err = -errno;
+	if (err)
+		unlink(tmp);
+out_free_tmp:
+	free(tmp);
+	return err;
+}
+
+static int emit(const struct common_opts *o, const struct ir_ruleset *rs)
+{
+	struct nft_text_opts to = { .source = o->policy,
+				    .generator = "fedwall " FEDWALL_VERSION };
+	struct strbuf sb = { 0 };
+	int err = 0;
+
+	nft_text(&sb, rs, &to);
+	if (o->output && strcmp(o->output, "-")) {
+		err = write_atomic(o->output, sb_str(&sb), sb.len);
+		if (err)
+			fprintf(stderr, "fedwall generate: cannot write '%s': %s\n",
+				o->output, strerror(-err));
+	} else if (fwrite(sb_str(&sb), 1, sb.len, stdout) != sb.len || fflush(stdout)) {
+		fprintf(stderr, "fedwall generate: cannot write output: %s\n",
+			strerror(errno));
+		err = -EIO;
+	}
+	sb_free(&sb);
+	return err ? EXIT_ERROR : EXIT_OK;
+}
+
+int generate_main(int argc, const char *argv[])
+{
+	struct common_opts o;
+	struct sources src = { 0 };
+	struct gen_addrs *extra = NULL;
+	struct ir_ruleset *rs = NULL;
+	struct policy *p;
+	struct diag d;
+	int i = common_parse(argc, argv, "fo", USAGE, &o), rc = EXIT_ERROR;
+
+	if (i == -2)
+		return EXIT_OK;
+	if (i < 0)
+		return EXIT_USAGE;
+	if (i < argc) {
+		fprintf(stderr, "fedwall generate: unexpected argument '%s'\nUsage:"
+			" fedwall generate %s\n", argv[i], USAGE);
+		return EXIT_USAGE;
+	}
+	diag_init(&d, stderr);
+	p = policy_load(o.policy, &d);
+	if (!p)
+		return EXIT_ERROR;
+	if (!sources_offline(p, o.state_dir, &src, &d))
+		goto out_free;
+	extra = xcalloc(p->npartners + 1, sizeof(*extra));
+	for (size_t k = 0; k < p->npartners; k++)
+		extra[k] = (struct gen_addrs){ src.partners[k].v, src.partners[k].n,
+					       src.partners[k].locs };
+	rs = generate(p, extra, &d);
+	if (rs && !d.errors)
+		rc = emit(&o, rs);
+out_free:
+	ir_free(rs);
+	free(extra);
+	sources_free(&src);
+	policy_free(p);
+	return rc;
+}
