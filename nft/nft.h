@@ -35,7 +35,9 @@ int nft_open(struct nft_ctx **out);
 void nft_close(struct nft_ctx *ctx);
 
 /* Reads table inet `table` into a new IR (with counter values), and the
- * ruleset generation id it was read at.  -ENOENT when there is no table. */
+ * ruleset generation id it was read at (the dump is retried when the
+ * generation moves during it; -EAGAIN if it keeps moving).  -ENOENT when
+ * there is no table (*genid is still set). */
 int nft_read(struct nft_ctx *ctx, const char *table, struct ir_ruleset **out,
 	     uint32_t *genid);
 
@@ -48,6 +50,12 @@ int nft_read(struct nft_ctx *ctx, const char *table, struct ir_ruleset **out,
 int nft_commit(struct nft_ctx *ctx, const struct ir_ruleset *live,
 	       const struct ir_ruleset *want, const struct ir_diff *diff,
 	       uint32_t genid, struct diag *d);
+
+/* Why the table the last nft_read() found holds objects fedwall did not
+ * write (a rule, set or chain it cannot decode: they are left out of the
+ * IR), or NULL.  nft_commit() then replaces the table whatever the diff
+ * says; callers should treat the diff as structural. */
+const char *nft_foreign(const struct nft_ctx *ctx);
 
 /* Deletes table inet `table` and nothing else.  -ENOENT if absent. */
 int nft_delete_table(struct nft_ctx *ctx, const char *table, struct diag *d);

@@ -1,0 +1,92 @@
+/* kernel-int.h - shared by the kernel half of nft/ (lower.c, readback.c,
+ * kernel.c).  Not a face: nothing outside nft/ includes it; nft.h is the
+ * module's face.  The only other header that may name libnftnl types. */
+#ifndef FEDWALL_NFT_KERNEL_INT_H
+#define FEDWALL_NFT_KERNEL_INT_H
+
+#include "nft/nft.h"
+
+#include <libmnl/libmnl.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/object.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+
+struct nft_ctx {
+	struct mnl_socket *nl;
+	uint32_t portid;
+	uint32_t seq;
+	unsigned sndbuf, rcvbuf;        /* current socket buffer sizes */
+	char *foreign;                  /* why the last read was not ours */
+};
+
+/* The shape of each key type: what nft would declare for it. */
+struct nft_keyinfo {
+	uint32_t type;          /* nft datatype id, concat: (t1 << 6) | t2 ... */
+	uint32_t len;           /* key length, fields padded to 4 bytes */
+	uint8_t nfields;
+	uint8_t field_len[3];   /* unpadded field lengths */
+	uint8_t addr_len;       /* 0, 4 or 16 */
+	bool proto_port;        /* ends in inet_proto . inet_service */
+};
+
+const struct nft_keyinfo *nft_keyinfo(enum ir_keytype k);
+bool nft_keytype_from(uint32_t type, uint32_t len, bool concat, enum ir_keytype *out);
+
+/* One kernel element of a set as sent or read: key (and key_end for
+ * concatenated intervals), or a single-field interval bound. */
+struct nft_kelem {
+	uint8_t key[24], key_end[24];
+	bool has_end;           /* key_end valid */
+	bool interval_end;      /* single field: NFT_SET_ELEM_INTERVAL_END */
+};
+
+/* ---- lowering (lower.c) ------------------------------------------------ */
+
+/* Userdata TLVs in the format nft writes (and `nft list` shows). */
+struct nftnl_udata_buf;
+bool nft_udata_comment(struct nftnl_udata_buf *ud, uint8_t type, const char *c);
+
+struct nftnl_table *nft_lower_table(const struct ir_ruleset *rs);
+struct nftnl_obj *nft_lower_counter(const char *table, const struct ir_counter *c);
+struct nftnl_chain *nft_lower_chain(const char *table, const struct ir_chain *c);
+/* `id` is the set's transaction id (NFTA_SET_ID) for later references. */
+struct nftnl_set *nft_lower_set(const char *table, const struct ir_set *s, uint32_t id);
+/* Returns NULL and sets *err to a reason when the rule cannot be
+ * expressed.  `set_id` gives the transaction id of a set by name (0 when
+ * the set is not created in the same batch). */
+struct nftnl_rule *nft_lower_rule(const struct ir_ruleset *rs, const struct ir_chain *c,
+				  const struct ir_rule *r,
+				  uint32_t (*set_id)(const struct ir_ruleset *, const char *),
+				  const char **err);
+
+/* Kernel elements of one IR element (1 for concatenations; start and end
+ * bound for single fields, the end omitted at the top of the space).
+ * Returns how many were written to out[2]. */
+size_t nft_elem_encode(const struct ir_set *s, const struct ir_elem *e,
+		       struct nft_kelem out[2]);
+/* Adds kernel element `k` (with the verdict of `e` for maps) to `set`. */
+void nft_elem_add(struct nftnl_set *set, const struct ir_ruleset *rs,
+		  const struct ir_set *s, const struct ir_elem *e,
+		  const struct nft_kelem *k);
+/* Upper bound of the netlink bytes of one kernel element. */
+size_t nft_elem_cost(const struct ir_ruleset *rs, const struct ir_set *s,
+		     const struct ir_elem *e);
+/* "64.4.9.181 . tcp . 5061" */
+void nft_elem_fmt(const struct ir_set *s, const struct ir_elem *e, struct strbuf *sb);
+
+/* ---- read-back (readback.c) -------------------------------------------- */
+
+/* Decodes a kernel rule of chain `c` (of `rs`, whose sets are decoded
+ * already) into `out`.  False when the rule is not one fedwall writes. */
+bool nft_decode_rule(const struct ir_ruleset *rs, const struct nftnl_rule *kr,
+		     struct ir_rule *out);
+
+/* ---- kernel I/O (kernel.c) --------------------------------------------- */
+
+/* Runs a request and feeds every reply message to `cb`.  0 or -errno. */
+int nft_talk(struct nft_ctx *ctx, struct nlmsghdr *req, mnl_cb_t cb, void *data);
+int nft_genid(struct nft_ctx *ctx, uint32_t *genid);
+
+#endif

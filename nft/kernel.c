@@ -1,0 +1,694 @@
+/* kernel.c - the netlink transaction: one batch (begin ... end) per
+ * commit, every message acknowledged so that each error maps back by
+ * sequence number (and the extended ack's attribute offset) to the object
+ * and element that caused it, and through the IR's loc to the policy. */
+#include "nft/kernel-int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#ifndef NETLINK_EXT_ACK
+#define NETLINK_EXT_ACK 11
+#endif
+#ifndef NETLINK_CAP_ACK
+#define NETLINK_CAP_ACK 10
+#endif
+
+/* Element messages stay well below the 64 KiB an attribute nest can
+ * hold; the element count cap keeps each kernel step short. */
+#define ELEM_MSG_BUDGET 32768
+#define ELEM_MSG_MAX 4096
+#define MSG_ROOM (128 * 1024)   /* free space before building a message */
+#define RECV_SIZE (128 * 1024)
+
+int nft_open(struct nft_ctx **out)
+{
+	struct nft_ctx *ctx = xcalloc(1, sizeof(*ctx));
+	int one = 1, err;
+
+	ctx->nl = mnl_socket_open(NETLINK_NETFILTER);
+	if (!ctx->nl) {
+		err = -errno;
+		free(ctx);
+		return err;
+	}
+	if (mnl_socket_bind(ctx->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		err = -errno;
+		mnl_socket_close(ctx->nl);
+		free(ctx);
+		return err;
+	}
+	/* Extended acks point at the element that failed; capped acks keep
+	 * a refused 30 KiB element message from being echoed back whole. */
+	mnl_socket_setsockopt(ctx->nl, NETLINK_EXT_ACK, &one, sizeof(one));
+	mnl_socket_setsockopt(ctx->nl, NETLINK_CAP_ACK, &one, sizeof(one));
+	ctx->portid = mnl_socket_get_portid(ctx->nl);
+	ctx->seq = (uint32_t)time(NULL);
+	*out = ctx;
+	return 0;
+}
+
+void nft_close(struct nft_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	mnl_socket_close(ctx->nl);
+	free(ctx->foreign);
+	free(ctx);
+}
+
+const char *nft_foreign(const struct nft_ctx *ctx)
+{
+	return ctx->foreign;
+}
+
+/* Grows a socket buffer (the kernel doubles what it is given); FORCE
+ * first, as nft does, since root may exceed rmem_max/wmem_max. */
+static void sock_buf(struct nft_ctx *ctx, int opt, int force, unsigned *cur, size_t want)
+{
+	int v;
+
+	if (want <= *cur)
+		return;
+	v = want > (size_t)1 << 30 ? 1 << 30 : (int)want;
+	if (mnl_socket_setsockopt(ctx->nl, force, &v, sizeof(v)) < 0)
+		mnl_socket_setsockopt(ctx->nl, opt, &v, sizeof(v));
+	*cur = (unsigned)v;
+}
+
+/* ---- simple requests ----------------------------------------------------- */
+
+int nft_talk(struct nft_ctx *ctx, struct nlmsghdr *req, mnl_cb_t cb, void *data)
+{
+	char *buf = xmalloc(RECV_SIZE);
+	uint32_t seq = req->nlmsg_seq;
+	int ret;
+
+	if (mnl_socket_sendto(ctx->nl, req, req->nlmsg_len) < 0) {
+		ret = -errno;
+		goto out_free_buf;
+	}
+	for (;;) {
+		ssize_t n = mnl_socket_recvfrom(ctx->nl, buf, RECV_SIZE);
+
+		if (n < 0) {
+			ret = -errno;
+			break;
+		}
+		ret = mnl_cb_run(buf, (size_t)n, seq, ctx->portid, cb, data);
+		if (ret <= MNL_CB_STOP) {
+			ret = ret < 0 ? -errno : 0;
+			break;
+		}
+	}
+out_free_buf:
+	free(buf);
+	return ret;
+}
+
+static int gen_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct nlattr *a;
+
+	mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg)) {
+		if (mnl_attr_get_type(a) == NFTA_GEN_ID &&
+		    mnl_attr_get_payload_len(a) >= 4)
+			*(uint32_t *)data = ntohl(mnl_attr_get_u32(a));
+	}
+	return MNL_CB_OK;
+}
+
+int nft_genid(struct nft_ctx *ctx, uint32_t *genid)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh;
+
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETGEN, NFPROTO_UNSPEC, NLM_F_ACK,
+				    ++ctx->seq);
+	*genid = 0;
+	return nft_talk(ctx, nlh, gen_cb, genid);
+}
+
+/* ---- the batch ------------------------------------------------------------ */
+
+enum rec_kind { REC_TABLE, REC_COUNTER, REC_CHAIN, REC_SET, REC_RULE, REC_ELEMS };
+
+static const char *const kind_name[] = {
+	[REC_TABLE] = "table", [REC_COUNTER] = "counter", [REC_CHAIN] = "chain",
+	[REC_SET] = "set", [REC_RULE] = "rule", [REC_ELEMS] = "set",
+};
+
+/* What one message of the batch was about, to name it in errors. */
+struct rec {
+	uint32_t seq;
+	size_t off;                     /* of the message in batch.buf */
+	enum rec_kind kind;
+	const char *name;
+	const struct loc *loc;
+	const struct ir_ruleset *rs;    /* whose chains elements jump to */
+	const struct ir_set *set;       /* REC_ELEMS */
+	const struct ir_elem **elems;   /* REC_ELEMS: per element nest (owned) */
+	size_t nelems;
+	bool del;
+	const char *chain;              /* REC_RULE */
+	size_t rule;                    /* REC_RULE: 1-based position */
+};
+
+struct batch {
+	char *buf;
+	size_t len, cap;
+	uint32_t begin_seq;
+	VEC(struct rec) recs;
+};
+
+static char *batch_room(struct batch *b)
+{
+	if (b->cap - b->len < MSG_ROOM) {
+		b->cap = b->cap * 2 + MSG_ROOM;
+		b->buf = xrealloc(b->buf, b->cap);
+	}
+	return b->buf + b->len;
+}
+
+static void batch_ctl(struct batch *b, struct nft_ctx *ctx, uint16_t type, uint32_t genid)
+{
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(batch_room(b));
+	struct nfgenmsg *nfg;
+
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = NLM_F_REQUEST;
+	nlh->nlmsg_seq = ++ctx->seq;
+	nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
+	nfg->nfgen_family = AF_UNSPEC;
+	nfg->version = NFNETLINK_V0;
+	nfg->res_id = htons(NFNL_SUBSYS_NFTABLES);
+	/* The kernel refuses the whole batch with ERESTART when the
+	 * ruleset generation moved past what we read. */
+	if (type == NFNL_MSG_BATCH_BEGIN && genid)
+		mnl_attr_put_u32(nlh, NFNL_BATCH_GENID, htonl(genid));
+	if (type == NFNL_MSG_BATCH_BEGIN)
+		b->begin_seq = nlh->nlmsg_seq;
+	b->len += NLMSG_ALIGN(nlh->nlmsg_len);
+}
+
+/* Starts a message of the batch and records what it is about; the caller
+ * fills the payload and calls batch_push(). */
+static struct nlmsghdr *batch_msg(struct batch *b, struct nft_ctx *ctx, uint16_t type,
+				  uint16_t flags, struct rec r)
+{
+	struct nlmsghdr *nlh;
+
+	nlh = nftnl_nlmsg_build_hdr(batch_room(b), type, NFPROTO_INET,
+				    flags | NLM_F_ACK, ++ctx->seq);
+	r.seq = nlh->nlmsg_seq;
+	r.off = b->len;
+	VEC_PUSH(&b->recs, r);
+	return nlh;
+}
+
+static void batch_push(struct batch *b, struct nlmsghdr *nlh)
+{
+	b->len += NLMSG_ALIGN(nlh->nlmsg_len);
+}
+
+static void batch_free(struct batch *b)
+{
+	for (size_t i = 0; i < b->recs.n; i++)
+		free(b->recs.v[i].elems);
+	free(b->recs.v);
+	free(b->buf);
+}
+
+/* ---- building ------------------------------------------------------------ */
+
+static void add_table(struct batch *b, struct nft_ctx *ctx, const char *name,
+		      uint16_t type, const struct ir_ruleset *rs)
+{
+	struct nftnl_table *t;
+	struct nlmsghdr *nlh;
+
+	if (rs) {
+		t = nft_lower_table(rs);
+	} else {
+		t = nftnl_table_alloc();
+		nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_INET);
+		nftnl_table_set_str(t, NFTNL_TABLE_NAME, name);
+	}
+	nlh = batch_msg(b, ctx, type, type == NFT_MSG_NEWTABLE ? NLM_F_CREATE : 0,
+			(struct rec){ .kind = REC_TABLE, .name = name });
+	nftnl_table_nlmsg_build_payload(nlh, t);
+	batch_push(b, nlh);
+	nftnl_table_free(t);
+}
+
+static void add_chain(struct batch *b, struct nft_ctx *ctx, const struct ir_ruleset *rs,
+		      const struct ir_chain *c)
+{
+	struct nftnl_chain *ch = nft_lower_chain(rs->table, c);
+	struct nlmsghdr *nlh;
+
+	nlh = batch_msg(b, ctx, NFT_MSG_NEWCHAIN, NLM_F_CREATE,
+			(struct rec){ .kind = REC_CHAIN, .name = c->name, .loc = &c->loc });
+	nftnl_chain_nlmsg_build_payload(nlh, ch);
+	batch_push(b, nlh);
+	nftnl_chain_free(ch);
+}
+
+static void add_counter(struct batch *b, struct nft_ctx *ctx, const struct ir_ruleset *rs,
+			const struct ir_counter *c)
+{
+	struct nftnl_obj *o = nft_lower_counter(rs->table, c);
+	struct nlmsghdr *nlh;
+
+	nlh = batch_msg(b, ctx, NFT_MSG_NEWOBJ, NLM_F_CREATE,
+			(struct rec){ .kind = REC_COUNTER, .name = c->name, .loc = &c->loc });
+	nftnl_obj_nlmsg_build_payload(nlh, o);
+	batch_push(b, nlh);
+	nftnl_obj_free(o);
+}
+
+/* Transaction ids of the sets created in a replace batch: position + 1. */
+static uint32_t set_id_of(const struct ir_ruleset *rs, const char *name)
+{
+	for (size_t i = 0; i < rs->nsets; i++)
+		if (!strcmp(rs->sets[i].name, name))
+			return (uint32_t)i + 1;
+	return 0;
+}
+
+static void add_set(struct batch *b, struct nft_ctx *ctx, const struct ir_ruleset *rs,
+		    const struct ir_set *s)
+{
+	struct nftnl_set *set = nft_lower_set(rs->table, s, set_id_of(rs, s->name));
+	struct nlmsghdr *nlh;
+
+	nlh = batch_msg(b, ctx, NFT_MSG_NEWSET, NLM_F_CREATE,
+			(struct rec){ .kind = REC_SET, .name = s->name });
+	nftnl_set_nlmsg_build_payload(nlh, set);
+	batch_push(b, nlh);
+	nftnl_set_free(set);
+}
+
+static int add_rules(struct batch *b, struct nft_ctx *ctx, const struct ir_ruleset *rs,
+		     const struct ir_chain *c, struct diag *d)
+{
+	for (size_t i = 0; i < c->nrules; i++) {
+		const char *err = NULL;
+		struct nftnl_rule *r = nft_lower_rule(rs, c, &c->rules[i], set_id_of, &err);
+		struct nlmsghdr *nlh;
+
+		if (!r) {
+			diag_error(d, c->loc.file ? &c->loc : NULL,
+				   "cannot lower rule %zu of chain '%s': %s", i + 1, c->name, err);
+			return -EINVAL;
+		}
+		nlh = batch_msg(b, ctx, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND,
+				(struct rec){ .kind = REC_RULE, .name = c->name,
+					      .loc = &c->loc, .chain = c->name, .rule = i + 1 });
+		nftnl_rule_nlmsg_build_payload(nlh, r);
+		batch_push(b, nlh);
+		nftnl_rule_free(r);
+	}
+	return 0;
+}
+
+/* A growing element message: one nftnl_set holding the elements of the
+ * current chunk, and for each kernel element the IR element it came from
+ * (NULL: nft's closing element at zero). */
+struct chunk {
+	struct nftnl_set *ks;
+	VEC(const struct ir_elem *) src;
+	size_t bytes;
+};
+
+struct elem_job {
+	const struct ir_ruleset *rs;    /* owner of `set` and the elements */
+	const struct ir_set *set;
+	bool del;
+	uint32_t set_id;                /* 0 outside a replace batch */
+};
+
+static void chunk_flush(struct batch *b, struct nft_ctx *ctx, const struct elem_job *j,
+			struct chunk *c)
+{
+	struct nlmsghdr *nlh;
+
+	if (!c->ks)
+		return;
+	nlh = batch_msg(b, ctx, j->del ? NFT_MSG_DELSETELEM : NFT_MSG_NEWSETELEM,
+			j->del ? 0 : NLM_F_CREATE | NLM_F_EXCL,
+			(struct rec){ .kind = REC_ELEMS, .name = j->set->name, .rs = j->rs,
+				      .set = j->set, .elems = c->src.v, .nelems = c->src.n,
+				      .del = j->del });
+	nftnl_set_elems_nlmsg_build_payload(nlh, c->ks);
+	batch_push(b, nlh);
+	nftnl_set_free(c->ks);
+	memset(c, 0, sizeof(*c));
+}
+
+static void chunk_add(struct batch *b, struct nft_ctx *ctx, const struct elem_job *j,
+		      struct chunk *c, const struct ir_elem *e, const struct nft_kelem *k)
+{
+	size_t cost = e ? nft_elem_cost(j->rs, j->set, e) : 64;
+
+	if (c->ks && (c->bytes + cost > ELEM_MSG_BUDGET || c->src.n >= ELEM_MSG_MAX))
+		chunk_flush(b, ctx, j, c);
+	if (!c->ks) {
+		c->ks = nftnl_set_alloc();
+		nftnl_set_set_u32(c->ks, NFTNL_SET_FAMILY, NFPROTO_INET);
+		nftnl_set_set_str(c->ks, NFTNL_SET_TABLE, j->rs->table);
+		nftnl_set_set_str(c->ks, NFTNL_SET_NAME, j->set->name);
+		if (j->set_id)
+			nftnl_set_set_u32(c->ks, NFTNL_SET_ID, j->set_id);
+	}
+	nft_elem_add(c->ks, j->rs, j->set, j->del ? NULL : e, k);
+	VEC_PUSH(&c->src, e);
+	c->bytes += cost;
+}
+
+/* Sends elements v[0..n) (or vp[0..n) when vp is set) of one set. */
+static void add_elems(struct batch *b, struct nft_ctx *ctx, const struct elem_job *j,
+		      const struct ir_elem *v, const struct ir_elem *const *vp, size_t n,
+		      bool zero_end)
+{
+	struct chunk c = { 0 };
+	struct nft_kelem k[2];
+
+	for (size_t i = 0; i < n; i++) {
+		const struct ir_elem *e = vp ? vp[i] : &v[i];
+		size_t nk = nft_elem_encode(j->set, e, k);
+
+		/* nft closes the range below a single-field interval set's
+		 * first element with an end element at zero. */
+		if (i == 0 && zero_end && nk == 2 &&
+		    memcmp(k[0].key, (uint8_t[16]){ 0 }, nft_keyinfo(j->set->key)->len)) {
+			struct nft_kelem z = { .interval_end = true };
+
+			chunk_add(b, ctx, j, &c, NULL, &z);
+		}
+		for (size_t m = 0; m < nk; m++)
+			chunk_add(b, ctx, j, &c, e, &k[m]);
+	}
+	chunk_flush(b, ctx, j, &c);
+}
+
+static int build_replace(struct batch *b, struct nft_ctx *ctx, const struct ir_ruleset *want,
+			 struct diag *d)
+{
+	int err;
+
+	/* `table T {}` + `delete table T`: deletes whatever is there, and
+	 * never fails for want of a table. */
+	add_table(b, ctx, want->table, NFT_MSG_NEWTABLE, NULL);
+	add_table(b, ctx, want->table, NFT_MSG_DELTABLE, NULL);
+	add_table(b, ctx, want->table, NFT_MSG_NEWTABLE, want);
+	for (size_t i = 0; i < want->nchains; i++)
+		add_chain(b, ctx, want, &want->chains[i]);
+	for (size_t i = 0; i < want->ncounters; i++)
+		add_counter(b, ctx, want, &want->counters[i]);
+	for (size_t i = 0; i < want->nsets; i++) {
+		const struct ir_set *s = &want->sets[i];
+		struct elem_job j = { want, s, false, (uint32_t)i + 1 };
+
+		add_set(b, ctx, want, s);
+		add_elems(b, ctx, &j, s->elems, NULL, s->nelems, true);
+	}
+	for (size_t i = 0; i < want->nchains; i++) {
+		err = add_rules(b, ctx, want, &want->chains[i], d);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int build_delta(struct batch *b, struct nft_ctx *ctx, const struct ir_ruleset *live,
+		       const struct ir_ruleset *want, const struct ir_diff *diff,
+		       struct diag *d)
+{
+	/* Deletes first: an element whose verdict changes is deleted and
+	 * added again in the same transaction. */
+	for (size_t i = 0; i < diff->nsets; i++) {
+		const struct ir_set_delta *sd = &diff->sets[i];
+		const struct ir_set *old = ir_find_set(live, sd->set->name);
+		struct elem_job j = { live, old, true, 0 };
+
+		if (!sd->ndel)
+			continue;
+		if (!old) {
+			diag_error(d, NULL, "set '%s' is not in the live table", sd->set->name);
+			return -EINVAL;
+		}
+		add_elems(b, ctx, &j, NULL, sd->del, sd->ndel, false);
+	}
+	for (size_t i = 0; i < diff->nsets; i++) {
+		const struct ir_set_delta *sd = &diff->sets[i];
+		struct elem_job j = { want, sd->set, false, 0 };
+
+		add_elems(b, ctx, &j, NULL, sd->add, sd->nadd, false);
+	}
+	return 0;
+}
+
+/* ---- sending and collecting every answer --------------------------------- */
+
+static struct rec *rec_by_seq(struct batch *b, uint32_t seq)
+{
+	size_t lo = 0, hi = b->recs.n;
+
+	/* Sequence numbers increase along the batch (modulo wrap-around,
+	 * hence the linear fallback). */
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (b->recs.v[mid].seq == seq)
+			return &b->recs.v[mid];
+		if ((int32_t)(b->recs.v[mid].seq - seq) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = 0; i < b->recs.n; i++)
+		if (b->recs.v[i].seq == seq)
+			return &b->recs.v[i];
+	return NULL;
+}
+
+/* Index of the element nest of an element message that holds byte `off`
+ * of the message, or -1. */
+static long elem_at(const struct batch *b, const struct rec *r, uint32_t off)
+{
+	const struct nlmsghdr *nlh = (const void *)(b->buf + r->off);
+	const struct nlattr *a, *e;
+	long i = 0;
+
+	mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg)) {
+		if (mnl_attr_get_type(a) != NFTA_SET_ELEM_LIST_ELEMENTS)
+			continue;
+		mnl_attr_for_each_nested(e, a) {
+			size_t start = (size_t)((const char *)e - (const char *)nlh);
+
+			if (off >= start && off < start + e->nla_len)
+				return i;
+			i++;
+		}
+	}
+	return -1;
+}
+
+static const struct loc *elem_loc(const struct rec *r, const struct ir_elem *e)
+{
+	if (e && r->set->is_map && e->chain < r->rs->nchains &&
+	    r->rs->chains[e->chain].loc.file)
+		return &r->rs->chains[e->chain].loc;
+	return NULL;
+}
+
+static void report(struct diag *d, const struct batch *b, const struct rec *r, int err,
+		   long off, const char *msg)
+{
+	const char *why = strerror(-err);
+	const char *extra = msg ? msg : "";
+	const char *sep = msg ? ": " : "";
+	const struct loc *l = r->loc && r->loc->file ? r->loc : NULL;
+	struct strbuf sb = { 0 };
+	long i;
+
+	switch (r->kind) {
+	case REC_RULE:
+		diag_error(d, l, "kernel refused rule %zu of chain '%s'%s%s: %s", r->rule,
+			   r->chain, sep, extra, why);
+		return;
+	case REC_ELEMS:
+		i = off >= 0 ? elem_at(b, r, (uint32_t)off) : -1;
+		if (i >= 0 && (size_t)i < r->nelems && r->elems[i]) {
+			nft_elem_fmt(r->set, r->elems[i], &sb);
+			diag_error(d, elem_loc(r, r->elems[i]),
+				   "kernel refused set '%s' element %s%s%s%s: %s", r->name,
+				   sb_str(&sb), r->del ? " (delete)" : "", sep, extra, why);
+			sb_free(&sb);
+		} else {
+			diag_error(d, NULL, "kernel refused %s of %zu elements of set '%s'%s%s: %s",
+				   r->del ? "deletion" : "addition", r->nelems, r->name, sep,
+				   extra, why);
+		}
+		return;
+	default:
+		diag_error(d, l, "kernel refused %s '%s'%s%s: %s", kind_name[r->kind], r->name,
+			   sep, extra, why);
+	}
+}
+
+struct acks {
+	struct batch *b;
+	struct diag *d;
+	size_t got;
+	int first_err;
+	bool batch_refused;
+};
+
+static void ack_tlvs(const struct nlmsghdr *nlh, long *off, const char **msg)
+{
+	const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+	size_t skip = sizeof(*e);
+	const struct nlattr *a;
+
+	if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
+		return;
+	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
+		skip += e->msg.nlmsg_len - sizeof(struct nlmsghdr);
+	mnl_attr_for_each(a, nlh, skip) {
+		if (mnl_attr_get_type(a) == NLMSGERR_ATTR_OFFS)
+			*off = (long)mnl_attr_get_u32(a);
+		else if (mnl_attr_get_type(a) == NLMSGERR_ATTR_MSG)
+			*msg = mnl_attr_get_str(a);
+	}
+}
+
+static void on_ack(struct acks *st, const struct nlmsghdr *nlh)
+{
+	const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+	const char *msg = NULL;
+	struct rec *r;
+	long off = -1;
+
+	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*e)))
+		return;
+	st->got++;
+	if (!e->error)
+		return;
+	if (!st->first_err)
+		st->first_err = e->error;
+	ack_tlvs(nlh, &off, &msg);
+	if (nlh->nlmsg_seq == st->b->begin_seq) {
+		st->batch_refused = true;
+		if (e->error != -ERESTART)
+			diag_error(st->d, NULL, "kernel refused the transaction: %s",
+				   strerror(-e->error));
+		return;
+	}
+	r = rec_by_seq(st->b, nlh->nlmsg_seq);
+	if (r)
+		report(st->d, st->b, r, e->error, off, msg);
+	else
+		diag_error(st->d, NULL, "kernel error for unknown message %u: %s",
+			   nlh->nlmsg_seq, strerror(-e->error));
+}
+
+static int recv_acks(struct nft_ctx *ctx, struct acks *st)
+{
+	char *buf = xmalloc(RECV_SIZE);
+	int ret = 0;
+
+	while (st->got < st->b->recs.n && !st->batch_refused) {
+		struct pollfd p = { .fd = mnl_socket_get_fd(ctx->nl), .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, 5000) <= 0) {
+			ret = -ETIMEDOUT;
+			break;
+		}
+		n = mnl_socket_recvfrom(ctx->nl, buf, RECV_SIZE);
+		if (n < 0) {
+			ret = -errno;
+			break;
+		}
+		for (const struct nlmsghdr *nlh = (void *)buf; mnl_nlmsg_ok(nlh, (int)n);
+		     nlh = mnl_nlmsg_next(nlh, (int *)&n)) {
+			if (nlh->nlmsg_type == NLMSG_ERROR && nlh->nlmsg_pid == ctx->portid)
+				on_ack(st, nlh);
+		}
+	}
+	free(buf);
+	return ret;
+}
+
+static int batch_send(struct nft_ctx *ctx, struct batch *b, struct diag *d)
+{
+	struct acks st = { .b = b, .d = d };
+	int ret;
+
+	sock_buf(ctx, SO_SNDBUF, SO_SNDBUFFORCE, &ctx->sndbuf, b->len);
+	sock_buf(ctx, SO_RCVBUF, SO_RCVBUFFORCE, &ctx->rcvbuf,
+		 b->recs.n * 1024 + 256 * 1024);
+	if (mnl_socket_sendto(ctx->nl, b->buf, b->len) < 0) {
+		ret = -errno;
+		diag_error(d, NULL, "cannot send the transaction to the kernel: %s",
+			   strerror(-ret));
+		return ret;
+	}
+	ret = recv_acks(ctx, &st);
+	if (ret && !st.first_err) {
+		diag_error(d, NULL, "no answer from the kernel for %zu of %zu messages: %s",
+			   b->recs.n - st.got, b->recs.n, strerror(-ret));
+		return ret;
+	}
+	return st.first_err;
+}
+
+int nft_commit(struct nft_ctx *ctx, const struct ir_ruleset *live,
+	       const struct ir_ruleset *want, const struct ir_diff *diff,
+	       uint32_t genid, struct diag *d)
+{
+	struct batch b = { 0 };
+	int ret;
+
+	batch_ctl(&b, ctx, NFNL_MSG_BATCH_BEGIN, genid);
+	if (!live || !diff || diff->structural || ctx->foreign)
+		ret = build_replace(&b, ctx, want, d);
+	else
+		ret = build_delta(&b, ctx, live, want, diff, d);
+	if (ret || !b.recs.n)
+		goto out_free_batch;
+	batch_ctl(&b, ctx, NFNL_MSG_BATCH_END, 0);
+	ret = batch_send(ctx, &b, d);
+out_free_batch:
+	batch_free(&b);
+	return ret;
+}
+
+int nft_delete_table(struct nft_ctx *ctx, const char *table, struct diag *d)
+{
+	struct batch b = { 0 };
+	struct diag quiet;
+	int ret;
+
+	/* Absent is not an error worth a line: the caller decides. */
+	diag_init(&quiet, NULL);
+	batch_ctl(&b, ctx, NFNL_MSG_BATCH_BEGIN, 0);
+	add_table(&b, ctx, table, NFT_MSG_DELTABLE, NULL);
+	batch_ctl(&b, ctx, NFNL_MSG_BATCH_END, 0);
+	ret = batch_send(ctx, &b, &quiet);
+	if (ret && ret != -ENOENT)
+		diag_error(d, NULL, "kernel refused to delete table inet %s: %s", table,
+			   strerror(-ret));
+	batch_free(&b);
+	return ret;
+}
