@@ -8,13 +8,15 @@
 #   charlie   198.51.100.13  2001:db8:51::13 ──┤  br0 in $LAB-sw
 #   stranger  198.51.100.99  2001:db8:51::99 ──┤  (one L2 segment)
 #   mgmt      192.0.2.22     2001:db8:2::22  ──┤
-#                                              └── eth0  fw  eth1 ── eth0  edge
+#                                              └── eth0  fw  dmz0 ── eth0  edge
 #   fw eth0: 198.51.100.1 192.0.2.1 2001:db8:51::1 2001:db8:2::1  (router,
-#   fw eth1: 203.0.113.1 2001:db8:10::1             v4+v6 forwarding)
+#   fw dmz0: 203.0.113.1 2001:db8:10::1             v4+v6 forwarding)
 #   edge:    203.0.113.10 2001:db8:10::10 (default route via fw)
 #
 # Host mode: the ruleset goes into `edge`; gateway mode: into `fw`, which
-# forwards to the edge behind it.  Every interface a host has is `eth0`.
+# forwards to the edge behind it.  Hosts have one interface, eth0; the fw
+# has eth0 (outside, the switch) and dmz0 (towards the edge), the names
+# examples/gateway.yaml uses.
 # Only documentation addresses; nothing leaves the namespaces.  IPv6 DAD
 # is off, so addresses work at once.
 #
@@ -136,17 +138,17 @@ lab_core() {
 	lab_ns sw && lab_ns fw && lab_ns edge || return 1
 	ip -n "$LAB-sw" link add br0 type bridge forward_delay 0 stp_state 0
 	ip -n "$LAB-sw" link set br0 up
-	# fw: eth0 on the switch, eth1 straight to the edge
+	# fw: eth0 on the switch, dmz0 straight to the edge
 	ip -n "$LAB-sw" link add p-fw type veth peer name eth0 netns "$LAB-fw"
 	ip -n "$LAB-sw" link set p-fw master br0 up
-	ip -n "$LAB-fw" link add eth1 type veth peer name eth0 netns "$LAB-edge"
+	ip -n "$LAB-fw" link add dmz0 type veth peer name eth0 netns "$LAB-edge"
 	lab_exec fw sh -c '
 		echo 1 >/proc/sys/net/ipv4/ip_forward
 		echo 1 >/proc/sys/net/ipv6/conf/all/forwarding'
-	for i in eth0 eth1; do ip -n "$LAB-fw" link set $i up; done
+	for i in eth0 dmz0; do ip -n "$LAB-fw" link set $i up; done
 	lab_addr fw eth0 198.51.100.1/24 192.0.2.1/24 \
 		2001:db8:51::1/64 2001:db8:2::1/64 || return 1
-	lab_addr fw eth1 203.0.113.1/24 2001:db8:10::1/64 || return 1
+	lab_addr fw dmz0 203.0.113.1/24 2001:db8:10::1/64 || return 1
 	ip -n "$LAB-edge" link set eth0 up
 	lab_addr edge eth0 203.0.113.10/24 2001:db8:10::10/64 || return 1
 	ip -n "$LAB-edge" route add default via 203.0.113.1

@@ -254,5 +254,27 @@ else
 	skip "gateway: packet checks (policy did not load)"
 fi
 
+# examples/gateway.yaml as written, in the lab's fw (whose DMZ side is
+# dmz0, as in the example): contoso is 198.51.100.0/24 and
+# 2001:db8:100::/48, so alpha plays contoso over IPv4 only; mgmt
+# (192.0.2.22) is management on tcp/22 and nobody's partner.
+gateway_example() {
+	M="gateway, examples/gateway.yaml"
+	in_ok "$M" alpha tcp 5061 4 "inside contoso's 198.51.100.0/24"
+	in_ok "$M" alpha udp 55555 4 "contoso av-edge udp/50000-59999"
+	in_no "$M" alpha tcp 5061 6 "outside contoso's 2001:db8:100::/48"
+	in_no "$M" alpha tcp 8080 4 "port of no service"
+	in_no "$M" mgmt tcp 5061 4 "192.0.2.22 is nobody's partner"
+	in_ok "$M" mgmt tcp 22 4 "management"
+	ok "$M: flush in fw" lab_flush "$TOP/examples/gateway.yaml" fw
+}
+
+if ok "gateway: apply examples/gateway.yaml in fw" \
+	lab_apply "$TOP/examples/gateway.yaml" fw; then
+	gateway_example
+else
+	skip "gateway: packet checks of examples/gateway.yaml (did not load)"
+fi
+
 table_same "$LAB_DIR/other.before" "lab: table inet other as it was at the end"
 exit $SUITE_FAILED
