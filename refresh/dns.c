@@ -252,6 +252,12 @@ static struct ub_ctx *ub_new(const struct dns_opts *o, const char *anchor,
 	if (anchor && !ub_check(ub_ctx_add_ta_file(ub, anchor),
 				"trust anchor", anchor, d))
 		goto out_delete;
+	/* unbound answers the special-use .test (RFC 6761) NXDOMAIN by
+	 * itself; the system resolver would ask its servers (a lab's
+	 * dnsmasq).  Behave like it.  This finalizes the context: last. */
+	if (!ub_check(ub_ctx_zone_add(ub, "test.", "transparent"), "zone",
+		      "test.", d))
+		goto out_delete;
 	return ub;
 out_delete:
 	ub_ctx_delete(ub);
