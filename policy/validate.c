@@ -419,10 +419,14 @@ static bool parse_addr(struct vctx *v, const struct ynode *n, struct prefix *pf)
  * it covers, so later messages still point at the file. */
 static void addrs_merge(struct addr_ent *a, size_t *n)
 {
-	struct prefix *pv = xcalloc(*n ? *n : 1, sizeof(*pv));
-	struct addr_ent *old = xcalloc(*n ? *n : 1, sizeof(*old));
 	size_t m, nold = *n;
+	struct prefix *pv;
+	struct addr_ent *old;
 
+	if (!nold)
+		return;
+	pv = xcalloc(nold, sizeof(*pv));
+	old = xcalloc(nold, sizeof(*old));
 	memcpy(old, a, nold * sizeof(*old));
 	for (size_t i = 0; i < nold; i++)
 		pv[i] = a[i].p;
@@ -472,10 +476,14 @@ static void addr_list(struct vctx *v, const struct ynode *n, const char *key,
 
 static void ports_merge(struct port_ent *a, size_t *n)
 {
-	struct portrange *rv = xcalloc(*n ? *n : 1, sizeof(*rv));
-	struct port_ent *old = xcalloc(*n ? *n : 1, sizeof(*old));
 	size_t m, nold = *n;
+	struct portrange *rv;
+	struct port_ent *old;
 
+	if (!nold)
+		return;
+	rv = xcalloc(nold, sizeof(*rv));
+	old = xcalloc(nold, sizeof(*old));
 	memcpy(old, a, nold * sizeof(*old));
 	for (size_t i = 0; i < nold; i++)
 		rv[i] = a[i].r;
@@ -1007,9 +1015,15 @@ static void mgmt_one(struct vctx *v, const struct ynode *n, struct mgmt *m)
 	static const char *const keys[] = { "from", "to", "description" };
 	const struct ynode *it;
 
+	struct strbuf sb = { 0 };
+
 	m->loc = n->loc;
-	if (!want(v, n, YN_MAP, "management"))
+	if (n->kind != YN_MAP) {
+		ERR(v, n, "a management entry is a mapping (from, to), not %s",
+		    what_is(n, &sb));
+		sb_free(&sb);
 		return;
+	}
 	check_keys(v, n, keys, ARRAY_SIZE(keys), " in a management entry");
 	if ((it = ymap_get(n, "description")))
 		m->description = get_str(v, it, "description");

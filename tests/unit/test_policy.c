@@ -1,0 +1,318 @@
+/* Unit tests of policy/: parsing from memory, defaults, built-ins,
+ * merging, limits, and the printer's round trip. */
+#include "policy/policy.h"
+#include "tests/harness.h"
+
+#include <time.h>
+
+/* Parses `text`; diagnostics are counted, not printed. */
+static struct policy *parse(const char *text, struct diag *d)
+{
+	diag_init(d, NULL);
+	return policy_parse("mem.yaml", text, strlen(text), d);
+}
+
+static const char *fmt_prefix(const struct prefix *p)
+{
+	static char buf[4][PREFIX_STRLEN];
+	static int i;
+
+	i = (i + 1) % 4;
+	return prefix_fmt(p, buf[i], sizeof(buf[i]));
+}
+
+TEST(defaults_filled)
+{
+	struct diag d;
+	struct policy *p = parse("version: 1\n", &d);
+
+	CHECK(p != NULL);
+	if (!p)
+		return;
+	CHECK_INT(d.errors, 0);
+	CHECK_STR(p->table, "fedwall");
+	CHECK_INT(p->mode, MODE_HOST);
+	CHECK_INT(p->icmp_echo, false);
+	CHECK_INT(p->guards.max_shrink, 50);
+	CHECK_INT(p->guards.min_prefix_v4, 8);
+	CHECK_INT(p->guards.min_prefix_v6, 32);
+	CHECK_INT(p->guards.stale_after, 86400);
+	CHECK_INT(p->log.enabled, true);
+	CHECK_INT(p->log.rate, 10);
+	CHECK_INT(p->log.unit, LOG_MINUTE);
+	CHECK_STR(p->log.prefix, "fedwall drop: ");
+	CHECK_INT(p->npartners, 0);
+	CHECK_INT(p->nmanagement, 0);
+	policy_free(p);
+}
+
+TEST(free_null_is_noop)
+{
+	policy_free(NULL);
+}
+
+/* A billion-laughs document must fail at the first anchor, long before
+ * anything could be expanded. */
+TEST(alias_bomb_refused_fast)
+{
+	struct strbuf sb = { 0 };
+	struct diag d;
+	struct policy *p;
+	clock_t t0 = clock();
+
+	sb_addf(&sb, "version: 1\na: &a [lol,lol,lol,lol,lol,lol,lol,lol,lol]\n");
+	for (char c = 'b'; c <= 'z'; c++) {
+		sb_addf(&sb, "%c: &%c [", c, c);
+		for (int i = 0; i < 9; i++)
+			sb_addf(&sb, "%s*%c", i ? "," : "", c - 1);
+		sb_addf(&sb, "]\n");
+	}
+	p = parse(sb_str(&sb), &d);
+	CHECK(p == NULL);
+	CHECK_INT(d.errors, 1);
+	CHECK((double)(clock() - t0) / CLOCKS_PER_SEC < 0.5);
+	policy_free(p);
+	sb_free(&sb);
+}
+
+TEST(alias_refused)
+{
+	struct diag d;
+	struct policy *p = parse("version: 1\npartners: *x\n", &d);
+
+	CHECK(p == NULL);
+	CHECK_INT(d.errors, 1);
+}
+
+TEST(duplicate_keys_reported)
+{
+	struct diag d;
+	struct policy *p = parse("version: 1\npartners:\n"
+				 "  msn: {services: [sip-federation], addresses: [64.4.9.181]}\n"
+				 "  msn: {services: [sip-federation], addresses: [64.4.9.245]}\n"
+				 "guards: {stale_after: 1h, stale_after: 2h}\n", &d);
+
+	CHECK(p == NULL);
+	CHECK_INT(d.errors, 2);
+}
+
+TEST(every_error_reported)
+{
+	struct diag d;
+	struct policy *p = parse("version: 1\nmode: gatway\npartners:\n"
+				 "  a: {services: [nope], addresses: [0.0.0.0/0]}\n"
+				 "  b: {services: [sip-federation], direction: sideways}\n", &d);
+
+	CHECK(p == NULL);
+	/* mode, unknown service, whole Internet, direction, b's sources */
+	CHECK_INT(d.errors, 5);
+}
+
+TEST(nesting_bounded)
+{
+	struct strbuf sb = { 0 };
+	struct diag d;
+	struct policy *p;
+
+	sb_addf(&sb, "version: 1\nx: ");
+	for (int i = 0; i < 10000; i++)
+		sb_addc(&sb, '[');
+	p = parse(sb_str(&sb), &d);
+	CHECK(p == NULL);
+	CHECK_INT(d.errors, 1);
+	sb_free(&sb);
+}
+
+TEST(size_bounded)
+{
+	static const char text[] = "version: 1\n";
+	struct diag d;
+	struct policy *p;
+
+	diag_init(&d, NULL);
+	/* Refused on the length alone: the buffer is never read. */
+	p = policy_parse("big.yaml", text, (size_t)65 << 20, &d);
+	CHECK(p == NULL);
+	CHECK_INT(d.errors, 1);
+}
+
+TEST(nul_refused)
+{
+	static const char raw[] = "version: 1\0\n";
+	struct diag d;
+	struct policy *p;
+
+	diag_init(&d, NULL);
+	p = policy_parse("nul.yaml", raw, sizeof(raw) - 1, &d);
+	CHECK(p == NULL);
+	CHECK_INT(d.errors, 1);
+	p = parse("version: 1\ntable: \"a\\0b\"\n", &d);
+	CHECK(p == NULL);
+}
+
+TEST(builtins_sorted_and_merged)
+{
+	size_t n;
+	const struct service *b = policy_builtin_services(&n);
+
+	CHECK(n >= 6);
+	for (size_t i = 0; i < n; i++) {
+		struct portrange r[16];
+
+		CHECK(b[i].builtin);
+		CHECK(b[i].description != NULL);
+		CHECK(b[i].nports > 0 && b[i].nports <= 16);
+		if (i)
+			CHECK(strcmp(b[i - 1].name, b[i].name) < 0);
+		for (size_t j = 0; j < b[i].nports && j < 16; j++)
+			r[j] = b[i].ports[j].r;
+		CHECK_INT(portranges_merge(r, b[i].nports), b[i].nports);
+		for (size_t j = 0; j < b[i].nports && j < 16; j++)
+			CHECK_INT(portrange_cmp(&r[j], &b[i].ports[j].r), 0);
+	}
+}
+
+TEST(builtin_override_in_place)
+{
+	struct diag d;
+	size_t nb, at = 0;
+	const struct service *b = policy_builtin_services(&nb);
+	struct policy *p = parse("version: 1\nservices:\n"
+				 "  mine: [tcp/1000]\n"
+				 "  sip-federation: {description: moved, ports: [tcp/5062]}\n", &d);
+
+	CHECK(p != NULL);
+	if (!p)
+		return;
+	CHECK_INT(p->nservices, nb + 1);
+	for (size_t i = 0; i < nb; i++) {
+		CHECK_STR(p->services[i].name, b[i].name);
+		if (!strcmp(b[i].name, "sip-federation"))
+			at = i;
+		else
+			CHECK(p->services[i].builtin);
+	}
+	CHECK(!p->services[at].builtin);
+	CHECK_STR(p->services[at].description, "moved");
+	CHECK_INT(p->services[at].ports[0].r.lo, 5062);
+	CHECK_INT(p->services[at].loc.line, 4);
+	CHECK_STR(p->services[nb].name, "mine");
+	CHECK(!p->services[nb].builtin);
+	policy_free(p);
+}
+
+TEST(partners_sorted_and_merged)
+{
+	struct diag d;
+	struct policy *p = parse("version: 1\npartners:\n"
+				 "  zulu:\n    services: [sip-federation]\n"
+				 "    addresses: [198.51.100.128/25, 198.51.100.0/25, 192.0.2.1]\n"
+				 "  alpha: {services: [av-edge, sip-federation], hosts: [SIP.Alpha.Example]}\n",
+				 &d);
+
+	CHECK(p != NULL);
+	if (!p)
+		return;
+	CHECK_INT(p->npartners, 2);
+	CHECK_STR(p->partners[0].name, "alpha");
+	CHECK_STR(p->partners[1].name, "zulu");
+	CHECK_INT(p->partners[0].direction, DIR_BOTH);
+	CHECK_STR(p->partners[0].hosts[0].s, "sip.alpha.example");
+	CHECK_INT(p->partners[0].nservices, 2);
+	CHECK_INT(p->partners[1].naddresses, 2);
+	CHECK_STR(fmt_prefix(&p->partners[1].addresses[0].p), "192.0.2.1");
+	CHECK_STR(fmt_prefix(&p->partners[1].addresses[1].p), "198.51.100.0/24");
+	/* The merged /24 keeps the position of an entry it came from. */
+	CHECK_INT(p->partners[1].addresses[1].loc.line, 5);
+	CHECK_INT(p->partners[1].loc.line, 3);
+	CHECK_INT(p->partners[1].loc.col, 3);
+	CHECK_STR(p->partners[1].loc.file, "mem.yaml");
+	policy_free(p);
+}
+
+TEST(lists_resolved_against_policy_dir)
+{
+	struct diag d;
+	const char *text = "version: 1\npartners:\n  a:\n    services: [sip-federation]\n"
+			   "    lists: [lists/a.txt, ../b.txt, /abs/./c.txt]\n";
+	struct policy *p;
+
+	diag_init(&d, NULL);
+	p = policy_parse("/etc/fedwall/policy.yaml", text, strlen(text), &d);
+	CHECK(p != NULL);
+	if (!p)
+		return;
+	CHECK_INT(p->partners[0].nlists, 3);
+	CHECK_STR(p->partners[0].lists[0].s, "/abs/c.txt");
+	CHECK_STR(p->partners[0].lists[1].s, "/etc/b.txt");
+	CHECK_STR(p->partners[0].lists[2].s, "/etc/fedwall/lists/a.txt");
+	policy_free(p);
+}
+
+TEST(guards_bound_prefixes_anywhere)
+{
+	struct diag d;
+	struct policy *p = parse("version: 1\npartners:\n"
+				 "  a: {services: [sip-federation], addresses: [198.51.0.0/16]}\n"
+				 "guards: {min_prefix_v4: 24}\n", &d);
+
+	CHECK(p == NULL);
+	CHECK_INT(d.errors, 1);
+	p = parse("version: 1\npartners:\n"
+		  "  a: {services: [sip-federation], addresses: [198.51.0.0/16]}\n"
+		  "guards: {min_prefix_v4: 16}\n", &d);
+	CHECK(p != NULL);
+	policy_free(p);
+}
+
+static char *print_to_string(const struct policy *p)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	policy_print(f, p);
+	fclose(f);
+	return buf;
+}
+
+TEST(print_round_trip)
+{
+	struct diag d;
+	struct policy *p = parse("version: 1\nmode: gateway\n"
+				 "edge: {interfaces: [eth0], addresses: [203.0.113.10, \"2001:db8::10\"]}\n"
+				 "services: {m: {description: \"a \\\"b\\\"\\n\", ports: [udp/2, udp/1]}}\n"
+				 "partners:\n  null: {services: [m], direction: inbound, "
+				 "domains: [x.example], addresses: [\"::ffff:192.0.2.1\"]}\n"
+				 "management: [{from: 192.0.2.0/24, to: tcp/22}]\n"
+				 "guards: {stale_after: 61s}\nlog: {enabled: no, rate: 1/hour, prefix: ''}\n",
+				 &d);
+	struct policy *q;
+	char *a, *b;
+
+	CHECK(p != NULL);
+	if (!p)
+		return;
+	a = print_to_string(p);
+	q = parse(a, &d);
+	CHECK(q != NULL);
+	if (q) {
+		b = print_to_string(q);
+		CHECK_STR(a, b);
+		CHECK_STR(q->partners[0].name, "null");
+		CHECK_STR(q->services[q->nservices - 1].description, "a \"b\"\n");
+		free(b);
+	}
+	free(a);
+	policy_free(q);
+	policy_free(p);
+}
+
+TEST(enum_names)
+{
+	CHECK_STR(direction_name(DIR_INBOUND), "inbound");
+	CHECK_STR(direction_name(DIR_OUTBOUND), "outbound");
+	CHECK_STR(direction_name(DIR_BOTH), "both");
+	CHECK_STR(mode_name(MODE_GATEWAY), "gateway");
+	CHECK_STR(log_unit_name(LOG_DAY), "day");
+}
