@@ -19,11 +19,12 @@ struct common_opts {
 	bool json;              /* --json */
 	bool resolve;           /* --resolve: query DNS (generate/plan/apply) */
 	const char *output;     /* -o FILE */
+	const char *table;      /* --table NAME (status, flush) */
 };
 
 /* Parses argv into `o`; `allowed` is a string of the option letters this
- * subcommand takes among "fvjro" (f=-f, v=-v, j=--json, r=--resolve,
- * o=-o); --state-dir and -h are always accepted.  Returns the index of
+ * subcommand takes among "fvjrot" (f=-f, v=-v, j=--json, r=--resolve,
+ * o=-o, t=--table); --state-dir and -h are always accepted.  Returns the index of
  * the first operand, or -1 after printing a usage error (exit 2), or -2
  * when help was printed (exit 0). */
 int common_parse(int argc, const char *argv[], const char *allowed,
@@ -31,5 +32,36 @@ int common_parse(int argc, const char *argv[], const char *allowed,
 
 int check_main(int argc, const char *argv[]);
 int generate_main(int argc, const char *argv[]);
+int apply_main(int argc, const char *argv[]);
+int plan_main(int argc, const char *argv[]);
+int status_main(int argc, const char *argv[]);
+int flush_main(int argc, const char *argv[]);
+
+/* ---- shared by apply, plan, status, flush (live.c) ---- */
+
+struct policy;
+struct ir_ruleset;
+struct ir_diff;
+struct nft_ctx;
+
+/* The ruleset a policy asks for, offline (inline addresses, list files,
+ * the state directory).  NULL after reporting; *pp is the policy (owned
+ * by the caller) when it loaded. */
+struct ir_ruleset *cli_want(const struct common_opts *o, struct policy **pp,
+			    struct diag *d);
+
+/* Reads table `table` (NULL *live when absent) and diffs it against
+ * `want`; a table holding objects fedwall did not write is a structural
+ * difference.  0 or -errno (reported through d). */
+int cli_read_diff(struct nft_ctx *ctx, const char *table, const struct ir_ruleset *want,
+		  struct ir_ruleset **live, uint32_t *genid, struct ir_diff *diff,
+		  struct diag *d);
+
+/* The partner a verdict-map element or a chain belongs to ("in_msn" ->
+ * "msn"), or NULL. */
+const char *cli_partner_of(const char *chain);
+
+/* JSON string (with quotes) to `out`. */
+void cli_json_str(FILE *out, const char *s);
 
 #endif

@@ -11,6 +11,10 @@ static const struct {
 } commands[] = {
 	{ "check", check_main, "Validate a policy and everything it names (like nft -c)" },
 	{ "generate", generate_main, "Print the nftables ruleset a policy compiles to" },
+	{ "plan", plan_main, "Show what apply would change in the kernel (exit 2: changes pending)" },
+	{ "apply", apply_main, "Apply a policy to the kernel in one transaction" },
+	{ "status", status_main, "Show the live table: per partner elements and counters" },
+	{ "flush", flush_main, "Delete fedwall's table (and nothing else)" },
 };
 
 static void usage(FILE *out, const char *prog)

@@ -55,7 +55,8 @@ struct nftnl_chain *nft_lower_chain(const char *table, const struct ir_chain *c)
 struct nftnl_set *nft_lower_set(const char *table, const struct ir_set *s, uint32_t id);
 /* Returns NULL and sets *err to a reason when the rule cannot be
  * expressed.  `set_id` gives the transaction id of a set by name (0 when
- * the set is not created in the same batch). */
+ * the set is not created in the same batch); NULL asks for the form the
+ * kernel dumps back (defaults explicit), to compare with a read rule. */
 struct nftnl_rule *nft_lower_rule(const struct ir_ruleset *rs, const struct ir_chain *c,
 				  const struct ir_rule *r,
 				  uint32_t (*set_id)(const struct ir_ruleset *, const char *),

@@ -397,6 +397,10 @@ static void e_family(struct nftnl_rule *r, uint8_t family)
 
 /* Loads the key of `ki` into consecutive registers from reg 1 and looks
  * it up; dreg verdict for maps. */
+/* Lowering for comparison with a dumped rule: the kernel reports the
+ * defaults nft leaves out (lookup flags 0, log level warn). */
+static __thread bool as_dumped;
+
 static void e_lookup(struct nftnl_rule *r, const struct nft_keyinfo *ki, uint8_t family,
 		     enum ir_field field, const char *set, uint32_t set_id, bool vmap)
 {
@@ -416,8 +420,8 @@ static void e_lookup(struct nftnl_rule *r, const struct nft_keyinfo *ki, uint8_t
 		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_SREG, reg32(k));
 		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_DREG, reg32(k));
 		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_OP, NFT_BYTEORDER_HTON);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_LEN, 2);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_SIZE, 1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_LEN, 1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_SIZE, 2);
 		k++;
 		e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, reg32(k));
 	}
@@ -428,6 +432,8 @@ static void e_lookup(struct nftnl_rule *r, const struct nft_keyinfo *ki, uint8_t
 		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, set_id);
 	if (vmap)
 		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_DREG, NFT_REG_VERDICT);
+	if (as_dumped)
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_FLAGS, 0);
 }
 
 static const uint64_t unit_secs[] = {
@@ -444,8 +450,10 @@ static void e_limit_log(struct nftnl_rule *r, const struct ir_rule *ir)
 	nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_TYPE, NFT_LIMIT_PKTS);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_FLAGS, 0);
 	e = add_expr(r, "log");
-	if (ir->log_prefix)
+	if (ir->log_prefix && ir->log_prefix[0])
 		nftnl_expr_set_str(e, NFTNL_EXPR_LOG_PREFIX, ir->log_prefix);
+	if (as_dumped)
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOG_LEVEL, 4);     /* LOG_WARNING */
 }
 
 static void e_objref(struct nftnl_rule *r, const char *counter)
@@ -565,6 +573,7 @@ struct nftnl_rule *nft_lower_rule(const struct ir_ruleset *rs, const struct ir_c
 	uint32_t sid = r->set && set_id ? set_id(rs, r->set) : 0;
 	struct nftnl_udata_buf *ud;
 
+	as_dumped = !set_id;
 	nftnl_rule_set_u32(kr, NFTNL_RULE_FAMILY, NFPROTO_INET);
 	nftnl_rule_set_str(kr, NFTNL_RULE_TABLE, rs->table);
 	nftnl_rule_set_str(kr, NFTNL_RULE_CHAIN, c->name);

@@ -311,6 +311,8 @@ static bool same_as_lowered(const struct ir_ruleset *rs, const struct nftnl_rule
 		exprs_text(kr, &a);
 		exprs_text(mine, &b);
 		same = !strcmp(sb_str(&a), sb_str(&b));
+		if (!same && getenv("FEDWALL_DEBUG_DECODE"))
+			fprintf(stderr, "kernel:\n%slowered:\n%s", sb_str(&a), sb_str(&b));
 		nftnl_rule_free(mine);
 	}
 	sb_free(&a);
@@ -439,7 +441,8 @@ static int elem_cb(const struct nlmsghdr *nlh, void *data)
 
 static void objs_free(struct objs *o)
 {
-	nftnl_table_free(o->t);
+	if (o->t)
+		nftnl_table_free(o->t);
 	for (size_t i = 0; i < o->chains.n; i++)
 		nftnl_chain_free(o->chains.v[i]);
 	for (size_t i = 0; i < o->sets.n; i++)
