@@ -57,6 +57,10 @@ int cli_read_diff(struct nft_ctx *ctx, const char *table, const struct ir_rulese
 		  struct ir_ruleset **live, uint32_t *genid, struct ir_diff *diff,
 		  struct diag *d);
 
+/* The table to work on: --table, else the policy's.  NULL after
+ * reporting; the caller frees. */
+char *cli_table(const struct common_opts *o, struct diag *d);
+
 /* The partner a verdict-map element or a chain belongs to ("in_msn" ->
  * "msn"), or NULL. */
 const char *cli_partner_of(const char *chain);

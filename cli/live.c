@@ -94,3 +94,18 @@ void cli_json_str(FILE *out, const char *s)
 	}
 	fputc('"', out);
 }
+
+char *cli_table(const struct common_opts *o, struct diag *d)
+{
+	struct policy *p;
+	char *t;
+
+	if (o->table)
+		return xstrdup(o->table);
+	p = policy_load(o->policy, d);
+	if (!p)
+		return NULL;
+	t = xstrdup(p->table);
+	policy_free(p);
+	return t;
+}

@@ -1,3 +1,316 @@
-/* plan.c - placeholder */
+/* plan.c - `fedwall plan`: what apply would do, as a reviewed change:
+ * per partner the addresses added and removed, and the structural
+ * changes.  Exit 0: the kernel matches; 2: changes pending; 1: error;
+ * 64: usage (2 is taken). */
 #include "cli.h"
-int plan_main(int argc, const char *argv[]) { (void)argc; (void)argv; return 1; }
+#include "generator/generator.h"
+#include "nft/nft.h"
+#include "policy/policy.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define USAGE "[-f POLICY] [--state-dir DIR] [--json] [-v]"
+#define EXIT_PENDING 2
+#define EXIT_PLAN_USAGE 64
+
+/* One element change, grouped for printing. */
+struct change {
+	char *group;            /* partner name, or "" for a plain set */
+	const char *set;
+	bool add;
+	char *elem;
+	size_t order;
+};
+
+/* One structural object change. */
+struct objchange {
+	const char *kind;       /* chain, set, map, counter */
+	const char *name;
+	bool add;
+};
+
+struct plan {
+	VEC(struct change) ch;
+	VEC(struct objchange) obj;
+	size_t nadd, ndel;
+};
+
+static char *elem_text(const struct ir_set *s, const struct ir_elem *e)
+{
+	char buf[PREFIX_STRLEN];
+	struct strbuf sb = { 0 };
+	bool addr = s->key != IR_KEY_PROTO_PORT;
+	bool port = s->key != IR_KEY_ADDR4 && s->key != IR_KEY_ADDR6;
+
+	if (addr)
+		sb_addf(&sb, "%s%s", prefix_fmt(&e->addr, buf, sizeof(buf)), port ? " . " : "");
+	if (port) {
+		sb_addf(&sb, "%s . %u", proto_name(e->port.proto), e->port.lo);
+		if (e->port.hi != e->port.lo)
+			sb_addf(&sb, "-%u", e->port.hi);
+	}
+	return sb.s;
+}
+
+static void add_change(struct plan *pl, const struct ir_ruleset *rs, const struct ir_set *s,
+		       const struct ir_elem *e, bool add)
+{
+	const char *partner = NULL;
+	struct change c;
+
+	if (s->is_map && e->chain < rs->nchains)
+		partner = cli_partner_of(rs->chains[e->chain].name);
+	c.group = xstrdup(partner ? partner : "");
+	c.set = s->name;
+	c.add = add;
+	c.elem = elem_text(s, e);
+	c.order = pl->ch.n;
+	VEC_PUSH(&pl->ch, c);
+	if (add)
+		pl->nadd++;
+	else
+		pl->ndel++;
+}
+
+static int change_cmp(const void *x, const void *y)
+{
+	const struct change *a = x, *b = y;
+	int c = strcmp(a->group, b->group);
+
+	if (!c && !a->group[0])
+		c = strcmp(a->set, b->set);
+	if (!c)
+		c = (int)a->add - (int)b->add;  /* removals first */
+	if (!c)
+		c = a->order < b->order ? -1 : a->order > b->order;
+	return c;
+}
+
+static void objects(struct plan *pl, const struct ir_ruleset *from, const struct ir_ruleset *to,
+		    bool add)
+{
+	for (size_t i = 0; i < to->nchains; i++)
+		if (!from || !ir_find_chain(from, to->chains[i].name))
+			VEC_PUSH(&pl->obj, ((struct objchange){ "chain", to->chains[i].name, add }));
+	for (size_t i = 0; i < to->nsets; i++)
+		if (!from || !ir_find_set(from, to->sets[i].name))
+			VEC_PUSH(&pl->obj, ((struct objchange){ to->sets[i].is_map ? "map" : "set",
+								to->sets[i].name, add }));
+	for (size_t i = 0; i < to->ncounters; i++) {
+		bool found = false;
+
+		for (size_t j = 0; from && j < from->ncounters; j++)
+			found |= !strcmp(from->counters[j].name, to->counters[i].name);
+		if (!found)
+			VEC_PUSH(&pl->obj, ((struct objchange){ "counter", to->counters[i].name,
+								add }));
+	}
+}
+
+static void plan_build(struct plan *pl, const struct ir_ruleset *live,
+		       const struct ir_ruleset *want, const struct ir_diff *diff)
+{
+	for (size_t i = 0; i < diff->nsets; i++) {
+		const struct ir_set_delta *sd = &diff->sets[i];
+		const struct ir_set *old = live ? ir_find_set(live, sd->set->name) : NULL;
+
+		for (size_t k = 0; k < sd->ndel && old; k++)
+			add_change(pl, live, old, sd->del[k], false);
+		for (size_t k = 0; k < sd->nadd; k++)
+			add_change(pl, want, sd->set, sd->add[k], true);
+	}
+	/* `order` breaks every tie: the sort is deterministic. */
+	if (pl->ch.n)
+		qsort(pl->ch.v, pl->ch.n, sizeof(*pl->ch.v), change_cmp);
+	if (diff->structural) {
+		objects(pl, live, want, true);
+		if (live)
+			objects(pl, want, live, false);
+	}
+}
+
+static void plan_free(struct plan *pl)
+{
+	for (size_t i = 0; i < pl->ch.n; i++) {
+		free(pl->ch.v[i].group);
+		free(pl->ch.v[i].elem);
+	}
+	free(pl->ch.v);
+	free(pl->obj.v);
+}
+
+static bool same_group(const struct change *a, const struct change *b)
+{
+	return !strcmp(a->group, b->group) && (a->group[0] || !strcmp(a->set, b->set));
+}
+
+static void print_text(const struct plan *pl, const struct ir_ruleset *want,
+		       const struct ir_diff *diff)
+{
+	if (ir_diff_empty(diff)) {
+		printf("fedwall: table inet %s: no changes\n", want->table);
+		return;
+	}
+	printf("table inet %s:\n", want->table);
+	if (diff->structural) {
+		printf("  replace the table in one transaction: %s\n", diff->why);
+		for (size_t i = 0; i < pl->obj.n; i++)
+			printf("    %c %s %s\n", pl->obj.v[i].add ? '+' : '-', pl->obj.v[i].kind,
+			       pl->obj.v[i].name);
+	}
+	for (size_t i = 0; i < pl->ch.n; i++) {
+		const struct change *c = &pl->ch.v[i];
+
+		if (!i || !same_group(c, &pl->ch.v[i - 1])) {
+			if (c->group[0])
+				printf("  partner %s:\n", c->group);
+			else
+				printf("  set %s:\n", c->set);
+		}
+		printf("    %c %s", c->add ? '+' : '-', c->elem);
+		if (c->group[0])
+			printf("  (%s)", c->set);
+		printf("\n");
+	}
+	printf("%zu element%s to add, %zu to remove%s\n", pl->nadd, pl->nadd == 1 ? "" : "s",
+	       pl->ndel, diff->structural ? "; counters restart from zero" : "");
+}
+
+static void json_elems(const struct plan *pl, const char *group, const char *set, bool add)
+{
+	bool first = true;
+
+	printf("[");
+	for (size_t i = 0; i < pl->ch.n; i++) {
+		const struct change *c = &pl->ch.v[i];
+
+		if (c->add != add || strcmp(c->group, group) || (set && strcmp(c->set, set)))
+			continue;
+		printf("%s{\"set\": ", first ? "" : ", ");
+		cli_json_str(stdout, c->set);
+		printf(", \"element\": ");
+		cli_json_str(stdout, c->elem);
+		printf("}");
+		first = false;
+	}
+	printf("]");
+}
+
+static void json_groups(const struct plan *pl, bool partners)
+{
+	bool first = true;
+
+	printf("{");
+	for (size_t i = 0; i < pl->ch.n; i++) {
+		const struct change *c = &pl->ch.v[i];
+		const char *set = partners ? NULL : c->set;
+
+		if (!c->group[0] == partners || (i && same_group(c, &pl->ch.v[i - 1])))
+			continue;
+		printf("%s", first ? "" : ", ");
+		cli_json_str(stdout, partners ? c->group : c->set);
+		printf(": {\"add\": ");
+		json_elems(pl, c->group, set, true);
+		printf(", \"remove\": ");
+		json_elems(pl, c->group, set, false);
+		printf("}");
+		first = false;
+	}
+	printf("}");
+}
+
+static void json_objs(const struct plan *pl, bool add)
+{
+	bool first = true;
+
+	printf("[");
+	for (size_t i = 0; i < pl->obj.n; i++) {
+		if (pl->obj.v[i].add != add)
+			continue;
+		printf("%s{\"kind\": \"%s\", \"name\": ", first ? "" : ", ", pl->obj.v[i].kind);
+		cli_json_str(stdout, pl->obj.v[i].name);
+		printf("}");
+		first = false;
+	}
+	printf("]");
+}
+
+static void print_json(const struct plan *pl, const struct ir_ruleset *want,
+		       const struct ir_diff *diff)
+{
+	printf("{\"table\": ");
+	cli_json_str(stdout, want->table);
+	printf(", \"changes\": %s, \"structural\": %s, \"why\": ",
+	       ir_diff_empty(diff) ? "false" : "true", diff->structural ? "true" : "false");
+	if (diff->why)
+		cli_json_str(stdout, diff->why);
+	else
+		printf("null");
+	printf(", \"create\": ");
+	json_objs(pl, true);
+	printf(", \"delete\": ");
+	json_objs(pl, false);
+	printf(", \"partners\": ");
+	json_groups(pl, true);
+	printf(", \"sets\": ");
+	json_groups(pl, false);
+	printf(", \"add\": %zu, \"remove\": %zu}\n", pl->nadd, pl->ndel);
+}
+
+static int run(const struct common_opts *o, const struct ir_ruleset *want, struct diag *d)
+{
+	struct ir_ruleset *live = NULL;
+	struct ir_diff diff = { 0 };
+	struct plan pl = { 0 };
+	struct nft_ctx *ctx;
+	uint32_t genid;
+	int ret = nft_open(&ctx), rc = EXIT_ERROR;
+
+	if (ret) {
+		diag_error(d, NULL, "cannot talk to nf_tables: %s", strerror(-ret));
+		return EXIT_ERROR;
+	}
+	ret = cli_read_diff(ctx, want->table, want, &live, &genid, &diff, d);
+	if (ret)
+		goto out_close;
+	plan_build(&pl, live, want, &diff);
+	if (o->json)
+		print_json(&pl, want, &diff);
+	else
+		print_text(&pl, want, &diff);
+	rc = ir_diff_empty(&diff) ? EXIT_OK : EXIT_PENDING;
+	plan_free(&pl);
+	ir_diff_free(&diff);
+	ir_free(live);
+out_close:
+	nft_close(ctx);
+	return rc;
+}
+
+int plan_main(int argc, const char *argv[])
+{
+	struct common_opts o;
+	struct ir_ruleset *want;
+	struct policy *p;
+	struct diag d;
+	int i = common_parse(argc, argv, "fvj", USAGE, &o), rc = EXIT_ERROR;
+
+	if (i == -2)
+		return EXIT_OK;
+	if (i < 0)
+		return EXIT_PLAN_USAGE;
+	if (i < argc) {
+		fprintf(stderr, "fedwall plan: unexpected argument '%s'\nUsage: fedwall plan %s\n",
+			argv[i], USAGE);
+		return EXIT_PLAN_USAGE;
+	}
+	diag_init(&d, stderr);
+	want = cli_want(&o, &p, &d);
+	if (want)
+		rc = run(&o, want, &d);
+	ir_free(want);
+	policy_free(p);
+	return rc;
+}
