@@ -24,7 +24,7 @@ enum {
 
 /* What the generator knows about one partner. */
 struct pstate {
-	struct gen_src *addrs;  /* inline ∪ extra, merged */
+	struct gen_src *addrs;  /* inline ∪ extra, sorted, unique */
 	size_t naddrs;
 	struct portrange *ports;        /* of all its services, merged */
 	size_t nports;
@@ -48,27 +48,16 @@ static int src_cmp(const void *x, const void *y)
 	return prefix_cmp(&((const struct gen_src *)x)->p, &((const struct gen_src *)y)->p);
 }
 
-/* Merges `src` (sorted) into the fewest prefixes; each keeps the loc of
- * the first source it covers, which is the one at its first address. */
-static struct gen_src *merge_src(const struct gen_src *src, size_t n, size_t *nout)
+/* Drops repeated prefixes from `src` (sorted), keeping the first loc.
+ * Nested prefixes stay: the more specific one counts against others. */
+static size_t dedupe_src(struct gen_src *src, size_t n)
 {
-	struct prefix *m = xcalloc(n ? n : 1, sizeof(*m));
-	struct gen_src *out;
-	size_t k, j = 0;
+	size_t k = 0;
 
 	for (size_t i = 0; i < n; i++)
-		m[i] = src[i].p;
-	k = prefixes_merge(m, n);
-	out = xcalloc(k ? k : 1, sizeof(*out));
-	for (size_t i = 0; i < k; i++) {
-		while (j < n && prefix_cmp(&src[j].p, &m[i]) < 0)
-			j++;
-		out[i].p = m[i];
-		out[i].loc = j < n ? src[j].loc : NULL;
-	}
-	free(m);
-	*nout = k;
-	return out;
+		if (!k || prefix_cmp(&src[k - 1].p, &src[i].p))
+			src[k++] = src[i];
+	return k;
 }
 
 static void partner_addrs(struct pstate *s, const struct partner *pt,
@@ -82,8 +71,8 @@ static void partner_addrs(struct pstate *s, const struct partner *pt,
 	for (size_t i = 0; x && i < x->n; i++)
 		src[k++] = (struct gen_src){ x->v[i], x->locs ? &x->locs[i] : NULL };
 	qsort(src, k, sizeof(*src), src_cmp);
-	s->addrs = merge_src(src, k, &s->naddrs);
-	free(src);
+	s->addrs = src;
+	s->naddrs = dedupe_src(src, k);
 }
 
 static void partner_ports(struct pstate *s, const struct policy *p,

@@ -19,7 +19,7 @@ struct gen_src {
 };
 
 struct gen_owner {
-	const struct gen_src *addrs;    /* merged, sorted (prefix_cmp) */
+	const struct gen_src *addrs;    /* sorted (prefix_cmp), unique; may nest */
 	size_t naddrs;
 	const struct portrange *ports;  /* merged, sorted */
 	size_t nports;

@@ -49,6 +49,7 @@ struct resolver {
 	struct entry *e;
 	VEC(struct frame) stack;
 	VEC(struct prefix) holes;
+	VEC(struct entry) won;  /* pieces each owner keeps, before joining */
 };
 
 /* ---- port atoms ---------------------------------------------------- */
@@ -148,6 +149,18 @@ static size_t make_classes(struct atom *a, size_t na, struct cls **out)
 
 /* ---- elements -------------------------------------------------------- */
 
+/* prefix_contains, a byte at a time: the walk calls it for every entry. */
+static bool contains(const struct prefix *outer, const struct prefix *inner)
+{
+	unsigned full = outer->len / 8, rest = outer->len % 8;
+
+	if (outer->family != inner->family || outer->len > inner->len)
+		return false;
+	if (memcmp(outer->a, inner->a, full))
+		return false;
+	return !rest || !((outer->a[full] ^ inner->a[full]) & (uint8_t)(0xff << (8 - rest)));
+}
+
 static void emit(struct resolver *rv, const struct prefix *p, uint32_t chain)
 {
 	elem_vec *v = p->family == 4 ? rv->v4 : rv->v6;
@@ -165,30 +178,35 @@ static void half(const struct prefix *p, bool upper, struct prefix *out)
 		out->a[p->len / 8] |= (uint8_t)(0x80 >> (p->len % 8));
 }
 
-/* Emits `p` minus the holes (sorted, disjoint, inside p) as the fewest
+static void keep(struct resolver *rv, const struct prefix *p, uint32_t owner)
+{
+	VEC_PUSH(&rv->won, ((struct entry){ .p = *p, .owner = owner }));
+}
+
+/* Keeps `p` minus the holes (sorted, disjoint, inside p) as the fewest
  * prefixes: one hole is prefix_subtract, several split p in halves. */
 static void carve(struct resolver *rv, const struct prefix *p,
-		  const struct prefix *h, size_t nh, uint32_t chain)
+		  const struct prefix *h, size_t nh, uint32_t owner)
 {
 	struct prefix lo, hi, pieces[128];
 	size_t k = 0, split = 0;
 
 	if (nh == 0) {
-		emit(rv, p, chain);
+		keep(rv, p, owner);
 		return;
 	}
 	if (nh == 1) {
 		prefix_subtract(p, &h[0], pieces, &k);
 		for (size_t i = 0; i < k; i++)
-			emit(rv, &pieces[i], chain);
+			keep(rv, &pieces[i], owner);
 		return;
 	}
 	half(p, false, &lo);
 	half(p, true, &hi);
-	while (split < nh && prefix_contains(&lo, &h[split]))
+	while (split < nh && contains(&lo, &h[split]))
 		split++;
-	carve(rv, &lo, h, split, chain);
-	carve(rv, &hi, h + split, nh - split, chain);
+	carve(rv, &lo, h, split, owner);
+	carve(rv, &hi, h + split, nh - split, owner);
 }
 
 static void note_overlap(struct resolver *rv, const struct entry *loser,
@@ -224,35 +242,72 @@ static void pop_frame(struct resolver *rv)
 	const struct entry *e = &rv->e[f.entry];
 
 	carve(rv, &e->p, rv->holes.v + f.hole_start, rv->holes.n - f.hole_start,
-	      rv->o[e->owner].chain);
+	      e->owner);
 	rv->holes.n = f.hole_start;
 }
 
 /* Entries come in prefix order, so prefixes nest like a tree walked in
- * preorder: the stack holds the chain of enclosing prefixes. */
+ * preorder: the stack holds the chain of enclosing prefixes.  An owner's
+ * own prefixes may nest too (a /32 listed inside its /24): the inner one
+ * is then its own, and counts as more specific against other owners. */
 static void walk(struct resolver *rv, size_t ne)
 {
 	for (size_t i = 0; i < ne; i++) {
 		const struct entry *e = &rv->e[i];
 
 		while (rv->stack.n &&
-		       !prefix_contains(&rv->e[rv->stack.v[rv->stack.n - 1].entry].p, &e->p))
+		       !contains(&rv->e[rv->stack.v[rv->stack.n - 1].entry].p, &e->p))
 			pop_frame(rv);
 		if (rv->stack.n) {
 			const struct entry *top = &rv->e[rv->stack.v[rv->stack.n - 1].entry];
 
 			if (!prefix_cmp(&top->p, &e->p)) {
-				note_overlap(rv, e, top);
+				if (top->owner != e->owner)
+					note_overlap(rv, e, top);
 				continue;
 			}
 			for (size_t s = 0; s < rv->stack.n; s++)
-				note_overlap(rv, &rv->e[rv->stack.v[s].entry], e);
+				if (rv->e[rv->stack.v[s].entry].owner != e->owner)
+					note_overlap(rv, &rv->e[rv->stack.v[s].entry], e);
 			VEC_PUSH(&rv->holes, e->p);
 		}
 		VEC_PUSH(&rv->stack, ((struct frame){ i, rv->holes.n }));
 	}
 	while (rv->stack.n)
 		pop_frame(rv);
+}
+
+static int won_cmp(const void *x, const void *y)
+{
+	const struct entry *a = x, *b = y;
+
+	if (a->owner != b->owner)
+		return a->owner < b->owner ? -1 : 1;
+	return prefix_cmp(&a->p, &b->p);
+}
+
+/* Joins each owner's pieces (siblings into parents) and emits them. */
+static void emit_won(struct resolver *rv)
+{
+	VEC(struct prefix) p = { 0 };
+	struct entry *w = rv->won.v;
+	size_t n = rv->won.n;
+
+	if (n)
+		qsort(w, n, sizeof(*w), won_cmp);
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+
+		p.n = 0;
+		for (; j < n && w[j].owner == w[i].owner; j++)
+			VEC_PUSH(&p, w[j].p);
+		p.n = prefixes_merge(p.v, p.n);
+		for (size_t k = 0; k < p.n; k++)
+			emit(rv, &p.v[k], rv->o[w[i].owner].chain);
+		i = j;
+	}
+	rv->won.n = 0;
+	free(p.v);
 }
 
 static void resolve_class(struct resolver *rv)
@@ -271,6 +326,7 @@ static void resolve_class(struct resolver *rv)
 		qsort(e.v, e.n, sizeof(*e.v), entry_cmp);
 	rv->e = e.v;
 	walk(rv, e.n);
+	emit_won(rv);
 	free(e.v);
 }
 
@@ -350,6 +406,7 @@ void gen_elems(const struct gen_owner *o, size_t n, bool is_map,
 	join_ports(v6, from6);
 	free(rv.stack.v);
 	free(rv.holes.v);
+	free(rv.won.v);
 	for (size_t i = 0; i < na; i++)
 		free(atoms[i].owners.v);
 	free(atoms);

@@ -1,0 +1,544 @@
+/* test_generator.c - policy -> IR: shape, overlaps, determinism, diff, scale. */
+#include "generator/generator.h"
+#include "nft/nft.h"
+#include "policy/policy.h"
+#include "../harness.h"
+
+#define HEAD "version: 1\nservices:\n  sip: [tcp/5061]\n  xmpp: [tcp/5269]\n" \
+	"  wide: [tcp/5000-5100]\n  media: [udp/3478]\npartners:\n"
+
+static struct policy *parse(const char *yaml)
+{
+	struct diag d;
+	struct policy *p;
+
+	diag_init(&d, stderr);
+	p = policy_parse("t.yaml", yaml, strlen(yaml), &d);
+	CHECK(p != NULL);
+	return p;
+}
+
+/* Generates, keeping what diag printed in *msgs (caller frees). */
+static struct ir_ruleset *gen(const struct policy *p, const struct gen_addrs *x,
+			      unsigned *warnings, char **msgs)
+{
+	struct diag d;
+	size_t len;
+	char *buf = NULL;
+	FILE *f = open_memstream(&buf, &len);
+	struct ir_ruleset *rs;
+
+	diag_init(&d, f);
+	rs = generate(p, x, &d);
+	fclose(f);
+	CHECK(rs != NULL);
+	CHECK_INT(d.errors, 0);
+	if (warnings)
+		*warnings = d.warnings;
+	if (msgs)
+		*msgs = buf;
+	else
+		free(buf);
+	return rs;
+}
+
+static char *text(const struct ir_ruleset *rs)
+{
+	struct strbuf sb = { 0 };
+	struct nft_text_opts o = { "t.yaml", "fedwall test" };
+
+	nft_text(&sb, rs, &o);
+	return sb.s;
+}
+
+static const struct ir_elem *find(const struct ir_ruleset *rs, const char *set,
+				  const char *pfx, const char *port)
+{
+	const struct ir_set *s = ir_find_set(rs, set);
+	struct ir_elem want = { 0 };
+
+	CHECK(s != NULL);
+	CHECK(prefix_parse(pfx, &want.addr) == PREFIX_OK);
+	CHECK(portrange_parse(port, &want.port) == PORT_OK);
+	for (size_t i = 0; s && i < s->nelems; i++)
+		if (!ir_elem_cmp(&s->elems[i], &want))
+			return &s->elems[i];
+	return NULL;
+}
+
+static const char *jump(const struct ir_ruleset *rs, const struct ir_elem *e)
+{
+	return e && e->chain < rs->nchains ? rs->chains[e->chain].name : "(none)";
+}
+
+static size_t nelems(const struct ir_ruleset *rs, const char *set)
+{
+	const struct ir_set *s = ir_find_set(rs, set);
+
+	return s ? s->nelems : 0;
+}
+
+static size_t nrules(const struct ir_ruleset *rs)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < rs->nchains; i++)
+		n += rs->chains[i].nrules;
+	return n;
+}
+
+/* Keys of every set are sorted and never overlap. */
+static void check_sets(const struct ir_ruleset *rs)
+{
+	for (size_t i = 0; i < rs->nsets; i++) {
+		const struct ir_set *s = &rs->sets[i];
+
+		for (size_t j = 1; j < s->nelems; j++)
+			CHECK(ir_elem_cmp(&s->elems[j - 1], &s->elems[j]) < 0);
+		for (size_t j = 0; j < s->nelems; j++)
+			for (size_t k = j + 1; k < s->nelems && k < j + 64; k++) {
+				const struct ir_elem *a = &s->elems[j], *b = &s->elems[k];
+				bool ports = a->port.proto == b->port.proto &&
+					     a->port.lo <= b->port.hi && b->port.lo <= a->port.hi;
+
+				CHECK(!(ports && prefix_overlaps(&a->addr, &b->addr)));
+			}
+	}
+}
+
+TEST(shape_host)
+{
+	struct policy *p = parse("version: 1\nedge: {interfaces: [eth0, eth1]}\n"
+				 "icmp: {echo: true}\n"
+				 "partners:\n  a-b_c:\n    services: [sip-federation]\n"
+				 "    direction: inbound\n    addresses: [192.0.2.1]\n"
+				 "log: {enabled: false}\n");
+	struct ir_ruleset *rs = gen(p, NULL, NULL, NULL);
+	const struct ir_chain *in = ir_find_chain(rs, "input"), *e = ir_find_chain(rs, "edge_in");
+	char *t = text(rs);
+
+	CHECK(in && in->hook == IR_HOOK_INPUT && in->nrules == 3);
+	CHECK(ir_find_chain(rs, "in_a-b_c") != NULL);
+	CHECK(ir_find_chain(rs, "out_a-b_c") == NULL);
+	CHECK(ir_find_set(rs, "edge4") == NULL);
+	CHECK(e != NULL);
+	CHECK(strstr(t, "icmpv6 type echo-request accept") != NULL);
+	CHECK(strstr(t, "icmpv6 type nd-neighbor-solicit accept") != NULL);
+	CHECK(strstr(t, " log ") == NULL);
+	CHECK(strstr(t, "iifname \"eth1\" jump edge_in") != NULL);
+	CHECK(strstr(t, "counter in_a-b_c {") != NULL);
+	CHECK(strstr(t, "counter out_a-b_c") == NULL);
+	CHECK(strstr(t, "192.0.2.1 . tcp . 5061 : jump in_a-b_c") != NULL);
+	free(t);
+	ir_free(rs);
+	policy_free(p);
+}
+
+TEST(shape_gateway)
+{
+	struct policy *p = parse("version: 1\nmode: gateway\n"
+				 "edge: {addresses: [203.0.113.10, 2001:db8:10::10]}\n"
+				 "partners:\n  a:\n    services: [sip-federation]\n"
+				 "    direction: outbound\n    addresses: [192.0.2.1]\n"
+				 "log: {rate: 5/second, prefix: \"gw: \"}\n");
+	struct ir_ruleset *rs = gen(p, NULL, NULL, NULL);
+	const struct ir_chain *fw = ir_find_chain(rs, "forward");
+	char *t = text(rs);
+
+	CHECK(fw && fw->hook == IR_HOOK_FORWARD && fw->nrules == 4);
+	CHECK(!ir_find_chain(rs, "input") && !ir_find_chain(rs, "output"));
+	CHECK_INT(nelems(rs, "edge4"), 1);
+	CHECK_INT(nelems(rs, "edge6"), 1);
+	CHECK_INT(nelems(rs, "fedports"), 1);
+	CHECK(strstr(t, "nd-neighbor") == NULL);
+	CHECK(strstr(t, "limit rate 5/second log prefix \"gw: \"") != NULL);
+	CHECK(strstr(t, "\tip6 daddr @edge6 jump edge_in\n") != NULL);
+	free(t);
+	ir_free(rs);
+	policy_free(p);
+}
+
+TEST(overlap_nested)
+{
+	struct policy *p = parse(HEAD "  a:\n    services: [sip]\n"
+				 "    addresses: [198.51.100.0/24]\n"
+				 "  b:\n    services: [sip]\n    addresses: [198.51.100.16/28]\n");
+	unsigned w;
+	char *msg;
+	struct ir_ruleset *rs = gen(p, NULL, &w, &msg);
+	static const char *const a_pieces[] = { "198.51.100.0/28", "198.51.100.32/27",
+						"198.51.100.64/26", "198.51.100.128/25" };
+
+	CHECK_INT(w, 1);
+	CHECK(strstr(msg, "t.yaml:10:") == msg);        /* a's address */
+	CHECK(strstr(msg, "'a' and 'b'") && strstr(msg, "198.51.100.16/28") &&
+	      strstr(msg, "tcp/5061") && strstr(msg, "198.51.100.0/24"));
+	CHECK_INT(nelems(rs, "in4"), 5);
+	CHECK_INT(nelems(rs, "out4"), 5);
+	for (size_t i = 0; i < ARRAY_SIZE(a_pieces); i++)
+		CHECK_STR(jump(rs, find(rs, "in4", a_pieces[i], "tcp/5061")), "in_a");
+	CHECK_STR(jump(rs, find(rs, "in4", "198.51.100.16/28", "tcp/5061")), "in_b");
+	CHECK_STR(jump(rs, find(rs, "out4", "198.51.100.16/28", "tcp/5061")), "out_b");
+	check_sets(rs);
+	free(msg);
+	ir_free(rs);
+	policy_free(p);
+}
+
+TEST(overlap_identical)
+{
+	struct policy *p = parse(HEAD "  zed:\n    services: [sip]\n"
+				 "    addresses: [192.0.2.0/24]\n"
+				 "  alpha:\n    services: [sip]\n    addresses: [192.0.2.0/24]\n");
+	unsigned w;
+	char *msg;
+	struct ir_ruleset *rs = gen(p, NULL, &w, &msg);
+
+	CHECK_INT(w, 1);
+	CHECK(strstr(msg, "'zed' and 'alpha'") && strstr(msg, "same prefix"));
+	CHECK(strstr(msg, "t.yaml:10:") == msg);        /* zed's address */
+	CHECK_INT(nelems(rs, "in4"), 1);
+	CHECK_STR(jump(rs, find(rs, "in4", "192.0.2.0/24", "tcp/5061")), "in_alpha");
+	CHECK(ir_find_chain(rs, "in_zed") != NULL);     /* shape stays */
+	free(msg);
+	ir_free(rs);
+	policy_free(p);
+}
+
+TEST(overlap_one_port)
+{
+	struct policy *p = parse(HEAD "  a:\n    services: [sip, xmpp]\n"
+				 "    addresses: [198.51.100.0/24]\n"
+				 "  b:\n    services: [sip]\n    addresses: [198.51.100.7]\n");
+	unsigned w;
+	char *msg;
+	struct ir_ruleset *rs = gen(p, NULL, &w, &msg);
+
+	CHECK_INT(w, 1);
+	CHECK(strstr(msg, "tcp/5061") && !strstr(msg, "5269"));
+	CHECK_STR(jump(rs, find(rs, "in4", "198.51.100.0/24", "tcp/5269")), "in_a");
+	CHECK_STR(jump(rs, find(rs, "in4", "198.51.100.7", "tcp/5061")), "in_b");
+	CHECK_STR(jump(rs, find(rs, "in4", "198.51.100.6/32", "tcp/5061")), "in_a");
+	CHECK_STR(jump(rs, find(rs, "in4", "198.51.100.0/30", "tcp/5061")), "in_a");
+	CHECK(find(rs, "in4", "198.51.100.0/24", "tcp/5061") == NULL);
+	CHECK_INT(nelems(rs, "in4"), 1 + 8 + 1);
+	check_sets(rs);
+	free(msg);
+	ir_free(rs);
+	policy_free(p);
+}
+
+/* Ports of one prefix that meet again after the atoms are joined. */
+TEST(overlap_port_atoms_rejoin)
+{
+	struct policy *p = parse(HEAD "  a:\n    services: [wide]\n"
+				 "    addresses: [198.51.100.0/24]\n"
+				 "  b:\n    services: [sip]\n    addresses: [192.0.2.7]\n");
+	struct ir_ruleset *rs = gen(p, NULL, NULL, NULL);
+
+	CHECK_INT(nelems(rs, "in4"), 2);
+	CHECK_STR(jump(rs, find(rs, "in4", "198.51.100.0/24", "tcp/5000-5100")), "in_a");
+	ir_free(rs);
+	policy_free(p);
+}
+
+TEST(overlap_v6_and_extra)
+{
+	struct policy *p = parse(HEAD "  a:\n    services: [sip]\n"
+				 "    addresses: [2001:db8::/32]\n"
+				 "  b:\n    services: [sip]\n    hosts: [b.example]\n");
+	struct prefix x[2];
+	struct loc locs[2] = { { "b.txt", 3, 1 }, { "b.txt", 4, 1 } };
+	struct gen_addrs extra[2] = { { NULL, 0, NULL }, { x, 2, locs } };
+	unsigned w;
+	char *msg;
+	struct ir_ruleset *rs;
+
+	prefix_parse("2001:db8:1::/48", &x[0]);
+	prefix_parse("2001:db8:0::/48", &x[1]);        /* sibling: joins to /47 */
+	rs = gen(p, extra, &w, &msg);
+	CHECK_INT(w, 2);                /* one per prefix of b */
+	CHECK(strstr(msg, "b.txt") == NULL);    /* a, the loser, is inline */
+	CHECK(strstr(msg, "2001:db8:1::/48") && strstr(msg, "2001:db8::/48"));
+	CHECK_STR(jump(rs, find(rs, "in6", "2001:db8::/47", "tcp/5061")), "in_b");
+	CHECK_STR(jump(rs, find(rs, "in6", "2001:db8:2::/47", "tcp/5061")), "in_a");
+	CHECK_INT(nelems(rs, "in6"), 15 + 1);    /* /32 minus /47: /33 ... /47 */
+	CHECK_INT(nelems(rs, "in4"), 0);
+	check_sets(rs);
+	free(msg);
+	ir_free(rs);
+	policy_free(p);
+}
+
+/* Brute force: every address of 198.51.100.0/24 on every port goes to the
+ * partner with the longest prefix covering it, ties by name. */
+TEST(overlap_brute_force)
+{
+	static const char *const svc[] = { "[sip]", "[wide]", "[sip, media]", "[xmpp, wide]" };
+	unsigned seed = 12345;
+
+	for (int round = 0; round < 40; round++) {
+		struct strbuf y = { 0 };
+		struct prefix px[6][3];
+		struct gen_addrs extra[6];
+		int sv[6];
+		struct policy *p;
+		struct ir_ruleset *rs;
+
+		sb_addf(&y, HEAD);
+		for (int i = 0; i < 6; i++) {
+			sv[i] = (int)((seed = seed * 1103515245 + 12345) >> 16) % 4;
+			sb_addf(&y, "  p%d:\n    services: %s\n    hosts: [x.example]\n", i, svc[sv[i]]);
+			for (int j = 0; j < 3; j++) {
+				unsigned r = (seed = seed * 1103515245 + 12345) >> 16;
+				char s[40];
+
+				snprintf(s, sizeof(s), "198.51.100.%u/%u", r % 256, 24 + (r >> 8) % 9);
+				prefix_parse(s, &px[i][j]);
+				prefix_mask(&px[i][j]);
+			}
+			extra[i] = (struct gen_addrs){ px[i], 3, NULL };
+		}
+		p = parse(sb_str(&y));
+		rs = gen(p, extra, NULL, NULL);
+		check_sets(rs);
+		for (unsigned host = 0; host < 256; host++) {
+			static const struct portrange ports[] = {
+				{ 6, 5061, 5061 }, { 6, 5000, 5000 }, { 6, 5269, 5269 },
+				{ 17, 3478, 3478 }, { 6, 5101, 5101 },
+			};
+
+			for (size_t k = 0; k < ARRAY_SIZE(ports); k++) {
+				struct prefix a = { 4, 32, { 198, 51, 100, (uint8_t)host } };
+				int best = -1, blen = -1;
+				const char *got = NULL;
+				const struct ir_set *s = ir_find_set(rs, "in4");
+				char name[16];
+
+				for (int i = 0; i < 6; i++) {
+					bool has = (ports[k].lo == 5061 && sv[i] != 1 && sv[i] != 3) ||
+						   (ports[k].lo == 5061 && (sv[i] == 1 || sv[i] == 3)) ||
+						   (ports[k].lo == 5000 && (sv[i] == 1 || sv[i] == 3)) ||
+						   (ports[k].lo == 5269 && sv[i] == 3) ||
+						   (ports[k].proto == 17 && sv[i] == 2);
+
+					for (int j = 0; has && j < 3; j++)
+						if (prefix_contains(&px[i][j], &a) && px[i][j].len > blen) {
+							best = i;
+							blen = px[i][j].len;
+						}
+				}
+				for (size_t e = 0; e < s->nelems; e++)
+					if (s->elems[e].port.proto == ports[k].proto &&
+					    s->elems[e].port.lo <= ports[k].lo &&
+					    ports[k].lo <= s->elems[e].port.hi &&
+					    prefix_contains(&s->elems[e].addr, &a)) {
+						CHECK(got == NULL);
+						got = jump(rs, &s->elems[e]);
+					}
+				snprintf(name, sizeof(name), "in_p%d", best);
+				if (best < 0)
+					CHECK(got == NULL);
+				else
+					CHECK_STR(got, name);
+			}
+		}
+		sb_free(&y);
+		ir_free(rs);
+		policy_free(p);
+	}
+}
+
+TEST(mgmt_union)
+{
+	struct policy *p = parse("version: 1\npartners:\n  a:\n    services: [sip-federation]\n"
+				 "    addresses: [192.0.2.1]\nmanagement:\n"
+				 "  - {from: [192.0.2.0/25], to: [tcp/22, tcp/443]}\n"
+				 "  - {from: [192.0.2.128/25, 192.0.2.5], to: [tcp/22]}\n"
+				 "  - {from: [2001:db8::1], to: [tcp/22-23]}\n");
+	struct ir_ruleset *rs = gen(p, NULL, NULL, NULL);
+
+	CHECK_INT(nelems(rs, "mgmt4"), 2);
+	CHECK(find(rs, "mgmt4", "192.0.2.0/24", "tcp/22") != NULL);
+	CHECK(find(rs, "mgmt4", "192.0.2.0/25", "tcp/443") != NULL);
+	CHECK(find(rs, "mgmt6", "2001:db8::1", "tcp/22-23") != NULL);
+	check_sets(rs);
+	ir_free(rs);
+	policy_free(p);
+}
+
+TEST(deterministic)
+{
+	const char *y1 = HEAD "  b:\n    services: [sip, media]\n"
+		"    addresses: [198.51.100.9, 192.0.2.0/24, 2001:db8::/48]\n"
+		"  a:\n    services: [wide]\n    addresses: [192.0.2.128/26, 198.51.100.0/24]\n";
+	const char *y2 = HEAD "  a:\n    services: [wide]\n    addresses: [198.51.100.0/24, 192.0.2.128/26]\n"
+		"  b:\n    services: [media, sip]\n"
+		"    addresses: [2001:db8::/48, 192.0.2.0/24, 198.51.100.9]\n";
+	struct policy *p1 = parse(y1), *p2 = parse(y2);
+	struct ir_ruleset *r1 = gen(p1, NULL, NULL, NULL), *r2 = gen(p1, NULL, NULL, NULL);
+	struct ir_ruleset *r3 = gen(p2, NULL, NULL, NULL);
+	char *t1 = text(r1), *t2 = text(r2), *t3 = text(r3);
+	struct ir_diff d;
+
+	CHECK_STR(t1, t2);
+	CHECK(strstr(t3, "(t.yaml:8)") != NULL);  /* only comments differ */
+	ir_diff(r1, r3, &d);
+	CHECK(ir_diff_empty(&d));
+	ir_diff_free(&d);
+	free(t1);
+	free(t2);
+	free(t3);
+	ir_free(r1);
+	ir_free(r2);
+	ir_free(r3);
+	policy_free(p1);
+	policy_free(p2);
+}
+
+TEST(diff_elements_only)
+{
+	struct policy *p1 = parse(HEAD "  a:\n    services: [sip]\n    addresses: [192.0.2.1]\n");
+	struct policy *p2 = parse(HEAD "  a:\n    services: [sip]\n"
+				  "    addresses: [192.0.2.2, 2001:db8::2]\n");
+	struct ir_ruleset *r1 = gen(p1, NULL, NULL, NULL), *r2 = gen(p2, NULL, NULL, NULL);
+	struct ir_diff d;
+
+	ir_diff(r1, r2, &d);
+	CHECK(!d.structural && d.why == NULL && !ir_diff_empty(&d));
+	CHECK_INT(d.nsets, 4);          /* in4 in6 out4 out6 */
+	for (size_t i = 0; i < d.nsets; i++) {
+		bool v4 = d.sets[i].set->key == IR_KEY_ADDR4_PROTO_PORT;
+
+		CHECK_INT(d.sets[i].nadd, 1);
+		CHECK_INT(d.sets[i].ndel, v4 ? 1 : 0);
+	}
+	ir_diff_free(&d);
+	ir_diff(r2, r2, &d);
+	CHECK(ir_diff_empty(&d));
+	ir_diff_free(&d);
+	ir_diff(NULL, r2, &d);
+	CHECK(d.structural && strstr(d.why, "does not exist"));
+	ir_diff_free(&d);
+	ir_free(r1);
+	ir_free(r2);
+	policy_free(p1);
+	policy_free(p2);
+}
+
+TEST(diff_structural)
+{
+	struct policy *p1 = parse(HEAD "  a:\n    services: [sip]\n    addresses: [192.0.2.1]\n");
+	struct policy *p2 = parse(HEAD "  a:\n    services: [sip]\n    addresses: [192.0.2.1]\n"
+				  "  b:\n    services: [sip]\n    direction: inbound\n"
+				  "    addresses: [192.0.2.2]\n");
+	struct policy *p3 = parse(HEAD "  a:\n    services: [sip]\n    addresses: [192.0.2.1]\n"
+				  "log: {rate: 3/second}\n");
+	struct ir_ruleset *r1 = gen(p1, NULL, NULL, NULL), *r2 = gen(p2, NULL, NULL, NULL);
+	struct ir_ruleset *r3 = gen(p3, NULL, NULL, NULL);
+	struct ir_diff d;
+
+	ir_diff(r1, r2, &d);
+	CHECK(d.structural && d.why && strstr(d.why, "in_b"));
+	CHECK(!ir_diff_empty(&d));
+	ir_diff_free(&d);
+	ir_diff(r2, r1, &d);
+	CHECK(d.structural && d.why && strstr(d.why, "goes away"));
+	ir_diff_free(&d);
+	ir_diff(r1, r3, &d);
+	CHECK(d.structural && d.why && strstr(d.why, "edge_in"));
+	CHECK_INT(d.nsets, 0);
+	ir_diff_free(&d);
+	ir_free(r1);
+	ir_free(r2);
+	ir_free(r3);
+	policy_free(p1);
+	policy_free(p2);
+	policy_free(p3);
+}
+
+/* An address moving from one partner to another changes only the jump
+ * target: the element is deleted and added again. */
+TEST(diff_jump_target)
+{
+	const char *fmt = HEAD "  a:\n    services: [sip]\n    direction: inbound\n"
+		"    addresses: [192.0.2.1%s]\n  b:\n    services: [sip]\n"
+		"    direction: inbound\n    addresses: [192.0.2.2%s]\n";
+	char y1[512], y2[512];
+	struct policy *p1, *p2;
+	struct ir_ruleset *r1, *r2;
+	struct ir_diff d;
+
+	snprintf(y1, sizeof(y1), fmt, ", 192.0.2.9", "");
+	snprintf(y2, sizeof(y2), fmt, "", ", 192.0.2.9");
+	p1 = parse(y1);
+	p2 = parse(y2);
+	r1 = gen(p1, NULL, NULL, NULL);
+	r2 = gen(p2, NULL, NULL, NULL);
+	ir_diff(r1, r2, &d);
+	CHECK(!d.structural);
+	CHECK_INT(d.nsets, 1);
+	if (d.nsets == 1) {
+		char a[PREFIX_STRLEN];
+
+		CHECK_STR(d.sets[0].set->name, "in4");
+		CHECK_INT(d.sets[0].nadd, 1);
+		CHECK_INT(d.sets[0].ndel, 1);
+		CHECK_STR(prefix_fmt(&d.sets[0].add[0]->addr, a, sizeof(a)), "192.0.2.9");
+		CHECK_STR(jump(r2, d.sets[0].add[0]), "in_b");
+		CHECK_STR(jump(r1, d.sets[0].del[0]), "in_a");
+	}
+	ir_diff_free(&d);
+	ir_free(r1);
+	ir_free(r2);
+	policy_free(p1);
+	policy_free(p2);
+}
+
+/* 1,000 partners: 1 address each, then 100 each.  The text grows; the
+ * number of rules does not. */
+TEST(rules_independent_of_addresses)
+{
+	struct strbuf y = { 0 };
+	struct gen_addrs *extra = calloc(1000, sizeof(*extra));
+	struct prefix *x = calloc(1000 * 100, sizeof(*x));
+	struct policy *p;
+	struct ir_ruleset *small, *big;
+	char *ts, *tb;
+
+	sb_addf(&y, HEAD);
+	for (unsigned i = 0; i < 1000; i++)
+		sb_addf(&y, "  p%04u:\n    services: [%s]\n    addresses: [2001:db8:%x::1]\n",
+			i, i % 3 ? "sip" : "sip, media", i);
+	for (unsigned i = 0; i < 1000; i++) {
+		for (unsigned j = 0; j < 100; j++) {
+			struct prefix *q = &x[i * 100 + j];
+
+			q->family = 6;
+			q->len = 128;
+			q->a[0] = 0x20; q->a[1] = 0x01; q->a[2] = 0x0d; q->a[3] = 0xb8;
+			q->a[4] = (uint8_t)(i >> 8); q->a[5] = (uint8_t)i;
+			q->a[14] = (uint8_t)(j + 1); q->a[15] = 0x77;
+		}
+		extra[i] = (struct gen_addrs){ &x[i * 100], 100, NULL };
+	}
+	p = parse(sb_str(&y));
+	small = gen(p, NULL, NULL, NULL);
+	big = gen(p, extra, NULL, NULL);
+	ts = text(small);
+	tb = text(big);
+	CHECK_INT(nrules(small), nrules(big));
+	CHECK_INT(small->nchains, big->nchains);
+	CHECK_INT(nelems(small, "in6"), 1000 + 334);
+	CHECK_INT(nelems(big, "in6"), 101 * (1000 + 334));
+	CHECK(strlen(tb) > 10 * strlen(ts));
+	check_sets(big);
+	free(ts);
+	free(tb);
+	ir_free(small);
+	ir_free(big);
+	policy_free(p);
+	free(x);
+	free(extra);
+	sb_free(&y);
+}
