@@ -45,8 +45,8 @@ struct job {
 	char *fail_msg;
 	bool nxdomain, nodata_srv, nosrv;
 	bool secure;
-	bool have_ttl, have_neg_ttl;
-	uint32_t ttl, neg_ttl;
+	bool have_ttl;
+	uint32_t ttl;
 };
 
 /* One ub_resolve_async in flight. */
@@ -354,14 +354,11 @@ static void job_ttl(struct job *j, const struct ub_result *r)
 {
 	uint32_t t = r->ttl > 0 ? (uint32_t)r->ttl : 0;
 
-	if (r->havedata) {
-		if (!j->have_ttl || t < j->ttl)
-			j->ttl = t;
+	/* Negative answers' TTLs are left out: without an SOA, unbound
+	 * makes one up. */
+	if (r->havedata && (!j->have_ttl || t < j->ttl)) {
+		j->ttl = t;
 		j->have_ttl = true;
-	} else {
-		if (!j->have_neg_ttl || t < j->neg_ttl)
-			j->neg_ttl = t;
-		j->have_neg_ttl = true;
 	}
 	if (!r->secure)
 		j->secure = false;
@@ -610,7 +607,7 @@ static void job_start(struct batch *b, struct job *j)
 	j->secure = true;
 	j->domain = q->name ? norm_name(q->name) : NULL;
 	if (!j->domain) {
-		job_fail(j, DNS_ERROR, "'%s': not a DNS name", q->name ? q->name : "");
+		job_fail(j, DNS_ERROR, "not a DNS name");
 		return;
 	}
 	if (q->dnssec_require && !b->c->valid) {
@@ -626,10 +623,11 @@ static void job_start(struct batch *b, struct job *j)
 	}
 	owner = xmalloc(strlen(svc) + strlen(j->domain) + 2);
 	sprintf(owner, "%s.%s", svc, j->domain);
-	j->qname = norm_name(owner);
+	if (svc[0] == '_')
+		j->qname = norm_name(owner);
 	free(owner);
-	if (!j->qname || svc[0] != '_') {
-		job_fail(j, DNS_ERROR, "'%s': bad SRV service label", svc);
+	if (!j->qname) {
+		job_fail(j, DNS_ERROR, "bad SRV service label '%s'", svc);
 		return;
 	}
 	lookup_start(b, j, j->qname, RR_SRV);
@@ -682,7 +680,7 @@ static void job_finish(struct batch *b, struct job *j)
 	q->addrs = j->addrs.v;
 	q->naddrs = n;
 	q->status = job_status(j);
-	q->ttl = j->have_ttl ? j->ttl : j->have_neg_ttl ? j->neg_ttl : 0;
+	q->ttl = j->have_ttl ? j->ttl : 0;
 	q->secure = j->secure && j->lookups > 0 && q->status == DNS_OK;
 	sb_addf(&sb, "%s: %s", name, dns_status_name(q->status));
 	if (j->fail_msg)

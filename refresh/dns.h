@@ -70,7 +70,8 @@ struct dns_query {
 				 * the targets that did resolve (partial) */
 	size_t naddrs;
 	uint32_t ttl;           /* lowest TTL over every record used (the SRV
-				 * and each target's A/AAAA); 0 if none */
+				 * and each target's A/AAAA) that had data; 0
+				 * if none (negative answers do not count) */
 	bool secure;            /* every answer used was DNSSEC-validated */
 	unsigned dropped;       /* addresses refused (not unicast, over cap) */
 	char *msg;              /* one line for the log, never NULL after resolve */
