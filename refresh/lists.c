@@ -190,7 +190,6 @@ bool list_read(const char *path, const struct guards *g, struct addr_list *out,
 		diag_error(d, &whole, "%u bad lines in all", c.bad);
 	if (c.bad) {
 		out->n = n0;
-		diag_note(d, &whole, "the whole list is refused");
 		return false;
 	}
 	return true;
@@ -235,7 +234,8 @@ bool sources_offline(const struct policy *p, const char *state_dir,
 		for (size_t j = 0; j < pt->nlists; j++) {
 			if (list_read(pt->lists[j].s, &p->guards, &out->partners[i], d))
 				continue;
-			diag_note(d, &pt->lists[j].loc, "list of partner '%s'", pt->name);
+			diag_note(d, &pt->lists[j].loc, "list of partner '%s', refused as a whole",
+				  pt->name);
 			lists_ok = false;
 		}
 		if (lists_ok)
