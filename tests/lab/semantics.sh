@@ -157,21 +157,10 @@ host_reapply() {
 	M=host
 	# An established connection keeps flowing while the same policy is
 	# applied again; nothing else changes.
-	lab_exec alpha "$PROBE" hold tcp $E4 5061 1 >"$LAB_DIR/hold.out" \
-		2>"$LAB_DIR/hold.err" &
-	hold=$!
-	LAB_PIDS="$LAB_PIDS $hold"
-	for _n in $(seq 100); do
-		grep -q connected "$LAB_DIR/hold.out" && break
-		sleep 0.02
-	done
+	hold_start alpha $E4 1 || fail "$M: alpha holds a connection"
 	ok "$M: reapply the same policy" lab_apply "$POL/host.yaml"
-	if wait $hold; then
-		pass "$M: alpha's established connection survives reapply"
-	else
-		fail "$M: alpha's established connection survives reapply"
-		sed 's/^/    /' "$LAB_DIR/hold.err" >&2
-	fi
+	hold_ok "$M: alpha's established connection survives reapply"
+	plan_is 0 "$POL/host.yaml" "$M: plan exits 0 after reapply"
 	table_same "$LAB_DIR/other.before" "$M: table inet other untouched by reapply"
 	in_ok $M alpha tcp 5061 4 "after reapply"
 	in_no $M stranger tcp 5061 4 "after reapply"
@@ -183,15 +172,68 @@ host_reapply() {
 		no_ping "$M: alpha ping edge IPv6 dropped (icmp echo off)" alpha $E6
 		neigh_flush edge fw
 		in_ok $M alpha tcp 5061 6 "echo off, ND after neighbour flush"
-		if lab_has plan; then
-			lab_exec edge "$FEDWALL" plan -f "$POL/host.yaml" \
-				--state-dir "$LAB_DIR/state" >/dev/null 2>&1
-			rc=$?
-			if [ $rc -eq 2 ]; then
-				pass "$M: plan of the echo-on policy exits 2 (changes pending)"
-			else
-				fail "$M: plan of the echo-on policy exits 2 (got $rc)"
-			fi
+		plan_is 2 "$POL/host.yaml" \
+			"$M: plan of the echo-on policy exits 2 (changes pending)"
+	fi
+}
+
+# hold_start HOST ADDR SECONDS: a held TCP connection to ADDR:5061 in the
+# background; $HOLD is its pid once it printed "connected".
+hold_start() {
+	lab_exec "$1" "$PROBE" hold tcp "$2" 5061 "$3" >"$LAB_DIR/hold.out" \
+		2>"$LAB_DIR/hold.err" &
+	HOLD=$!
+	LAB_PIDS="$LAB_PIDS $HOLD"
+	for _n in $(seq 100); do
+		grep -q connected "$LAB_DIR/hold.out" && return 0
+		sleep 0.02
+	done
+	return 1
+}
+hold_ok() {
+	if wait $HOLD; then pass "$1"; else
+		fail "$1"; sed 's/^/    /' "$LAB_DIR/hold.err" >&2; fi
+}
+
+# plan_is RC POLICY NAME: `fedwall plan` in edge exits RC (when it exists).
+plan_is() {
+	if ! lab_has plan; then
+		skip "$3 (no 'fedwall plan' yet)"
+		return
+	fi
+	lab_exec edge "$FEDWALL" plan -f "$2" --state-dir "$LAB_DIR/state" \
+		>"$LAB_DIR/plan.out" 2>&1
+	_rc=$?
+	if [ $_rc -eq "$1" ]; then pass "$3"; else
+		fail "$3 (exit $_rc)"; sed 's/^/    /' "$LAB_DIR/plan.out" >&2; fi
+}
+
+# Only alpha's IPv4 address changes (198.51.100.11 -> .14): an element
+# change.  New connections from the old address stop; one established
+# before keeps flowing (the ruleset is stateful: established first);
+# counters of untouched partners survive when `fedwall apply` sends
+# element deltas only.
+host_addr_change() {
+	M="host, address change"
+	ok "$M: apply host.yaml again" lab_apply "$POL/host.yaml" || return
+	in_ok "$M" charlie tcp 5269 4 "before"
+	c0=$(lab_counter edge in_charlie)
+	sed 's/198\.51\.100\.11,/198.51.100.14,/' "$POL/host.yaml" \
+		>"$LAB_DIR/moved.yaml"
+	plan_is 2 "$LAB_DIR/moved.yaml" "$M: plan exits 2 (changes pending)"
+	hold_start alpha $E4 1 || fail "$M: alpha holds a connection"
+	ok "$M: apply alpha's new address list" lab_apply "$LAB_DIR/moved.yaml"
+	hold_ok "$M: alpha's established connection keeps flowing"
+	in_no "$M" alpha tcp 5061 4 "198.51.100.11 no longer alpha's"
+	in_ok "$M" alpha tcp 5061 6 "alpha's IPv6 address unchanged"
+	in_no "$M" stranger tcp 5061 4 "still a stranger"
+	plan_is 0 "$LAB_DIR/moved.yaml" "$M: plan exits 0 after apply"
+	if lab_has apply; then
+		c1=$(lab_counter edge in_charlie)
+		if [ "$c1" -ge "$c0" ] && [ "$c0" -gt 0 ]; then
+			pass "$M: charlie's counter kept ($c0 -> $c1 packets)"
+		else
+			fail "$M: charlie's counter kept ($c0 -> $c1 packets)"
 		fi
 	fi
 }
@@ -208,17 +250,62 @@ host_flush() {
 	in_ok $M stranger tcp 5061 4 "after flush, nothing filters"
 }
 
+# The kernel refuses a commit: another netlink socket holds table inet
+# fedwall (table flag "owner", kept by an `nft -i` reading a FIFO), so
+# every change from anybody else is refused with EPERM.  fedwall must
+# fail, and leave the held ruleset exactly as it was.
+refused_commit() {
+	M="refused commit"
+	if ! lab_has apply; then
+		skip "$M: kernel refuses apply, previous ruleset intact (no 'fedwall apply' yet)"
+		return
+	fi
+	"$FEDWALL" generate -f "$POL/host.yaml" --state-dir "$LAB_DIR/state" |
+		awk '/^table inet fedwall \{$/ && !o { print; print "\tflags owner"; o = 1; next } 1' \
+		>"$LAB_DIR/held.nft"
+	mkfifo "$LAB_DIR/holder.fifo"
+	lab_exec edge nft -i <"$LAB_DIR/holder.fifo" >"$LAB_DIR/holder.out" 2>&1 &
+	holder=$!
+	LAB_PIDS="$LAB_PIDS $holder"
+	exec 9>"$LAB_DIR/holder.fifo"
+	echo "include \"$LAB_DIR/held.nft\"" >&9
+	for _n in $(seq 100); do
+		lab_exec edge nft list table inet fedwall >"$LAB_DIR/held.before" \
+			2>/dev/null && grep -q 'flags owner' "$LAB_DIR/held.before" &&
+			break
+		sleep 0.05
+	done
+	if ! grep -q 'flags owner' "$LAB_DIR/held.before"; then
+		skip "$M: kernel refuses apply (could not hold the table: nft too old?)"
+		sed "s/^/    /" "$LAB_DIR/holder.out" "$LAB_DIR/held.before" >&2
+		exec 9>&-
+		return
+	fi
+	if lab_apply "$LAB_DIR/noecho.yaml" 2>"$LAB_DIR/refused.err"; then
+		fail "$M: fedwall apply fails when the kernel refuses (EPERM)"
+	else
+		pass "$M: fedwall apply fails when the kernel refuses (EPERM)"
+		sed 's/^ */    # fedwall said: /' "$LAB_DIR/refused.err" | head -3
+	fi
+	lab_exec edge nft list table inet fedwall >"$LAB_DIR/held.after" 2>&1
+	same "$LAB_DIR/held.before" "$LAB_DIR/held.after" \
+		"$M: previous ruleset in place, whole"
+	in_ok "$M" alpha tcp 5061 4 "previous ruleset"
+	in_no "$M" stranger tcp 5061 4 "previous ruleset"
+	pings "$M: alpha ping edge IPv4 answered (previous ruleset: echo on)" alpha $E4
+	table_same "$LAB_DIR/other.before" "$M: table inet other untouched"
+	exec 9>&-	# the holder ends, and its table with it
+	wait $holder
+}
+
 if ok "host: apply tests/lab/policies/host.yaml in edge" lab_apply "$POL/host.yaml"; then
 	table_same "$LAB_DIR/other.before" "host: table inet other untouched by apply"
-	if lab_has plan; then
-		ok "host: plan exits 0 right after apply" lab_exec edge \
-			"$FEDWALL" plan -f "$POL/host.yaml" --state-dir "$LAB_DIR/state"
-	else
-		skip "host: plan exits 0 right after apply (no 'fedwall plan' yet)"
-	fi
+	plan_is 0 "$POL/host.yaml" "host: plan exits 0 right after apply"
 	host_mode
 	host_reapply
+	host_addr_change
 	host_flush
+	refused_commit
 else
 	skip "host: packet checks (policy did not load)"
 fi
