@@ -58,7 +58,7 @@ struct lookup {
 	struct ub_ctx *ub;
 	int id;
 	uint64_t expires;               /* monotonic ms */
-	bool answered, orphan;
+	bool answered, orphan, late;    /* late: an orphan's answer came */
 	int err;
 	struct ub_result *res;
 };
@@ -426,11 +426,12 @@ static void on_answer(void *arg, int err, struct ub_result *res)
 {
 	struct lookup *l = arg;
 
-	l->answered = true;
 	if (l->orphan) {
 		ub_resolve_free(res);
+		l->late = true;
 		return;
 	}
+	l->answered = true;
 	l->err = err;
 	l->res = res;
 	l->b->pending--;
@@ -697,11 +698,31 @@ static void job_finish(struct batch *b, struct job *j)
 	q->msg = sb.s;
 }
 
+/* Frees the orphans whose late answer has come (and been dropped). */
+static void reap_orphans(struct dns_ctx *c)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < c->orphans.n; i++) {
+		struct lookup *l = c->orphans.v[i];
+
+		if (l->late) {
+			free(l->name);
+			free(l);
+		} else {
+			c->orphans.v[k++] = l;
+		}
+	}
+	c->orphans.n = k;
+}
+
 void dns_resolve(struct dns_ctx *c, struct dns_query *q, size_t n,
 		 struct diag *d)
 {
 	struct batch b = { .c = c, .d = d };
 	struct job *jobs = xcalloc(n ? n : 1, sizeof(*jobs));
+
+	reap_orphans(c);
 
 	b.deadline = now_ms() + c->deadline_ms;
 	for (size_t i = 0; i < n; i++) {
