@@ -53,9 +53,9 @@ enum state_kind {
 };
 
 enum state_from {
-	STATE_FROM_DNS = 0,           /* the resolver, not DNSSEC-validated */
-	STATE_FROM_DNSSEC,            /* the resolver, DNSSEC-validated */
-	STATE_FROM_FILE,              /* a list file */
+	STATE_FROM_DNS = 0,     /* the resolver, not DNSSEC-validated */
+	STATE_FROM_DNSSEC,      /* the resolver, DNSSEC-validated */
+	STATE_FROM_FILE,        /* a list file */
 };
 
 struct state_entry {
