@@ -106,7 +106,13 @@ fi
 
 step "Apply ($(lab_apply_how))"
 lab_apply "$POLICY" edge || die "the policy did not load"
+indent <"$LAB_DIR/apply.out"
 say "loaded into the edge's kernel."
+if lab_has plan; then
+	lab_exec edge "$FEDWALL" plan -f "$POLICY" --state-dir "$LAB_DIR/state" \
+		>/dev/null 2>&1
+	say "fedwall plan now exits $? (0: the kernel matches the policy)."
+fi
 
 # try LABEL FROM ADDR PORT: one real TCP connection, one result line.
 RESULT=0
@@ -143,8 +149,9 @@ if lab_has status; then
 else
 	say "(no 'fedwall status' in this build yet: nft list counters)"
 	lab_exec edge nft list counters table inet "$(lab_table "$POLICY")" 2>&1 |
-		grep -E 'counter|packets' | paste - - |
-		sed 's/[{}]//g; s/[[:space:]]\{1,\}/ /g; s/^ //' | indent
+		awk '$1 == "counter" { n = $2 }
+		     $1 == "packets" { printf "%-12s %s packets, %s bytes\n", n, $2, $4 }' |
+		indent
 fi
 
 step "Clean up"

@@ -40,7 +40,7 @@
 
 : "${PROBE:=$(dirname "$FEDWALL")/tests/lab/probe}"
 LAB_OK_MS=${LAB_OK_MS:-3000}	# a connection that must work: generous
-LAB_NO_MS=${LAB_NO_MS:-400}	# one that must be dropped: veth RTT is µs
+LAB_NO_MS=${LAB_NO_MS:-300}	# one that must be dropped: veth RTT is µs
 LAB_PIDS=
 LAB_NS=
 
