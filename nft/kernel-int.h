@@ -19,6 +19,10 @@ struct nft_ctx {
 	uint32_t seq;
 	unsigned sndbuf, rcvbuf;        /* current socket buffer sizes */
 	char *foreign;                  /* why the last read was not ours */
+	/* What the last commit sent (for tests and -v): messages between
+	 * batch begin and end, and how many of them were element messages. */
+	size_t last_msgs, last_elem_msgs;
+	bool last_replace;
 };
 
 /* The shape of each key type: what nft would declare for it. */

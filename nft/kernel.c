@@ -74,13 +74,14 @@ const char *nft_foreign(const struct nft_ctx *ctx)
  * first, as nft does, since root may exceed rmem_max/wmem_max. */
 static void sock_buf(struct nft_ctx *ctx, int opt, int force, unsigned *cur, size_t want)
 {
-	int v;
+	int fd = mnl_socket_get_fd(ctx->nl), v;
 
 	if (want <= *cur)
 		return;
 	v = want > (size_t)1 << 30 ? 1 << 30 : (int)want;
-	if (mnl_socket_setsockopt(ctx->nl, force, &v, sizeof(v)) < 0)
-		mnl_socket_setsockopt(ctx->nl, opt, &v, sizeof(v));
+	if (setsockopt(fd, SOL_SOCKET, force, &v, sizeof(v)) < 0 &&
+	    setsockopt(fd, SOL_SOCKET, opt, &v, sizeof(v)) < 0)
+		return;
 	*cur = (unsigned)v;
 }
 
@@ -661,10 +662,15 @@ int nft_commit(struct nft_ctx *ctx, const struct ir_ruleset *live,
 	int ret;
 
 	batch_ctl(&b, ctx, NFNL_MSG_BATCH_BEGIN, genid);
-	if (!live || !diff || diff->structural || ctx->foreign)
+	ctx->last_replace = !live || !diff || diff->structural || ctx->foreign;
+	if (ctx->last_replace)
 		ret = build_replace(&b, ctx, want, d);
 	else
 		ret = build_delta(&b, ctx, live, want, diff, d);
+	ctx->last_msgs = b.recs.n;
+	ctx->last_elem_msgs = 0;
+	for (size_t i = 0; i < b.recs.n; i++)
+		ctx->last_elem_msgs += b.recs.v[i].kind == REC_ELEMS;
 	if (ret || !b.recs.n)
 		goto out_free_batch;
 	batch_ctl(&b, ctx, NFNL_MSG_BATCH_END, 0);

@@ -327,6 +327,7 @@ bool nft_decode_rule(const struct ir_ruleset *rs, const struct nftnl_rule *kr,
 	struct dec d = { 0 };
 	struct nftnl_expr *e;
 
+	memset(out, 0, sizeof(*out));
 	while ((e = nftnl_expr_iter_next(it)) && !d.bad)
 		dec_expr(&d, e);
 	nftnl_expr_iter_destroy(it);
@@ -767,12 +768,34 @@ static void conv_sets(struct conv *cv, struct objs *o)
 		struct ir_set *s = &rs->sets[rs->nsets];
 
 		if (!conv_set(o->sets.v[i], s) || !conv_elems(rs, s, o->sets.v[i])) {
+			char *name = xstrdup(s->name);
+
 			foreign(cv, "set '%s' is not one fedwall writes", s->name);
 			set_clear(s);
-			continue;
+			s->name = name;
+			s->key = IR_KEY_ADDR4;
+			s->is_map = true;
 		}
 		rs->nsets++;
 	}
+}
+
+/* Stands in for what cannot be decoded, so that ir_diff() sees a
+ * structural difference even for a caller that ignores nft_foreign():
+ * the generator never makes a ct state rule without a verdict, nor an
+ * address-only map. */
+static void foreign_rule(struct ir_rule *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->kind = IR_R_CT_STATE;
+	r->verdict = IR_VERDICT_NONE;
+	r->comment = xstrdup("fedwall: foreign rule");
+}
+
+static void add_rule(struct ir_chain *c, const struct ir_rule *r)
+{
+	c->rules = xreallocarray(c->rules, c->nrules + 1, sizeof(*c->rules));
+	c->rules[c->nrules++] = *r;
 }
 
 static void conv_rules(struct conv *cv, struct objs *o)
@@ -790,10 +813,9 @@ static void conv_rules(struct conv *cv, struct objs *o)
 		c = &rs->chains[ci];
 		if (!nft_decode_rule(rs, kr, &r)) {
 			foreign(cv, "a rule of chain '%s' is not one fedwall writes", c->name);
-			continue;
+			foreign_rule(&r);
 		}
-		c->rules = xreallocarray(c->rules, c->nrules + 1, sizeof(*c->rules));
-		c->rules[c->nrules++] = r;
+		add_rule(c, &r);
 	}
 }
 
@@ -810,10 +832,11 @@ static struct ir_ruleset *convert(struct objs *o, struct conv *cv)
 		struct ir_chain *c = &rs->chains[rs->nchains];
 
 		if (!conv_chain(o->chains.v[i], c)) {
+			struct ir_rule r;
+
 			foreign(cv, "chain '%s' is not one fedwall writes", c->name);
-			free(c->name);
-			free(c->comment);
-			continue;
+			foreign_rule(&r);
+			add_rule(c, &r);
 		}
 		rs->nchains++;
 	}

@@ -1,0 +1,747 @@
+/* test_nft.c - the kernel back end against the real kernel, each test in
+ * a network namespace of its own (unshare(CLONE_NEWNET)); skipped with a
+ * message when not root.  Plus lowering <-> decoding without a kernel. */
+#define _GNU_SOURCE
+#include "../harness.h"
+
+#include "generator/generator.h"
+#include "nft/kernel-int.h"
+#include "nft/nft.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* ---- building IRs by hand ------------------------------------------------ */
+
+static struct ir_chain *chain(struct ir_ruleset *rs, const char *name, enum ir_hook hook)
+{
+	struct ir_chain *c;
+
+	rs->chains = xreallocarray(rs->chains, rs->nchains + 1, sizeof(*rs->chains));
+	c = &rs->chains[rs->nchains++];
+	memset(c, 0, sizeof(*c));
+	c->name = xstrdup(name);
+	c->hook = hook;
+	c->policy = hook ? IR_ACCEPT : IR_VERDICT_NONE;
+	c->loc = (struct loc){ "test.yaml", 7, 3 };
+	return c;
+}
+
+static struct ir_rule *rule(struct ir_ruleset *rs, const char *chain_name,
+			    enum ir_rule_kind k, enum ir_verdict v)
+{
+	struct ir_chain *c = (struct ir_chain *)ir_find_chain(rs, chain_name);
+	struct ir_rule *r;
+
+	c->rules = xreallocarray(c->rules, c->nrules + 1, sizeof(*c->rules));
+	r = &c->rules[c->nrules++];
+	memset(r, 0, sizeof(*r));
+	r->kind = k;
+	r->verdict = v;
+	return r;
+}
+
+static struct ir_set *set(struct ir_ruleset *rs, const char *name, enum ir_keytype key,
+			  bool is_map)
+{
+	struct ir_set *s;
+
+	rs->sets = xreallocarray(rs->sets, rs->nsets + 1, sizeof(*rs->sets));
+	s = &rs->sets[rs->nsets++];
+	memset(s, 0, sizeof(*s));
+	s->name = xstrdup(name);
+	s->key = key;
+	s->is_map = is_map;
+	return s;
+}
+
+static struct ir_set *find_set(struct ir_ruleset *rs, const char *name)
+{
+	return (struct ir_set *)ir_find_set(rs, name);
+}
+
+static void counter(struct ir_ruleset *rs, const char *name)
+{
+	struct ir_counter *c;
+
+	rs->counters = xreallocarray(rs->counters, rs->ncounters + 1, sizeof(*rs->counters));
+	c = &rs->counters[rs->ncounters++];
+	memset(c, 0, sizeof(*c));
+	c->name = xstrdup(name);
+	c->comment = xstrdup("a counter");
+}
+
+static uint32_t chain_idx(const struct ir_ruleset *rs, const char *name)
+{
+	return (uint32_t)(ir_find_chain(rs, name) - rs->chains);
+}
+
+/* Adds "ADDR[/LEN] PROTO LO HI -> CHAIN" (proto 0: no port part). */
+static void elem(struct ir_ruleset *rs, const char *setname, const char *addr,
+		 uint8_t proto, uint16_t lo, uint16_t hi, const char *target)
+{
+	struct ir_set *s = find_set(rs, setname);
+	struct ir_elem e = { 0 };
+
+	if (addr)
+		CHECK(prefix_parse(addr, &e.addr) == PREFIX_OK);
+	e.port = (struct portrange){ proto, lo, hi };
+	if (target)
+		e.chain = chain_idx(rs, target);
+	s->elems = xreallocarray(s->elems, s->nelems + 1, sizeof(*s->elems));
+	s->elems[s->nelems++] = e;
+}
+
+static int qcmp(const void *a, const void *b)
+{
+	return ir_elem_cmp(a, b);
+}
+
+static void sort_all(struct ir_ruleset *rs)
+{
+	for (size_t i = 0; i < rs->nsets; i++)
+		if (rs->sets[i].nelems)
+			qsort(rs->sets[i].elems, rs->sets[i].nelems, sizeof(struct ir_elem), qcmp);
+}
+
+static struct ir_rule *match(struct ir_ruleset *rs, const char *c, enum ir_rule_kind k,
+			     enum ir_verdict v, uint8_t family, enum ir_field f, const char *s)
+{
+	struct ir_rule *r = rule(rs, c, k, v);
+
+	r->family = family;
+	r->field = f;
+	r->set = s ? xstrdup(s) : NULL;
+	return r;
+}
+
+/* Every rule kind and key type RULESET.md uses, host and gateway rules in
+ * one table. */
+static struct ir_ruleset *sample(void)
+{
+	struct ir_ruleset *rs = xcalloc(1, sizeof(*rs));
+	struct ir_rule *r;
+
+	rs->table = xstrdup("fwtest");
+	rs->comment = xstrdup("managed by fedwall: edits are overwritten");
+	chain(rs, "input", IR_HOOK_INPUT);
+	chain(rs, "forward", IR_HOOK_FORWARD)->policy = IR_DROP;
+	chain(rs, "output", IR_HOOK_OUTPUT)->priority = 10;
+	chain(rs, "edge_in", IR_HOOK_NONE)->comment = xstrdup("new connections to the edge");
+	chain(rs, "edge_out", IR_HOOK_NONE);
+	chain(rs, "in_msn", IR_HOOK_NONE)->comment = xstrdup("partner msn (test.yaml:7)");
+	chain(rs, "out_msn", IR_HOOK_NONE);
+	chain(rs, "in_acme", IR_HOOK_NONE);
+	counter(rs, "dropped_in");
+	counter(rs, "dropped_out");
+	counter(rs, "in_msn");
+	counter(rs, "out_msn");
+	counter(rs, "in_acme");
+	set(rs, "in4", IR_KEY_ADDR4_PROTO_PORT, true)->comment = xstrdup("partners in");
+	set(rs, "in6", IR_KEY_ADDR6_PROTO_PORT, true);
+	set(rs, "out4", IR_KEY_ADDR4_PROTO_PORT, true);
+	set(rs, "mgmt4", IR_KEY_ADDR4_PROTO_PORT, false);
+	set(rs, "fedports", IR_KEY_PROTO_PORT, false);
+	set(rs, "edge4", IR_KEY_ADDR4, false);
+	set(rs, "edge6", IR_KEY_ADDR6, false);
+
+	rule(rs, "input", IR_R_LOOPBACK, IR_ACCEPT)->ifdir = IR_IIF;
+	r = rule(rs, "input", IR_R_JUMP, IR_JUMP);
+	r->ifdir = IR_IIF;
+	r->ifname = xstrdup("eth0");
+	r->target = xstrdup("edge_in");
+	r = rule(rs, "output", IR_R_LOOPBACK, IR_ACCEPT);
+	r->ifdir = IR_OIF;
+	r->comment = xstrdup("loopback");
+	rule(rs, "output", IR_R_JUMP, IR_JUMP)->target = xstrdup("edge_out");
+	r = match(rs, "forward", IR_R_JUMP, IR_JUMP, 4, IR_DADDR, "edge4");
+	r->ifdir = IR_IIF;
+	r->ifname = xstrdup("eth1");
+	r->target = xstrdup("edge_in");
+	match(rs, "forward", IR_R_JUMP, IR_JUMP, 6, IR_SADDR, "edge6")->target = xstrdup("edge_out");
+
+	rule(rs, "edge_in", IR_R_CT_STATE, IR_ACCEPT);
+	rule(rs, "edge_in", IR_R_CT_STATE, IR_DROP);
+	r = rule(rs, "edge_in", IR_R_ICMP, IR_ACCEPT);
+	r->family = 4;
+	r->icmp_type = 3;
+	r = rule(rs, "edge_in", IR_R_ICMP, IR_ACCEPT);
+	r->family = 6;
+	r->icmp_type = 2;
+	match(rs, "edge_in", IR_R_LOOKUP, IR_ACCEPT, 4, IR_SADDR, "mgmt4");
+	match(rs, "edge_in", IR_R_VMAP, IR_VERDICT_NONE, 4, IR_SADDR, "in4");
+	match(rs, "edge_in", IR_R_VMAP, IR_VERDICT_NONE, 6, IR_SADDR, "in6");
+	r = rule(rs, "edge_in", IR_R_LOG, IR_VERDICT_NONE);
+	r->rate = 10;
+	r->unit = LOG_MINUTE;
+	r->log_prefix = xstrdup("fedwall drop: ");
+	rule(rs, "edge_in", IR_R_COUNTER, IR_DROP)->target = xstrdup("dropped_in");
+	match(rs, "edge_out", IR_R_VMAP, IR_VERDICT_NONE, 4, IR_DADDR, "out4");
+	r = match(rs, "edge_out", IR_R_LOG, IR_VERDICT_NONE, 0, IR_SADDR, "fedports");
+	r->rate = 3;
+	r->unit = LOG_HOUR;
+	r->log_prefix = xstrdup("");
+	r = match(rs, "edge_out", IR_R_COUNTER, IR_DROP, 0, IR_SADDR, "fedports");
+	r->target = xstrdup("dropped_out");
+	r->comment = xstrdup("strangers on federation ports");
+	rule(rs, "in_msn", IR_R_COUNTER, IR_ACCEPT)->target = xstrdup("in_msn");
+	rule(rs, "out_msn", IR_R_COUNTER, IR_ACCEPT)->target = xstrdup("out_msn");
+	rule(rs, "in_acme", IR_R_COUNTER, IR_ACCEPT)->target = xstrdup("in_acme");
+
+	elem(rs, "in4", "198.51.100.7", PROTO_TCP, 5061, 5061, "in_msn");
+	elem(rs, "in4", "198.51.100.128/25", PROTO_UDP, 50000, 59999, "in_msn");
+	elem(rs, "in4", "203.0.113.0/24", PROTO_TCP, 5061, 5061, "in_acme");
+	elem(rs, "in6", "2001:db8:1::/48", PROTO_TCP, 5061, 5061, "in_msn");
+	elem(rs, "in6", "2001:db8:2::5", PROTO_UDP, 3478, 3478, "in_acme");
+	elem(rs, "out4", "198.51.100.7", PROTO_TCP, 5061, 5061, "out_msn");
+	elem(rs, "mgmt4", "192.0.2.0/24", PROTO_TCP, 22, 22, NULL);
+	elem(rs, "fedports", NULL, PROTO_TCP, 5061, 5061, NULL);
+	elem(rs, "fedports", NULL, PROTO_UDP, 50000, 59999, NULL);
+	elem(rs, "edge4", "203.0.113.10", 0, 0, 0, NULL);
+	elem(rs, "edge4", "198.51.100.0/24", 0, 0, 0, NULL);
+	elem(rs, "edge4", "198.51.101.0/25", 0, 0, 0, NULL);     /* adjacent */
+	elem(rs, "edge4", "255.255.255.255", 0, 0, 0, NULL);     /* no end bound */
+	elem(rs, "edge6", "2001:db8:10::10", 0, 0, 0, NULL);
+	elem(rs, "edge6", "2001:db8:20::/48", 0, 0, 0, NULL);
+	sort_all(rs);
+	return rs;
+}
+
+/* ---- kernel plumbing --------------------------------------------------------- */
+
+static bool kernel_ns(const char *test)
+{
+	if (geteuid() != 0) {
+		fprintf(stderr, "skip: %s: needs root for a network namespace\n", test);
+		return false;
+	}
+	if (unshare(CLONE_NEWNET) < 0) {
+		fprintf(stderr, "skip: %s: unshare(CLONE_NEWNET): %s\n", test, strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+struct mdiag {
+	struct diag d;
+	char *buf;
+	size_t len;
+};
+
+static void mdiag_init(struct mdiag *m)
+{
+	m->buf = NULL;
+	m->len = 0;
+	diag_init(&m->d, open_memstream(&m->buf, &m->len));
+}
+
+static const char *mdiag_text(struct mdiag *m)
+{
+	fflush(m->d.out);
+	return m->buf ? m->buf : "";
+}
+
+static void mdiag_free(struct mdiag *m)
+{
+	fclose(m->d.out);
+	free(m->buf);
+}
+
+/* Commits `want` over whatever is live; returns the commit's result. */
+static int sync_to(struct nft_ctx *ctx, const struct ir_ruleset *want, struct diag *d)
+{
+	struct ir_ruleset *live = NULL;
+	struct ir_diff diff;
+	uint32_t genid = 0;
+	int ret = nft_read(ctx, want->table, &live, &genid);
+
+	if (ret && ret != -ENOENT)
+		return ret;
+	ir_diff(live, want, &diff);
+	ret = ir_diff_empty(&diff) ? 0 : nft_commit(ctx, live, want, &diff, genid, d);
+	ir_diff_free(&diff);
+	ir_free(live);
+	return ret;
+}
+
+/* True when the kernel holds exactly `want`. */
+static bool live_is(struct nft_ctx *ctx, const struct ir_ruleset *want)
+{
+	struct ir_ruleset *live = NULL;
+	struct ir_diff diff;
+	uint32_t genid;
+	bool same;
+
+	if (nft_read(ctx, want->table, &live, &genid))
+		return false;
+	ir_diff(live, want, &diff);
+	same = ir_diff_empty(&diff) && !nft_foreign(ctx);
+	if (!same)
+		fprintf(stderr, "live differs: %s\n", diff.why ? diff.why : "elements");
+	ir_diff_free(&diff);
+	ir_free(live);
+	return same;
+}
+
+static uint64_t counter_packets(struct nft_ctx *ctx, const char *table, const char *name)
+{
+	struct ir_ruleset *live = NULL;
+	uint32_t genid;
+	uint64_t n = (uint64_t)-1;
+
+	if (nft_read(ctx, table, &live, &genid))
+		return n;
+	for (size_t i = 0; i < live->ncounters; i++)
+		if (!strcmp(live->counters[i].name, name))
+			n = live->counters[i].packets;
+	ir_free(live);
+	return n;
+}
+
+/* A packet through the output hook: a UDP datagram to 192.0.2.2 out of a
+ * veth (it hits `jump edge_out` and the drop counter). */
+static void send_probe(void)
+{
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(50001) };
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	inet_pton(AF_INET, "192.0.2.2", &to.sin_addr);
+	if (fd >= 0) {
+		(void)!sendto(fd, "x", 1, 0, (struct sockaddr *)&to, sizeof(to));
+		close(fd);
+	}
+}
+
+static bool setup_dummy(void)
+{
+	return system("ip link add fwt0 type veth peer name fwt1 && "
+		      "ip addr add 192.0.2.1/24 dev fwt0 && ip link set fwt1 up && "
+		      "ip link set fwt0 up && ip link set lo up") == 0;
+}
+
+static char *capture(const char *cmd)
+{
+	FILE *p = popen(cmd, "r");
+	struct strbuf sb = { 0 };
+	char buf[4096];
+	size_t n;
+
+	if (!p)
+		return xstrdup("");
+	while ((n = fread(buf, 1, sizeof(buf), p)) > 0)
+		sb_add(&sb, buf, n);
+	pclose(p);
+	return sb.s ? sb.s : xstrdup("");
+}
+
+/* ---- without a kernel: lowering and decoding agree ------------------------------- */
+
+TEST(lower_decode_round_trip)
+{
+	struct ir_ruleset *rs = sample();
+
+	for (size_t i = 0; i < rs->nchains; i++) {
+		const struct ir_chain *c = &rs->chains[i];
+
+		for (size_t j = 0; j < c->nrules; j++) {
+			const char *err = NULL;
+			struct nftnl_rule *kr = nft_lower_rule(rs, c, &c->rules[j], NULL, &err);
+			struct ir_rule back;
+			struct ir_diff diff;
+
+			CHECK(kr != NULL);
+			if (!kr)
+				continue;
+			CHECK(nft_decode_rule(rs, kr, &back));
+			nftnl_rule_free(kr);
+			/* Compare through ir_diff: swap the rule in a copy. */
+			struct ir_rule saved = c->rules[j];
+
+			((struct ir_chain *)c)->rules[j] = back;
+			ir_diff(rs, rs, &diff);
+			CHECK(ir_diff_empty(&diff));
+			ir_diff_free(&diff);
+			CHECK_INT(back.kind, saved.kind);
+			CHECK_INT(back.verdict, saved.verdict);
+			CHECK_INT(back.family, saved.family);
+			CHECK_INT(back.ifdir, saved.ifdir);
+			free(back.ifname);
+			free(back.set);
+			free(back.target);
+			free(back.log_prefix);
+			free(back.comment);
+			((struct ir_chain *)c)->rules[j] = saved;
+		}
+	}
+	ir_free(rs);
+}
+
+TEST(elem_encoding)
+{
+	struct ir_ruleset *rs = sample();
+	const struct ir_set *in4 = ir_find_set(rs, "in4"), *edge4 = ir_find_set(rs, "edge4");
+	struct nft_kelem k[2];
+	struct strbuf sb = { 0 };
+
+	/* 198.51.100.7 . tcp . 5061: one element, key and key_end. */
+	CHECK_INT(nft_elem_encode(in4, &in4->elems[0], k), 1);
+	CHECK(k[0].has_end);
+	CHECK(!memcmp(k[0].key, "\xc6\x33\x64\x07\x06\0\0\0\x13\xc5\0\0", 12));
+	nft_elem_fmt(in4, &in4->elems[0], &sb);
+	CHECK_STR(sb_str(&sb), "198.51.100.7 . tcp . 5061");
+	sb_free(&sb);
+	/* 255.255.255.255: a start bound only. */
+	for (size_t i = 0; i < edge4->nelems; i++) {
+		char buf[PREFIX_STRLEN];
+		size_t n = nft_elem_encode(edge4, &edge4->elems[i], k);
+
+		prefix_fmt(&edge4->elems[i].addr, buf, sizeof(buf));
+		CHECK_INT(n, strcmp(buf, "255.255.255.255") ? 2 : 1);
+		if (n == 2)
+			CHECK(k[1].interval_end);
+	}
+	ir_free(rs);
+}
+
+/* ---- against the kernel -------------------------------------------------------- */
+
+TEST(commit_read_back_is_identical)
+{
+	struct ir_ruleset *rs;
+	struct nft_ctx *ctx;
+	struct mdiag m;
+	uint32_t genid;
+	struct ir_ruleset *live = NULL;
+
+	if (!kernel_ns(__func__))
+		return;
+	rs = sample();
+	mdiag_init(&m);
+	CHECK_INT(nft_open(&ctx), 0);
+	CHECK_INT(nft_read(ctx, rs->table, &live, &genid), -ENOENT);
+	CHECK(live == NULL);
+	CHECK_INT(sync_to(ctx, rs, &m.d), 0);
+	CHECK(ctx->last_replace);
+	CHECK_STR(mdiag_text(&m), "");
+	CHECK(live_is(ctx, rs));
+	/* A second pass has nothing to do. */
+	ctx->last_msgs = 99;
+	CHECK_INT(sync_to(ctx, rs, &m.d), 0);
+	CHECK_INT(ctx->last_msgs, 99);
+	/* nft itself reads it back the way RULESET.md shows it. */
+	char *text = capture("nft list table inet fwtest");
+
+	CHECK(strstr(text, "ip saddr . meta l4proto . th dport vmap @in4") != NULL);
+	CHECK(strstr(text, "iifname \"eth1\" ip daddr @edge4 jump edge_in") != NULL);
+	CHECK(strstr(text, "meta l4proto . th dport @fedports counter name \"dropped_out\" drop"
+			   " comment \"strangers on federation ports\"") != NULL);
+	CHECK(strstr(text, "ct state established,related accept") != NULL);
+	CHECK(strstr(text, "icmpv6 type packet-too-big accept") != NULL);
+	CHECK(strstr(text, "limit rate 3/hour log") != NULL);
+	CHECK(strstr(text, "elements = { 198.51.100.0/24, 198.51.101.0/25,") != NULL);
+	CHECK(strstr(text, "2001:db8:1::/48 . tcp . 5061 : jump in_msn") != NULL);
+	CHECK(strstr(text, "comment \"managed by fedwall: edits are overwritten\"") != NULL);
+	free(text);
+	nft_close(ctx);
+	mdiag_free(&m);
+	ir_free(rs);
+}
+
+TEST(element_change_sends_only_elements_and_keeps_counters)
+{
+	struct ir_ruleset *a, *b;
+	struct nft_ctx *ctx;
+	struct mdiag m;
+	char *h1, *h2;
+
+	if (!kernel_ns(__func__))
+		return;
+	CHECK(setup_dummy());
+	a = sample();
+	b = sample();
+	mdiag_init(&m);
+	CHECK_INT(nft_open(&ctx), 0);
+	CHECK_INT(sync_to(ctx, a, &m.d), 0);
+	send_probe();
+	send_probe();
+	CHECK_INT(counter_packets(ctx, a->table, "dropped_out"), 2);
+	h1 = capture("nft -a list tables | grep fwtest");
+	/* Move one address between partners, drop one, add a v6 one. */
+	find_set(b, "in4")->elems[0].chain = chain_idx(b, "in_acme");
+	find_set(b, "edge6")->nelems--;
+	elem(b, "in6", "2001:db8:3::/64", PROTO_TCP, 443, 443, "in_msn");
+	elem(b, "edge4", "192.0.2.0/28", 0, 0, 0, NULL);
+	sort_all(b);
+	CHECK_INT(sync_to(ctx, b, &m.d), 0);
+	CHECK(!ctx->last_replace);
+	CHECK(ctx->last_msgs > 0);
+	CHECK_INT(ctx->last_elem_msgs, ctx->last_msgs);
+	CHECK(live_is(ctx, b));
+	CHECK_INT(counter_packets(ctx, a->table, "dropped_out"), 2);
+	h2 = capture("nft -a list tables | grep fwtest");
+	CHECK_STR(h2, h1);
+	CHECK_STR(mdiag_text(&m), "");
+	free(h1);
+	free(h2);
+	nft_close(ctx);
+	mdiag_free(&m);
+	ir_free(a);
+	ir_free(b);
+}
+
+TEST(structural_change_replaces)
+{
+	struct ir_ruleset *a, *b;
+	struct nft_ctx *ctx;
+	struct mdiag m;
+
+	if (!kernel_ns(__func__))
+		return;
+	CHECK(setup_dummy());
+	a = sample();
+	b = sample();
+	chain(b, "in_new", IR_HOOK_NONE);
+	rule(b, "in_new", IR_R_COUNTER, IR_ACCEPT)->target = xstrdup("in_new");
+	counter(b, "in_new");
+	elem(b, "in4", "192.0.2.64/26", PROTO_TCP, 5222, 5269, "in_new");
+	sort_all(b);
+	mdiag_init(&m);
+	CHECK_INT(nft_open(&ctx), 0);
+	CHECK_INT(sync_to(ctx, a, &m.d), 0);
+	send_probe();
+	CHECK_INT(counter_packets(ctx, a->table, "dropped_out"), 1);
+	CHECK_INT(sync_to(ctx, b, &m.d), 0);
+	CHECK(ctx->last_replace);
+	CHECK(live_is(ctx, b));
+	CHECK_INT(counter_packets(ctx, a->table, "dropped_out"), 0);
+	/* And back. */
+	CHECK_INT(sync_to(ctx, a, &m.d), 0);
+	CHECK(live_is(ctx, a));
+	CHECK_STR(mdiag_text(&m), "");
+	nft_close(ctx);
+	mdiag_free(&m);
+	ir_free(a);
+	ir_free(b);
+}
+
+TEST(large_set_spans_several_messages_in_one_batch)
+{
+	struct ir_ruleset *rs;
+	struct nft_ctx *ctx;
+	struct mdiag m;
+	struct ir_set *in6, *edge4;
+
+	if (!kernel_ns(__func__))
+		return;
+	rs = sample();
+	in6 = find_set(rs, "in6");
+	edge4 = find_set(rs, "edge4");
+	free(in6->elems);
+	in6->elems = xcalloc(20000, sizeof(*in6->elems));
+	in6->nelems = 20000;
+	free(edge4->elems);
+	edge4->elems = xcalloc(20000, sizeof(*edge4->elems));
+	edge4->nelems = 20000;
+	for (unsigned i = 0; i < 20000; i++) {
+		struct ir_elem *e = &in6->elems[i];
+
+		prefix_parse("2001:db8::", &e->addr);
+		e->addr.a[12] = (uint8_t)(i >> 8);
+		e->addr.a[13] = (uint8_t)i;
+		e->port = (struct portrange){ PROTO_TCP, 5061, 5061 };
+		e->chain = chain_idx(rs, i % 2 ? "in_msn" : "in_acme");
+		e = &edge4->elems[i];
+		/* 10.0.0.0/8 is not a lab address: this set is never matched. */
+		prefix_parse("10.0.0.0", &e->addr);
+		e->addr.a[1] = (uint8_t)(i >> 8);
+		e->addr.a[2] = (uint8_t)i;
+		e->addr.len = 24;
+	}
+	sort_all(rs);
+	mdiag_init(&m);
+	CHECK_INT(nft_open(&ctx), 0);
+	CHECK_INT(sync_to(ctx, rs, &m.d), 0);
+	CHECK(ctx->last_elem_msgs > 10);
+	CHECK_STR(mdiag_text(&m), "");
+	CHECK(live_is(ctx, rs));
+	/* Delete half of the v6 elements: element messages only. */
+	in6->nelems = 10000;
+	CHECK_INT(sync_to(ctx, rs, &m.d), 0);
+	CHECK(!ctx->last_replace);
+	CHECK(ctx->last_elem_msgs > 2);
+	CHECK(live_is(ctx, rs));
+	nft_close(ctx);
+	mdiag_free(&m);
+	ir_free(rs);
+}
+
+static const char other_table[] =
+	"table inet other {\n"
+	"	set s { type ipv4_addr; flags interval; elements = { 192.0.2.0/24 } }\n"
+	"	counter c { }\n"
+	"	chain in { type filter hook input priority -5; policy accept;\n"
+	"		ip saddr @s counter accept\n"
+	"	}\n"
+	"	chain helper { tcp dport 22 accept; }\n"
+	"}\n"
+	"table ip fwtest {\n\tchain c {\n\t\tcounter\n\t}\n}\n";
+
+TEST(other_tables_survive_apply_reapply_flush)
+{
+	struct ir_ruleset *a, *b;
+	struct nft_ctx *ctx;
+	struct mdiag m;
+	char *before, *after;
+	FILE *f;
+
+	if (!kernel_ns(__func__))
+		return;
+	f = popen("nft -f -", "w");
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	fputs(other_table, f);
+	CHECK_INT(pclose(f), 0);
+	before = capture("nft list table inet other; nft list table ip fwtest");
+	CHECK(strstr(before, "chain helper") != NULL);
+	a = sample();
+	b = sample();
+	find_set(b, "mgmt4")->nelems = 0;
+	rule(b, "edge_in", IR_R_CT_STATE, IR_DROP);
+	mdiag_init(&m);
+	CHECK_INT(nft_open(&ctx), 0);
+	CHECK_INT(sync_to(ctx, a, &m.d), 0);
+	CHECK_INT(sync_to(ctx, b, &m.d), 0);
+	CHECK_INT(sync_to(ctx, a, &m.d), 0);
+	CHECK_INT(nft_delete_table(ctx, a->table, &m.d), 0);
+	CHECK_INT(nft_delete_table(ctx, a->table, &m.d), -ENOENT);
+	CHECK_STR(mdiag_text(&m), "");
+	after = capture("nft list table inet other; nft list table ip fwtest");
+	CHECK_STR(after, before);
+	free(before);
+	free(after);
+	nft_close(ctx);
+	mdiag_free(&m);
+	ir_free(a);
+	ir_free(b);
+}
+
+TEST(refused_commit_leaves_previous_ruleset_whole)
+{
+	struct ir_ruleset *a, *bad;
+	struct nft_ctx *ctx;
+	struct mdiag m;
+	struct ir_ruleset *live = NULL;
+	struct ir_diff diff;
+	uint32_t genid;
+	int ret;
+
+	if (!kernel_ns(__func__))
+		return;
+	a = sample();
+	bad = sample();
+	/* Structural: a jump to a chain that does not exist. */
+	rule(bad, "edge_in", IR_R_JUMP, IR_JUMP)->target = xstrdup("nowhere");
+	rule(bad, "edge_out", IR_R_JUMP, IR_JUMP)->target = xstrdup("nowhere_either");
+	mdiag_init(&m);
+	CHECK_INT(nft_open(&ctx), 0);
+	CHECK_INT(sync_to(ctx, a, &m.d), 0);
+	ret = sync_to(ctx, bad, &m.d);
+	CHECK(ret < 0);
+	CHECK(strstr(mdiag_text(&m), "test.yaml:7:3: error: kernel refused rule 10 of chain"
+				     " 'edge_in'") != NULL);
+	CHECK(strstr(mdiag_text(&m), "rule 4 of chain 'edge_out'") != NULL);
+	CHECK(live_is(ctx, a));
+
+	/* Element-only: an element overlapping one that is there. */
+	CHECK_INT(nft_read(ctx, a->table, &live, &genid), 0);
+	elem(bad, "in4", "198.51.100.0/24", PROTO_TCP, 5061, 5061, "in_acme");
+	sort_all(bad);
+	ir_free(bad);
+	bad = sample();
+	elem(bad, "in4", "198.51.100.200", PROTO_UDP, 55000, 55000, "in_acme");
+	elem(bad, "mgmt4", "192.0.2.0/25", PROTO_TCP, 22, 22, NULL);
+	sort_all(bad);
+	ir_diff(live, bad, &diff);
+	CHECK(!diff.structural);
+	ret = nft_commit(ctx, live, bad, &diff, genid, &m.d);
+	CHECK(ret == -EEXIST || ret == -ENOTEMPTY);
+	CHECK(strstr(mdiag_text(&m), "test.yaml:7:3: error: kernel refused set 'in4' element"
+				     " 198.51.100.200 . udp . 55000: File exists") != NULL);
+	CHECK(strstr(mdiag_text(&m), "kernel refused set 'mgmt4' element 192.0.2.0/25") != NULL);
+	ir_diff_free(&diff);
+	ir_free(live);
+	CHECK(live_is(ctx, a));
+	nft_close(ctx);
+	mdiag_free(&m);
+	ir_free(a);
+	ir_free(bad);
+}
+
+TEST(genid_moved_gives_erestart)
+{
+	struct ir_ruleset *a, *b, *live = NULL;
+	struct nft_ctx *ctx;
+	struct ir_diff diff;
+	struct mdiag m;
+	uint32_t genid;
+
+	if (!kernel_ns(__func__))
+		return;
+	a = sample();
+	b = sample();
+	find_set(b, "mgmt4")->nelems = 0;
+	mdiag_init(&m);
+	CHECK_INT(nft_open(&ctx), 0);
+	CHECK_INT(sync_to(ctx, a, &m.d), 0);
+	CHECK_INT(nft_read(ctx, a->table, &live, &genid), 0);
+	CHECK_INT(system("nft add table inet somebody_else"), 0);
+	ir_diff(live, b, &diff);
+	CHECK_INT(nft_commit(ctx, live, b, &diff, genid, &m.d), -ERESTART);
+	CHECK(live_is(ctx, a));
+	/* Reading again gives a generation the kernel accepts. */
+	ir_diff_free(&diff);
+	ir_free(live);
+	CHECK_INT(nft_read(ctx, a->table, &live, &genid), 0);
+	ir_diff(live, b, &diff);
+	CHECK_INT(nft_commit(ctx, live, b, &diff, genid, &m.d), 0);
+	CHECK(live_is(ctx, b));
+	CHECK_STR(mdiag_text(&m), "");
+	ir_diff_free(&diff);
+	ir_free(live);
+	nft_close(ctx);
+	mdiag_free(&m);
+	ir_free(a);
+	ir_free(b);
+}
+
+TEST(foreign_rule_forces_replace)
+{
+	struct ir_ruleset *a, *live = NULL;
+	struct nft_ctx *ctx;
+	struct mdiag m;
+	uint32_t genid;
+
+	if (!kernel_ns(__func__))
+		return;
+	a = sample();
+	mdiag_init(&m);
+	CHECK_INT(nft_open(&ctx), 0);
+	CHECK_INT(sync_to(ctx, a, &m.d), 0);
+	CHECK_INT(system("nft add rule inet fwtest edge_in tcp dport 1234 accept"), 0);
+	CHECK_INT(nft_read(ctx, a->table, &live, &genid), 0);
+	CHECK(nft_foreign(ctx) != NULL);
+	ir_free(live);
+	CHECK_INT(sync_to(ctx, a, &m.d), 0);
+	CHECK(ctx->last_replace);
+	CHECK(live_is(ctx, a));
+	CHECK(nft_foreign(ctx) == NULL);
+	nft_close(ctx);
+	mdiag_free(&m);
+	ir_free(a);
+}
