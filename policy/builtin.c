@@ -1,8 +1,8 @@
 /* builtin.c - the services fedwall ships with.  Port facts from the
- * vendors' public documentation (see /work/shared/EDGE-PORTS.md and
- * docs/fedwall-policy.5); each description names its source so that a
- * reviewer can check the figure.  Sorted by name; ports merged and sorted
- * as portranges_merge() would leave them. */
+ * vendors' public documentation (listed in docs/fedwall-policy.5); each
+ * description names its source so that a reviewer can check the figure.
+ * Sorted by name; ports merged and sorted as portranges_merge() would
+ * leave them (a unit test checks both). */
 #include "policy/internal.h"
 
 #define B { "<builtin>", 0, 0 }
