@@ -23,15 +23,16 @@ static size_t total_elems(const struct ir_ruleset *rs)
 }
 
 static void summary(const struct ir_ruleset *live, const struct ir_ruleset *want,
-		    const struct ir_diff *diff)
+		    const struct ir_diff *diff, bool replaced)
 {
 	size_t add = 0, del = 0;
 
-	if (!live || diff->structural) {
+	if (replaced) {
 		printf("fedwall: table inet %s: %s (%s): %zu chains, %zu sets, %zu elements,"
 		       " %zu counters\n", want->table, live ? "replaced" : "created",
-		       diff->why ? diff->why : "structure", want->nchains, want->nsets,
-		       total_elems(want), want->ncounters);
+		       diff->structural && diff->why ? diff->why
+		       : "element deletions cost more than a rebuild", want->nchains,
+		       want->nsets, total_elems(want), want->ncounters);
 		return;
 	}
 	for (size_t i = 0; i < diff->nsets; i++) {
@@ -62,7 +63,7 @@ static int apply_once(struct nft_ctx *ctx, const struct ir_ruleset *want, bool v
 		diag_note(d, NULL, "replacing table inet %s: %s", want->table, diff.why);
 	ret = nft_commit(ctx, live, want, &diff, genid, d);
 	if (!ret)
-		summary(live, want, &diff);
+		summary(live, want, &diff, nft_commit_replaced(ctx));
 out_free:
 	ir_diff_free(&diff);
 	ir_free(live);

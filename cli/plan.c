@@ -147,7 +147,7 @@ static bool same_group(const struct change *a, const struct change *b)
 }
 
 static void print_text(const struct plan *pl, const struct ir_ruleset *want,
-		       const struct ir_diff *diff)
+		       const struct ir_diff *diff, bool rebuild)
 {
 	if (ir_diff_empty(diff)) {
 		printf("fedwall: table inet %s: no changes\n", want->table);
@@ -159,6 +159,9 @@ static void print_text(const struct plan *pl, const struct ir_ruleset *want,
 		for (size_t i = 0; i < pl->obj.n; i++)
 			printf("    %c %s %s\n", pl->obj.v[i].add ? '+' : '-', pl->obj.v[i].kind,
 			       pl->obj.v[i].name);
+	} else if (rebuild) {
+		printf("  rebuild the table in one transaction: deleting these elements one by"
+		       " one would cost the kernel more\n");
 	}
 	for (size_t i = 0; i < pl->ch.n; i++) {
 		const struct change *c = &pl->ch.v[i];
@@ -175,7 +178,7 @@ static void print_text(const struct plan *pl, const struct ir_ruleset *want,
 		printf("\n");
 	}
 	printf("%zu element%s to add, %zu to remove%s\n", pl->nadd, pl->nadd == 1 ? "" : "s",
-	       pl->ndel, diff->structural ? "; counters restart from zero" : "");
+	       pl->ndel, diff->structural || rebuild ? "; counters restart from zero" : "");
 }
 
 static void json_elems(const struct plan *pl, const char *group, const char *set, bool add)
@@ -238,7 +241,7 @@ static void json_objs(const struct plan *pl, bool add)
 }
 
 static void print_json(const struct plan *pl, const struct ir_ruleset *want,
-		       const struct ir_diff *diff)
+		       const struct ir_diff *diff, bool rebuild)
 {
 	printf("{\"table\": ");
 	cli_json_str(stdout, want->table);
@@ -248,7 +251,8 @@ static void print_json(const struct plan *pl, const struct ir_ruleset *want,
 		cli_json_str(stdout, diff->why);
 	else
 		printf("null");
-	printf(", \"create\": ");
+	printf(", \"replace\": %s, \"create\": ",
+	       diff->structural || rebuild ? "true" : "false");
 	json_objs(pl, true);
 	printf(", \"delete\": ");
 	json_objs(pl, false);
@@ -266,6 +270,7 @@ static int run(const struct common_opts *o, const struct ir_ruleset *want, struc
 	struct plan pl = { 0 };
 	struct nft_ctx *ctx;
 	uint32_t genid;
+	bool rebuild;
 	int ret = nft_open(&ctx), rc = EXIT_ERROR;
 
 	if (ret) {
@@ -276,10 +281,11 @@ static int run(const struct common_opts *o, const struct ir_ruleset *want, struc
 	if (ret)
 		goto out_close;
 	plan_build(&pl, live, want, &diff);
+	rebuild = live && !diff.structural && nft_delta_too_dear(live, want, &diff);
 	if (o->json)
-		print_json(&pl, want, &diff);
+		print_json(&pl, want, &diff, rebuild);
 	else
-		print_text(&pl, want, &diff);
+		print_text(&pl, want, &diff, rebuild);
 	rc = ir_diff_empty(&diff) ? EXIT_OK : EXIT_PENDING;
 	plan_free(&pl);
 	ir_diff_free(&diff);

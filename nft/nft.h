@@ -43,13 +43,24 @@ int nft_read(struct nft_ctx *ctx, const char *table, struct ir_ruleset **out,
 
 /* Commits, in one transaction, whatever turns `live` (NULL: no table) into
  * `want`: element adds/deletes when `diff` has no structural change, a
- * replacement of the whole table otherwise.  The commit is refused by the
+ * replacement of the whole table otherwise (also when the element deletes
+ * would cost the kernel far more than a rebuild: see kernel.c).  The commit is refused by the
  * kernel if the ruleset generation moved past `genid` (-ERESTART: read
  * again and retry).  Every error the kernel returns is reported through
  * `d`, naming the object that caused it. */
 int nft_commit(struct nft_ctx *ctx, const struct ir_ruleset *live,
 	       const struct ir_ruleset *want, const struct ir_diff *diff,
 	       uint32_t genid, struct diag *d);
+
+/* Whether nft_commit() would rather rebuild the table than apply the
+ * element deletes of a non-structural `diff` (their kernel cost grows
+ * with the size of concatenated sets). */
+bool nft_delta_too_dear(const struct ir_ruleset *live, const struct ir_ruleset *want,
+			const struct ir_diff *diff);
+
+/* Whether the last nft_commit() replaced the table (counters restart)
+ * rather than adding and deleting elements. */
+bool nft_commit_replaced(const struct nft_ctx *ctx);
 
 /* Why the table the last nft_read() found holds objects fedwall did not
  * write (a rule, set or chain it cannot decode: they are left out of the

@@ -569,11 +569,20 @@ TEST(large_set_spans_several_messages_in_one_batch)
 	CHECK(ctx->last_elem_msgs > 10);
 	CHECK_STR(mdiag_text(&m), "");
 	CHECK(live_is(ctx, rs));
-	/* Delete half of the v6 elements: element messages only. */
+	/* Deleting half of a concatenated set costs far more than a rebuild
+	 * (each delete is linear in the set's size): replaced. */
 	in6->nelems = 10000;
+	CHECK_INT(sync_to(ctx, rs, &m.d), 0);
+	CHECK(ctx->last_replace);
+	CHECK(live_is(ctx, rs));
+	/* A few deletes from the concatenated set, many from the single-field
+	 * one: element messages only, several of them. */
+	in6->nelems = 9995;
+	edge4->nelems = 15000;
 	CHECK_INT(sync_to(ctx, rs, &m.d), 0);
 	CHECK(!ctx->last_replace);
 	CHECK(ctx->last_elem_msgs > 2);
+	CHECK_INT(ctx->last_elem_msgs, ctx->last_msgs);
 	CHECK(live_is(ctx, rs));
 	nft_close(ctx);
 	mdiag_free(&m);
