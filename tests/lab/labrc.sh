@@ -71,7 +71,7 @@ lab_init() {
 	LAB_DIR=$(mktemp -d "${TMPDIR:-/tmp}/$LAB.XXXXXX")
 	mkdir -p "$LAB_DIR/state"
 	trap lab_cleanup EXIT
-	trap 'lab_cleanup; trap - EXIT; exit 130' INT TERM HUP
+	trap 'lab_cleanup; trap - EXIT; exit 130' INT TERM HUP PIPE
 }
 
 # Kills what the lab started, every process still inside a lab namespace,
