@@ -57,7 +57,7 @@ int cli_read_diff(struct nft_ctx *ctx, const char *table, const struct ir_rulese
 		return ret;
 	}
 	ir_diff(*live, want, diff);
-	if (nft_foreign(ctx) && !diff->structural) {
+	if (nft_foreign(ctx)) {
 		struct strbuf sb = { 0 };
 
 		sb_addf(&sb, "%s", nft_foreign(ctx));
