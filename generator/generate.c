@@ -205,28 +205,17 @@ static void host_chain(struct gen *g, const char *name, enum ir_hook hook,
 		rule_jump(c, dir, p->edge.interfaces[i].s, 0, IR_SADDR, NULL, target);
 }
 
-/* One interface (or none: ifname NULL) of the forward chain. */
-static void forward_rules(struct ir_chain *c, enum ir_ifdir dir, const char *ifname)
-{
-	enum ir_field f = dir == IR_IIF ? IR_DADDR : IR_SADDR;
-	const char *target = dir == IR_IIF ? "edge_in" : "edge_out";
-
-	rule_jump(c, dir, ifname, 4, f, "edge4", target);
-	rule_jump(c, dir, ifname, 6, f, "edge6", target);
-}
-
+/* Gateway mode dispatches on the edge's addresses alone, on every
+ * interface: traffic that reaches the edge by a path nobody named is still
+ * filtered, so a wrong or missing interface name can never open it. */
 static void gateway_chain(struct gen *g)
 {
 	struct ir_chain *c = add_chain(g, "forward", IR_HOOK_FORWARD);
-	const struct policy *p = g->p;
-	static const enum ir_ifdir dirs[] = { IR_IIF, IR_OIF };
 
-	for (size_t d = 0; d < ARRAY_SIZE(dirs); d++) {
-		if (p->edge.ninterfaces == 0)
-			forward_rules(c, dirs[d], NULL);
-		for (size_t i = 0; i < p->edge.ninterfaces; i++)
-			forward_rules(c, dirs[d], p->edge.interfaces[i].s);
-	}
+	rule_jump(c, IR_IF_NONE, NULL, 4, IR_DADDR, "edge4", "edge_in");
+	rule_jump(c, IR_IF_NONE, NULL, 6, IR_DADDR, "edge6", "edge_in");
+	rule_jump(c, IR_IF_NONE, NULL, 4, IR_SADDR, "edge4", "edge_out");
+	rule_jump(c, IR_IF_NONE, NULL, 6, IR_SADDR, "edge6", "edge_out");
 }
 
 static void rule_icmp(struct ir_chain *c, uint8_t family, uint8_t type)

@@ -187,7 +187,9 @@ void policy_print(FILE *out, const struct policy *p)
 {
 	fprintf(out, "version: %u\ntable: %s\nmode: %s\nedge:\n", p->version,
 		p->table, mode_name(p->mode));
-	put_strs(out, 2, "interfaces", p->edge.interfaces, p->edge.ninterfaces, true);
+	if (p->mode == MODE_HOST)
+		put_strs(out, 2, "interfaces", p->edge.interfaces,
+			 p->edge.ninterfaces, true);
 	put_addrs(out, 2, "addresses", p->edge.addresses, p->edge.naddresses);
 	fprintf(out, "icmp:\n  echo: %s\n", p->icmp_echo ? "true" : "false");
 	put_services(out, p);

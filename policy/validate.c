@@ -1081,6 +1081,14 @@ static void do_sections(struct vctx *v, const struct ynode *root)
 	    !written(ymap_get(ymap_get(root, "edge"), "addresses")))
 		ERR(v, n, "mode 'gateway' needs edge addresses (edge: {addresses: "
 		    "[...]}): the hosts the firewall protects");
+	n = ymap_get(ymap_get(root, "edge"), "interfaces");
+	/* Gateway mode filters every forwarded packet to or from the edge
+	 * addresses, whatever the path; an interface list there could only
+	 * narrow that, and a wrong name would leave the edge open. */
+	if (v->p->mode == MODE_GATEWAY && n)
+		ERR(v, n, "edge 'interfaces' applies to mode 'host' only: gateway "
+		    "mode filters all forwarded traffic to and from edge addresses, "
+		    "on every interface");
 }
 
 void policy_validate(struct policy *p, const struct ynode *root, struct perrs *e)
