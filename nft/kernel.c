@@ -159,6 +159,7 @@ struct rec {
 	const struct ir_elem **elems;   /* REC_ELEMS: per element nest (owned) */
 	size_t nelems;
 	bool del;
+	const char *table_op;           /* REC_TABLE: claim, delete, create */
 	const char *chain;              /* REC_RULE */
 	size_t rule;                    /* REC_RULE: 1-based position */
 };
@@ -244,7 +245,10 @@ static void add_table(struct batch *b, struct nft_ctx *ctx, const char *name,
 		nftnl_table_set_str(t, NFTNL_TABLE_NAME, name);
 	}
 	nlh = batch_msg(b, ctx, type, type == NFT_MSG_NEWTABLE ? NLM_F_CREATE : 0,
-			(struct rec){ .kind = REC_TABLE, .name = name });
+			(struct rec){ .kind = REC_TABLE, .name = name,
+				      .del = type == NFT_MSG_DELTABLE,
+				      .table_op = type == NFT_MSG_DELTABLE ? "delete"
+						  : rs ? "create" : "claim" });
 	nftnl_table_nlmsg_build_payload(nlh, t);
 	batch_push(b, nlh);
 	nftnl_table_free(t);
@@ -523,6 +527,12 @@ static void report(struct diag *d, const struct batch *b, const struct rec *r, i
 	long i;
 
 	switch (r->kind) {
+	case REC_TABLE:
+		/* EPERM on a table: another process holds it (NFT_TABLE_F_OWNER). */
+		diag_error(d, NULL, "kernel refused to %s table inet %s%s%s: %s%s", r->table_op,
+			   r->name, sep, extra, why,
+			   err == -EPERM ? " (the table is owned by another process)" : "");
+		return;
 	case REC_RULE:
 		diag_error(d, l, "kernel refused rule %zu of chain '%s'%s%s: %s", r->rule,
 			   r->chain, sep, extra, why);
