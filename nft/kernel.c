@@ -648,7 +648,7 @@ static int batch_send(struct nft_ctx *ctx, struct batch *b, struct diag *d)
 
 	sock_buf(ctx, SO_SNDBUF, SO_SNDBUFFORCE, &ctx->sndbuf, b->len);
 	sock_buf(ctx, SO_RCVBUF, SO_RCVBUFFORCE, &ctx->rcvbuf,
-		 b->recs.n * 1024 + 256 * 1024);
+		 b->recs.n * 2048 + 256 * 1024);
 	if (mnl_socket_sendto(ctx->nl, b->buf, b->len) < 0) {
 		ret = -errno;
 		diag_error(d, NULL, "cannot send the transaction to the kernel: %s",

@@ -132,11 +132,18 @@ else
 	pass "kernel: the hand-added rule is gone"
 fi
 
-# Every example round-trips: apply, then plan has nothing to do.
+# Every example round-trips: apply, then plan has nothing to do; and the
+# kernel holds, down to the netlink expressions and element bytes, what
+# `nft -f` of the generated text makes it hold.
 for ex in "$TOP"/examples/*.yaml; do
 	n=$(basename "$ex" .yaml)
 	rc "kernel: apply example $n" 0 fw apply -f "$ex"
 	rc "kernel: plan example $n after apply: nothing pending" 0 fw plan -f "$ex"
+	nft --debug=netlink list table inet fedwall >"$T/mine" 2>&1
+	fw generate -f "$ex" >"$T/gen.nft" 2>/dev/null
+	unshare -n sh -c "nft -f '$T/gen.nft' && nft --debug=netlink list table inet fedwall" \
+		>"$T/theirs" 2>&1
+	same "$T/theirs" "$T/mine" "kernel: example $n: the kernel holds what nft -f would load"
 done
 
 rc "kernel: flush" 0 fw flush -f "$MSN"
