@@ -298,6 +298,9 @@ static void exprs_text(const struct nftnl_rule *r, struct strbuf *sb)
 	nftnl_expr_iter_destroy(it);
 }
 
+/* FEDWALL_DEBUG_DECODE=1 prints both expression lists when they differ:
+ * the way to see why a newer kernel's dump makes fedwall's own rules look
+ * foreign (every apply would then replace the table). */
 static bool same_as_lowered(const struct ir_ruleset *rs, const struct nftnl_rule *kr,
 			    const struct ir_rule *r)
 {
