@@ -109,11 +109,6 @@ int apply_main(int argc, const char *argv[])
 		return EXIT_OK;
 	if (i < 0)
 		return EXIT_USAGE;
-	if (i < argc) {
-		fprintf(stderr, "fedwall apply: unexpected argument '%s'\nUsage: fedwall apply %s\n",
-			argv[i], USAGE);
-		return EXIT_USAGE;
-	}
 	diag_init(&d, stderr);
 	want = cli_want(&o, &p, &d);
 	if (want && !run(&o, want, &d))

@@ -1,7 +1,10 @@
-/* check.c - `fedwall check`: validate a policy, like `nft -c` or `sshd -t`.
- * Exit 0 when valid, 1 after reporting every problem, 2 on usage errors;
- * -v prints the normalised policy, which is itself a valid policy. */
+/* check.c - `fedwall check`: the whole offline pipeline but the side
+ * effect, like `nft -c` or `bgpd -n`: the policy, the list files and the
+ * state it names, and the ruleset they compile to (overlap warnings
+ * included).  Exit 0 when valid, 1 after reporting every problem, 2 on
+ * usage errors; -v prints the normalised policy, itself a valid policy. */
 #include "cli.h"
+#include "generator/generator.h"
 #include "policy/policy.h"
 
 #define CHECK_USAGE "[-v] [-f FILE] [--state-dir DIR]"
@@ -9,6 +12,7 @@
 int check_main(int argc, const char *argv[])
 {
 	struct common_opts o;
+	struct ir_ruleset *rs;
 	struct policy *p;
 	struct diag d;
 	int i = common_parse(argc, argv, "fv", CHECK_USAGE, &o);
@@ -17,21 +21,14 @@ int check_main(int argc, const char *argv[])
 		return EXIT_OK;
 	if (i < 0)
 		return EXIT_USAGE;
-	if (i < argc) {
-		fprintf(stderr, "fedwall check: unexpected operand '%s' (the policy "
-			"file goes after -f)\nUsage: fedwall check %s\n", argv[i],
-			CHECK_USAGE);
-		return EXIT_USAGE;
-	}
 	diag_init(&d, stderr);
-	p = policy_load(o.policy, &d);
-	if (!p) {
+	rs = cli_want(&o, &p, &d);
+	if (p && o.verbose)
+		policy_print(stdout, p);
+	if (!rs)
 		fprintf(stderr, "%s: %u error%s\n", o.policy, d.errors,
 			d.errors == 1 ? "" : "s");
-		return EXIT_ERROR;
-	}
-	if (o.verbose)
-		policy_print(stdout, p);
+	ir_free(rs);
 	policy_free(p);
-	return EXIT_OK;
+	return rs ? EXIT_OK : EXIT_ERROR;
 }

@@ -21,11 +21,6 @@ int flush_main(int argc, const char *argv[])
 		return EXIT_OK;
 	if (i < 0)
 		return EXIT_USAGE;
-	if (i < argc) {
-		fprintf(stderr, "fedwall flush: unexpected argument '%s'\nUsage: fedwall flush %s\n",
-			argv[i], USAGE);
-		return EXIT_USAGE;
-	}
 	diag_init(&d, stderr);
 	table = cli_table(&o, &d);
 	if (!table)

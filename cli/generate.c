@@ -3,7 +3,6 @@
 #include "generator/generator.h"
 #include "nft/nft.h"
 #include "policy/policy.h"
-#include "refresh/refresh.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -84,9 +83,7 @@ static int emit(const struct common_opts *o, const struct ir_ruleset *rs)
 int generate_main(int argc, const char *argv[])
 {
 	struct common_opts o;
-	struct sources src = { 0 };
-	struct gen_addrs *extra = NULL;
-	struct ir_ruleset *rs = NULL;
+	struct ir_ruleset *rs;
 	struct policy *p;
 	struct diag d;
 	int i = common_parse(argc, argv, "fo", USAGE, &o), rc = EXIT_ERROR;
@@ -95,28 +92,11 @@ int generate_main(int argc, const char *argv[])
 		return EXIT_OK;
 	if (i < 0)
 		return EXIT_USAGE;
-	if (i < argc) {
-		fprintf(stderr, "fedwall generate: unexpected argument '%s'\nUsage:"
-			" fedwall generate %s\n", argv[i], USAGE);
-		return EXIT_USAGE;
-	}
 	diag_init(&d, stderr);
-	p = policy_load(o.policy, &d);
-	if (!p)
-		return EXIT_ERROR;
-	if (!sources_offline(p, o.state_dir, &src, &d))
-		goto out_free;
-	extra = xcalloc(p->npartners + 1, sizeof(*extra));
-	for (size_t k = 0; k < p->npartners; k++)
-		extra[k] = (struct gen_addrs){ src.partners[k].v, src.partners[k].n,
-					       src.partners[k].locs };
-	rs = generate(p, extra, &d);
-	if (rs && !d.errors)
+	rs = cli_want(&o, &p, &d);
+	if (rs)
 		rc = emit(&o, rs);
-out_free:
 	ir_free(rs);
-	free(extra);
-	sources_free(&src);
 	policy_free(p);
 	return rc;
 }

@@ -47,8 +47,10 @@ int common_parse(int argc, const char *argv[], const char *allowed,
 		const char *a = argv[i], *val = NULL;
 		const char **dst = NULL;
 
-		if (!strcmp(a, "--"))
-			return i + 1;
+		if (!strcmp(a, "--")) {
+			i++;
+			break;
+		}
 		if (a[0] != '-' || !a[1])
 			break;
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -79,5 +81,7 @@ int common_parse(int argc, const char *argv[], const char *allowed,
 		if (dst)
 			*dst = val;
 	}
+	if (i < argc)
+		return bad(cmd, usage, "unexpected argument", argv[i]);
 	return i;
 }

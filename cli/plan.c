@@ -307,11 +307,6 @@ int plan_main(int argc, const char *argv[])
 		return EXIT_OK;
 	if (i < 0)
 		return EXIT_PLAN_USAGE;
-	if (i < argc) {
-		fprintf(stderr, "fedwall plan: unexpected argument '%s'\nUsage: fedwall plan %s\n",
-			argv[i], USAGE);
-		return EXIT_PLAN_USAGE;
-	}
 	diag_init(&d, stderr);
 	want = cli_want(&o, &p, &d);
 	if (want)

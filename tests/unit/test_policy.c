@@ -280,7 +280,7 @@ TEST(print_round_trip)
 {
 	struct diag d;
 	struct policy *p = parse("version: 1\nmode: gateway\n"
-				 "edge: {interfaces: [eth0], addresses: [203.0.113.10, \"2001:db8::10\"]}\n"
+				 "edge: {addresses: [203.0.113.10, \"2001:db8::10\"]}\n"
 				 "services: {m: {description: \"a \\\"b\\\"\\n\", ports: [udp/2, udp/1]}}\n"
 				 "partners:\n  null: {services: [m], direction: inbound, "
 				 "domains: [x.example], addresses: [\"::ffff:192.0.2.1\"]}\n"
