@@ -83,6 +83,11 @@ check: deps
 demo: deps all
 	@tools/demo.sh $(BUILD)/fedwall
 
+# Benchmarks (never part of check): ratios against baselines run side by
+# side; see docs/BENCHMARKS.md.
+bench: deps all
+	@bench/run.sh $(BUILD)/fedwall
+
 # Rewrites the golden files from the current build: review the diff.
 golden: all
 	@tools/golden.sh $(BUILD)/fedwall
@@ -90,7 +95,7 @@ golden: all
 clean:
 	rm -rf build build-san
 
-.PHONY: all tests deps check demo golden clean
+.PHONY: all tests deps check demo bench golden clean
 .SECONDARY:
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%.d) \
