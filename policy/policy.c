@@ -41,6 +41,9 @@ static void set_defaults(struct policy *p)
 	p->guards.min_prefix_v4 = 8;
 	p->guards.min_prefix_v6 = 32;
 	p->guards.stale_after = 86400;
+	p->resolve.ttl_min = 30;
+	p->resolve.ttl_max = 3600;
+	p->resolve.timeout = 3;
 	p->log.enabled = true;
 	p->log.rate = 10;
 	p->log.unit = LOG_MINUTE;

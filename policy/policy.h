@@ -94,6 +94,13 @@ struct guards {
 	unsigned stale_after;   /* seconds; default 86400 */
 };
 
+/* How the daemon schedules DNS sources (`resolve:`). */
+struct resolvecfg {
+	unsigned ttl_min;       /* seconds; a record is re-resolved no sooner; default 30 */
+	unsigned ttl_max;       /* seconds; and no later; default 3600 */
+	unsigned timeout;       /* seconds per DNS lookup; default 3 */
+};
+
 struct logcfg {
 	bool enabled;           /* default true */
 	unsigned rate;          /* default 10 */
@@ -122,6 +129,7 @@ struct policy {
 	struct mgmt *management;        /* file order */
 	size_t nmanagement;
 	struct guards guards;
+	struct resolvecfg resolve;
 	struct logcfg log;
 };
 

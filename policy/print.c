@@ -176,6 +176,12 @@ static void put_tail(FILE *out, const struct policy *p)
 		"  min_prefix_v6: %u\n  stale_after: ", g->max_shrink,
 		g->min_prefix_v4, g->min_prefix_v6);
 	put_duration(out, g->stale_after);
+	fprintf(out, "\nresolve:\n  ttl_min: ");
+	put_duration(out, p->resolve.ttl_min);
+	fprintf(out, "\n  ttl_max: ");
+	put_duration(out, p->resolve.ttl_max);
+	fprintf(out, "\n  timeout: ");
+	put_duration(out, p->resolve.timeout);
 	fprintf(out, "\nlog:\n  enabled: %s\n  rate: %u/%s\n  prefix: ",
 		p->log.enabled ? "true" : "false", p->log.rate,
 		log_unit_name(p->log.unit));

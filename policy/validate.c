@@ -658,8 +658,9 @@ static void guard_shrink(struct vctx *v, const struct ynode *n)
 	v->p->guards.max_shrink = (unsigned)x;
 }
 
-/* "90s", "30m", "24h", "7d", or plain seconds. */
-static void guard_stale(struct vctx *v, const struct ynode *n)
+/* "90s", "30m", "24h", "7d", or plain seconds, at least 1 s. */
+static bool duration(struct vctx *v, const struct ynode *n, const char *key,
+		     unsigned *out)
 {
 	static const struct { char c; unsigned long mul; } units[] = {
 		{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 },
@@ -669,8 +670,8 @@ static void guard_stale(struct vctx *v, const struct ynode *n)
 	size_t len;
 	bool ok;
 
-	if (!want(v, n, YN_SCALAR, "stale_after"))
-		return;
+	if (!want(v, n, YN_SCALAR, key))
+		return false;
 	s = xstrdup(n->s);
 	len = strlen(s);
 	for (size_t i = 0; len && i < ARRAY_SIZE(units); i++) {
@@ -682,11 +683,17 @@ static void guard_stale(struct vctx *v, const struct ynode *n)
 	ok = parse_uint(s, UINT_MAX / mul, &x) && x > 0;
 	free(s);
 	if (!ok) {
-		ERR(v, n, "bad stale_after '%s': expected a duration such as 90s, 30m, "
-		    "24h or 7d", n->s);
-		return;
+		ERR(v, n, "bad %s '%s': expected a duration such as 90s, 30m, "
+		    "24h or 7d", key, n->s);
+		return false;
 	}
-	v->p->guards.stale_after = (unsigned)(x * mul);
+	*out = (unsigned)(x * mul);
+	return true;
+}
+
+static void guard_stale(struct vctx *v, const struct ynode *n)
+{
+	duration(v, n, "stale_after", &v->p->guards.stale_after);
 }
 
 static void do_guards(struct vctx *v, const struct ynode *n)
@@ -708,6 +715,28 @@ static void do_guards(struct vctx *v, const struct ynode *n)
 		guard_prefix(v, it, "min_prefix_v6", 128, &g->min_prefix_v6);
 	if ((it = ymap_get(n, "stale_after")))
 		guard_stale(v, it);
+}
+
+/* resolve: {ttl_min, ttl_max, timeout}: the daemon's DNS schedule. */
+static void do_resolve(struct vctx *v, const struct ynode *n)
+{
+	static const char *const keys[] = { "ttl_min", "ttl_max", "timeout" };
+	struct resolvecfg *r = &v->p->resolve;
+	const struct ynode *it, *max = NULL;
+
+	if (!want(v, n, YN_MAP, "resolve"))
+		return;
+	check_keys(v, n, keys, ARRAY_SIZE(keys), " in 'resolve'");
+	if ((it = ymap_get(n, "ttl_min")))
+		duration(v, it, "ttl_min", &r->ttl_min);
+	if ((it = ymap_get(n, "ttl_max")) && duration(v, it, "ttl_max", &r->ttl_max))
+		max = it;
+	if ((it = ymap_get(n, "timeout")) && duration(v, it, "timeout", &r->timeout) &&
+	    r->timeout > 60)
+		ERR(v, it, "bad timeout '%s': at most 60s per DNS lookup", it->s);
+	if (r->ttl_max < r->ttl_min)
+		ERR(v, max ? max : n, "ttl_max (%us) is below ttl_min (%us)",
+		    r->ttl_max, r->ttl_min);
 }
 
 static void log_rate(struct vctx *v, const struct ynode *n)
@@ -1057,7 +1086,7 @@ static void do_management(struct vctx *v, const struct ynode *n)
 
 static const char *const top_keys[] = {
 	"version", "table", "mode", "edge", "icmp", "services", "partners",
-	"management", "guards", "log",
+	"management", "guards", "resolve", "log",
 };
 
 static void do_sections(struct vctx *v, const struct ynode *root)
@@ -1069,7 +1098,7 @@ static void do_sections(struct vctx *v, const struct ynode *root)
 		{ "table", do_table }, { "mode", do_mode }, { "edge", do_edge },
 		{ "icmp", do_icmp }, { "services", do_services },
 		{ "partners", do_partners }, { "management", do_management },
-		{ "log", do_log },
+		{ "resolve", do_resolve }, { "log", do_log },
 	};
 	const struct ynode *n;
 
