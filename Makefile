@@ -1,13 +1,29 @@
 # fedwall - GNU Makefile.  `make` builds build/fedwall; `make check` runs
-# every suite, normally and under ASan+UBSan; `make demo` runs the main job.
-# CC, CFLAGS, CPPFLAGS, LDFLAGS and PKG_CONFIG come from the environment the
-# way Buildroot and Yocto pass them.
+# every suite, normally and under ASan+UBSan; `make demo` runs the main job;
+# `make install` lays out PREFIX (default /usr/local) under DESTDIR.
+# CC, CFLAGS, CPPFLAGS, LDFLAGS, AR and PKG_CONFIG come from the command line
+# or the environment the way Buildroot and Yocto pass them: they add to the
+# flags the build needs (-std, warnings, -I., -MMD), never replace them.
 
 CC ?= cc
 PKG_CONFIG ?= pkg-config
 BUILD ?= build
-PREFIX ?= /usr/local
 SAN ?=
+
+PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+DATADIR ?= $(PREFIX)/share
+MANDIR ?= $(DATADIR)/man
+DOCDIR ?= $(DATADIR)/doc/fedwall
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+# Units live beside the system's own for PREFIX=/usr (Debian 12:
+# /lib/systemd/system), else under PREFIX where `systemctl link` finds them.
+ifeq ($(PREFIX),/usr)
+SYSTEMDUNITDIR ?= $(or $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir systemd 2>/dev/null),/lib/systemd/system)
+else
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+endif
+INSTALL ?= install
 
 PKGS := yaml-0.1 libnftnl libmnl libunbound
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
@@ -16,12 +32,15 @@ PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Wno-format-nonliteral
 CFLAGS ?= -O2 -g
+# Sanitizer flags go after the user's CFLAGS (so -O1 wins) in variables of
+# their own, so that CFLAGS=... on the command line cannot drop them.
 ifneq ($(SAN),)
-CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+SAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 	-fno-sanitize-recover=undefined
-LDFLAGS += -fsanitize=address,undefined
+SAN_LDFLAGS := -fsanitize=address,undefined
 endif
-ALL_CFLAGS := -std=gnu11 $(WARN) -I. $(PKG_CFLAGS) $(CPPFLAGS) $(CFLAGS) -MMD -MP
+ALL_CFLAGS = -std=gnu11 $(WARN) -I. $(PKG_CFLAGS) $(CPPFLAGS) $(CFLAGS) $(SAN_CFLAGS) -MMD -MP
+ALL_LDFLAGS = $(LDFLAGS) $(SAN_LDFLAGS)
 LIBS := $(PKG_LIBS)
 
 ifeq ($(V),1)
@@ -58,27 +77,37 @@ $(BUILD)/libfedwall.a: $(LIB_OBJ)
 
 $(BUILD)/fedwall: $(CLI_OBJ) $(BUILD)/libfedwall.a
 	$(quiet) LINK $@
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libfedwall.a $(LIBS)
+	$(Q)$(CC) $(CFLAGS) $(SAN_CFLAGS) $(ALL_LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libfedwall.a $(LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libfedwall.a
 	@mkdir -p $(@D)
 	$(quiet) LINK $@
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libfedwall.a $(LIBS)
+	$(Q)$(CC) $(CFLAGS) $(SAN_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libfedwall.a $(LIBS)
 
 $(BUILD)/tests/lab/%: $(BUILD)/tests/lab/%.o
 	$(quiet) LINK $@
-	$(Q)$(CC) $(LDFLAGS) -o $@ $<
+	$(Q)$(CC) $(CFLAGS) $(SAN_CFLAGS) $(ALL_LDFLAGS) -o $@ $<
 
 tests: $(BUILD)/fedwall $(UNIT_BIN) $(LAB_BIN)
 
 deps:
 	@tools/deps.sh
 
-# The suite runs twice: plain, and under AddressSanitizer + UBSan.
+# The suite runs twice: plain, and under AddressSanitizer + UBSan.  When
+# clang is installed, the tree must also build with it without a warning
+# (`make check-clang` runs the suites on that build too).
 check: deps
 	@$(MAKE) --no-print-directory tests
 	@$(MAKE) --no-print-directory tests BUILD=build-san SAN=1
+	@if command -v clang >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory tests BUILD=build-clang CC=clang \
+			CFLAGS="-O2 -g -Werror"; \
+	else echo "  SKIP    clang build (clang not installed)"; fi
 	@tools/run-tests.sh build build-san
+
+check-clang: deps
+	@$(MAKE) --no-print-directory tests BUILD=build-clang CC=clang CFLAGS="-O2 -g -Werror"
+	@tools/run-tests.sh build-clang
 
 demo: deps all
 	@tools/demo.sh $(BUILD)/fedwall
@@ -92,10 +121,50 @@ bench: deps all
 golden: all
 	@tools/golden.sh $(BUILD)/fedwall
 
-clean:
-	rm -rf build build-san
+# ---- installation: PREFIX (default /usr/local) under DESTDIR ----
+# The state directory (/var/lib/fedwall) is not made here: the unit
+# (StateDirectory=) or the package creates it.
+UNITS := fedwall.service fedwall-refresh.service fedwall-refresh.timer
 
-.PHONY: all tests deps check demo bench golden clean
+install: all
+	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR)/examples/lists \
+		$(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(BASHCOMPDIR)
+	$(INSTALL) -m 755 $(BUILD)/fedwall $(DESTDIR)$(SBINDIR)/fedwall
+	$(INSTALL) -m 644 docs/fedwall.8 $(DESTDIR)$(MANDIR)/man8/fedwall.8
+	$(INSTALL) -m 644 docs/fedwall-policy.5 $(DESTDIR)$(MANDIR)/man5/fedwall-policy.5
+	$(INSTALL) -m 644 examples/*.yaml dist/fedwall.cron $(DESTDIR)$(DOCDIR)/examples/
+	$(INSTALL) -m 644 examples/lists/* $(DESTDIR)$(DOCDIR)/examples/lists/
+	for u in $(UNITS); do \
+		sed 's|/usr/sbin/fedwall|$(SBINDIR)/fedwall|g' dist/$$u \
+			>$(DESTDIR)$(SYSTEMDUNITDIR)/$$u.tmp && \
+		chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/$$u.tmp && \
+		mv $(DESTDIR)$(SYSTEMDUNITDIR)/$$u.tmp $(DESTDIR)$(SYSTEMDUNITDIR)/$$u || exit 1; \
+	done
+	$(INSTALL) -m 644 dist/fedwall.bash $(DESTDIR)$(BASHCOMPDIR)/fedwall
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/fedwall $(DESTDIR)$(MANDIR)/man8/fedwall.8 \
+		$(DESTDIR)$(MANDIR)/man5/fedwall-policy.5 $(DESTDIR)$(BASHCOMPDIR)/fedwall \
+		$(UNITS:%=$(DESTDIR)$(SYSTEMDUNITDIR)/%)
+	rm -rf $(DESTDIR)$(DOCDIR)
+
+# Debian package (binary only) into build/deb/, from a copy of the tree so
+# that dpkg-buildpackage's output does not land beside the checkout; needs
+# the packaging tools (`tools/deps.sh deb`).  Never part of check.
+DEB_DIR := build/deb
+deb:
+	@tools/deps.sh deb
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/fedwall
+	git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t $(DEB_DIR)/fedwall
+	cd $(DEB_DIR)/fedwall && dpkg-buildpackage -us -uc -b
+	lintian --fail-on error $(DEB_DIR)/*.changes
+	@ls -l $(DEB_DIR)/*.deb
+
+clean:
+	rm -rf build build-san build-clang
+
+.PHONY: all tests deps check check-clang demo bench golden install uninstall deb clean
 .SECONDARY:
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%.d) \

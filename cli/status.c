@@ -1,19 +1,31 @@
 /* status.c - `fedwall status`: what is live in the kernel: per partner
  * the elements admitting it and its accepted-connection counters, and the
  * drop counters.  Read from the kernel alone (the policy only names the
- * table), so it shows what is really there. */
+ * table), so it shows what is really there.  `--format prometheus` adds,
+ * from the policy and the state directory, when each address source was
+ * last confirmed, for node_exporter's textfile collector. */
 #include "cli.h"
 #include "generator/generator.h"
 #include "nft/nft.h"
+#include "policy/policy.h"
+#include "refresh/state.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
-#define USAGE "[-f POLICY | --table NAME] [--state-dir DIR] [--json]"
+#define USAGE "[-f POLICY | --table NAME] [--state-dir DIR]\n" \
+	"       [--json | --format text|json|prometheus] [-o FILE]"
+
+enum format { FMT_TEXT, FMT_JSON, FMT_PROM };
 
 struct dir_stat {
 	size_t elems;
+	size_t elems_fam[2];    /* IPv4, IPv6 */
 	bool has_counter;
 	uint64_t packets, bytes;
 };
@@ -59,8 +71,12 @@ static void collect(const struct ir_ruleset *rs, pstat_vec *v)
 			struct pstat *p = c < rs->nchains ? partner(v, rs->chains[c].name, &in)
 							  : NULL;
 
-			if (p)
-				(in ? &p->in : &p->out)->elems++;
+			if (p) {
+				struct dir_stat *d = in ? &p->in : &p->out;
+
+				d->elems++;
+				d->elems_fam[s->elems[k].addr.family == 6]++;
+			}
 		}
 	}
 	for (size_t i = 0; i < rs->ncounters; i++) {
@@ -97,138 +113,464 @@ static size_t plain_elems(const struct ir_ruleset *rs)
 	return n;
 }
 
-static void text_dir(const struct dir_stat *d)
+static void text_dir(FILE *out, const struct dir_stat *d)
 {
 	if (d->has_counter || d->elems)
-		printf(" %9zu %12llu %14llu", d->elems, (unsigned long long)d->packets,
+		fprintf(out, " %9zu %12llu %14llu", d->elems, (unsigned long long)d->packets,
 		       (unsigned long long)d->bytes);
 	else
-		printf(" %9s %12s %14s", "-", "-", "-");
+		fprintf(out, " %9s %12s %14s", "-", "-", "-");
 }
 
-static void print_text(const struct ir_ruleset *rs, const pstat_vec *v, const char *foreign)
+static void print_text(FILE *out, const struct ir_ruleset *rs, const pstat_vec *v, const char *foreign)
 {
 	static const char *const drops[] = { "dropped_in", "dropped_out" };
 
-	printf("table inet %s: %zu chains, %zu sets, %zu counters\n", rs->table, rs->nchains,
+	fprintf(out, "table inet %s: %zu chains, %zu sets, %zu counters\n", rs->table, rs->nchains,
 	       rs->nsets, rs->ncounters);
 	if (foreign)
-		printf("warning: %s (the next apply replaces the table)\n", foreign);
-	printf("%-20s %9s %12s %14s %9s %12s %14s\n", "partner", "in-elems", "in-packets",
+		fprintf(out, "warning: %s (the next apply replaces the table)\n", foreign);
+	fprintf(out, "%-20s %9s %12s %14s %9s %12s %14s\n", "partner", "in-elems", "in-packets",
 	       "in-bytes", "out-elems", "out-packets", "out-bytes");
 	for (size_t i = 0; i < v->n; i++) {
-		printf("%-20s", v->v[i].name);
-		text_dir(&v->v[i].in);
-		text_dir(&v->v[i].out);
-		printf("\n");
+		fprintf(out, "%-20s", v->v[i].name);
+		text_dir(out, &v->v[i].in);
+		text_dir(out, &v->v[i].out);
+		fprintf(out, "\n");
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(drops); i++) {
 		const struct ir_counter *c = counter(rs, drops[i]);
 
 		if (c)
-			printf("%s: %llu packets, %llu bytes\n", drops[i],
+			fprintf(out, "%s: %llu packets, %llu bytes\n", drops[i],
 			       (unsigned long long)c->packets, (unsigned long long)c->bytes);
 	}
-	printf("other set elements (management, ports, edge): %zu\n", plain_elems(rs));
+	fprintf(out, "other set elements (management, ports, edge): %zu\n", plain_elems(rs));
 }
 
-static void json_dir(const char *key, const struct dir_stat *d)
+static void json_dir(FILE *out, const char *key, const struct dir_stat *d)
 {
-	printf("\"%s\": {\"elements\": %zu, \"packets\": %llu, \"bytes\": %llu}", key, d->elems,
+	fprintf(out, "\"%s\": {\"elements\": %zu, \"packets\": %llu, \"bytes\": %llu}", key, d->elems,
 	       (unsigned long long)d->packets, (unsigned long long)d->bytes);
 }
 
-static void json_counter(const struct ir_ruleset *rs, const char *name)
+static void json_counter(FILE *out, const struct ir_ruleset *rs, const char *name)
 {
 	const struct ir_counter *c = counter(rs, name);
 
-	printf(", \"%s\": ", name);
+	fprintf(out, ", \"%s\": ", name);
 	if (c)
-		printf("{\"packets\": %llu, \"bytes\": %llu}", (unsigned long long)c->packets,
+		fprintf(out, "{\"packets\": %llu, \"bytes\": %llu}", (unsigned long long)c->packets,
 		       (unsigned long long)c->bytes);
 	else
-		printf("null");
+		fprintf(out, "null");
 }
 
-static void print_json(const struct ir_ruleset *rs, const pstat_vec *v, const char *foreign)
+static void print_json(FILE *out, const struct ir_ruleset *rs, const pstat_vec *v, const char *foreign)
 {
-	printf("{\"table\": ");
-	cli_json_str(stdout, rs->table);
-	printf(", \"loaded\": true, \"foreign\": ");
+	fprintf(out, "{\"table\": ");
+	cli_json_str(out, rs->table);
+	fprintf(out, ", \"loaded\": true, \"foreign\": ");
 	if (foreign)
-		cli_json_str(stdout, foreign);
+		cli_json_str(out, foreign);
 	else
-		printf("null");
-	printf(", \"partners\": {");
+		fprintf(out, "null");
+	fprintf(out, ", \"partners\": {");
 	for (size_t i = 0; i < v->n; i++) {
-		printf("%s", i ? ", " : "");
-		cli_json_str(stdout, v->v[i].name);
-		printf(": {");
-		json_dir("in", &v->v[i].in);
-		printf(", ");
-		json_dir("out", &v->v[i].out);
-		printf("}");
+		fprintf(out, "%s", i ? ", " : "");
+		cli_json_str(out, v->v[i].name);
+		fprintf(out, ": {");
+		json_dir(out, "in", &v->v[i].in);
+		fprintf(out, ", ");
+		json_dir(out, "out", &v->v[i].out);
+		fprintf(out, "}");
 	}
-	printf("}");
-	json_counter(rs, "dropped_in");
-	json_counter(rs, "dropped_out");
-	printf(", \"other_elements\": %zu}\n", plain_elems(rs));
+	fprintf(out, "}");
+	json_counter(out, rs, "dropped_in");
+	json_counter(out, rs, "dropped_out");
+	fprintf(out, ", \"other_elements\": %zu}\n", plain_elems(rs));
 }
 
-static int show(struct nft_ctx *ctx, const char *table, bool json, struct diag *d)
+/* ---- Prometheus text exposition format (version 0.0.4) ---------------- */
+
+/* A label value: backslash, double quote and newline escaped. */
+static void prom_label(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"')
+			fprintf(out, "\\%c", *s);
+		else if (*s == '\n')
+			fputs("\\n", out);
+		else
+			fputc(*s, out);
+	}
+	fputc('"', out);
+}
+
+static void prom_head(FILE *out, const char *name, const char *type, const char *help)
+{
+	fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void prom_partner_counters(FILE *out, const pstat_vec *v, bool bytes)
+{
+	static const char *const dirs[] = { "in", "out" };
+
+	for (size_t i = 0; i < v->n; i++) {
+		for (int k = 0; k < 2; k++) {
+			const struct dir_stat *d = k ? &v->v[i].out : &v->v[i].in;
+
+			if (!d->has_counter)
+				continue;
+			fprintf(out, "fedwall_partner_accepted_%s_total{partner=",
+				bytes ? "bytes" : "packets");
+			prom_label(out, v->v[i].name);
+			fprintf(out, ",direction=\"%s\"} %llu\n", dirs[k],
+				(unsigned long long)(bytes ? d->bytes : d->packets));
+		}
+	}
+}
+
+static void prom_elements(FILE *out, const pstat_vec *v)
+{
+	static const char *const dirs[] = { "in", "out" };
+
+	prom_head(out, "fedwall_partner_elements", "gauge",
+		  "Live verdict-map elements (address . protocol . port) admitting a partner.");
+	for (size_t i = 0; i < v->n; i++) {
+		for (int k = 0; k < 2; k++) {
+			const struct dir_stat *d = k ? &v->v[i].out : &v->v[i].in;
+
+			for (int f = 0; f < 2; f++) {
+				fprintf(out, "fedwall_partner_elements{partner=");
+				prom_label(out, v->v[i].name);
+				fprintf(out, ",direction=\"%s\",family=\"ipv%d\"} %zu\n", dirs[k],
+					f ? 6 : 4, d->elems_fam[f]);
+			}
+		}
+	}
+}
+
+static void prom_kernel(FILE *out, const struct ir_ruleset *rs, const pstat_vec *v,
+			const char *foreign)
+{
+	static const char *const drops[] = { "dropped_in", "dropped_out" };
+
+	prom_head(out, "fedwall_partner_accepted_packets_total", "counter",
+		  "Packets of new connections admitted from or to a partner.");
+	prom_partner_counters(out, v, false);
+	prom_head(out, "fedwall_partner_accepted_bytes_total", "counter",
+		  "Bytes of new connections admitted from or to a partner.");
+	prom_partner_counters(out, v, true);
+	prom_elements(out, v);
+	for (int b = 0; b < 2; b++) {
+		prom_head(out, b ? "fedwall_dropped_bytes_total" : "fedwall_dropped_packets_total",
+			  "counter", b ? "Bytes dropped by fedwall's table."
+				       : "Packets dropped by fedwall's table.");
+		for (size_t i = 0; i < ARRAY_SIZE(drops); i++) {
+			const struct ir_counter *c = counter(rs, drops[i]);
+
+			if (c)
+				fprintf(out, "fedwall_dropped_%s_total{direction=\"%s\"} %llu\n",
+					b ? "bytes" : "packets", drops[i] + 8,
+					(unsigned long long)(b ? c->bytes : c->packets));
+		}
+	}
+	prom_head(out, "fedwall_other_elements", "gauge",
+		  "Elements of fedwall's plain sets (management, ports, edge).");
+	fprintf(out, "fedwall_other_elements %zu\n", plain_elems(rs));
+	prom_head(out, "fedwall_table_foreign", "gauge",
+		  "1 if the table holds objects fedwall did not write.");
+	fprintf(out, "fedwall_table_foreign %d\n", foreign ? 1 : 0);
+}
+
+/* ---- per-source freshness, from the policy and the state directory ---- */
+
+/* Whether state entry `e` is a source partner `pt` names.  Domains are
+ * recorded per SRV owner ("_sipfederationtls._tcp.example.com"). */
+static bool names(const struct partner *pt, const struct state_entry *e)
+{
+	size_t n = strlen(e->name);
+
+	switch (e->kind) {
+	case STATE_HOST:
+		for (size_t i = 0; i < pt->nhosts; i++)
+			if (!strcmp(pt->hosts[i].s, e->name))
+				return true;
+		return false;
+	case STATE_LIST:
+		for (size_t i = 0; i < pt->nlists; i++)
+			if (!strcmp(pt->lists[i].s, e->name))
+				return true;
+		return false;
+	case STATE_DOMAIN:
+		for (size_t i = 0; i < pt->ndomains; i++) {
+			size_t k = strlen(pt->domains[i].s);
+
+			if (e->name[0] == '_' && n > k + 1 && e->name[n - k - 1] == '.' &&
+			    !strcmp(e->name + n - k, pt->domains[i].s))
+				return true;
+		}
+		return false;
+	}
+	return false;
+}
+
+static void prom_source(FILE *out, const char *metric, const struct partner *pt,
+			const struct state_entry *e, long long val)
+{
+	fprintf(out, "%s{partner=", metric);
+	prom_label(out, pt->name);
+	fprintf(out, ",kind=\"%s\",source=", state_kind_name(e->kind));
+	prom_label(out, e->name);
+	fprintf(out, "} %lld\n", val);
+}
+
+/* TODO(refresh): once refresh/ exports its source set (srcset_fill) and
+ * records each run, emit sources never confirmed as well, and
+ * fedwall_last_refresh_timestamp_seconds / fedwall_last_refresh_success
+ * from that record.  Until then: what the state file says. */
+static void prom_sources(FILE *out, const struct policy *p, const char *state_dir,
+			 struct diag *d)
+{
+	struct state st = { 0 };
+	struct strbuf path = { 0 };
+	struct stat sb;
+	int64_t now = time(NULL);
+	bool loaded;
+
+	sb_addf(&path, "%s/%s", state_dir, STATE_FILE_NAME);
+	loaded = state_load(&st, sb_str(&path), d) == 0 && stat(sb_str(&path), &sb) == 0 &&
+		 !st.discarded;
+	prom_head(out, "fedwall_state_write_timestamp_seconds", "gauge",
+		  "When the state file (last known good addresses) was last written; 0 if none.");
+	fprintf(out, "fedwall_state_write_timestamp_seconds %lld\n",
+		loaded ? (long long)sb.st_mtime : 0LL);
+	prom_head(out, "fedwall_source_last_confirmed_timestamp_seconds", "gauge",
+		  "When a partner's address source (host, domain, list) was last confirmed.");
+	for (size_t i = 0; i < p->npartners; i++)
+		for (size_t k = 0; k < st.n; k++)
+			if (names(&p->partners[i], &st.v[k]))
+				prom_source(out, "fedwall_source_last_confirmed_timestamp_seconds",
+					    &p->partners[i], &st.v[k], (long long)st.v[k].confirmed);
+	prom_head(out, "fedwall_source_stale", "gauge",
+		  "1 if a source was last confirmed longer ago than guards.stale_after.");
+	for (size_t i = 0; i < p->npartners; i++)
+		for (size_t k = 0; k < st.n; k++)
+			if (names(&p->partners[i], &st.v[k]))
+				prom_source(out, "fedwall_source_stale", &p->partners[i], &st.v[k],
+					    now - st.v[k].confirmed > (int64_t)p->guards.stale_after);
+	prom_head(out, "fedwall_partner_stale_sources", "gauge",
+		  "Number of a partner's sources past guards.stale_after.");
+	for (size_t i = 0; i < p->npartners; i++) {
+		unsigned n = 0;
+
+		for (size_t k = 0; k < st.n; k++)
+			n += names(&p->partners[i], &st.v[k]) &&
+			     now - st.v[k].confirmed > (int64_t)p->guards.stale_after;
+		fprintf(out, "fedwall_partner_stale_sources{partner=");
+		prom_label(out, p->partners[i].name);
+		fprintf(out, "} %u\n", n);
+	}
+	state_free(&st);
+	sb_free(&path);
+}
+
+static void print_prom(FILE *out, const char *table, const struct ir_ruleset *rs,
+		       const pstat_vec *v, const char *foreign, const struct policy *p,
+		       const char *state_dir, struct diag *d)
+{
+	prom_head(out, "fedwall_info", "gauge", "fedwall's version and table; always 1.");
+	fprintf(out, "fedwall_info{version=\"%s\",table=", FEDWALL_VERSION);
+	prom_label(out, table);
+	fprintf(out, "} 1\n");
+	prom_head(out, "fedwall_table_present", "gauge",
+		  "1 if fedwall's table is loaded in the kernel.");
+	fprintf(out, "fedwall_table_present %d\n", rs ? 1 : 0);
+	if (rs)
+		prom_kernel(out, rs, v, foreign);
+	if (p)
+		prom_sources(out, p, state_dir, d);
+}
+
+/* ---- output: stdout, or FILE replaced atomically ------------------------ */
+
+struct sink {
+	FILE *f;
+	char *tmp;              /* NULL: stdout */
+	const char *path;
+};
+
+static int sink_open(struct sink *k, const char *path, struct diag *d)
+{
+	int fd;
+
+	k->f = stdout;
+	k->tmp = NULL;
+	k->path = path;
+	if (!path || !strcmp(path, "-"))
+		return 0;
+	k->tmp = xmalloc(strlen(path) + 8);
+	sprintf(k->tmp, "%s.XXXXXX", path);
+	fd = mkstemp(k->tmp);
+	if (fd < 0 || fchmod(fd, 0644) || !(k->f = fdopen(fd, "w"))) {
+		diag_error(d, NULL, "cannot create '%s': %s", k->tmp, strerror(errno));
+		if (fd >= 0) {
+			close(fd);
+			unlink(k->tmp);
+		}
+		free(k->tmp);
+		k->tmp = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* Renames the temporary file over the target (readers of the textfile
+ * collector never see half a file), or removes it when !ok. */
+static int sink_close(struct sink *k, bool ok, struct diag *d)
+{
+	int ret = 0;
+
+	if (!k->tmp)
+		return fflush(stdout) ? -1 : 0;
+	if (fflush(k->f) || fsync(fileno(k->f)))
+		ok = false;
+	if (fclose(k->f))
+		ok = false;
+	if (ok && rename(k->tmp, k->path)) {
+		diag_error(d, NULL, "cannot write '%s': %s", k->path, strerror(errno));
+		ok = false;
+	}
+	if (!ok) {
+		unlink(k->tmp);
+		ret = -1;
+	}
+	free(k->tmp);
+	return ret;
+}
+
+static int show(struct nft_ctx *ctx, const char *table, enum format fmt,
+		const struct policy *p, const struct common_opts *o, FILE *out,
+		struct diag *d)
 {
 	struct ir_ruleset *live = NULL;
 	pstat_vec v = { 0 };
 	uint32_t genid;
 	int ret = nft_read(ctx, table, &live, &genid);
 
-	if (ret == -ENOENT) {
-		if (json) {
-			printf("{\"table\": ");
-			cli_json_str(stdout, table);
-			printf(", \"loaded\": false}\n");
-		} else {
-			printf("fedwall: table inet %s is not loaded\n", table);
-		}
-		return ret;
-	}
-	if (ret) {
+	if (ret && ret != -ENOENT) {
 		diag_error(d, NULL, "cannot read table inet %s: %s", table, strerror(-ret));
 		return ret;
 	}
-	collect(live, &v);
-	if (json)
-		print_json(live, &v, nft_foreign(ctx));
-	else
-		print_text(live, &v, nft_foreign(ctx));
+	if (ret == -ENOENT && fmt == FMT_JSON) {
+		fprintf(out, "{\"table\": ");
+		cli_json_str(out, table);
+		fprintf(out, ", \"loaded\": false}\n");
+	} else if (ret == -ENOENT && fmt == FMT_TEXT) {
+		fprintf(out, "fedwall: table inet %s is not loaded\n", table);
+	}
+	if (live)
+		collect(live, &v);
+	if (fmt == FMT_PROM)
+		print_prom(out, table, live, &v, nft_foreign(ctx), p, o->state_dir, d);
+	else if (live && fmt == FMT_JSON)
+		print_json(out, live, &v, nft_foreign(ctx));
+	else if (live)
+		print_text(out, live, &v, nft_foreign(ctx));
 	free(v.v);
 	ir_free(live);
-	return 0;
+	/* A missing table is news for people (exit 1) but just a value for
+	 * the metrics file, which is written either way. */
+	return fmt == FMT_PROM ? 0 : ret;
+}
+
+/* Takes --format out of argv (common_parse knows the shared options
+ * only); --json is --format json.  Returns the new argc, or -1 after a
+ * usage error. */
+static int take_format(int argc, const char *argv[], const char *av[], enum format *fmt)
+{
+	static const char *const names[] = { "text", "json", "prometheus" };
+	int n = 0;
+
+	*fmt = FMT_TEXT;
+	for (int i = 0; i < argc; i++) {
+		const char *val = NULL;
+		size_t k = 0;
+
+		if (!strcmp(argv[i], "--")) {
+			while (i < argc)
+				av[n++] = argv[i++];
+			break;
+		}
+		if (!strcmp(argv[i], "--format") && i + 1 < argc)
+			val = argv[++i];
+		else if (!strncmp(argv[i], "--format=", 9))
+			val = argv[i] + 9;
+		else if (!strcmp(argv[i], "--format"))
+			val = "";
+		if (!val) {
+			av[n++] = argv[i];
+			continue;
+		}
+		while (k < ARRAY_SIZE(names) && strcmp(val, names[k]))
+			k++;
+		*fmt = (enum format)k;
+		if (k == ARRAY_SIZE(names)) {
+			fprintf(stderr, "fedwall status: unknown format '%s' (expected text, "
+				"json or prometheus)\nUsage: fedwall status %s\n", val, USAGE);
+			return -1;
+		}
+	}
+	av[n] = NULL;
+	return n;
 }
 
 int status_main(int argc, const char *argv[])
 {
+	const char **av = xmalloc((size_t)(argc + 1) * sizeof(*av));
 	struct common_opts o;
+	struct policy *p = NULL;
 	struct nft_ctx *ctx;
+	struct sink out;
+	enum format fmt;
 	struct diag d;
-	char *table;
-	int i = common_parse(argc, argv, "fvjt", USAGE, &o), ret;
+	char *table = NULL;
+	int n = take_format(argc, argv, av, &fmt), i, ret = -1, rc = EXIT_USAGE;
 
+	i = n < 0 ? -1 : common_parse(n, av, "fvjot", USAGE, &o);
 	if (i == -2)
-		return EXIT_OK;
+		rc = EXIT_OK;
 	if (i < 0)
-		return EXIT_USAGE;
+		goto out_free_av;
+	if (o.json)
+		fmt = FMT_JSON;
+	rc = EXIT_ERROR;
 	diag_init(&d, stderr);
-	table = cli_table(&o, &d);
-	if (!table)
-		return EXIT_ERROR;
+	if (o.table) {
+		table = xstrdup(o.table);
+	} else {
+		p = policy_load(o.policy, &d);
+		if (!p)
+			goto out_free_av;
+		table = xstrdup(p->table);
+	}
+	if (sink_open(&out, o.output, &d))
+		goto out_free_table;
 	ret = nft_open(&ctx);
 	if (ret) {
 		diag_error(&d, NULL, "cannot talk to nf_tables: %s", strerror(-ret));
 	} else {
-		ret = show(ctx, table, o.json, &d);
+		ret = show(ctx, table, fmt, p, &o, out.f, &d);
 		nft_close(ctx);
 	}
+	if (sink_close(&out, ret == 0, &d) == 0 && ret == 0)
+		rc = EXIT_OK;
+out_free_table:
 	free(table);
-	return ret ? EXIT_ERROR : EXIT_OK;
+	policy_free(p);
+out_free_av:
+	free(av);
+	return rc;
 }

@@ -1,0 +1,181 @@
+#!/bin/sh
+# tests/metrics.sh - `fedwall status --format prometheus`: the metrics file
+# for node_exporter's textfile collector, read back by a real Prometheus
+# text format parser (prometheus_client's, Debian python3-prometheus-client;
+# promtool as well when it is installed), against a live table in a network
+# namespace of our own, with a state file holding a fresh and a stale
+# source.
+. "$(dirname "$0")/lib.sh"
+
+if ! can_kernel; then
+	skip "metrics: status --format prometheus (needs root, nft and unshare -n)"
+	exit 0
+fi
+PY=/usr/bin/python3
+if ! $PY -c 'import prometheus_client.parser' 2>/dev/null; then
+	fail "metrics: no Prometheus text parser (apt-get install python3-prometheus-client)"
+	exit 1
+fi
+if [ -z "${FWT_IN_NETNS:-}" ]; then
+	FWT_IN_NETNS=1 exec unshare -n sh "$0" "$@"
+fi
+
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+STATE=$T/state
+mkdir -p "$STATE" "$T/lists" "$T/metrics"
+fw() { "$FEDWALL" "$@" --state-dir "$STATE"; }
+echo 203.0.113.0/28 >"$T/lists/gamma.txt"
+cat >"$T/policy.yaml" <<'P'
+version: 1
+partners:
+  alpha:
+    services: [sip-federation]
+    addresses: [198.51.100.7, 2001:db8:7::/48]
+    hosts: [sip.alpha.example]
+  beta:
+    services: [xmpp-s2s]
+    direction: inbound
+    domains: [beta.example]
+  gamma:
+    services: [matrix-federation]
+    lists: [lists/gamma.txt]
+guards:
+  stale_after: 1h
+P
+
+# The state file as refresh writes it: alpha's host confirmed a minute
+# ago, beta's SRV domain two hours ago (past stale_after).
+now=$(date +%s)
+$PY - "$STATE/state" "$((now - 60))" "$((now - 7200))" <<'PY'
+import sys
+path, fresh, stale = sys.argv[1], sys.argv[2], sys.argv[3]
+body = ("fedwall-state 1\n"
+	f"source host {fresh} 300 dns sip.alpha.example\naddr 198.51.100.20\n"
+	f"source domain {stale} 300 dns _xmpp-server._tcp.beta.example\naddr 192.0.2.99\n")
+h = 0xcbf29ce484222325
+for b in body.encode():
+	h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff
+open(path, "w").write(body + "# sum %016x\n" % h)
+PY
+
+# check_parse NAME FILE: the parser accepts FILE; prints "name{labels} value"
+# lines sorted into $T/samples.
+check_parse() {
+	if $PY - "$2" >"$T/samples" 2>"$T/perr" <<'PY'
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+text = open(sys.argv[1]).read()
+out = []
+for fam in text_string_to_metric_families(text):
+	assert fam.documentation, "no HELP for " + fam.name
+	assert fam.type in ("counter", "gauge"), fam.type
+	for s in fam.samples:
+		labels = ",".join('%s="%s"' % kv for kv in sorted(s.labels.items()))
+		out.append("%s{%s} %s" % (s.name, labels, repr(float(s.value))))
+print("\n".join(sorted(out)))
+PY
+	then
+		pass "$1"
+	else
+		fail "$1"
+		sed 's/^/    /' "$T/perr" >&2
+	fi
+	if command -v promtool >/dev/null 2>&1; then
+		ok "$1 (promtool check metrics)" sh -c "promtool check metrics <'$2'"
+	fi
+}
+
+# has NAME LINE: the parsed samples have LINE.
+has() {
+	if grep -qxF -- "$2" "$T/samples"; then
+		pass "$1"
+	else
+		fail "$1"
+		echo "    wanted: $2" >&2
+		sed 's/^/    /' "$T/samples" | head -40 >&2
+	fi
+}
+
+M=$T/metrics/fedwall.prom
+ok "metrics: no table yet: written, exit 0" \
+	fw status --format prometheus -f "$T/policy.yaml" -o "$M"
+check_parse "metrics: no table: parses" "$M"
+has "metrics: no table: fedwall_table_present 0" "fedwall_table_present{} 0.0"
+
+ok "metrics: apply" fw apply -f "$T/policy.yaml" >/dev/null 2>&1
+ok "metrics: written with a live table" fw status --format prometheus -f "$T/policy.yaml" -o "$M"
+check_parse "metrics: live table: parses" "$M"
+has "metrics: table present" "fedwall_table_present{} 1.0"
+# (1 or 2: inline, plus the state's address once offline commands use it)
+if grep -q '^fedwall_partner_elements{direction="in",family="ipv4",partner="alpha"} [12].0$' \
+	"$T/samples"; then
+	pass "metrics: alpha elements, ipv4 in"
+else
+	fail "metrics: alpha elements, ipv4 in"
+fi
+has "metrics: alpha elements, ipv6 in" \
+	'fedwall_partner_elements{direction="in",family="ipv6",partner="alpha"} 1.0'
+has "metrics: gamma elements (list)" \
+	'fedwall_partner_elements{direction="out",family="ipv4",partner="gamma"} 1.0'
+has "metrics: accepted packets counter" \
+	'fedwall_partner_accepted_packets_total{direction="in",partner="alpha"} 0.0'
+has "metrics: accepted bytes counter" \
+	'fedwall_partner_accepted_bytes_total{direction="out",partner="alpha"} 0.0'
+has "metrics: dropped packets" 'fedwall_dropped_packets_total{direction="in"} 0.0'
+has "metrics: source last confirmed" \
+	"fedwall_source_last_confirmed_timestamp_seconds{kind=\"host\",partner=\"alpha\",source=\"sip.alpha.example\"} $(($now - 60)).0"
+has "metrics: fresh source is not stale" \
+	'fedwall_source_stale{kind="host",partner="alpha",source="sip.alpha.example"} 0.0'
+has "metrics: source past stale_after is stale" \
+	'fedwall_source_stale{kind="domain",partner="beta",source="_xmpp-server._tcp.beta.example"} 1.0'
+has "metrics: stale sources per partner" 'fedwall_partner_stale_sources{partner="beta"} 1.0'
+has "metrics: no stale source for alpha" 'fedwall_partner_stale_sources{partner="alpha"} 0.0'
+
+# Counters move with real packets: a connection out to alpha is admitted
+# (out_alpha), one to a stranger on a federation port dropped (dropped_out).
+# A veth pair without a peer address swallows the SYNs.
+ip link add fwt0 type veth peer name fwt1 && ip link set fwt0 up && ip link set fwt1 up &&
+	ip addr add 192.0.2.1/24 dev fwt0 && ip route add 198.51.100.0/24 dev fwt0
+$PY - <<'PY'
+import socket
+for dst in ("198.51.100.7", "192.0.2.50"):
+	s = socket.socket()
+	s.settimeout(0.2)
+	try:
+		s.connect((dst, 5061))
+	except OSError:
+		pass
+	s.close()
+PY
+fw status --format prometheus -f "$T/policy.yaml" -o "$M"
+check_parse "metrics: after traffic: parses" "$M"
+if grep -q '^fedwall_partner_accepted_packets_total{direction="out",partner="alpha"} [1-9]' \
+	"$T/samples"; then
+	pass "metrics: a connection to alpha counts as accepted"
+else
+	fail "metrics: a connection to alpha counts as accepted"
+	grep accepted "$T/samples" | sed 's/^/    /' >&2
+fi
+if grep -q '^fedwall_dropped_packets_total{direction="out"} [1-9]' "$T/samples"; then
+	pass "metrics: a connection to a stranger counts as dropped"
+else
+	fail "metrics: a connection to a stranger counts as dropped"
+	grep dropped "$T/samples" | sed 's/^/    /' >&2
+fi
+
+# Atomic: the file is replaced by rename (new inode), no temporary left.
+ino1=$(stat -c %i "$M")
+fw status --format prometheus -f "$T/policy.yaml" -o "$M"
+ino2=$(stat -c %i "$M")
+ok "metrics: replaced by rename" test "$ino1" != "$ino2"
+ok "metrics: no temporary file left" test "$(ls "$T/metrics")" = fedwall.prom
+ok "metrics: world-readable for node_exporter" test "$(stat -c %a "$M")" = 644
+# A directory that cannot be written: exit 1, the old file untouched.
+ok "metrics: unwritable target fails (exit 1)" \
+	sh -c "! '$FEDWALL' status --format prometheus -f '$T/policy.yaml' --state-dir '$STATE' -o /proc/nonexistent/x.prom 2>/dev/null"
+ok "metrics: --format json is --json" sh -c \
+	"'$FEDWALL' status --format json --table fedwall | $PY -m json.tool >/dev/null"
+ok "metrics: bad format is a usage error (2)" \
+	sh -c "'$FEDWALL' status --format yaml >/dev/null 2>&1; test \$? -eq 2"
+exit $SUITE_FAILED
