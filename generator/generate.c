@@ -352,6 +352,7 @@ static void partner_map(struct gen *g, bool out, const char *n4, const char *n6,
 {
 	struct gen_owner *o = xcalloc(g->p->npartners + 1, sizeof(*o));
 	elem_vec v4 = { 0 }, v6 = { 0 };
+	struct ir_set *s4, *s6;
 	size_t n = 0;
 
 	for (size_t i = 0; i < g->p->npartners; i++) {
@@ -364,8 +365,14 @@ static void partner_map(struct gen *g, bool out, const char *n4, const char *n6,
 					     chain, (uint32_t)i };
 	}
 	gen_elems(o, n, true, &v4, &v6, &g->ov);
-	set_elems(add_set(g, n4, IR_KEY_ADDR4_PROTO_PORT, true, comment), &v4);
-	set_elems(add_set(g, n6, IR_KEY_ADDR6_PROTO_PORT, true, comment), &v6);
+	s4 = add_set(g, n4, IR_KEY_ADDR4_PROTO_PORT, true, comment);
+	set_elems(s4, &v4);
+	s4->revoke = true;
+	s4->revoke_field = out ? IR_DADDR : IR_SADDR;
+	s6 = add_set(g, n6, IR_KEY_ADDR6_PROTO_PORT, true, comment);
+	set_elems(s6, &v6);
+	s6->revoke = true;
+	s6->revoke_field = out ? IR_DADDR : IR_SADDR;
 	free(o);
 }
 

@@ -47,6 +47,16 @@ struct ir_set {
 	bool is_map;            /* data type verdict: each element jumps */
 	struct ir_elem *elems;  /* ir_elem_cmp order; keys never overlap */
 	size_t nelems;
+	/* Partner maps: when an element leaves (or the map does), the
+	 * connections it admitted are cut, not only new ones refused: nft/
+	 * deletes the conntrack entries whose original-direction address
+	 * `revoke_field` (SADDR: inbound maps, DADDR: outbound), protocol
+	 * and destination port fall inside the element.  Set by the
+	 * generator for in4/in6/out4/out6, and by the read-back for every
+	 * map a vmap rule looks up (the same maps).  Rendered nowhere and
+	 * not part of the shape: ir_diff ignores it. */
+	bool revoke;
+	enum ir_field revoke_field;
 };
 
 struct ir_counter {
@@ -91,6 +101,8 @@ struct ir_rule {
 	enum log_unit unit;     /* LOG */
 	char *log_prefix;       /* LOG */
 	char *comment;          /* NULL if none; shown in text, kept in kernel */
+	uint64_t handle;        /* kernel handle from a read-back, else 0; not
+				 * rendered, not compared */
 };
 
 struct ir_chain {

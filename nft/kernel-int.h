@@ -13,6 +13,16 @@
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
 
+/* How nft_commit() removes elements from a set (tests and cost
+ * measurements force one; AUTO follows the cost model in kernel.c). */
+enum nft_path {
+	NFT_PATH_AUTO = 0,
+	NFT_PATH_DELTA,         /* delete the elements one by one */
+	NFT_PATH_SWAP,          /* delete and re-create the set and its rules */
+	NFT_PATH_FLUSH,         /* flush the set, add every element again */
+	NFT_PATH_REPLACE,       /* replace the whole table */
+};
+
 struct nft_ctx {
 	struct mnl_socket *nl;
 	uint32_t portid;
@@ -23,6 +33,9 @@ struct nft_ctx {
 	 * batch begin and end, and how many of them were element messages. */
 	size_t last_msgs, last_elem_msgs;
 	bool last_replace;
+	size_t last_swapped;            /* sets rebuilt and swapped in */
+	size_t last_revoked;            /* conntrack entries deleted */
+	enum nft_path force;            /* NFT_PATH_AUTO but in tests */
 };
 
 /* The shape of each key type: what nft would declare for it. */
@@ -87,6 +100,15 @@ void nft_elem_fmt(const struct ir_set *s, const struct ir_elem *e, struct strbuf
  * already) into `out`.  False when the rule is not one fedwall writes. */
 bool nft_decode_rule(const struct ir_ruleset *rs, const struct nftnl_rule *kr,
 		     struct ir_rule *out);
+
+/* ---- revocation (revoke.c) --------------------------------------------- */
+
+/* After a commit that turned `live` into `want`: deletes the conntrack
+ * entries that elements gone from revoking sets admitted and nothing in
+ * `want` admits still; notes per element what was cut, warns (never
+ * fails) when conntrack cannot be reached.  Returns how many went. */
+size_t nft_revoke(const struct ir_ruleset *live, const struct ir_ruleset *want,
+		  struct diag *d);
 
 /* ---- kernel I/O (kernel.c) --------------------------------------------- */
 

@@ -434,10 +434,197 @@ static int build_replace(struct batch *b, struct nft_ctx *ctx, const struct ir_r
 	return 0;
 }
 
+/* ---- swapping a set in: delete and re-create it with its rules ------------ */
+
+static bool refs_any(const struct ir_rule *r, const char *const *names, size_t n)
+{
+	for (size_t i = 0; r->set && i < n; i++)
+		if (!strcmp(r->set, names[i]))
+			return true;
+	return false;
+}
+
+static void del_rule(struct batch *b, struct nft_ctx *ctx, const struct ir_ruleset *live,
+		     const struct ir_chain *c, size_t i)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	struct nlmsghdr *nlh;
+
+	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, live->table);
+	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, c->name);
+	nftnl_rule_set_u64(r, NFTNL_RULE_HANDLE, c->rules[i].handle);
+	nlh = batch_msg(b, ctx, NFT_MSG_DELRULE, 0,
+			(struct rec){ .kind = REC_RULE, .name = c->name, .loc = &c->loc,
+				      .chain = c->name, .rule = i + 1, .del = true });
+	nftnl_rule_nlmsg_build_payload(nlh, r);
+	batch_push(b, nlh);
+	nftnl_rule_free(r);
+}
+
+static void del_set(struct batch *b, struct nft_ctx *ctx, const struct ir_ruleset *live,
+		    const char *name)
+{
+	struct nftnl_set *set = nftnl_set_alloc();
+	struct nlmsghdr *nlh;
+
+	nftnl_set_set_u32(set, NFTNL_SET_FAMILY, NFPROTO_INET);
+	nftnl_set_set_str(set, NFTNL_SET_TABLE, live->table);
+	nftnl_set_set_str(set, NFTNL_SET_NAME, name);
+	nlh = batch_msg(b, ctx, NFT_MSG_DELSET, 0,
+			(struct rec){ .kind = REC_SET, .name = name, .del = true });
+	nftnl_set_nlmsg_build_payload(nlh, set);
+	batch_push(b, nlh);
+	nftnl_set_free(set);
+}
+
+/* Inserts rule k of `c` after the rule with handle `anchor` (0: at the
+ * head of the chain). */
+static int put_rule(struct batch *b, struct nft_ctx *ctx, const struct ir_ruleset *want,
+		    const struct ir_chain *c, size_t k, uint64_t anchor, struct diag *d)
+{
+	const char *err = NULL;
+	struct nftnl_rule *r = nft_lower_rule(want, c, &c->rules[k], set_id_of, &err);
+	struct nlmsghdr *nlh;
+
+	if (!r) {
+		diag_error(d, c->loc.file ? &c->loc : NULL,
+			   "cannot lower rule %zu of chain '%s': %s", k + 1, c->name, err);
+		return -EINVAL;
+	}
+	if (anchor)
+		nftnl_rule_set_u64(r, NFTNL_RULE_POSITION, anchor);
+	nlh = batch_msg(b, ctx, NFT_MSG_NEWRULE, NLM_F_CREATE | (anchor ? NLM_F_APPEND : 0),
+			(struct rec){ .kind = REC_RULE, .name = c->name, .loc = &c->loc,
+				      .chain = c->name, .rule = k + 1 });
+	nftnl_rule_nlmsg_build_payload(nlh, r);
+	batch_push(b, nlh);
+	nftnl_rule_free(r);
+	return 0;
+}
+
+/* Puts back, in each chain, the rules deleted for the swap where they
+ * were: a run of them goes after the live rule before it (handle from
+ * the read-back), inserted last first so the run keeps its order. */
+static int put_rules_back(struct batch *b, struct nft_ctx *ctx, const struct ir_ruleset *live,
+			  const struct ir_ruleset *want, const char *const *names, size_t n,
+			  struct diag *d)
+{
+	for (size_t ci = 0; ci < live->nchains; ci++) {
+		const struct ir_chain *lc = &live->chains[ci];
+		const struct ir_chain *wc = ir_find_chain(want, lc->name);
+		uint64_t anchor = 0;
+		size_t i = 0, j;
+
+		while (wc && i < lc->nrules && i < wc->nrules) {
+			if (!refs_any(&lc->rules[i], names, n)) {
+				anchor = lc->rules[i++].handle;
+				continue;
+			}
+			for (j = i; j < lc->nrules && refs_any(&lc->rules[j], names, n); j++)
+				;
+			for (size_t k = j; k-- > i;) {
+				int err = put_rule(b, ctx, want, wc, k, anchor, d);
+
+				if (err)
+					return err;
+			}
+			i = j;
+		}
+	}
+	return 0;
+}
+
+/* One transaction step per swapped set, and no window without a rule:
+ * the rules that look the sets up are deleted, the sets deleted and
+ * created again with every element, the rules put back at their place.
+ * Table, chains, other rules and named counters stay as they are. */
+static int build_swaps(struct batch *b, struct nft_ctx *ctx, const struct ir_ruleset *live,
+		       const struct ir_ruleset *want, const char *const *names, size_t n,
+		       struct diag *d)
+{
+	for (size_t ci = 0; ci < live->nchains; ci++)
+		for (size_t i = 0; i < live->chains[ci].nrules; i++)
+			if (refs_any(&live->chains[ci].rules[i], names, n))
+				del_rule(b, ctx, live, &live->chains[ci], i);
+	for (size_t i = 0; i < n; i++)
+		del_set(b, ctx, live, names[i]);
+	for (size_t i = 0; i < n; i++) {
+		const struct ir_set *ws = ir_find_set(want, names[i]);
+		struct elem_job j = { want, ws, false, set_id_of(want, names[i]) };
+
+		add_set(b, ctx, want, ws);
+		add_elems(b, ctx, &j, ws->elems, NULL, ws->nelems, true);
+	}
+	return put_rules_back(b, ctx, live, want, names, n, d);
+}
+
+/* A delete message without elements flushes the set. */
+static void flush_set(struct batch *b, struct nft_ctx *ctx, const struct ir_ruleset *live,
+		      const struct ir_set *ls)
+{
+	struct nlmsghdr *nlh;
+
+	nlh = batch_msg(b, ctx, NFT_MSG_DELSETELEM, 0,
+			(struct rec){ .kind = REC_ELEMS, .name = ls->name, .rs = live,
+				      .set = ls, .del = true });
+	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, live->table);
+	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, ls->name);
+	batch_push(b, nlh);
+}
+
+/* Every rule of `live` that looks up set `name` has a kernel handle. */
+static bool handles_known(const struct ir_ruleset *live, const char *name)
+{
+	for (size_t ci = 0; ci < live->nchains; ci++)
+		for (size_t i = 0; i < live->chains[ci].nrules; i++) {
+			const struct ir_rule *r = &live->chains[ci].rules[i];
+
+			if (r->set && !strcmp(r->set, name) && !r->handle)
+				return false;
+		}
+	return true;
+}
+
+static bool swap_cheaper(const struct ir_ruleset *live, const struct ir_set_delta *sd);
+
+/* How the elements of one changed set reach the kernel. */
+static enum nft_path set_path(enum nft_path force, const struct ir_ruleset *live,
+			      const struct ir_set_delta *sd)
+{
+	enum nft_path p = force;
+
+	if (p == NFT_PATH_AUTO)
+		p = swap_cheaper(live, sd) ? NFT_PATH_SWAP : NFT_PATH_DELTA;
+	if (p == NFT_PATH_SWAP && !handles_known(live, sd->set->name))
+		p = NFT_PATH_REPLACE;
+	return p;
+}
+
 static int build_delta(struct batch *b, struct nft_ctx *ctx, const struct ir_ruleset *live,
 		       const struct ir_ruleset *want, const struct ir_diff *diff,
 		       struct diag *d)
 {
+	const char **swap = xcalloc(diff->nsets + 1, sizeof(*swap));
+	enum nft_path *path = xcalloc(diff->nsets + 1, sizeof(*path));
+	size_t nswap = 0;
+	int ret = 0;
+
+	for (size_t i = 0; i < diff->nsets; i++) {
+		const struct ir_set_delta *sd = &diff->sets[i];
+
+		if (!ir_find_set(live, sd->set->name)) {
+			diag_error(d, NULL, "set '%s' is not in the live table", sd->set->name);
+			ret = -EINVAL;
+			goto out_free;
+		}
+		path[i] = set_path(ctx->force, live, sd);
+		if (path[i] == NFT_PATH_SWAP)
+			swap[nswap++] = sd->set->name;
+	}
+	ctx->last_swapped = nswap;
+	if (nswap && (ret = build_swaps(b, ctx, live, want, swap, nswap, d)))
+		goto out_free;
 	/* Deletes first: an element whose verdict changes is deleted and
 	 * added again in the same transaction. */
 	for (size_t i = 0; i < diff->nsets; i++) {
@@ -445,21 +632,36 @@ static int build_delta(struct batch *b, struct nft_ctx *ctx, const struct ir_rul
 		const struct ir_set *old = ir_find_set(live, sd->set->name);
 		struct elem_job j = { live, old, true, 0 };
 
-		if (!sd->ndel)
-			continue;
-		if (!old) {
-			diag_error(d, NULL, "set '%s' is not in the live table", sd->set->name);
-			return -EINVAL;
-		}
-		add_elems(b, ctx, &j, NULL, sd->del, sd->ndel, false);
+		if (path[i] == NFT_PATH_FLUSH)
+			flush_set(b, ctx, live, old);
+		else if (path[i] == NFT_PATH_DELTA && sd->ndel)
+			add_elems(b, ctx, &j, NULL, sd->del, sd->ndel, false);
 	}
 	for (size_t i = 0; i < diff->nsets; i++) {
 		const struct ir_set_delta *sd = &diff->sets[i];
 		struct elem_job j = { want, sd->set, false, 0 };
 
-		add_elems(b, ctx, &j, NULL, sd->add, sd->nadd, false);
+		if (path[i] == NFT_PATH_FLUSH)
+			add_elems(b, ctx, &j, sd->set->elems, NULL, sd->set->nelems, true);
+		else if (path[i] == NFT_PATH_DELTA)
+			add_elems(b, ctx, &j, NULL, sd->add, sd->nadd, false);
 	}
-	return 0;
+out_free:
+	free(swap);
+	free(path);
+	return ret;
+}
+
+/* Whether some set needs a path build_delta() cannot take. */
+static bool needs_replace(const struct nft_ctx *ctx, const struct ir_ruleset *live,
+			  const struct ir_diff *diff)
+{
+	if (ctx->force == NFT_PATH_REPLACE)
+		return true;
+	for (size_t i = 0; i < diff->nsets; i++)
+		if (set_path(ctx->force, live, &diff->sets[i]) == NFT_PATH_REPLACE)
+			return true;
+	return false;
 }
 
 /* ---- sending and collecting every answer --------------------------------- */
@@ -664,40 +866,67 @@ static int batch_send(struct nft_ctx *ctx, struct batch *b, struct diag *d)
 	return st.first_err;
 }
 
-/* Kernel cost, in microseconds, measured on 6.x (tools: nft -f in a
- * namespace, 20k-element ipv6_addr . inet_proto . inet_service set):
- * loading a table costs ~11 us an element; adding to a concatenated
- * interval (pipapo) set is cheap, but each delete costs ~1.5 ns times
- * the set's size (10 deletes from 20k elements take as long as loading
- * all 20k).  Single-field interval (rbtree) sets are cheap both ways. */
-#define COST_LOAD_US 11.0
-#define COST_DEL_US_PER_ELEM 0.0015
-#define COST_ADD_US 5.0
-#define COST_MIN_US 500000.0    /* below this, always keep the counters */
+/* Kernel cost model, in microseconds, measured with tools/kcost.c on
+ * kernel 6.18 (docs/KERNEL-COSTS.md): one map `ipv4_addr . inet_proto .
+ * inet_service : verdict` of 20k / 100k elements, whole nft_commit():
+ *   load or swap in a set       ~7.5 us an element (100k: 0.65-0.73 s),
+ *                               plus ~20-70 ms a transaction
+ *   delete from it (pipapo)     ~0.3-0.4 us times the set's size, per
+ *                               element deleted (20k: 10 take 81 ms, 200
+ *                               take 1.2 s; 100k: 10 take 0.36 s)
+ *   flush it and add again      quadratic: 8k elements 4.4-6 s, dearest
+ *                               of all, never used
+ * so past ~20 deletes from a large concatenated set, rebuilding it and
+ * swapping it in (same table, chains and counters) is cheaper.  Deletes
+ * from single-field interval (rbtree) sets are cheap: never swapped. */
+#define COST_LOAD_US 7.5
+#define COST_SWAP_FIXED_US 20000.0
+#define COST_DEL_US_PER_ELEM 0.4
+
+/* Whether rebuilding set sd->set and swapping it in costs the kernel less
+ * than deleting sd->ndel elements from the live set one by one: deletes
+ * from a concatenated interval (pipapo) set are linear in its size each;
+ * single-field interval (rbtree) sets are cheap both ways. */
+static bool swap_cheaper(const struct ir_ruleset *live, const struct ir_set_delta *sd)
+{
+	const struct ir_set *old = ir_find_set(live, sd->set->name);
+	double del, load;
+
+	if (!old || !sd->ndel || nft_keyinfo(sd->set->key)->nfields < 2)
+		return false;
+	del = COST_DEL_US_PER_ELEM * (double)sd->ndel * (double)old->nelems;
+	load = COST_SWAP_FIXED_US + COST_LOAD_US * (double)sd->set->nelems;
+	return del > load;
+}
+
+bool nft_set_rebuilt(const struct ir_ruleset *live, const struct ir_set_delta *sd)
+{
+	return live && swap_cheaper(live, sd);
+}
 
 bool nft_delta_too_dear(const struct ir_ruleset *live, const struct ir_ruleset *want,
 			const struct ir_diff *diff)
 {
-	double delta = 0, load = 1000;
-
-	for (size_t i = 0; i < want->nsets; i++)
-		load += COST_LOAD_US * (double)want->sets[i].nelems;
-	for (size_t i = 0; i < diff->nsets; i++) {
-		const struct ir_set_delta *sd = &diff->sets[i];
-		const struct ir_set *old = ir_find_set(live, sd->set->name);
-		size_t n = old ? old->nelems : 0;
-
-		delta += COST_ADD_US * (double)sd->nadd;
-		if (nft_keyinfo(sd->set->key)->nfields > 1)
-			delta += COST_DEL_US_PER_ELEM * 1000 * (double)sd->ndel * (double)n;
-	}
-	/* Keeping counters is worth up to four times the time of a rebuild. */
-	return delta > COST_MIN_US && delta > 4 * load;
+	(void)want;
+	for (size_t i = 0; diff && i < diff->nsets; i++)
+		if (nft_set_rebuilt(live, &diff->sets[i]))
+			return true;
+	return false;
 }
 
 bool nft_commit_replaced(const struct nft_ctx *ctx)
 {
 	return ctx->last_replace;
+}
+
+size_t nft_commit_swapped(const struct nft_ctx *ctx)
+{
+	return ctx->last_swapped;
+}
+
+size_t nft_commit_revoked(const struct nft_ctx *ctx)
+{
+	return ctx->last_revoked;
 }
 
 int nft_commit(struct nft_ctx *ctx, const struct ir_ruleset *live,
@@ -708,8 +937,9 @@ int nft_commit(struct nft_ctx *ctx, const struct ir_ruleset *live,
 	int ret;
 
 	batch_ctl(&b, ctx, NFNL_MSG_BATCH_BEGIN, genid);
+	ctx->last_swapped = ctx->last_revoked = 0;
 	ctx->last_replace = !live || !diff || diff->structural || ctx->foreign ||
-			    nft_delta_too_dear(live, want, diff);
+			    needs_replace(ctx, live, diff);
 	if (ctx->last_replace)
 		ret = build_replace(&b, ctx, want, d);
 	else
@@ -722,6 +952,10 @@ int nft_commit(struct nft_ctx *ctx, const struct ir_ruleset *live,
 		goto out_free_batch;
 	batch_ctl(&b, ctx, NFNL_MSG_BATCH_END, 0);
 	ret = batch_send(ctx, &b, d);
+	/* The rules are in: what the old ones admitted and the new ones do
+	 * not is cut now.  Trouble there is a warning, never a failure. */
+	if (!ret && live)
+		ctx->last_revoked = nft_revoke(live, want, d);
 out_free_batch:
 	batch_free(&b);
 	return ret;

@@ -42,25 +42,43 @@ int nft_read(struct nft_ctx *ctx, const char *table, struct ir_ruleset **out,
 	     uint32_t *genid);
 
 /* Commits, in one transaction, whatever turns `live` (NULL: no table) into
- * `want`: element adds/deletes when `diff` has no structural change, a
- * replacement of the whole table otherwise (also when the element deletes
- * would cost the kernel far more than a rebuild: see kernel.c).  The commit is refused by the
- * kernel if the ruleset generation moved past `genid` (-ERESTART: read
- * again and retry).  Every error the kernel returns is reported through
- * `d`, naming the object that caused it. */
+ * `want`: when `diff` has no structural change, element adds/deletes,
+ * except that a set whose element deletes would cost the kernel more than
+ * building it afresh is rebuilt and swapped in (its rules deleted and put
+ * back at their place; table, chains, other sets and named counters stay:
+ * see kernel.c); a replacement of the whole table otherwise.  The commit
+ * is refused by the kernel if the ruleset generation moved past `genid`
+ * (-ERESTART: read again and retry).  Every error the kernel returns is
+ * reported through `d`, naming the object that caused it.
+ *
+ * After a successful commit, the established connections that elements
+ * gone from a partner map (ir_set.revoke) admitted, and nothing in `want`
+ * admits still, are cut: their conntrack entries are deleted.  Each cut
+ * is a note on `d` ("revoked 3 connections of 198.51.100.7 (tcp/5061)
+ * ..."); trouble with conntrack is a warning, never a failed commit. */
 int nft_commit(struct nft_ctx *ctx, const struct ir_ruleset *live,
 	       const struct ir_ruleset *want, const struct ir_diff *diff,
 	       uint32_t genid, struct diag *d);
 
-/* Whether nft_commit() would rather rebuild the table than apply the
- * element deletes of a non-structural `diff` (their kernel cost grows
- * with the size of concatenated sets). */
+/* Whether nft_commit() would rebuild and swap in the set of `sd` rather
+ * than delete its elements one by one (the kernel cost of deletes grows
+ * with the size of concatenated sets).  Counters are kept either way. */
+bool nft_set_rebuilt(const struct ir_ruleset *live, const struct ir_set_delta *sd);
+
+/* Whether nft_set_rebuilt() holds for some set of a non-structural
+ * `diff`. */
 bool nft_delta_too_dear(const struct ir_ruleset *live, const struct ir_ruleset *want,
 			const struct ir_diff *diff);
 
 /* Whether the last nft_commit() replaced the table (counters restart)
- * rather than adding and deleting elements. */
+ * rather than changing sets in it. */
 bool nft_commit_replaced(const struct nft_ctx *ctx);
+
+/* How many sets the last nft_commit() rebuilt and swapped in. */
+size_t nft_commit_swapped(const struct nft_ctx *ctx);
+
+/* How many established connections the last nft_commit() cut. */
+size_t nft_commit_revoked(const struct nft_ctx *ctx);
 
 /* Why the table the last nft_read() found holds objects fedwall did not
  * write (a rule, set or chain it cannot decode: they are left out of the

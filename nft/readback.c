@@ -818,7 +818,30 @@ static void conv_rules(struct conv *cv, struct objs *o)
 			foreign(cv, "a rule of chain '%s' is not one fedwall writes", c->name);
 			foreign_rule(&r);
 		}
+		r.handle = nftnl_rule_get_u64(kr, NFTNL_RULE_HANDLE);
 		add_rule(c, &r);
+	}
+}
+
+/* The maps a vmap rule looks up are the partner maps (RULESET.md): their
+ * removed elements revoke connections on the field the rule matches. */
+static void mark_revoke(struct ir_ruleset *rs)
+{
+	for (size_t i = 0; i < rs->nchains; i++) {
+		const struct ir_chain *c = &rs->chains[i];
+
+		for (size_t j = 0; j < c->nrules; j++) {
+			const struct ir_rule *r = &c->rules[j];
+			struct ir_set *s;
+
+			if (r->kind != IR_R_VMAP || !r->set)
+				continue;
+			s = (struct ir_set *)ir_find_set(rs, r->set);
+			if (s && s->is_map && nft_keyinfo(s->key)->addr_len) {
+				s->revoke = true;
+				s->revoke_field = r->field;
+			}
+		}
 	}
 }
 
@@ -848,6 +871,7 @@ static struct ir_ruleset *convert(struct objs *o, struct conv *cv)
 		conv_counter(o->counters.v[i], &rs->counters[rs->ncounters++]);
 	conv_sets(cv, o);
 	conv_rules(cv, o);
+	mark_revoke(rs);
 	return rs;
 }
 

@@ -10,6 +10,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -570,10 +572,12 @@ TEST(large_set_spans_several_messages_in_one_batch)
 	CHECK_STR(mdiag_text(&m), "");
 	CHECK(live_is(ctx, rs));
 	/* Deleting half of a concatenated set costs far more than a rebuild
-	 * (each delete is linear in the set's size): replaced. */
+	 * (each delete is linear in the set's size): that set alone is
+	 * rebuilt and swapped in, the table stays. */
 	in6->nelems = 10000;
 	CHECK_INT(sync_to(ctx, rs, &m.d), 0);
-	CHECK(ctx->last_replace);
+	CHECK(!ctx->last_replace);
+	CHECK_INT(ctx->last_swapped, 1);
 	CHECK(live_is(ctx, rs));
 	/* A few deletes from the concatenated set, many from the single-field
 	 * one: element messages only, several of them. */
@@ -581,6 +585,7 @@ TEST(large_set_spans_several_messages_in_one_batch)
 	edge4->nelems = 15000;
 	CHECK_INT(sync_to(ctx, rs, &m.d), 0);
 	CHECK(!ctx->last_replace);
+	CHECK_INT(ctx->last_swapped, 0);
 	CHECK(ctx->last_elem_msgs > 2);
 	CHECK_INT(ctx->last_elem_msgs, ctx->last_msgs);
 	CHECK(live_is(ctx, rs));
@@ -753,4 +758,349 @@ TEST(foreign_rule_forces_replace)
 	nft_close(ctx);
 	mdiag_free(&m);
 	ir_free(a);
+}
+
+/* ---- set swaps and revocation, with real connections ------------------------ */
+
+/* A second namespace ("the outside") joined by a veth pair: eth0 here
+ * (the interface sample() filters) with 192.0.2.1, 198.51.100.1 and
+ * 203.0.113.1, eth0 there with 192.0.2.22 (management), 198.51.100.7
+ * (partner msn) and 203.0.113.5 (partner acme). */
+struct peer {
+	char name[64];
+	int here, there;        /* namespace fds */
+};
+
+static bool peer_up(struct peer *p)
+{
+	char cmd[1024];
+
+	snprintf(p->name, sizeof(p->name), "fwt-h7-%d", (int)getpid());
+	snprintf(cmd, sizeof(cmd),
+		 "ip netns add %1$s && ip link add eth0 type veth peer name eth0 netns %1$s &&"
+		 " ip link set lo up && ip link set eth0 up &&"
+		 " ip addr add 192.0.2.1/24 dev eth0 && ip addr add 198.51.100.1/24 dev eth0 &&"
+		 " ip addr add 203.0.113.1/24 dev eth0 &&"
+		 " ip -n %1$s link set lo up && ip -n %1$s link set eth0 up &&"
+		 " ip -n %1$s addr add 192.0.2.22/24 dev eth0 &&"
+		 " ip -n %1$s addr add 198.51.100.7/24 dev eth0 &&"
+		 " ip -n %1$s addr add 203.0.113.5/24 dev eth0", p->name);
+	if (system(cmd) != 0)
+		return false;
+	snprintf(cmd, sizeof(cmd), "/run/netns/%s", p->name);
+	p->here = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	p->there = open(cmd, O_RDONLY | O_CLOEXEC);
+	return p->here >= 0 && p->there >= 0;
+}
+
+static void peer_down(struct peer *p)
+{
+	char cmd[128];
+
+	close(p->here);
+	close(p->there);
+	snprintf(cmd, sizeof(cmd), "ip netns del %s", p->name);
+	CHECK_INT(system(cmd), 0);
+}
+
+static struct sockaddr_in sin4(const char *addr, uint16_t port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+
+	inet_pton(AF_INET, addr, &a.sin_addr);
+	return a;
+}
+
+/* A TCP socket of namespace `ns` (sockets stay where they were made). */
+static int tcp_in(struct peer *p, bool there)
+{
+	int fd, one = 1;
+
+	if (there && setns(p->there, CLONE_NEWNET) < 0)
+		return -1;
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (there)
+		CHECK_INT(setns(p->here, CLONE_NEWNET), 0);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	return fd;
+}
+
+static int listener(struct peer *p, bool there, const char *addr, uint16_t port)
+{
+	int fd = tcp_in(p, there);
+	struct sockaddr_in a = sin4(addr, port);
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 8) < 0) {
+		perror("listener");
+		return -1;
+	}
+	return fd;
+}
+
+/* An established connection from src (in the namespace `there` or here)
+ * to dst:port; conn[0] the client, conn[1] the accepted end. */
+static bool connect_pair(struct peer *p, bool there, int lfd, const char *src,
+			 const char *dst, uint16_t port, int conn[2])
+{
+	struct sockaddr_in s = sin4(src, 0), d = sin4(dst, port);
+	struct timeval tv = { 2, 0 };
+
+	conn[0] = tcp_in(p, there);
+	conn[1] = -1;
+	if (conn[0] < 0 || bind(conn[0], (struct sockaddr *)&s, sizeof(s)) < 0)
+		return false;
+	setsockopt(conn[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(conn[0], (struct sockaddr *)&d, sizeof(d)) < 0) {
+		perror("connect");
+		return false;
+	}
+	conn[1] = accept(lfd, NULL, NULL);
+	return conn[1] >= 0;
+}
+
+/* A byte written at one end arrives at the other within `ms`. */
+static bool flows(int conn[2], int ms)
+{
+	struct pollfd pf = { .fd = conn[1], .events = POLLIN };
+	char c = 'x';
+
+	if (write(conn[0], &c, 1) != 1 || poll(&pf, 1, ms) != 1)
+		return false;
+	return read(conn[1], &c, 1) == 1;
+}
+
+static void close_pair(int conn[2])
+{
+	close(conn[0]);
+	close(conn[1]);
+}
+
+/* Conntrack entries of one tcp flow, counted by the conntrack tool. */
+static int ct_count(const char *src, const char *dst, unsigned dport)
+{
+	char cmd[256], *out;
+	int n;
+
+	snprintf(cmd, sizeof(cmd), "conntrack -L -p tcp -s %s -d %s --dport %u 2>/dev/null"
+		 " | grep -c ESTABLISHED", src, dst, dport);
+	out = capture(cmd);
+	n = atoi(out);
+	free(out);
+	return n;
+}
+
+/* sample(), plus what the connections below need: msn also on
+ * tcp/5269, acme on tcp/22 from 192.0.2.16/28 (inside management). */
+static struct ir_ruleset *sample_conns(void)
+{
+	struct ir_ruleset *rs = sample();
+
+	elem(rs, "in4", "198.51.100.7", PROTO_TCP, 5269, 5269, "in_msn");
+	elem(rs, "in4", "192.0.2.16/28", PROTO_TCP, 22, 22, "in_acme");
+	sort_all(rs);
+	return rs;
+}
+
+static void drop_elem(struct ir_ruleset *rs, const char *setname, const char *addr,
+		      uint16_t port)
+{
+	struct ir_set *s = find_set(rs, setname);
+	struct prefix p;
+
+	CHECK(prefix_parse(addr, &p) == PREFIX_OK);
+	for (size_t i = 0; i < s->nelems; i++) {
+		if (!prefix_cmp(&s->elems[i].addr, &p) && s->elems[i].port.lo == port) {
+			memmove(&s->elems[i], &s->elems[i + 1],
+				(s->nelems - i - 1) * sizeof(*s->elems));
+			s->nelems--;
+			return;
+		}
+	}
+	CHECK(!"element to drop not found");
+}
+
+enum { C_MSN, C_MSN_XMPP, C_ACME, C_MGMT, C_OUT, NCONN };
+
+/* Five established connections through the firewall: msn to :5061 and
+ * :5269, acme to :5061, management to :22 (also inside an acme element),
+ * and this side to msn's :5061 (out4). */
+static bool conns_up(struct peer *p, int l[4], int c[NCONN][2])
+{
+	l[0] = listener(p, false, "0.0.0.0", 5061);
+	l[1] = listener(p, false, "0.0.0.0", 5269);
+	l[2] = listener(p, false, "0.0.0.0", 22);
+	l[3] = listener(p, true, "198.51.100.7", 5061);
+	return l[0] >= 0 && l[1] >= 0 && l[2] >= 0 && l[3] >= 0 &&
+	       connect_pair(p, true, l[0], "198.51.100.7", "192.0.2.1", 5061, c[C_MSN]) &&
+	       connect_pair(p, true, l[1], "198.51.100.7", "192.0.2.1", 5269, c[C_MSN_XMPP]) &&
+	       connect_pair(p, true, l[0], "203.0.113.5", "203.0.113.1", 5061, c[C_ACME]) &&
+	       connect_pair(p, true, l[2], "192.0.2.22", "192.0.2.1", 22, c[C_MGMT]) &&
+	       connect_pair(p, false, l[3], "198.51.100.1", "198.51.100.7", 5061, c[C_OUT]);
+}
+
+static void conns_down(int l[4], int c[NCONN][2])
+{
+	for (int i = 0; i < NCONN; i++)
+		close_pair(c[i]);
+	for (int i = 0; i < 4; i++)
+		close(l[i]);
+}
+
+static bool have_conntrack_tool(const char *test)
+{
+	if (system("command -v conntrack >/dev/null 2>&1") == 0)
+		return true;
+	fprintf(stderr, "skip: %s: no conntrack tool (Debian package conntrack)\n", test);
+	return false;
+}
+
+/* Only what left is cut: msn's 5061 in and out; msn's 5269, acme and the
+ * management session (inside an acme element that left too) keep
+ * flowing.  Element deltas; then a partner leaving (structural). */
+TEST(revocation_cuts_only_what_left)
+{
+	struct ir_ruleset *a, *b, *c;
+	int l[4], conn[NCONN][2];
+	struct nft_ctx *ctx;
+	struct peer p;
+	struct mdiag m;
+
+	if (!kernel_ns(__func__) || !have_conntrack_tool(__func__))
+		return;
+	CHECK(peer_up(&p));
+	a = sample_conns();
+	b = sample_conns();
+	drop_elem(b, "in4", "198.51.100.7", 5061);
+	drop_elem(b, "out4", "198.51.100.7", 5061);
+	drop_elem(b, "in4", "192.0.2.16/28", 22);
+	mdiag_init(&m);
+	CHECK_INT(nft_open(&ctx), 0);
+	CHECK_INT(sync_to(ctx, a, &m.d), 0);
+	CHECK(conns_up(&p, l, conn));
+	for (int i = 0; i < NCONN; i++)
+		CHECK(flows(conn[i], 2000));
+	CHECK_INT(ct_count("198.51.100.7", "192.0.2.1", 5061), 1);
+
+	CHECK_INT(sync_to(ctx, b, &m.d), 0);
+	CHECK(!ctx->last_replace);
+	CHECK_INT(nft_commit_revoked(ctx), 2);
+	CHECK(strstr(mdiag_text(&m), "note: revoked 1 connection of 198.51.100.7 (tcp/5061)"
+				     " in map 'in4', was jump in_msn") != NULL);
+	CHECK(strstr(mdiag_text(&m), "revoked 1 connection of 198.51.100.7 (tcp/5061)"
+				     " in map 'out4'") != NULL);
+	CHECK(strstr(mdiag_text(&m), "error") == NULL && strstr(mdiag_text(&m), "warn") == NULL);
+	CHECK_INT(ct_count("198.51.100.7", "192.0.2.1", 5061), 0);
+	CHECK_INT(ct_count("198.51.100.1", "198.51.100.7", 5061), 0);
+	CHECK(!flows(conn[C_MSN], 300));
+	CHECK(flows(conn[C_MSN_XMPP], 2000));
+	CHECK(flows(conn[C_ACME], 2000));
+	CHECK(flows(conn[C_MGMT], 2000));
+	CHECK_INT(ct_count("192.0.2.22", "192.0.2.1", 22), 1);
+
+	/* msn's last elements leave with a structural change (the table is
+	 * replaced, as when a partner leaves the policy): its last
+	 * connection (5269) goes, acme's stays. */
+	c = sample_conns();
+	drop_elem(c, "in4", "198.51.100.7", 5061);
+	drop_elem(c, "in4", "198.51.100.7", 5269);
+	drop_elem(c, "out4", "198.51.100.7", 5061);
+	drop_elem(c, "in4", "198.51.100.128/25", 50000);
+	drop_elem(c, "in6", "2001:db8:1::/48", 5061);
+	counter(c, "in_new");   /* structural: the table is replaced */
+	CHECK_INT(sync_to(ctx, c, &m.d), 0);
+	CHECK(ctx->last_replace);
+	CHECK_INT(nft_commit_revoked(ctx), 1);
+	CHECK(strstr(mdiag_text(&m), "revoked 1 connection of 198.51.100.7 (tcp/5269)") != NULL);
+	CHECK(!flows(conn[C_MSN_XMPP], 300));
+	CHECK(flows(conn[C_ACME], 2000));
+	CHECK(flows(conn[C_MGMT], 2000));
+	conns_down(l, conn);
+	nft_close(ctx);
+	mdiag_free(&m);
+	peer_down(&p);
+	ir_free(a);
+	ir_free(b);
+	ir_free(c);
+}
+
+/* Rebuilding sets and swapping them in keeps the table, the chains, the
+ * named counters and held connections, puts the rules back where they
+ * were, and reads back as the delta path does. */
+TEST(set_swap_keeps_counters_rules_and_connections)
+{
+	struct ir_ruleset *a, *b;
+	int l[4], conn[NCONN][2];
+	struct ir_ruleset *r_delta = NULL, *r_swap = NULL;
+	struct ir_diff diff;
+	uint32_t genid;
+	char *h1, *h2;
+	struct nft_ctx *ctx;
+	struct peer p;
+	struct mdiag m;
+
+	if (!kernel_ns(__func__))
+		return;
+	CHECK(peer_up(&p));
+	a = sample_conns();
+	b = sample_conns();
+	/* in4 and in6 (adjacent vmap rules), fedports (two adjacent rules
+	 * of edge_out), edge4 (a jump rule of forward at the chain's end). */
+	elem(b, "in4", "203.0.113.128/25", PROTO_TCP, 5269, 5269, "in_acme");
+	drop_elem(b, "in6", "2001:db8:2::5", 3478);
+	elem(b, "fedports", NULL, PROTO_TCP, 5269, 5269, NULL);
+	drop_elem(b, "edge4", "198.51.101.0/25", 0);
+	sort_all(b);
+	mdiag_init(&m);
+	CHECK_INT(nft_open(&ctx), 0);
+
+	CHECK_INT(sync_to(ctx, a, &m.d), 0);
+	ctx->force = NFT_PATH_DELTA;
+	CHECK_INT(sync_to(ctx, b, &m.d), 0);
+	CHECK_INT(ctx->last_swapped, 0);
+	CHECK(live_is(ctx, b));
+	CHECK_INT(nft_read(ctx, b->table, &r_delta, &genid), 0);
+
+	ctx->force = NFT_PATH_AUTO;
+	CHECK_INT(sync_to(ctx, a, &m.d), 0);
+	CHECK(conns_up(&p, l, conn));
+	send_probe();
+	send_probe();
+	CHECK_INT(counter_packets(ctx, a->table, "dropped_out"), 2);
+	h1 = capture("nft -a list tables | grep fwtest; nft -a list chains | grep handle");
+	ctx->force = NFT_PATH_SWAP;
+	CHECK_INT(sync_to(ctx, b, &m.d), 0);
+	CHECK(!ctx->last_replace);
+	CHECK_INT(ctx->last_swapped, 4);
+	CHECK(live_is(ctx, b));
+	/* The same read-back as the delta path, both ways round. */
+	CHECK_INT(nft_read(ctx, b->table, &r_swap, &genid), 0);
+	ir_diff(r_delta, r_swap, &diff);
+	CHECK(ir_diff_empty(&diff));
+	ir_diff_free(&diff);
+	ir_diff(r_swap, r_delta, &diff);
+	CHECK(ir_diff_empty(&diff));
+	ir_diff_free(&diff);
+	h2 = capture("nft -a list tables | grep fwtest; nft -a list chains | grep handle");
+	CHECK_STR(h2, h1);
+	CHECK_INT(counter_packets(ctx, a->table, "dropped_out"), 2);
+	for (int i = 0; i < NCONN; i++)
+		CHECK(flows(conn[i], 2000));
+	CHECK_INT(nft_commit_revoked(ctx), 0);
+	/* The counter still counts through the swapped fedports rules. */
+	send_probe();
+	CHECK_INT(counter_packets(ctx, a->table, "dropped_out"), 3);
+	/* And back, by the swap path again. */
+	CHECK_INT(sync_to(ctx, a, &m.d), 0);
+	CHECK(live_is(ctx, a));
+	CHECK_STR(mdiag_text(&m), "");
+	conns_down(l, conn);
+	free(h1);
+	free(h2);
+	ir_free(r_delta);
+	ir_free(r_swap);
+	nft_close(ctx);
+	mdiag_free(&m);
+	peer_down(&p);
+	ir_free(a);
+	ir_free(b);
 }
