@@ -165,6 +165,13 @@ int portrange_cmp(const struct portrange *x, const struct portrange *y);
 /* Sorts and joins overlapping or adjacent ranges of the same protocol. */
 size_t portranges_merge(struct portrange *v, size_t n);
 
+/* ---- files ---------------------------------------------------------- */
+
+/* Replaces `path` with `n` bytes of `buf`, mode `mode`, atomically (temp
+ * file beside it, fsync, rename, fsync of the directory).  0 or -errno;
+ * on failure the old file is untouched and no temporary file is left. */
+int file_write_atomic(const char *path, const void *buf, size_t n, unsigned mode);
+
 /* ---- hashing --------------------------------------------------------- */
 
 /* 64-bit FNV-1a, for digests of generated state. */
