@@ -156,7 +156,9 @@ DEB_DIR := build/deb
 deb:
 	@tools/deps.sh deb
 	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/fedwall
-	git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t $(DEB_DIR)/fedwall
+	{ git ls-files -co --exclude-standard -z 2>/dev/null || \
+		find . \( -name 'build*' -o -name '.git' \) -prune -o -type f -print0; } | \
+		tar --null -T - --ignore-failed-read -cf - 2>/dev/null | tar -xf - -C $(DEB_DIR)/fedwall
 	cd $(DEB_DIR)/fedwall && dpkg-buildpackage -us -uc -b
 	lintian --fail-on error $(DEB_DIR)/*.changes
 	@ls -l $(DEB_DIR)/*.deb
