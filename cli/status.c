@@ -11,12 +11,10 @@
 #include "refresh/state.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #define USAGE "[-f POLICY | --table NAME] [--state-dir DIR]\n" \
 	"       [--json | --format text|json|prometheus] [-o FILE]"
@@ -396,58 +394,40 @@ static void print_prom(FILE *out, const char *table, const struct ir_ruleset *rs
 
 /* ---- output: stdout, or FILE replaced atomically ------------------------ */
 
+/* Everything is written to memory first, so that the file is replaced in
+ * one rename (readers of the textfile collector never see half a file)
+ * and only when the output is whole. */
 struct sink {
 	FILE *f;
-	char *tmp;              /* NULL: stdout */
-	const char *path;
+	char *buf;
+	size_t len;
+	const char *path;       /* NULL: stdout */
 };
 
-static int sink_open(struct sink *k, const char *path, struct diag *d)
+static int sink_open(struct sink *k, const char *path)
 {
-	int fd;
-
-	k->f = stdout;
-	k->tmp = NULL;
-	k->path = path;
-	if (!path || !strcmp(path, "-"))
-		return 0;
-	k->tmp = xmalloc(strlen(path) + 8);
-	sprintf(k->tmp, "%s.XXXXXX", path);
-	fd = mkstemp(k->tmp);
-	if (fd < 0 || fchmod(fd, 0644) || !(k->f = fdopen(fd, "w"))) {
-		diag_error(d, NULL, "cannot create '%s': %s", k->tmp, strerror(errno));
-		if (fd >= 0) {
-			close(fd);
-			unlink(k->tmp);
-		}
-		free(k->tmp);
-		k->tmp = NULL;
-		return -1;
-	}
-	return 0;
+	k->buf = NULL;
+	k->len = 0;
+	k->path = path && strcmp(path, "-") ? path : NULL;
+	k->f = open_memstream(&k->buf, &k->len);
+	return k->f ? 0 : -errno;
 }
 
-/* Renames the temporary file over the target (readers of the textfile
- * collector never see half a file), or removes it when !ok. */
 static int sink_close(struct sink *k, bool ok, struct diag *d)
 {
-	int ret = 0;
+	int ret = fclose(k->f) ? -errno : 0;
 
-	if (!k->tmp)
-		return fflush(stdout) ? -1 : 0;
-	if (fflush(k->f) || fsync(fileno(k->f)))
-		ok = false;
-	if (fclose(k->f))
-		ok = false;
-	if (ok && rename(k->tmp, k->path)) {
-		diag_error(d, NULL, "cannot write '%s': %s", k->path, strerror(errno));
-		ok = false;
+	if (!ret && ok && k->path) {
+		ret = file_write_atomic(k->path, k->buf, k->len, 0644);
+		if (ret)
+			diag_error(d, NULL, "cannot write '%s': %s", k->path, strerror(-ret));
+	} else if (!ret && k->len) {
+		/* stdout gets what there is, even after an error (a missing
+		 * table is still reported). */
+		if (fwrite(k->buf, 1, k->len, stdout) != k->len || fflush(stdout))
+			ret = -EIO;
 	}
-	if (!ok) {
-		unlink(k->tmp);
-		ret = -1;
-	}
-	free(k->tmp);
+	free(k->buf);
 	return ret;
 }
 
@@ -556,8 +536,10 @@ int status_main(int argc, const char *argv[])
 			goto out_free_av;
 		table = xstrdup(p->table);
 	}
-	if (sink_open(&out, o.output, &d))
+	if (sink_open(&out, o.output)) {
+		diag_error(&d, NULL, "out of memory");
 		goto out_free_table;
+	}
 	ret = nft_open(&ctx);
 	if (ret) {
 		diag_error(&d, NULL, "cannot talk to nf_tables: %s", strerror(-ret));
