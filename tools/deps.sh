@@ -4,10 +4,10 @@
 # As root it runs apt-get; otherwise it prints the exact command and stops.
 set -eu
 
-# build; kernel tests and the lab (nft, ip, dnsmasq); docs.sh (mandoc, man,
+# build; kernel tests and the lab (nft, ip, dnsmasq, conntrack); docs.sh (mandoc, man,
 # systemd-analyze); the metrics test (a Prometheus text format parser).
 PKGS="gcc make pkg-config libc6-dev libyaml-dev libnftnl-dev libmnl-dev \
-nftables iproute2 libunbound-dev dnsmasq-base \
+nftables iproute2 conntrack libunbound-dev dnsmasq-base \
 mandoc man-db systemd python3 python3-prometheus-client"
 
 # packaging only (make deb): never needed by check.
