@@ -160,8 +160,8 @@ static void print_text(const struct plan *pl, const struct ir_ruleset *want,
 			printf("    %c %s %s\n", pl->obj.v[i].add ? '+' : '-', pl->obj.v[i].kind,
 			       pl->obj.v[i].name);
 	} else if (rebuild) {
-		printf("  rebuild the table in one transaction: deleting these elements one by"
-		       " one would cost the kernel more\n");
+		printf("  rebuild a map and swap it in, in one transaction (counters kept):"
+		       " deleting these elements one by one would cost the kernel more\n");
 	}
 	for (size_t i = 0; i < pl->ch.n; i++) {
 		const struct change *c = &pl->ch.v[i];
@@ -178,7 +178,7 @@ static void print_text(const struct plan *pl, const struct ir_ruleset *want,
 		printf("\n");
 	}
 	printf("%zu element%s to add, %zu to remove%s\n", pl->nadd, pl->nadd == 1 ? "" : "s",
-	       pl->ndel, diff->structural || rebuild ? "; counters restart from zero" : "");
+	       pl->ndel, diff->structural ? "; counters restart from zero" : "");
 }
 
 static void json_elems(const struct plan *pl, const char *group, const char *set, bool add)
@@ -251,8 +251,8 @@ static void print_json(const struct plan *pl, const struct ir_ruleset *want,
 		cli_json_str(stdout, diff->why);
 	else
 		printf("null");
-	printf(", \"replace\": %s, \"create\": ",
-	       diff->structural || rebuild ? "true" : "false");
+	printf(", \"replace\": %s, \"rebuild\": %s, \"create\": ",
+	       diff->structural ? "true" : "false", rebuild ? "true" : "false");
 	json_objs(pl, true);
 	printf(", \"delete\": ");
 	json_objs(pl, false);
