@@ -20,11 +20,13 @@ struct common_opts {
 	bool resolve;           /* --resolve: query DNS (generate/plan/apply) */
 	const char *output;     /* -o FILE */
 	const char *table;      /* --table NAME (status, flush) */
+	bool force;             /* --force: past the guards (refresh) */
+	bool foreground;        /* -d: stay in the foreground, log to stderr (daemon) */
 };
 
 /* Parses argv into `o`; `allowed` is a string of the option letters this
- * subcommand takes among "fvjrot" (f=-f, v=-v, j=--json, r=--resolve,
- * o=-o, t=--table); --state-dir and -h are always accepted.  Returns the index of
+ * subcommand takes among "fvjrotFd" (f=-f, v=-v, j=--json, r=--resolve,
+ * o=-o, t=--table, F=--force, d=-d); --state-dir and -h are always accepted.  Returns the index of
  * the first operand, or -1 after printing a usage error (exit 2), or -2
  * when help was printed (exit 0). */
 int common_parse(int argc, const char *argv[], const char *allowed,
@@ -36,6 +38,8 @@ int apply_main(int argc, const char *argv[]);
 int plan_main(int argc, const char *argv[]);
 int status_main(int argc, const char *argv[]);
 int flush_main(int argc, const char *argv[]);
+int refresh_main(int argc, const char *argv[]);
+int daemon_main(int argc, const char *argv[]);
 
 /* ---- shared by apply, plan, status, flush (live.c) ---- */
 
@@ -64,6 +68,68 @@ char *cli_table(const struct common_opts *o, struct diag *d);
 /* The partner a verdict-map element or a chain belongs to ("in_msn" ->
  * "msn"), or NULL. */
 const char *cli_partner_of(const char *chain);
+
+/* The apply cycle apply, refresh and the daemon share.  `fn` builds the
+ * ruleset wanted given what is live (NULL: no table); it returns a
+ * ruleset it owns (valid until its next call) or NULL after reporting.
+ * Read, diff, commit in one transaction; when the ruleset moved in
+ * between (genid), read again and call `fn` again, a few times. */
+typedef const struct ir_ruleset *(*cli_want_fn)(void *arg, const struct ir_ruleset *live,
+						struct diag *d);
+
+struct cli_apply_opts {
+	bool verbose;
+	FILE *out;              /* the one-line summary ("no changes" too); NULL: none */
+};
+
+struct cli_applied {
+	bool changed;           /* something was committed */
+	bool replaced;          /* ... by creating or replacing the table */
+	size_t nadd, ndel;      /* element changes */
+};
+
+/* 0 or -errno (reported; -EINVAL when `fn` refused). */
+int cli_apply(const char *table, cli_want_fn fn, void *arg, const struct cli_apply_opts *o,
+	      struct cli_applied *res, struct diag *d);
+
+struct addr_list;
+
+/* Each partner's addresses in ruleset `rs` (may be NULL), from its
+ * verdict maps' elements by jump target (in_P, out_P): out is parallel to
+ * p->partners; appended, then sorted and deduplicated. */
+void cli_partner_addrs(const struct ir_ruleset *rs, const struct policy *p,
+		       struct addr_list *out);
+
+#define LOCK_WAIT_MS 5000
+
+/* Takes STATE_DIR/lock (flock; created, with the directory, if missing),
+ * waiting up to wait_ms for another fedwall to let go; writes our pid in
+ * it.  The fd, or -errno after reporting who holds it. */
+int cli_lock(const char *state_dir, unsigned wait_ms, struct diag *d);
+void cli_unlock(int fd);
+
+/* ---- refresh.c: one refresh cycle (refresh, daemon) ---- */
+
+struct srcset;
+
+struct refresh_run {
+	/* in: */
+	const struct policy *p;
+	struct srcset *src;     /* its `due` flags say what to resolve or read */
+	const char *state_dir;
+	bool force, verbose;
+	FILE *out;              /* per changed partner, one line */
+	/* out: */
+	unsigned refused;       /* partners the guards held back */
+	unsigned failed;        /* due sources that did not answer */
+	unsigned changed;       /* partners whose addresses changed */
+};
+
+/* Resolves and reads what is due, falls back on the last known good
+ * state, guards each partner against what is live, applies the element
+ * changes in one transaction and saves the state.  Call with the lock
+ * held.  0 or -errno (after reporting). */
+int refresh_cycle(struct refresh_run *r, struct diag *d);
 
 /* JSON string (with quotes) to `out`. */
 void cli_json_str(FILE *out, const char *s);

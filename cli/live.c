@@ -1,6 +1,8 @@
-/* live.c - what apply, plan, status and flush share: the desired ruleset
- * from a policy (offline), and the live one from the kernel with its
- * diff. */
+/* live.c - what apply, plan, status, flush, refresh and the daemon
+ * share: the desired ruleset from a policy (offline, or --resolve), the
+ * live one from the kernel with its diff, the apply cycle (read, diff,
+ * commit, retry when the ruleset moved), each partner's live addresses,
+ * and the state directory's lock. */
 #include "cli.h"
 #include "generator/generator.h"
 #include "nft/nft.h"
@@ -8,8 +10,33 @@
 #include "refresh/refresh.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define APPLY_TRIES 3
+
+/* --resolve: every name now, through the system's resolver. */
+static bool want_sources(const struct common_opts *o, const struct policy *p,
+			 struct sources *src, struct diag *d)
+{
+	struct dns_opts dopt = { .timeout_ms = p->resolve.timeout * 1000 };
+	struct dns_ctx *dns;
+	bool ok;
+
+	if (!o->resolve)
+		return sources_offline(p, o->state_dir, src, d);
+	dns = dns_ctx_new(&dopt, d);
+	if (!dns)
+		return false;
+	ok = sources_online(p, o->state_dir, dns, src, d);
+	dns_ctx_free(dns);
+	return ok;
+}
 
 struct ir_ruleset *cli_want(const struct common_opts *o, struct policy **pp,
 			    struct diag *d)
@@ -24,7 +51,7 @@ struct ir_ruleset *cli_want(const struct common_opts *o, struct policy **pp,
 	if (!p)
 		return NULL;
 	*pp = p;
-	if (!sources_offline(p, o->state_dir, &src, d))
+	if (!want_sources(o, p, &src, d))
 		goto out_free;
 	extra = xcalloc(p->npartners + 1, sizeof(*extra));
 	for (size_t k = 0; k < p->npartners && k < src.n; k++)
@@ -108,4 +135,243 @@ char *cli_table(const struct common_opts *o, struct diag *d)
 	t = xstrdup(p->table);
 	policy_free(p);
 	return t;
+}
+
+/* ---- the apply cycle ------------------------------------------------- */
+
+static size_t total_elems(const struct ir_ruleset *rs)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < rs->nsets; i++)
+		n += rs->sets[i].nelems;
+	return n;
+}
+
+static void summary(FILE *out, const struct ir_ruleset *live, const struct ir_ruleset *want,
+		    const struct ir_diff *diff, struct cli_applied *res)
+{
+	for (size_t i = 0; i < diff->nsets; i++) {
+		res->nadd += diff->sets[i].nadd;
+		res->ndel += diff->sets[i].ndel;
+	}
+	if (!out)
+		return;
+	if (res->replaced) {
+		fprintf(out, "fedwall: table inet %s: %s (%s): %zu chains, %zu sets, %zu"
+			" elements, %zu counters\n", want->table, live ? "replaced" : "created",
+			diff->structural && diff->why ? diff->why
+			: "element deletions cost more than a rebuild", want->nchains,
+			want->nsets, total_elems(want), want->ncounters);
+		return;
+	}
+	fprintf(out, "fedwall: table inet %s: %zu element%s added, %zu removed\n",
+		want->table, res->nadd, res->nadd == 1 ? "" : "s", res->ndel);
+}
+
+/* One read-diff-commit round.  -ERESTART: the ruleset moved, try again. */
+static int apply_once(struct nft_ctx *ctx, const char *table, cli_want_fn fn, void *arg,
+		      const struct cli_apply_opts *o, struct cli_applied *res,
+		      struct diag *d)
+{
+	const struct ir_ruleset *want;
+	struct ir_ruleset *live = NULL;
+	struct ir_diff diff = { 0 };
+	uint32_t genid = 0;
+	int ret = nft_read(ctx, table, &live, &genid);
+
+	if (ret && ret != -ENOENT) {
+		diag_error(d, NULL, "cannot read table inet %s from the kernel: %s", table,
+			   strerror(-ret));
+		return ret;
+	}
+	ret = 0;
+	want = fn(arg, live, d);
+	if (!want) {
+		ret = -EINVAL;
+		goto out_free;
+	}
+	ir_diff(live, want, &diff);
+	if (nft_foreign(ctx)) {
+		free(diff.why);
+		diff.why = xstrdup(nft_foreign(ctx));
+		diff.structural = true;
+	}
+	if (ir_diff_empty(&diff)) {
+		if (o->out)
+			fprintf(o->out, "fedwall: table inet %s: no changes\n", table);
+		goto out_free;
+	}
+	if (o->verbose && diff.structural)
+		diag_note(d, NULL, "replacing table inet %s: %s", table, diff.why);
+	ret = nft_commit(ctx, live, want, &diff, genid, d);
+	if (!ret) {
+		res->changed = true;
+		res->replaced = nft_commit_replaced(ctx);
+		summary(o->out, live, want, &diff, res);
+	}
+out_free:
+	ir_diff_free(&diff);
+	ir_free(live);
+	return ret;
+}
+
+int cli_apply(const char *table, cli_want_fn fn, void *arg, const struct cli_apply_opts *o,
+	      struct cli_applied *res, struct diag *d)
+{
+	struct nft_ctx *ctx;
+	int ret = nft_open(&ctx);
+
+	memset(res, 0, sizeof(*res));
+	if (ret) {
+		diag_error(d, NULL, "cannot talk to nf_tables: %s", strerror(-ret));
+		return ret;
+	}
+	for (int i = 0; i < APPLY_TRIES; i++) {
+		ret = apply_once(ctx, table, fn, arg, o, res, d);
+		if (ret != -ERESTART)
+			break;
+		if (o->verbose)
+			diag_note(d, NULL, "the ruleset changed since it was read; reading again");
+	}
+	if (ret == -ERESTART)
+		diag_error(d, NULL, "the ruleset kept changing under fedwall; gave up after"
+			   " %d tries, nothing applied", APPLY_TRIES);
+	else if (ret && ret != -EINVAL && !d->errors)
+		diag_error(d, NULL, "apply failed: %s", strerror(-ret));
+	else if (ret && ret != -EINVAL)
+		diag_note(d, NULL, "nothing was applied: table inet %s is as it was", table);
+	nft_close(ctx);
+	return ret;
+}
+
+/* ---- each partner's live addresses ------------------------------------ */
+
+static const struct partner *find_partner(const struct policy *p, const char *name)
+{
+	size_t lo = 0, hi = p->npartners;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(name, p->partners[mid].name);
+
+		if (c == 0)
+			return &p->partners[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+static int cmp_prefix(const void *x, const void *y)
+{
+	return prefix_cmp(x, y);
+}
+
+void cli_partner_addrs(const struct ir_ruleset *rs, const struct policy *p,
+		       struct addr_list *out)
+{
+	for (size_t i = 0; rs && i < rs->nsets; i++) {
+		const struct ir_set *set = &rs->sets[i];
+
+		if (!set->is_map || (set->key != IR_KEY_ADDR4_PROTO_PORT &&
+				     set->key != IR_KEY_ADDR6_PROTO_PORT))
+			continue;
+		for (size_t k = 0; k < set->nelems; k++) {
+			const struct ir_elem *e = &set->elems[k];
+			const struct partner *pt;
+
+			if (e->chain >= rs->nchains)
+				continue;
+			pt = find_partner(p, cli_partner_of(rs->chains[e->chain].name)
+					  ? cli_partner_of(rs->chains[e->chain].name) : "");
+			if (pt)
+				addr_list_push(&out[pt - p->partners], &e->addr, NULL);
+		}
+	}
+	for (size_t i = 0; i < p->npartners; i++) {
+		struct addr_list *l = &out[i];
+		size_t k = 0;
+
+		if (l->n)
+			qsort(l->v, l->n, sizeof(*l->v), cmp_prefix);
+		for (size_t j = 0; j < l->n; j++)
+			if (k == 0 || prefix_cmp(&l->v[k - 1], &l->v[j]))
+				l->v[k++] = l->v[j];
+		l->n = k;
+	}
+}
+
+/* ---- the state directory's lock --------------------------------------- */
+
+static long lock_holder(int fd)
+{
+	char buf[32] = { 0 };
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+
+	return n > 0 ? strtol(buf, NULL, 10) : 0;
+}
+
+static void lock_mark(int fd)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+
+	if (ftruncate(fd, 0) == 0 && pwrite(fd, buf, (size_t)n, 0) != n)
+		(void)ftruncate(fd, 0);
+}
+
+int cli_lock(const char *state_dir, unsigned wait_ms, struct diag *d)
+{
+	struct strbuf path = { 0 };
+	struct timespec tick = { 0, 50 * 1000000 };
+	unsigned waited = 0;
+	int fd, ret;
+
+	if (mkdir(state_dir, 0700) < 0 && errno != EEXIST) {
+		ret = -errno;
+		diag_error(d, NULL, "cannot create the state directory '%s': %s", state_dir,
+			   strerror(errno));
+		return ret;
+	}
+	sb_addf(&path, "%s/lock", state_dir);
+	fd = open(path.s, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+	if (fd < 0) {
+		ret = -errno;
+		diag_error(d, NULL, "cannot open '%s': %s", path.s, strerror(errno));
+		goto out_free;
+	}
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if ((errno != EWOULDBLOCK && errno != EINTR) || waited >= wait_ms) {
+			long pid = lock_holder(fd);
+
+			ret = errno == EWOULDBLOCK || errno == EINTR ? -EBUSY : -errno;
+			if (pid > 0)
+				diag_error(d, NULL, "another fedwall (pid %ld) holds %s; gave up"
+					   " after %u s", pid, path.s, wait_ms / 1000);
+			else
+				diag_error(d, NULL, "another fedwall holds %s; gave up after"
+					   " %u s", path.s, wait_ms / 1000);
+			close(fd);
+			goto out_free;
+		}
+		nanosleep(&tick, NULL);
+		waited += 50;
+	}
+	lock_mark(fd);
+	ret = fd;
+out_free:
+	sb_free(&path);
+	return ret;
+}
+
+void cli_unlock(int fd)
+{
+	if (fd < 0)
+		return;
+	if (ftruncate(fd, 0) < 0)
+		(void)0;        /* a stale pid in the file is only a hint */
+	close(fd);
 }

@@ -15,6 +15,8 @@ static const struct {
 	{ "apply", apply_main, "Apply a policy to the kernel in one transaction" },
 	{ "status", status_main, "Show the live table: per partner elements and counters" },
 	{ "flush", flush_main, "Delete fedwall's table (and nothing else)" },
+	{ "refresh", refresh_main, "Resolve names, re-read lists, apply what changed (for cron)" },
+	{ "daemon", daemon_main, "Keep partners' addresses current, each source on its own schedule" },
 };
 
 static void usage(FILE *out, const char *prog)

@@ -62,6 +62,10 @@ int common_parse(int argc, const char *argv[], const char *allowed,
 			o->json = true;
 		} else if (takes(allowed, 'r') && !strcmp(a, "--resolve")) {
 			o->resolve = true;
+		} else if (takes(allowed, 'F') && !strcmp(a, "--force")) {
+			o->force = true;
+		} else if (takes(allowed, 'd') && (!strcmp(a, "-d") || !strcmp(a, "--foreground"))) {
+			o->foreground = true;
 		} else if (takes(allowed, 'f') && (!strcmp(a, "-f") || long_opt(a, "--file", &val))) {
 			dst = &o->policy;
 		} else if (takes(allowed, 'o') && (!strcmp(a, "-o") || long_opt(a, "--output", &val))) {

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define USAGE "[-f POLICY] [--state-dir DIR] [--json] [-v]"
+#define USAGE "[-f POLICY] [--state-dir DIR] [--resolve] [--json] [-v]"
 #define EXIT_PENDING 2
 #define EXIT_PLAN_USAGE 64
 
@@ -301,7 +301,7 @@ int plan_main(int argc, const char *argv[])
 	struct ir_ruleset *want;
 	struct policy *p;
 	struct diag d;
-	int i = common_parse(argc, argv, "fvj", USAGE, &o), rc = EXIT_ERROR;
+	int i = common_parse(argc, argv, "fvjr", USAGE, &o), rc = EXIT_ERROR;
 
 	if (i == -2)
 		return EXIT_OK;

@@ -1,4 +1,4 @@
-/* lists.c - partner address list files, and the offline address sources. */
+/* lists.c - partner address list files. */
 #include "refresh/refresh.h"
 
 #include <errno.h>
@@ -193,62 +193,4 @@ bool list_read(const char *path, const struct guards *g, struct addr_list *out,
 		return false;
 	}
 	return true;
-}
-
-/* ---- offline sources ------------------------------------------------- */
-
-/* Host names and SRV domains: nothing is known offline yet (the state
- * directory is the refresh module's).  Silent unless the partner would be
- * left without any address. */
-static void dns_sources(const struct partner *pt, const struct addr_list *have,
-			struct diag *d)
-{
-	if (pt->nhosts + pt->ndomains == 0)
-		return;
-	if (pt->naddresses + have->n) {
-		diag_note(d, &pt->loc, "partner '%s': host names and domains are not"
-			  " resolved yet (run fedwall refresh); using its other addresses",
-			  pt->name);
-		return;
-	}
-	for (size_t i = 0; i < pt->nhosts; i++)
-		diag_warn(d, &pt->hosts[i].loc, "no addresses known yet for host '%s'"
-			  " (run fedwall refresh)", pt->hosts[i].s);
-	for (size_t i = 0; i < pt->ndomains; i++)
-		diag_warn(d, &pt->domains[i].loc, "no addresses known yet for domain '%s'"
-			  " (run fedwall refresh)", pt->domains[i].s);
-}
-
-bool sources_offline(const struct policy *p, const char *state_dir,
-		     struct sources *out, struct diag *d)
-{
-	bool ok = true;
-
-	(void)state_dir;        /* read by the state layer, once it is wired in */
-	out->n = p->npartners;
-	out->partners = xcalloc(p->npartners + 1, sizeof(*out->partners));
-	for (size_t i = 0; i < p->npartners; i++) {
-		const struct partner *pt = &p->partners[i];
-		bool lists_ok = true;
-
-		for (size_t j = 0; j < pt->nlists; j++) {
-			if (list_read(pt->lists[j].s, &p->guards, &out->partners[i], d))
-				continue;
-			diag_note(d, &pt->lists[j].loc, "list of partner '%s', refused as a whole",
-				  pt->name);
-			lists_ok = false;
-		}
-		if (lists_ok)
-			dns_sources(pt, &out->partners[i], d);
-		ok &= lists_ok;
-	}
-	return ok;
-}
-
-void sources_free(struct sources *s)
-{
-	for (size_t i = 0; s->partners && i < s->n; i++)
-		addr_list_free(&s->partners[i]);
-	free(s->partners);
-	memset(s, 0, sizeof(*s));
 }

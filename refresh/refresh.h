@@ -1,10 +1,14 @@
 /* refresh.h - where partner addresses beyond the inline ones come from:
- * list files, the state directory, DNS.
+ * list files, the state directory, DNS.  The module's face: it includes
+ * refresh/dns.h (resolution) and refresh/state.h (last known good), whose
+ * declarations are part of it.
  *
- * This part is offline: list files are read directly (they are local);
- * host names and SRV domains contribute what the state directory knows,
- * never a live DNS query, so `check`, `generate`, `plan` and `apply` work
- * offline and reproducibly.
+ * Offline (sources_offline, srcset_fill without a DNS context): list files
+ * are read directly (they are local); host names and SRV domains
+ * contribute what the state directory knows, never a live DNS query, so
+ * `check`, `generate`, `plan` and `apply` work offline and reproducibly.
+ * Online (refresh, daemon, --resolve): names are resolved, and a source
+ * that fails keeps its last known good addresses until stale_after.
  *
  * List file format: one address or CIDR prefix a line; `#` starts a
  * comment; blank lines, surrounding whitespace and CRLF line ends are
@@ -21,6 +25,8 @@
 
 #include "common/common.h"
 #include "policy/policy.h"
+#include "refresh/dns.h"
+#include "refresh/state.h"
 
 #define LIST_MAX_LINE 1024              /* bytes, line end excluded */
 #define LIST_MAX_FILE (256u << 20)      /* bytes */
@@ -53,6 +59,118 @@ struct sources {
  * cannot be read or has a bad line); `out` is then still freeable. */
 bool sources_offline(const struct policy *p, const char *state_dir,
 		     struct sources *out, struct diag *d);
+/* The same with every host name and domain resolved through `dns` now;
+ * those that fail keep their last known good addresses from the state. */
+bool sources_online(const struct policy *p, const char *state_dir,
+		    struct dns_ctx *dns, struct sources *out, struct diag *d);
 void sources_free(struct sources *s);
+
+/* ---- sources with last known good ------------------------------------ */
+
+#define DNS_SRV_MATRIX "_matrix-fed._tcp"
+#define SRV_MAX_SERVICES 3
+
+/* The SRV services a partner's domains are queried for, from its
+ * services: sip-federation, av-edge, web-conferencing and
+ * teams-direct-routing -> DNS_SRV_SIP; xmpp-s2s -> DNS_SRV_XMPP;
+ * matrix-federation -> DNS_SRV_MATRIX.  Each at most once, in that order;
+ * a partner with none of them gets DNS_SRV_SIP (the federation fedwall
+ * was made for).  Returns how many (1..SRV_MAX_SERVICES). */
+size_t srv_services(const struct policy *p, const struct partner *pt,
+		    const char *out[SRV_MAX_SERVICES]);
+
+enum src_status {
+	SRC_UNKNOWN = 0,        /* never confirmed: contributes nothing */
+	SRC_FRESH,              /* confirmed now */
+	SRC_KEPT,               /* not due, or failed: last known good from the state */
+	SRC_STALE,              /* failed past stale_after: its addrs are dropped */
+};
+
+/* One address source of one partner: a host name, a (domain, SRV service)
+ * or a list file. */
+struct src {
+	enum state_kind kind;
+	char *key;              /* state name: host, "_svc._tcp.domain", list path */
+	const char *name;       /* as written (borrowed from the policy) */
+	const char *service;    /* STATE_DOMAIN: SRV label (static) */
+	size_t partner;         /* index into policy->partners */
+	struct loc loc;         /* borrowed from the policy */
+	bool due;               /* in: resolve or read it now (else: state) */
+	/* out of srcset_fill: */
+	enum src_status status;
+	bool failed;            /* was due and did not answer */
+	bool changed;           /* fresh, and not what the state had */
+	struct prefix *addrs;   /* owned; SRC_STALE: the ones dropped */
+	size_t naddrs;
+	uint32_t ttl;           /* fresh DNS answers */
+	enum state_from from;
+	int64_t confirmed;      /* unix time; 0 if never */
+	int64_t mtime;          /* lists: of the file last read */
+};
+
+struct srcset {
+	struct src *v;          /* partners' order, then hosts, domains, lists */
+	size_t n;
+};
+
+/* Every source of every partner, nothing due. */
+void srcset_build(const struct policy *p, struct srcset *s);
+void srcset_free(struct srcset *s);
+
+struct src_opts {
+	struct dns_ctx *dns;    /* NULL: host names and domains from the state */
+	bool strict_lists;      /* a bad list is an error (offline commands),
+				 * not a failed source kept on its last known
+				 * good addresses (refresh, daemon) */
+	int64_t now;            /* unix time */
+};
+
+/* Fills each source's result: due ones are resolved (with o->dns) or read,
+ * the others and the failed ones take their last known good addresses
+ * from `st` unless older than guards.stale_after (then they are dropped
+ * and that is warned about, naming partner, source and age).  Failures
+ * are warnings through `d`; false only when strict_lists and a list could
+ * not be read (an error then). */
+bool srcset_fill(const struct policy *p, struct srcset *s, const struct state *st,
+		 const struct src_opts *o, struct diag *d);
+
+/* Appends partner i's addresses from its fresh and kept sources. */
+void srcset_partner_addrs(const struct srcset *s, size_t partner,
+			  struct addr_list *out);
+/* Appends what the state holds (not stale at `now`) for partner i. */
+void srcset_state_addrs(const struct srcset *s, const struct policy *p, size_t partner,
+			const struct state *st, int64_t now, struct addr_list *out);
+/* Appends partner i's addresses that went stale. */
+void srcset_stale_addrs(const struct srcset *s, size_t partner, struct addr_list *out);
+
+/* Records every fresh source of a partner not in `skip` (may be NULL,
+ * parallel to partners) in `st`, forgets entries that no source of `s`
+ * names any more and those older than stale_after. */
+void srcset_record(const struct srcset *s, const struct policy *p, const bool *skip,
+		   struct state *st, int64_t now);
+
+/* ---- guards ------------------------------------------------------------ */
+
+/* Whether a partner may go from `have` (what is live) to `want`: NULL if
+ * so, else why not (malloc'd, one line).  Refused: a net shrink of more
+ * than guards.max_shrink percent of `have`'s prefixes, both sides merged
+ * as the kernel holds them (those removed minus those added: a moved A
+ * record is no shrink; prefixes covered by
+ * `exempt`, the addresses of sources gone stale, do not count), or adding
+ * a prefix wider than min_prefix_v4/v6.  The arrays need not be sorted. */
+char *guard_check(const struct guards *g, const struct prefix *have, size_t nhave,
+		  const struct prefix *want, size_t nwant,
+		  const struct prefix *exempt, size_t nexempt);
+
+/* ---- the daemon's schedule --------------------------------------------- */
+
+#define SCHED_JITTER_PCT 10
+#define SCHED_FLOOR_MS 500
+
+/* Milliseconds until a DNS source is due again: `ttl` (0 after a failure:
+ * retry at ttl_min) clamped to [ttl_min, ttl_max], then moved by up to
+ * SCHED_JITTER_PCT percent either way (rnd in [0, 1) picks where), so that
+ * a fleet does not resolve in lockstep; never below SCHED_FLOOR_MS. */
+uint64_t sched_delay_ms(uint32_t ttl, const struct resolvecfg *r, double rnd);
 
 #endif

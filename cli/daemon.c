@@ -1,0 +1,410 @@
+/* daemon.c - `fedwall daemon`: apply at once from the last known good
+ * state (a rebooted appliance is protected before DNS answers), then keep
+ * every source current on its own schedule: host names and domains at
+ * their TTL (clamped to resolve.ttl_min/ttl_max, with jitter), lists when
+ * their mtime changes or every LIST_PERIOD_MS.  SIGHUP reloads the policy
+ * if it is valid; SIGTERM/SIGINT leave the rules in place (fail closed).
+ *
+ * One thread; it sleeps in poll() on a signalfd until the earliest due
+ * time.  Each cycle's allocations are freed by the cycle (a fresh DNS
+ * context each time); what lives across cycles is the policy, the source
+ * list and its schedule, all bounded by the policy.
+ *
+ * Under systemd (Type=notify) it reports READY=1, STATUS=, RELOADING=1 and
+ * STOPPING=1 over $NOTIFY_SOCKET: the datagram protocol of sd_notify(3),
+ * written here so that appliances without systemd need no libsystemd. */
+#define _GNU_SOURCE     /* fopencookie */
+#include "cli.h"
+#include "policy/policy.h"
+#include "refresh/refresh.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#define USAGE "[-f POLICY] [--state-dir DIR] [-d] [-v]"
+#define LIST_PERIOD_MS 60000    /* lists are read again at least this often */
+#define LIST_STAT_MS 2000       /* and their mtime looked at this often */
+#define LOCK_RETRY_MS 5000      /* after the lock was busy */
+
+struct daemon {
+	struct common_opts o;
+	struct policy *p;
+	struct srcset src;
+	uint64_t *due;          /* per source, monotonic ms */
+	uint64_t next_stat;     /* lists' mtimes */
+	FILE *log;
+	int sfd;                /* signalfd */
+	unsigned cycles;
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- sd_notify ----------------------------------------------------------- */
+
+static void notify(const char *msg)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t len;
+	int fd;
+
+	if (!path || (path[0] != '/' && path[0] != '@') ||
+	    (len = strlen(path)) >= sizeof(sa.sun_path))
+		return;
+	memcpy(sa.sun_path, path, len);
+	if (sa.sun_path[0] == '@')
+		sa.sun_path[0] = '\0';          /* abstract namespace */
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	(void)sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+		     (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len));
+	close(fd);
+}
+
+/* ---- logging: diag lines to syslog ----------------------------------- */
+
+struct logbuf {
+	struct strbuf line;
+};
+
+static int line_prio(const char *s)
+{
+	if (strstr(s, ": error: "))
+		return LOG_ERR;
+	if (strstr(s, ": warning: "))
+		return LOG_WARNING;
+	if (strstr(s, ": note: "))
+		return LOG_INFO;
+	return LOG_NOTICE;
+}
+
+static ssize_t log_write(void *cookie, const char *buf, size_t n)
+{
+	struct logbuf *lb = cookie;
+
+	for (size_t i = 0; i < n; i++) {
+		if (buf[i] != '\n') {
+			sb_addc(&lb->line, buf[i]);
+			continue;
+		}
+		syslog(line_prio(sb_str(&lb->line)), "%s", sb_str(&lb->line));
+		sb_reset(&lb->line);
+	}
+	return (ssize_t)n;
+}
+
+static int log_close(void *cookie)
+{
+	struct logbuf *lb = cookie;
+
+	if (lb->line.len)
+		syslog(line_prio(sb_str(&lb->line)), "%s", sb_str(&lb->line));
+	sb_free(&lb->line);
+	free(lb);
+	closelog();
+	return 0;
+}
+
+static FILE *log_open(bool foreground)
+{
+	cookie_io_functions_t io = { .write = log_write, .close = log_close };
+	struct logbuf *lb;
+	FILE *f;
+
+	if (foreground)
+		return stderr;
+	openlog("fedwall", LOG_PID, LOG_DAEMON);
+	lb = xcalloc(1, sizeof(*lb));
+	f = fopencookie(lb, "w", io);
+	if (!f) {
+		free(lb);
+		return stderr;
+	}
+	setvbuf(f, NULL, _IOLBF, 0);
+	return f;
+}
+
+/* ---- the schedule ------------------------------------------------------ */
+
+static double rnd(void)
+{
+	return (double)random() / ((double)RAND_MAX + 1.0);
+}
+
+static void reschedule(struct daemon *dm, uint64_t now)
+{
+	for (size_t i = 0; i < dm->src.n; i++) {
+		struct src *x = &dm->src.v[i];
+
+		if (!x->due)
+			continue;
+		if (x->kind == STATE_LIST)
+			dm->due[i] = now + LIST_PERIOD_MS;
+		else
+			dm->due[i] = now + sched_delay_ms(x->status == SRC_FRESH ? x->ttl : 0,
+							  &dm->p->resolve, rnd());
+		x->due = false;
+	}
+}
+
+static bool list_touched(struct src *x)
+{
+	struct stat sb;
+
+	if (stat(x->key, &sb) < 0)
+		return x->mtime != 0;
+	return (int64_t)sb.st_mtime != x->mtime;
+}
+
+/* Marks what is due at `now`; true if anything is. */
+static bool mark_due(struct daemon *dm, uint64_t now)
+{
+	bool any = false, stat_now = now >= dm->next_stat;
+
+	if (stat_now)
+		dm->next_stat = now + LIST_STAT_MS;
+	for (size_t i = 0; i < dm->src.n; i++) {
+		struct src *x = &dm->src.v[i];
+
+		x->due = dm->due[i] <= now ||
+			 (stat_now && x->kind == STATE_LIST && list_touched(x));
+		any |= x->due;
+	}
+	return any;
+}
+
+static int wait_ms(const struct daemon *dm, uint64_t now)
+{
+	uint64_t next = dm->next_stat;
+
+	for (size_t i = 0; i < dm->src.n; i++)
+		if (dm->due[i] < next)
+			next = dm->due[i];
+	if (next <= now)
+		return 0;
+	return next - now > 3600000 ? 3600000 : (int)(next - now);
+}
+
+/* ---- cycles ------------------------------------------------------------ */
+
+static void status(struct daemon *dm, const struct refresh_run *r, int ret)
+{
+	struct strbuf sb = { 0 };
+
+	sb_addf(&sb, "STATUS=%zu partners, %zu sources; last refresh %s: %u changed,"
+		" %u failed, %u refused", dm->p->npartners, dm->src.n,
+		ret ? "failed" : "ok", r->changed, r->failed, r->refused);
+	notify(sb.s);
+	sb_free(&sb);
+}
+
+/* One refresh of what is due, under the lock.  False if the lock was busy
+ * (the due sources stay due and are tried again shortly). */
+static bool cycle(struct daemon *dm)
+{
+	struct refresh_run r = { .p = dm->p, .src = &dm->src, .state_dir = dm->o.state_dir,
+				 .verbose = dm->o.verbose, .out = dm->log };
+	struct diag d;
+	int lock, ret;
+
+	diag_init(&d, dm->log);
+	lock = cli_lock(dm->o.state_dir, LOCK_WAIT_MS, &d);
+	if (lock < 0) {
+		for (size_t i = 0; i < dm->src.n; i++)
+			if (dm->src.v[i].due)
+				dm->due[i] = now_ms() + LOCK_RETRY_MS;
+		return false;
+	}
+	ret = refresh_cycle(&r, &d);
+	cli_unlock(lock);
+	dm->cycles++;
+	status(dm, &r, ret);
+	fflush(dm->log);
+	reschedule(dm, now_ms());
+	return true;
+}
+
+/* (Re)builds the sources of dm->p; `dns_now` makes names due at once,
+ * else only lists are (the start: the state is enough to protect). */
+static void sources_init(struct daemon *dm, bool dns_now)
+{
+	uint64_t now = now_ms();
+
+	srcset_free(&dm->src);
+	srcset_build(dm->p, &dm->src);
+	free(dm->due);
+	dm->due = xcalloc(dm->src.n + 1, sizeof(*dm->due));
+	for (size_t i = 0; i < dm->src.n; i++) {
+		struct src *x = &dm->src.v[i];
+
+		x->due = x->kind == STATE_LIST || dns_now;
+		dm->due[i] = x->due ? now : now + 1;
+	}
+	dm->next_stat = now + LIST_STAT_MS;
+}
+
+static void reload(struct daemon *dm)
+{
+	struct diag d;
+	struct policy *np;
+
+	notify("RELOADING=1");
+	diag_init(&d, dm->log);
+	np = policy_load(dm->o.policy, &d);
+	if (!np) {
+		fprintf(dm->log, "fedwall: %s has errors, not reloading; still running on"
+			" the policy loaded before\n", dm->o.policy);
+		fflush(dm->log);
+		notify("READY=1");
+		return;
+	}
+	policy_free(dm->p);
+	dm->p = np;
+	fprintf(dm->log, "fedwall: reloaded %s: %zu partners\n", dm->o.policy, np->npartners);
+	sources_init(dm, true);
+	cycle(dm);
+	notify("READY=1");
+}
+
+/* ---- signals and the loop ------------------------------------------- */
+
+static int signals_open(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -errno;
+	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+/* The signal that came, 0 if none. */
+static int signal_take(int sfd)
+{
+	struct signalfd_siginfo si;
+
+	if (read(sfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+		return 0;
+	return (int)si.ssi_signo;
+}
+
+static void loop(struct daemon *dm)
+{
+	for (;;) {
+		struct pollfd pfd = { .fd = dm->sfd, .events = POLLIN };
+		uint64_t now = now_ms();
+		int sig;
+
+		if (poll(&pfd, 1, wait_ms(dm, now)) < 0 && errno != EINTR)
+			break;
+		sig = pfd.revents & POLLIN ? signal_take(dm->sfd) : 0;
+		if (sig == SIGTERM || sig == SIGINT)
+			break;
+		if (sig == SIGHUP) {
+			reload(dm);
+			continue;
+		}
+		if (mark_due(dm, now_ms()))
+			cycle(dm);
+	}
+}
+
+/* Without -d and outside systemd: the classic double fork. */
+static int background(void)
+{
+	pid_t pid = fork();
+	int fd;
+
+	if (pid < 0)
+		return -errno;
+	if (pid > 0)
+		_exit(0);
+	setsid();
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid > 0)
+		_exit(0);
+	if (chdir("/") < 0)
+		return -errno;
+	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		close(fd);
+	}
+	return 0;
+}
+
+static int run(struct daemon *dm)
+{
+	dm->sfd = signals_open();
+	if (dm->sfd < 0) {
+		fprintf(stderr, "fedwall daemon: signalfd: %s\n", strerror(-dm->sfd));
+		return EXIT_ERROR;
+	}
+	if (!dm->o.foreground && !getenv("NOTIFY_SOCKET") && background() < 0)
+		return EXIT_ERROR;
+	dm->log = log_open(dm->o.foreground);
+	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
+	fprintf(dm->log, "fedwall: daemon started: %s, %zu partners, state in %s\n",
+		dm->o.policy, dm->p->npartners, dm->o.state_dir);
+	/* Protected at once from the state; then every name asked now. */
+	sources_init(dm, false);
+	cycle(dm);
+	for (size_t i = 0; i < dm->src.n; i++)
+		if (dm->src.v[i].kind != STATE_LIST)
+			dm->due[i] = now_ms();
+	notify("READY=1");
+	loop(dm);
+	notify("STOPPING=1");
+	fprintf(dm->log, "fedwall: daemon stopping after %u refreshes; table inet %s"
+		" stays as it is\n", dm->cycles, dm->p->table);
+	if (dm->log != stderr)
+		fclose(dm->log);
+	close(dm->sfd);
+	return EXIT_OK;
+}
+
+int daemon_main(int argc, const char *argv[])
+{
+	struct daemon dm = { 0 };
+	struct diag d;
+	int i = common_parse(argc, argv, "fvd", USAGE, &dm.o), rc;
+
+	if (i == -2)
+		return EXIT_OK;
+	if (i < 0)
+		return EXIT_USAGE;
+	diag_init(&d, stderr);
+	dm.p = policy_load(dm.o.policy, &d);
+	if (!dm.p)
+		return EXIT_ERROR;
+	rc = run(&dm);
+	srcset_free(&dm.src);
+	free(dm.due);
+	policy_free(dm.p);
+	return rc;
+}

@@ -1,0 +1,352 @@
+/* refresh.c - `fedwall refresh` (for cron) and the refresh cycle it
+ * shares with the daemon: resolve every host name and domain, read every
+ * list, fall back on the last known good state where a source fails,
+ * hold back partners the guards refuse, apply what changed in one
+ * transaction, save the state.
+ *
+ * Quiet when nothing changed; one line per changed partner; loud (and
+ * exit 1) when a source failed or a partner was refused.  Whatever fails,
+ * the kernel keeps a whole ruleset: never half a refresh, never open. */
+#include "cli.h"
+#include "generator/generator.h"
+#include "nft/nft.h"
+#include "policy/policy.h"
+#include "refresh/refresh.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define USAGE "[-f POLICY] [--state-dir DIR] [--force] [-v]"
+
+/* What the want builder keeps between cli_apply's tries. */
+struct rctx {
+	struct refresh_run *r;
+	const struct state *st;         /* as it was before this cycle */
+	int64_t now;
+	size_t n;                       /* partners */
+	struct ir_ruleset *want;
+	struct addr_list *before;       /* per partner, live in the kernel */
+	struct addr_list *after;        /* per partner, in `want` */
+	char **refused;                 /* per partner: why the guards said no */
+	bool had_table;
+};
+
+static void lists_free(struct addr_list *l, size_t n)
+{
+	for (size_t i = 0; l && i < n; i++)
+		addr_list_free(&l[i]);
+	free(l);
+}
+
+static void rctx_reset(struct rctx *c)
+{
+	ir_free(c->want);
+	lists_free(c->before, c->n);
+	lists_free(c->after, c->n);
+	for (size_t i = 0; c->refused && i < c->n; i++)
+		free(c->refused[i]);
+	free(c->refused);
+	c->want = NULL;
+	c->before = c->after = NULL;
+	c->refused = NULL;
+}
+
+static void push_inline(const struct partner *pt, struct addr_list *out)
+{
+	for (size_t k = 0; k < pt->naddresses; k++)
+		addr_list_push(out, &pt->addresses[k].p, &pt->addresses[k].loc);
+}
+
+/* Partner i's addresses now (live, or the state when there is no table)
+ * and proposed; whether the guards let it move. */
+static void guard_one(struct rctx *c, size_t i, const struct ir_ruleset *live,
+		      struct addr_list *have, struct addr_list *prop)
+{
+	const struct policy *p = c->r->p;
+	struct addr_list stale = { 0 };
+
+	if (!live) {
+		push_inline(&p->partners[i], have);
+		srcset_state_addrs(c->r->src, p, i, c->st, c->now, have);
+	}
+	push_inline(&p->partners[i], prop);
+	srcset_partner_addrs(c->r->src, i, prop);
+	srcset_stale_addrs(c->r->src, i, &stale);
+	if (!c->r->force)
+		c->refused[i] = guard_check(&p->guards, have->v, have->n, prop->v, prop->n,
+					    stale.v, stale.n);
+	addr_list_free(&stale);
+}
+
+/* Generates quietly: overlap warnings each cron run would be noise (check
+ * and generate show them); errors and -v show everything. */
+static struct ir_ruleset *gen_quiet(const struct policy *p, const struct gen_addrs *extra,
+				    bool verbose, struct diag *d)
+{
+	struct diag g;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&buf, &len);
+	struct ir_ruleset *rs;
+
+	diag_init(&g, mem);
+	rs = generate(p, extra, &g);
+	if (mem)
+		fclose(mem);
+	if ((g.errors || verbose) && buf && d->out)
+		fputs(buf, d->out);
+	d->errors += g.errors;
+	free(buf);
+	if (rs && g.errors) {
+		ir_free(rs);
+		rs = NULL;
+	}
+	return rs;
+}
+
+static const struct ir_ruleset *build_want(void *arg, const struct ir_ruleset *live,
+					   struct diag *d)
+{
+	struct rctx *c = arg;
+	const struct policy *p = c->r->p;
+	struct addr_list *have = xcalloc(c->n + 1, sizeof(*have));
+	struct addr_list *prop = xcalloc(c->n + 1, sizeof(*prop));
+	struct gen_addrs *extra = xcalloc(c->n + 1, sizeof(*extra));
+
+	rctx_reset(c);
+	c->refused = xcalloc(c->n + 1, sizeof(*c->refused));
+	c->before = xcalloc(c->n + 1, sizeof(*c->before));
+	c->after = xcalloc(c->n + 1, sizeof(*c->after));
+	c->had_table = live != NULL;
+	if (live) {
+		cli_partner_addrs(live, p, have);
+		cli_partner_addrs(live, p, c->before);
+	}
+	for (size_t i = 0; i < c->n; i++) {
+		const struct addr_list *use;
+
+		guard_one(c, i, live, &have[i], &prop[i]);
+		/* Held back: what it had (the generator adds the inline ones). */
+		use = c->refused[i] ? &have[i] : &prop[i];
+		extra[i] = (struct gen_addrs){ use->v, use->n, use->locs };
+	}
+	c->want = gen_quiet(p, extra, c->r->verbose, d);
+	if (c->want)
+		cli_partner_addrs(c->want, p, c->after);
+	free(extra);
+	lists_free(have, c->n);
+	lists_free(prop, c->n);
+	return c->want;
+}
+
+/* ---- reporting --------------------------------------------------------- */
+
+/* Entries of a not in b (both sorted, unique). */
+static size_t minus(const struct addr_list *a, const struct addr_list *b)
+{
+	size_t n = 0, j = 0;
+
+	for (size_t i = 0; i < a->n; i++) {
+		while (j < b->n && prefix_cmp(&b->v[j], &a->v[i]) < 0)
+			j++;
+		n += !(j < b->n && prefix_cmp(&b->v[j], &a->v[i]) == 0);
+	}
+	return n;
+}
+
+/* "hosts a b; lists /x": the partner's sources that moved. */
+static void moved_sources(const struct srcset *s, size_t partner, struct strbuf *sb)
+{
+	static const char *const words[] = { "hosts", "domains", "lists" };
+
+	for (int kind = STATE_HOST; kind <= STATE_LIST; kind++) {
+		bool first = true;
+
+		for (size_t i = 0; i < s->n; i++) {
+			const struct src *x = &s->v[i];
+
+			if (x->partner != partner || (int)x->kind != kind ||
+			    !(x->changed || x->status == SRC_STALE))
+				continue;
+			sb_addf(sb, "%s%s %s", first ? (sb->len ? "; " : "") : "",
+				first ? words[kind] : "", x->key);
+			first = false;
+		}
+	}
+}
+
+static void report(struct rctx *c, bool created)
+{
+	const struct policy *p = c->r->p;
+
+	for (size_t i = 0; i < c->n; i++) {
+		size_t add = minus(&c->after[i], &c->before[i]);
+		size_t del = minus(&c->before[i], &c->after[i]);
+		struct strbuf why = { 0 };
+
+		if (!add && !del)
+			continue;
+		c->r->changed++;
+		moved_sources(c->r->src, i, &why);
+		if (!c->r->out)
+			goto next;
+		fprintf(c->r->out, "fedwall: partner %s: +%zu -%zu address%s (%s)\n",
+			p->partners[i].name, add, del, add + del == 1 ? "" : "es",
+			why.len ? sb_str(&why) : created ? "table created" : "policy");
+		fflush(c->r->out);
+next:
+		sb_free(&why);
+	}
+}
+
+static void report_refused(struct rctx *c, struct diag *d)
+{
+	const struct policy *p = c->r->p;
+
+	for (size_t i = 0; c->refused && i < c->n; i++) {
+		if (!c->refused[i])
+			continue;
+		c->r->refused++;
+		diag_error(d, &p->partners[i].loc, "partner '%s': refresh refused: %s; it"
+			   " keeps its previous addresses (fedwall refresh --force applies"
+			   " it)", p->partners[i].name, c->refused[i]);
+	}
+}
+
+static void report_sources(struct refresh_run *r, struct diag *d)
+{
+	for (size_t i = 0; i < r->src->n; i++) {
+		const struct src *x = &r->src->v[i];
+
+		r->failed += x->failed;
+		if (r->verbose && x->due && x->status == SRC_FRESH)
+			diag_note(d, &x->loc, "partner '%s': %s: %zu address%s%s",
+				  r->p->partners[x->partner].name, x->key, x->naddrs,
+				  x->naddrs == 1 ? "" : "es", x->changed ? " (changed)" : "");
+	}
+}
+
+/* ---- the cycle ----------------------------------------------------------- */
+
+static bool any_dns_due(const struct srcset *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i].due && s->v[i].kind != STATE_LIST)
+			return true;
+	return false;
+}
+
+static int save(struct refresh_run *r, struct state *st, const bool *skip,
+		int64_t now, const char *path, struct diag *d)
+{
+	int err;
+
+	srcset_record(r->src, r->p, skip, st, now);
+	err = state_save(st, path);
+	if (err)
+		diag_error(d, NULL, "cannot save the state to '%s': %s", path,
+			   strerror(-err));
+	return err;
+}
+
+static int cycle_apply(struct refresh_run *r, struct state *st, const char *path,
+		       int64_t now, struct diag *d)
+{
+	struct rctx c = { .r = r, .st = st, .now = now, .n = r->p->npartners };
+	struct cli_apply_opts ao = { .verbose = r->verbose,
+				     .out = r->verbose ? r->out : NULL };
+	struct cli_applied res;
+	bool *skip;
+	int ret = cli_apply(r->p->table, build_want, &c, &ao, &res, d);
+
+	report_refused(&c, d);
+	if (!ret) {
+		report(&c, !c.had_table);
+		skip = xcalloc(c.n + 1, sizeof(*skip));
+		for (size_t i = 0; i < c.n; i++)
+			skip[i] = c.refused && c.refused[i];
+		ret = save(r, st, skip, now, path, d);
+		free(skip);
+	}
+	rctx_reset(&c);
+	return ret;
+}
+
+int refresh_cycle(struct refresh_run *r, struct diag *d)
+{
+	struct src_opts so = { .now = (int64_t)time(NULL) };
+	struct state st = { 0 };
+	struct strbuf path = { 0 };
+	int ret;
+
+	r->refused = r->failed = r->changed = 0;
+	sb_addf(&path, "%s/%s", r->state_dir, STATE_FILE_NAME);
+	ret = state_load(&st, path.s, d);
+	if (ret)
+		diag_warn(d, NULL, "cannot read the state '%s': %s; starting without last"
+			  " known good addresses", path.s, strerror(-ret));
+	if (any_dns_due(r->src)) {
+		struct dns_opts dopt = {
+			.timeout_ms = r->p->resolve.timeout * 1000,
+			.deadline_ms = r->p->resolve.timeout * 3000 > DNS_DEFAULT_DEADLINE_MS
+				       ? r->p->resolve.timeout * 3000 : 0,
+		};
+
+		so.dns = dns_ctx_new(&dopt, d);
+		if (!so.dns)
+			diag_warn(d, NULL, "no DNS resolver: host names and domains keep"
+				  " their last known good addresses");
+	}
+	srcset_fill(r->p, r->src, &st, &so, d);
+	dns_ctx_free(so.dns);
+	report_sources(r, d);
+	ret = cycle_apply(r, &st, path.s, so.now, d);
+	state_free(&st);
+	sb_free(&path);
+	return ret;
+}
+
+/* ---- fedwall refresh ---------------------------------------------------- */
+
+static int refresh_run(const struct common_opts *o, struct policy *p, struct diag *d)
+{
+	struct srcset s = { 0 };
+	struct refresh_run r = { .p = p, .src = &s, .state_dir = o->state_dir,
+				 .force = o->force, .verbose = o->verbose, .out = stdout };
+	int lock, ret;
+
+	lock = cli_lock(o->state_dir, LOCK_WAIT_MS, d);
+	if (lock < 0)
+		return lock;
+	srcset_build(p, &s);
+	for (size_t i = 0; i < s.n; i++)
+		s.v[i].due = true;      /* cron sets the cadence */
+	ret = refresh_cycle(&r, d);
+	cli_unlock(lock);
+	srcset_free(&s);
+	if (!ret && (r.refused || r.failed))
+		ret = -EAGAIN;
+	return ret;
+}
+
+int refresh_main(int argc, const char *argv[])
+{
+	struct common_opts o;
+	struct policy *p;
+	struct diag d;
+	int i = common_parse(argc, argv, "fvF", USAGE, &o), ret;
+
+	if (i == -2)
+		return EXIT_OK;
+	if (i < 0)
+		return EXIT_USAGE;
+	diag_init(&d, stderr);
+	p = policy_load(o.policy, &d);
+	if (!p)
+		return EXIT_ERROR;
+	ret = refresh_run(&o, p, &d);
+	policy_free(p);
+	return ret || d.errors ? EXIT_ERROR : EXIT_OK;
+}

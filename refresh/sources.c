@@ -1,0 +1,473 @@
+/* sources.c - a partner's dynamic sources (host names, SRV domains, list
+ * files) with their last known good addresses.
+ *
+ * The state is the memory: a source that answers is confirmed now; one
+ * that fails, or is not due yet, stands on what the state recorded, until
+ * guards.stale_after has passed since it was last confirmed.  Then its
+ * addresses go, loudly: a partner whose DNS has been dead for a day should
+ * not stay admitted on a guess, and fedwall never fails open.
+ */
+#include "refresh/refresh.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+/* ---- SRV service choice ------------------------------------------------ */
+
+static const struct {
+	const char *service, *srv;
+} srv_map[] = {
+	{ "sip-federation", DNS_SRV_SIP },
+	{ "av-edge", DNS_SRV_SIP },
+	{ "web-conferencing", DNS_SRV_SIP },
+	{ "teams-direct-routing", DNS_SRV_SIP },
+	{ "xmpp-s2s", DNS_SRV_XMPP },
+	{ "matrix-federation", DNS_SRV_MATRIX },
+};
+
+static const char *const srv_order[SRV_MAX_SERVICES] = {
+	DNS_SRV_SIP, DNS_SRV_XMPP, DNS_SRV_MATRIX,
+};
+
+size_t srv_services(const struct policy *p, const struct partner *pt,
+		    const char *out[SRV_MAX_SERVICES])
+{
+	bool want[SRV_MAX_SERVICES] = { false };
+	size_t n = 0;
+
+	for (size_t i = 0; i < pt->nservices; i++) {
+		const char *name = p->services[pt->services[i].idx].name;
+
+		for (size_t k = 0; k < ARRAY_SIZE(srv_map); k++) {
+			if (strcmp(name, srv_map[k].service))
+				continue;
+			for (size_t o = 0; o < SRV_MAX_SERVICES; o++)
+				want[o] |= srv_order[o] == srv_map[k].srv;
+		}
+	}
+	for (size_t o = 0; o < SRV_MAX_SERVICES; o++)
+		if (want[o])
+			out[n++] = srv_order[o];
+	if (n == 0)
+		out[n++] = DNS_SRV_SIP;
+	return n;
+}
+
+/* ---- the set of sources ------------------------------------------------ */
+
+struct srcvec {
+	struct src *v;
+	size_t n, cap;
+};
+
+static struct src *src_add(struct srcvec *v, enum state_kind kind, size_t partner,
+			   const struct strval *sv, char *key)
+{
+	struct src s = { .kind = kind, .key = key, .name = sv->s,
+			 .partner = partner, .loc = sv->loc };
+
+	VEC_PUSH(v, s);
+	return &v->v[v->n - 1];
+}
+
+void srcset_build(const struct policy *p, struct srcset *s)
+{
+	struct srcvec v = { 0 };
+
+	for (size_t i = 0; i < p->npartners; i++) {
+		const struct partner *pt = &p->partners[i];
+		const char *svc[SRV_MAX_SERVICES];
+		size_t nsvc = srv_services(p, pt, svc);
+
+		for (size_t k = 0; k < pt->nhosts; k++)
+			src_add(&v, STATE_HOST, i, &pt->hosts[k], xstrdup(pt->hosts[k].s));
+		for (size_t k = 0; k < pt->ndomains; k++) {
+			for (size_t j = 0; j < nsvc; j++) {
+				struct strbuf key = { 0 };
+
+				sb_addf(&key, "%s.%s", svc[j], pt->domains[k].s);
+				src_add(&v, STATE_DOMAIN, i, &pt->domains[k], key.s)->service = svc[j];
+			}
+		}
+		for (size_t k = 0; k < pt->nlists; k++)
+			src_add(&v, STATE_LIST, i, &pt->lists[k], xstrdup(pt->lists[k].s));
+	}
+	s->v = v.v;
+	s->n = v.n;
+}
+
+static void src_clear(struct src *x)
+{
+	free(x->addrs);
+	x->addrs = NULL;
+	x->naddrs = 0;
+}
+
+void srcset_free(struct srcset *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		src_clear(&s->v[i]);
+		free(s->v[i].key);
+	}
+	free(s->v);
+	s->v = NULL;
+	s->n = 0;
+}
+
+/* ---- results ----------------------------------------------------------- */
+
+static void src_set(struct src *x, const struct prefix *a, size_t n)
+{
+	src_clear(x);
+	x->addrs = xreallocarray(NULL, n ? n : 1, sizeof(*a));
+	if (n)
+		memcpy(x->addrs, a, n * sizeof(*a));
+	x->naddrs = n;
+}
+
+static bool same_addrs(const struct prefix *a, size_t na, const struct prefix *b, size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (prefix_cmp(&a[i], &b[i]))
+			return false;
+	return true;
+}
+
+static int cmp_prefix(const void *x, const void *y)
+{
+	return prefix_cmp(x, y);
+}
+
+/* Confirmed now with these addresses (sorted and deduplicated here, as the
+ * state keeps them, so that `changed` compares like with like). */
+static void src_fresh(struct src *x, const struct state_entry *e, const struct prefix *a,
+		      size_t n, enum state_from from, uint32_t ttl, int64_t now)
+{
+	size_t k = 0;
+
+	src_set(x, a, n);
+	if (n)
+		qsort(x->addrs, n, sizeof(*x->addrs), cmp_prefix);
+	for (size_t i = 0; i < n; i++)
+		if (k == 0 || prefix_cmp(&x->addrs[k - 1], &x->addrs[i]))
+			x->addrs[k++] = x->addrs[i];
+	x->naddrs = k;
+	x->status = SRC_FRESH;
+	x->from = from;
+	x->ttl = ttl;
+	x->confirmed = now;
+	x->changed = !e || !same_addrs(e->addrs, e->naddrs, x->addrs, x->naddrs);
+}
+
+static const char *kind_word(enum state_kind k)
+{
+	return k == STATE_HOST ? "host" : k == STATE_DOMAIN ? "domain" : "list";
+}
+
+/* Not answered now: what the state knows, if not too old.  `why` (NULL
+ * when the source simply was not due) says what failed. */
+static void src_fallback(const struct policy *p, struct src *x, const struct state *st,
+			 const char *why, int64_t now, struct diag *d)
+{
+	const struct state_entry *e = state_lookup(st, x->kind, x->key);
+	const char *pn = p->partners[x->partner].name;
+	unsigned stale = p->guards.stale_after;
+	int64_t age;
+
+	x->failed = why != NULL;
+	x->changed = false;
+	if (!e) {
+		x->status = SRC_UNKNOWN;
+		src_clear(x);
+		if (why)
+			diag_warn(d, &x->loc, "partner '%s': %s '%s': %s; no last known"
+				  " good addresses", pn, kind_word(x->kind), x->key, why);
+		return;
+	}
+	age = now - e->confirmed;
+	src_set(x, e->addrs, e->naddrs);
+	x->from = e->from;
+	x->ttl = e->ttl;
+	x->confirmed = e->confirmed;
+	if (age > (int64_t)stale) {
+		x->status = SRC_STALE;
+		diag_warn(d, &x->loc, "partner '%s': %s '%s'%s%s not confirmed for %" PRId64
+			  " s (stale_after %u s): dropping its %zu last known good address%s",
+			  pn, kind_word(x->kind), x->key, why ? ": " : "", why ? why : "",
+			  age, stale, e->naddrs, e->naddrs == 1 ? "" : "es");
+		return;
+	}
+	x->status = SRC_KEPT;
+	if (why)
+		diag_warn(d, &x->loc, "partner '%s': %s '%s': %s; keeping its %zu last"
+			  " known good address%s (confirmed %" PRId64 " s ago)", pn,
+			  kind_word(x->kind), x->key, why, e->naddrs,
+			  e->naddrs == 1 ? "" : "es", age);
+}
+
+/* ---- DNS --------------------------------------------------------------- */
+
+static void fill_dns(const struct policy *p, struct srcset *s, const struct state *st,
+		     const struct src_opts *o, struct diag *d)
+{
+	struct dns_query *q = xcalloc(s->n + 1, sizeof(*q));
+	size_t *idx = xcalloc(s->n + 1, sizeof(*idx)), n = 0;
+
+	for (size_t i = 0; i < s->n; i++) {
+		struct src *x = &s->v[i];
+
+		if (x->kind == STATE_LIST || !x->due)
+			continue;
+		q[n] = (struct dns_query){
+			.kind = x->kind == STATE_HOST ? DNS_HOST : DNS_DOMAIN,
+			.name = x->name, .service = x->service, .loc = x->loc,
+			.srv_in_domain = x->service && !strcmp(x->service, DNS_SRV_SIP),
+		};
+		idx[n++] = i;
+	}
+	if (n)
+		dns_resolve(o->dns, q, n, d);
+	for (size_t k = 0; k < n; k++) {
+		struct src *x = &s->v[idx[k]];
+
+		/* "no service" is the one definitive empty answer. */
+		if (q[k].status == DNS_OK || q[k].status == DNS_NOSERVICE)
+			src_fresh(x, state_lookup(st, x->kind, x->key), q[k].addrs,
+				  q[k].status == DNS_OK ? q[k].naddrs : 0,
+				  q[k].secure ? STATE_FROM_DNSSEC : STATE_FROM_DNS,
+				  q[k].ttl, o->now);
+		else
+			src_fallback(p, x, st, q[k].msg, o->now, d);
+		dns_query_clear(&q[k]);
+	}
+	free(idx);
+	free(q);
+}
+
+/* ---- lists ------------------------------------------------------------- */
+
+/* Reads one list; false (after reporting through d) on failure. */
+static bool fill_list(const struct policy *p, struct src *x, const struct state *st,
+		      const struct src_opts *o, struct diag *d)
+{
+	struct addr_list l = { 0 };
+	struct stat sb;
+	bool ok;
+
+	x->mtime = stat(x->key, &sb) == 0 ? (int64_t)sb.st_mtime : 0;
+	/* Refresh reads without the prefix guards: a wide prefix refuses the
+	 * partner (guard_check, unless --force), not the list. */
+	ok = list_read(x->key, o->strict_lists ? &p->guards : NULL, &l, d);
+	if (ok && l.n == 0 && !o->strict_lists) {
+		src_fallback(p, x, st, "the list is empty", o->now, d);
+	} else if (ok) {
+		src_fresh(x, state_lookup(st, x->kind, x->key), l.v, l.n,
+			  STATE_FROM_FILE, 0, o->now);
+	} else if (o->strict_lists) {
+		diag_note(d, &x->loc, "list of partner '%s', refused as a whole",
+			  p->partners[x->partner].name);
+		x->status = SRC_UNKNOWN;
+	} else {
+		src_fallback(p, x, st, "cannot be read or has bad lines", o->now, d);
+	}
+	addr_list_free(&l);
+	return ok || !o->strict_lists;
+}
+
+bool srcset_fill(const struct policy *p, struct srcset *s, const struct state *st,
+		 const struct src_opts *o, struct diag *d)
+{
+	bool ok = true;
+
+	for (size_t i = 0; i < s->n; i++) {
+		struct src *x = &s->v[i];
+
+		if (x->kind == STATE_LIST && x->due)
+			ok &= fill_list(p, x, st, o, d);
+		else if (!x->due || !o->dns)
+			src_fallback(p, x, st, NULL, o->now, d);
+	}
+	if (o->dns)
+		fill_dns(p, s, st, o, d);
+	return ok;
+}
+
+/* ---- per partner ------------------------------------------------------- */
+
+static void push_all(struct addr_list *out, const struct prefix *a, size_t n,
+		     const struct loc *at)
+{
+	for (size_t i = 0; i < n; i++)
+		addr_list_push(out, &a[i], at);
+}
+
+void srcset_partner_addrs(const struct srcset *s, size_t partner, struct addr_list *out)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		const struct src *x = &s->v[i];
+
+		if (x->partner == partner &&
+		    (x->status == SRC_FRESH || x->status == SRC_KEPT))
+			push_all(out, x->addrs, x->naddrs, &x->loc);
+	}
+}
+
+void srcset_stale_addrs(const struct srcset *s, size_t partner, struct addr_list *out)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i].partner == partner && s->v[i].status == SRC_STALE)
+			push_all(out, s->v[i].addrs, s->v[i].naddrs, &s->v[i].loc);
+}
+
+void srcset_state_addrs(const struct srcset *s, const struct policy *p, size_t partner,
+			const struct state *st, int64_t now, struct addr_list *out)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		const struct src *x = &s->v[i];
+		const struct state_entry *e;
+
+		if (x->partner != partner)
+			continue;
+		e = state_lookup(st, x->kind, x->key);
+		if (e && now - e->confirmed <= (int64_t)p->guards.stale_after)
+			push_all(out, e->addrs, e->naddrs, &x->loc);
+	}
+}
+
+static bool named(const struct srcset *s, const struct state_entry *e)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i].kind == e->kind && !strcmp(s->v[i].key, e->name))
+			return true;
+	return false;
+}
+
+void srcset_record(const struct srcset *s, const struct policy *p, const bool *skip,
+		   struct state *st, int64_t now)
+{
+	struct diag quiet;
+
+	for (size_t i = 0; i < s->n; i++) {
+		const struct src *x = &s->v[i];
+
+		if (x->status != SRC_FRESH || (skip && skip[x->partner]))
+			continue;
+		/* Only invalid names fail, and the policy validated those. */
+		(void)state_update(st, x->kind, x->key, x->from, x->confirmed, x->ttl,
+				   x->addrs, x->naddrs);
+	}
+	for (size_t i = 0; i < st->n;) {
+		if (named(s, &st->v[i]))
+			i++;
+		else
+			state_remove(st, st->v[i].kind, st->v[i].name);
+	}
+	/* Already warned about, per partner, by srcset_fill. */
+	diag_init(&quiet, NULL);
+	state_expire(st, now, p->guards.stale_after, &quiet);
+}
+
+/* ---- offline ----------------------------------------------------------- */
+
+/* Host names and SRV domains no state knows: silent unless the partner
+ * would be left without any address. */
+static void unknown_note(const struct partner *pt, const struct srcset *s, size_t i,
+			 size_t have, struct diag *d)
+{
+	bool any = false, bad_list = false;
+
+	for (size_t k = 0; k < s->n; k++) {
+		if (s->v[k].partner != i || s->v[k].status != SRC_UNKNOWN)
+			continue;
+		any |= s->v[k].kind != STATE_LIST;
+		bad_list |= s->v[k].kind == STATE_LIST;
+	}
+	if (!any || bad_list)
+		return;
+	if (pt->naddresses + have) {
+		diag_note(d, &pt->loc, "partner '%s': host names and domains are not"
+			  " resolved yet (run fedwall refresh); using its other addresses",
+			  pt->name);
+		return;
+	}
+	for (size_t k = 0; k < s->n; k++) {
+		const struct src *x = &s->v[k];
+
+		if (x->partner != i || x->kind == STATE_LIST || x->status != SRC_UNKNOWN)
+			continue;
+		/* A domain with several SRV services: say it once. */
+		if (k && s->v[k - 1].partner == i && s->v[k - 1].name == x->name)
+			continue;
+		diag_warn(d, &x->loc, "no addresses known yet for %s '%s'"
+			  " (run fedwall refresh)", kind_word(x->kind), x->name);
+	}
+}
+
+static void load_state(const char *state_dir, struct state *st, struct diag *d)
+{
+	struct strbuf path = { 0 };
+	int err;
+
+	if (!state_dir)
+		return;
+	sb_addf(&path, "%s/%s", state_dir, STATE_FILE_NAME);
+	err = state_load(st, path.s, d);
+	if (err) {
+		struct loc l = { path.s, 0, 0 };
+
+		diag_warn(d, &l, "cannot read the state: %s; host names and domains"
+			  " have no last known good addresses", strerror(-err));
+	}
+	sb_free(&path);
+}
+
+static bool sources_get(const struct policy *p, const char *state_dir,
+			struct dns_ctx *dns, struct sources *out, struct diag *d)
+{
+	struct src_opts o = { .dns = dns, .strict_lists = true,
+			      .now = (int64_t)time(NULL) };
+	struct state st = { 0 };
+	struct srcset s = { 0 };
+	bool ok;
+
+	load_state(state_dir, &st, d);
+	srcset_build(p, &s);
+	for (size_t i = 0; i < s.n; i++)
+		s.v[i].due = s.v[i].kind == STATE_LIST || dns;
+	ok = srcset_fill(p, &s, &st, &o, d);
+	out->n = p->npartners;
+	out->partners = xcalloc(p->npartners + 1, sizeof(*out->partners));
+	for (size_t i = 0; i < p->npartners; i++) {
+		srcset_partner_addrs(&s, i, &out->partners[i]);
+		unknown_note(&p->partners[i], &s, i, out->partners[i].n, d);
+	}
+	srcset_free(&s);
+	state_free(&st);
+	return ok;
+}
+
+bool sources_offline(const struct policy *p, const char *state_dir,
+		     struct sources *out, struct diag *d)
+{
+	return sources_get(p, state_dir, NULL, out, d);
+}
+
+bool sources_online(const struct policy *p, const char *state_dir,
+		    struct dns_ctx *dns, struct sources *out, struct diag *d)
+{
+	return sources_get(p, state_dir, dns, out, d);
+}
+
+void sources_free(struct sources *s)
+{
+	for (size_t i = 0; s->partners && i < s->n; i++)
+		addr_list_free(&s->partners[i]);
+	free(s->partners);
+	memset(s, 0, sizeof(*s));
+}
