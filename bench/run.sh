@@ -1,0 +1,342 @@
+#!/bin/sh
+# bench/run.sh FEDWALL - fedwall's benchmarks, every figure next to its
+# baseline measured in the same run (issue 6; docs/BENCHMARKS.md).
+#
+# Root only; everything happens in network namespaces this script creates
+# (ip netns fwb<pid>-*, or unshare -n) and in a scratch directory, both
+# removed at exit.  Timings are wall-clock of whole processes and peak
+# RSS (bench/runstat: wait4's ru_maxrss), medians over $REPS runs.
+#
+# Environment:
+#   BENCH_QUICK=1   smoke run: small sizes, 2 repetitions, 1 s loads (~1 min)
+#   BENCH_1M=1      also the 1M-prefix apply (kernel-bound: ~10+ minutes
+#                   per load on a 2-core VM, so not part of `make bench`)
+#   BENCH_REPS=N    repetitions (default 5, quick 2)
+#   BENCH_KEEP=1    keep the scratch directory (its path is printed)
+#   CC              compiler for the helpers (default cc)
+set -u
+
+if [ $# -ne 1 ] || [ ! -x "$1" ]; then
+	echo "usage: bench/run.sh path/to/fedwall" >&2
+	exit 2
+fi
+if [ "$(id -u)" -ne 0 ]; then
+	echo "bench: needs root (network namespaces, nftables)" >&2
+	exit 1
+fi
+for c in nft ip unshare strace awk; do
+	command -v $c >/dev/null 2>&1 || { echo "bench: needs $c" >&2; exit 1; }
+done
+
+FEDWALL=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+SRC=$(cd "$(dirname "$0")" && pwd)
+HB=$(dirname "$FEDWALL")/bench		# helper binaries
+QUICK=${BENCH_QUICK:-0}
+if [ "$QUICK" = 1 ]; then
+	REPS=${BENCH_REPS:-2}; BIG=10000; SIZES="1000 10000"; RATE_SECS=1
+	IPT_N=1000; LIST_REPS=1
+else
+	REPS=${BENCH_REPS:-5}; BIG=100000; SIZES="1000 10000 100000"; RATE_SECS=3
+	IPT_N=10000; LIST_REPS=3
+fi
+[ "${BENCH_1M:-0}" = 1 ] && SIZES="$SIZES 1000000"
+PCT=$((BIG / 100))
+NS=fwb$$
+W=$(mktemp -d "${TMPDIR:-/tmp}/fwbench.XXXXXX")
+T0=$(date +%s)
+NSLIST=
+PIDS=
+
+cleanup() {
+	for p in $PIDS; do kill "$p" 2>/dev/null; done
+	for n in $NSLIST; do
+		for p in $(ip netns pids "$NS-$n" 2>/dev/null); do kill "$p" 2>/dev/null; done
+	done
+	for p in $PIDS; do wait "$p" 2>/dev/null; done
+	for n in $NSLIST; do ip netns del "$NS-$n" 2>/dev/null; done
+	NSLIST=; PIDS=
+	if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench: scratch kept in $W"
+	else rm -rf "$W"; fi
+}
+trap cleanup EXIT
+trap 'cleanup; trap - EXIT; exit 130' INT TERM HUP PIPE
+
+say() { printf '%s\n' "$*" >&2; }
+elapsed() { echo $(( $(date +%s) - T0 )); }
+progress() { say "[$(elapsed) s] $*"; }
+
+# ---- helpers: built next to fedwall, standalone C ------------------------
+mkdir -p "$HB"
+for h in genpol runstat connload; do
+	if [ ! -x "$HB/$h" ] || [ "$SRC/$h.c" -nt "$HB/$h" ]; then
+		${CC:-cc} -O2 -g -std=gnu11 -Wall -Wextra -o "$HB/$h" "$SRC/$h.c" ||
+			{ say "bench: cannot build $h"; exit 1; }
+	fi
+done
+RUNSTAT=$HB/runstat
+
+has() { "$FEDWALL" --help 2>/dev/null | grep -q "^  $1 "; }
+
+ns_new() {		# ns_new NAME: fresh namespace, lo up
+	ip netns add "$NS-$1" || exit 1
+	NSLIST="$NSLIST $1"
+	ip -n "$NS-$1" link set lo up
+}
+ns_del() {
+	ip netns del "$NS-$1" 2>/dev/null
+	NSLIST=$(echo "$NSLIST" | sed "s/ $1\b//")
+}
+inns() { _n=$1; shift; ip netns exec "$NS-$_n" "$@"; }
+
+# measure KEY NS CMD...: one timed run, appended to $W/KEY.dat; the
+# command's output goes to $W/log.  NS "-": a fresh `unshare -n` each time.
+measure() {
+	_k=$1 _n=$2; shift 2
+	echo "== $_k: $*" >>"$W/log"
+	if [ "$_n" = - ]; then
+		unshare -n "$RUNSTAT" "$W/$_k.dat" "$@" >>"$W/log" 2>&1
+	else
+		inns "$_n" "$RUNSTAT" "$W/$_k.dat" "$@" >>"$W/log" 2>&1
+	fi
+	_rc=$?
+	[ $_rc -eq 0 ] || [ $_rc -eq 2 ] || say "bench: $_k: exit $_rc (see log)"
+}
+
+# med KEY [COLUMN]: median of column (1 wall s, 2 peak RSS KB); "-" if none
+med() {
+	[ -s "$W/$1.dat" ] || { echo -; return; }
+	awk -v c="${2:-1}" '{ print $c }' "$W/$1.dat" | sort -g |
+		awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2];
+			else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+nruns() { [ -s "$W/$1.dat" ] && wc -l <"$W/$1.dat" || echo 0; }
+
+# ---- the table -------------------------------------------------------------
+ROWS=$W/rows
+: >"$ROWS"
+# row NAME VALUE UNIT BASE_NAME BASE_VALUE TARGET(ratio op, e.g. "<=0.5")
+row() {
+	echo "$1|$2|$3|$4|$5|$6" >>"$ROWS"
+}
+fmt() {		# fmt VALUE UNIT
+	case $1 in -|pending*) echo "$1"; return ;; esac
+	case $2 in
+	s) awk -v v="$1" 'BEGIN { if (v < 1) printf "%.0f ms", v * 1000;
+		else printf "%.2f s", v }' ;;
+	KB) awk -v v="$1" 'BEGIN { printf "%.0f MB", v / 1024 }' ;;
+	cps) awk -v v="$1" 'BEGIN { printf "%.0f/s", v }' ;;
+	*) echo "$1 $2" ;;
+	esac
+}
+print_table() {
+	printf '\n| measurement | fedwall | baseline | ratio | target | |\n'
+	printf '|---|---|---|---|---|---|\n'
+	while IFS='|' read -r name v unit bname bv target; do
+		ratio=-; verdict=
+		case $v$bv in *-*|*pending*) ;; *)
+			ratio=$(awk -v a="$v" -v b="$bv" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "-" }')
+		esac
+		if [ "$ratio" != - ] && [ -n "$target" ]; then
+			op=${target%%[0-9.]*}; lim=${target#"$op"}
+			verdict=$(awk -v r="$ratio" -v l="$lim" -v op="$op" 'BEGIN {
+				ok = (op == "<=") ? r <= l : r >= l; print ok ? "met" : "MISSED" }')
+		fi
+		case $target in "") tgt=report ;; *) tgt="$target×" ;; esac
+		case $v in pending*) verdict=pending ;; esac
+		printf '| %s | %s | %s: %s | %s | %s | %s |\n' "$name" "$(fmt "$v" "$unit")" \
+			"$bname" "$(fmt "$bv" "$unit")" "${ratio}×" "$tgt" "$verdict"
+	done <"$ROWS"
+}
+
+# ---- header ------------------------------------------------------------------
+cat <<EOF
+# fedwall benchmark $(date -u +%Y-%m-%dT%H:%MZ)
+machine: $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), kernel $(uname -r), $(nft --version)
+fedwall: $FEDWALL ($("$FEDWALL" --version)), commands: $("$FEDWALL" --help | awk '/^  [a-z]/ { printf "%s ", $1 }')
+load average at start: $(cut -d' ' -f1-3 /proc/loadavg)   (anything above ~0.5 on an idle machine means the figures are noisy)
+mode: $([ "$QUICK" = 1 ] && echo "QUICK (smoke run, not for the record)" || echo full), $REPS repetitions, medians
+EOF
+
+# ---- policies ------------------------------------------------------------------
+progress "generating policies"
+for n in $SIZES; do
+	"$HB/genpol" "$n" "$W/p$n" || exit 1
+	"$FEDWALL" generate -f "$W/p$n/policy.yaml" >"$W/p$n.nft" 2>>"$W/log" || {
+		say "bench: fedwall generate failed for $n prefixes"; exit 1; }
+done
+"$HB/genpol" -c 1 "$BIG" "$W/one" && "$HB/genpol" -c "$PCT" "$BIG" "$W/pct" || exit 1
+"$FEDWALL" generate -f "$W/one/policy.yaml" >"$W/one.nft" 2>>"$W/log" || exit 1
+"$HB/genpol" 10 "$W/p10" || exit 1
+"$HB/genpol" -i "$W/ipt$IPT_N.nft" "$IPT_N" "$W/ipt-src" || exit 1
+[ -d "$W/p$IPT_N" ] || "$HB/genpol" "$IPT_N" "$W/p$IPT_N" || exit 1
+ELEMS=$(grep -c ' : jump ' "$W/p$BIG.nft")
+echo "policies: 8 synthetic partners (+1 lab partner), $BIG prefixes -> $ELEMS map elements"
+echo "  (each prefix x the port atoms of its partner's services x its directions)"
+
+# ---- 1. apply into an empty namespace vs nft -f of generate's text ---------
+for n in $SIZES; do
+	r=$REPS
+	[ "$n" -ge 1000000 ] && r=1
+	progress "apply $n prefixes ($r runs each)"
+	for i in $(seq "$r"); do
+		measure "apply$n" - "$FEDWALL" apply -f "$W/p$n/policy.yaml"
+		sleep 0.5	# let the dead namespace's table be freed
+		measure "nftf$n" - nft -f "$W/p$n.nft"
+		sleep 0.5
+	done
+	tgt=
+	[ "$n" -ge 100000 ] && tgt="<=0.5"
+	row "apply, $n prefixes, empty namespace ($(nruns apply$n) runs)" "$(med apply$n)" s \
+		"nft -f" "$(med nftf$n)" "$tgt"
+	row "  peak RSS, $n prefixes" "$(med apply$n 2)" KB "nft -f" "$(med nftf$n 2)" ""
+done
+
+# ---- 2. changes to a loaded table ---------------------------------------------
+# A loaded namespace; each run moves it between the base policy and a
+# variant, so that every timed run is a real change of that size.
+REFRESH=apply
+has refresh && REFRESH=refresh
+STATE=$W/state
+mkdir -p "$STATE"
+change() {	# change KEY POLICY: one timed refresh (or apply) to POLICY
+	if [ $REFRESH = refresh ]; then
+		cp "$2/lists/"*.txt "$W/live/lists/"
+		measure "$1" big "$FEDWALL" refresh -f "$W/live/policy.yaml" --state-dir "$STATE"
+	else
+		measure "$1" big "$FEDWALL" apply -f "$2/policy.yaml"
+	fi
+}
+reset_to() {	# untimed
+	if [ $REFRESH = refresh ]; then
+		cp "$1/lists/"*.txt "$W/live/lists/"
+		inns big "$FEDWALL" refresh -f "$W/live/policy.yaml" --state-dir "$STATE" >>"$W/log" 2>&1
+	else
+		inns big "$FEDWALL" apply -f "$1/policy.yaml" >>"$W/log" 2>&1
+	fi
+}
+# batches KEY POLICY: how many netlink batches (commits) one run sends,
+# counted by strace's decoding of NFNL_MSG_BATCH_BEGIN.
+batches() {
+	if [ $REFRESH = refresh ]; then
+		cp "$2/lists/"*.txt "$W/live/lists/"
+		inns big strace -f -qq -e trace=sendmsg,sendto -o "$W/$1.strace" \
+			"$FEDWALL" refresh -f "$W/live/policy.yaml" --state-dir "$STATE" >>"$W/log" 2>&1
+	else
+		inns big strace -f -qq -e trace=sendmsg,sendto -o "$W/$1.strace" \
+			"$FEDWALL" apply -f "$2/policy.yaml" >>"$W/log" 2>&1
+	fi
+	grep -c 'nlmsg_type=NFNL_MSG_BATCH_BEGIN' "$W/$1.strace"
+}
+
+progress "changes to a loaded $BIG-prefix table, via fedwall $REFRESH"
+mkdir -p "$W/live/lists"
+cp "$W/p$BIG/policy.yaml" "$W/live/" && cp "$W/p$BIG/lists/"*.txt "$W/live/lists/"
+ns_new big
+reset_to "$W/p$BIG"
+for i in $(seq "$REPS"); do		# 1 address: base -> one -> base ...
+	change one "$W/one"; change one "$W/p$BIG"
+done
+for i in $(seq "$REPS"); do
+	change none "$W/p$BIG"
+done
+for i in $(seq "$REPS"); do
+	measure plan big "$FEDWALL" plan -f "$W/p$BIG/policy.yaml"
+done
+progress "read-back baseline: nft list table ($LIST_REPS runs)"
+for i in $(seq "$LIST_REPS"); do
+	measure nftlist big nft list table inet fedwall
+done
+COMMITS_NONE=$(batches nonestrace "$W/p$BIG")
+COMMITS_ONE=$(batches onestrace "$W/one")
+reset_to "$W/p$BIG"
+progress "1% changed ($PCT prefixes)"
+for i in $(seq "$REPS"); do
+	change pct "$W/pct"; change pct "$W/p$BIG"
+done
+grep -h 'table inet fedwall:' "$W/log" | sort | uniq -c | sort -rn | head -8 >"$W/summaries"
+progress "baseline: nft -f of the new text into the loaded namespace"
+for i in $(seq "$REPS"); do
+	measure nftnew big nft -f "$W/one.nft"
+done
+ns_del big
+
+lbl=$REFRESH
+[ $REFRESH = apply ] && lbl="apply (no refresh yet)"
+row "$lbl, 1 address changed of $BIG ($(nruns one) runs)" "$(med one)" s \
+	"nft -f new text" "$(med nftnew)" "<=0.05"
+row "$lbl, $PCT prefixes (1%) changed" "$(med pct)" s "nft -f new text" "$(med nftnew)" "<=0.3"
+row "$lbl, nothing changed" "$(med none)" s "nft -f new text" "$(med nftnew)" "<=0.05"
+row "  peak RSS, 1 address changed" "$(med one 2)" KB "nft -f" "$(med nftnew 2)" ""
+row "fedwall plan, unchanged $BIG table (read back + diff)" "$(med plan)" s \
+	"nft list table" "$(med nftlist)" ""
+echo "commits sent (netlink batches, strace): nothing changed: $COMMITS_NONE, 1 address changed: $COMMITS_ONE"
+echo "what the changes did (fedwall's summaries, count):"
+sed 's/^/  /' "$W/summaries"
+
+# ---- 3. new-connection rate through veth --------------------------------------
+# edge (203.0.113.10, fedwall or the iptables-style table) <-veth-> client
+# (198.51.100.11, the policy's `lab` partner).  connload keeps 32 TCP
+# handshakes in flight, resetting each as soon as it completes.
+rate_lab() {
+	ns_new edge && ns_new cli
+	ip -n "$NS-edge" link add eth0 type veth peer name eth0 netns "$NS-cli"
+	ip -n "$NS-edge" link set eth0 up
+	ip -n "$NS-cli" link set eth0 up
+	ip -n "$NS-edge" addr add 203.0.113.10/24 dev eth0
+	ip -n "$NS-cli" addr add 198.51.100.11/24 dev eth0
+	ip -n "$NS-edge" route add 198.51.100.0/24 dev eth0
+	ip -n "$NS-cli" route add 203.0.113.0/24 dev eth0
+	inns edge "$HB/connload" serve 203.0.113.10 5061 >"$W/serve.out" 2>&1 &
+	PIDS="$PIDS $!"
+	for _i in $(seq 100); do
+		grep -q ready "$W/serve.out" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	say "bench: connload serve did not start"; cat "$W/serve.out" >&2
+	return 1
+}
+load_rules() {	# load_rules KIND N: fedwall policy pN, or the iptables-style text
+	inns edge nft flush ruleset
+	if [ "$1" = ipt ]; then
+		inns edge nft -f "$W/ipt$2.nft"
+	else
+		inns edge "$FEDWALL" apply -f "$W/p$2/policy.yaml" >>"$W/log" 2>&1
+	fi
+}
+rate_once() {	# rate_once KEY
+	inns cli "$HB/connload" run -c 32 -d "$RATE_SECS" 203.0.113.10 5061 >>"$W/$1.rate" 2>>"$W/log"
+}
+
+progress "new-connection rate ($RATE_SECS s loads, $REPS rounds, interleaved)"
+if rate_lab; then
+	for i in $(seq "$REPS"); do
+		for cfg in "fw 10" "fw $BIG" "fw $IPT_N" "ipt $IPT_N"; do
+			set -- $cfg
+			load_rules "$1" "$2" || say "bench: cannot load $cfg"
+			rate_once "rate-$1-$2"
+		done
+	done
+	for f in "$W"/rate-*.rate; do
+		awk '{ print $3, $4 }' "$f" >"${f%.rate}.dat"	# conns/s, failed
+	done
+	inns edge nft list counter inet fedwall in_lab >>"$W/log" 2>&1
+	row "new connections/s, $BIG prefixes" "$(med rate-fw-$BIG)" cps \
+		"10 prefixes" "$(med rate-fw-10)" ">=0.9"
+	row "new connections/s, $IPT_N prefixes as one rule per address" \
+		"$(med rate-ipt-$IPT_N)" cps "fedwall, $IPT_N prefixes" "$(med rate-fw-$IPT_N)" ""
+	echo "failed connects (sum over runs): $(cat "$W"/rate-*.dat | awk '{ s += $2 } END { print s + 0 }')"
+fi
+ns_del edge; ns_del cli
+
+# ---- 4. daemon RSS ------------------------------------------------------------
+if has daemon && [ -x "$SRC/daemon-rss.sh" ]; then
+	progress "daemon RSS over 100 refreshes"
+	. "$SRC/daemon-rss.sh"
+else
+	row "fedwall daemon RSS after 100 refreshes vs after the first" \
+		"pending (no fedwall daemon in this build)" KB "first" - "<=1.1"
+fi
+
+print_table
+echo
+echo "total bench time: $(elapsed) s"
