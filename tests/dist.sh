@@ -37,8 +37,8 @@ for want in 'Type=notify' 'ExecReload=/bin/kill -HUP $MAINPID' 'Restart=on-failu
 	'SystemCallFilter=@system-service'; do
 	ok "dist: fedwall.service has $want" grep -qxF "$want" "$S"
 done
-ok "dist: fedwall.service runs the daemon in the foreground" \
-	grep -q '^ExecStart=/usr/sbin/fedwall daemon -d ' "$S"
+ok "dist: fedwall.service runs the daemon" \
+	grep -q '^ExecStart=/usr/sbin/fedwall daemon -f /etc/fedwall/policy.yaml' "$S"
 ok "dist: no PrivateNetwork (must see the host's netfilter)" \
 	sh -c "! grep -q '^PrivateNetwork' '$S' '$TOP/dist/fedwall-refresh.service'"
 ok "dist: fedwall-refresh.service is a oneshot refresh" sh -c \
