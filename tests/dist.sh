@@ -107,5 +107,37 @@ done
 ok "dist: .deb depends on the libraries it links" sh -c \
 	"dpkg-deb -f '$deb' Depends | grep -q libnftnl"
 dpkg-deb -x "$deb" "$T/x"
-ok "dist: the packaged binary runs" "$T/x/usr/sbin/fedwall" --version
+ok "dist: the packaged binary runs" sh -c "'$T/x/usr/sbin/fedwall' --version >/dev/null"
+
+# Install, use and purge it in a clean Debian root, when one is given:
+#   debootstrap --variant=minbase bookworm /srv/fwt-root http://deb.debian.org/debian
+#   FEDWALL_DEB_CHROOT=/srv/fwt-root sh tests/dist.sh
+R=${FEDWALL_DEB_CHROOT:-}
+if [ -z "$R" ] || [ ! -x "$R/usr/bin/apt-get" ] || [ "$(id -u)" -ne 0 ]; then
+	skip "dist: .deb in a clean chroot (set FEDWALL_DEB_CHROOT to a debootstrapped root)"
+	exit $SUITE_FAILED
+fi
+cp "$deb" "$R/tmp/fwt.deb"
+[ -s "$R/etc/resolv.conf" ] || cp /etc/resolv.conf "$R/etc/resolv.conf"
+in_root() { chroot "$R" env DEBIAN_FRONTEND=noninteractive PATH=/usr/sbin:/usr/bin:/sbin:/bin "$@"; }
+in_root apt-get purge -y -qq fedwall >/dev/null 2>&1
+ok "dist: chroot: apt-get install of the .deb (dependencies from the archive)" \
+	sh -c "chroot '$R' sh -c 'DEBIAN_FRONTEND=noninteractive apt-get install -y -qq /tmp/fwt.deb' >'$T/apt.out' 2>&1"
+ok "dist: chroot: installed" sh -c "chroot '$R' dpkg -s fedwall | grep -qx 'Status: install ok installed'"
+ok "dist: chroot: units are not enabled by installing" \
+	sh -c "! ls '$R'/etc/systemd/system/*.wants/ 2>/dev/null | grep -q fedwall"
+ok "dist: chroot: state directory made" test -d "$R/var/lib/fedwall"
+ok "dist: chroot: examples check" sh -c "chroot '$R' /usr/sbin/fedwall check \
+	-f /usr/share/doc/fedwall/examples/msn-pic.yaml 2>/dev/null"
+if can_kernel; then
+	ok "dist: chroot: apply and metrics in a namespace" unshare -n chroot "$R" sh -c \
+		'fedwall apply -f /usr/share/doc/fedwall/examples/msn-pic.yaml >/dev/null &&
+		 fedwall status --format prometheus -f /usr/share/doc/fedwall/examples/msn-pic.yaml \
+			-o /tmp/fwt.prom && grep -qx "fedwall_table_present 1" /tmp/fwt.prom'
+fi
+ok "dist: chroot: man page installed" test -f "$R/usr/share/man/man8/fedwall.8.gz"
+ok "dist: chroot: purge" sh -c "chroot '$R' sh -c 'DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq fedwall' >/dev/null 2>&1"
+ok "dist: chroot: purge removes the binary and the state" \
+	test ! -e "$R/usr/sbin/fedwall" -a ! -e "$R/var/lib/fedwall"
+rm -f "$R/tmp/fwt.deb" "$R/tmp/fwt.prom"
 exit $SUITE_FAILED
