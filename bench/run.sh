@@ -115,8 +115,13 @@ nruns() { [ -s "$W/$1.dat" ] && wc -l <"$W/$1.dat" || echo 0; }
 ROWS=$W/rows
 : >"$ROWS"
 # row NAME VALUE UNIT BASE_NAME BASE_VALUE TARGET(ratio op, e.g. "<=0.5")
+#     [CPU BASE_CPU]: median CPU seconds (user+sys) of both, as context
 row() {
-	echo "$1|$2|$3|$4|$5|$6" >>"$ROWS"
+	echo "$1|$2|$3|$4|$5|$6|${7:-}|${8:-}" >>"$ROWS"
+}
+# trow NAME KEY BASE_NAME BASE_KEY TARGET: a timing row from two keys
+trow() {
+	row "$1" "$(med "$2")" s "$3" "$(med "$4")" "$5" "$(med "$2" 4)" "$(med "$4" 4)"
 }
 fmt() {		# fmt VALUE UNIT
 	case $1 in -|pending*) echo "$1"; return ;; esac
@@ -129,9 +134,9 @@ fmt() {		# fmt VALUE UNIT
 	esac
 }
 print_table() {
-	printf '\n| measurement | fedwall | baseline | ratio | target | |\n'
-	printf '|---|---|---|---|---|---|\n'
-	while IFS='|' read -r name v unit bname bv target; do
+	printf '\n| measurement | fedwall | baseline | ratio | target | | CPU s fedwall / baseline |\n'
+	printf '|---|---|---|---|---|---|---|\n'
+	while IFS='|' read -r name v unit bname bv target cpu bcpu; do
 		ratio=-; verdict=
 		case $v$bv in *-*|*pending*) ;; *)
 			ratio=$(awk -v a="$v" -v b="$bv" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "-" }')
@@ -143,8 +148,11 @@ print_table() {
 		fi
 		case $target in "") tgt=report ;; *) tgt="$target×" ;; esac
 		case $v in pending*) verdict=pending ;; esac
-		printf '| %s | %s | %s: %s | %s | %s | %s |\n' "$name" "$(fmt "$v" "$unit")" \
-			"$bname" "$(fmt "$bv" "$unit")" "${ratio}×" "$tgt" "$verdict"
+		cpus=
+		[ -n "$cpu" ] && cpus=$(awk -v a="$cpu" -v b="$bcpu" 'BEGIN {
+			printf "%.2f / %.2f", a, b }')
+		printf '| %s | %s | %s: %s | %s | %s | %s | %s |\n' "$name" "$(fmt "$v" "$unit")" \
+			"$bname" "$(fmt "$bv" "$unit")" "${ratio}×" "$tgt" "$verdict" "$cpus"
 	done <"$ROWS"
 }
 
@@ -186,8 +194,8 @@ for n in $SIZES; do
 	done
 	tgt=
 	[ "$n" -ge 100000 ] && tgt="<=0.5"
-	row "apply, $n prefixes, empty namespace ($(nruns apply$n) runs)" "$(med apply$n)" s \
-		"nft -f" "$(med nftf$n)" "$tgt"
+	trow "apply, $n prefixes, empty namespace ($(nruns apply$n) runs)" "apply$n" \
+		"nft -f" "nftf$n" "$tgt"
 	row "  peak RSS, $n prefixes" "$(med apply$n 2)" KB "nft -f" "$(med nftf$n 2)" ""
 done
 
@@ -262,13 +270,11 @@ ns_del big
 
 lbl=$REFRESH
 [ $REFRESH = apply ] && lbl="apply (no refresh yet)"
-row "$lbl, 1 address changed of $BIG ($(nruns one) runs)" "$(med one)" s \
-	"nft -f new text" "$(med nftnew)" "<=0.05"
-row "$lbl, $PCT prefixes (1%) changed" "$(med pct)" s "nft -f new text" "$(med nftnew)" "<=0.3"
-row "$lbl, nothing changed" "$(med none)" s "nft -f new text" "$(med nftnew)" "<=0.05"
+trow "$lbl, 1 address changed of $BIG ($(nruns one) runs)" one "nft -f new text" nftnew "<=0.05"
+trow "$lbl, $PCT prefixes (1%) changed" pct "nft -f new text" nftnew "<=0.3"
+trow "$lbl, nothing changed" none "nft -f new text" nftnew "<=0.05"
 row "  peak RSS, 1 address changed" "$(med one 2)" KB "nft -f" "$(med nftnew 2)" ""
-row "fedwall plan, unchanged $BIG table (read back + diff)" "$(med plan)" s \
-	"nft list table" "$(med nftlist)" ""
+trow "fedwall plan, unchanged $BIG table (read back + diff)" plan "nft list table" nftlist ""
 echo "commits sent (netlink batches, strace): nothing changed: $COMMITS_NONE, 1 address changed: $COMMITS_ONE"
 echo "what the changes did (fedwall's summaries, count):"
 sed 's/^/  /' "$W/summaries"
@@ -329,9 +335,61 @@ fi
 ns_del edge; ns_del cli
 
 # ---- 4. daemon RSS ------------------------------------------------------------
-if has daemon && [ -x "$SRC/daemon-rss.sh" ]; then
-	progress "daemon RSS over 100 refreshes"
-	. "$SRC/daemon-rss.sh"
+# The daemon in the foreground in its own namespace on the $BIG-prefix
+# policy; each SIGHUP reloads and refreshes at once.  The list flips
+# between the base and the one-address variant, so every refresh is a
+# real change and logs one "partner ...: +1 -1" line, which is how the
+# script knows a cycle finished.  RSS from /proc/PID/status.
+DREFRESH=100
+[ "$QUICK" = 1 ] && DREFRESH=10
+daemon_rss() {
+	ns_new dmn
+	rm -rf "$W/dstate" "$W/live"; mkdir -p "$W/dstate" "$W/live/lists"
+	cp "$W/p$BIG/policy.yaml" "$W/live/" && cp "$W/p$BIG/lists/"*.txt "$W/live/lists/"
+	: >"$W/daemon.log"
+	# not through inns: $! must be the daemon itself (ip execs it)
+	ip netns exec "$NS-dmn" "$FEDWALL" daemon -d -f "$W/live/policy.yaml" \
+		--state-dir "$W/dstate" >"$W/daemon.log" 2>&1 &
+	DPID=$!
+	PIDS="$PIDS $DPID"
+	wait_lines() {	# wait_lines PATTERN COUNT: up to 60 s
+		_t=0
+		while [ "$(grep -c "$1" "$W/daemon.log")" -lt "$2" ]; do
+			sleep 0.05; _t=$((_t + 1))
+			if [ $_t -gt 1200 ] || ! kill -0 "$DPID" 2>/dev/null; then
+				say "bench: daemon: no '$1' #$2"; sed 's/^/    /' "$W/daemon.log" | tail -5 >&2
+				return 1
+			fi
+		done
+	}
+	rss() { awk '/^VmRSS/ { print $2 }' "/proc/$DPID/status"; }
+	# the first refresh: the table created from the lists
+	wait_lines 'table created' 1 || return 1
+	sleep 0.2
+	RSS1=$(rss)
+	for i in $(seq "$DREFRESH"); do
+		if [ $((i % 2)) = 1 ]; then src=$W/one; else src=$W/p$BIG; fi
+		cp "$src/lists/"*.txt "$W/live/lists/"
+		kill -HUP "$DPID"
+		# the daemon may see the new mtime itself before the HUP: count
+		# changes, not cycles
+		wait_lines 'reloaded' "$i" && wait_lines '+1 -1 address' "$i" || return 1
+		[ "$i" = 1 ] && RSS2=$(rss)
+	done
+	sleep 0.2
+	RSSN=$(rss)
+	HWM=$(awk '/^VmHWM/ { print $2 }' "/proc/$DPID/status")
+	kill "$DPID"; wait "$DPID" 2>/dev/null
+	CYCLES=$(sed -n 's/.*stopping after \([0-9]*\) refreshes.*/\1/p' "$W/daemon.log")
+	PIDS=$(echo "$PIDS" | sed "s/ $DPID\b//")
+	ns_del dmn
+	row "fedwall daemon RSS after $DREFRESH refreshes ($BIG prefixes)" "$RSSN" KB \
+		"after the first" "$RSS2" "<=1.1"
+	echo "daemon: $CYCLES refresh cycles in all; RSS after start $RSS1 KB, after refresh 1 $RSS2 KB, after $DREFRESH: $RSSN KB, peak (VmHWM) $HWM KB"
+}
+if has daemon; then
+	progress "daemon RSS over $DREFRESH refreshes"
+	daemon_rss || row "fedwall daemon RSS after $DREFRESH refreshes" "-" KB "first" - "<=1.1"
 else
 	row "fedwall daemon RSS after 100 refreshes vs after the first" \
 		"pending (no fedwall daemon in this build)" KB "first" - "<=1.1"

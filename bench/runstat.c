@@ -2,7 +2,9 @@
  *
  *   runstat OUT CMD [ARG...]
  *	Runs CMD (its stdin, stdout and stderr are ours), then appends one
- *	line to OUT: "WALL_SECONDS PEAK_RSS_KB EXIT_STATUS".  Exit status is
+ *	line to OUT: "WALL_SECONDS PEAK_RSS_KB EXIT_STATUS CPU_SECONDS"
+ *	(CPU = user + system time of CMD, which a busy machine inflates
+ *	less than wall time).  Exit status is
  *	CMD's (128+signal when killed).  Wall time is CLOCK_MONOTONIC around
  *	fork..wait4, microsecond resolution; peak RSS is the child's
  *	ru_maxrss from wait4, so only CMD itself counts, not this wrapper.
@@ -56,7 +58,9 @@ int main(int argc, char *argv[])
 		perror(argv[1]);
 		return 1;
 	}
-	fprintf(out, "%.6f %ld %d\n", t1 - t0, ru.ru_maxrss, rc);
+	fprintf(out, "%.6f %ld %d %.6f\n", t1 - t0, ru.ru_maxrss, rc,
+		(double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+		(double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
 	fclose(out);
 	return rc;
 }
