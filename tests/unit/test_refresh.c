@@ -1,0 +1,325 @@
+/* test_refresh.c - the refresh module without the network: SRV service
+ * choice, last known good and stale_after (srcset_fill against a state,
+ * lists read leniently or strictly), guards, the daemon's schedule. */
+#include "common/common.h"
+#include "policy/policy.h"
+#include "refresh/refresh.h"
+#include "tests/harness.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static struct policy *pol(const char *text)
+{
+	struct diag d;
+	struct policy *p;
+
+	diag_init(&d, stderr);
+	p = policy_parse("test.yaml", text, strlen(text), &d);
+	if (!p)
+		fprintf(stderr, "policy did not parse:\n%s\n", text);
+	return p;
+}
+
+static struct prefix P(const char *s)
+{
+	struct prefix p;
+
+	if (prefix_parse(s, &p) != PREFIX_OK)
+		abort();
+	return p;
+}
+
+static const struct partner *partner(const struct policy *p, const char *name)
+{
+	for (size_t i = 0; i < p->npartners; i++)
+		if (!strcmp(p->partners[i].name, name))
+			return &p->partners[i];
+	abort();
+}
+
+/* ---- SRV service choice ------------------------------------------------ */
+
+TEST(srv_service_from_services)
+{
+	struct policy *p = pol("version: 1\npartners:\n"
+		"  a: {services: [sip-federation, av-edge], domains: [a.example]}\n"
+		"  b: {services: [xmpp-s2s], domains: [b.example]}\n"
+		"  c: {services: [matrix-federation, xmpp-s2s, web-conferencing],"
+		" domains: [c.example]}\n"
+		"  d: {services: [own], domains: [d.example]}\n"
+		"  e: {services: [teams-direct-routing], domains: [e.example]}\n"
+		"services: {own: [tcp/7000]}\n");
+	const char *s[SRV_MAX_SERVICES];
+
+	if (!p)
+		return;
+	CHECK_INT(srv_services(p, partner(p, "a"), s), 1);
+	CHECK_STR(s[0], "_sipfederationtls._tcp");
+	CHECK_INT(srv_services(p, partner(p, "b"), s), 1);
+	CHECK_STR(s[0], "_xmpp-server._tcp");
+	CHECK_INT(srv_services(p, partner(p, "c"), s), 3);
+	CHECK_STR(s[0], "_sipfederationtls._tcp");
+	CHECK_STR(s[1], "_xmpp-server._tcp");
+	CHECK_STR(s[2], "_matrix-fed._tcp");
+	CHECK_INT(srv_services(p, partner(p, "d"), s), 1);      /* default */
+	CHECK_STR(s[0], "_sipfederationtls._tcp");
+	CHECK_INT(srv_services(p, partner(p, "e"), s), 1);
+	CHECK_STR(s[0], "_sipfederationtls._tcp");
+	policy_free(p);
+}
+
+TEST(srcset_keys)
+{
+	struct policy *p = pol("version: 1\npartners:\n"
+		"  c: {services: [sip-federation, xmpp-s2s], hosts: [h.example],"
+		" domains: [c.example], lists: [/nonexistent/l.txt]}\n");
+	struct srcset s = { 0 };
+
+	if (!p)
+		return;
+	srcset_build(p, &s);
+	CHECK_INT(s.n, 4);
+	CHECK_STR(s.v[0].key, "h.example");
+	CHECK_STR(s.v[1].key, "_sipfederationtls._tcp.c.example");
+	CHECK_STR(s.v[2].key, "_xmpp-server._tcp.c.example");
+	CHECK_STR(s.v[3].key, "/nonexistent/l.txt");
+	CHECK_INT(s.v[3].kind, STATE_LIST);
+	srcset_free(&s);
+	policy_free(p);
+}
+
+/* ---- last known good --------------------------------------------------- */
+
+static size_t partner_n(const struct srcset *s, size_t i)
+{
+	struct addr_list l = { 0 };
+	size_t n;
+
+	srcset_partner_addrs(s, i, &l);
+	n = l.n;
+	addr_list_free(&l);
+	return n;
+}
+
+TEST(lkg_kept_until_stale_after)
+{
+	struct policy *p = pol("version: 1\nguards: {stale_after: 100s}\npartners:\n"
+		"  a: {services: [sip-federation], hosts: [h.example]}\n");
+	struct prefix two[] = { P("198.51.100.7"), P("2001:db8::7") };
+	struct src_opts o = { .now = 10000 };
+	struct state st = { 0 };
+	struct srcset s = { 0 };
+	struct diag d;
+
+	if (!p)
+		return;
+	diag_init(&d, NULL);
+	srcset_build(p, &s);
+	/* nothing known: nothing admitted */
+	srcset_fill(p, &s, &st, &o, &d);
+	CHECK_INT(s.v[0].status, SRC_UNKNOWN);
+	CHECK_INT(partner_n(&s, 0), 0);
+	/* confirmed 50 s ago: kept */
+	CHECK_INT(state_update(&st, STATE_HOST, "h.example", STATE_FROM_DNS, 9950, 60,
+			       two, 2), 0);
+	srcset_fill(p, &s, &st, &o, &d);
+	CHECK_INT(s.v[0].status, SRC_KEPT);
+	CHECK_INT(partner_n(&s, 0), 2);
+	CHECK_INT(d.warnings, 0);       /* not due: no failure to report */
+	/* confirmed 101 s ago: stale, dropped, warned */
+	o.now = 10051;
+	srcset_fill(p, &s, &st, &o, &d);
+	CHECK_INT(s.v[0].status, SRC_STALE);
+	CHECK_INT(partner_n(&s, 0), 0);
+	CHECK_INT(d.warnings, 1);
+	/* the state forgets it when recorded */
+	srcset_record(&s, p, NULL, &st, o.now);
+	CHECK(state_lookup(&st, STATE_HOST, "h.example") == NULL);
+	srcset_free(&s);
+	state_free(&st);
+	policy_free(p);
+}
+
+static char *tmpfile_with(const char *text)
+{
+	char *path = xstrdup("/tmp/fedwall-test-list.XXXXXX");
+	int fd = mkstemp(path);
+
+	if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+		abort();
+	close(fd);
+	return path;
+}
+
+TEST(list_failure_keeps_last_known_good)
+{
+	char *path = tmpfile_with("192.0.2.1\n192.0.2.2 # two\n");
+	struct strbuf y = { 0 };
+	struct src_opts o = { .now = 5000 };
+	struct state st = { 0 };
+	struct srcset s = { 0 };
+	struct policy *p;
+	struct diag d;
+	FILE *f;
+
+	sb_addf(&y, "version: 1\nguards: {stale_after: 60s}\npartners:\n"
+		"  a: {services: [sip-federation], lists: [%s]}\n", path);
+	p = pol(sb_str(&y));
+	if (!p)
+		goto out;
+	diag_init(&d, NULL);
+	srcset_build(p, &s);
+	s.v[0].due = true;
+	CHECK(srcset_fill(p, &s, &st, &o, &d));
+	CHECK_INT(s.v[0].status, SRC_FRESH);
+	CHECK(s.v[0].changed);
+	CHECK_INT(partner_n(&s, 0), 2);
+	srcset_record(&s, p, NULL, &st, o.now);
+	/* a bad line: the whole list fails, the last known good stays */
+	f = fopen(path, "w");
+	fputs("192.0.2.1\nnot-an-address\n", f);
+	fclose(f);
+	o.now = 5030;
+	CHECK(srcset_fill(p, &s, &st, &o, &d));  /* lenient: no error result */
+	CHECK_INT(s.v[0].status, SRC_KEPT);
+	CHECK(s.v[0].failed);
+	CHECK_INT(partner_n(&s, 0), 2);
+	/* an empty list is a failure too */
+	f = fopen(path, "w");
+	fclose(f);
+	srcset_fill(p, &s, &st, &o, &d);
+	CHECK_INT(s.v[0].status, SRC_KEPT);
+	/* strict (offline commands): a bad list is an error */
+	f = fopen(path, "w");
+	fputs("nope\n", f);
+	fclose(f);
+	o.strict_lists = true;
+	CHECK(!srcset_fill(p, &s, &st, &o, &d));
+	/* past stale_after the kept addresses go */
+	o.strict_lists = false;
+	o.now = 5061;
+	srcset_fill(p, &s, &st, &o, &d);
+	CHECK_INT(s.v[0].status, SRC_STALE);
+	CHECK_INT(partner_n(&s, 0), 0);
+	srcset_free(&s);
+	policy_free(p);
+out:
+	state_free(&st);
+	unlink(path);
+	free(path);
+	sb_free(&y);
+}
+
+TEST(record_skips_refused_and_forgets_old_sources)
+{
+	struct policy *p = pol("version: 1\npartners:\n"
+		"  a: {services: [sip-federation], hosts: [a.example]}\n"
+		"  b: {services: [sip-federation], hosts: [b.example]}\n");
+	struct prefix x = P("198.51.100.1");
+	struct state st = { 0 };
+	struct srcset s = { 0 };
+	bool skip[2] = { false, true };
+
+	if (!p)
+		return;
+	srcset_build(p, &s);
+	state_update(&st, STATE_HOST, "gone.example", STATE_FROM_DNS, 1, 0, &x, 1);
+	for (size_t i = 0; i < s.n; i++) {
+		s.v[i].status = SRC_FRESH;
+		s.v[i].confirmed = 100;
+		s.v[i].addrs = xmalloc(sizeof(x));
+		s.v[i].addrs[0] = x;
+		s.v[i].naddrs = 1;
+	}
+	srcset_record(&s, p, skip, &st, 100);
+	CHECK(state_lookup(&st, STATE_HOST, "a.example") != NULL);
+	CHECK(state_lookup(&st, STATE_HOST, "b.example") == NULL);    /* refused */
+	CHECK(state_lookup(&st, STATE_HOST, "gone.example") == NULL); /* left the policy */
+	srcset_free(&s);
+	state_free(&st);
+	policy_free(p);
+}
+
+/* ---- guards ------------------------------------------------------------ */
+
+static struct guards G = { .max_shrink = 50, .min_prefix_v4 = 8,
+			   .min_prefix_v6 = 32, .stale_after = 86400 };
+
+static bool refused(const char *const *have, size_t nh, const char *const *want,
+		    size_t nw, const char *const *ex, size_t ne)
+{
+	struct prefix h[16], w[16], e[16];
+	char *why;
+
+	for (size_t i = 0; i < nh; i++)
+		h[i] = P(have[i]);
+	for (size_t i = 0; i < nw; i++)
+		w[i] = P(want[i]);
+	for (size_t i = 0; i < ne; i++)
+		e[i] = P(ex[i]);
+	why = guard_check(&G, h, nh, w, nw, e, ne);
+	if (why)
+		fprintf(stderr, "  (guard: %s)\n", why);
+	free(why);
+	return why != NULL;
+}
+
+TEST(guard_shrink)
+{
+	const char *four[] = { "198.51.100.1", "198.51.100.3", "198.51.100.5", "198.51.100.7" };
+	const char *two[] = { "198.51.100.1", "198.51.100.3" };
+	const char *one[] = { "198.51.100.1" };
+	const char *moved[] = { "198.51.100.9" };
+	const char *none[] = { NULL };
+
+	CHECK(!refused(four, 4, four, 4, none, 0));     /* no change */
+	CHECK(!refused(four, 4, two, 2, none, 0));      /* 50%: allowed */
+	CHECK(refused(four, 4, one, 1, none, 0));       /* 75% */
+	CHECK(refused(one, 1, none, 0, none, 0));       /* to nothing */
+	CHECK(!refused(one, 1, moved, 1, none, 0));     /* a moved record */
+	CHECK(!refused(none, 0, four, 4, none, 0));     /* growth */
+	CHECK(!refused(four, 4, one, 1, four + 1, 3));  /* stale ones leave freely */
+	G.max_shrink = 100;
+	CHECK(!refused(four, 4, none, 0, none, 0));
+	G.max_shrink = 0;
+	CHECK(refused(four, 4, two, 2, none, 0));
+	G.max_shrink = 50;
+}
+
+TEST(guard_wide_prefix)
+{
+	const char *have[] = { "198.51.100.0/24" };
+	const char *wide[] = { "198.0.0.0/7" };
+	const char *inside[] = { "198.51.100.0/25", "198.51.100.128/25" };
+	const char *v6[] = { "2001::/16" };
+	const char *none[] = { NULL };
+
+	CHECK(refused(have, 1, wide, 1, none, 0));
+	CHECK(!refused(have, 1, inside, 2, none, 0));
+	CHECK(refused(none, 0, v6, 1, none, 0));
+	CHECK(!refused(wide, 1, wide, 1, none, 0));     /* already there: not added */
+}
+
+/* ---- the schedule ------------------------------------------------------ */
+
+TEST(schedule_clamp_and_jitter)
+{
+	struct resolvecfg r = { .ttl_min = 30, .ttl_max = 3600, .timeout = 3 };
+
+	CHECK_INT(sched_delay_ms(300, &r, 0.5), 300000);        /* no jitter mid-way */
+	CHECK_INT(sched_delay_ms(5, &r, 0.5), 30000);           /* floor */
+	CHECK_INT(sched_delay_ms(0, &r, 0.5), 30000);           /* failure: ttl_min */
+	CHECK_INT(sched_delay_ms(86400, &r, 0.5), 3600000);     /* ceiling */
+	CHECK_INT(sched_delay_ms(300, &r, 0.0), 270000);        /* -10% */
+	CHECK(sched_delay_ms(300, &r, 0.999999) <= 330000);     /* +10% */
+	CHECK(sched_delay_ms(300, &r, 0.999999) > 329000);
+	for (int i = 0; i < 1000; i++) {
+		uint64_t t = sched_delay_ms(60, &r, (double)i / 1000.0);
+
+		CHECK(t >= 54000 && t <= 66000);
+	}
+	r.ttl_min = r.ttl_max = 0;
+	CHECK_INT(sched_delay_ms(0, &r, 0.0), SCHED_FLOOR_MS);  /* never a busy loop */
+}
