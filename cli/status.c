@@ -285,92 +285,118 @@ static void prom_kernel(FILE *out, const struct ir_ruleset *rs, const pstat_vec 
 
 /* ---- per-source freshness, from the policy and the state directory ---- */
 
-/* Whether state entry `e` is a source partner `pt` names.  Domains are
- * recorded per SRV owner ("_sipfederationtls._tcp.example.com"). */
-static bool names(const struct partner *pt, const struct state_entry *e)
+/* One row of the per-source metrics. */
+struct srow {
+	const char *partner, *kind, *source;    /* borrowed */
+	int64_t confirmed;                      /* 0: never */
+	bool stale;
+};
+
+typedef VEC(struct srow) srow_vec;
+
+/* Whether `e` is an SRV owner of `domain` ("_xmpp-server._tcp.DOMAIN"). */
+static bool srv_of(const struct state_entry *e, const char *domain)
 {
-	size_t n = strlen(e->name);
+	size_t n = strlen(e->name), k = strlen(domain);
 
-	switch (e->kind) {
-	case STATE_HOST:
-		for (size_t i = 0; i < pt->nhosts; i++)
-			if (!strcmp(pt->hosts[i].s, e->name))
-				return true;
-		return false;
-	case STATE_LIST:
-		for (size_t i = 0; i < pt->nlists; i++)
-			if (!strcmp(pt->lists[i].s, e->name))
-				return true;
-		return false;
-	case STATE_DOMAIN:
-		for (size_t i = 0; i < pt->ndomains; i++) {
-			size_t k = strlen(pt->domains[i].s);
-
-			if (e->name[0] == '_' && n > k + 1 && e->name[n - k - 1] == '.' &&
-			    !strcmp(e->name + n - k, pt->domains[i].s))
-				return true;
-		}
-		return false;
-	}
-	return false;
+	return e->kind == STATE_DOMAIN && e->name[0] == '_' && n > k + 1 &&
+	       e->name[n - k - 1] == '.' && !strcmp(e->name + n - k, domain);
 }
 
-static void prom_source(FILE *out, const char *metric, const struct partner *pt,
-			const struct state_entry *e, long long val)
+static void srow_add(srow_vec *v, const struct partner *pt, enum state_kind kind,
+		     const char *source, const struct state_entry *e, int64_t now,
+		     unsigned stale_after)
+{
+	struct srow r = { pt->name, state_kind_name(kind), e ? e->name : source, 0, false };
+
+	if (e) {
+		r.confirmed = e->confirmed;
+		r.stale = now - e->confirmed > (int64_t)stale_after;
+	}
+	VEC_PUSH(v, r);
+}
+
+/* Every source of every partner, with what the state says of it; a
+ * source the state does not know is reported as never confirmed.
+ * TODO(refresh): take the rows from srcset_build/srcset_fill once those
+ * are committed, and add fedwall_last_refresh_timestamp_seconds /
+ * fedwall_last_refresh_success from a record of each run. */
+static void source_rows(const struct policy *p, const struct state *st, int64_t now,
+			srow_vec *v)
+{
+	unsigned sa = p->guards.stale_after;
+
+	for (size_t i = 0; i < p->npartners; i++) {
+		const struct partner *pt = &p->partners[i];
+
+		for (size_t k = 0; k < pt->nhosts; k++)
+			srow_add(v, pt, STATE_HOST, pt->hosts[k].s,
+				 state_lookup(st, STATE_HOST, pt->hosts[k].s), now, sa);
+		for (size_t k = 0; k < pt->ndomains; k++) {
+			bool found = false;
+
+			for (size_t e = 0; e < st->n; e++)
+				if (srv_of(&st->v[e], pt->domains[k].s)) {
+					srow_add(v, pt, STATE_DOMAIN, NULL, &st->v[e], now, sa);
+					found = true;
+				}
+			if (!found)
+				srow_add(v, pt, STATE_DOMAIN, pt->domains[k].s, NULL, now, sa);
+		}
+		for (size_t k = 0; k < pt->nlists; k++)
+			srow_add(v, pt, STATE_LIST, pt->lists[k].s,
+				 state_lookup(st, STATE_LIST, pt->lists[k].s), now, sa);
+	}
+}
+
+static void prom_row(FILE *out, const char *metric, const struct srow *r, long long val)
 {
 	fprintf(out, "%s{partner=", metric);
-	prom_label(out, pt->name);
-	fprintf(out, ",kind=\"%s\",source=", state_kind_name(e->kind));
-	prom_label(out, e->name);
+	prom_label(out, r->partner);
+	fprintf(out, ",kind=\"%s\",source=", r->kind);
+	prom_label(out, r->source);
 	fprintf(out, "} %lld\n", val);
 }
 
-/* TODO(refresh): once refresh/ exports its source set (srcset_fill) and
- * records each run, emit sources never confirmed as well, and
- * fedwall_last_refresh_timestamp_seconds / fedwall_last_refresh_success
- * from that record.  Until then: what the state file says. */
 static void prom_sources(FILE *out, const struct policy *p, const char *state_dir,
 			 struct diag *d)
 {
 	struct state st = { 0 };
 	struct strbuf path = { 0 };
+	srow_vec v = { 0 };
 	struct stat sb;
-	int64_t now = time(NULL);
 	bool loaded;
 
 	sb_addf(&path, "%s/%s", state_dir, STATE_FILE_NAME);
 	loaded = state_load(&st, sb_str(&path), d) == 0 && stat(sb_str(&path), &sb) == 0 &&
 		 !st.discarded;
+	source_rows(p, &st, time(NULL), &v);
 	prom_head(out, "fedwall_state_write_timestamp_seconds", "gauge",
 		  "When the state file (last known good addresses) was last written; 0 if none.");
 	fprintf(out, "fedwall_state_write_timestamp_seconds %lld\n",
 		loaded ? (long long)sb.st_mtime : 0LL);
 	prom_head(out, "fedwall_source_last_confirmed_timestamp_seconds", "gauge",
-		  "When a partner's address source (host, domain, list) was last confirmed.");
-	for (size_t i = 0; i < p->npartners; i++)
-		for (size_t k = 0; k < st.n; k++)
-			if (names(&p->partners[i], &st.v[k]))
-				prom_source(out, "fedwall_source_last_confirmed_timestamp_seconds",
-					    &p->partners[i], &st.v[k], (long long)st.v[k].confirmed);
+		  "When a partner's address source (host, domain, list) was last confirmed; "
+		  "0 if never.");
+	for (size_t i = 0; i < v.n; i++)
+		prom_row(out, "fedwall_source_last_confirmed_timestamp_seconds", &v.v[i],
+			 (long long)v.v[i].confirmed);
 	prom_head(out, "fedwall_source_stale", "gauge",
 		  "1 if a source was last confirmed longer ago than guards.stale_after.");
-	for (size_t i = 0; i < p->npartners; i++)
-		for (size_t k = 0; k < st.n; k++)
-			if (names(&p->partners[i], &st.v[k]))
-				prom_source(out, "fedwall_source_stale", &p->partners[i], &st.v[k],
-					    now - st.v[k].confirmed > (int64_t)p->guards.stale_after);
+	for (size_t i = 0; i < v.n; i++)
+		prom_row(out, "fedwall_source_stale", &v.v[i], v.v[i].stale);
 	prom_head(out, "fedwall_partner_stale_sources", "gauge",
 		  "Number of a partner's sources past guards.stale_after.");
 	for (size_t i = 0; i < p->npartners; i++) {
 		unsigned n = 0;
 
-		for (size_t k = 0; k < st.n; k++)
-			n += names(&p->partners[i], &st.v[k]) &&
-			     now - st.v[k].confirmed > (int64_t)p->guards.stale_after;
+		for (size_t k = 0; k < v.n; k++)
+			n += v.v[k].partner == p->partners[i].name && v.v[k].stale;
 		fprintf(out, "fedwall_partner_stale_sources{partner=");
 		prom_label(out, p->partners[i].name);
 		fprintf(out, "} %u\n", n);
 	}
+	free(v.v);
 	state_free(&st);
 	sb_free(&path);
 }

@@ -130,6 +130,9 @@ has "metrics: fresh source is not stale" \
 has "metrics: source past stale_after is stale" \
 	'fedwall_source_stale{kind="domain",partner="beta",source="_xmpp-server._tcp.beta.example"} 1.0'
 has "metrics: stale sources per partner" 'fedwall_partner_stale_sources{partner="beta"} 1.0'
+has "metrics: a source the state does not know: never confirmed (0)" \
+	"fedwall_source_last_confirmed_timestamp_seconds{kind=\"list\",partner=\"gamma\",source=\"$T/lists/gamma.txt\"} 0.0"
+has "metrics: ... and not counted stale" 'fedwall_partner_stale_sources{partner="gamma"} 0.0'
 has "metrics: no stale source for alpha" 'fedwall_partner_stale_sources{partner="alpha"} 0.0'
 
 # Counters move with real packets: a connection out to alpha is admitted
