@@ -82,7 +82,8 @@ ns_new() {		# ns_new NAME: fresh namespace, lo up
 	NSLIST="$NSLIST $1"
 	ip -n "$NS-$1" link set lo up
 }
-ns_del() {
+ns_del() {	# kills what still runs inside first
+	for _p in $(ip netns pids "$NS-$1" 2>/dev/null); do kill "$_p" 2>/dev/null; done
 	ip netns del "$NS-$1" 2>/dev/null
 	NSLIST=$(echo "$NSLIST" | sed "s/ $1\b//")
 }
