@@ -10,53 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define USAGE "[-f POLICY] [-o FILE] [--state-dir DIR]"
-
-static int write_all(int fd, const char *s, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, s, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		s += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* Writes `path` atomically: a temporary file beside it, fsync, rename, so
- * that a reader (or nft -f) never sees half a ruleset. */
-static int write_atomic(const char *path, const char *s, size_t n)
-{
-	size_t len = strlen(path);
-	char *tmp = xmalloc(len + sizeof(".XXXXXX"));
-	int fd, err;
-
-	memcpy(tmp, path, len);
-	memcpy(tmp + len, ".XXXXXX", sizeof(".XXXXXX"));
-	fd = mkstemp(tmp);
-	if (fd < 0) {
-		err = -errno;
-		goto out_free_tmp;
-	}
-	err = write_all(fd, s, n);
-	if (!err && fchmod(fd, 0644) < 0)
-		err = -errno;
-	if (!err && fsync(fd) < 0)
-		err = -errno;
-	if (close(fd) < 0 && !err)
-		err = -errno;
-	if (!err && rename(tmp, path) < 0)
-		err = -errno;
-	if (err)
-		unlink(tmp);
-out_free_tmp:
-	free(tmp);
-	return err;
-}
+#define USAGE "[-f POLICY] [-o FILE] [--state-dir DIR] [--resolve]"
 
 static int emit(const struct common_opts *o, const struct ir_ruleset *rs)
 {
@@ -67,7 +21,7 @@ static int emit(const struct common_opts *o, const struct ir_ruleset *rs)
 
 	nft_text(&sb, rs, &to);
 	if (o->output && strcmp(o->output, "-")) {
-		err = write_atomic(o->output, sb_str(&sb), sb.len);
+		err = file_write_atomic(o->output, sb_str(&sb), sb.len, 0644);
 		if (err)
 			fprintf(stderr, "fedwall generate: cannot write '%s': %s\n",
 				o->output, strerror(-err));
@@ -86,7 +40,7 @@ int generate_main(int argc, const char *argv[])
 	struct ir_ruleset *rs;
 	struct policy *p;
 	struct diag d;
-	int i = common_parse(argc, argv, "fo", USAGE, &o), rc = EXIT_ERROR;
+	int i = common_parse(argc, argv, "for", USAGE, &o), rc = EXIT_ERROR;
 
 	if (i == -2)
 		return EXIT_OK;
