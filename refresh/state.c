@@ -443,80 +443,13 @@ static void render(const struct state *st, struct strbuf *sb)
 	sb_addf(sb, SUM_PREFIX "%016" PRIx64 "\n", body_sum(sb->s, sb->len));
 }
 
-static int write_all(int fd, const char *s, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, s, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		if (w == 0)
-			return -EIO;
-		s += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-static int fsync_dir_of(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	char *dir = slash ? xstrndup(path, slash == path ? 1 : (size_t)(slash - path))
-			  : xstrdup(".");
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int err = 0;
-
-	free(dir);
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		err = -errno;
-	close(fd);
-	return err;
-}
-
-/* The temporary file lives next to the target, so rename() stays within
- * one file system and is atomic. */
-static int write_tmp(const char *data, size_t len, char *tmp)
-{
-	int fd = mkostemp(tmp, O_CLOEXEC);
-	int err;
-
-	if (fd < 0)
-		return -errno;
-	err = fchmod(fd, 0600) < 0 ? -errno : 0;
-	if (!err)
-		err = write_all(fd, data, len);
-	if (!err && fsync(fd) < 0)
-		err = -errno;
-	if (close(fd) < 0 && !err)
-		err = -errno;
-	if (err)
-		unlink(tmp);
-	return err;
-}
-
 int state_save(const struct state *st, const char *path)
 {
 	struct strbuf sb = { 0 };
-	struct strbuf tmp = { 0 };
 	int err;
 
 	render(st, &sb);
-	sb_addf(&tmp, "%s.tmp.XXXXXX", path);
-	err = write_tmp(sb.s, sb.len, tmp.s);
-	if (err)
-		goto out_free;
-	if (rename(tmp.s, path) < 0) {
-		err = -errno;
-		unlink(tmp.s);
-		goto out_free;
-	}
-	err = fsync_dir_of(path);
-out_free:
-	sb_free(&tmp);
+	err = file_write_atomic(path, sb.s, sb.len, 0600);
 	sb_free(&sb);
 	return err;
 }
