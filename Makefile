@@ -25,7 +25,7 @@ SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 endif
 INSTALL ?= install
 
-PKGS := yaml-0.1 libnftnl libmnl libunbound
+PKGS := yaml-0.1 libnftnl libmnl libunbound libcap-ng
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 
