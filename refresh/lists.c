@@ -2,8 +2,11 @@
 #include "refresh/refresh.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 void addr_list_push(struct addr_list *l, const struct prefix *p, const struct loc *at)
 {
@@ -24,19 +27,29 @@ void addr_list_free(struct addr_list *l)
 	memset(l, 0, sizeof(*l));
 }
 
-/* Reads the whole file, refusing one over LIST_MAX_FILE.  0 or -errno
- * (-EFBIG when too big). */
+/* Reads the whole file, refusing one over LIST_MAX_FILE and anything but
+ * a regular file: a FIFO would block the run, a device (a symlink to
+ * /dev/zero) never ends.  Opened non-blocking so that a FIFO is refused
+ * rather than waited on.  0 or -errno (-EFBIG when too big, -ENODEV when
+ * not a regular file). */
 static int slurp(const char *path, char **buf, size_t *len)
 {
-	FILE *f = fopen(path, "rb");
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 	size_t cap = 0, n = 0;
+	struct stat st;
 	char *b = NULL;
 	int err = 0;
 
-	if (!f)
+	if (fd < 0)
 		return -errno;
-	for (;;) {
-		size_t got;
+	if (fstat(fd, &st) < 0)
+		err = -errno;
+	else if (!S_ISREG(st.st_mode))
+		err = -ENODEV;
+	else if ((uint64_t)st.st_size > LIST_MAX_FILE)
+		err = -EFBIG;
+	while (!err) {
+		ssize_t got;
 
 		if (n == cap) {
 			if (cap > LIST_MAX_FILE) {
@@ -48,16 +61,19 @@ static int slurp(const char *path, char **buf, size_t *len)
 				cap = LIST_MAX_FILE + 1u;
 			b = xrealloc(b, cap + 1);
 		}
-		got = fread(b + n, 1, cap - n, f);
-		n += got;
-		if (got == 0)
+		got = read(fd, b + n, cap - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			err = -errno;
+		else if (got == 0)
 			break;
+		else
+			n += (size_t)got;
 	}
-	if (!err && ferror(f))
-		err = errno ? -errno : -EIO;
 	if (!err && n > LIST_MAX_FILE)
-		err = -EFBIG;   /* read one byte past the limit */
-	fclose(f);
+		err = -EFBIG;   /* grew past the limit while read */
+	close(fd);
 	if (err) {
 		free(b);
 		return err;
@@ -167,25 +183,15 @@ static void parse_buf(struct lctx *c, char *buf, size_t len)
 	}
 }
 
-bool list_read(const char *path, const struct guards *g, struct addr_list *out,
-	       struct diag *d)
+/* `buf` is cut in place (parse_line()) and has buf[len] == '\0'. */
+static bool parse_owned(const char *name, char *buf, size_t len, const struct guards *g,
+			struct addr_list *out, struct diag *d)
 {
-	struct lctx c = { path, g, out, d, 0 };
-	struct loc whole = { path, 0, 0 };
-	size_t n0 = out->n, len = 0;
-	char *buf = NULL;
-	int err = slurp(path, &buf, &len);
+	struct lctx c = { name, g, out, d, 0 };
+	struct loc whole = { name, 0, 0 };
+	size_t n0 = out->n;
 
-	if (err == -EFBIG) {
-		diag_error(d, &whole, "list file larger than %u MiB", LIST_MAX_FILE >> 20);
-		return false;
-	}
-	if (err) {
-		diag_error(d, &whole, "cannot read list file: %s", strerror(-err));
-		return false;
-	}
 	parse_buf(&c, buf, len);
-	free(buf);
 	if (c.bad > LIST_MAX_ERRORS)
 		diag_error(d, &whole, "%u bad lines in all", c.bad);
 	if (c.bad) {
@@ -193,4 +199,43 @@ bool list_read(const char *path, const struct guards *g, struct addr_list *out,
 		return false;
 	}
 	return true;
+}
+
+bool list_parse(const char *name, const char *buf, size_t len, const struct guards *g,
+		struct addr_list *out, struct diag *d)
+{
+	char *copy = xmalloc(len + 1);
+	bool ok;
+
+	memcpy(copy, buf, len);
+	copy[len] = '\0';
+	ok = parse_owned(name, copy, len, g, out, d);
+	free(copy);
+	return ok;
+}
+
+bool list_read(const char *path, const struct guards *g, struct addr_list *out,
+	       struct diag *d)
+{
+	struct loc whole = { path, 0, 0 };
+	size_t len = 0;
+	char *buf = NULL;
+	int err = slurp(path, &buf, &len);
+	bool ok;
+
+	if (err == -EFBIG) {
+		diag_error(d, &whole, "list file larger than %u MiB", LIST_MAX_FILE >> 20);
+		return false;
+	}
+	if (err == -ENODEV) {
+		diag_error(d, &whole, "cannot read list file: not a regular file");
+		return false;
+	}
+	if (err) {
+		diag_error(d, &whole, "cannot read list file: %s", strerror(-err));
+		return false;
+	}
+	ok = parse_owned(path, buf, len, g, out, d);
+	free(buf);
+	return ok;
 }

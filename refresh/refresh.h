@@ -47,6 +47,12 @@ void addr_list_free(struct addr_list *l);
  * line (or the file's errno), leaves `out` as it was and returns false. */
 bool list_read(const char *path, const struct guards *g, struct addr_list *out,
 	       struct diag *d);
+/* The same from memory (`len` bytes, NULs included); `name` is what the
+ * locs and diagnostics call the file and must outlive `out`.  list_read()
+ * refuses, before parsing, what is not a regular file (a FIFO, a
+ * directory, a device such as /dev/zero) and a file over LIST_MAX_FILE. */
+bool list_parse(const char *name, const char *buf, size_t len, const struct guards *g,
+		struct addr_list *out, struct diag *d);
 
 /* Per partner, the addresses beyond its inline ones. */
 struct sources {
