@@ -8,9 +8,11 @@
 #include "policy/policy.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
-#define USAGE "[-f POLICY] [--state-dir DIR] [--resolve] [-v]"
+#define USAGE "[-f POLICY] [--state-dir DIR] [--resolve] [-v] [--confirm SECONDS]"
+#define CONFIRM_MAX (24 * 3600)
 
 static const struct ir_ruleset *fixed(void *arg, const struct ir_ruleset *live,
 				      struct diag *d)
@@ -20,28 +22,74 @@ static const struct ir_ruleset *fixed(void *arg, const struct ir_ruleset *live,
 	return arg;
 }
 
+/* Takes --confirm SECONDS (or --confirm=SECONDS) out of argv into av,
+ * the rest for common_parse.  *secs is 0 without it; -1 after a usage
+ * error. */
+static int take_confirm(int argc, const char *argv[], const char **av, unsigned *secs)
+{
+	int n = 0;
+
+	*secs = 0;
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i], *val = NULL;
+		char *end;
+		long v;
+
+		if (!strcmp(a, "--")) {
+			while (i < argc)
+				av[n++] = argv[i++];
+			break;
+		}
+		if (!strcmp(a, "--confirm"))
+			val = i + 1 < argc ? argv[++i] : "";
+		else if (!strncmp(a, "--confirm=", 10))
+			val = a + 10;
+		if (!val) {
+			av[n++] = a;
+			continue;
+		}
+		v = strtol(val, &end, 10);
+		if (!*val || *end || v < 1 || v > CONFIRM_MAX) {
+			fprintf(stderr, "fedwall apply: --confirm takes seconds, 1 to %d: '%s'\n"
+				"Usage: fedwall apply %s\n", CONFIRM_MAX, val, USAGE);
+			return -1;
+		}
+		*secs = (unsigned)v;
+	}
+	return n;
+}
+
 int apply_main(int argc, const char *argv[])
 {
+	const char **av = xcalloc((size_t)argc + 1, sizeof(*av));
+	struct ir_ruleset *want = NULL;
+	struct policy *p = NULL;
 	struct common_opts o;
-	struct ir_ruleset *want;
-	struct policy *p;
+	unsigned secs;
 	struct diag d;
-	int i = common_parse(argc, argv, "fvr", USAGE, &o), rc = EXIT_ERROR;
+	int n = take_confirm(argc, argv, av, &secs), i, rc = EXIT_USAGE;
 
+	i = n < 0 ? -1 : common_parse(n, av, "fvr", USAGE, &o);
 	if (i == -2)
-		return EXIT_OK;
+		rc = EXIT_OK;
 	if (i < 0)
-		return EXIT_USAGE;
+		goto out_free_av;
+	rc = EXIT_ERROR;
 	diag_init(&d, stderr);
 	want = cli_want(&o, &p, &d);
-	if (want) {
+	if (want && secs) {
+		rc = confirm_apply(&o, want, secs, &d);
+	} else if (want) {
 		struct cli_apply_opts ao = { .verbose = o.verbose, .out = stdout };
 		struct cli_applied res;
 
+		confirm_notes(o.state_dir, true, stderr);
 		if (!cli_apply(want->table, fixed, want, &ao, &res, &d))
 			rc = EXIT_OK;
 	}
 	ir_free(want);
 	policy_free(p);
+out_free_av:
+	free(av);
 	return rc;
 }

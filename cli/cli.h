@@ -40,6 +40,7 @@ int status_main(int argc, const char *argv[]);
 int flush_main(int argc, const char *argv[]);
 int refresh_main(int argc, const char *argv[]);
 int daemon_main(int argc, const char *argv[]);
+int confirm_main(int argc, const char *argv[]);
 
 /* ---- shared by apply, plan, status, flush (live.c) ---- */
 
@@ -107,6 +108,19 @@ void cli_partner_addrs(const struct ir_ruleset *rs, const struct policy *p,
  * it.  The fd, or -errno after reporting who holds it. */
 int cli_lock(const char *state_dir, unsigned wait_ms, struct diag *d);
 void cli_unlock(int fd);
+
+/* ---- confirm.c: apply --confirm SECONDS ---- */
+
+/* Applies `want` from a detached watcher that rolls the table back to
+ * its state before unless `fedwall confirm` runs within `secs`.  Returns
+ * an exit status twice: in the caller, and in the watcher when it is
+ * done (both free what they hold and return from main). */
+int confirm_apply(const struct common_opts *o, const struct ir_ruleset *want,
+		  unsigned secs, struct diag *d);
+
+/* Prints to `out` a pending apply --confirm and the note an earlier
+ * rollback left in the state directory; `clear` removes that note. */
+void confirm_notes(const char *state_dir, bool clear, FILE *out);
 
 /* ---- refresh.c: one refresh cycle (refresh, daemon) ---- */
 

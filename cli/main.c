@@ -17,6 +17,7 @@ static const struct {
 	{ "flush", flush_main, "Delete fedwall's table (and nothing else)" },
 	{ "refresh", refresh_main, "Resolve names, re-read lists, apply what changed (for cron)" },
 	{ "daemon", daemon_main, "Keep partners' addresses current, each source on its own schedule" },
+	{ "confirm", confirm_main, "Keep what 'apply --confirm' applied (else it is rolled back)" },
 };
 
 static void usage(FILE *out, const char *prog)

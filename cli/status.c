@@ -573,6 +573,8 @@ int status_main(int argc, const char *argv[])
 		ret = show(ctx, table, fmt, p, &o, out.f, &d);
 		nft_close(ctx);
 	}
+	if (fmt == FMT_TEXT)
+		confirm_notes(o.state_dir, false, stderr);
 	if (sink_close(&out, ret == 0, &d) == 0 && ret == 0)
 		rc = EXIT_OK;
 out_free_table:
