@@ -39,6 +39,13 @@ SAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 	-fno-sanitize-recover=undefined
 SAN_LDFLAGS := -fsanitize=address,undefined
 endif
+# FUZZ=1 (with CC=clang): libFuzzer instrumentation on top of ASan+UBSan,
+# for the fuzz targets (tests/fuzz/, `make fuzz`).
+ifneq ($(FUZZ),)
+SAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+	-fno-sanitize-recover=undefined
+SAN_LDFLAGS := -fsanitize=address,undefined
+endif
 ALL_CFLAGS = -std=gnu11 $(WARN) -I. $(PKG_CFLAGS) $(CPPFLAGS) $(CFLAGS) $(SAN_CFLAGS) -MMD -MP
 ALL_LDFLAGS = $(LDFLAGS) $(SAN_LDFLAGS)
 LIBS := $(PKG_LIBS)
@@ -63,6 +70,12 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Lab helpers (packet probes): standalone programs, no libfedwall.
 LAB_SRC := $(wildcard tests/lab/*.c)
 LAB_BIN := $(LAB_SRC:tests/lab/%.c=$(BUILD)/tests/lab/%)
+# libFuzzer targets (tests/fuzz/fuzz_*.c), built with clang into FUZZ_BUILD.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
 all: $(BUILD)/fedwall
 
@@ -88,7 +101,33 @@ $(BUILD)/tests/lab/%: $(BUILD)/tests/lab/%.o
 	$(quiet) LINK $@
 	$(Q)$(CC) $(CFLAGS) $(SAN_CFLAGS) $(ALL_LDFLAGS) -o $@ $<
 
+$(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/%.o $(BUILD)/libfedwall.a
+	@mkdir -p $(@D)
+	$(quiet) LINK $@
+	$(Q)$(CC) $(CFLAGS) $(SAN_CFLAGS) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $< \
+		$(BUILD)/libfedwall.a $(LIBS)
+
 tests: $(BUILD)/fedwall $(UNIT_BIN) $(LAB_BIN)
+
+# The fuzz targets (needs clang with libFuzzer: Debian's clang and
+# libclang-rt-dev).  `make fuzz` runs each for FUZZ_SECONDS (corpus grown
+# in FUZZ_BUILD/corpus, crashes kept in FUZZ_BUILD/crashes); `make check`
+# runs each for a few seconds through tests/fuzz.sh.
+fuzz-targets:
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) FUZZ=1 \
+		CFLAGS="-O1 -g" fuzz-bins
+
+fuzz-bins: $(FUZZ_BIN)
+
+fuzz: deps fuzz-targets
+	@FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_LONG=1 sh tests/fuzz.sh
+
+# The unit tests and the shell suites that need no kernel, under valgrind
+# (memcheck: errors and definite/indirect leaks fail); see docs/ROBUSTNESS.md.
+VALGRIND ?= valgrind --error-exitcode=99 --leak-check=full \
+	--errors-for-leak-kinds=definite,indirect --quiet
+valgrind: deps tests
+	@tools/valgrind.sh $(BUILD) "$(VALGRIND)"
 
 deps:
 	@tools/deps.sh
@@ -102,6 +141,8 @@ check: deps
 	@if command -v clang >/dev/null 2>&1; then \
 		$(MAKE) --no-print-directory tests BUILD=build-clang CC=clang \
 			CFLAGS="-O2 -g -Werror"; \
+		$(MAKE) --no-print-directory fuzz-targets || \
+			echo "  SKIP    fuzz targets (clang cannot build them: libFuzzer?)"; \
 	else echo "  SKIP    clang build (clang not installed)"; fi
 	@tools/run-tests.sh build build-san
 
@@ -164,10 +205,11 @@ deb:
 	@ls -l $(DEB_DIR)/*.deb
 
 clean:
-	rm -rf build build-san build-clang
+	rm -rf build build-san build-clang $(FUZZ_BUILD)
 
-.PHONY: all tests deps check check-clang demo bench golden install uninstall deb clean
+.PHONY: all tests deps check check-clang demo bench golden install uninstall deb clean \
+	fuzz fuzz-targets fuzz-bins valgrind
 .SECONDARY:
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%.d) \
-	$(LAB_SRC:%.c=$(BUILD)/%.d)
+	$(LAB_SRC:%.c=$(BUILD)/%.d) $(FUZZ_SRC:%.c=$(BUILD)/%.d)

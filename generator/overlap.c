@@ -240,9 +240,10 @@ static void pop_frame(struct resolver *rv)
 {
 	struct frame f = rv->stack.v[--rv->stack.n];
 	const struct entry *e = &rv->e[f.entry];
+	size_t nh = rv->holes.n - f.hole_start;
 
-	carve(rv, &e->p, rv->holes.v + f.hole_start, rv->holes.n - f.hole_start,
-	      e->owner);
+	/* holes.v is NULL until a first hole: no arithmetic on it then. */
+	carve(rv, &e->p, nh ? rv->holes.v + f.hole_start : NULL, nh, e->owner);
 	rv->holes.n = f.hole_start;
 }
 
@@ -363,11 +364,12 @@ static int addr_first_cmp(const void *x, const void *y)
 /* Joins elements of one prefix and chain whose port ranges touch. */
 static void join_ports(elem_vec *v, size_t from)
 {
-	struct ir_elem *e = v->v + from;
 	size_t n = v->n - from, top = 0;
+	struct ir_elem *e;
 
 	if (n == 0)
-		return;
+		return;         /* v->v may be NULL: no pointer arithmetic on it */
+	e = v->v + from;
 	qsort(e, n, sizeof(*e), addr_first_cmp);
 	for (size_t i = 0; i < n; i++) {
 		struct ir_elem *last = top ? &e[top - 1] : NULL;
