@@ -12,7 +12,7 @@ _fedwall()
 		cword=$COMP_CWORD
 	}
 
-	local cmds="check generate plan apply status flush refresh daemon"
+	local cmds="check generate plan apply confirm status flush refresh daemon"
 	if [[ $cword -eq 1 ]]; then
 		COMPREPLY=($(compgen -W "$cmds --help --version" -- "$cur"))
 		return
@@ -40,7 +40,7 @@ _fedwall()
 		COMPREPLY=($(compgen -W "text json prometheus" -- "$cur"))
 		return
 		;;
-	--table)
+	--table | --confirm)
 		return
 		;;
 	esac
@@ -50,7 +50,8 @@ _fedwall()
 	check) opts="-f --file -v --verbose --state-dir" ;;
 	generate) opts="-f --file -o --output --state-dir --resolve" ;;
 	plan) opts="-f --file --json -v --verbose --state-dir --resolve" ;;
-	apply) opts="-f --file -v --verbose --state-dir --resolve" ;;
+	apply) opts="-f --file -v --verbose --state-dir --resolve --confirm" ;;
+	confirm) opts="--state-dir" ;;
 	status) opts="-f --file --table --json --format -o --output --state-dir" ;;
 	flush) opts="-f --file --table -v --verbose --state-dir" ;;
 	refresh) opts="-f --file --force -v --verbose --state-dir" ;;
