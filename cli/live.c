@@ -323,6 +323,24 @@ static void lock_mark(int fd)
 		(void)ftruncate(fd, 0);
 }
 
+/* The state directory holds the last known good addresses: nobody but
+ * root (or the user fedwall runs as) may write into it. */
+static int check_state_dir(const char *state_dir, struct diag *d)
+{
+	int fd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
+	int ret;
+
+	if (fd < 0) {
+		ret = -errno;
+		diag_error(d, NULL, "cannot open the state directory '%s': %s", state_dir,
+			   strerror(errno));
+		return ret;
+	}
+	ret = file_check_private(state_dir, fd, true, d);
+	close(fd);
+	return ret;
+}
+
 int cli_lock(const char *state_dir, unsigned wait_ms, struct diag *d)
 {
 	struct strbuf path = { 0 };
@@ -336,6 +354,9 @@ int cli_lock(const char *state_dir, unsigned wait_ms, struct diag *d)
 			   strerror(errno));
 		return ret;
 	}
+	ret = check_state_dir(state_dir, d);
+	if (ret)
+		return ret;
 	sb_addf(&path, "%s/lock", state_dir);
 	fd = open(path.s, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
 	if (fd < 0) {

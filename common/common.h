@@ -172,6 +172,17 @@ size_t portranges_merge(struct portrange *v, size_t n);
  * on failure the old file is untouched and no temporary file is left. */
 int file_write_atomic(const char *path, const void *buf, size_t n, unsigned mode);
 
+/* Whether fd (opened from `path`) may be trusted, like sshd's StrictModes:
+ * a regular file (a directory when want_dir), owned by root or the
+ * effective user, writable by neither group nor others.  0, or -EPERM
+ * (-errno when fstat fails) after an error naming the file and its mode:
+ * "PATH: refusing: writable by others (mode 0666)". */
+int file_check_private(const char *path, int fd, bool want_dir, struct diag *d);
+/* Opens `path` read-only without blocking on a FIFO and without becoming
+ * its controlling terminal, then file_check_private().  The fd, or -errno
+ * after an error naming the file ("PATH: cannot open: REASON"). */
+int file_open_private(const char *path, struct diag *d);
+
 /* ---- hashing --------------------------------------------------------- */
 
 /* 64-bit FNV-1a, for digests of generated state. */

@@ -76,3 +76,77 @@ out_free_tmp:
 	free(tmp);
 	return err;
 }
+
+/* ---- trusting a file we read ------------------------------------------- */
+
+static const char *type_name(mode_t m)
+{
+	if (S_ISDIR(m))
+		return "a directory";
+	if (S_ISFIFO(m))
+		return "a FIFO";
+	if (S_ISCHR(m))
+		return "a character device";
+	if (S_ISBLK(m))
+		return "a block device";
+	if (S_ISSOCK(m))
+		return "a socket";
+	return "a special file";
+}
+
+/* Judged on the open fd, never on the path again: what was checked is
+ * what is read (no window between a stat and an open). */
+int file_check_private(const char *path, int fd, bool want_dir, struct diag *d)
+{
+	struct stat sb;
+	unsigned mode;
+
+	if (fstat(fd, &sb) < 0) {
+		int err = -errno;
+
+		diag_error(d, NULL, "%s: cannot stat: %s", path, strerror(errno));
+		return err;
+	}
+	mode = (unsigned)sb.st_mode & 07777;
+	if (want_dir ? !S_ISDIR(sb.st_mode) : !S_ISREG(sb.st_mode)) {
+		if (want_dir)
+			diag_error(d, NULL, "%s: refusing: not a directory", path);
+		else
+			diag_error(d, NULL, "%s: refusing: %s, not a regular file", path,
+				   type_name(sb.st_mode));
+		return -EPERM;
+	}
+	if (sb.st_uid != 0 && sb.st_uid != geteuid()) {
+		diag_error(d, NULL, "%s: refusing: owned by uid %u, neither root nor the"
+			   " user fedwall runs as (uid %u)", path, (unsigned)sb.st_uid,
+			   (unsigned)geteuid());
+		return -EPERM;
+	}
+	if (mode & (S_IWGRP | S_IWOTH)) {
+		diag_error(d, NULL, "%s: refusing: writable by %s (mode %04o)", path,
+			   mode & S_IWOTH ? "others" : "group", mode);
+		return -EPERM;
+	}
+	return 0;
+}
+
+int file_open_private(const char *path, struct diag *d)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	int err;
+
+	if (fd < 0) {
+		err = -errno;
+		diag_error(d, NULL, "%s: cannot open: %s", path, strerror(errno));
+		return err;
+	}
+	err = file_check_private(path, fd, false, d);
+	if (err) {
+		close(fd);
+		return err;
+	}
+	/* O_NONBLOCK only kept a FIFO from blocking the open; reads of a
+	 * regular file ignore it, but clear it for clarity. */
+	(void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	return fd;
+}

@@ -3,8 +3,10 @@
 #include "policy/internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 const char *direction_name(enum direction d)
 {
@@ -105,11 +107,23 @@ struct policy *policy_load(const char *path, struct diag *d)
 	size_t len;
 	char *buf;
 	FILE *f;
-	int err;
+	int fd, err;
 
-	f = fopen(path, "r");
-	if (!f) {
+	/* O_NONBLOCK: a FIFO is refused by the check, not waited on. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
 		diag_error(d, &l, "cannot open: %s", strerror(errno));
+		return NULL;
+	}
+	if (file_check_private(path, fd, false, d) < 0) {
+		close(fd);
+		return NULL;
+	}
+	(void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	f = fdopen(fd, "r");
+	if (!f) {
+		diag_error(d, &l, "cannot read: %s", strerror(errno));
+		close(fd);
 		return NULL;
 	}
 	buf = read_bounded(f, &len, &err);

@@ -30,9 +30,12 @@ void addr_list_free(struct addr_list *l)
 /* Reads the whole file, refusing one over LIST_MAX_FILE and anything but
  * a regular file: a FIFO would block the run, a device (a symlink to
  * /dev/zero) never ends.  Opened non-blocking so that a FIFO is refused
- * rather than waited on.  0 or -errno (-EFBIG when too big, -ENODEV when
- * not a regular file). */
-static int slurp(const char *path, char **buf, size_t *len)
+ * rather than waited on.  A regular file others may write, or owned by
+ * somebody else, is refused too (file_check_private, on the fd: what was
+ * checked is what is read).  A symlink is followed: the policy named it,
+ * and its target is what is checked.  0 or -errno (-EFBIG when too big,
+ * -ENODEV when not a regular file, -EPERM when refused and reported). */
+static int slurp(const char *path, char **buf, size_t *len, struct diag *d)
 {
 	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 	size_t cap = 0, n = 0;
@@ -46,6 +49,8 @@ static int slurp(const char *path, char **buf, size_t *len)
 		err = -errno;
 	else if (!S_ISREG(st.st_mode))
 		err = -ENODEV;
+	else if (file_check_private(path, fd, false, d))
+		err = -EPERM;
 	else if ((uint64_t)st.st_size > LIST_MAX_FILE)
 		err = -EFBIG;
 	while (!err) {
@@ -220,7 +225,7 @@ bool list_read(const char *path, const struct guards *g, struct addr_list *out,
 	struct loc whole = { path, 0, 0 };
 	size_t len = 0;
 	char *buf = NULL;
-	int err = slurp(path, &buf, &len);
+	int err = slurp(path, &buf, &len, d);
 	bool ok;
 
 	if (err == -EFBIG) {
@@ -231,6 +236,8 @@ bool list_read(const char *path, const struct guards *g, struct addr_list *out,
 		diag_error(d, &whole, "cannot read list file: not a regular file");
 		return false;
 	}
+	if (err == -EPERM)
+		return false;
 	if (err) {
 		diag_error(d, &whole, "cannot read list file: %s", strerror(-err));
 		return false;

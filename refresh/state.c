@@ -384,7 +384,7 @@ int state_load(struct state *st, const char *path, struct diag *d)
 	int fd, err;
 
 	state_free(st);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -errno;
 	if (fstat(fd, &sb) < 0) {
@@ -394,6 +394,11 @@ int state_load(struct state *st, const char *path, struct diag *d)
 	err = 0;
 	if (!S_ISREG(sb.st_mode)) {
 		discard(st, d, path, 0, "is not a regular file");
+		goto out_close;
+	}
+	/* Others could write into it addresses nobody vouches for. */
+	if (file_check_private(path, fd, false, d)) {
+		err = -EPERM;
 		goto out_close;
 	}
 	if (sb.st_size > (off_t)STATE_MAX_FILE) {
