@@ -87,6 +87,7 @@ struct cli_applied {
 	bool changed;           /* something was committed */
 	bool replaced;          /* ... by creating or replacing the table */
 	size_t nadd, ndel;      /* element changes */
+	char why[160];          /* a structural change: why ("" if none) */
 };
 
 /* 0 or -errno (reported; -EINVAL when `fn` refused). */

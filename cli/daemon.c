@@ -24,6 +24,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <cap-ng.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -36,6 +38,8 @@
 #define LIST_PERIOD_MS 60000    /* lists are read again at least this often */
 #define LIST_STAT_MS 2000       /* and their mtime looked at this often */
 #define LOCK_RETRY_MS 5000      /* after the lock was busy */
+#define CHECK_MAX_MS 60000      /* the kernel's table is compared at least this often */
+#define CHECK_MIN_MS 1000
 
 struct daemon {
 	struct common_opts o;
@@ -43,6 +47,7 @@ struct daemon {
 	struct srcset src;
 	uint64_t *due;          /* per source, monotonic ms */
 	uint64_t next_stat;     /* lists' mtimes */
+	uint64_t next_check;    /* the kernel's table, even when no source is due */
 	FILE *log;
 	int sfd;                /* signalfd */
 	unsigned cycles;
@@ -193,7 +198,7 @@ static bool mark_due(struct daemon *dm, uint64_t now)
 
 static int wait_ms(const struct daemon *dm, uint64_t now)
 {
-	uint64_t next = dm->next_stat;
+	uint64_t next = dm->next_stat < dm->next_check ? dm->next_stat : dm->next_check;
 
 	for (size_t i = 0; i < dm->src.n; i++)
 		if (dm->due[i] < next)
@@ -201,6 +206,18 @@ static int wait_ms(const struct daemon *dm, uint64_t now)
 	if (next <= now)
 		return 0;
 	return next - now > 3600000 ? 3600000 : (int)(next - now);
+}
+
+/* How often the kernel's table is compared with what it should be when
+ * no source is due: someone may have flushed or edited it.  As often as
+ * the policy lets a DNS answer be trusted (resolve.ttl_min), between
+ * CHECK_MIN_MS and CHECK_MAX_MS.  A cycle with nothing due reads only the
+ * state and the table: no DNS, no list file. */
+static uint64_t check_period_ms(const struct policy *p)
+{
+	uint64_t ms = (uint64_t)p->resolve.ttl_min * 1000;
+
+	return ms < CHECK_MIN_MS ? CHECK_MIN_MS : ms > CHECK_MAX_MS ? CHECK_MAX_MS : ms;
 }
 
 /* ---- cycles ------------------------------------------------------------ */
@@ -231,11 +248,13 @@ static bool cycle(struct daemon *dm)
 		for (size_t i = 0; i < dm->src.n; i++)
 			if (dm->src.v[i].due)
 				dm->due[i] = now_ms() + LOCK_RETRY_MS;
+		dm->next_check = now_ms() + LOCK_RETRY_MS;
 		return false;
 	}
 	ret = refresh_cycle(&r, &d);
 	cli_unlock(lock);
 	dm->cycles++;
+	dm->next_check = now_ms() + check_period_ms(dm->p);
 	status(dm, &r, ret);
 	fflush(dm->log);
 	reschedule(dm, now_ms());
@@ -259,6 +278,7 @@ static void sources_init(struct daemon *dm, bool dns_now)
 		dm->due[i] = x->due ? now : now + 1;
 	}
 	dm->next_stat = now + LIST_STAT_MS;
+	dm->next_check = now + check_period_ms(dm->p);
 }
 
 static void reload(struct daemon *dm)
@@ -325,9 +345,44 @@ static void loop(struct daemon *dm)
 			reload(dm);
 			continue;
 		}
-		if (mark_due(dm, now_ms()))
+		now = now_ms();
+		if (mark_due(dm, now) || now >= dm->next_check)
 			cycle(dm);
 	}
+}
+
+/* ---- least privilege --------------------------------------------------- */
+
+/* Everything but CAP_NET_ADMIN goes, from the effective, permitted and
+ * inheritable sets and (when we may: CAP_SETPCAP) the bounding set, and
+ * no_new_privs is set: nothing the daemon could be tricked into executing
+ * gains privileges.  Root's uid 0 still owns /var/lib/fedwall, so the
+ * state is written without CAP_DAC_OVERRIDE.  Fails closed: a daemon that
+ * cannot shed its privileges does not run. */
+static int drop_privileges(FILE *log)
+{
+	capng_select_t set = CAPNG_SELECT_CAPS;
+	int rc;
+
+	if (capng_get_caps_process() == 0 &&
+	    capng_have_capability(CAPNG_EFFECTIVE, CAP_SETPCAP))
+		set = CAPNG_SELECT_BOTH;
+	capng_clear(CAPNG_SELECT_BOTH);
+	if (capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_BOUNDING_SET,
+			 CAP_NET_ADMIN) < 0) {
+		fprintf(log, "fedwall: error: cannot drop capabilities: capng_update failed\n");
+		return -1;
+	}
+	rc = capng_apply(set);
+	if (rc < 0) {
+		fprintf(log, "fedwall: error: cannot drop capabilities (capng_apply: %d)\n", rc);
+		return -1;
+	}
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		fprintf(log, "fedwall: error: cannot set no_new_privs: %s\n", strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 /* Without -d and outside systemd: the classic double fork. */
@@ -368,6 +423,12 @@ static int run(struct daemon *dm)
 	if (!dm->o.foreground && !getenv("NOTIFY_SOCKET") && background() < 0)
 		return EXIT_ERROR;
 	dm->log = log_open(dm->o.foreground);
+	if (drop_privileges(dm->log) < 0) {
+		if (dm->log != stderr)
+			fclose(dm->log);
+		close(dm->sfd);
+		return EXIT_ERROR;
+	}
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 	fprintf(dm->log, "fedwall: daemon started: %s, %zu partners, state in %s\n",
 		dm->o.policy, dm->p->npartners, dm->o.state_dir);

@@ -208,6 +208,8 @@ static int apply_once(struct nft_ctx *ctx, const char *table, cli_want_fn fn, vo
 	if (!ret) {
 		res->changed = true;
 		res->replaced = nft_commit_replaced(ctx);
+		if (diff.structural && diff.why)
+			snprintf(res->why, sizeof(res->why), "%s", diff.why);
 		summary(o->out, live, want, &diff, res);
 	}
 out_free:
@@ -341,6 +343,23 @@ static int check_state_dir(const char *state_dir, struct diag *d)
 	return ret;
 }
 
+/* A read-only state directory must not stop a refresh from protecting
+ * from memory: flock works on a read-only fd (of the lock file, or of the
+ * directory when there is none).  Saving the state will fail, loudly. */
+static int lock_readonly(const char *state_dir, const char *path, struct diag *d)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0 && errno == ENOENT)
+		fd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0)
+		diag_warn(d, NULL, "the state directory '%s' is read-only: the last known"
+			  " good state cannot be updated", state_dir);
+	else
+		errno = EROFS;
+	return fd;
+}
+
 int cli_lock(const char *state_dir, unsigned wait_ms, struct diag *d)
 {
 	struct strbuf path = { 0 };
@@ -359,6 +378,8 @@ int cli_lock(const char *state_dir, unsigned wait_ms, struct diag *d)
 		return ret;
 	sb_addf(&path, "%s/lock", state_dir);
 	fd = open(path.s, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+	if (fd < 0 && errno == EROFS)
+		fd = lock_readonly(state_dir, path.s, d);
 	if (fd < 0) {
 		ret = -errno;
 		diag_error(d, NULL, "cannot open '%s': %s", path.s, strerror(errno));

@@ -194,11 +194,24 @@ static void report(struct rctx *c, bool created)
 			goto next;
 		fprintf(c->r->out, "fedwall: partner %s: +%zu -%zu address%s (%s)\n",
 			p->partners[i].name, add, del, add + del == 1 ? "" : "es",
-			why.len ? sb_str(&why) : created ? "table created" : "policy");
+			why.len ? sb_str(&why) : created ? "table created"
+			: "the table differed from the policy: restored");
 		fflush(c->r->out);
 next:
 		sb_free(&why);
 	}
+}
+
+/* A commit no partner's addresses explain: the table was flushed or
+ * edited behind fedwall's back (or the policy changed).  Said once. */
+static void report_restored(struct refresh_run *r, const struct rctx *c,
+			    const struct cli_applied *res)
+{
+	if (!res->changed || !c->had_table || r->changed || !r->out)
+		return;
+	fprintf(r->out, "fedwall: table inet %s: restored: it differed from the policy%s%s%s\n",
+		r->p->table, res->why[0] ? " (" : "", res->why, res->why[0] ? ")" : "");
+	fflush(r->out);
 }
 
 static void report_refused(struct rctx *c, struct diag *d)
@@ -264,6 +277,7 @@ static int cycle_apply(struct refresh_run *r, struct state *st, const char *path
 	report_refused(&c, d);
 	if (!ret) {
 		report(&c, !c.had_table);
+		report_restored(r, &c, &res);
 		skip = xcalloc(c.n + 1, sizeof(*skip));
 		for (size_t i = 0; i < c.n; i++)
 			skip[i] = c.refused && c.refused[i];

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE     /* mkostemp */
 #include "refresh/state.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -448,11 +449,35 @@ static void render(const struct state *st, struct strbuf *sb)
 	sb_addf(sb, SUM_PREFIX "%016" PRIx64 "\n", body_sum(sb->s, sb->len));
 }
 
+/* Removes what a fedwall killed while saving left behind: PATH.XXXXXX,
+ * file_write_atomic's temporary files.  The caller holds the state
+ * directory's lock, so none of them is being written now. */
+static void sweep_temps(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = slash ? xstrndup(path, slash == path ? 1 : (size_t)(slash - path))
+			  : xstrdup(".");
+	const char *base = slash ? slash + 1 : path;
+	size_t blen = strlen(base);
+	DIR *dh = opendir(dir);
+	struct dirent *de;
+
+	while (dh && (de = readdir(dh))) {
+		if (strlen(de->d_name) == blen + 7 && !strncmp(de->d_name, base, blen) &&
+		    de->d_name[blen] == '.' && (de->d_type == DT_REG || de->d_type == DT_UNKNOWN))
+			(void)unlinkat(dirfd(dh), de->d_name, 0);
+	}
+	if (dh)
+		closedir(dh);
+	free(dir);
+}
+
 int state_save(const struct state *st, const char *path)
 {
 	struct strbuf sb = { 0 };
 	int err;
 
+	sweep_temps(path);
 	render(st, &sb);
 	err = file_write_atomic(path, sb.s, sb.len, 0600);
 	sb_free(&sb);
