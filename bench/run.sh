@@ -37,7 +37,7 @@ if [ "$QUICK" = 1 ]; then
 	IPT_N=1000; LIST_REPS=1
 else
 	REPS=${BENCH_REPS:-5}; BIG=100000; SIZES="1000 10000 100000"; RATE_SECS=3
-	IPT_N=10000; LIST_REPS=3
+	IPT_N=10000; LIST_REPS=2
 fi
 [ "${BENCH_1M:-0}" = 1 ] && SIZES="$SIZES 1000000"
 PCT=$((BIG / 100))
@@ -161,6 +161,7 @@ print_table() {
 cat <<EOF
 # fedwall benchmark $(date -u +%Y-%m-%dT%H:%MZ)
 machine: $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), kernel $(uname -r), $(nft --version)
+source: $(git -C "$SRC" log -1 --format='%h %cd' --date=short 2>/dev/null || echo unknown)$(git -C "$SRC" status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo ' (working tree modified)')
 fedwall: $FEDWALL ($("$FEDWALL" --version)), commands: $("$FEDWALL" --help | awk '/^  [a-z]/ { printf "%s ", $1 }')
 load average at start: $(cut -d' ' -f1-3 /proc/loadavg)   (anything above ~0.5 on an idle machine means the figures are noisy)
 mode: $([ "$QUICK" = 1 ] && echo "QUICK (smoke run, not for the record)" || echo full), $REPS repetitions, medians
@@ -255,6 +256,12 @@ progress "read-back baseline: nft list table ($LIST_REPS runs)"
 for i in $(seq "$LIST_REPS"); do
 	measure nftlist big nft list table inet fedwall
 done
+# what a change of each size does in the kernel, in plan's words
+for v in one pct; do
+	echo "plan of the $v variant against the loaded base:" >"$W/plan-$v.txt"
+	inns big "$FEDWALL" plan -f "$W/$v/policy.yaml" 2>&1 | grep -v '^ *[+-] ' |
+		head -6 | sed 's/^/  /' >>"$W/plan-$v.txt"
+done
 COMMITS_NONE=$(batches nonestrace "$W/p$BIG")
 COMMITS_ONE=$(batches onestrace "$W/one")
 reset_to "$W/p$BIG"
@@ -262,7 +269,6 @@ progress "1% changed ($PCT prefixes)"
 for i in $(seq "$REPS"); do
 	change pct "$W/pct"; change pct "$W/p$BIG"
 done
-grep -h 'table inet fedwall:' "$W/log" | sort | uniq -c | sort -rn | head -8 >"$W/summaries"
 progress "baseline: nft -f of the new text into the loaded namespace"
 for i in $(seq "$REPS"); do
 	measure nftnew big nft -f "$W/one.nft"
@@ -277,63 +283,62 @@ trow "$lbl, nothing changed" none "nft -f new text" nftnew "<=0.05"
 row "  peak RSS, 1 address changed" "$(med one 2)" KB "nft -f" "$(med nftnew 2)" ""
 trow "fedwall plan, unchanged $BIG table (read back + diff)" plan "nft list table" nftlist ""
 echo "commits sent (netlink batches, strace): nothing changed: $COMMITS_NONE, 1 address changed: $COMMITS_ONE"
-echo "what the changes did (fedwall's summaries, count):"
-sed 's/^/  /' "$W/summaries"
+cat "$W/plan-one.txt" "$W/plan-pct.txt"
 
 # ---- 3. new-connection rate through veth --------------------------------------
 # edge (203.0.113.10, fedwall or the iptables-style table) <-veth-> client
 # (198.51.100.11, the policy's `lab` partner).  connload keeps 32 TCP
 # handshakes in flight, resetting each as soon as it completes.
-rate_lab() {
-	ns_new edge && ns_new cli
-	ip -n "$NS-edge" link add eth0 type veth peer name eth0 netns "$NS-cli"
-	ip -n "$NS-edge" link set eth0 up
-	ip -n "$NS-cli" link set eth0 up
-	ip -n "$NS-edge" addr add 203.0.113.10/24 dev eth0
-	ip -n "$NS-cli" addr add 198.51.100.11/24 dev eth0
-	ip -n "$NS-edge" route add 198.51.100.0/24 dev eth0
-	ip -n "$NS-cli" route add 203.0.113.0/24 dev eth0
-	inns edge "$HB/connload" serve 203.0.113.10 5061 >"$W/serve.out" 2>&1 &
+rate_lab() {	# rate_lab TAG KIND N: namespaces eTAG (edge) and cTAG (client)
+	ns_new "e$1" && ns_new "c$1" || return 1
+	ip -n "$NS-e$1" link add eth0 type veth peer name eth0 netns "$NS-c$1"
+	ip -n "$NS-e$1" link set eth0 up
+	ip -n "$NS-c$1" link set eth0 up
+	ip -n "$NS-e$1" addr add 203.0.113.10/24 dev eth0
+	ip -n "$NS-c$1" addr add 198.51.100.11/24 dev eth0
+	ip -n "$NS-e$1" route add 198.51.100.0/24 dev eth0
+	ip -n "$NS-c$1" route add 203.0.113.0/24 dev eth0
+	if [ "$2" = ipt ]; then
+		inns "e$1" nft -f "$W/ipt$3.nft" || return 1
+	else
+		inns "e$1" "$FEDWALL" apply -f "$W/p$3/policy.yaml" >>"$W/log" 2>&1 || return 1
+	fi
+	ip netns exec "$NS-e$1" "$HB/connload" serve 203.0.113.10 5061 >"$W/serve.$1" 2>&1 &
 	PIDS="$PIDS $!"
 	for _i in $(seq 100); do
-		grep -q ready "$W/serve.out" 2>/dev/null && return 0
+		grep -q ready "$W/serve.$1" 2>/dev/null && return 0
 		sleep 0.05
 	done
-	say "bench: connload serve did not start"; cat "$W/serve.out" >&2
+	say "bench: connload serve did not start"; cat "$W/serve.$1" >&2
 	return 1
 }
-load_rules() {	# load_rules KIND N: fedwall policy pN, or the iptables-style text
-	inns edge nft flush ruleset
-	if [ "$1" = ipt ]; then
-		inns edge nft -f "$W/ipt$2.nft"
-	else
-		inns edge "$FEDWALL" apply -f "$W/p$2/policy.yaml" >>"$W/log" 2>&1
-	fi
-}
-rate_once() {	# rate_once KEY
-	inns cli "$HB/connload" run -c 32 -d "$RATE_SECS" 203.0.113.10 5061 >>"$W/$1.rate" 2>>"$W/log"
-}
 
+RATE_CFGS="fw-10 fw-$BIG fw-$IPT_N ipt-$IPT_N"
 progress "new-connection rate ($RATE_SECS s loads, $REPS rounds, interleaved)"
-if rate_lab; then
+rate_ok=1
+for cfg in $RATE_CFGS; do
+	rate_lab "$cfg" "${cfg%-*}" "${cfg#*-}" || { rate_ok=0; say "bench: rate lab $cfg failed"; }
+done
+if [ $rate_ok = 1 ]; then
 	for i in $(seq "$REPS"); do
-		for cfg in "fw 10" "fw $BIG" "fw $IPT_N" "ipt $IPT_N"; do
-			set -- $cfg
-			load_rules "$1" "$2" || say "bench: cannot load $cfg"
-			rate_once "rate-$1-$2"
+		for cfg in $RATE_CFGS; do
+			inns "c$cfg" "$HB/connload" run -c 32 -d "$RATE_SECS" 203.0.113.10 5061 \
+				>>"$W/rate-$cfg.rate" 2>>"$W/log"
 		done
 	done
 	for f in "$W"/rate-*.rate; do
 		awk '{ print $3, $4 }' "$f" >"${f%.rate}.dat"	# conns/s, failed
 	done
-	inns edge nft list counter inet fedwall in_lab >>"$W/log" 2>&1
+	for cfg in $RATE_CFGS; do
+		echo "rate $cfg, connections/s per round: $(awk '{ printf "%s ", $1 }' "$W/rate-$cfg.dat")"
+	done
 	row "new connections/s, $BIG prefixes" "$(med rate-fw-$BIG)" cps \
 		"10 prefixes" "$(med rate-fw-10)" ">=0.9"
 	row "new connections/s, $IPT_N prefixes as one rule per address" \
 		"$(med rate-ipt-$IPT_N)" cps "fedwall, $IPT_N prefixes" "$(med rate-fw-$IPT_N)" ""
 	echo "failed connects (sum over runs): $(cat "$W"/rate-*.dat | awk '{ s += $2 } END { print s + 0 }')"
 fi
-ns_del edge; ns_del cli
+for cfg in $RATE_CFGS; do ns_del "e$cfg"; ns_del "c$cfg"; done
 
 # ---- 4. daemon RSS ------------------------------------------------------------
 # The daemon in the foreground in its own namespace on the $BIG-prefix
@@ -347,6 +352,7 @@ daemon_rss() {
 	ns_new dmn
 	rm -rf "$W/dstate" "$W/live"; mkdir -p "$W/dstate" "$W/live/lists"
 	cp "$W/p$BIG/policy.yaml" "$W/live/" && cp "$W/p$BIG/lists/"*.txt "$W/live/lists/"
+	touch -d @1500000000 "$W/live/lists/"*.txt
 	: >"$W/daemon.log"
 	# not through inns: $! must be the daemon itself (ip execs it)
 	ip netns exec "$NS-dmn" "$FEDWALL" daemon -d -f "$W/live/policy.yaml" \
@@ -370,10 +376,11 @@ daemon_rss() {
 	RSS1=$(rss)
 	for i in $(seq "$DREFRESH"); do
 		if [ $((i % 2)) = 1 ]; then src=$W/one; else src=$W/p$BIG; fi
+		# one fixed mtime: the daemon's own mtime poll never fires, so
+		# each flip is exactly one refresh, the one the HUP starts
 		cp "$src/lists/"*.txt "$W/live/lists/"
+		touch -d @1500000000 "$W/live/lists/"*.txt
 		kill -HUP "$DPID"
-		# the daemon may see the new mtime itself before the HUP: count
-		# changes, not cycles
 		wait_lines 'reloaded' "$i" && wait_lines '+1 -1 address' "$i" || return 1
 		[ "$i" = 1 ] && RSS2=$(rss)
 	done
