@@ -6,6 +6,9 @@
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 while [ ! -f "$TOP/Makefile" ] && [ "$TOP" != / ]; do TOP=$(dirname "$TOP"); done
 case "$FEDWALL" in /*) ;; *) FEDWALL="$TOP/$FEDWALL" ;; esac
+# FEDWALL_WRAP: an executable that runs the binary under a tool (valgrind:
+# tools/valgrind.sh); the suites then run it instead of $FEDWALL.
+if [ -n "${FEDWALL_WRAP:-}" ]; then FEDWALL=$FEDWALL_WRAP; fi
 SUITE_FAILED=0
 
 pass() { echo "PASS: $*"; }
