@@ -18,8 +18,10 @@ static bool plain_char(char c, bool flow)
 /* Plain when it reads back as the same string, double-quoted otherwise. */
 static void put_str(FILE *out, const char *s, bool flow)
 {
-	bool plain = *s && strchr(":-%", s[0]) == NULL && strcmp(s, "null") &&
-		     strcmp(s, "Null") && strcmp(s, "NULL");
+	size_t len = strlen(s);
+	/* Nor may it end in ':' ("2001:db8::" would read as a mapping key). */
+	bool plain = len && strchr(":-%", s[0]) == NULL && s[len - 1] != ':' &&
+		     strcmp(s, "null") && strcmp(s, "Null") && strcmp(s, "NULL");
 
 	for (const char *c = s; plain && *c; c++)
 		plain = plain_char(*c, flow);
