@@ -103,11 +103,23 @@ struct lctx {
 	unsigned bad;
 };
 
+/* The value is quoted into the message with every byte that is not
+ * printable ASCII shown as '?': a list is written by a partner, and its
+ * bytes must not reach the operator's terminal or log as escape
+ * sequences or broken UTF-8. */
 static void bad_line(struct lctx *c, const struct loc *at, const char *value,
 		     const char *why)
 {
-	if (++c->bad <= LIST_MAX_ERRORS)
-		diag_error(c->d, at, "'%s': %s", value, why);
+	char *v;
+
+	if (++c->bad > LIST_MAX_ERRORS)
+		return;
+	v = xstrdup(value);
+	for (unsigned char *b = (unsigned char *)v; *b; b++)
+		if (*b < 0x20 || *b >= 0x7f)
+			*b = '?';
+	diag_error(c->d, at, "'%s': %s", v, why);
+	free(v);
 }
 
 static void check_prefix(struct lctx *c, const struct loc *at, const char *v)

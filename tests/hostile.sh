@@ -148,6 +148,13 @@ printf '# crlf\r\n192.0.2.1\r\n198.51.100.0/24 # x\r\n' >"$L"
 handled "CRLF list" "$P"
 printf '192.0.2.1\n\3777.0.0.1\n' >"$L"
 refused "non-UTF-8 bytes in a list" "$P" "list.txt:2:1: error"
+printf '192.0.2.1\n\033]0;owned\007\033[2J\n' >"$L"
+refused "terminal escapes in a list" "$P" "list.txt:2:1: error: '?\]0;owned??\[2J'"
+if grep -q "$(printf '\033')" "$T/err"; then
+	fail "hostile: terminal escapes in a list reach stderr"
+else
+	pass "hostile: terminal escapes in a list are not echoed"
+fi
 rm -f "$L"; ln -s /dev/zero "$L"
 refused "list symlinked to /dev/zero" "$P" "not a regular file"
 rm -f "$L"; mkfifo "$L"
