@@ -26,6 +26,7 @@ static bool rule_eq(const struct ir_rule *a, const struct ir_rule *b)
 		return false;
 	switch (a->kind) {
 	case IR_R_CT_STATE:
+	case IR_R_NEW_NOT_SYN:
 		return true;
 	case IR_R_LOOPBACK:
 		return a->ifdir == b->ifdir;

@@ -258,10 +258,20 @@ static void rule_counter(struct ir_chain *c, const char *set, const char *counte
 	r->target = xstrdup(counter);
 }
 
+/* A new TCP connection must start with a SYN.  With the kernel's default
+ * nf_conntrack_tcp_loose=1 conntrack picks up a connection in mid-stream:
+ * after revocation deleted a session's entry, the edge's next
+ * retransmission would create a fresh one that edge_out admits (to the
+ * partner's ephemeral port), and the cut session would live on. */
 static void ct_rules(struct ir_chain *c)
 {
+	struct ir_rule *r;
+
 	add_rule(c, IR_R_CT_STATE, IR_ACCEPT);
 	add_rule(c, IR_R_CT_STATE, IR_DROP);
+	r = add_rule(c, IR_R_NEW_NOT_SYN, IR_DROP);
+	r->comment = ir_comment_dup("new TCP must start with a SYN: "
+				    "no loose pickup of revoked sessions");
 }
 
 static void edge_in_chain(struct gen *g)

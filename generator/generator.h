@@ -71,6 +71,9 @@ enum ir_rule_kind {
 	/* ct state established,related accept   (verdict ACCEPT)
 	 * ct state invalid drop                 (verdict DROP) */
 	IR_R_CT_STATE = 0,
+	/* tcp flags != syn / fin,syn,rst,ack ct state new drop   (verdict DROP)
+	 * (= tcp flags & (fin | syn | rst | ack) != syn ct state new drop) */
+	IR_R_NEW_NOT_SYN,
 	/* iif "lo" accept | oif "lo" accept     (ifdir) */
 	IR_R_LOOPBACK,
 	/* [iifname|oifname "IF"] [ip saddr @set] jump TARGET */

@@ -38,6 +38,9 @@ struct nft_ctx {
 	enum nft_path force;            /* NFT_PATH_AUTO but in tests */
 };
 
+/* Offset of the flags byte in the TCP header (nft's `tcp flags`). */
+#define NFT_TCP_FLAGS_OFFSET 13
+
 /* The shape of each key type: what nft would declare for it. */
 struct nft_keyinfo {
 	uint32_t type;          /* nft datatype id, concat: (t1 << 6) | t2 ... */

@@ -9,6 +9,8 @@
 #include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/nf_tables.h>
 #include <net/if.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 
 #include <libnftnl/expr.h>
@@ -371,6 +373,24 @@ static void e_ct_state(struct nftnl_rule *r, uint32_t mask)
 	e_cmp(r, NFT_CMP_NEQ, &zero, 4);
 }
 
+/* `tcp flags & (fin | syn | rst | ack) != syn`, as nft 1.0.6 lowers it:
+ * the l4proto guard, the flags byte masked, compared with SYN alone. */
+static void e_tcp_not_syn(struct nftnl_rule *r)
+{
+	struct nftnl_expr *e;
+	uint8_t mask = TH_FIN | TH_SYN | TH_RST | TH_ACK, syn = TH_SYN, zero = 0;
+
+	e_u8_match(r, NFT_META_L4PROTO, IPPROTO_TCP);
+	e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, NFT_TCP_FLAGS_OFFSET, 1, NFT_REG_1);
+	e = add_expr(r, "bitwise");
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, 1);
+	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &mask, 1);
+	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &zero, 1);
+	e_cmp(r, NFT_CMP_NEQ, &syn, 1);
+}
+
 static void e_ifname(struct nftnl_rule *r, enum ir_ifdir dir, const char *name)
 {
 	char buf[IFNAMSIZ] = { 0 };
@@ -506,6 +526,14 @@ static bool lower_body(struct nftnl_rule *kr, const struct ir_ruleset *rs,
 		e_ct_state(kr, r->verdict == IR_ACCEPT ? NF_CT_STATE_BIT(IP_CT_ESTABLISHED) |
 				       NF_CT_STATE_BIT(IP_CT_RELATED)
 						       : NF_CT_STATE_INVALID_BIT);
+		break;
+	case IR_R_NEW_NOT_SYN:
+		if (r->verdict != IR_DROP) {
+			*err = "a SYN check that does not drop";
+			return false;
+		}
+		e_tcp_not_syn(kr);
+		e_ct_state(kr, NF_CT_STATE_BIT(IP_CT_NEW));
 		break;
 	case IR_R_LOOPBACK:
 		e_ifindex(kr, r->ifdir, r->ifname);

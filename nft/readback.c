@@ -57,6 +57,7 @@ struct shape {
 	uint8_t l4proto;        /* icmp guard, 0: none */
 	bool icmp;
 	uint8_t icmp_type;
+	bool tcpflags;          /* tcp flags & MASK != VALUE */
 	bool addr;
 	uint8_t addr_family;
 	enum ir_field field;
@@ -71,7 +72,7 @@ struct shape {
 	const char *jump;
 };
 
-enum load { L_NONE, L_META, L_CT, L_CTMASKED, L_ICMPTYPE };
+enum load { L_NONE, L_META, L_CT, L_CTMASKED, L_ICMPTYPE, L_TCPFLAGS, L_TCPMASKED };
 
 struct dec {
 	struct shape s;
@@ -93,14 +94,17 @@ static void dec_cmp(struct dec *d, const struct nftnl_expr *e)
 	uint32_t op = nftnl_expr_get_u32(e, NFTNL_EXPR_CMP_OP), len = 0;
 	const uint8_t *v = nftnl_expr_get(e, NFTNL_EXPR_CMP_DATA, &len);
 	uint32_t u32 = 0;
+	bool masked = d->last == L_CTMASKED || d->last == L_TCPMASKED;
 
-	if (!v || (op != NFT_CMP_EQ && !(op == NFT_CMP_NEQ && d->last == L_CTMASKED))) {
+	if (!v || (op != NFT_CMP_EQ && !(op == NFT_CMP_NEQ && masked))) {
 		d->bad = true;
 		return;
 	}
 	memcpy(&u32, v, len < 4 ? len : 4);
 	if (d->last == L_CTMASKED) {
 		d->s.ct = u32 == 0 && len == 4;
+	} else if (d->last == L_TCPMASKED) {
+		d->s.tcpflags = op == NFT_CMP_NEQ && len == 1;  /* values: re-lowering */
 	} else if (d->last == L_ICMPTYPE) {
 		d->s.icmp = true;
 		d->s.icmp_type = v[0];
@@ -130,6 +134,9 @@ static void dec_payload(struct dec *d, const struct nftnl_expr *e)
 	d->last = L_NONE;
 	if (base == NFT_PAYLOAD_TRANSPORT_HEADER && off == 0 && len == 1) {
 		d->last = L_ICMPTYPE;
+	} else if (base == NFT_PAYLOAD_TRANSPORT_HEADER && off == NFT_TCP_FLAGS_OFFSET &&
+		   len == 1) {
+		d->last = L_TCPFLAGS;
 	} else if (base == NFT_PAYLOAD_NETWORK_HEADER && len == 4 && (off == 12 || off == 16)) {
 		d->s.addr = true;
 		d->s.addr_family = 4;
@@ -179,6 +186,8 @@ static void dec_expr(struct dec *d, const struct nftnl_expr *e)
 		if (m && len == 4)
 			memcpy(&d->s.ctmask, m, 4);
 		d->last = L_CTMASKED;
+	} else if (!strcmp(n, "bitwise") && d->last == L_TCPFLAGS) {
+		d->last = L_TCPMASKED;  /* mask checked by re-lowering */
 	} else if (!strcmp(n, "payload")) {
 		dec_payload(d, e);
 	} else if (!strcmp(n, "byteorder")) {
@@ -236,7 +245,11 @@ static bool classify(const struct shape *s, struct ir_rule *r)
 {
 	memset(r, 0, sizeof(*r));
 	r->verdict = s->verdict;
-	if (s->ct) {
+	if (s->tcpflags && s->ct && s->l4proto == IPPROTO_TCP && s->verdict == IR_DROP) {
+		r->kind = IR_R_NEW_NOT_SYN;
+	} else if (s->tcpflags) {
+		return false;
+	} else if (s->ct) {
 		r->kind = IR_R_CT_STATE;
 	} else if (s->verdict == IR_JUMP) {
 		r->kind = IR_R_JUMP;

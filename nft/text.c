@@ -151,6 +151,12 @@ static void add_rule_body(struct strbuf *sb, const struct ir_rule *r)
 		sb_addf(sb, "ct state %s %s", r->verdict == IR_ACCEPT ?
 			"established,related" : "invalid", verdict_name(r->verdict));
 		break;
+	case IR_R_NEW_NOT_SYN:
+		/* nft's own listing of `tcp flags & (fin | syn | rst | ack)
+		 * != syn`, so that the text reads back as nft lists it */
+		sb_addf(sb, "tcp flags != syn / fin,syn,rst,ack ct state new %s",
+			verdict_name(r->verdict));
+		break;
 	case IR_R_LOOPBACK:
 		sb_addf(sb, "%s \"lo\" %s", r->ifdir == IR_OIF ? "oif" : "iif",
 			verdict_name(r->verdict));

@@ -457,6 +457,71 @@ TEST(diff_structural)
 	policy_free(p3);
 }
 
+/* Right after `ct state invalid drop` in edge_in and edge_out, in both
+ * modes, and nowhere else: a new TCP connection must start with a SYN,
+ * so that conntrack's loose pickup cannot revive a revoked session. */
+static void check_new_not_syn(const struct ir_ruleset *rs)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < rs->nchains; i++) {
+		const struct ir_chain *c = &rs->chains[i];
+		bool edge = !strcmp(c->name, "edge_in") || !strcmp(c->name, "edge_out");
+
+		for (size_t j = 0; j < c->nrules; j++) {
+			const struct ir_rule *r = &c->rules[j];
+
+			if (r->kind != IR_R_NEW_NOT_SYN)
+				continue;
+			n++;
+			CHECK(edge);
+			CHECK_INT(j, 2);
+			CHECK_INT(r->verdict, IR_DROP);
+			CHECK(r->comment && strstr(r->comment, "SYN"));
+			CHECK(c->rules[1].kind == IR_R_CT_STATE && c->rules[1].verdict == IR_DROP);
+		}
+	}
+	CHECK_INT(n, 2);
+}
+
+TEST(new_not_syn_in_both_edge_chains)
+{
+	struct policy *ph = parse(HEAD "  a:\n    services: [sip]\n    addresses: [192.0.2.1]\n");
+	struct policy *pg = parse("version: 1\nmode: gateway\n"
+				  "edge: {addresses: [203.0.113.10]}\n"
+				  "partners:\n  a:\n    services: [sip-federation]\n"
+				  "    addresses: [192.0.2.1]\n");
+	struct ir_ruleset *rh = gen(ph, NULL, NULL, NULL), *rg = gen(pg, NULL, NULL, NULL);
+	struct ir_ruleset *old = gen(ph, NULL, NULL, NULL);
+	struct ir_chain *eo = (struct ir_chain *)ir_find_chain(old, "edge_out");
+	const char *line = "\t\tct state invalid drop\n"
+		"\t\ttcp flags != syn / fin,syn,rst,ack ct state new drop comment \"";
+	char *t = text(rh), *p;
+	struct ir_diff d;
+
+	check_new_not_syn(rh);
+	check_new_not_syn(rg);
+	p = strstr(t, line);
+	CHECK(p != NULL);
+	CHECK(p && strstr(p + 1, line) != NULL);
+	/* A table of a fedwall without the rule is replaced, not patched. */
+	CHECK(eo && eo->nrules > 2 && eo->rules[2].kind == IR_R_NEW_NOT_SYN);
+	if (eo && eo->nrules > 2) {
+		free(eo->rules[2].comment);
+		memmove(&eo->rules[2], &eo->rules[3], (eo->nrules - 3) * sizeof(eo->rules[0]));
+		eo->nrules--;
+	}
+	ir_diff(old, rh, &d);
+	CHECK(d.structural && d.why && strstr(d.why, "edge_out"));
+	ir_diff_free(&d);
+	free(t);
+	ir_free(old);
+	ir_free(rh);
+	ir_free(rg);
+	policy_free(ph);
+	policy_free(pg);
+}
+
 /* An address moving from one partner to another changes only the jump
  * target: the element is deleted and added again. */
 TEST(diff_jump_target)

@@ -169,6 +169,7 @@ static struct ir_ruleset *sample(void)
 
 	rule(rs, "edge_in", IR_R_CT_STATE, IR_ACCEPT);
 	rule(rs, "edge_in", IR_R_CT_STATE, IR_DROP);
+	rule(rs, "edge_in", IR_R_NEW_NOT_SYN, IR_DROP)->comment = xstrdup("SYN first");
 	r = rule(rs, "edge_in", IR_R_ICMP, IR_ACCEPT);
 	r->family = 4;
 	r->icmp_type = 3;
@@ -183,6 +184,7 @@ static struct ir_ruleset *sample(void)
 	r->unit = LOG_MINUTE;
 	r->log_prefix = xstrdup("fedwall drop: ");
 	rule(rs, "edge_in", IR_R_COUNTER, IR_DROP)->target = xstrdup("dropped_in");
+	rule(rs, "edge_out", IR_R_NEW_NOT_SYN, IR_DROP);
 	match(rs, "edge_out", IR_R_VMAP, IR_VERDICT_NONE, 4, IR_DADDR, "out4");
 	r = match(rs, "edge_out", IR_R_LOG, IR_VERDICT_NONE, 0, IR_SADDR, "fedports");
 	r->rate = 3;
@@ -443,6 +445,8 @@ TEST(commit_read_back_is_identical)
 	CHECK(strstr(text, "meta l4proto . th dport @fedports counter name \"dropped_out\" drop"
 			   " comment \"strangers on federation ports\"") != NULL);
 	CHECK(strstr(text, "ct state established,related accept") != NULL);
+	CHECK(strstr(text, "tcp flags != syn / fin,syn,rst,ack ct state new drop"
+			   " comment \"SYN first\"") != NULL);
 	CHECK(strstr(text, "icmpv6 type packet-too-big accept") != NULL);
 	CHECK(strstr(text, "limit rate 3/hour log") != NULL);
 	CHECK(strstr(text, "elements = { 198.51.100.0/24, 198.51.101.0/25,") != NULL);
@@ -667,9 +671,9 @@ TEST(refused_commit_leaves_previous_ruleset_whole)
 	CHECK_INT(sync_to(ctx, a, &m.d), 0);
 	ret = sync_to(ctx, bad, &m.d);
 	CHECK(ret < 0);
-	CHECK(strstr(mdiag_text(&m), "test.yaml:7:3: error: kernel refused rule 10 of chain"
+	CHECK(strstr(mdiag_text(&m), "test.yaml:7:3: error: kernel refused rule 11 of chain"
 				     " 'edge_in'") != NULL);
-	CHECK(strstr(mdiag_text(&m), "rule 4 of chain 'edge_out'") != NULL);
+	CHECK(strstr(mdiag_text(&m), "rule 5 of chain 'edge_out'") != NULL);
 	CHECK(live_is(ctx, a));
 
 	/* Element-only: an element overlapping one that is there. */
@@ -755,6 +759,45 @@ TEST(foreign_rule_forces_replace)
 	CHECK(ctx->last_replace);
 	CHECK(live_is(ctx, a));
 	CHECK(nft_foreign(ctx) == NULL);
+	nft_close(ctx);
+	mdiag_free(&m);
+	ir_free(a);
+}
+
+/* A SYN check that is not fedwall's (another mask, another ct state) is
+ * not mistaken for IR_R_NEW_NOT_SYN. */
+TEST(other_tcp_flags_rules_are_foreign)
+{
+	static const char *const rules[] = {
+		"tcp flags & (syn | ack) != syn ct state new drop",
+		"tcp flags & (fin | syn | rst | ack) != syn ct state invalid drop",
+		"tcp flags & (fin | syn | rst | ack) != syn drop",
+		"tcp flags & (fin | syn | rst | ack) != syn ct state new accept",
+	};
+	struct ir_ruleset *a, *live = NULL;
+	struct nft_ctx *ctx;
+	struct mdiag m;
+	uint32_t genid;
+	char cmd[256];
+
+	if (!kernel_ns(__func__))
+		return;
+	a = sample();
+	mdiag_init(&m);
+	CHECK_INT(nft_open(&ctx), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(rules); i++) {
+		CHECK_INT(sync_to(ctx, a, &m.d), 0);
+		CHECK_INT(nft_read(ctx, a->table, &live, &genid), 0);
+		CHECK(nft_foreign(ctx) == NULL);
+		ir_free(live);
+		snprintf(cmd, sizeof(cmd), "nft 'insert rule inet fwtest edge_out %s'", rules[i]);
+		CHECK_INT(system(cmd), 0);
+		CHECK_INT(nft_read(ctx, a->table, &live, &genid), 0);
+		if (nft_foreign(ctx) == NULL)
+			fprintf(stderr, "not foreign: %s\n", rules[i]);
+		CHECK(nft_foreign(ctx) != NULL);
+		ir_free(live);
+	}
 	nft_close(ctx);
 	mdiag_free(&m);
 	ir_free(a);
