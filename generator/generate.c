@@ -265,11 +265,18 @@ static void rule_counter(struct ir_chain *c, const char *set, const char *counte
  * partner's ephemeral port), and the cut session would live on. */
 static void ct_rules(struct ir_chain *c)
 {
-	struct ir_rule *r;
-
 	add_rule(c, IR_R_CT_STATE, IR_ACCEPT);
 	add_rule(c, IR_R_CT_STATE, IR_DROP);
-	r = add_rule(c, IR_R_NEW_NOT_SYN, IR_DROP);
+}
+
+/* Conntrack's loose pickup would otherwise make a revoked session's next
+ * segment a "new" connection.  In edge_in it comes after management, so
+ * an operator's session that conntrack never saw (the first apply on a
+ * host that tracked nothing) is picked up, not cut. */
+static void rule_new_not_syn(struct ir_chain *c)
+{
+	struct ir_rule *r = add_rule(c, IR_R_NEW_NOT_SYN, IR_DROP);
+
 	r->comment = ir_comment_dup("new TCP must start with a SYN: "
 				    "no loose pickup of revoked sessions");
 }
@@ -297,6 +304,7 @@ static void edge_in_chain(struct gen *g)
 	}
 	rule_match(c, IR_R_LOOKUP, IR_ACCEPT, 4, IR_SADDR, "mgmt4");
 	rule_match(c, IR_R_LOOKUP, IR_ACCEPT, 6, IR_SADDR, "mgmt6");
+	rule_new_not_syn(c);
 	rule_match(c, IR_R_VMAP, IR_VERDICT_NONE, 4, IR_SADDR, "in4");
 	rule_match(c, IR_R_VMAP, IR_VERDICT_NONE, 6, IR_SADDR, "in6");
 	rule_log(g, c, NULL);
@@ -309,6 +317,7 @@ static void edge_out_chain(struct gen *g)
 
 	c->comment = ir_comment_dup("new connections from the edge");
 	ct_rules(c);
+	rule_new_not_syn(c);
 	rule_match(c, IR_R_VMAP, IR_VERDICT_NONE, 4, IR_DADDR, "out4");
 	rule_match(c, IR_R_VMAP, IR_VERDICT_NONE, 6, IR_DADDR, "out6");
 	rule_log(g, c, "fedports");
