@@ -22,11 +22,12 @@ struct common_opts {
 	const char *table;      /* --table NAME (status, flush) */
 	bool force;             /* --force: past the guards (refresh) */
 	bool foreground;        /* -d: stay in the foreground, log to stderr (daemon) */
+	const char *metrics;    /* --metrics FILE: prometheus file after each run (refresh, daemon) */
 };
 
 /* Parses argv into `o`; `allowed` is a string of the option letters this
- * subcommand takes among "fvjrotFd" (f=-f, v=-v, j=--json, r=--resolve,
- * o=-o, t=--table, F=--force, d=-d); --state-dir and -h are always accepted.  Returns the index of
+ * subcommand takes among "fvjrotFdm" (f=-f, v=-v, j=--json, r=--resolve,
+ * o=-o, t=--table, F=--force, d=-d, m=--metrics); --state-dir and -h are always accepted.  Returns the index of
  * the first operand, or -1 after printing a usage error (exit 2), or -2
  * when help was printed (exit 0). */
 int common_parse(int argc, const char *argv[], const char *allowed,
@@ -145,6 +146,41 @@ struct refresh_run {
  * changes in one transaction and saves the state.  Call with the lock
  * held.  0 or -errno (after reporting). */
 int refresh_cycle(struct refresh_run *r, struct diag *d);
+
+/* ---- the record of the last refresh (refresh, daemon; status reads it) ---- */
+
+#define LAST_REFRESH_FILE "last-refresh"
+
+enum last_result { LAST_OK, LAST_REFUSED, LAST_FAILED };
+
+struct last_refresh {
+	int64_t time;           /* seconds since the epoch */
+	enum last_result result;
+	unsigned changed;       /* partners whose addresses changed */
+};
+
+/* The result of a cycle: failed (ret, or a source did not answer),
+ * refused (a partner held back by its guards) or ok. */
+enum last_result last_result_of(const struct refresh_run *r, int ret);
+
+/* Replaces STATE_DIR/last-refresh ("TIME RESULT CHANGED\n", mode 0600)
+ * atomically.  0 or -errno after reporting. */
+int last_refresh_write(const char *state_dir, const struct last_refresh *l, struct diag *d);
+
+/* Reads it, refusing a file others may write (file_check_private).  0;
+ * -ENOENT, unreported, when there is none; another -errno after
+ * reporting (a damaged record is reported as -EINVAL). */
+int last_refresh_read(const char *state_dir, struct last_refresh *l, struct diag *d);
+
+/* ---- status.c: the metrics file, for refresh and the daemon too ---- */
+
+/* Writes what `status --format prometheus -o path` writes for policy p
+ * (its table, the state in state_dir), replacing `path` atomically.
+ * Nothing is written, silently, when path's directory does not exist
+ * (node_exporter's textfile directory is missing: not installed).  0 or
+ * -errno after reporting. */
+int cli_metrics_write(const struct policy *p, const char *state_dir, const char *path,
+		      struct diag *d);
 
 /* JSON string (with quotes) to `out`. */
 void cli_json_str(FILE *out, const char *s);

@@ -34,7 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define USAGE "[-f POLICY] [--state-dir DIR] [-d] [-v]"
+#define USAGE "[-f POLICY] [--state-dir DIR] [-d] [-v] [--metrics FILE]"
 #define LIST_PERIOD_MS 60000    /* lists are read again at least this often */
 #define LIST_STAT_MS 2000       /* and their mtime looked at this often */
 #define LOCK_RETRY_MS 5000      /* after the lock was busy */
@@ -233,6 +233,18 @@ static void status(struct daemon *dm, const struct refresh_run *r, int ret)
 	sb_free(&sb);
 }
 
+/* The cycle's record in the state directory, then the metrics file
+ * (--metrics) that shows it; a failure to write either is logged. */
+static void record(const struct daemon *dm, const struct refresh_run *r, int ret,
+		   struct diag *d)
+{
+	struct last_refresh l = { time(NULL), last_result_of(r, ret), r->changed };
+
+	last_refresh_write(dm->o.state_dir, &l, d);
+	if (dm->o.metrics)
+		cli_metrics_write(dm->p, dm->o.state_dir, dm->o.metrics, d);
+}
+
 /* One refresh of what is due, under the lock.  False if the lock was busy
  * (the due sources stay due and are tried again shortly). */
 static bool cycle(struct daemon *dm)
@@ -253,6 +265,7 @@ static bool cycle(struct daemon *dm)
 	}
 	ret = refresh_cycle(&r, &d);
 	cli_unlock(lock);
+	record(dm, &r, ret || d.errors, &d);
 	dm->cycles++;
 	dm->next_check = now_ms() + check_period_ms(dm->p);
 	status(dm, &r, ret);
@@ -453,7 +466,7 @@ int daemon_main(int argc, const char *argv[])
 {
 	struct daemon dm = { 0 };
 	struct diag d;
-	int i = common_parse(argc, argv, "fvd", USAGE, &dm.o), rc;
+	int i = common_parse(argc, argv, "fvdm", USAGE, &dm.o), rc;
 
 	if (i == -2)
 		return EXIT_OK;

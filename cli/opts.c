@@ -70,6 +70,8 @@ int common_parse(int argc, const char *argv[], const char *allowed,
 			dst = &o->policy;
 		} else if (takes(allowed, 'o') && (!strcmp(a, "-o") || long_opt(a, "--output", &val))) {
 			dst = &o->output;
+		} else if (takes(allowed, 'm') && long_opt(a, "--metrics", &val)) {
+			dst = &o->metrics;
 		} else if (takes(allowed, 't') && long_opt(a, "--table", &val)) {
 			dst = &o->table;
 		} else if (long_opt(a, "--state-dir", &val)) {

@@ -14,11 +14,13 @@
 #include "refresh/refresh.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
-#define USAGE "[-f POLICY] [--state-dir DIR] [--force] [-v]"
+#define USAGE "[-f POLICY] [--state-dir DIR] [--force] [-v] [--metrics FILE]"
 
 /* What the want builder keeps between cli_apply's tries. */
 struct rctx {
@@ -322,35 +324,121 @@ int refresh_cycle(struct refresh_run *r, struct diag *d)
 	return ret;
 }
 
+/* ---- the record of the last refresh ------------------------------------ */
+
+static const char *const last_names[] = { "ok", "refused", "failed" };
+
+enum last_result last_result_of(const struct refresh_run *r, int ret)
+{
+	if (ret || r->failed)
+		return LAST_FAILED;
+	return r->refused ? LAST_REFUSED : LAST_OK;
+}
+
+int last_refresh_write(const char *state_dir, const struct last_refresh *l, struct diag *d)
+{
+	struct strbuf path = { 0 }, body = { 0 };
+	int err;
+
+	sb_addf(&path, "%s/%s", state_dir, LAST_REFRESH_FILE);
+	sb_addf(&body, "%lld %s %u\n", (long long)l->time, last_names[l->result], l->changed);
+	err = file_write_atomic(path.s, body.s, body.len, 0600);
+	if (err)
+		diag_error(d, NULL, "cannot write '%s': %s", path.s, strerror(-err));
+	sb_free(&body);
+	sb_free(&path);
+	return err;
+}
+
+static int last_parse(const char *s, struct last_refresh *l)
+{
+	char word[16];
+	long long t;
+	unsigned changed;
+	int end = 0;
+
+	if (sscanf(s, "%lld %15s %u\n%n", &t, word, &changed, &end) != 3 || !end ||
+	    s[end] || t < 0)
+		return -EINVAL;
+	for (size_t i = 0; i < ARRAY_SIZE(last_names); i++)
+		if (!strcmp(word, last_names[i])) {
+			*l = (struct last_refresh){ t, (enum last_result)i, changed };
+			return 0;
+		}
+	return -EINVAL;
+}
+
+/* The record of `path`, opened and trusted as fd. */
+static int last_read(const char *path, int fd, struct last_refresh *l, struct diag *d)
+{
+	char buf[128];
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	int err = n < 0 ? -errno : 0;
+
+	if (n >= 0) {
+		buf[n] = '\0';
+		err = last_parse(buf, l);
+	}
+	if (err)
+		diag_warn(d, NULL, "%s: ignored: %s", path,
+			  err == -EINVAL ? "not a last-refresh record" : strerror(-err));
+	return err;
+}
+
+int last_refresh_read(const char *state_dir, struct last_refresh *l, struct diag *d)
+{
+	struct strbuf path = { 0 };
+	int fd, err;
+
+	sb_addf(&path, "%s/%s", state_dir, LAST_REFRESH_FILE);
+	/* Not file_open_private: a missing record is no error. */
+	fd = open(path.s, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	err = fd < 0 ? -errno : file_check_private(path.s, fd, false, d);
+	if (fd < 0 && err != -ENOENT)
+		diag_error(d, NULL, "%s: cannot open: %s", path.s, strerror(-err));
+	if (!err)
+		err = last_read(path.s, fd, l, d);
+	if (fd >= 0)
+		close(fd);
+	sb_free(&path);
+	return err;
+}
+
 /* ---- fedwall refresh ---------------------------------------------------- */
 
-static int refresh_run(const struct common_opts *o, struct policy *p, struct diag *d)
+static int refresh_run(const struct common_opts *o, struct policy *p, struct refresh_run *r,
+		       struct diag *d)
 {
 	struct srcset s = { 0 };
-	struct refresh_run r = { .p = p, .src = &s, .state_dir = o->state_dir,
-				 .force = o->force, .verbose = o->verbose, .out = stdout };
 	int lock, ret;
 
+	*r = (struct refresh_run){ .p = p, .src = &s, .state_dir = o->state_dir,
+				   .force = o->force, .verbose = o->verbose, .out = stdout };
 	lock = cli_lock(o->state_dir, LOCK_WAIT_MS, d);
 	if (lock < 0)
 		return lock;
 	srcset_build(p, &s);
 	for (size_t i = 0; i < s.n; i++)
 		s.v[i].due = true;      /* cron sets the cadence */
-	ret = refresh_cycle(&r, d);
+	ret = refresh_cycle(r, d);
 	cli_unlock(lock);
 	srcset_free(&s);
-	if (!ret && (r.refused || r.failed))
+	r->src = NULL;
+	if (!ret && (r->refused || r->failed))
 		ret = -EAGAIN;
 	return ret;
 }
 
+/* Every run leaves its record, a failed one too (a policy with errors,
+ * the lock busy), then the metrics file that shows it. */
 int refresh_main(int argc, const char *argv[])
 {
+	struct refresh_run r = { 0 };
+	struct last_refresh l;
 	struct common_opts o;
 	struct policy *p;
 	struct diag d;
-	int i = common_parse(argc, argv, "fvF", USAGE, &o), ret;
+	int i = common_parse(argc, argv, "fvFm", USAGE, &o), ret;
 
 	if (i == -2)
 		return EXIT_OK;
@@ -358,9 +446,12 @@ int refresh_main(int argc, const char *argv[])
 		return EXIT_USAGE;
 	diag_init(&d, stderr);
 	p = policy_load(o.policy, &d);
-	if (!p)
-		return EXIT_ERROR;
-	ret = refresh_run(&o, p, &d);
+	ret = p ? refresh_run(&o, p, &r, &d) : -EINVAL;
+	l = (struct last_refresh){ time(NULL), last_result_of(&r, ret || d.errors), r.changed };
+	if (last_refresh_write(o.state_dir, &l, &d) && !ret)
+		ret = -EIO;
+	if (p && o.metrics && cli_metrics_write(p, o.state_dir, o.metrics, &d) && !ret)
+		ret = -EIO;
 	policy_free(p);
 	return ret || d.errors ? EXIT_ERROR : EXIT_OK;
 }

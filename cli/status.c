@@ -319,8 +319,7 @@ static void srow_add(srow_vec *v, const struct partner *pt, enum state_kind kind
 /* Every source of every partner, with what the state says of it; a
  * source the state does not know is reported as never confirmed.
  * TODO(refresh): take the rows from srcset_build/srcset_fill once those
- * are committed, and add fedwall_last_refresh_timestamp_seconds /
- * fedwall_last_refresh_success from a record of each run. */
+ * are committed. */
 static void source_rows(const struct policy *p, const struct state *st, int64_t now,
 			srow_vec *v)
 {
@@ -401,6 +400,24 @@ static void prom_sources(FILE *out, const struct policy *p, const char *state_di
 	sb_free(&path);
 }
 
+/* From STATE_DIR/last-refresh; both omitted before the first refresh (or
+ * when the record cannot be trusted, after a warning), so that a 0 is
+ * never mistaken for a failure: alert on absent() as well. */
+static void prom_last_refresh(FILE *out, const char *state_dir, struct diag *d)
+{
+	struct last_refresh l;
+
+	if (last_refresh_read(state_dir, &l, d))
+		return;
+	prom_head(out, "fedwall_last_refresh_timestamp_seconds", "gauge",
+		  "When the last refresh (fedwall refresh or a daemon cycle) ended.");
+	fprintf(out, "fedwall_last_refresh_timestamp_seconds %lld\n", (long long)l.time);
+	prom_head(out, "fedwall_last_refresh_success", "gauge",
+		  "1 if the last refresh succeeded; 0 if a source failed or a partner was"
+		  " refused.");
+	fprintf(out, "fedwall_last_refresh_success %d\n", l.result == LAST_OK);
+}
+
 static void print_prom(FILE *out, const char *table, const struct ir_ruleset *rs,
 		       const pstat_vec *v, const char *foreign, const struct policy *p,
 		       const char *state_dir, struct diag *d)
@@ -416,6 +433,7 @@ static void print_prom(FILE *out, const char *table, const struct ir_ruleset *rs
 		prom_kernel(out, rs, v, foreign);
 	if (p)
 		prom_sources(out, p, state_dir, d);
+	prom_last_refresh(out, state_dir, d);
 }
 
 /* ---- output: stdout, or FILE replaced atomically ------------------------ */
@@ -428,6 +446,7 @@ struct sink {
 	char *buf;
 	size_t len;
 	const char *path;       /* NULL: stdout */
+	bool missing_dir_ok;    /* a missing directory: write nothing, say nothing */
 };
 
 static int sink_open(struct sink *k, const char *path)
@@ -435,6 +454,7 @@ static int sink_open(struct sink *k, const char *path)
 	k->buf = NULL;
 	k->len = 0;
 	k->path = path && strcmp(path, "-") ? path : NULL;
+	k->missing_dir_ok = false;
 	k->f = open_memstream(&k->buf, &k->len);
 	return k->f ? 0 : -errno;
 }
@@ -445,7 +465,9 @@ static int sink_close(struct sink *k, bool ok, struct diag *d)
 
 	if (!ret && ok && k->path) {
 		ret = file_write_atomic(k->path, k->buf, k->len, 0644);
-		if (ret)
+		if (ret == -ENOENT && k->missing_dir_ok)
+			ret = 0;        /* (mkostemp: no directory) */
+		else if (ret)
 			diag_error(d, NULL, "cannot write '%s': %s", k->path, strerror(-ret));
 	} else if (!ret && k->len) {
 		/* stdout gets what there is, even after an error (a missing
@@ -458,8 +480,7 @@ static int sink_close(struct sink *k, bool ok, struct diag *d)
 }
 
 static int show(struct nft_ctx *ctx, const char *table, enum format fmt,
-		const struct policy *p, const struct common_opts *o, FILE *out,
-		struct diag *d)
+		const struct policy *p, const char *state_dir, FILE *out, struct diag *d)
 {
 	struct ir_ruleset *live = NULL;
 	pstat_vec v = { 0 };
@@ -480,7 +501,7 @@ static int show(struct nft_ctx *ctx, const char *table, enum format fmt,
 	if (live)
 		collect(live, &v);
 	if (fmt == FMT_PROM)
-		print_prom(out, table, live, &v, nft_foreign(ctx), p, o->state_dir, d);
+		print_prom(out, table, live, &v, nft_foreign(ctx), p, state_dir, d);
 	else if (live && fmt == FMT_JSON)
 		print_json(out, live, &v, nft_foreign(ctx));
 	else if (live)
@@ -533,17 +554,52 @@ static int take_format(int argc, const char *argv[], const char *av[], enum form
 	return n;
 }
 
+/* status's output for `table` to `path` (NULL or "-": stdout); 0 or
+ * -errno after reporting. */
+static int status_write(const char *table, enum format fmt, const struct policy *p,
+			const char *state_dir, const char *path, bool missing_dir_ok,
+			struct diag *d)
+{
+	struct nft_ctx *ctx;
+	struct sink out;
+	int ret = sink_open(&out, path);
+
+	if (ret) {
+		diag_error(d, NULL, "out of memory");
+		return ret;
+	}
+	out.missing_dir_ok = missing_dir_ok;
+	ret = nft_open(&ctx);
+	if (ret) {
+		diag_error(d, NULL, "cannot talk to nf_tables: %s", strerror(-ret));
+	} else {
+		ret = show(ctx, table, fmt, p, state_dir, out.f, d);
+		nft_close(ctx);
+	}
+	if (fmt == FMT_TEXT)
+		confirm_notes(state_dir, false, stderr);
+	if (!ret)
+		ret = sink_close(&out, true, d);
+	else
+		sink_close(&out, false, d);
+	return ret;
+}
+
+int cli_metrics_write(const struct policy *p, const char *state_dir, const char *path,
+		      struct diag *d)
+{
+	return status_write(p->table, FMT_PROM, p, state_dir, path, true, d);
+}
+
 int status_main(int argc, const char *argv[])
 {
 	const char **av = xmalloc((size_t)(argc + 1) * sizeof(*av));
 	struct common_opts o;
 	struct policy *p = NULL;
-	struct nft_ctx *ctx;
-	struct sink out;
 	enum format fmt;
 	struct diag d;
 	char *table = NULL;
-	int n = take_format(argc, argv, av, &fmt), i, ret = -1, rc = EXIT_USAGE;
+	int n = take_format(argc, argv, av, &fmt), i, rc = EXIT_USAGE;
 
 	i = n < 0 ? -1 : common_parse(n, av, "fvjot", USAGE, &o);
 	if (i == -2)
@@ -562,22 +618,8 @@ int status_main(int argc, const char *argv[])
 			goto out_free_av;
 		table = xstrdup(p->table);
 	}
-	if (sink_open(&out, o.output)) {
-		diag_error(&d, NULL, "out of memory");
-		goto out_free_table;
-	}
-	ret = nft_open(&ctx);
-	if (ret) {
-		diag_error(&d, NULL, "cannot talk to nf_tables: %s", strerror(-ret));
-	} else {
-		ret = show(ctx, table, fmt, p, &o, out.f, &d);
-		nft_close(ctx);
-	}
-	if (fmt == FMT_TEXT)
-		confirm_notes(o.state_dir, false, stderr);
-	if (sink_close(&out, ret == 0, &d) == 0 && ret == 0)
+	if (status_write(table, fmt, p, o.state_dir, o.output, false, &d) == 0)
 		rc = EXIT_OK;
-out_free_table:
 	free(table);
 	policy_free(p);
 out_free_av:

@@ -31,7 +31,7 @@ _fedwall()
 		compopt -o filenames 2>/dev/null
 		return
 		;;
-	-o | --output)
+	-o | --output | --metrics)
 		COMPREPLY=($(compgen -f -- "$cur"))
 		compopt -o filenames 2>/dev/null
 		return
@@ -54,8 +54,8 @@ _fedwall()
 	confirm) opts="--state-dir" ;;
 	status) opts="-f --file --table --json --format -o --output --state-dir" ;;
 	flush) opts="-f --file --table -v --verbose --state-dir" ;;
-	refresh) opts="-f --file --force -v --verbose --state-dir" ;;
-	daemon) opts="-f --file -d --foreground -v --verbose --state-dir" ;;
+	refresh) opts="-f --file --force -v --verbose --state-dir --metrics" ;;
+	daemon) opts="-f --file -d --foreground -v --verbose --state-dir --metrics" ;;
 	*) return ;;
 	esac
 	COMPREPLY=($(compgen -W "$opts -h --help" -- "$cur"))

@@ -181,4 +181,93 @@ ok "metrics: --format json is --json" sh -c \
 	"'$FEDWALL' status --format json --table fedwall | $PY -m json.tool >/dev/null"
 ok "metrics: bad format is a usage error (2)" \
 	sh -c "'$FEDWALL' status --format yaml >/dev/null 2>&1; test \$? -eq 2"
+
+# ---- refresh --metrics, daemon --metrics: the last refresh ----
+# Their own table and state; only inline addresses and a list (no DNS in
+# this namespace), so that a refresh can succeed.
+S2=$T/state2
+M2=$T/metrics/refresh.prom
+mkdir -p "$S2"
+echo 192.0.2.128/28 >"$T/lists/delta.txt"
+cat >"$T/policy2.yaml" <<'P'
+version: 1
+table: fwt_metrics
+partners:
+  delta:
+    services: [sip-federation]
+    addresses: [198.51.100.9]
+    lists: [lists/delta.txt]
+P
+# last_refresh NAME SUCCESS: the parsed samples say SUCCESS (1 or 0) and a
+# timestamp within the last minute.
+last_refresh() {
+	has "$1: fedwall_last_refresh_success $2" "fedwall_last_refresh_success{} $2.0"
+	t=$(sed -n 's/^fedwall_last_refresh_timestamp_seconds{} \([0-9]*\)\.0$/\1/p' "$T/samples")
+	now=$(date +%s)
+	if [ -n "$t" ] && [ "$t" -le "$now" ] && [ "$t" -gt "$((now - 60))" ]; then
+		pass "$1: last refresh timestamp within the last minute"
+	else
+		fail "$1: last refresh timestamp within the last minute (got '$t', now $now)"
+	fi
+}
+ok "metrics: status before any refresh: written" \
+	"$FEDWALL" status --format prometheus -f "$T/policy2.yaml" --state-dir "$S2" -o "$M2"
+check_parse "metrics: before any refresh: parses" "$M2"
+ok "metrics: before any refresh: no fedwall_last_refresh_* (absent, not 0)" \
+	sh -c "! grep -q '^fedwall_last_refresh' '$T/samples'"
+
+ok "metrics: refresh --metrics (exit 0)" \
+	sh -c "'$FEDWALL' refresh -f '$T/policy2.yaml' --state-dir '$S2' --metrics '$M2' >/dev/null"
+ok "metrics: refresh --metrics: file written" test -s "$M2"
+check_parse "metrics: refresh --metrics: parses" "$M2"
+last_refresh "metrics: refresh ok" 1
+has "metrics: refresh --metrics: the table refresh made" "fedwall_table_present{} 1.0"
+has "metrics: refresh --metrics: its list's elements" \
+	'fedwall_partner_elements{direction="in",family="ipv4",partner="delta"} 2.0'
+ok "metrics: last-refresh record: one line, ok, 1 partner changed" \
+	grep -Eqx '[0-9]+ ok 1' "$S2/last-refresh"
+ok "metrics: last-refresh record: mode 0600" test "$(stat -c %a "$S2/last-refresh")" = 600
+ok "metrics: refresh --metrics: world-readable for node_exporter" \
+	test "$(stat -c %a "$M2")" = 644
+ok "metrics: status shows the record too" sh -c \
+	"'$FEDWALL' status --format prometheus -f '$T/policy2.yaml' --state-dir '$S2' |
+	 grep -qx 'fedwall_last_refresh_success 1'"
+
+# A list fedwall will not read (writable by others): the refresh fails
+# (exit 1), the metrics say so.
+chmod 666 "$T/lists/delta.txt"
+ok "metrics: refresh with an unreadable list fails (exit 1)" sh -c \
+	"! '$FEDWALL' refresh -f '$T/policy2.yaml' --state-dir '$S2' --metrics '$M2' 2>/dev/null"
+check_parse "metrics: failed refresh: parses" "$M2"
+last_refresh "metrics: refresh failed" 0
+ok "metrics: last-refresh record: failed, 0 changed" grep -Eqx '[0-9]+ failed 0' "$S2/last-refresh"
+chmod 644 "$T/lists/delta.txt"
+
+# A record others may write is not believed: the two metrics are left out.
+chmod 666 "$S2/last-refresh"
+"$FEDWALL" status --format prometheus -f "$T/policy2.yaml" --state-dir "$S2" -o "$M2" \
+	2>"$T/err"
+check_parse "metrics: untrusted record: parses" "$M2"
+ok "metrics: untrusted record: no fedwall_last_refresh_*" \
+	sh -c "! grep -q '^fedwall_last_refresh' '$T/samples'"
+ok "metrics: untrusted record: refused with a message" \
+	grep -q 'last-refresh: refusing: writable by others' "$T/err"
+chmod 600 "$S2/last-refresh"
+
+# No such directory (node_exporter not installed): nothing written, exit 0.
+ok "metrics: refresh --metrics into a missing directory: exit 0, quiet" sh -c \
+	"'$FEDWALL' refresh -f '$T/policy2.yaml' --state-dir '$S2' \
+	 --metrics '$T/nonexistent/x.prom' >'$T/out' 2>&1 && test ! -s '$T/out' &&
+	 test ! -e '$T/nonexistent'"
+
+# The daemon writes it after each cycle.
+M3=$T/metrics/daemon.prom
+"$FEDWALL" daemon -d -f "$T/policy2.yaml" --state-dir "$S2" --metrics "$M3" 2>"$T/daemon.log" &
+dpid=$!
+i=0
+while [ ! -s "$M3" ] && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+kill "$dpid" 2>/dev/null; wait "$dpid" 2>/dev/null
+ok "metrics: daemon --metrics: file written after its first cycle" test -s "$M3"
+check_parse "metrics: daemon --metrics: parses" "$M3"
+last_refresh "metrics: daemon cycle ok" 1
 exit $SUITE_FAILED
