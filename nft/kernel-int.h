@@ -116,6 +116,11 @@ size_t nft_revoke(const struct ir_ruleset *live, const struct ir_ruleset *want,
 /* ---- kernel I/O (kernel.c) --------------------------------------------- */
 
 /* Runs a request and feeds every reply message to `cb`.  0 or -errno. */
+/* Sends one request on `nl` and runs `cb` over every answer until the
+ * dump or the ACK ends it, receiving into a buffer of `bufsize`.  0 or
+ * -errno. */
+int nl_talk(struct mnl_socket *nl, const struct nlmsghdr *req, size_t bufsize,
+	    mnl_cb_t cb, void *data);
 int nft_talk(struct nft_ctx *ctx, struct nlmsghdr *req, mnl_cb_t cb, void *data);
 int nft_genid(struct nft_ctx *ctx, uint32_t *genid);
 

@@ -87,24 +87,25 @@ static void sock_buf(struct nft_ctx *ctx, int opt, int force, unsigned *cur, siz
 
 /* ---- simple requests ----------------------------------------------------- */
 
-int nft_talk(struct nft_ctx *ctx, struct nlmsghdr *req, mnl_cb_t cb, void *data)
+int nl_talk(struct mnl_socket *nl, const struct nlmsghdr *req, size_t bufsize,
+	    mnl_cb_t cb, void *data)
 {
-	char *buf = xmalloc(RECV_SIZE);
-	uint32_t seq = req->nlmsg_seq;
+	char *buf = xmalloc(bufsize);
+	uint32_t seq = req->nlmsg_seq, portid = mnl_socket_get_portid(nl);
 	int ret;
 
-	if (mnl_socket_sendto(ctx->nl, req, req->nlmsg_len) < 0) {
+	if (mnl_socket_sendto(nl, req, req->nlmsg_len) < 0) {
 		ret = -errno;
 		goto out_free_buf;
 	}
 	for (;;) {
-		ssize_t n = mnl_socket_recvfrom(ctx->nl, buf, RECV_SIZE);
+		ssize_t n = mnl_socket_recvfrom(nl, buf, bufsize);
 
 		if (n < 0) {
 			ret = -errno;
 			break;
 		}
-		ret = mnl_cb_run(buf, (size_t)n, seq, ctx->portid, cb, data);
+		ret = mnl_cb_run(buf, (size_t)n, seq, portid, cb, data);
 		if (ret <= MNL_CB_STOP) {
 			ret = ret < 0 ? -errno : 0;
 			break;
@@ -113,6 +114,11 @@ int nft_talk(struct nft_ctx *ctx, struct nlmsghdr *req, mnl_cb_t cb, void *data)
 out_free_buf:
 	free(buf);
 	return ret;
+}
+
+int nft_talk(struct nft_ctx *ctx, struct nlmsghdr *req, mnl_cb_t cb, void *data)
+{
+	return nl_talk(ctx->nl, req, RECV_SIZE, cb, data);
 }
 
 static int gen_cb(const struct nlmsghdr *nlh, void *data)

@@ -347,31 +347,10 @@ static struct nlmsghdr *ct_msg(char *buf, uint16_t type, uint16_t flags, uint8_t
 
 static int ct_dump(struct mnl_socket *nl, uint32_t *seq, struct dump *dp)
 {
-	char *buf = xmalloc(CT_RECV_SIZE);
-	struct nlmsghdr *nlh = ct_msg(buf, IPCTNL_MSG_CT_GET, NLM_F_DUMP, AF_UNSPEC, ++*seq);
-	uint32_t portid = mnl_socket_get_portid(nl);
-	int ret;
+	char req[MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(struct nfgenmsg))];
+	struct nlmsghdr *nlh = ct_msg(req, IPCTNL_MSG_CT_GET, NLM_F_DUMP, AF_UNSPEC, ++*seq);
 
-	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
-		ret = -errno;
-		goto out_free_buf;
-	}
-	for (;;) {
-		ssize_t n = mnl_socket_recvfrom(nl, buf, CT_RECV_SIZE);
-
-		if (n < 0) {
-			ret = -errno;
-			break;
-		}
-		ret = mnl_cb_run(buf, (size_t)n, *seq, portid, ct_cb, dp);
-		if (ret <= MNL_CB_STOP) {
-			ret = ret < 0 ? -errno : 0;
-			break;
-		}
-	}
-out_free_buf:
-	free(buf);
-	return ret;
+	return nl_talk(nl, nlh, CT_RECV_SIZE, ct_cb, dp);
 }
 
 static int ct_ack_cb(const struct nlmsghdr *nlh, void *data)
