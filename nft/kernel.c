@@ -138,6 +138,7 @@ int nft_genid(struct nft_ctx *ctx, uint32_t *genid)
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh;
 
+	memset(buf, 0, sizeof(buf));    /* see batch_room() */
 	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETGEN, NFPROTO_UNSPEC, NLM_F_ACK,
 				    ++ctx->seq);
 	*genid = 0;
@@ -180,8 +181,13 @@ struct batch {
 static char *batch_room(struct batch *b)
 {
 	if (b->cap - b->len < MSG_ROOM) {
+		size_t old = b->cap;
+
 		b->cap = b->cap * 2 + MSG_ROOM;
 		b->buf = xrealloc(b->buf, b->cap);
+		/* libmnl 1.0.4 leaves attribute padding unwritten: zeroed
+		 * here, the kernel never gets uninitialised bytes. */
+		memset(b->buf + old, 0, b->cap - old);
 	}
 	return b->buf + b->len;
 }

@@ -475,8 +475,11 @@ static void objs_free(struct objs *o)
 	memset(o, 0, sizeof(*o));
 }
 
+/* `buf` has MNL_SOCKET_BUFFER_SIZE bytes; zeroed because libmnl 1.0.4
+ * leaves attribute padding unwritten and it would reach the kernel. */
 static struct nlmsghdr *req(struct nft_ctx *ctx, char *buf, uint16_t type, uint16_t flags)
 {
+	memset(buf, 0, MNL_SOCKET_BUFFER_SIZE);
 	return nftnl_nlmsg_build_hdr(buf, type, NFPROTO_INET, flags, ++ctx->seq);
 }
 
