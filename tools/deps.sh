@@ -6,10 +6,13 @@ set -eu
 
 # build; kernel tests and the lab (nft, ip, dnsmasq, conntrack); docs.sh (mandoc, man,
 # systemd-analyze); the metrics test (a Prometheus text format parser);
-# tests/hostile.sh (GNU time: peak memory); make valgrind.
+# tests/hostile.sh (GNU time: peak memory); make valgrind; the clang build
+# and the libFuzzer targets (clang, its runtime); make bench (strace counts
+# netlink sends).
 PKGS="gcc make pkg-config libc6-dev libyaml-dev libnftnl-dev libmnl-dev \
 nftables iproute2 conntrack libunbound-dev libcap-ng-dev dnsmasq-base \
-mandoc man-db systemd python3 python3-prometheus-client time valgrind"
+mandoc man-db systemd python3 python3-prometheus-client time valgrind \
+clang libclang-rt-14-dev strace"
 
 # packaging only (make deb): never needed by check.
 DEB_PKGS="dpkg-dev debhelper fakeroot lintian"
