@@ -87,6 +87,19 @@ static void sock_buf(struct nft_ctx *ctx, int opt, int force, unsigned *cur, siz
 
 /* ---- simple requests ----------------------------------------------------- */
 
+/* FEDWALL_RECORD_DUMP=FILE appends every answer received to FILE: how the
+ * read-back fuzzer's seed dumps were recorded (tests/fuzz/corpus). */
+static void record_answer(const void *buf, size_t n)
+{
+	const char *path = getenv("FEDWALL_RECORD_DUMP");
+	FILE *f = path && *path ? fopen(path, "ab") : NULL;
+
+	if (f) {
+		fwrite(buf, 1, n, f);
+		fclose(f);
+	}
+}
+
 int nl_talk(struct mnl_socket *nl, const struct nlmsghdr *req, size_t bufsize,
 	    mnl_cb_t cb, void *data)
 {
@@ -105,6 +118,7 @@ int nl_talk(struct mnl_socket *nl, const struct nlmsghdr *req, size_t bufsize,
 			ret = -errno;
 			break;
 		}
+		record_answer(buf, (size_t)n);
 		ret = mnl_cb_run(buf, (size_t)n, seq, portid, cb, data);
 		if (ret <= MNL_CB_STOP) {
 			ret = ret < 0 ? -errno : 0;

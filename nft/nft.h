@@ -41,6 +41,16 @@ void nft_close(struct nft_ctx *ctx);
 int nft_read(struct nft_ctx *ctx, const char *table, struct ir_ruleset **out,
 	     uint32_t *genid);
 
+/* Decodes a recorded dump (`len` bytes of netlink messages, as the
+ * kernel answered nft_read()'s requests, in any order, control messages
+ * and acks among them) the way nft_read() decodes the live one: the same
+ * object callbacks, the same IR and foreign detection.  *why_foreign (if
+ * not NULL) gets what nft_foreign() would say, to free.  0, -ENOENT
+ * without the table, -EBADMSG when an element message does not parse.
+ * For the read-back fuzzer: any input is safe. */
+int nft_decode_dump(const char *table, const void *buf, size_t len,
+		    struct ir_ruleset **out, char **why_foreign);
+
 /* Commits, in one transaction, whatever turns `live` (NULL: no table) into
  * `want`: when `diff` has no structural change, element adds/deletes,
  * except that a set whose element deletes would cost the kernel more than

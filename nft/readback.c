@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
@@ -371,6 +372,101 @@ struct objs {
 	VEC(struct nftnl_obj *) counters;
 };
 
+static int expr_name_cb(const struct nlattr *a, void *data)
+{
+	if (mnl_attr_get_type(a) == NFTA_EXPR_NAME && mnl_attr_validate(a, MNL_TYPE_STRING) >= 0)
+		*(const struct nlattr **)data = a;
+	return MNL_CB_OK;
+}
+
+/* The first nested attribute of `type` in `nest`, or NULL. */
+static const struct nlattr *nested(const struct nlattr *nest, uint16_t type)
+{
+	const struct nlattr *a;
+
+	if (!nest || mnl_attr_get_payload_len(nest) < MNL_ATTR_HDRLEN)
+		return NULL;
+	mnl_attr_for_each_nested(a, nest)
+		if (mnl_attr_get_type(a) == type)
+			return a;
+	return NULL;
+}
+
+/* libnftnl (1.2.x) dereferences the missing chain of a jump or goto
+ * verdict: `data` (NFTA_*_DATA, holding NFTA_DATA_VERDICT) must name one. */
+static bool verdict_named(const struct nlattr *data)
+{
+	const struct nlattr *v = nested(data, NFTA_DATA_VERDICT);
+	const struct nlattr *code = nested(v, NFTA_VERDICT_CODE);
+	const struct nlattr *chain = nested(v, NFTA_VERDICT_CHAIN);
+	int32_t c;
+
+	if (!code || mnl_attr_validate(code, MNL_TYPE_U32) < 0)
+		return true;    /* libnftnl refuses or ignores it */
+	c = (int32_t)ntohl(mnl_attr_get_u32(code));
+	return (c != NFT_JUMP && c != NFT_GOTO) ||
+	       (chain && mnl_attr_validate(chain, MNL_TYPE_STRING) >= 0);
+}
+
+/* libnftnl (1.2.x) dereferences a missing expression name: an
+ * expression (of a rule, a set or an element) must have one. */
+/* A verdict naming a chain where no verdict belongs (a key, a cmp
+ * value...): libnftnl copies the chain and never frees it. */
+static bool stray_chain(const struct nlattr *data)
+{
+	return nested(nested(data, NFTA_DATA_VERDICT), NFTA_VERDICT_CHAIN) != NULL;
+}
+
+static bool expr_ok(const struct nlattr *e)
+{
+	const struct nlattr *name = NULL, *data, *a;
+	bool imm;
+
+	if (mnl_attr_parse_nested(e, expr_name_cb, &name) < 0 || !name)
+		return false;
+	imm = !strcmp(mnl_attr_get_str(name), "immediate");
+	data = nested(e, NFTA_EXPR_DATA);
+	if (data && mnl_attr_get_payload_len(data) >= MNL_ATTR_HDRLEN) {
+		mnl_attr_for_each_nested(a, data)
+			if (!(imm && mnl_attr_get_type(a) == NFTA_IMMEDIATE_DATA) &&
+			    stray_chain(a))
+				return false;
+	}
+	return verdict_named(nested(data, NFTA_IMMEDIATE_DATA));
+}
+
+static bool exprs_ok(const struct nlattr *list)
+{
+	const struct nlattr *e;
+
+	mnl_attr_for_each_nested(e, list)
+		if (!expr_ok(e))
+			return false;
+	return true;
+}
+
+/* Refuses a message libnftnl would trip over: every expression of
+ * attribute `one` (single) and `list` (a list) of `nest` (the message's
+ * attributes when NULL) must be sound. */
+static bool msg_exprs_ok(const struct nlmsghdr *nlh, const struct nlattr *nest,
+			 uint16_t one, uint16_t list)
+{
+	const struct nlattr *a;
+
+	if (!nest) {
+		mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg))
+			if ((mnl_attr_get_type(a) == one && !expr_ok(a)) ||
+			    (mnl_attr_get_type(a) == list && !exprs_ok(a)))
+				return false;
+		return true;
+	}
+	mnl_attr_for_each_nested(a, nest)
+		if ((mnl_attr_get_type(a) == one && !expr_ok(a)) ||
+		    (mnl_attr_get_type(a) == list && !exprs_ok(a)))
+			return false;
+	return true;
+}
+
 static bool ours(const char *table, const char *got, uint32_t family)
 {
 	return family == NFPROTO_INET && got && !strcmp(table, got);
@@ -397,6 +493,7 @@ static int chain_cb(const struct nlmsghdr *nlh, void *data)
 	struct nftnl_chain *c = nftnl_chain_alloc();
 
 	if (nftnl_chain_nlmsg_parse(nlh, c) < 0 ||
+	    !nftnl_chain_is_set(c, NFTNL_CHAIN_NAME) ||
 	    !ours(o->table, nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE),
 		  nftnl_chain_get_u32(c, NFTNL_CHAIN_FAMILY))) {
 		nftnl_chain_free(c);
@@ -411,7 +508,8 @@ static int set_cb(const struct nlmsghdr *nlh, void *data)
 	struct objs *o = data;
 	struct nftnl_set *s = nftnl_set_alloc();
 
-	if (nftnl_set_nlmsg_parse(nlh, s) < 0 ||
+	if (!msg_exprs_ok(nlh, NULL, NFTA_SET_EXPR, NFTA_SET_EXPRESSIONS) ||
+	    nftnl_set_nlmsg_parse(nlh, s) < 0 || !nftnl_set_is_set(s, NFTNL_SET_NAME) ||
 	    !ours(o->table, nftnl_set_get_str(s, NFTNL_SET_TABLE),
 		  nftnl_set_get_u32(s, NFTNL_SET_FAMILY))) {
 		nftnl_set_free(s);
@@ -426,7 +524,8 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data)
 	struct objs *o = data;
 	struct nftnl_rule *r = nftnl_rule_alloc();
 
-	if (nftnl_rule_nlmsg_parse(nlh, r) < 0 ||
+	if (!msg_exprs_ok(nlh, NULL, 0, NFTA_RULE_EXPRESSIONS) ||
+	    nftnl_rule_nlmsg_parse(nlh, r) < 0 ||
 	    !ours(o->table, nftnl_rule_get_str(r, NFTNL_RULE_TABLE),
 		  nftnl_rule_get_u32(r, NFTNL_RULE_FAMILY))) {
 		nftnl_rule_free(r);
@@ -441,7 +540,7 @@ static int obj_cb(const struct nlmsghdr *nlh, void *data)
 	struct objs *o = data;
 	struct nftnl_obj *c = nftnl_obj_alloc();
 
-	if (nftnl_obj_nlmsg_parse(nlh, c) < 0 ||
+	if (nftnl_obj_nlmsg_parse(nlh, c) < 0 || !nftnl_obj_is_set(c, NFTNL_OBJ_NAME) ||
 	    !ours(o->table, nftnl_obj_get_str(c, NFTNL_OBJ_TABLE),
 		  nftnl_obj_get_u32(c, NFTNL_OBJ_FAMILY))) {
 		nftnl_obj_free(c);
@@ -453,6 +552,18 @@ static int obj_cb(const struct nlmsghdr *nlh, void *data)
 
 static int elem_cb(const struct nlmsghdr *nlh, void *data)
 {
+	const struct nlattr *a, *e;
+
+	mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg)) {
+		if (mnl_attr_get_type(a) != NFTA_SET_ELEM_LIST_ELEMENTS)
+			continue;
+		mnl_attr_for_each_nested(e, a)
+			if (!verdict_named(nested(e, NFTA_SET_ELEM_DATA)) ||
+			    stray_chain(nested(e, NFTA_SET_ELEM_KEY)) ||
+			    stray_chain(nested(e, NFTA_SET_ELEM_KEY_END)) ||
+			    !msg_exprs_ok(nlh, e, NFTA_SET_ELEM_EXPR, NFTA_SET_ELEM_EXPRESSIONS))
+				return MNL_CB_ERROR;
+	}
 	return nftnl_set_elems_nlmsg_parse(nlh, data) < 0 ? MNL_CB_ERROR : MNL_CB_OK;
 }
 
@@ -566,7 +677,8 @@ static bool conv_chain(const struct nftnl_chain *kc, struct ir_chain *c)
 	}
 	c->priority = nftnl_chain_get_s32(kc, NFTNL_CHAIN_PRIO);
 	c->policy = nftnl_chain_get_u32(kc, NFTNL_CHAIN_POLICY) == NF_DROP ? IR_DROP : IR_ACCEPT;
-	return !strcmp(nftnl_chain_get_str(kc, NFTNL_CHAIN_TYPE), "filter");
+	return nftnl_chain_is_set(kc, NFTNL_CHAIN_TYPE) &&
+	       !strcmp(nftnl_chain_get_str(kc, NFTNL_CHAIN_TYPE), "filter");
 }
 
 static void conv_counter(struct nftnl_obj *ko, struct ir_counter *c)
@@ -678,7 +790,8 @@ static bool conv_single_elems(const struct ir_set *s, struct bound *v, size_t n,
 	uint8_t open[16], last[16];
 	bool have = false;
 
-	qsort(v, n, sizeof(*v), bound_cmp);
+	if (n)
+		qsort(v, n, sizeof(*v), bound_cmp);
 	for (size_t i = 0; i <= n; i++) {
 		struct ir_elem e = { 0 };
 
@@ -861,11 +974,11 @@ static void mark_revoke(struct ir_ruleset *rs)
 	}
 }
 
-static struct ir_ruleset *convert(struct objs *o, struct conv *cv)
+static struct ir_ruleset *convert(struct objs *o, char **why_foreign)
 {
 	struct ir_ruleset *rs = xcalloc(1, sizeof(*rs));
+	struct conv conv = { .rs = rs }, *cv = &conv;
 
-	cv->rs = rs;
 	rs->table = xstrdup(o->table);
 	rs->comment = GET_UDATA_STR(nftnl_table_get_data, o->t, NFTNL_TABLE_USERDATA,
 				    NFTNL_UDATA_TABLE_COMMENT);
@@ -888,6 +1001,8 @@ static struct ir_ruleset *convert(struct objs *o, struct conv *cv)
 	conv_sets(cv, o);
 	conv_rules(cv, o);
 	mark_revoke(rs);
+	*why_foreign = cv->foreign.len ? xstrdup(sb_str(&cv->foreign)) : NULL;
+	sb_free(&cv->foreign);
 	return rs;
 }
 
@@ -895,7 +1010,6 @@ static int read_once(struct nft_ctx *ctx, const char *table, struct ir_ruleset *
 		     uint32_t *genid)
 {
 	struct objs o = { .table = table };
-	struct conv cv = { 0 };
 	uint32_t after = 0;
 	int ret;
 
@@ -908,10 +1022,8 @@ static int read_once(struct nft_ctx *ctx, const char *table, struct ir_ruleset *
 		ret = -EINTR;   /* the ruleset changed under the dump */
 	if (ret)
 		goto out_free_objs;
-	*out = convert(&o, &cv);
 	free(ctx->foreign);
-	ctx->foreign = cv.foreign.len ? xstrdup(sb_str(&cv.foreign)) : NULL;
-	sb_free(&cv.foreign);
+	*out = convert(&o, &ctx->foreign);
 out_free_objs:
 	objs_free(&o);
 	return ret;
@@ -928,4 +1040,87 @@ int nft_read(struct nft_ctx *ctx, const char *table, struct ir_ruleset **out,
 	for (int i = 0; i < READ_TRIES && ret == -EINTR; i++)
 		ret = read_once(ctx, table, out, genid);
 	return ret == -EINTR ? -EAGAIN : ret;
+}
+
+/* ---- recorded dumps --------------------------------------------------------------------- */
+
+static struct nftnl_set *set_named(const struct objs *o, const char *name)
+{
+	for (size_t i = 0; name && i < o->sets.n; i++) {
+		const char *n = nftnl_set_get_str(o->sets.v[i], NFTNL_SET_NAME);
+
+		if (n && !strcmp(n, name))
+			return o->sets.v[i];
+	}
+	return NULL;
+}
+
+static int elem_list_attr_cb(const struct nlattr *a, void *data)
+{
+	const struct nlattr **tb = data;
+
+	if (mnl_attr_get_type(a) == NFTA_SET_ELEM_LIST_SET &&
+	    mnl_attr_validate(a, MNL_TYPE_STRING) >= 0)
+		tb[0] = a;
+	return MNL_CB_OK;
+}
+
+/* An element message goes to the set it names (the live read asks set
+ * by set); elements of a set not (yet) seen are not ours. */
+static int dump_elem_cb(const struct nlmsghdr *nlh, struct objs *o)
+{
+	const struct nlattr *tb[1] = { NULL };
+	struct nftnl_set *s;
+
+	if (mnl_attr_parse(nlh, sizeof(struct nfgenmsg), elem_list_attr_cb, tb) < 0 ||
+	    !tb[0])
+		return MNL_CB_OK;
+	s = set_named(o, mnl_attr_get_str(tb[0]));
+	return s ? elem_cb(nlh, s) : MNL_CB_OK;
+}
+
+int nft_decode_dump(const char *table, const void *buf, size_t len,
+		    struct ir_ruleset **out, char **why_foreign)
+{
+	struct objs o = { .table = table };
+	const struct nlmsghdr *nlh = buf;
+	int left = len > INT_MAX ? INT_MAX : (int)len;
+	char *why = NULL;
+	int ret = 0;
+
+	*out = NULL;
+	if (why_foreign)
+		*why_foreign = NULL;
+	/* mnl_nlmsg_ok() compares nlmsg_len as an int: a length of 2 GiB
+	 * and more passes it; the second test keeps the walk in `buf`. */
+	for (; !ret && mnl_nlmsg_ok(nlh, left) && nlh->nlmsg_len <= (unsigned)left;
+	     nlh = mnl_nlmsg_next(nlh, &left)) {
+		int cb = MNL_CB_OK;
+
+		if (NFNL_SUBSYS_ID(nlh->nlmsg_type) != NFNL_SUBSYS_NFTABLES ||
+		    nlh->nlmsg_len < MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(struct nfgenmsg)))
+			continue;       /* control messages, acks, truncated */
+		switch (NFNL_MSG_TYPE(nlh->nlmsg_type)) {
+		case NFT_MSG_NEWTABLE: cb = table_cb(nlh, &o); break;
+		case NFT_MSG_NEWCHAIN: cb = chain_cb(nlh, &o); break;
+		case NFT_MSG_NEWSET: cb = set_cb(nlh, &o); break;
+		case NFT_MSG_NEWRULE: cb = rule_cb(nlh, &o); break;
+		case NFT_MSG_NEWOBJ: cb = obj_cb(nlh, &o); break;
+		case NFT_MSG_NEWSETELEM: cb = dump_elem_cb(nlh, &o); break;
+		default: break;
+		}
+		if (cb < MNL_CB_OK)
+			ret = -EBADMSG;
+	}
+	if (!ret && !o.t)
+		ret = -ENOENT;
+	if (!ret) {
+		*out = convert(&o, &why);
+		if (why_foreign)
+			*why_foreign = why;
+		else
+			free(why);
+	}
+	objs_free(&o);
+	return ret;
 }

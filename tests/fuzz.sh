@@ -3,7 +3,8 @@
 # `make fuzz-targets` into FUZZ_BUILD, default build-fuzz): every
 # regression input (tests/fuzz/regress/<target>/) replayed, then each
 # target fuzzed for FUZZ_SECONDS (default 5) from its seed corpus
-# (tests/fuzz/corpus/<target>/), inputs bounded by FUZZ_MAX_LEN.  New
+# (tests/fuzz/corpus/<target>/), inputs bounded by FUZZ_MAX_LEN (at
+# least 32 KiB for fuzz_readback, whose seeds are whole kernel dumps).  New
 # corpus entries go to a scratch directory (FUZZ_LONG=1, as `make fuzz`
 # sets: FUZZ_BUILD/corpus/<target>, kept); a crash is left in
 # FUZZ_BUILD/crashes/<target>/ and the check fails.  SKIP without clang
@@ -49,7 +50,9 @@ for t in $targets; do
 	fi
 	crashes=$FB/crashes/$t
 	mkdir -p "$work" "$crashes"
-	if "$bin" -max_total_time="$SECS" -max_len="$MAXLEN" -timeout=20 \
+	len=$MAXLEN     # recorded kernel dumps (fuzz_readback) run to 20 KiB
+	[ "$t" = fuzz_readback ] && [ "$len" -lt 32768 ] && len=32768
+	if "$bin" -max_total_time="$SECS" -max_len="$len" -timeout=20 \
 		-rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$crashes/" \
 		"$work" "tests/fuzz/corpus/$t" >"$tmp/$t.log" 2>&1; then
 		execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$tmp/$t.log")
