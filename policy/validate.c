@@ -446,19 +446,35 @@ static void addrs_merge(struct addr_ent *a, size_t *n)
 	free(pv);
 }
 
+/* The items of a list value: its elements, or the value itself (*np)
+ * where a single scalar may stand for a list.  False after reporting a
+ * value that is neither. */
+static bool list_items(struct vctx *v, const struct ynode *const *np, const char *key,
+		       bool scalar_ok, const struct ynode *const **items, size_t *count)
+{
+	const struct ynode *n = *np;
+
+	if (scalar_ok && n->kind == YN_SCALAR && !n->null) {
+		*items = np;
+		*count = 1;
+		return true;
+	}
+	if (!want(v, n, YN_SEQ, key))
+		return false;
+	*items = (const struct ynode *const *)n->v;
+	*count = n->n;
+	return true;
+}
+
 static void addr_list(struct vctx *v, const struct ynode *n, const char *key,
 		      bool scalar_ok, struct addr_ent **out, size_t *nout)
 {
 	VEC(struct addr_ent) vec = { 0 };
-	const struct ynode *const *items = &n;
-	size_t count = 1;
+	const struct ynode *const *items;
+	size_t count;
 
-	if (!(scalar_ok && n->kind == YN_SCALAR && !n->null)) {
-		if (!want(v, n, YN_SEQ, key))
-			return;
-		items = (const struct ynode *const *)n->v;
-		count = n->n;
-	}
+	if (!list_items(v, &n, key, scalar_ok, &items, &count))
+		return;
 	for (size_t i = 0; i < count; i++) {
 		struct addr_ent a = { .loc = items[i]->loc };
 
@@ -508,15 +524,11 @@ static void port_list(struct vctx *v, const struct ynode *n, const char *key,
 		      bool scalar_ok, struct port_ent **out, size_t *nout)
 {
 	VEC(struct port_ent) vec = { 0 };
-	const struct ynode *const *items = &n;
-	size_t count = 1;
+	const struct ynode *const *items;
+	size_t count;
 
-	if (!(scalar_ok && n->kind == YN_SCALAR && !n->null)) {
-		if (!want(v, n, YN_SEQ, key))
-			return;
-		items = (const struct ynode *const *)n->v;
-		count = n->n;
-	}
+	if (!list_items(v, &n, key, scalar_ok, &items, &count))
+		return;
 	for (size_t i = 0; i < count; i++) {
 		struct port_ent pe = { .loc = items[i]->loc };
 		enum port_err err;
