@@ -164,6 +164,25 @@ lab_topology() {
 	lab_host mgmt 192.0.2.22/24 2001:db8:2::22/64
 }
 
+# lab_hold TAG HOST ADDR PORT SECONDS [OPTS...]: a TCP connection from
+# HOST to ADDR:PORT held for SECONDS by `probe hold OPTS` in the
+# background (a line every 100 ms, each echoed back), its output in
+# $LAB_DIR/hold.TAG.{out,err}; once it printed "connected", its pid is in
+# HOLD and HOLD_TAG.
+lab_hold() {
+	_t=$1 _h=$2 _a=$3 _port=$4 _secs=$5; shift 5
+	lab_exec "$_h" "$PROBE" hold "$@" tcp "$_a" "$_port" "$_secs" \
+		>"$LAB_DIR/hold.$_t.out" 2>"$LAB_DIR/hold.$_t.err" &
+	HOLD=$!
+	eval "HOLD_$_t=$!"
+	LAB_PIDS="$LAB_PIDS $HOLD"
+	for _n in $(seq 100); do
+		grep -q connected "$LAB_DIR/hold.$_t.out" && return 0
+		sleep 0.02
+	done
+	return 1
+}
+
 # lab_serve HOST ARGS...: `probe serve ARGS` in HOST until cleanup.
 lab_serve() {
 	_h=$1; shift

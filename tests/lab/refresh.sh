@@ -132,15 +132,7 @@ in_ok() { reach "$1" "$2" tcp $E4 5061; }
 in_no() { blocked "$1" "$2" tcp $E4 5061; }
 
 hold_start() {
-	lab_exec "$1" "$PROBE" hold tcp $E4 5061 "$2" >"$LAB_DIR/hold.out" \
-		2>"$LAB_DIR/hold.err" &
-	HOLD=$!
-	LAB_PIDS="$LAB_PIDS $HOLD"
-	for _n in $(seq 100); do
-		grep -q connected "$LAB_DIR/hold.out" && return 0
-		sleep 0.02
-	done
-	return 1
+	lab_hold h "$1" $E4 5061 "$2"
 }
 
 lab_serve edge tcp 5061 || { fail "refresh lab: probe server"; exit 1; }
@@ -321,7 +313,7 @@ done
 	fail "hold: 200 refreshes changing partner listed all exit 0 ($bad failed)"
 if wait "$HOLD"; then
 	pass "hold: charlie's held connection lost no packet through 200 refreshes (~$per ms each, held $secs s)"
-else fail "hold: charlie's held connection lost no packet"; sed 's/^/    /' "$LAB_DIR/hold.err" >&2; fi
+else fail "hold: charlie's held connection lost no packet"; sed 's/^/    /' "$LAB_DIR/hold.h.err" >&2; fi
 in_ok "hold: foxtrot admitted after the last refresh (the list ends on it)" foxtrot
 
 exit $SUITE_FAILED

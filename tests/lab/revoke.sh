@@ -27,15 +27,7 @@ fi
 # line every 100 ms, each must come back within 1 s); $HOLD_<TAG> is its
 # pid once it printed "connected".
 hold() {
-	lab_exec "$2" "$PROBE" hold -t 1000 tcp "$3" "$4" $HOLD_SECS \
-		>"$LAB_DIR/hold.$1.out" 2>"$LAB_DIR/hold.$1.err" &
-	eval "HOLD_$1=$!"
-	LAB_PIDS="$LAB_PIDS $!"
-	for _n in $(seq 100); do
-		grep -q connected "$LAB_DIR/hold.$1.out" && return 0
-		sleep 0.02
-	done
-	return 1
+	lab_hold "$1" "$2" "$3" "$4" $HOLD_SECS -t 1000
 }
 
 # held NAME TAG: the held connection TAG lasted its time.

@@ -180,19 +180,11 @@ host_reapply() {
 # hold_start HOST ADDR SECONDS: a held TCP connection to ADDR:5061 in the
 # background; $HOLD is its pid once it printed "connected".
 hold_start() {
-	lab_exec "$1" "$PROBE" hold tcp "$2" 5061 "$3" >"$LAB_DIR/hold.out" \
-		2>"$LAB_DIR/hold.err" &
-	HOLD=$!
-	LAB_PIDS="$LAB_PIDS $HOLD"
-	for _n in $(seq 100); do
-		grep -q connected "$LAB_DIR/hold.out" && return 0
-		sleep 0.02
-	done
-	return 1
+	lab_hold h "$1" "$2" 5061 "$3"
 }
 hold_ok() {
 	if wait $HOLD; then pass "$1"; else
-		fail "$1"; sed 's/^/    /' "$LAB_DIR/hold.err" >&2; fi
+		fail "$1"; sed 's/^/    /' "$LAB_DIR/hold.h.err" >&2; fi
 }
 
 # plan_is RC POLICY NAME: `fedwall plan` in edge exits RC (when it exists).
