@@ -5,6 +5,7 @@
  * and the state directory's lock. */
 #include "cli.h"
 #include "generator/generator.h"
+#include "generator/snapshot.h"
 #include "nft/nft.h"
 #include "policy/policy.h"
 #include "refresh/refresh.h"
@@ -169,23 +170,41 @@ static void summary(FILE *out, const struct ir_ruleset *live, const struct ir_ru
 		want->table, res->nadd, res->nadd == 1 ? "" : "s", res->ndel);
 }
 
-/* One read-diff-commit round.  -ERESTART: the ruleset moved, try again. */
+/* After a commit of `diff`: the cache follows an element-only commit
+ * (the rules, their handles, stay as they were); anything else (table
+ * replaced, sets swapped in with new rule handles) it forgets. */
+static void cache_after(struct nft_ctx *ctx, const struct cli_cache *cc,
+			struct ir_ruleset *live, const struct ir_ruleset *want,
+			const struct ir_diff *diff, struct diag *d)
+{
+	if (!cc->dir)
+		return;
+	if (nft_commit_replaced(ctx))
+		cli_live_drop(cc, "the table was replaced", d);
+	else if (nft_commit_swapped(ctx))
+		cli_live_drop(cc, "sets were rebuilt and swapped in", d);
+	else if (!nft_commit_genid(ctx) || !ir_take_elems(live, want, diff))
+		cli_live_drop(cc, "the generation or the table after the commit is unknown", d);
+	else
+		cli_live_put(ctx, cc, live, nft_commit_genid(ctx), d);
+}
+
+/* One read-diff-commit round.  -ERESTART: the ruleset moved, try again
+ * (`fresh`: reading the table back, whatever the cache says). */
 static int apply_once(struct nft_ctx *ctx, const char *table, cli_want_fn fn, void *arg,
-		      const struct cli_apply_opts *o, struct cli_applied *res,
+		      const struct cli_apply_opts *o, bool fresh, struct cli_applied *res,
 		      struct diag *d)
 {
+	struct cli_cache cc = { o->cache_dir, o->verbose };
 	const struct ir_ruleset *want;
 	struct ir_ruleset *live = NULL;
 	struct ir_diff diff = { 0 };
 	uint32_t genid = 0;
-	int ret = nft_read(ctx, table, &live, &genid);
+	bool cached;
+	int ret = cli_live_get(ctx, table, &cc, fresh, &live, &genid, &cached, d);
 
-	if (ret && ret != -ENOENT) {
-		diag_error(d, NULL, "cannot read table inet %s from the kernel: %s", table,
-			   strerror(-ret));
+	if (ret)
 		return ret;
-	}
-	ret = 0;
 	want = fn(arg, live, d);
 	if (!want) {
 		ret = -EINVAL;
@@ -200,6 +219,8 @@ static int apply_once(struct nft_ctx *ctx, const char *table, cli_want_fn fn, vo
 	if (ir_diff_empty(&diff)) {
 		if (o->out)
 			fprintf(o->out, "fedwall: table inet %s: no changes\n", table);
+		if (!cached)
+			cli_live_put(ctx, &cc, live, genid, d);
 		goto out_free;
 	}
 	if (o->verbose && diff.structural)
@@ -211,6 +232,7 @@ static int apply_once(struct nft_ctx *ctx, const char *table, cli_want_fn fn, vo
 		if (diff.structural && diff.why)
 			snprintf(res->why, sizeof(res->why), "%s", diff.why);
 		summary(o->out, live, want, &diff, res);
+		cache_after(ctx, &cc, live, want, &diff, d);
 	}
 out_free:
 	ir_diff_free(&diff);
@@ -230,7 +252,7 @@ int cli_apply(const char *table, cli_want_fn fn, void *arg, const struct cli_app
 		return ret;
 	}
 	for (int i = 0; i < APPLY_TRIES; i++) {
-		ret = apply_once(ctx, table, fn, arg, o, res, d);
+		ret = apply_once(ctx, table, fn, arg, o, i > 0, res, d);
 		if (ret != -ERESTART)
 			break;
 		if (o->verbose)
@@ -278,8 +300,7 @@ void cli_partner_addrs(const struct ir_ruleset *rs, const struct policy *p,
 	for (size_t i = 0; rs && i < rs->nsets; i++) {
 		const struct ir_set *set = &rs->sets[i];
 
-		if (!set->is_map || (set->key != IR_KEY_ADDR4_PROTO_PORT &&
-				     set->key != IR_KEY_ADDR6_PROTO_PORT))
+		if (!set->is_map || set->key == IR_KEY_PROTO_PORT)
 			continue;
 		for (size_t k = 0; k < set->nelems; k++) {
 			const struct ir_elem *e = &set->elems[k];

@@ -21,6 +21,7 @@ struct change {
 	const char *set;
 	bool add;
 	char *elem;
+	char *ports;            /* a port class map's ports, or NULL */
 	size_t order;
 };
 
@@ -54,6 +55,33 @@ static char *elem_text(const struct ir_set *s, const struct ir_elem *e)
 	return sb.s;
 }
 
+/* The ports a port dispatch map sends to the chain that looks up the
+ * address map `s` ("tcp/443, tcp/5061"), or NULL: what an element of a
+ * port class map admits. */
+static char *class_ports(const struct ir_ruleset *rs, const struct ir_set *s)
+{
+	struct strbuf sb = { 0 };
+	char buf[PORTRANGE_STRLEN];
+
+	for (size_t i = 0; i < rs->nsets; i++) {
+		const struct ir_set *d = &rs->sets[i];
+
+		if (!d->is_map || d->key != IR_KEY_PROTO_PORT)
+			continue;
+		for (size_t k = 0; k < d->nelems; k++) {
+			const struct ir_chain *c = d->elems[k].chain < rs->nchains
+						   ? &rs->chains[d->elems[k].chain] : NULL;
+
+			for (size_t j = 0; c && j < c->nrules; j++)
+				if (c->rules[j].kind == IR_R_VMAP && c->rules[j].set &&
+				    !strcmp(c->rules[j].set, s->name))
+					sb_addf(&sb, "%s%s", sb.s ? ", " : "",
+						portrange_fmt(&d->elems[k].port, buf, sizeof(buf)));
+		}
+	}
+	return sb.s;
+}
+
 static void add_change(struct plan *pl, const struct ir_ruleset *rs, const struct ir_set *s,
 		       const struct ir_elem *e, bool add)
 {
@@ -66,6 +94,7 @@ static void add_change(struct plan *pl, const struct ir_ruleset *rs, const struc
 	c.set = s->name;
 	c.add = add;
 	c.elem = elem_text(s, e);
+	c.ports = s->is_map && s->key != IR_KEY_PROTO_PORT ? class_ports(rs, s) : NULL;
 	c.order = pl->ch.n;
 	VEC_PUSH(&pl->ch, c);
 	if (add)
@@ -136,6 +165,7 @@ static void plan_free(struct plan *pl)
 	for (size_t i = 0; i < pl->ch.n; i++) {
 		free(pl->ch.v[i].group);
 		free(pl->ch.v[i].elem);
+		free(pl->ch.v[i].ports);
 	}
 	free(pl->ch.v);
 	free(pl->obj.v);
@@ -174,7 +204,7 @@ static void print_text(const struct plan *pl, const struct ir_ruleset *want,
 		}
 		printf("    %c %s", c->add ? '+' : '-', c->elem);
 		if (c->group[0])
-			printf("  (%s)", c->set);
+			printf("  (%s%s%s)", c->set, c->ports ? ": " : "", c->ports ? c->ports : "");
 		printf("\n");
 	}
 	printf("%zu element%s to add, %zu to remove%s\n", pl->nadd, pl->nadd == 1 ? "" : "s",
@@ -195,6 +225,10 @@ static void json_elems(const struct plan *pl, const char *group, const char *set
 		cli_json_str(stdout, c->set);
 		printf(", \"element\": ");
 		cli_json_str(stdout, c->elem);
+		if (c->ports) {
+			printf(", \"ports\": ");
+			cli_json_str(stdout, c->ports);
+		}
 		printf("}");
 		first = false;
 	}

@@ -42,6 +42,8 @@ static bool rule_eq(const struct ir_rule *a, const struct ir_rule *b)
 	case IR_R_LOOKUP:
 	case IR_R_VMAP:
 		return a->family == b->family && a->field == b->field && str_eq(a->set, b->set);
+	case IR_R_PORT_VMAP:
+		return str_eq(a->set, b->set);
 	case IR_R_LOG:
 		return str_eq(a->set, b->set) && a->rate == b->rate && a->unit == b->unit &&
 		       str_eq(a->log_prefix, b->log_prefix);

@@ -2,8 +2,8 @@
  *
  * The shape of the IR (chains, rules, sets, counters) depends only on the
  * policy's shape; addresses only ever become set elements, so that an
- * address change is an element change and per-packet cost stays one map
- * lookup per family and direction.
+ * address change is an element change and per-packet cost stays two map
+ * lookups per direction (port class, then address).
  */
 #include "generator/internal.h"
 
@@ -305,8 +305,7 @@ static void edge_in_chain(struct gen *g)
 	rule_match(c, IR_R_LOOKUP, IR_ACCEPT, 4, IR_SADDR, "mgmt4");
 	rule_match(c, IR_R_LOOKUP, IR_ACCEPT, 6, IR_SADDR, "mgmt6");
 	rule_new_not_syn(c);
-	rule_match(c, IR_R_VMAP, IR_VERDICT_NONE, 4, IR_SADDR, "in4");
-	rule_match(c, IR_R_VMAP, IR_VERDICT_NONE, 6, IR_SADDR, "in6");
+	rule_match(c, IR_R_PORT_VMAP, IR_VERDICT_NONE, 0, IR_SADDR, "in_ports");
 	rule_log(g, c, NULL);
 	rule_counter(c, NULL, "dropped_in", IR_DROP);
 }
@@ -318,8 +317,7 @@ static void edge_out_chain(struct gen *g)
 	c->comment = ir_comment_dup("new connections from the edge");
 	ct_rules(c);
 	rule_new_not_syn(c);
-	rule_match(c, IR_R_VMAP, IR_VERDICT_NONE, 4, IR_DADDR, "out4");
-	rule_match(c, IR_R_VMAP, IR_VERDICT_NONE, 6, IR_DADDR, "out6");
+	rule_match(c, IR_R_PORT_VMAP, IR_VERDICT_NONE, 0, IR_SADDR, "out_ports");
 	rule_log(g, c, "fedports");
 	rule_counter(c, "fedports", "dropped_out", IR_DROP);
 }
@@ -366,13 +364,72 @@ static void build_chains(struct gen *g)
 
 /* ---- sets ---------------------------------------------------------------- */
 
-static void partner_map(struct gen *g, bool out, const char *n4, const char *n6,
-			const char *comment)
+/* "tcp/5061, udp/3478-3481, ..." for a class's comments. */
+static char *ports_text(const struct portrange *r, size_t n)
+{
+	struct strbuf sb = { 0 };
+	char buf[PORTRANGE_STRLEN];
+	char *out;
+
+	for (size_t i = 0; i < n; i++)
+		sb_addf(&sb, "%s%s", i ? ", " : "", portrange_fmt(&r[i], buf, sizeof(buf)));
+	out = ir_comment_dup(sb_str(&sb));
+	sb_free(&sb);
+	return out;
+}
+
+static struct ir_set *partner_set(struct gen *g, const char *dir, int family, size_t k,
+				  elem_vec *v, bool out, const char *ports)
+{
+	char *name = xasprintf("%s%d_%zu", dir, family, k + 1);
+	char *comment = xasprintf("%s: partner %s address -> the partner's chain", ports,
+				  out ? "destination" : "source");
+	struct ir_set *s = add_set(g, name, family == 6 ? IR_KEY_ADDR6 : IR_KEY_ADDR4,
+				   true, comment);
+
+	set_elems(s, v);
+	s->revoke = true;
+	s->revoke_field = out ? IR_DADDR : IR_SADDR;
+	free(comment);
+	free(name);
+	return s;
+}
+
+/* One port class: chain edge_DIR_N looks the address up in DIR4_N or
+ * DIR6_N, whose elements jump to the partner that owns the address on
+ * these ports.  Returns the chain's index. */
+static uint32_t class_chain(struct gen *g, bool out, size_t k, struct gen_class *gc)
+{
+	const char *dir = out ? "out" : "in";
+	enum ir_field f = out ? IR_DADDR : IR_SADDR;
+	char *name = xasprintf("edge_%s_%zu", dir, k + 1);
+	char *ports = ports_text(gc->atoms, gc->natoms);
+	char *set4 = xasprintf("%s4_%zu", dir, k + 1), *set6 = xasprintf("%s6_%zu", dir, k + 1);
+	struct ir_chain *c = add_chain(g, name, IR_HOOK_NONE);
+
+	c->comment = xasprintf("port class %s", ports);
+	rule_match(c, IR_R_VMAP, IR_VERDICT_NONE, 4, f, set4);
+	rule_match(c, IR_R_VMAP, IR_VERDICT_NONE, 6, f, set6);
+	partner_set(g, dir, 4, k, &gc->v4, out, ports);
+	partner_set(g, dir, 6, k, &gc->v6, out, ports);
+	free(set4);
+	free(set6);
+	free(ports);
+	free(name);
+	return (uint32_t)(g->chains.n - 1);
+}
+
+/* The partners of one direction: the port dispatch map DIR_ports sends
+ * each port class to its chain (class_chain).  Per packet: one lookup in
+ * a map of a few port ranges, one in an address map (an rbtree: O(log n)
+ * lookups, inserts and deletes), one element per prefix and class. */
+static void partner_map(struct gen *g, bool out)
 {
 	struct gen_owner *o = xcalloc(g->p->npartners + 1, sizeof(*o));
-	elem_vec v4 = { 0 }, v6 = { 0 };
-	struct ir_set *s4, *s6;
-	size_t n = 0;
+	elem_vec dv = { 0 };
+	struct gen_class *gc;
+	struct ir_set *ds;
+	size_t n = 0, nc;
 
 	for (size_t i = 0; i < g->p->npartners; i++) {
 		const struct pstate *s = &g->ps[i];
@@ -383,15 +440,19 @@ static void partner_map(struct gen *g, bool out, const char *n4, const char *n6,
 		o[n++] = (struct gen_owner){ s->addrs, s->naddrs, s->ports, s->nports,
 					     chain, (uint32_t)i };
 	}
-	gen_elems(o, n, true, &v4, &v6, &g->ov);
-	s4 = add_set(g, n4, IR_KEY_ADDR4_PROTO_PORT, true, comment);
-	set_elems(s4, &v4);
-	s4->revoke = true;
-	s4->revoke_field = out ? IR_DADDR : IR_SADDR;
-	s6 = add_set(g, n6, IR_KEY_ADDR6_PROTO_PORT, true, comment);
-	set_elems(s6, &v6);
-	s6->revoke = true;
-	s6->revoke_field = out ? IR_DADDR : IR_SADDR;
+	nc = gen_classes(o, n, &gc, &g->ov);
+	for (size_t k = 0; k < nc; k++) {
+		uint32_t chain = class_chain(g, out, k, &gc[k]);
+
+		for (size_t a = 0; a < gc[k].natoms; a++)
+			VEC_PUSH(&dv, ((struct ir_elem){ .port = gc[k].atoms[a], .chain = chain }));
+	}
+	ir_sort_elems(dv.v, dv.n);
+	ds = add_set(g, out ? "out_ports" : "in_ports", IR_KEY_PROTO_PORT, true,
+		     out ? "protocol . port: jump to the port class's partners"
+			 : "protocol . edge port: jump to the port class's partners");
+	set_elems(ds, &dv);
+	gen_classes_free(gc, nc);
 	free(o);
 }
 
@@ -413,7 +474,7 @@ static void mgmt_sets(struct gen *g)
 		for (size_t j = 0; j < m->nto; j++)
 			((struct portrange *)o[i].ports)[j] = m->to[j].r;
 	}
-	gen_elems(o, p->nmanagement, false, &v4, &v6, NULL);
+	gen_elems(o, p->nmanagement, &v4, &v6);
 	set_elems(add_set(g, "mgmt4", IR_KEY_ADDR4_PROTO_PORT, false,
 			  "management: always admitted"), &v4);
 	set_elems(add_set(g, "mgmt6", IR_KEY_ADDR6_PROTO_PORT, false,
@@ -463,10 +524,8 @@ static void edge_sets(struct gen *g)
 
 static void build_sets(struct gen *g)
 {
-	partner_map(g, false, "in4", "in6",
-		    "partner source . protocol . edge port: jump to the partner's chain");
-	partner_map(g, true, "out4", "out6",
-		    "partner destination . protocol . port: jump to the partner's chain");
+	partner_map(g, false);
+	partner_map(g, true);
 	mgmt_sets(g);
 	fedports_set(g);
 	if (g->p->mode == MODE_GATEWAY)

@@ -50,11 +50,13 @@ struct ir_set {
 	/* Partner maps: when an element leaves (or the map does), the
 	 * connections it admitted are cut, not only new ones refused: nft/
 	 * deletes the conntrack entries whose original-direction address
-	 * `revoke_field` (SADDR: inbound maps, DADDR: outbound), protocol
-	 * and destination port fall inside the element.  Set by the
-	 * generator for in4/in6/out4/out6, and by the read-back for every
-	 * map a vmap rule looks up (the same maps).  Rendered nowhere and
-	 * not part of the shape: ir_diff ignores it. */
+	 * `revoke_field` (SADDR: inbound maps, DADDR: outbound) falls inside
+	 * the element and whose protocol and destination port the port
+	 * dispatch map sends to the chain that looks the map up.  Set by
+	 * the generator for the port classes' maps (in4_N, in6_N, out4_N,
+	 * out6_N), and by the read-back for every map an address vmap rule
+	 * looks up (the same maps).  Rendered nowhere and not part of the
+	 * shape: ir_diff ignores it. */
 	bool revoke;
 	enum ir_field revoke_field;
 };
@@ -82,8 +84,11 @@ enum ir_rule_kind {
 	IR_R_ICMP,
 	/* ip saddr . meta l4proto . th dport @set accept */
 	IR_R_LOOKUP,
-	/* ip saddr . meta l4proto . th dport vmap @set */
+	/* ip saddr vmap @set   (the key is the map's: the address alone for
+	 * a port class's map, or ip saddr . meta l4proto . th dport) */
 	IR_R_VMAP,
+	/* meta l4proto . th dport vmap @set   (the port dispatch map) */
+	IR_R_PORT_VMAP,
 	/* [meta l4proto . th dport @set] limit rate R/UNIT log prefix "P" */
 	IR_R_LOG,
 	/* [meta l4proto . th dport @set] counter name "C" accept|drop */
@@ -147,6 +152,22 @@ struct ir_ruleset *generate(const struct policy *p, const struct gen_addrs *extr
 void ir_free(struct ir_ruleset *rs);
 
 int ir_elem_cmp(const struct ir_elem *x, const struct ir_elem *y);
+
+/* The element of `s` that holds the key (address of `family`, and/or
+ * protocol and port, as the set's key has them), or NULL.  `s` must be
+ * in ir_elem_cmp order (as generate() and the read-back make it). */
+const struct ir_elem *ir_set_lookup(const struct ir_set *s, uint8_t family,
+				    const uint8_t *addr, uint8_t proto, uint16_t port);
+
+/* Whether `rs` admits a new connection to a partner: a port dispatch
+ * rule (IR_R_PORT_VMAP; it has no field) sends (proto, port) to a port
+ * class chain whose address map (IR_R_VMAP on field `f`, `family`) holds
+ * the address: SADDR for inbound, DADDR for outbound; or an IR_R_VMAP on
+ * an address . proto . port map holds the key directly.  On
+ * success *set and *elem (may be NULL) tell which element admits it. */
+bool ir_admits(const struct ir_ruleset *rs, enum ir_field f, uint8_t family,
+	       const uint8_t *addr, uint8_t proto, uint16_t port,
+	       const struct ir_set **set, const struct ir_elem **elem);
 const struct ir_set *ir_find_set(const struct ir_ruleset *rs, const char *name);
 const struct ir_chain *ir_find_chain(const struct ir_ruleset *rs, const char *name);
 

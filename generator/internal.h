@@ -39,11 +39,26 @@ struct gen_overlap {
 typedef VEC(struct ir_elem) elem_vec;
 typedef VEC(struct gen_overlap) overlap_vec;
 
-/* Appends the elements of one map (is_map: overlaps resolved, reported in
- * `ov`) or one set (union) over both families: IPv4 to v4, IPv6 to v6.
- * Both vectors come back sorted by ir_elem_cmp. */
-void gen_elems(const struct gen_owner *o, size_t n, bool is_map,
-	       elem_vec *v4, elem_vec *v6, overlap_vec *ov);
+/* Appends the `address . proto . port` elements of one set (the union
+ * of its owners) over both families: IPv4 to v4, IPv6 to v6.  Both
+ * vectors come back sorted by ir_elem_cmp. */
+void gen_elems(const struct gen_owner *o, size_t n, elem_vec *v4, elem_vec *v6);
+
+/* One port class of a partner map: ports on which the same partners
+ * compete, resolved once.  Its elements are address-only: prefix ->
+ * `chain` (the owner's), sorted by ir_elem_cmp, one family each. */
+struct gen_class {
+	struct portrange *atoms;        /* port order */
+	size_t natoms;
+	elem_vec v4, v6;
+};
+
+/* The port classes of a partner map over owners `o` in port order of
+ * their first atom (deterministic: depends on the owners' ports only);
+ * overlaps resolved and reported in `ov` as gen_elems() does. */
+size_t gen_classes(const struct gen_owner *o, size_t n, struct gen_class **out,
+		   overlap_vec *ov);
+void gen_classes_free(struct gen_class *c, size_t n);
 
 /* Copies `s` as an nftables comment: quotes, backslashes and control
  * characters replaced, cut to IR_COMMENT_MAX bytes on a UTF-8 boundary.

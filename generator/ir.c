@@ -22,6 +22,127 @@ void ir_sort_elems(struct ir_elem *v, size_t n)
 		qsort(v, n, sizeof(*v), elem_qcmp);
 }
 
+static bool has_addr(enum ir_keytype k)
+{
+	return k != IR_KEY_PROTO_PORT;
+}
+
+static bool has_port(enum ir_keytype k)
+{
+	return k != IR_KEY_ADDR4 && k != IR_KEY_ADDR6;
+}
+
+static bool elem_holds(const struct ir_set *s, const struct ir_elem *e,
+		       const struct prefix *host, uint8_t proto, uint16_t port)
+{
+	if (has_addr(s->key) && !prefix_contains(&e->addr, host))
+		return false;
+	return !has_port(s->key) ||
+	       (e->port.proto == proto && e->port.lo <= port && port <= e->port.hi);
+}
+
+/* Single-field keys are disjoint and sorted by their start: the only
+ * candidate is the last element that starts at or before the key. */
+static const struct ir_elem *lookup_sorted(const struct ir_set *s, const struct prefix *host,
+					   uint8_t proto, uint16_t port)
+{
+	struct ir_elem key = { .addr = *host, .port = { proto, port, 0xffff } };
+	size_t lo = 0, hi = s->nelems;
+
+	if (!has_addr(s->key))
+		key.addr = (struct prefix){ 0 };
+	if (!has_port(s->key))
+		key.port = (struct portrange){ 0 };
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (ir_elem_cmp(&s->elems[mid], &key) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo && elem_holds(s, &s->elems[lo - 1], host, proto, port))
+		return &s->elems[lo - 1];
+	return NULL;
+}
+
+const struct ir_elem *ir_set_lookup(const struct ir_set *s, uint8_t family,
+				    const uint8_t *addr, uint8_t proto, uint16_t port)
+{
+	struct prefix host = { .family = family, .len = family == 6 ? 128 : 32 };
+
+	if (addr)
+		memcpy(host.a, addr, family == 6 ? 16 : 4);
+	if (has_addr(s->key) && (s->key == IR_KEY_ADDR6 || s->key == IR_KEY_ADDR6_PROTO_PORT) !=
+				    (family == 6))
+		return NULL;
+	if (!has_addr(s->key) || !has_port(s->key))
+		return lookup_sorted(s, &host, proto, port);
+	/* address . proto . port (management): few elements, not disjoint
+	 * by address alone */
+	for (size_t i = 0; i < s->nelems; i++)
+		if (elem_holds(s, &s->elems[i], &host, proto, port))
+			return &s->elems[i];
+	return NULL;
+}
+
+/* The address map rule of `family` on field `f` in chain `c`. */
+static const struct ir_set *class_map(const struct ir_ruleset *rs, const struct ir_chain *c,
+				      enum ir_field f, uint8_t family)
+{
+	for (size_t i = 0; i < c->nrules; i++) {
+		const struct ir_rule *r = &c->rules[i];
+
+		if (r->kind == IR_R_VMAP && r->field == f && r->family == family && r->set)
+			return ir_find_set(rs, r->set);
+	}
+	return NULL;
+}
+
+/* The address map a rule sends (proto, port) to, if any: through the
+ * port dispatch map to its class chain's address map, or directly when
+ * an address vmap's key has the ports too. */
+static const struct ir_set *admitting_map(const struct ir_ruleset *rs, const struct ir_rule *r,
+					  enum ir_field f, uint8_t family, uint8_t proto,
+					  uint16_t port)
+{
+	const struct ir_set *s = r->set ? ir_find_set(rs, r->set) : NULL;
+	const struct ir_elem *pe;
+
+	if (!s || !s->is_map)
+		return NULL;
+	if (r->kind == IR_R_VMAP)
+		return r->field == f && r->family == family && has_port(s->key) ? s : NULL;
+	/* no field on a port rule: the class chain's address rule tells the
+	 * direction */
+	if (r->kind != IR_R_PORT_VMAP || !(pe = ir_set_lookup(s, family, NULL, proto, port)) ||
+	    pe->chain >= rs->nchains)
+		return NULL;
+	return class_map(rs, &rs->chains[pe->chain], f, family);
+}
+
+bool ir_admits(const struct ir_ruleset *rs, enum ir_field f, uint8_t family,
+	       const uint8_t *addr, uint8_t proto, uint16_t port,
+	       const struct ir_set **set, const struct ir_elem **elem)
+{
+	for (size_t i = 0; rs && i < rs->nchains; i++) {
+		for (size_t j = 0; j < rs->chains[i].nrules; j++) {
+			const struct ir_rule *r = &rs->chains[i].rules[j];
+			const struct ir_set *as = admitting_map(rs, r, f, family, proto, port);
+			const struct ir_elem *ae;
+
+			if (!as || !(ae = ir_set_lookup(as, family, addr, proto, port)))
+				continue;
+			if (set)
+				*set = as;
+			if (elem)
+				*elem = ae;
+			return true;
+		}
+	}
+	return false;
+}
+
 const struct ir_set *ir_find_set(const struct ir_ruleset *rs, const char *name)
 {
 	for (size_t i = 0; rs && i < rs->nsets; i++)

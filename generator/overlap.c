@@ -1,13 +1,13 @@
 /* overlap.c - building the elements of a map or set from its owners.
  *
  * Ports are cut into atoms: maximal ranges on which the set of owners is
- * constant.  Atoms with the same owners form a class and are resolved
- * together, so the address work is done once per class, not per port.
- * In a map every address gets exactly one owner per atom: the longest
- * prefix wins (as in a routing table), equal prefixes go to the owner
- * whose name sorts first, and the loser's prefix is carved around the
- * winner's.  In a set, owners' addresses are simply merged.  Finally
- * elements that differ only by adjacent atoms are joined again.
+ * constant.  Atoms with the same owners form a class.  A partner map is
+ * one address-only map per class (gen_classes): every address gets
+ * exactly one owner per class: the longest prefix wins (as in a routing
+ * table), equal prefixes go to the owner whose name sorts first, and the
+ * loser's prefix is carved around the winner's.  A set (gen_elems) is
+ * `address . proto . port`: owners' addresses are simply merged per
+ * class, and elements that differ only by adjacent atoms joined again.
  */
 #include "generator/internal.h"
 
@@ -50,6 +50,7 @@ struct resolver {
 	VEC(struct frame) stack;
 	VEC(struct prefix) holes;
 	VEC(struct entry) won;  /* pieces each owner keeps, before joining */
+	bool addr_only;         /* one element per prefix, no port (classes) */
 };
 
 /* ---- port atoms ---------------------------------------------------- */
@@ -165,6 +166,10 @@ static void emit(struct resolver *rv, const struct prefix *p, uint32_t chain)
 {
 	elem_vec *v = p->family == 4 ? rv->v4 : rv->v6;
 
+	if (rv->addr_only) {
+		VEC_PUSH(v, ((struct ir_elem){ .addr = *p, .chain = chain }));
+		return;
+	}
 	for (size_t i = 0; i < rv->c->atoms.n; i++)
 		VEC_PUSH(v, ((struct ir_elem){ .addr = *p, .port = rv->c->atoms.v[i],
 					       .chain = chain }));
@@ -386,26 +391,48 @@ static void join_ports(elem_vec *v, size_t from)
 	ir_sort_elems(e, top);
 }
 
-void gen_elems(const struct gen_owner *o, size_t n, bool is_map,
-	       elem_vec *v4, elem_vec *v6, overlap_vec *ov)
+void gen_elems(const struct gen_owner *o, size_t n, elem_vec *v4, elem_vec *v6)
 {
 	struct atom *atoms;
 	struct cls *cls;
 	size_t na = make_atoms(o, n, &atoms);
 	size_t nc = make_classes(atoms, na, &cls);
 	size_t from4 = v4->n, from6 = v6->n;
-	struct resolver rv = { .o = o, .v4 = v4, .v6 = v6, .ov = ov };
+	struct resolver rv = { .o = o, .v4 = v4, .v6 = v6 };
 
 	for (size_t k = 0; k < nc; k++) {
 		rv.c = &cls[k];
-		if (is_map)
-			resolve_class(&rv);
-		else
-			union_class(&rv);
+		union_class(&rv);
 		free(cls[k].atoms.v);
 	}
 	join_ports(v4, from4);
 	join_ports(v6, from6);
+	for (size_t i = 0; i < na; i++)
+		free(atoms[i].owners.v);
+	free(atoms);
+	free(cls);
+}
+
+size_t gen_classes(const struct gen_owner *o, size_t n, struct gen_class **out,
+		   overlap_vec *ov)
+{
+	struct atom *atoms;
+	struct cls *cls;
+	size_t na = make_atoms(o, n, &atoms);
+	size_t nc = make_classes(atoms, na, &cls);
+	struct gen_class *gc = xcalloc(nc + 1, sizeof(*gc));
+	struct resolver rv = { .o = o, .ov = ov, .addr_only = true };
+
+	for (size_t k = 0; k < nc; k++) {
+		rv.c = &cls[k];
+		rv.v4 = &gc[k].v4;
+		rv.v6 = &gc[k].v6;
+		resolve_class(&rv);
+		ir_sort_elems(gc[k].v4.v, gc[k].v4.n);
+		ir_sort_elems(gc[k].v6.v, gc[k].v6.n);
+		gc[k].atoms = cls[k].atoms.v;
+		gc[k].natoms = cls[k].atoms.n;
+	}
 	free(rv.stack.v);
 	free(rv.holes.v);
 	free(rv.won.v);
@@ -413,4 +440,16 @@ void gen_elems(const struct gen_owner *o, size_t n, bool is_map,
 		free(atoms[i].owners.v);
 	free(atoms);
 	free(cls);
+	*out = gc;
+	return nc;
+}
+
+void gen_classes_free(struct gen_class *c, size_t n)
+{
+	for (size_t i = 0; c && i < n; i++) {
+		free(c[i].atoms);
+		free(c[i].v4.v);
+		free(c[i].v6.v);
+	}
+	free(c);
 }

@@ -498,7 +498,10 @@ static const struct nft_keyinfo *rule_key(const struct ir_ruleset *rs,
 		return nft_keyinfo(r->family == 6 ? IR_KEY_ADDR6 : IR_KEY_ADDR4);
 	case IR_R_LOG:
 	case IR_R_COUNTER:
+	case IR_R_PORT_VMAP:
 		return nft_keyinfo(IR_KEY_PROTO_PORT);
+	case IR_R_VMAP:
+		return nft_keyinfo(r->family == 6 ? IR_KEY_ADDR6 : IR_KEY_ADDR4);
 	default:
 		return nft_keyinfo(r->family == 6 ? IR_KEY_ADDR6_PROTO_PORT
 						  : IR_KEY_ADDR4_PROTO_PORT);
@@ -551,11 +554,12 @@ static bool lower_body(struct nftnl_rule *kr, const struct ir_ruleset *rs,
 		break;
 	case IR_R_LOOKUP:
 	case IR_R_VMAP:
+	case IR_R_PORT_VMAP:
 		if (!r->set) {
 			*err = "lookup without a set";
 			return false;
 		}
-		lower_match(kr, rs, r, set_id, r->kind == IR_R_VMAP);
+		lower_match(kr, rs, r, set_id, r->kind != IR_R_LOOKUP);
 		return true;    /* VMAP: the map gives the verdict */
 	case IR_R_LOG:
 		lower_match(kr, rs, r, set_id, false);
@@ -574,7 +578,7 @@ static bool lower_body(struct nftnl_rule *kr, const struct ir_ruleset *rs,
 
 static bool lower_verdict(struct nftnl_rule *kr, const struct ir_rule *r, const char **err)
 {
-	if (r->kind == IR_R_VMAP || r->kind == IR_R_LOG)
+	if (r->kind == IR_R_VMAP || r->kind == IR_R_PORT_VMAP || r->kind == IR_R_LOG)
 		return true;
 	if (r->kind == IR_R_JUMP) {
 		if (!r->target) {

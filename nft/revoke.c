@@ -7,20 +7,18 @@
  * subsystem CTNETLINK: one GET dump, one DELETE per entry), with libmnl,
  * in the caller's network namespace.
  *
- * An entry is cut when it matches an element that left a revoking set
- * (ir_set.revoke: the partner maps) -- its original-direction source
- * (inbound maps) or destination (outbound maps) address inside the
- * element's prefix, its protocol and original destination port inside
- * the element's port range -- and nothing the new ruleset admits on the
- * same field (any set a vmap or lookup-accept rule looks up) still
- * matches it, nor a management set of the old one.  So an address that
- * moves between partners, a prefix that shrinks to a part of itself, a
- * port range that narrows, and the operator's SSH session are left
- * alone.  Entries are matched on the original tuple, as the rules saw the
- * first packet (no NAT on the edge; DNAT in front of it would hide the
- * port the rules matched).
+ * An entry is cut when the old ruleset admitted it through a partner map
+ * (ir_admits: the port dispatch map sends its protocol and original
+ * destination port to a port class whose address map holds its
+ * original-direction source, inbound, or destination, outbound) and the
+ * new ruleset does not, nor a management set of either.  So an address
+ * that moves between partners, a prefix that shrinks to a part of
+ * itself, a port range that narrows, and the operator's SSH session are
+ * left alone.  Entries are matched on the original tuple, as the rules
+ * saw the first packet (no NAT on the edge; DNAT in front of it would
+ * hide the port the rules matched).
  *
- * Nothing is dumped unless some element left.  Failures are warnings: the
+ * Nothing is dumped unless some element left a map.  Failures are warnings: the
  * rules are committed already and refuse new connections either way.
  */
 #include "nft/kernel-int.h"
@@ -37,13 +35,10 @@
 
 /* ---- prefix . proto . port lookups ------------------------------------- */
 
-/* One element to match, with what it counts hits for (NULL: a keeper). */
+/* One management element to match. */
 struct pent {
 	struct prefix p;
 	struct portrange port;
-	const struct ir_set *set;
-	const struct ir_elem *e;
-	size_t *hits;
 };
 
 /* Elements of one family and field, sorted by (length, address), so that
@@ -142,9 +137,8 @@ static void index_set(struct pindexes *px, const struct ir_set *s, enum ir_field
 					       .port = s->elems[i].port });
 }
 
-/* Every set `rs` admits new connections by, on the field its rule
- * matches; with `mgmt_only`, only the plain (lookup-accept) ones. */
-static void index_admitting(struct pindexes *px, const struct ir_ruleset *rs, bool mgmt_only)
+/* The management sets of `rs`: what lookup-accept rules admit. */
+static void index_mgmt(struct pindexes *px, const struct ir_ruleset *rs)
 {
 	for (size_t i = 0; rs && i < rs->nchains; i++) {
 		const struct ir_chain *c = &rs->chains[i];
@@ -152,9 +146,9 @@ static void index_admitting(struct pindexes *px, const struct ir_ruleset *rs, bo
 		for (size_t j = 0; j < c->nrules; j++) {
 			const struct ir_rule *r = &c->rules[j];
 			const struct ir_set *s = r->set ? ir_find_set(rs, r->set) : NULL;
-			bool lookup = r->kind == IR_R_LOOKUP && r->verdict == IR_ACCEPT;
 
-			if (s && addr_port_key(s) && (lookup || (!mgmt_only && r->kind == IR_R_VMAP)))
+			if (s && addr_port_key(s) && r->kind == IR_R_LOOKUP &&
+			    r->verdict == IR_ACCEPT)
 				index_set(px, s, r->field);
 		}
 	}
@@ -182,35 +176,26 @@ static const struct ir_elem **sorted(const struct ir_set *s)
 	return v;
 }
 
-/* Indexes the elements of live revoking set `ls` that `ws` (may be NULL)
- * has not: one merge walk.  Returns how many. */
-static size_t index_removed(struct pindexes *px, const struct ir_set *ls, const struct ir_set *ws,
-			    size_t *hits)
+/* Whether live map `ls` has a key that `ws` (may be NULL) has not: one
+ * merge walk. */
+static bool lost_elems(const struct ir_set *ls, const struct ir_set *ws)
 {
 	const struct ir_elem **l = sorted(ls), **w = ws ? sorted(ws) : NULL;
-	size_t nw = ws ? ws->nelems : 0, i = 0, j = 0, n = 0;
-	struct pindex *ix = pick(px, key_family(ls), ls->revoke_field);
+	size_t nw = ws ? ws->nelems : 0, i = 0, j = 0;
+	bool lost = false;
 
-	while (i < ls->nelems) {
+	while (i < ls->nelems && !lost) {
 		int c = j < nw ? ir_elem_cmp(l[i], w[j]) : -1;
 
-		if (c > 0) {
+		lost = c < 0;
+		if (c >= 0)
 			j++;
-			continue;
-		}
-		if (c < 0) {
-			pindex_add(ix, &(struct pent){ .p = l[i]->addr, .port = l[i]->port,
-						       .set = ls, .e = l[i],
-						       .hits = &hits[l[i] - ls->elems] });
-			n++;
-		} else {
-			j++;
-		}
-		i++;
+		if (c <= 0)
+			i++;
 	}
 	free(l);
 	free(w);
-	return n;
+	return lost;
 }
 
 /* ---- ctnetlink -------------------------------------------------------------- */
@@ -223,11 +208,21 @@ struct ct {
 	uint32_t id;                    /* CTA_ID, network order */
 	uint16_t zone;                  /* CTA_ZONE, network order */
 	bool has_id, has_zone;
-	size_t *hits;
+	size_t hit;                     /* index into dump.hits */
+};
+
+/* Cuts counted by the element that admitted them and the port used. */
+struct hit {
+	const struct ir_set *set;       /* of the live ruleset */
+	const struct ir_elem *e;
+	uint8_t proto;
+	uint16_t port;
+	size_t n;
 };
 
 struct dump {
-	struct pindexes *removed;
+	const struct ir_ruleset *live, *want;
+	VEC(struct hit) hits;
 	VEC(struct ct) cut;
 };
 
@@ -290,12 +285,38 @@ static bool parse_tuple(const struct nlattr *nest, struct ct *c)
 	return ip && proto;
 }
 
-/* One dumped entry: kept aside when it matches an element that left. */
+static size_t hit_index(struct dump *dp, const struct ir_set *s, const struct ir_elem *e,
+			const struct ct *c)
+{
+	for (size_t i = 0; i < dp->hits.n; i++) {
+		const struct hit *h = &dp->hits.v[i];
+
+		if (h->set == s && h->e == e && h->proto == c->proto && h->port == c->dport)
+			return i;
+	}
+	VEC_PUSH(&dp->hits, ((struct hit){ s, e, c->proto, c->dport, 0 }));
+	return dp->hits.n - 1;
+}
+
+/* Whether the old ruleset admitted `c` by its address `a` on field `f`
+ * and the new one does not; notes which element admitted it. */
+static bool revoked(struct dump *dp, struct ct *c, enum ir_field f, const uint8_t *a)
+{
+	const struct ir_set *s;
+	const struct ir_elem *e;
+
+	if (!ir_admits(dp->live, f, c->family, a, c->proto, c->dport, &s, &e) ||
+	    ir_admits(dp->want, f, c->family, a, c->proto, c->dport, NULL, NULL))
+		return false;
+	c->hit = hit_index(dp, s, e, c);
+	return true;
+}
+
+/* One dumped entry: kept aside when the commit took away what admitted it. */
 static int ct_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct dump *dp = data;
 	const struct nlattr *a, *orig = NULL;
-	const struct pent *pe;
 	struct ct c = { 0 };
 
 	mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg)) {
@@ -315,14 +336,8 @@ static int ct_cb(const struct nlmsghdr *nlh, void *data)
 	}
 	if (!orig || !parse_tuple(orig, &c))
 		return MNL_CB_OK;       /* ICMP and other portless entries */
-	pe = pindex_find(pick(dp->removed, c.family, IR_SADDR), c.src, c.family, c.proto,
-			 c.dport);
-	if (!pe)
-		pe = pindex_find(pick(dp->removed, c.family, IR_DADDR), c.dst, c.family,
-				 c.proto, c.dport);
-	if (!pe)
+	if (!revoked(dp, &c, IR_SADDR, c.src) && !revoked(dp, &c, IR_DADDR, c.dst))
 		return MNL_CB_OK;
-	c.hits = pe->hits;
 	c.tuple = xmalloc(orig->nla_len);
 	memcpy(c.tuple, orig, orig->nla_len);
 	VEC_PUSH(&dp->cut, c);
@@ -390,37 +405,32 @@ static int ct_delete(struct mnl_socket *nl, uint32_t *seq, const struct ct *c)
 
 /* ---- the whole step ------------------------------------------------------------ */
 
-static void report_hits(const struct ir_ruleset *live, size_t **hits, struct diag *d)
+static void report_hits(const struct dump *dp, struct diag *d)
 {
-	for (size_t i = 0; i < live->nsets; i++) {
-		const struct ir_set *s = &live->sets[i];
+	for (size_t i = 0; i < dp->hits.n; i++) {
+		const struct hit *h = &dp->hits.v[i];
+		uint32_t ch = h->e->chain;
+		char a[PREFIX_STRLEN];
 
-		for (size_t k = 0; hits[i] && k < s->nelems; k++) {
-			const struct ir_elem *e = &s->elems[k];
-			char a[PREFIX_STRLEN], p[PORTRANGE_STRLEN];
-
-			if (!hits[i][k])
-				continue;
-			diag_note(d, NULL, "revoked %zu connection%s of %s (%s) in map '%s'%s%s",
-				  hits[i][k], hits[i][k] == 1 ? "" : "s",
-				  prefix_fmt(&e->addr, a, sizeof(a)),
-				  portrange_fmt(&e->port, p, sizeof(p)), s->name,
-				  e->chain < live->nchains ? ", was jump " : "",
-				  e->chain < live->nchains ? live->chains[e->chain].name : "");
-		}
+		if (!h->n)
+			continue;
+		diag_note(d, NULL, "revoked %zu connection%s of %s (%s/%u) in map '%s'%s%s",
+			  h->n, h->n == 1 ? "" : "s", prefix_fmt(&h->e->addr, a, sizeof(a)),
+			  proto_name(h->proto), h->port, h->set->name,
+			  ch < dp->live->nchains ? ", was jump " : "",
+			  ch < dp->live->nchains ? dp->live->chains[ch].name : "");
 	}
 }
 
-/* Deletes the entries of `dp->cut` that nothing in `want` (nor a
- * management set of `live`) admits; returns how many went. */
-static size_t cut(struct mnl_socket *nl, uint32_t *seq, struct dump *dp,
-		  const struct ir_ruleset *live, const struct ir_ruleset *want, int *err)
+/* Deletes the entries of `dp->cut` that no management set admits; returns
+ * how many went. */
+static size_t cut(struct mnl_socket *nl, uint32_t *seq, struct dump *dp, int *err)
 {
 	struct pindexes keep = { 0 };
 	size_t n = 0;
 
-	index_admitting(&keep, want, false);
-	index_admitting(&keep, live, true);
+	index_mgmt(&keep, dp->want);
+	index_mgmt(&keep, dp->live);
 	for (size_t i = 0; i < dp->cut.n; i++) {
 		const struct ct *c = &dp->cut.v[i];
 		int ret;
@@ -432,7 +442,7 @@ static size_t cut(struct mnl_socket *nl, uint32_t *seq, struct dump *dp,
 			continue;
 		ret = ct_delete(nl, seq, c);
 		if (!ret) {
-			(*c->hits)++;
+			dp->hits.v[c->hit].n++;
 			n++;
 		} else if (ret != -ENOENT && !*err) {
 			*err = ret;
@@ -442,10 +452,8 @@ static size_t cut(struct mnl_socket *nl, uint32_t *seq, struct dump *dp,
 	return n;
 }
 
-static int revoke_ct(struct pindexes *removed, const struct ir_ruleset *live,
-		     const struct ir_ruleset *want, size_t *n)
+static int revoke_ct(struct dump *dp, size_t *n)
 {
-	struct dump dp = { .removed = removed };
 	struct mnl_socket *nl = mnl_socket_open(NETLINK_NETFILTER);
 	uint32_t seq = (uint32_t)time(NULL);
 	int ret = 0;
@@ -456,12 +464,9 @@ static int revoke_ct(struct pindexes *removed, const struct ir_ruleset *live,
 		ret = -errno;
 		goto out_close;
 	}
-	ret = ct_dump(nl, &seq, &dp);
+	ret = ct_dump(nl, &seq, dp);
 	if (!ret)
-		*n = cut(nl, &seq, &dp, live, want, &ret);
-	for (size_t i = 0; i < dp.cut.n; i++)
-		free(dp.cut.v[i].tuple);
-	free(dp.cut.v);
+		*n = cut(nl, &seq, dp, &ret);
 out_close:
 	mnl_socket_close(nl);
 	return ret;
@@ -469,32 +474,30 @@ out_close:
 
 size_t nft_revoke(const struct ir_ruleset *live, const struct ir_ruleset *want, struct diag *d)
 {
-	size_t **hits = xcalloc(live->nsets + 1, sizeof(*hits)), nremoved = 0, n = 0;
-	struct pindexes removed = { 0 };
+	struct dump dp = { .live = live, .want = want };
+	bool lost = false;
+	size_t n = 0;
 	int ret = 0;
 
-	for (size_t i = 0; i < live->nsets; i++) {
+	for (size_t i = 0; i < live->nsets && !lost; i++) {
 		const struct ir_set *ls = &live->sets[i];
 		const struct ir_set *ws = ir_find_set(want, ls->name);
 
-		if (!ls->revoke || !addr_port_key(ls) || !ls->nelems)
+		if (!ls->is_map || !ls->nelems)
 			continue;
-		if (ws && ws->key != ls->key)
-			ws = NULL;
-		hits[i] = xcalloc(ls->nelems, sizeof(**hits));
-		nremoved += index_removed(&removed, ls, ws, hits[i]);
+		lost = lost_elems(ls, ws && ws->key == ls->key ? ws : NULL);
 	}
-	if (nremoved)
-		ret = revoke_ct(&removed, live, want, &n);
+	if (lost)
+		ret = revoke_ct(&dp, &n);
 	/* No conntrack here at all (module absent): nothing to cut. */
 	if (ret && ret != -EOPNOTSUPP && ret != -EPROTONOSUPPORT && ret != -ENOENT)
 		diag_warn(d, NULL, "the rules are committed, but cutting the established"
 			  " connections of removed addresses failed: conntrack: %s",
 			  strerror(-ret));
-	report_hits(live, hits, d);
-	for (size_t i = 0; i < live->nsets; i++)
-		free(hits[i]);
-	free(hits);
-	pindexes_free(&removed);
+	report_hits(&dp, d);
+	for (size_t i = 0; i < dp.cut.n; i++)
+		free(dp.cut.v[i].tuple);
+	free(dp.cut.v);
+	free(dp.hits.v);
 	return n;
 }

@@ -118,6 +118,15 @@ static void add_concat(struct strbuf *sb, const struct ir_rule *r)
 	sb_addf(sb, ". meta l4proto . th dport ");
 }
 
+/* An address vmap's key is its map's: the address alone (port class
+ * maps) or address . proto . port (a map the rule sees every port of). */
+static bool vmap_has_ports(const struct ir_ruleset *rs, const struct ir_rule *r)
+{
+	const struct ir_set *s = ir_find_set(rs, r->set);
+
+	return s && (s->key == IR_KEY_ADDR4_PROTO_PORT || s->key == IR_KEY_ADDR6_PROTO_PORT);
+}
+
 static void add_jump(struct strbuf *sb, const struct ir_rule *r)
 {
 	if (r->ifname) {
@@ -144,7 +153,8 @@ static void add_icmp(struct strbuf *sb, const struct ir_rule *r)
 	sb_addf(sb, " %s", verdict_name(r->verdict));
 }
 
-static void add_rule_body(struct strbuf *sb, const struct ir_rule *r)
+static void add_rule_body(struct strbuf *sb, const struct ir_ruleset *rs,
+			  const struct ir_rule *r)
 {
 	switch (r->kind) {
 	case IR_R_CT_STATE:
@@ -172,8 +182,14 @@ static void add_rule_body(struct strbuf *sb, const struct ir_rule *r)
 		sb_addf(sb, "@%s %s", r->set, verdict_name(r->verdict));
 		break;
 	case IR_R_VMAP:
-		add_concat(sb, r);
+		if (vmap_has_ports(rs, r))
+			add_concat(sb, r);
+		else
+			add_addr_match(sb, r);
 		sb_addf(sb, "vmap @%s", r->set);
+		break;
+	case IR_R_PORT_VMAP:
+		sb_addf(sb, "meta l4proto . th dport vmap @%s", r->set);
 		break;
 	case IR_R_LOG:
 		if (r->set)
@@ -191,11 +207,11 @@ static void add_rule_body(struct strbuf *sb, const struct ir_rule *r)
 	}
 }
 
-static void add_rule(struct strbuf *sb, const struct ir_rule *r)
+static void add_rule(struct strbuf *sb, const struct ir_ruleset *rs, const struct ir_rule *r)
 {
 	sb_addc(sb, '\t');
 	sb_addc(sb, '\t');
-	add_rule_body(sb, r);
+	add_rule_body(sb, rs, r);
 	if (r->comment) {
 		sb_addf(sb, " comment ");
 		add_quoted(sb, r->comment);
@@ -205,7 +221,7 @@ static void add_rule(struct strbuf *sb, const struct ir_rule *r)
 
 /* ---- objects ------------------------------------------------------------ */
 
-static void add_chain(struct strbuf *sb, const struct ir_chain *c)
+static void add_chain(struct strbuf *sb, const struct ir_ruleset *rs, const struct ir_chain *c)
 {
 	sb_addf(sb, "\tchain %s {\n", c->name);
 	add_comment_line(sb, "\t\t", c->comment);
@@ -219,7 +235,7 @@ static void add_chain(struct strbuf *sb, const struct ir_chain *c)
 		sb_addf(sb, "; policy %s;\n", c->policy == IR_DROP ? "drop" : "accept");
 	}
 	for (size_t i = 0; i < c->nrules; i++)
-		add_rule(sb, &c->rules[i]);
+		add_rule(sb, rs, &c->rules[i]);
 	sb_addf(sb, "\t}\n");
 }
 
@@ -310,7 +326,7 @@ void nft_text(struct strbuf *out, const struct ir_ruleset *rs,
 	}
 	for (size_t i = 0; i < rs->nchains; i++, first = false) {
 		sb_addf(out, "%s", first ? "" : "\n");
-		add_chain(out, &rs->chains[i]);
+		add_chain(out, rs, &rs->chains[i]);
 	}
 	sb_addf(out, "}\n");
 }

@@ -90,13 +90,13 @@ sed 's|      - 65.54.227.249|      - 65.54.227.249\n      - 198.51.100.0/24|; /6
 	"$MSN" >"$T/msn2.yaml"
 rc "kernel: plan after an address change: pending (2)" 2 fw plan -f "$T/msn2.yaml"
 has "kernel: plan names the partner" "partner msn:"
-has "kernel: plan shows the added address" "+ 198.51.100.0/24 . tcp . 5061"
-has "kernel: plan shows the removed address" "- 64.4.9.245 . tcp . 5061"
+has "kernel: plan shows the added address" "+ 198.51.100.0/24  (in4_1: tcp/5061)"
+has "kernel: plan shows the removed address" "- 64.4.9.245  (in4_1: tcp/5061)"
 rc "kernel: plan --json after an address change" 2 fw plan --json -f "$T/msn2.yaml"
 if command -v python3 >/dev/null 2>&1; then
 	ok "kernel: plan --json is JSON" python3 -m json.tool "$T/out" >/dev/null
 fi
-has "kernel: plan --json has the partner" '"msn": {"add": \[{"set": "in4", "element": "198.51.100.0/24 . tcp . 5061"}'
+has "kernel: plan --json has the partner" '"msn": {"add": \[{"set": "in4_1", "element": "198.51.100.0/24", "ports": "tcp/5061"}'
 rc "kernel: apply the address change" 0 fw apply -f "$T/msn2.yaml"
 has "kernel: only elements change" "2 elements added, 2 removed"
 rc "kernel: plan after it: nothing pending" 0 fw plan -f "$T/msn2.yaml"

@@ -137,7 +137,7 @@ has OUT "table inet fedwall: restored: it differed from the policy" \
 	"tamper: refresh says it restored the flushed table"
 table >"$D/t.now"
 same "$D/t.good" "$D/t.now" "tamper: the flushed table is restored exactly"
-lab_exec h nft delete element inet fedwall in4 '{ 198.51.100.7 . tcp . 5061 }'
+lab_exec h nft delete element inet fedwall in4_1 '{ 198.51.100.7 }'
 fw refresh
 has OUT "partner small: \+1 -0 address \(the table differed from the policy: restored\)" \
 	"tamper: a deleted element is noticed and put back, naming the partner"

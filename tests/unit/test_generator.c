@@ -51,15 +51,42 @@ static char *text(const struct ir_ruleset *rs)
 	return sb.s;
 }
 
+/* "in4", "in6", "out4", "out6": the partner map of a direction and
+ * family, which is one address map per port class (DIRF_N). */
+static bool logical(const char *set)
+{
+	return !strcmp(set, "in4") || !strcmp(set, "in6") || !strcmp(set, "out4") ||
+	       !strcmp(set, "out6");
+}
+
+/* The element of logical map `set` for exactly `pfx` on the port class of
+ * `port` (its first port): port dispatch map, class chain, address map. */
 static const struct ir_elem *find(const struct ir_ruleset *rs, const char *set,
 				  const char *pfx, const char *port)
 {
-	const struct ir_set *s = ir_find_set(rs, set);
+	bool out = set[0] == 'o';
+	uint8_t fam = set[strlen(set) - 1] == '6' ? 6 : 4;
+	const struct ir_set *d = ir_find_set(rs, out ? "out_ports" : "in_ports"), *s = NULL;
+	const struct ir_elem *de;
 	struct ir_elem want = { 0 };
+	struct portrange pr;
 
-	CHECK(s != NULL);
 	CHECK(prefix_parse(pfx, &want.addr) == PREFIX_OK);
-	CHECK(portrange_parse(port, &want.port) == PORT_OK);
+	CHECK(portrange_parse(port, &pr) == PORT_OK);
+	if (!logical(set)) {
+		s = ir_find_set(rs, set);
+		want.port = pr;
+		CHECK(s != NULL);
+		d = NULL;
+	}
+	CHECK(d != NULL || s != NULL);
+	de = d ? ir_set_lookup(d, fam, NULL, pr.proto, pr.lo) : NULL;
+	for (size_t i = 0; de && i < rs->chains[de->chain].nrules; i++) {
+		const struct ir_rule *r = &rs->chains[de->chain].rules[i];
+
+		if (r->kind == IR_R_VMAP && r->family == fam)
+			s = ir_find_set(rs, r->set);
+	}
 	for (size_t i = 0; s && i < s->nelems; i++)
 		if (!ir_elem_cmp(&s->elems[i], &want))
 			return &s->elems[i];
@@ -71,11 +98,18 @@ static const char *jump(const struct ir_ruleset *rs, const struct ir_elem *e)
 	return e && e->chain < rs->nchains ? rs->chains[e->chain].name : "(none)";
 }
 
+/* Elements of a set; of a logical partner map, of all its port classes. */
 static size_t nelems(const struct ir_ruleset *rs, const char *set)
 {
 	const struct ir_set *s = ir_find_set(rs, set);
+	size_t n = 0, len = strlen(set);
 
-	return s ? s->nelems : 0;
+	if (!logical(set))
+		return s ? s->nelems : 0;
+	for (size_t i = 0; i < rs->nsets; i++)
+		if (!strncmp(rs->sets[i].name, set, len) && rs->sets[i].name[len] == '_')
+			n += rs->sets[i].nelems;
+	return n;
 }
 
 static size_t nrules(const struct ir_ruleset *rs)
@@ -128,7 +162,9 @@ TEST(shape_host)
 	CHECK(strstr(t, "iifname \"eth1\" jump edge_in") != NULL);
 	CHECK(strstr(t, "counter in_a-b_c {") != NULL);
 	CHECK(strstr(t, "counter out_a-b_c") == NULL);
-	CHECK(strstr(t, "192.0.2.1 . tcp . 5061 : jump in_a-b_c") != NULL);
+	CHECK(strstr(t, "tcp . 5061 : jump edge_in_1") != NULL);
+	CHECK(strstr(t, "ip saddr vmap @in4_1\n") != NULL);
+	CHECK(strstr(t, "192.0.2.1 : jump in_a-b_c") != NULL);
 	free(t);
 	ir_free(rs);
 	policy_free(p);
@@ -228,16 +264,30 @@ TEST(overlap_one_port)
 	policy_free(p);
 }
 
-/* Ports of one prefix that meet again after the atoms are joined. */
-TEST(overlap_port_atoms_rejoin)
+/* A port range cut by another partner's port: two classes, {a} on
+ * 5000-5060 and 5062-5100, {a, b} on 5061; a is in both, b only on 5061. */
+TEST(overlap_port_classes)
 {
 	struct policy *p = parse(HEAD "  a:\n    services: [wide]\n"
 				 "    addresses: [198.51.100.0/24]\n"
 				 "  b:\n    services: [sip]\n    addresses: [192.0.2.7]\n");
 	struct ir_ruleset *rs = gen(p, NULL, NULL, NULL);
+	const uint8_t b[4] = { 192, 0, 2, 7 }, a[4] = { 198, 51, 100, 9 };
 
-	CHECK_INT(nelems(rs, "in4"), 2);
-	CHECK_STR(jump(rs, find(rs, "in4", "198.51.100.0/24", "tcp/5000-5100")), "in_a");
+	CHECK_INT(nelems(rs, "in4"), 3);
+	CHECK_INT(nelems(rs, "in_ports"), 3);
+	CHECK_STR(jump(rs, find(rs, "in4", "198.51.100.0/24", "tcp/5000")), "in_a");
+	CHECK_STR(jump(rs, find(rs, "in4", "198.51.100.0/24", "tcp/5100")), "in_a");
+	CHECK_STR(jump(rs, find(rs, "in4", "198.51.100.0/24", "tcp/5061")), "in_a");
+	CHECK_STR(jump(rs, find(rs, "in4", "192.0.2.7", "tcp/5061")), "in_b");
+	CHECK(find(rs, "in4", "192.0.2.7", "tcp/5000") == NULL);
+	CHECK(ir_admits(rs, IR_SADDR, 4, b, PROTO_TCP, 5061, NULL, NULL));
+	CHECK(!ir_admits(rs, IR_SADDR, 4, b, PROTO_TCP, 5062, NULL, NULL));
+	CHECK(ir_admits(rs, IR_SADDR, 4, a, PROTO_TCP, 5062, NULL, NULL));
+	CHECK(!ir_admits(rs, IR_SADDR, 4, a, PROTO_TCP, 5101, NULL, NULL));
+	CHECK(!ir_admits(rs, IR_SADDR, 4, a, PROTO_UDP, 5062, NULL, NULL));
+	CHECK(ir_admits(rs, IR_DADDR, 4, a, PROTO_TCP, 5062, NULL, NULL));  /* both ways */
+	CHECK(!ir_admits(rs, IR_DADDR, 4, b, PROTO_TCP, 5062, NULL, NULL));
 	ir_free(rs);
 	policy_free(p);
 }
@@ -312,7 +362,7 @@ TEST(overlap_brute_force)
 				struct prefix a = { 4, 32, { 198, 51, 100, (uint8_t)host } };
 				int best = -1, blen = -1;
 				const char *got = NULL;
-				const struct ir_set *s = ir_find_set(rs, "in4");
+				const struct ir_elem *e;
 				char name[16];
 
 				for (int i = 0; i < 6; i++) {
@@ -328,14 +378,9 @@ TEST(overlap_brute_force)
 							blen = px[i][j].len;
 						}
 				}
-				for (size_t e = 0; e < s->nelems; e++)
-					if (s->elems[e].port.proto == ports[k].proto &&
-					    s->elems[e].port.lo <= ports[k].lo &&
-					    ports[k].lo <= s->elems[e].port.hi &&
-					    prefix_contains(&s->elems[e].addr, &a)) {
-						CHECK(got == NULL);
-						got = jump(rs, &s->elems[e]);
-					}
+				if (ir_admits(rs, IR_SADDR, 4, a.a, ports[k].proto, ports[k].lo,
+					      NULL, &e))
+					got = jump(rs, e);
 				snprintf(name, sizeof(name), "in_p%d", best);
 				if (best < 0)
 					CHECK(got == NULL);
@@ -406,9 +451,9 @@ TEST(diff_elements_only)
 
 	ir_diff(r1, r2, &d);
 	CHECK(!d.structural && d.why == NULL && !ir_diff_empty(&d));
-	CHECK_INT(d.nsets, 4);          /* in4 in6 out4 out6 */
+	CHECK_INT(d.nsets, 4);          /* in4_1 in6_1 out4_1 out6_1 */
 	for (size_t i = 0; i < d.nsets; i++) {
-		bool v4 = d.sets[i].set->key == IR_KEY_ADDR4_PROTO_PORT;
+		bool v4 = d.sets[i].set->key == IR_KEY_ADDR4;
 
 		CHECK_INT(d.sets[i].nadd, 1);
 		CHECK_INT(d.sets[i].ndel, v4 ? 1 : 0);
@@ -485,7 +530,7 @@ static void check_new_not_syn(const struct ir_ruleset *rs)
 			} else {
 				CHECK(j > 0 && c->rules[j - 1].kind == IR_R_LOOKUP &&
 				      !strcmp(c->rules[j - 1].set, "mgmt6"));
-				CHECK(j + 1 < c->nrules && c->rules[j + 1].kind == IR_R_VMAP);
+				CHECK(j + 1 < c->nrules && c->rules[j + 1].kind == IR_R_PORT_VMAP);
 			}
 		}
 	}
@@ -553,7 +598,7 @@ TEST(diff_jump_target)
 	if (d.nsets == 1) {
 		char a[PREFIX_STRLEN];
 
-		CHECK_STR(d.sets[0].set->name, "in4");
+		CHECK_STR(d.sets[0].set->name, "in4_1");
 		CHECK_INT(d.sets[0].nadd, 1);
 		CHECK_INT(d.sets[0].ndel, 1);
 		CHECK_STR(prefix_fmt(&d.sets[0].add[0]->addr, a, sizeof(a)), "192.0.2.9");
