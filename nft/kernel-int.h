@@ -35,6 +35,7 @@ struct nft_ctx {
 	bool last_replace;
 	size_t last_swapped;            /* sets rebuilt and swapped in */
 	size_t last_revoked;            /* conntrack entries deleted */
+	uint32_t last_genid;            /* nft_commit_genid() */
 	enum nft_path force;            /* NFT_PATH_AUTO but in tests */
 };
 
@@ -122,6 +123,5 @@ size_t nft_revoke(const struct ir_ruleset *live, const struct ir_ruleset *want,
 int nl_talk(struct mnl_socket *nl, const struct nlmsghdr *req, size_t bufsize,
 	    mnl_cb_t cb, void *data);
 int nft_talk(struct nft_ctx *ctx, struct nlmsghdr *req, mnl_cb_t cb, void *data);
-int nft_genid(struct nft_ctx *ctx, uint32_t *genid);
 
 #endif

@@ -21,6 +21,9 @@
 #ifndef NETLINK_CAP_ACK
 #define NETLINK_CAP_ACK 10
 #endif
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
 
 /* Element messages stay well below the 64 KiB an attribute nest can
  * hold; the element count cap keeps each kernel step short. */
@@ -133,6 +136,17 @@ out_free_buf:
 int nft_talk(struct nft_ctx *ctx, struct nlmsghdr *req, mnl_cb_t cb, void *data)
 {
 	return nl_talk(ctx->nl, req, RECV_SIZE, cb, data);
+}
+
+int nft_netns_cookie(struct nft_ctx *ctx, uint64_t *cookie)
+{
+	socklen_t len = sizeof(*cookie);
+
+	*cookie = 0;
+	if (getsockopt(mnl_socket_get_fd(ctx->nl), SOL_SOCKET, SO_NETNS_COOKIE, cookie,
+		       &len) < 0)
+		return -errno;
+	return len == sizeof(*cookie) && *cookie ? 0 : -ENOPROTOOPT;
 }
 
 static int gen_cb(const struct nlmsghdr *nlh, void *data)
@@ -955,6 +969,11 @@ size_t nft_commit_revoked(const struct nft_ctx *ctx)
 	return ctx->last_revoked;
 }
 
+uint32_t nft_commit_genid(const struct nft_ctx *ctx)
+{
+	return ctx->last_genid;
+}
+
 int nft_commit(struct nft_ctx *ctx, const struct ir_ruleset *live,
 	       const struct ir_ruleset *want, const struct ir_diff *diff,
 	       uint32_t genid, struct diag *d)
@@ -964,6 +983,7 @@ int nft_commit(struct nft_ctx *ctx, const struct ir_ruleset *live,
 
 	batch_ctl(&b, ctx, NFNL_MSG_BATCH_BEGIN, genid);
 	ctx->last_swapped = ctx->last_revoked = 0;
+	ctx->last_genid = 0;
 	ctx->last_replace = !live || !diff || diff->structural || ctx->foreign ||
 			    needs_replace(ctx, live, diff);
 	if (ctx->last_replace)
@@ -978,6 +998,8 @@ int nft_commit(struct nft_ctx *ctx, const struct ir_ruleset *live,
 		goto out_free_batch;
 	batch_ctl(&b, ctx, NFNL_MSG_BATCH_END, 0);
 	ret = batch_send(ctx, &b, d);
+	if (!ret && genid)
+		ctx->last_genid = genid + 1 ? genid + 1 : 1;
 	/* The rules are in: what the old ones admitted and the new ones do
 	 * not is cut now.  Trouble there is a warning, never a failure. */
 	if (!ret && live)

@@ -96,6 +96,29 @@ size_t nft_commit_revoked(const struct nft_ctx *ctx);
  * says; callers should treat the diff as structural. */
 const char *nft_foreign(const struct nft_ctx *ctx);
 
+/* The ruleset generation id now (one NFT_MSG_GETGEN; every commit in
+ * this network namespace, by anybody, moves it).  0 or -errno. */
+int nft_genid(struct nft_ctx *ctx, uint32_t *genid);
+
+/* The generation the last nft_commit() left the ruleset at, or 0 when
+ * that is not known (it failed, sent nothing, or had no genid to check).
+ * The kernel checks the batch against `genid` and commits it under the
+ * same lock, and a commit moves the generation by exactly one
+ * (nf_tables_commit: ++base_seq, skipping 0): genid + 1. */
+uint32_t nft_commit_genid(const struct nft_ctx *ctx);
+
+/* The identity of the network namespace ctx talks to, never reused
+ * while the machine is up (SO_NETNS_COOKIE, Linux 5.14; the namespace's
+ * inode number can be reused once it is gone).  0 or -errno
+ * (-ENOPROTOOPT on older kernels). */
+int nft_netns_cookie(struct nft_ctx *ctx, uint64_t *cookie);
+
+/* Fills in the packets and bytes of the named counters of `rs` (table
+ * rs->table) from the kernel: one dump of the table's counter objects,
+ * no rules, sets or elements.  -ESRCH when one of them is not there.
+ * 0 or -errno. */
+int nft_read_counters(struct nft_ctx *ctx, struct ir_ruleset *rs);
+
 /* Deletes table inet `table` and nothing else.  -ENOENT if absent. */
 int nft_delete_table(struct nft_ctx *ctx, const char *table, struct diag *d);
 
