@@ -82,6 +82,9 @@ typedef const struct ir_ruleset *(*cli_want_fn)(void *arg, const struct ir_rules
 struct cli_apply_opts {
 	bool verbose;
 	FILE *out;              /* the one-line summary ("no changes" too); NULL: none */
+	const char *cache_dir;  /* use and keep the live table's cache in this
+				 * state directory (refresh, daemon); NULL: read
+				 * the table back every time */
 };
 
 struct cli_applied {
@@ -110,6 +113,39 @@ void cli_partner_addrs(const struct ir_ruleset *rs, const struct policy *p,
  * it.  The fd, or -errno after reporting who holds it. */
 int cli_lock(const char *state_dir, unsigned wait_ms, struct diag *d);
 void cli_unlock(int fd);
+
+/* ---- cache.c: the live table's cache (refresh, the daemon, --metrics) ---- */
+
+/* STATE_DIR/live.cache: the table as fedwall last knew it in the kernel
+ * and the key that proves the kernel holds it still (cache.c). */
+#define LIVE_CACHE_FILE "live.cache"
+
+struct cli_cache {
+	const char *dir;        /* the state directory; NULL: always read back */
+	bool verbose;           /* -v notes: from the cache, or why not */
+};
+
+/* The live table `table` (*live NULL: no table) and the generation it is
+ * true at: from the cache when its key holds (this fedwall binary, boot,
+ * network namespace, table, and the ruleset generation now: one GETGEN),
+ * its counters read (one dump of the table's counters); else read back
+ * (nft_read), as always when cc->dir is NULL or `fresh` (a retry).
+ * *cached says which.  A cache that does not hold is never an error.  0
+ * or -errno after reporting. */
+int cli_live_get(struct nft_ctx *ctx, const char *table, const struct cli_cache *cc,
+		 bool fresh, struct ir_ruleset **live, uint32_t *genid, bool *cached,
+		 struct diag *d);
+
+/* Caches `live` as the table the kernel holds at generation `genid`:
+ * after a read-back (that found nothing foreign) or an element-only
+ * commit (ir_take_elems(), genid from nft_commit_genid()).  Nothing for
+ * genid 0.  A failure to write is a -v note: the next run reads back. */
+void cli_live_put(struct nft_ctx *ctx, const struct cli_cache *cc,
+		  const struct ir_ruleset *live, uint32_t genid, struct diag *d);
+
+/* Forgets the cache: a commit changed the table in a way it cannot
+ * follow (table replaced, sets swapped in: rule handles unknown). */
+void cli_live_drop(const struct cli_cache *cc, const char *why, struct diag *d);
 
 /* ---- confirm.c: apply --confirm SECONDS ---- */
 

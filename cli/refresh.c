@@ -271,7 +271,8 @@ static int cycle_apply(struct refresh_run *r, struct state *st, const char *path
 {
 	struct rctx c = { .r = r, .st = st, .now = now, .n = r->p->npartners };
 	struct cli_apply_opts ao = { .verbose = r->verbose,
-				     .out = r->verbose ? r->out : NULL };
+				     .out = r->verbose ? r->out : NULL,
+				     .cache_dir = r->state_dir };
 	struct cli_applied res;
 	bool *skip;
 	int ret = cli_apply(r->p->table, build_want, &c, &ao, &res, d);

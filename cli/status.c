@@ -479,18 +479,39 @@ static int sink_close(struct sink *k, bool ok, struct diag *d)
 	return ret;
 }
 
+/* `status` itself always reads the table back: it is what shows the
+ * kernel's truth.  The metrics of refresh and the daemon (`cache`) take
+ * it from the live table's cache when that holds, with the counters
+ * read; after a read-back, they cache it. */
+static int live_table(struct nft_ctx *ctx, const char *table, const struct cli_cache *cache,
+		      struct ir_ruleset **live, struct diag *d)
+{
+	uint32_t genid;
+	bool cached;
+	int ret;
+
+	if (cache) {
+		ret = cli_live_get(ctx, table, cache, false, live, &genid, &cached, d);
+		if (!ret && !cached)
+			cli_live_put(ctx, cache, *live, genid, d);
+		return ret || *live ? ret : -ENOENT;
+	}
+	ret = nft_read(ctx, table, live, &genid);
+	if (ret && ret != -ENOENT)
+		diag_error(d, NULL, "cannot read table inet %s: %s", table, strerror(-ret));
+	return ret;
+}
+
 static int show(struct nft_ctx *ctx, const char *table, enum format fmt,
-		const struct policy *p, const char *state_dir, FILE *out, struct diag *d)
+		const struct policy *p, const char *state_dir, const struct cli_cache *cache,
+		FILE *out, struct diag *d)
 {
 	struct ir_ruleset *live = NULL;
 	pstat_vec v = { 0 };
-	uint32_t genid;
-	int ret = nft_read(ctx, table, &live, &genid);
+	int ret = live_table(ctx, table, cache, &live, d);
 
-	if (ret && ret != -ENOENT) {
-		diag_error(d, NULL, "cannot read table inet %s: %s", table, strerror(-ret));
+	if (ret && ret != -ENOENT)
 		return ret;
-	}
 	if (ret == -ENOENT && fmt == FMT_JSON) {
 		fprintf(out, "{\"table\": ");
 		cli_json_str(out, table);
@@ -557,8 +578,8 @@ static int take_format(int argc, const char *argv[], const char *av[], enum form
 /* status's output for `table` to `path` (NULL or "-": stdout); 0 or
  * -errno after reporting. */
 static int status_write(const char *table, enum format fmt, const struct policy *p,
-			const char *state_dir, const char *path, bool missing_dir_ok,
-			struct diag *d)
+			const char *state_dir, const struct cli_cache *cache, const char *path,
+			bool missing_dir_ok, struct diag *d)
 {
 	struct nft_ctx *ctx;
 	struct sink out;
@@ -573,7 +594,7 @@ static int status_write(const char *table, enum format fmt, const struct policy 
 	if (ret) {
 		diag_error(d, NULL, "cannot talk to nf_tables: %s", strerror(-ret));
 	} else {
-		ret = show(ctx, table, fmt, p, state_dir, out.f, d);
+		ret = show(ctx, table, fmt, p, state_dir, cache, out.f, d);
 		nft_close(ctx);
 	}
 	if (fmt == FMT_TEXT)
@@ -588,7 +609,9 @@ static int status_write(const char *table, enum format fmt, const struct policy 
 int cli_metrics_write(const struct policy *p, const char *state_dir, const char *path,
 		      struct diag *d)
 {
-	return status_write(p->table, FMT_PROM, p, state_dir, path, true, d);
+	struct cli_cache cache = { state_dir, false };
+
+	return status_write(p->table, FMT_PROM, p, state_dir, &cache, path, true, d);
 }
 
 int status_main(int argc, const char *argv[])
@@ -618,7 +641,7 @@ int status_main(int argc, const char *argv[])
 			goto out_free_av;
 		table = xstrdup(p->table);
 	}
-	if (status_write(table, fmt, p, o.state_dir, o.output, false, &d) == 0)
+	if (status_write(table, fmt, p, o.state_dir, NULL, o.output, false, &d) == 0)
 		rc = EXIT_OK;
 	free(table);
 	policy_free(p);
