@@ -1,0 +1,300 @@
+#!/bin/sh
+# tests/lab/cache.sh - the live table's cache (STATE_DIR/live.cache,
+# cli/cache.c) against the real kernel and real packets: a refresh that
+# finds the ruleset generation where fedwall left it takes the table from
+# the cache and never dumps the sets (strace counts the netlink requests);
+# one address changed is one commit, and the table and the packets follow;
+# the cache then equals a read-back (FEDWALL_LIVE_CACHE=verify); an edit
+# behind fedwall's back (the generation moves), a damaged, truncated or
+# untrusted cache, one of another namespace, boot or binary, and a
+# `fedwall apply` in between all mean a read-back, never a failed run;
+# --metrics still shows live counters.  Written against behaviour (what
+# `nft list` shows for an address), not set names.
+. "$(dirname "$0")/../lib.sh"
+. "$TOP/tests/lab/labrc.sh"
+
+lab_require || exit 0
+for c in strace perl; do
+	if ! command -v $c >/dev/null 2>&1; then
+		skip "cache lab (no $c)"
+		exit 0
+	fi
+done
+lab_init
+
+D=$LAB_DIR
+ST=$D/state
+POLF=$D/policy.yaml
+LIST=$D/list.txt
+CACHE=$ST/live.cache
+E4=203.0.113.10
+
+lab_topology || { fail "cache lab: build the namespace topology"; exit 1; }
+lab_serve edge tcp 5061 || { fail "cache lab: probe server"; exit 1; }
+
+cat >"$POLF" <<EOF
+version: 1
+partners:
+  listed:
+    services: [sip-federation]
+    direction: inbound
+    lists: [$LIST]
+  small:
+    services: [sip-federation]
+    direction: inbound
+    addresses: [198.51.100.7, 2001:db8:51::7]
+guards: {max_shrink: 100%}
+EOF
+# list EXTRA...: alpha, 300 IPv6 /64s (enough elements that a dump is
+# many messages), and EXTRA
+list() {
+	{ echo 198.51.100.11
+	  awk 'BEGIN { for (i = 0; i < 300; i++) printf "2001:db8:77:%x::/64\n", 2 * i }'
+	  for a in "$@"; do echo "$a"; done; } >"$LIST"
+}
+
+# fw ARGS...: fedwall in the edge, -v; $RC, $OUT, $ERR.  FW_ENV: env
+# assignments; FW_TRACE=NAME: under strace, into $D/trace.NAME
+fw() {
+	if [ -n "${FW_TRACE:-}" ]; then
+		# LeakSanitizer cannot work under ptrace (the ASan build)
+		set -- env "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+			strace -f -qq -e trace=sendto,sendmsg -o "$D/trace.$FW_TRACE" \
+			"$FEDWALL" "$@"
+	else
+		set -- "$FEDWALL" "$@"
+	fi
+	lab_exec edge env ${FW_ENV:-} "$@" -v -f "$POLF" --state-dir "$ST" \
+		>"$D/out" 2>"$D/err"
+	RC=$?
+	OUT=$(cat "$D/out")
+	ERR=$(cat "$D/err")
+}
+show() { { echo "    exit $RC"; sed 's/^/    out: /' "$D/out"
+	sed 's/^/    err: /' "$D/err"; } >&2; }
+expect_rc() { if [ "$RC" -eq "$1" ]; then pass "$2"; else fail "$2"; show; fi; }
+has() {
+	if eval "printf '%s\n' \"\$$1\"" | grep -Eq -- "$2"; then pass "$3"
+	else fail "$3"; echo "    no /$2/ in $1" >&2; show; fi
+}
+# msgs NAME TYPE: how many TYPE messages (NFT_MSG_GETSETELEM, ...) the
+# traced run sent
+msgs() { grep -o "$2" "$D/trace.$1" | wc -l; }
+# count NAME TYPE N CHECK: the traced run sent N messages of TYPE
+count() {
+	_n=$(msgs "$1" "$2")
+	if [ "$_n" -eq "$3" ]; then pass "$4"
+	else fail "$4"; echo "    $2: $_n, expected $3" >&2; fi
+}
+# table: the live table as text, normalised (element lists and objects
+# sorted: the kernel lists them in the order they came; the probes'
+# packets move the counters)
+table() {
+	lab_exec edge nft list table inet fedwall 2>&1 | perl -0777 -pe '
+		s/packets \d+ bytes \d+/packets - bytes -/g;
+		s/elements = \{(.*?)\}/"elements = { " . join(", ", sort map {
+			s|^\s+||; s|\s+$||; $_ } split(m|,|, $1)) . " }"/gse;
+		$_ = join("\n\n", sort split(/\n\n/, $_))'
+}
+# elem ADDR: "MAP KEY" and, in $ELEM, the whole element of the first map
+# element whose key starts with ADDR
+elem() {
+	ELEM=$(lab_exec edge nft list table inet fedwall | ADDR=$1 perl -0777 -ne '
+		while (/map (\S+) \{(.*?)\n\t\}/gs) {
+			my ($m, $b) = ($1, $2);
+			next unless $b =~ /elements = \{(.*?)\}/s;
+			for my $e (split /,/, $1) {
+				$e =~ s/^\s+|\s+$//g;
+				next unless $e =~ /^\Q$ENV{ADDR}\E[ \/]/;
+				(my $k = $e) =~ s/ : .*//;
+				print "$m\t$k\t$e\n";
+				exit;
+			}
+		}')
+}
+# rekey FIELD VALUE: the cache's header field FIELD=... becomes VALUE, the
+# checksum made right again (64-bit FNV-1a in 32-bit halves)
+rekey() {
+	perl -e '
+		my ($f, $field, $val) = @ARGV;
+		open(my $fh, "<:raw", $f) or die; local $/; my $d = <$fh>; close $fh;
+		my $body = substr($d, 0, length($d) - 17);
+		$body =~ s/^([^\n]*? )\Q$field\E=[^ \n]*/$1$field=$val/ or die "no $field\n";
+		my ($hi, $lo) = (0xcbf29ce4, 0x84222325);
+		for my $c (unpack("C*", $body)) {
+			$lo ^= $c;
+			my $l = $lo * 0x1b3;
+			my $h = $hi * 0x1b3 + ($l >> 32) + (($lo << 8) & 0xffffffff);
+			($hi, $lo) = ($h & 0xffffffff, $l & 0xffffffff);
+		}
+		open($fh, ">:raw", $f) or die;
+		print $fh $body, sprintf("%08x%08x\n", $hi, $lo);' "$CACHE" "$1" "$2"
+}
+hit() { has ERR "live table from the cache at generation [0-9]+" "$1"; }
+read_back() { has ERR "reading the table back: cache $2" "$1"; }
+
+# ---- the first runs ----------------------------------------------------------
+list
+fw refresh
+expect_rc 0 "cache: the first refresh creates the table"
+if [ ! -e "$CACHE" ]; then pass "cache: none after creating the table (rule handles unknown)"
+else fail "cache: none after creating the table"; fi
+fw refresh
+read_back "cache: the second refresh reads the table back" "none yet"
+has ERR "cached at generation [0-9]+" "cache: ... and caches it"
+if [ "$(stat -c %a "$CACHE" 2>/dev/null)" = 600 ]; then pass "cache: the file is mode 0600"
+else fail "cache: the file is mode 0600"; ls -l "$CACHE" >&2; fi
+table >"$D/t.good"
+
+# ---- nothing changed: no dump at all ----------------------------------------
+FW_TRACE=same fw refresh
+expect_rc 0 "cache: an unchanged refresh exits 0"
+hit "cache: an unchanged refresh takes the table from the cache"
+count same NFT_MSG_GETSETELEM 0 "cache: ... dumps no set elements"
+count same 'NFT_MSG_GETSET\b' 0 "cache: ... no sets"
+count same NFT_MSG_GETRULE 0 "cache: ... no rules"
+count same NFT_MSG_GETCHAIN 0 "cache: ... no chains"
+count same NFT_MSG_GETGEN 1 "cache: ... asks for the generation once"
+count same NFNL_MSG_BATCH_BEGIN 0 "cache: ... and commits nothing"
+has OUT "table inet fedwall: no changes" "cache: ... and says there was nothing to do"
+
+# ---- one address changed: one commit, no dump ---------------------------------
+list 198.51.100.12
+blocked "cache: bravo is not admitted before" bravo tcp $E4 5061
+FW_TRACE=one fw refresh
+expect_rc 0 "cache: one address changed: refresh exits 0"
+hit "cache: one address changed: the table comes from the cache"
+count one NFT_MSG_GETSETELEM 0 "cache: one address changed: no set elements dumped"
+count one NFNL_MSG_BATCH_BEGIN 1 "cache: one address changed: one commit"
+has OUT "partner listed: \+1 -0 address" "cache: one address changed: reported"
+has ERR "cached at generation [0-9]+" "cache: ... and the cache follows the commit"
+if lab_exec edge nft list table inet fedwall | grep -q '198\.51\.100\.12[^0-9]'; then
+	pass "cache: nft list shows the new address"
+else fail "cache: nft list shows the new address"; fi
+reach "cache: bravo is admitted after" bravo tcp $E4 5061
+reach "cache: alpha still is" alpha tcp $E4 5061
+FW_ENV=FEDWALL_LIVE_CACHE=verify fw refresh
+expect_rc 0 "cache: after the commit, the cache equals a read-back (verify)"
+hit "cache: ... (verify compared a hit)"
+FW_ENV=FEDWALL_LIVE_CACHE=0 fw refresh
+has OUT "no changes" "cache: a refresh without the cache finds nothing to do"
+list
+FW_TRACE=back fw refresh
+count back NFT_MSG_GETSETELEM 0 "cache: the address removed again, still no dump"
+blocked "cache: bravo is not admitted once removed" bravo tcp $E4 5061
+table >"$D/t.now"
+same "$D/t.good" "$D/t.now" "cache: the table is as before"
+FW_ENV=FEDWALL_LIVE_CACHE=verify fw refresh
+expect_rc 0 "cache: ... and so is the cache (verify)"
+
+# ---- edits behind fedwall's back --------------------------------------------
+elem 198.51.100.7
+MAP=$(printf '%s\n' "$ELEM" | cut -f1)
+KEY=$(printf '%s\n' "$ELEM" | cut -f2)
+WHOLE=$(printf '%s\n' "$ELEM" | cut -f3)
+if [ -z "$MAP" ]; then
+	fail "cache: find small's element in nft list"
+else
+	lab_exec edge nft add element inet fedwall "$MAP" \
+		"{ $(printf '%s' "$WHOLE" | sed 's/^198\.51\.100\.7/198.51.100.201/') }"
+	FW_TRACE=add fw refresh
+	expect_rc 0 "tamper: refresh after 'nft add element' exits 0"
+	read_back "tamper: an element added by hand moves the generation: read back" \
+		"at generation [0-9]+, the ruleset is at [0-9]+"
+	if [ "$(msgs add NFT_MSG_GETSETELEM)" -gt 0 ]; then pass "tamper: ... (the sets were dumped)"
+	else fail "tamper: ... (the sets were dumped)"; fi
+	table >"$D/t.now"
+	same "$D/t.good" "$D/t.now" "tamper: the element added by hand is gone"
+	lab_exec edge nft delete element inet fedwall "$MAP" "{ $KEY }"
+	fw refresh
+	read_back "tamper: an element deleted by hand: read back" "at generation"
+	has OUT "partner small: \+1 -0 address" "tamper: ... noticed, naming the partner"
+	table >"$D/t.now"
+	same "$D/t.good" "$D/t.now" "tamper: the element deleted by hand is back"
+	fw refresh
+	hit "tamper: then from the cache again"
+fi
+
+# ---- a damaged or untrusted cache ------------------------------------------
+SIZE=$(stat -c %s "$CACHE")
+printf '\377' | dd of="$CACHE" bs=1 seek=$((SIZE / 2)) conv=notrunc 2>/dev/null
+fw refresh
+expect_rc 0 "damaged: refresh exits 0"
+read_back "damaged: a flipped byte: read back" "damaged \(checksum\)"
+fw refresh
+hit "damaged: the cache is written again"
+truncate -s $((SIZE / 2)) "$CACHE"
+fw refresh
+expect_rc 0 "damaged: a truncated cache: refresh exits 0"
+read_back "damaged: a truncated cache: read back" "(truncated|damaged)"
+: >"$CACHE"
+fw refresh
+read_back "damaged: an empty cache: read back" "(truncated|damaged)"
+head -c 4096 /dev/urandom >"$CACHE"
+fw refresh
+read_back "damaged: random bytes: read back" "(truncated|damaged)"
+chmod 666 "$CACHE"
+fw refresh
+expect_rc 0 "untrusted: a cache others may write: refresh exits 0"
+read_back "untrusted: ... not used" "not a private regular file"
+if [ "$(stat -c %a "$CACHE")" = 600 ]; then pass "untrusted: ... and replaced by a private one"
+else fail "untrusted: ... and replaced by a private one"; fi
+table >"$D/t.now"
+same "$D/t.good" "$D/t.now" "damaged: the table is as it was"
+
+# ---- a key of something else --------------------------------------------------
+fw refresh
+rekey boot 00000000-0000-0000-0000-000000000000
+fw refresh
+read_back "key: a cache from another boot is not used" "from another boot"
+rekey exe 1:2:3:4.000000000
+fw refresh
+read_back "key: nor one another fedwall binary wrote" "written by another fedwall binary"
+rekey table other
+fw refresh
+read_back "key: nor one of another table" "of another table"
+fw refresh
+hit "key: (the cache is good again)"
+# Another namespace at the very same generation (a fresh one starts at 1;
+# each `nft add table` is one commit), sharing the state directory.
+G=$(sed -n '1s/.* genid=\([0-9]*\) .*/\1/p' "$CACHE")
+if lab_ns other; then
+	for i in $(seq 2 "${G:-1}"); do lab_exec other nft add table inet pad$i; done
+	cp -a "$ST" "$D/st2"
+	lab_exec other "$FEDWALL" refresh -v -f "$POLF" --state-dir "$D/st2" >"$D/out" 2>"$D/err"
+	RC=$?
+	ERR=$(cat "$D/err")
+	expect_rc 0 "key: refresh in another namespace exits 0"
+	has ERR "reading the table back: cache of another network namespace" \
+		"key: a cache of another namespace at the same generation ($G) is not used"
+else fail "key: another namespace"; fi
+
+# ---- fedwall apply in between -----------------------------------------------
+list 198.51.100.13
+lab_exec edge "$FEDWALL" apply -f "$POLF" --state-dir "$ST" >"$D/out" 2>&1 ||
+	{ fail "apply: fedwall apply"; sed 's/^/    /' "$D/out" >&2; }
+FW_TRACE=apply fw refresh
+read_back "apply: its commit moves the generation: the next refresh reads back" \
+	"at generation"
+reach "apply: charlie admitted" charlie tcp $E4 5061
+list
+fw refresh
+blocked "apply: charlie removed by the refresh after" charlie tcp $E4 5061
+FW_ENV=FEDWALL_LIVE_CACHE=verify fw refresh
+expect_rc 0 "apply: the cache after it equals a read-back (verify)"
+
+# ---- --metrics shows live counters from a cache hit ---------------------------
+blocked "metrics: a stranger's connection is dropped (counted)" stranger tcp $E4 5061
+FW_TRACE=metrics fw refresh --metrics "$D/metrics.prom"
+hit "metrics: refresh --metrics with the cache"
+count metrics NFT_MSG_GETSETELEM 0 "metrics: ... dumps no set elements for the metrics either"
+N=$(lab_counter edge dropped_in)
+if [ "$N" -gt 0 ] &&
+	grep -q "^fedwall_dropped_packets_total{direction=\"in\"} $N\$" "$D/metrics.prom"; then
+	pass "metrics: the dropped counter is the kernel's ($N), not the cache's"
+else
+	fail "metrics: the dropped counter is the kernel's ($N)"
+	grep dropped "$D/metrics.prom" | sed 's/^/    /' >&2
+fi
+
+exit $SUITE_FAILED

@@ -1,0 +1,210 @@
+/* test_livecache.c - what the live table's cache (cli/cache.c) relies on,
+ * against the real kernel, each test in a network namespace of its own
+ * (skipped when not root): a commit checked against generation G leaves
+ * the ruleset at G + 1 exactly (nft_commit_genid), an element-only commit
+ * leaves what ir_take_elems() says (image for image with a read-back,
+ * rule handles included), namespaces have distinct cookies, and the
+ * counters can be read alone. */
+#define _GNU_SOURCE
+#include "../harness.h"
+
+#include "generator/generator.h"
+#include "generator/snapshot.h"
+#include "nft/nft.h"
+#include "policy/policy.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <unistd.h>
+
+#define HEAD "version: 1\nedge:\n  addresses: [203.0.113.10, 2001:db8:10::10]\n" \
+	"partners:\n  contoso:\n    services: [sip-federation, av-edge]\n" \
+	"    addresses: [198.51.100.0/26, 2001:db8:100::/48]\n" \
+	"  litware:\n    services: [sip-federation]\n    direction: inbound\n"
+
+static const char A[] = HEAD "    addresses: [192.0.2.200, 192.0.2.7]\n";
+static const char B[] = HEAD "    addresses: [192.0.2.201, 192.0.2.7, 2001:db8:200::1]\n";
+
+static struct policy *policies[8];
+static size_t npolicies;
+
+__attribute__((destructor)) static void policies_free(void)
+{
+	for (size_t i = 0; i < npolicies; i++)
+		policy_free(policies[i]);
+}
+
+static struct ir_ruleset *generated(const char *yaml)
+{
+	struct diag d;
+	struct policy *p;
+	struct ir_ruleset *rs = NULL;
+
+	diag_init(&d, stderr);
+	p = policy_parse("livecache.yaml", yaml, strlen(yaml), &d);
+	CHECK(p != NULL);
+	if (p)
+		rs = generate(p, NULL, &d);
+	CHECK(rs != NULL);
+	if (p && npolicies < ARRAY_SIZE(policies))
+		policies[npolicies++] = p;
+	else
+		policy_free(p);
+	return rs;
+}
+
+static bool kernel_ns(const char *test)
+{
+	if (geteuid() != 0) {
+		fprintf(stderr, "skip: %s: needs root for a network namespace\n", test);
+		return false;
+	}
+	if (unshare(CLONE_NEWNET) < 0) {
+		fprintf(stderr, "skip: %s: unshare(CLONE_NEWNET): %s\n", test, strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+static uint32_t gen_now(struct nft_ctx *ctx)
+{
+	uint32_t g = 0;
+
+	CHECK_INT(nft_genid(ctx, &g), 0);
+	return g;
+}
+
+/* The image of rs with its counters at zero (they move by themselves). */
+static void image(struct ir_ruleset *rs, struct strbuf *out)
+{
+	for (size_t i = 0; i < rs->ncounters; i++)
+		rs->counters[i].packets = rs->counters[i].bytes = 0;
+	ir_encode(rs, out);
+}
+
+TEST(commit_moves_the_generation_by_one)
+{
+	struct ir_ruleset *a = generated(A), *b = generated(B), *live = NULL, *back = NULL;
+	struct strbuf mine = { 0 }, kernel = { 0 };
+	struct ir_diff diff = { 0 };
+	struct nft_ctx *ctx;
+	struct diag d;
+	uint32_t g, g2;
+
+	if (!a || !b || !kernel_ns(__func__) || nft_open(&ctx))
+		goto out_free;
+	diag_init(&d, stderr);
+	g = gen_now(ctx);
+	ir_diff(NULL, a, &diff);
+	CHECK_INT(nft_commit(ctx, NULL, a, &diff, g, &d), 0);
+	ir_diff_free(&diff);
+	CHECK_INT(nft_commit_genid(ctx), g + 1);
+	CHECK_INT(gen_now(ctx), g + 1);
+	/* element-only: 192.0.2.200 goes, 192.0.2.201 and 2001:db8:200::1 come */
+	CHECK_INT(nft_read(ctx, a->table, &live, &g), 0);
+	ir_diff(live, b, &diff);
+	CHECK(!diff.structural && diff.nsets > 0);
+	CHECK_INT(nft_commit(ctx, live, b, &diff, g, &d), 0);
+	CHECK(!nft_commit_replaced(ctx) && nft_commit_swapped(ctx) == 0);
+	CHECK_INT(nft_commit_genid(ctx), g + 1);
+	CHECK(ir_take_elems(live, b, &diff));
+	CHECK_INT(nft_read(ctx, a->table, &back, &g2), 0);
+	CHECK_INT(g2, g + 1);
+	image(live, &mine);
+	if (back)
+		image(back, &kernel);
+	CHECK(mine.len == kernel.len && mine.len && !memcmp(mine.s, kernel.s, mine.len));
+	nft_close(ctx);
+out_free:
+	ir_diff_free(&diff);
+	sb_free(&mine);
+	sb_free(&kernel);
+	ir_free(live);
+	ir_free(back);
+	ir_free(a);
+	ir_free(b);
+}
+
+TEST(stale_generation_refused_and_unknown)
+{
+	struct ir_ruleset *a = generated(A), *b = generated(B), *live = NULL;
+	struct ir_diff diff = { 0 };
+	struct nft_ctx *ctx;
+	struct diag d;
+	uint32_t g;
+
+	if (!a || !b || !kernel_ns(__func__) || nft_open(&ctx))
+		goto out_free;
+	diag_init(&d, NULL);
+	ir_diff(NULL, a, &diff);
+	CHECK_INT(nft_commit(ctx, NULL, a, &diff, gen_now(ctx), &d), 0);
+	ir_diff_free(&diff);
+	CHECK_INT(nft_read(ctx, a->table, &live, &g), 0);
+	ir_diff(live, b, &diff);
+	CHECK_INT(nft_commit(ctx, live, b, &diff, g - 1, &d), -ERESTART);
+	CHECK_INT(nft_commit_genid(ctx), 0);
+	CHECK_INT(gen_now(ctx), g);
+	nft_close(ctx);
+out_free:
+	ir_diff_free(&diff);
+	ir_free(live);
+	ir_free(a);
+	ir_free(b);
+}
+
+TEST(namespaces_have_their_own_cookie)
+{
+	struct nft_ctx *one, *two;
+	uint64_t c1 = 0, c2 = 0;
+
+	if (!kernel_ns(__func__) || nft_open(&one))
+		return;
+	if (nft_netns_cookie(one, &c1) == -ENOPROTOOPT) {
+		fprintf(stderr, "skip: %s: no SO_NETNS_COOKIE (Linux < 5.14)\n", __func__);
+		nft_close(one);
+		return;
+	}
+	CHECK(c1 != 0);
+	if (kernel_ns(__func__) && !nft_open(&two)) {
+		CHECK_INT(nft_netns_cookie(two, &c2), 0);
+		CHECK(c2 != 0 && c2 != c1);
+		nft_close(two);
+	}
+	nft_close(one);
+}
+
+TEST(counters_read_alone)
+{
+	struct ir_ruleset *a = generated(A), *copy = NULL;
+	struct ir_diff diff = { 0 };
+	struct strbuf img = { 0 };
+	struct nft_ctx *ctx;
+	const char *why;
+	struct diag d;
+
+	if (!a || !kernel_ns(__func__) || nft_open(&ctx))
+		goto out_free;
+	diag_init(&d, stderr);
+	ir_diff(NULL, a, &diff);
+	CHECK_INT(nft_commit(ctx, NULL, a, &diff, gen_now(ctx), &d), 0);
+	CHECK(a->ncounters > 0);
+	ir_encode(a, &img);
+	copy = ir_decode(img.s, img.len, &why);
+	CHECK(copy != NULL);
+	for (size_t i = 0; copy && i < copy->ncounters; i++)
+		copy->counters[i].packets = copy->counters[i].bytes = 77;
+	if (copy) {
+		CHECK_INT(nft_read_counters(ctx, copy), 0);
+		for (size_t i = 0; i < copy->ncounters; i++)
+			CHECK(copy->counters[i].packets == 0 && copy->counters[i].bytes == 0);
+		free(copy->counters[0].name);
+		copy->counters[0].name = xstrdup("not_there");
+		CHECK_INT(nft_read_counters(ctx, copy), -ESRCH);
+	}
+	nft_close(ctx);
+out_free:
+	ir_diff_free(&diff);
+	sb_free(&img);
+	ir_free(copy);
+	ir_free(a);
+}
