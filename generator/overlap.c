@@ -285,55 +285,80 @@ static void walk(struct resolver *rv, size_t ne)
 
 static int won_cmp(const void *x, const void *y)
 {
-	const struct entry *a = x, *b = y;
-
-	if (a->owner != b->owner)
-		return a->owner < b->owner ? -1 : 1;
-	return prefix_cmp(&a->p, &b->p);
+	return prefix_cmp(&((const struct entry *)x)->p, &((const struct entry *)y)->p);
 }
 
-/* Joins each owner's pieces (siblings into parents) and emits them. */
+/* Whether a and b (a first) are the two halves of one prefix. */
+static bool siblings(const struct prefix *a, const struct prefix *b)
+{
+	struct prefix pa = *a, pb = *b;
+
+	if (a->family != b->family || a->len != b->len || a->len == 0)
+		return false;
+	pa.len--;
+	pb.len--;
+	prefix_mask(&pa);
+	prefix_mask(&pb);
+	return !memcmp(pa.a, pb.a, sizeof(pa.a));
+}
+
+/* Won pieces are disjoint.  In address order the two halves of a prefix
+ * are neighbours (anything between them would overlap one), so one pass
+ * with a stack joins each owner's siblings into their parent, and what it
+ * emits is in address order: no sort per owner, none afterwards. */
 static void emit_won(struct resolver *rv)
 {
-	VEC(struct prefix) p = { 0 };
 	struct entry *w = rv->won.v;
-	size_t n = rv->won.n;
+	size_t n = rv->won.n, top = 0;
 
 	if (n)
 		qsort(w, n, sizeof(*w), won_cmp);
-	for (size_t i = 0; i < n;) {
-		size_t j = i;
-
-		p.n = 0;
-		for (; j < n && w[j].owner == w[i].owner; j++)
-			VEC_PUSH(&p, w[j].p);
-		p.n = prefixes_merge(p.v, p.n);
-		for (size_t k = 0; k < p.n; k++)
-			emit(rv, &p.v[k], rv->o[w[i].owner].chain);
-		i = j;
+	for (size_t i = 0; i < n; i++) {
+		w[top++] = w[i];
+		while (top >= 2 && w[top - 2].owner == w[top - 1].owner &&
+		       siblings(&w[top - 2].p, &w[top - 1].p)) {
+			w[top - 2].p.len--;
+			top--;
+		}
 	}
+	for (size_t i = 0; i < top; i++)
+		emit(rv, &w[i].p, rv->o[w[i].owner].chain);
 	rv->won.n = 0;
-	free(p.v);
 }
 
-static void resolve_class(struct resolver *rv)
+/* `all`: every owner's entries in entry_cmp order; a class walks the
+ * entries of its own owners, which a filter leaves in that order.  `sub`
+ * has room for all of them. */
+static void resolve_class(struct resolver *rv, const struct entry *all, size_t nall,
+			  const bool *member, struct entry *sub)
 {
-	VEC(struct entry) e = { 0 };
+	size_t n = 0;
 
-	for (size_t k = 0; k < rv->c->owners->n; k++) {
-		uint32_t oi = rv->c->owners->v[k];
-		const struct gen_owner *o = &rv->o[oi];
-
-		for (size_t j = 0; j < o->naddrs; j++)
-			VEC_PUSH(&e, ((struct entry){ o->addrs[j].p, oi, o->id,
-						      o->addrs[j].loc }));
-	}
-	if (e.n)
-		qsort(e.v, e.n, sizeof(*e.v), entry_cmp);
-	rv->e = e.v;
-	walk(rv, e.n);
+	for (size_t i = 0; i < nall; i++)
+		if (member[all[i].owner])
+			sub[n++] = all[i];
+	rv->e = sub;
+	walk(rv, n);
 	emit_won(rv);
-	free(e.v);
+}
+
+/* Every owner's addresses as entries, sorted once for all classes. */
+static struct entry *all_entries(const struct gen_owner *o, size_t n, size_t *count)
+{
+	size_t total = 0, k = 0;
+	struct entry *e;
+
+	for (size_t oi = 0; oi < n; oi++)
+		total += o[oi].naddrs;
+	e = xcalloc(total + 1, sizeof(*e));
+	for (uint32_t oi = 0; oi < n; oi++)
+		for (size_t j = 0; j < o[oi].naddrs; j++)
+			e[k++] = (struct entry){ o[oi].addrs[j].p, oi, o[oi].id,
+						 o[oi].addrs[j].loc };
+	if (k)
+		qsort(e, k, sizeof(*e), entry_cmp);
+	*count = k;
+	return e;
 }
 
 static void union_class(struct resolver *rv)
@@ -422,13 +447,20 @@ size_t gen_classes(const struct gen_owner *o, size_t n, struct gen_class **out,
 	size_t nc = make_classes(atoms, na, &cls);
 	struct gen_class *gc = xcalloc(nc + 1, sizeof(*gc));
 	struct resolver rv = { .o = o, .ov = ov, .addr_only = true };
+	bool *member = xcalloc(n + 1, sizeof(*member));
+	size_t nall;
+	struct entry *all = all_entries(o, n, &nall);
+	struct entry *sub = xcalloc(nall + 1, sizeof(*sub));
 
 	for (size_t k = 0; k < nc; k++) {
 		rv.c = &cls[k];
 		rv.v4 = &gc[k].v4;
 		rv.v6 = &gc[k].v6;
-		resolve_class(&rv);
-		ir_sort_elems(gc[k].v4.v, gc[k].v4.n);
+		memset(member, 0, n * sizeof(*member));
+		for (size_t i = 0; i < cls[k].owners->n; i++)
+			member[cls[k].owners->v[i]] = true;
+		resolve_class(&rv, all, nall, member, sub);
+		ir_sort_elems(gc[k].v4.v, gc[k].v4.n);  /* in order already: a check */
 		ir_sort_elems(gc[k].v6.v, gc[k].v6.n);
 		gc[k].atoms = cls[k].atoms.v;
 		gc[k].natoms = cls[k].atoms.n;
@@ -436,6 +468,9 @@ size_t gen_classes(const struct gen_owner *o, size_t n, struct gen_class **out,
 	free(rv.stack.v);
 	free(rv.holes.v);
 	free(rv.won.v);
+	free(member);
+	free(all);
+	free(sub);
 	for (size_t i = 0; i < na; i++)
 		free(atoms[i].owners.v);
 	free(atoms);
