@@ -195,7 +195,8 @@ static const char *unwrap(const char *buf, size_t len, size_t *hlen, size_t *ple
 	hex[SUM_LEN - 1] = '\0';
 	sum = strtoull(hex, &end, 16);
 	*why = "damaged (checksum)";
-	if (buf[len - 1] != '\n' || end != hex + SUM_LEN - 1 ||
+	if (buf[len - 1] != '\n' || strspn(hex, "0123456789abcdef") != SUM_LEN - 1 ||
+	    end != hex + SUM_LEN - 1 ||
 	    sum != fnv1a64(FNV1A64_INIT, buf, len - SUM_LEN))
 		return NULL;
 	size = memmem(buf, *hlen, " size=", 6);
