@@ -12,14 +12,17 @@
  * boot, nothing has changed the table since.  The key says all of it:
  *
  *	fedwall-live-cache 1 exe=DEV:INO:SIZE:MTIME boot=UUID
- *	netns=DEV:INO:COOKIE table=NAME genid=G size=N
+ *	netns=DEV:INO:COOKIE table=NAME genid=G inputs=HEX size=N
  *
  * on one line (exe: this very fedwall binary, so that an upgraded one,
  * whose IR may mean other things, never takes an older one's image;
  * netns: the namespace file's inode and the socket's namespace cookie,
  * which unlike the inode is never reused while the machine is up), then
  * N bytes of ir_encode() image, then the 64-bit FNV-1a of all before it in
- * hex and a newline.  A cache that does not match, or is damaged in any
+ * hex and a newline.  `inputs` is the caller's digest of what the table
+ * was built from (refresh: the policy and each partner's addresses; 0:
+ * unknown): when the key holds and the inputs are the same, the run has
+ * nothing to do (cli_live_unchanged), without building or comparing.  A cache that does not match, or is damaged in any
  * way, is not used (a -v note says why) and the table is read back; it
  * never fails a run.  FEDWALL_LIVE_CACHE=0 turns it off, =verify reads
  * back after every hit and fails the run if the two differ (tests).
@@ -120,10 +123,10 @@ static const char *ident_get(struct nft_ctx *ctx, const char *table, struct iden
 }
 
 static void header(struct strbuf *sb, const struct ident *id, const char *table,
-		   uint32_t genid, size_t size)
+		   uint32_t genid, uint64_t inputs, size_t size)
 {
-	sb_addf(sb, "%s %s %s %s table=%s genid=%u size=%zu\n", CACHE_MAGIC, id->exe, id->boot,
-		id->netns, table, genid, size);
+	sb_addf(sb, "%s %s %s %s table=%s genid=%u inputs=%016llx size=%zu\n", CACHE_MAGIC,
+		id->exe, id->boot, id->netns, table, genid, (unsigned long long)inputs, size);
 }
 
 static char *cache_path(const char *dir)
@@ -396,7 +399,7 @@ void cli_live_put(struct nft_ctx *ctx, const struct cli_cache *cc,
 		return;
 	}
 	ir_encode(live, &img);
-	header(&file, &id, live->table, genid, img.len);
+	header(&file, &id, live->table, genid, cc->inputs, img.len);
 	sb_add(&file, img.s ? img.s : "", img.len);
 	sb_addf(&file, "%016llx\n",
 		(unsigned long long)fnv1a64(FNV1A64_INIT, file.s, file.len));
@@ -410,6 +413,32 @@ void cli_live_put(struct nft_ctx *ctx, const struct cli_cache *cc,
 	free(path);
 	sb_free(&img);
 	sb_free(&file);
+}
+
+bool cli_live_unchanged(struct nft_ctx *ctx, const char *table, const struct cli_cache *cc,
+			uint32_t *genid)
+{
+	struct strbuf why = { 0 };
+	const char *reason, *in;
+	size_t len = 0, hlen, plen;
+	struct ident id;
+	char *path, *buf;
+	bool same = false;
+
+	if (!cc->dir || !cc->inputs || cache_mode() != CACHE_ON || nft_foreign(ctx) ||
+	    ident_get(ctx, table, &id) || nft_genid(ctx, genid))
+		return false;
+	path = cache_path(cc->dir);
+	buf = slurp(path, &len, &reason);
+	if (buf && unwrap(buf, len, &hlen, &plen, &reason) &&
+	    key_matches(buf, hlen, &id, table, *genid, &why)) {
+		in = memmem(buf, hlen, " inputs=", 8);
+		same = in && strtoull(in + 8, NULL, 16) == cc->inputs;
+	}
+	sb_free(&why);
+	free(buf);
+	free(path);
+	return same;
 }
 
 void cli_live_drop(const struct cli_cache *cc, const char *why, struct diag *d)

@@ -85,9 +85,17 @@ struct cli_apply_opts {
 	const char *cache_dir;  /* use and keep the live table's cache in this
 				 * state directory (refresh, daemon); NULL: read
 				 * the table back every time */
+	/* With cache_dir: a digest of everything `fn` builds the table from
+	 * (the policy, each partner's proposed addresses), or 0.  When the
+	 * cache proves the kernel still holds the table built from the same
+	 * inputs, nothing is built, read or compared: "no changes".  `fn`
+	 * sets it to 0 when what it builds is not the table those inputs
+	 * make (a partner held back by its guards), so it is not stored. */
+	uint64_t *inputs;
 };
 
 struct cli_applied {
+	bool unchanged;         /* the inputs are the live table's: `fn` not called */
 	bool changed;           /* something was committed */
 	bool replaced;          /* ... by creating or replacing the table */
 	size_t nadd, ndel;      /* element changes */
@@ -102,9 +110,11 @@ struct addr_list;
 
 /* Each partner's addresses in ruleset `rs` (may be NULL), from its
  * verdict maps' elements by jump target (in_P, out_P): out is parallel to
- * p->partners; appended, then sorted and deduplicated. */
+ * p->partners, empty (zeroed) lists filled sorted and deduplicated. */
 void cli_partner_addrs(const struct ir_ruleset *rs, const struct policy *p,
 		       struct addr_list *out);
+/* dst[i] = a copy of src[i], for n lists (dst zeroed). */
+void addr_lists_copy(struct addr_list *dst, const struct addr_list *src, size_t n);
 
 #define LOCK_WAIT_MS 5000
 
@@ -123,6 +133,7 @@ void cli_unlock(int fd);
 struct cli_cache {
 	const char *dir;        /* the state directory; NULL: always read back */
 	bool verbose;           /* -v notes: from the cache, or why not */
+	uint64_t inputs;        /* stored with the table by cli_live_put (0: none) */
 };
 
 /* The live table `table` (*live NULL: no table) and the generation it is
@@ -142,6 +153,12 @@ int cli_live_get(struct nft_ctx *ctx, const char *table, const struct cli_cache 
  * genid 0.  A failure to write is a -v note: the next run reads back. */
 void cli_live_put(struct nft_ctx *ctx, const struct cli_cache *cc,
 		  const struct ir_ruleset *live, uint32_t genid, struct diag *d);
+
+/* Whether the cache's key holds now (one GETGEN) and the table in it was
+ * built from inputs `cc->inputs` (not 0): then nothing needs doing.
+ * Never under FEDWALL_LIVE_CACHE=0 or =verify. */
+bool cli_live_unchanged(struct nft_ctx *ctx, const char *table, const struct cli_cache *cc,
+			uint32_t *genid);
 
 /* Forgets the cache: a commit changed the table in a way it cannot
  * follow (table replaced, sets swapped in: rule handles unknown). */

@@ -189,20 +189,35 @@ static void cache_after(struct nft_ctx *ctx, const struct cli_cache *cc,
 		cli_live_put(ctx, cc, live, nft_commit_genid(ctx), d);
 }
 
+static int unchanged(const char *table, uint32_t genid, const struct cli_apply_opts *o,
+		     struct cli_applied *res, struct diag *d)
+{
+	res->unchanged = true;
+	if (o->verbose)
+		diag_note(d, NULL, "table inet %s: built from these very inputs, and nothing"
+			  " changed it since (generation %u)", table, genid);
+	if (o->out)
+		fprintf(o->out, "fedwall: table inet %s: no changes\n", table);
+	return 0;
+}
+
 /* One read-diff-commit round.  -ERESTART: the ruleset moved, try again
  * (`fresh`: reading the table back, whatever the cache says). */
 static int apply_once(struct nft_ctx *ctx, const char *table, cli_want_fn fn, void *arg,
 		      const struct cli_apply_opts *o, bool fresh, struct cli_applied *res,
 		      struct diag *d)
 {
-	struct cli_cache cc = { o->cache_dir, o->verbose };
+	struct cli_cache cc = { o->cache_dir, o->verbose, o->inputs ? *o->inputs : 0 };
 	const struct ir_ruleset *want;
 	struct ir_ruleset *live = NULL;
 	struct ir_diff diff = { 0 };
 	uint32_t genid = 0;
 	bool cached;
-	int ret = cli_live_get(ctx, table, &cc, fresh, &live, &genid, &cached, d);
+	int ret;
 
+	if (!fresh && cli_live_unchanged(ctx, table, &cc, &genid))
+		return unchanged(table, genid, o, res, d);
+	ret = cli_live_get(ctx, table, &cc, fresh, &live, &genid, &cached, d);
 	if (ret)
 		return ret;
 	want = fn(arg, live, d);
@@ -210,6 +225,7 @@ static int apply_once(struct nft_ctx *ctx, const char *table, cli_want_fn fn, vo
 		ret = -EINVAL;
 		goto out_free;
 	}
+	cc.inputs = o->inputs ? *o->inputs : 0;        /* `fn` may have said no */
 	ir_diff(live, want, &diff);
 	if (nft_foreign(ctx)) {
 		free(diff.why);
@@ -219,7 +235,7 @@ static int apply_once(struct nft_ctx *ctx, const char *table, cli_want_fn fn, vo
 	if (ir_diff_empty(&diff)) {
 		if (o->out)
 			fprintf(o->out, "fedwall: table inet %s: no changes\n", table);
-		if (!cached)
+		if (!cached || cc.inputs)       /* with the inputs: next time, no work */
 			cli_live_put(ctx, &cc, live, genid, d);
 		goto out_free;
 	}
@@ -294,36 +310,80 @@ static int cmp_prefix(const void *x, const void *y)
 	return prefix_cmp(x, y);
 }
 
+/* Partner index of each chain (SIZE_MAX: not a partner's). */
+static size_t *chain_partners(const struct ir_ruleset *rs, const struct policy *p)
+{
+	size_t *cp = xcalloc(rs->nchains + 1, sizeof(*cp));
+
+	for (size_t c = 0; c < rs->nchains; c++) {
+		const char *name = cli_partner_of(rs->chains[c].name);
+		const struct partner *pt = name ? find_partner(p, name) : NULL;
+
+		cp[c] = pt ? (size_t)(pt - p->partners) : SIZE_MAX;
+	}
+	return cp;
+}
+
+/* Two passes, so that each list is allocated once at its size: this runs
+ * over every element of the table on each refresh. */
 void cli_partner_addrs(const struct ir_ruleset *rs, const struct policy *p,
 		       struct addr_list *out)
 {
-	for (size_t i = 0; rs && i < rs->nsets; i++) {
-		const struct ir_set *set = &rs->sets[i];
+	size_t *cp = rs ? chain_partners(rs, p) : NULL;
 
-		if (!set->is_map || set->key == IR_KEY_PROTO_PORT)
-			continue;
-		for (size_t k = 0; k < set->nelems; k++) {
-			const struct ir_elem *e = &set->elems[k];
-			const struct partner *pt;
+	for (int pass = 0; rs && pass < 2; pass++) {
+		for (size_t i = 0; i < rs->nsets; i++) {
+			const struct ir_set *set = &rs->sets[i];
 
-			if (e->chain >= rs->nchains)
+			if (!set->is_map || set->key == IR_KEY_PROTO_PORT)
 				continue;
-			pt = find_partner(p, cli_partner_of(rs->chains[e->chain].name)
-					  ? cli_partner_of(rs->chains[e->chain].name) : "");
-			if (pt)
-				addr_list_push(&out[pt - p->partners], &e->addr, NULL);
+			for (size_t k = 0; k < set->nelems; k++) {
+				uint32_t c = set->elems[k].chain;
+				struct addr_list *l;
+
+				if (c >= rs->nchains || cp[c] == SIZE_MAX)
+					continue;
+				l = &out[cp[c]];
+				if (pass == 0)
+					l->cap++;
+				else
+					l->v[l->n++] = set->elems[k].addr;
+			}
+		}
+		for (size_t i = 0; pass == 0 && i < p->npartners; i++) {
+			out[i].v = xcalloc(out[i].cap + 1, sizeof(*out[i].v));
+			out[i].locs = xcalloc(out[i].cap + 1, sizeof(*out[i].locs));
 		}
 	}
+	free(cp);
 	for (size_t i = 0; i < p->npartners; i++) {
 		struct addr_list *l = &out[i];
 		size_t k = 0;
 
-		if (l->n)
-			qsort(l->v, l->n, sizeof(*l->v), cmp_prefix);
+		for (size_t j = 1; j < l->n; j++) {
+			if (prefix_cmp(&l->v[j - 1], &l->v[j]) > 0) {
+				qsort(l->v, l->n, sizeof(*l->v), cmp_prefix);
+				break;
+			}
+		}
 		for (size_t j = 0; j < l->n; j++)
 			if (k == 0 || prefix_cmp(&l->v[k - 1], &l->v[j]))
 				l->v[k++] = l->v[j];
 		l->n = k;
+	}
+}
+
+void addr_lists_copy(struct addr_list *dst, const struct addr_list *src, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		dst[i] = src[i];
+		dst[i].cap = src[i].n;
+		dst[i].v = xcalloc(src[i].n + 1, sizeof(*dst[i].v));
+		dst[i].locs = xcalloc(src[i].n + 1, sizeof(*dst[i].locs));
+		if (src[i].n) {
+			memcpy(dst[i].v, src[i].v, src[i].n * sizeof(*dst[i].v));
+			memcpy(dst[i].locs, src[i].locs, src[i].n * sizeof(*dst[i].locs));
+		}
 	}
 }
 

@@ -33,6 +33,7 @@ struct rctx {
 	struct addr_list *after;        /* per partner, in `want` */
 	char **refused;                 /* per partner: why the guards said no */
 	bool had_table;
+	uint64_t inputs;                /* inputs_digest(); 0 once a partner is held back */
 };
 
 static void lists_free(struct addr_list *l, size_t n)
@@ -124,12 +125,14 @@ static const struct ir_ruleset *build_want(void *arg, const struct ir_ruleset *l
 	c->had_table = live != NULL;
 	if (live) {
 		cli_partner_addrs(live, p, have);
-		cli_partner_addrs(live, p, c->before);
+		addr_lists_copy(c->before, have, c->n);
 	}
 	for (size_t i = 0; i < c->n; i++) {
 		const struct addr_list *use;
 
 		guard_one(c, i, live, &have[i], &prop[i]);
+		if (c->refused[i])
+			c->inputs = 0;  /* the table is not what the inputs make */
 		/* Held back: what it had (the generator adds the inline ones). */
 		use = c->refused[i] ? &have[i] : &prop[i];
 		extra[i] = (struct gen_addrs){ use->v, use->n, use->locs };
@@ -266,19 +269,41 @@ static int save(struct refresh_run *r, struct state *st, const bool *skip,
 	return err;
 }
 
+/* What the table is built from: the policy and, per partner, the
+ * addresses proposed before the guards (what guard_one() proposes). */
+static uint64_t inputs_digest(const struct refresh_run *r)
+{
+	uint64_t h = fnv1a64(FNV1A64_INIT, &r->p->digest, sizeof(r->p->digest));
+
+	for (size_t i = 0; i < r->p->npartners; i++) {
+		struct addr_list l = { 0 };
+
+		srcset_partner_addrs(r->src, i, &l);
+		h = fnv1a64(h, &i, sizeof(i));
+		h = fnv1a64(h, &l.n, sizeof(l.n));
+		if (l.n)
+			h = fnv1a64(h, l.v, l.n * sizeof(*l.v));
+		addr_list_free(&l);
+	}
+	return h ? h : 1;
+}
+
 static int cycle_apply(struct refresh_run *r, struct state *st, const char *path,
 		       int64_t now, struct diag *d)
 {
-	struct rctx c = { .r = r, .st = st, .now = now, .n = r->p->npartners };
+	struct rctx c = { .r = r, .st = st, .now = now, .n = r->p->npartners,
+			  .inputs = inputs_digest(r) };
 	struct cli_apply_opts ao = { .verbose = r->verbose,
 				     .out = r->verbose ? r->out : NULL,
-				     .cache_dir = r->state_dir };
+				     .cache_dir = r->state_dir, .inputs = &c.inputs };
 	struct cli_applied res;
 	bool *skip;
 	int ret = cli_apply(r->p->table, build_want, &c, &ao, &res, d);
 
 	report_refused(&c, d);
-	if (!ret) {
+	if (!ret && res.unchanged) {
+		ret = save(r, st, NULL, now, path, d);
+	} else if (!ret) {
 		report(&c, !c.had_table);
 		report_restored(r, &c, &res);
 		skip = xcalloc(c.n + 1, sizeof(*skip));

@@ -609,7 +609,7 @@ static int status_write(const char *table, enum format fmt, const struct policy 
 int cli_metrics_write(const struct policy *p, const char *state_dir, const char *path,
 		      struct diag *d)
 {
-	struct cli_cache cache = { state_dir, false };
+	struct cli_cache cache = { state_dir, false, 0 };
 
 	return status_write(p->table, FMT_PROM, p, state_dir, &cache, path, true, d);
 }

@@ -60,6 +60,7 @@ struct policy *policy_parse(const char *name, const char *buf, size_t len,
 	struct ynode *root;
 
 	p->file = xstrdup(name);
+	p->digest = fnv1a64(FNV1A64_INIT, buf, len);
 	set_defaults(p);
 	root = ytree_parse(p->file, buf, len, &e);
 	if (root || !e.n)

@@ -110,6 +110,7 @@ struct logcfg {
 
 struct policy {
 	char *file;             /* as given on the command line */
+	uint64_t digest;        /* FNV-1a of the file's bytes: the same policy */
 	unsigned version;       /* 1 */
 	char *table;            /* default POLICY_DEFAULT_TABLE */
 	enum policy_mode mode;  /* default MODE_HOST */

@@ -130,7 +130,10 @@ rekey() {
 		open($fh, ">:raw", $f) or die;
 		print $fh $body, sprintf("%08x%08x\n", $hi, $lo);' "$CACHE" "$1" "$2"
 }
-hit() { has ERR "live table from the cache at generation [0-9]+" "$1"; }
+# hit: the cache was used: its table, or (same inputs) nothing to build
+hit() { has ERR "(live table from the cache|built from these very inputs, and nothing changed it since) \(?(at )?generation [0-9]+" "$1"; }
+same_inputs() { has ERR "built from these very inputs, and nothing changed it since" "$1"; }
+cache_table() { has ERR "live table from the cache at generation [0-9]+" "$1"; }
 read_back() { has ERR "reading the table back: cache $2" "$1"; }
 
 # ---- the first runs ----------------------------------------------------------
@@ -158,12 +161,45 @@ count same NFT_MSG_GETGEN 1 "cache: ... asks for the generation once"
 count same NFNL_MSG_BATCH_BEGIN 0 "cache: ... and commits nothing"
 has OUT "table inet fedwall: no changes" "cache: ... and says there was nothing to do"
 
+# ---- the same inputs: nothing built, nothing read -----------------------------
+# The run above stored the digest of its inputs (policy, each partner's
+# proposed addresses) with the table it proved current.
+FW_TRACE=inputs fw refresh
+expect_rc 0 "inputs: a refresh with the same inputs exits 0"
+same_inputs "inputs: the same inputs and the same generation: nothing to build"
+count inputs NFT_MSG_GETGEN 1 "inputs: ... one GETGEN"
+count inputs NFT_MSG_GETOBJ 0 "inputs: ... not even the counters"
+count inputs NFT_MSG_GETSETELEM 0 "inputs: ... no set elements"
+count inputs NFNL_MSG_BATCH_BEGIN 0 "inputs: ... no commit"
+has OUT "table inet fedwall: no changes" "inputs: ... and says there was nothing to do"
+printf '# a comment changes the policy file, not the table\n' >>"$POLF"
+fw refresh
+cache_table "inputs: an edited policy file is other inputs: built and compared"
+has OUT "table inet fedwall: no changes" "inputs: ... the same table: no changes"
+fw refresh
+same_inputs "inputs: ... and then the same inputs again"
+# A partner its guards hold back: the table is not what the inputs make,
+# so the next run must weigh them again (and say so again), not skip.
+list 198.0.0.0/7
+fw refresh
+has ERR "partner 'listed': refresh refused" "inputs: a partner held back by its guards"
+fw refresh
+has ERR "partner 'listed': refresh refused" "inputs: ... is held back and reported again on the next run"
+if printf '%s\n' "$ERR" | grep -q "built from these very inputs"; then
+	fail "inputs: ... whose inputs are never taken as applied"
+else pass "inputs: ... whose inputs are never taken as applied"; fi
+list
+fw refresh
+expect_rc 0 "inputs: the list as before: refresh exits 0"
+table >"$D/t.now"
+same "$D/t.good" "$D/t.now" "inputs: ... and the table is as before"
+
 # ---- one address changed: one commit, no dump ---------------------------------
 list 198.51.100.12
 blocked "cache: bravo is not admitted before" bravo tcp $E4 5061
 FW_TRACE=one fw refresh
 expect_rc 0 "cache: one address changed: refresh exits 0"
-hit "cache: one address changed: the table comes from the cache"
+cache_table "cache: one address changed: the table comes from the cache"
 count one NFT_MSG_GETSETELEM 0 "cache: one address changed: no set elements dumped"
 count one NFNL_MSG_BATCH_BEGIN 1 "cache: one address changed: one commit"
 has OUT "partner listed: \+1 -0 address" "cache: one address changed: reported"
