@@ -279,7 +279,7 @@ static bool classify(const struct shape *s, struct ir_rule *r)
 		r->target = xstrdup(s->counter);
 		classify_match(s, r);
 	} else if (s->set) {
-		r->kind = s->vmap ? IR_R_VMAP : IR_R_LOOKUP;
+		r->kind = !s->vmap ? IR_R_LOOKUP : s->addr ? IR_R_VMAP : IR_R_PORT_VMAP;
 		classify_match(s, r);
 	} else {
 		return false;
