@@ -2,6 +2,7 @@
  * matching the expression patterns lower.c emits.  A rule is accepted
  * only if lowering the decoded rule gives back the very same expressions;
  * anything else makes the live table "foreign" (replace, never patch). */
+#define _GNU_SOURCE     /* qsort_r */
 #include "nft/kernel-int.h"
 
 #include <arpa/inet.h>
@@ -361,6 +362,367 @@ bool nft_decode_rule(const struct ir_ruleset *rs, const struct nftnl_rule *kr,
 	return true;
 }
 
+/* ---- elements as dumped --------------------------------------------------------- */
+
+/* Elements are read straight from the netlink attributes into one packed
+ * array per set: a libnftnl object per element (calloc, copies, free)
+ * was most of the read-back's time and memory on large sets (issue 6).
+ * Every attribute is checked for type and length here, since
+ * nft_decode_dump() is fed arbitrary bytes.  Two outcomes besides
+ * success: malformed netlink (a truncated, duplicated or wrongly sized
+ * attribute) fails the message; a well-formed element fedwall never
+ * writes marks its set foreign. */
+
+#define NO_CHAIN UINT32_MAX
+#define KEY_MAX 24              /* sizeof(struct nft_kelem.key) */
+
+/* Interned jump target names: an element keeps its target as an id,
+ * resolved to a chain index once per name at conversion, because a
+ * recorded dump may bring the chains after the elements. */
+struct names {
+	VEC(char *) v;
+	uint32_t *slot;         /* id + 1, 0: free (open addressing) */
+	size_t nslot;           /* a power of two, > 2 * v.n */
+};
+
+/* One set's elements: `stride` bytes each, the key, the key_end
+ * (concatenations), a flags byte (NFT_SET_ELEM_INTERVAL_END) and, for
+ * maps, the jump target's name id (host order, unaligned). */
+struct kelems {
+	uint32_t klen;
+	bool concat, map;
+	bool bad;               /* an element fedwall never writes */
+	size_t stride;
+	uint8_t *rec;
+	size_t n, cap;
+};
+
+static uint32_t name_hash(const char *s)
+{
+	uint32_t h = 2166136261u;       /* FNV-1a */
+
+	while (*s)
+		h = (h ^ (uint8_t)*s++) * 16777619u;
+	return h;
+}
+
+/* The slot of `s`: where it is, or the free one where it would go. */
+static size_t names_slot(const struct names *nm, const char *s)
+{
+	size_t mask = nm->nslot - 1, i = name_hash(s) & mask;
+
+	while (nm->slot[i] && strcmp(nm->v.v[nm->slot[i] - 1], s))
+		i = (i + 1) & mask;
+	return i;
+}
+
+static void names_grow(struct names *nm)
+{
+	size_t n = nm->nslot ? nm->nslot * 2 : 16;
+
+	free(nm->slot);
+	nm->slot = xcalloc(n, sizeof(*nm->slot));
+	nm->nslot = n;
+	for (size_t id = 0; id < nm->v.n; id++)
+		nm->slot[names_slot(nm, nm->v.v[id])] = (uint32_t)id + 1;
+}
+
+static uint32_t names_intern(struct names *nm, const char *s)
+{
+	size_t i;
+
+	if (2 * (nm->v.n + 1) >= nm->nslot)
+		names_grow(nm);
+	i = names_slot(nm, s);
+	if (!nm->slot[i]) {
+		VEC_PUSH(&nm->v, xstrdup(s));
+		nm->slot[i] = (uint32_t)nm->v.n;
+	}
+	return nm->slot[i] - 1;
+}
+
+/* The id of `s`, or NO_CHAIN when no element named it. */
+static uint32_t names_find(const struct names *nm, const char *s)
+{
+	size_t i;
+
+	if (!nm->nslot)
+		return NO_CHAIN;
+	i = names_slot(nm, s);
+	return nm->slot[i] ? nm->slot[i] - 1 : NO_CHAIN;
+}
+
+static void names_free(struct names *nm)
+{
+	for (size_t i = 0; i < nm->v.n; i++)
+		free(nm->v.v[i]);
+	free(nm->v.v);
+	free(nm->slot);
+	memset(nm, 0, sizeof(*nm));
+}
+
+/* Where a record's flags byte is: after the key (and key_end). */
+static size_t flags_at(const struct kelems *k)
+{
+	return (size_t)k->klen * (k->concat ? 2 : 1);
+}
+
+static void kelems_init(struct kelems *k, const struct nftnl_set *ks)
+{
+	uint32_t flags = nftnl_set_get_u32(ks, NFTNL_SET_FLAGS);
+
+	memset(k, 0, sizeof(*k));
+	k->klen = nftnl_set_get_u32(ks, NFTNL_SET_KEY_LEN);
+	k->concat = flags & NFT_SET_CONCAT;
+	k->map = flags & NFT_SET_MAP;
+	k->bad = !k->klen || k->klen > KEY_MAX;         /* conv_set refuses it */
+	if (!k->bad)
+		k->stride = flags_at(k) + 1 + (k->map ? sizeof(uint32_t) : 0);
+}
+
+static void kelems_free(struct kelems *k)
+{
+	free(k->rec);
+	k->rec = NULL;
+	k->n = k->cap = 0;
+}
+
+static uint8_t *rec_at(const struct kelems *k, size_t i)
+{
+	return k->rec + i * k->stride;
+}
+
+static uint8_t rec_flags(const struct kelems *k, const uint8_t *r)
+{
+	return r[flags_at(k)];
+}
+
+static uint32_t rec_chain(const struct kelems *k, const uint8_t *r)
+{
+	uint32_t id = NO_CHAIN;
+
+	if (k->map)
+		memcpy(&id, r + flags_at(k) + 1, sizeof(id));
+	return id;
+}
+
+/* One element's attributes, checked. */
+struct pelem {
+	const struct nlattr *key, *key_end;     /* NFTA_DATA_VALUE */
+	uint32_t flags;
+	bool verdict;
+	int32_t code;
+	const char *chain;
+	bool foreign;           /* holds what fedwall never writes */
+};
+
+struct attrs {
+	const struct nlattr **tb;
+	const enum mnl_attr_data_type *type;    /* of tb[0..max] */
+	uint16_t max;
+	bool extra;             /* a type beyond max */
+};
+
+static int attrs_cb(const struct nlattr *a, void *data)
+{
+	struct attrs *at = data;
+	uint16_t t = mnl_attr_get_type(a);
+
+	if (t > at->max) {
+		at->extra = true;       /* a newer kernel's; libnftnl skipped them */
+		return MNL_CB_OK;
+	}
+	if (at->tb[t] || mnl_attr_validate(a, at->type[t]) < 0)
+		return MNL_CB_ERROR;
+	at->tb[t] = a;
+	return MNL_CB_OK;
+}
+
+/* The attributes nested in `nest` into tb[0..max], each validated
+ * against type[]; false when one is duplicated, of the wrong size, or
+ * overruns the nest (libmnl's walk stops there silently). */
+static bool parse_nest(const struct nlattr *nest, const struct nlattr **tb, uint16_t max,
+		       const enum mnl_attr_data_type *type, bool *extra)
+{
+	struct attrs at = { tb, type, max, false };
+	const char *end = (const char *)mnl_attr_get_payload(nest) +
+			  mnl_attr_get_payload_len(nest);
+	const struct nlattr *a;
+
+	memset(tb, 0, (max + 1u) * sizeof(*tb));
+	mnl_attr_for_each_nested(a, nest)
+		if (attrs_cb(a, &at) != MNL_CB_OK)
+			return false;
+	*extra |= at.extra;
+	return (const char *)a >= end;
+}
+
+static const enum mnl_attr_data_type data_type[NFTA_DATA_MAX + 1] = {
+	[NFTA_DATA_VALUE] = MNL_TYPE_BINARY,
+	[NFTA_DATA_VERDICT] = MNL_TYPE_NESTED,
+};
+
+static const enum mnl_attr_data_type verdict_type[NFTA_VERDICT_MAX + 1] = {
+	[NFTA_VERDICT_CODE] = MNL_TYPE_U32,
+	[NFTA_VERDICT_CHAIN] = MNL_TYPE_NUL_STRING,
+	[NFTA_VERDICT_CHAIN_ID] = MNL_TYPE_U32,
+};
+
+/* A key (NFTA_SET_ELEM_KEY, _KEY_END): a value, nothing else. */
+static bool parse_key(const struct nlattr *nest, const struct nlattr **out, bool *foreign)
+{
+	const struct nlattr *tb[NFTA_DATA_MAX + 1];
+
+	*out = NULL;
+	if (!nest)
+		return true;
+	if (!parse_nest(nest, tb, NFTA_DATA_MAX, data_type, foreign))
+		return false;
+	*foreign |= tb[NFTA_DATA_VERDICT] != NULL;
+	*out = tb[NFTA_DATA_VALUE];
+	return true;
+}
+
+/* NFTA_SET_ELEM_DATA: for fedwall, always a verdict naming a chain. */
+static bool parse_verdict(const struct nlattr *nest, struct pelem *pe)
+{
+	const struct nlattr *tb[NFTA_DATA_MAX + 1], *v[NFTA_VERDICT_MAX + 1];
+
+	if (!nest)
+		return true;
+	if (!parse_nest(nest, tb, NFTA_DATA_MAX, data_type, &pe->foreign))
+		return false;
+	pe->foreign |= tb[NFTA_DATA_VALUE] || !tb[NFTA_DATA_VERDICT];
+	if (!tb[NFTA_DATA_VERDICT])
+		return true;
+	if (!parse_nest(tb[NFTA_DATA_VERDICT], v, NFTA_VERDICT_MAX, verdict_type,
+			&pe->foreign))
+		return false;
+	pe->foreign |= !v[NFTA_VERDICT_CODE] || v[NFTA_VERDICT_CHAIN_ID];
+	pe->verdict = true;
+	if (v[NFTA_VERDICT_CODE])
+		pe->code = (int32_t)ntohl(mnl_attr_get_u32(v[NFTA_VERDICT_CODE]));
+	if (v[NFTA_VERDICT_CHAIN])
+		pe->chain = mnl_attr_get_str(v[NFTA_VERDICT_CHAIN]);
+	return true;
+}
+
+static const enum mnl_attr_data_type elem_type[NFTA_SET_ELEM_MAX + 1] = {
+	[NFTA_SET_ELEM_KEY] = MNL_TYPE_NESTED,
+	[NFTA_SET_ELEM_DATA] = MNL_TYPE_NESTED,
+	[NFTA_SET_ELEM_FLAGS] = MNL_TYPE_U32,
+	[NFTA_SET_ELEM_TIMEOUT] = MNL_TYPE_U64,
+	[NFTA_SET_ELEM_EXPIRATION] = MNL_TYPE_U64,
+	[NFTA_SET_ELEM_USERDATA] = MNL_TYPE_BINARY,
+	[NFTA_SET_ELEM_EXPR] = MNL_TYPE_NESTED,
+	[NFTA_SET_ELEM_OBJREF] = MNL_TYPE_NUL_STRING,
+	[NFTA_SET_ELEM_KEY_END] = MNL_TYPE_NESTED,
+	[NFTA_SET_ELEM_EXPRESSIONS] = MNL_TYPE_NESTED,
+};
+
+static bool parse_elem(const struct nlattr *nest, struct pelem *pe)
+{
+	const struct nlattr *tb[NFTA_SET_ELEM_MAX + 1];
+	bool extra = false;     /* unknown attributes: ignored, as libnftnl did */
+
+	memset(pe, 0, sizeof(*pe));
+	if (!parse_nest(nest, tb, NFTA_SET_ELEM_MAX, elem_type, &extra))
+		return false;
+	if (tb[NFTA_SET_ELEM_FLAGS])
+		pe->flags = ntohl(mnl_attr_get_u32(tb[NFTA_SET_ELEM_FLAGS]));
+	/* Timeouts, comments, counters, object references: never fedwall's. */
+	pe->foreign = tb[NFTA_SET_ELEM_TIMEOUT] || tb[NFTA_SET_ELEM_EXPIRATION] ||
+		      tb[NFTA_SET_ELEM_USERDATA] || tb[NFTA_SET_ELEM_EXPR] ||
+		      tb[NFTA_SET_ELEM_OBJREF] || tb[NFTA_SET_ELEM_EXPRESSIONS];
+	return parse_key(tb[NFTA_SET_ELEM_KEY], &pe->key, &pe->foreign) &&
+	       parse_key(tb[NFTA_SET_ELEM_KEY_END], &pe->key_end, &pe->foreign) &&
+	       parse_verdict(tb[NFTA_SET_ELEM_DATA], pe);
+}
+
+static bool value_is(const struct nlattr *v, uint32_t len)
+{
+	return v && mnl_attr_get_payload_len(v) == len;
+}
+
+/* Whether `pe` is an element fedwall writes into a set shaped as `k`:
+ * see nft_elem_encode() and nft_elem_add(). */
+static bool elem_fits(const struct kelems *k, const struct pelem *pe)
+{
+	bool end = pe->flags & NFT_SET_ELEM_INTERVAL_END;
+
+	if (pe->foreign || (pe->flags & ~(uint32_t)NFT_SET_ELEM_INTERVAL_END) ||
+	    !value_is(pe->key, k->klen))
+		return false;
+	if (k->concat ? end || !value_is(pe->key_end, k->klen) : pe->key_end != NULL)
+		return false;
+	if (!k->map || end)
+		return !pe->verdict;    /* an interval's end carries no verdict */
+	return pe->verdict && pe->code == NFT_JUMP && pe->chain;
+}
+
+static void kelems_add(struct kelems *k, struct names *nm, const struct pelem *pe)
+{
+	uint32_t id = NO_CHAIN;
+	uint8_t *r;
+
+	if (k->bad)
+		return;
+	if (!elem_fits(k, pe)) {
+		k->bad = true;
+		kelems_free(k);         /* the set is foreign: its elements go unused */
+		return;
+	}
+	if (k->n == k->cap) {
+		k->cap = k->cap ? k->cap * 2 : 64;
+		k->rec = xreallocarray(k->rec, k->cap, k->stride);
+	}
+	r = rec_at(k, k->n++);
+	memcpy(r, mnl_attr_get_payload(pe->key), k->klen);
+	if (k->concat)
+		memcpy(r + k->klen, mnl_attr_get_payload(pe->key_end), k->klen);
+	r[flags_at(k)] = pe->flags & NFT_SET_ELEM_INTERVAL_END;
+	if (pe->chain)
+		id = names_intern(nm, pe->chain);
+	if (k->map)
+		memcpy(r + flags_at(k) + 1, &id, sizeof(id));
+}
+
+/* NFTA_SET_ELEM_LIST_ELEMENTS: each a nested NFTA_LIST_ELEM. */
+static bool parse_elem_list(const struct nlattr *list, struct kelems *k, struct names *nm)
+{
+	const char *end = (const char *)mnl_attr_get_payload(list) +
+			  mnl_attr_get_payload_len(list);
+	const struct nlattr *e;
+	struct pelem pe;
+
+	if (mnl_attr_validate(list, MNL_TYPE_NESTED) < 0)
+		return false;
+	mnl_attr_for_each_nested(e, list) {
+		if (mnl_attr_get_type(e) != NFTA_LIST_ELEM ||
+		    mnl_attr_validate(e, MNL_TYPE_NESTED) < 0 || !parse_elem(e, &pe))
+			return false;
+		kelems_add(k, nm, &pe);
+	}
+	return (const char *)e >= end;
+}
+
+/* The elements of one NFT_MSG_NEWSETELEM message into `k`; false when
+ * the message is malformed.  The walk ends at nlmsg_len, not at its
+ * aligned tail as libmnl's does (a recorded dump may end unaligned). */
+static bool parse_elem_msg(const struct nlmsghdr *nlh, struct kelems *k, struct names *nm)
+{
+	const char *end = (const char *)nlh + nlh->nlmsg_len;
+	const struct nlattr *a = mnl_nlmsg_get_payload_offset(nlh, sizeof(struct nfgenmsg));
+
+	if (nlh->nlmsg_len < MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(struct nfgenmsg)))
+		return false;
+	for (; mnl_attr_ok(a, (int)(end - (const char *)a)); a = mnl_attr_next(a))
+		if (mnl_attr_get_type(a) == NFTA_SET_ELEM_LIST_ELEMENTS &&
+		    !parse_elem_list(a, k, nm))
+			return false;
+	return (const char *)a >= end;
+}
+
 /* ---- dumps ---------------------------------------------------------------------- */
 
 struct objs {
@@ -368,6 +730,8 @@ struct objs {
 	struct nftnl_table *t;
 	VEC(struct nftnl_chain *) chains;
 	VEC(struct nftnl_set *) sets;
+	VEC(struct kelems) elems;       /* parallel to sets */
+	struct names names;             /* the elements' jump targets */
 	VEC(struct nftnl_rule *) rules;
 	VEC(struct nftnl_obj *) counters;
 };
@@ -408,15 +772,15 @@ static bool verdict_named(const struct nlattr *data)
 	       (chain && mnl_attr_validate(chain, MNL_TYPE_STRING) >= 0);
 }
 
-/* libnftnl (1.2.x) dereferences a missing expression name: an
- * expression (of a rule, a set or an element) must have one. */
-/* A verdict naming a chain where no verdict belongs (a key, a cmp
- * value...): libnftnl copies the chain and never frees it. */
+/* A verdict naming a chain where no verdict belongs (a cmp value...):
+ * libnftnl copies the chain and never frees it. */
 static bool stray_chain(const struct nlattr *data)
 {
 	return nested(nested(data, NFTA_DATA_VERDICT), NFTA_VERDICT_CHAIN) != NULL;
 }
 
+/* libnftnl (1.2.x) dereferences a missing expression name: an
+ * expression (of a rule or a set) must have one. */
 static bool expr_ok(const struct nlattr *e)
 {
 	const struct nlattr *name = NULL, *data, *a;
@@ -516,6 +880,8 @@ static int set_cb(const struct nlmsghdr *nlh, void *data)
 		return MNL_CB_OK;
 	}
 	VEC_PUSH(&o->sets, s);
+	VEC_GROW(&o->elems);
+	kelems_init(&o->elems.v[o->elems.n++], s);
 	return MNL_CB_OK;
 }
 
@@ -550,21 +916,20 @@ static int obj_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
+/* Where the live read puts the elements of the set it asked for. */
+struct elem_sink {
+	struct kelems *k;
+	struct names *names;
+};
+
 static int elem_cb(const struct nlmsghdr *nlh, void *data)
 {
-	const struct nlattr *a, *e;
+	struct elem_sink *sink = data;
 
-	mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg)) {
-		if (mnl_attr_get_type(a) != NFTA_SET_ELEM_LIST_ELEMENTS)
-			continue;
-		mnl_attr_for_each_nested(e, a)
-			if (!verdict_named(nested(e, NFTA_SET_ELEM_DATA)) ||
-			    stray_chain(nested(e, NFTA_SET_ELEM_KEY)) ||
-			    stray_chain(nested(e, NFTA_SET_ELEM_KEY_END)) ||
-			    !msg_exprs_ok(nlh, e, NFTA_SET_ELEM_EXPR, NFTA_SET_ELEM_EXPRESSIONS))
-				return MNL_CB_ERROR;
-	}
-	return nftnl_set_elems_nlmsg_parse(nlh, data) < 0 ? MNL_CB_ERROR : MNL_CB_OK;
+	if (parse_elem_msg(nlh, sink->k, sink->names))
+		return MNL_CB_OK;
+	errno = EBADMSG;        /* what nl_talk() returns */
+	return MNL_CB_ERROR;
 }
 
 static void objs_free(struct objs *o)
@@ -575,12 +940,16 @@ static void objs_free(struct objs *o)
 		nftnl_chain_free(o->chains.v[i]);
 	for (size_t i = 0; i < o->sets.n; i++)
 		nftnl_set_free(o->sets.v[i]);
+	for (size_t i = 0; i < o->elems.n; i++)
+		kelems_free(&o->elems.v[i]);
+	names_free(&o->names);
 	for (size_t i = 0; i < o->rules.n; i++)
 		nftnl_rule_free(o->rules.v[i]);
 	for (size_t i = 0; i < o->counters.n; i++)
 		nftnl_obj_free(o->counters.v[i]);
 	free(o->chains.v);
 	free(o->sets.v);
+	free(o->elems.v);
 	free(o->rules.v);
 	free(o->counters.v);
 	memset(o, 0, sizeof(*o));
@@ -639,11 +1008,13 @@ static int dump_all(struct nft_ctx *ctx, struct objs *o)
 	nftnl_obj_free(filter);
 	ret = nft_talk(ctx, nlh, obj_cb, o);
 	for (size_t i = 0; !ret && i < o->sets.n; i++) {
+		struct elem_sink sink = { &o->elems.v[i], &o->names };
+
 		nlh = req(ctx, buf, NFT_MSG_GETSETELEM, NLM_F_DUMP);
 		mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, o->table);
 		mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET,
 				  nftnl_set_get_str(o->sets.v[i], NFTNL_SET_NAME));
-		ret = nft_talk(ctx, nlh, elem_cb, o->sets.v[i]);
+		ret = nft_talk(ctx, nlh, elem_cb, &sink);
 	}
 	return ret;
 }
@@ -653,6 +1024,7 @@ static int dump_all(struct nft_ctx *ctx, struct objs *o)
 struct conv {
 	struct ir_ruleset *rs;
 	struct strbuf foreign;  /* first reason, "" if all decoded */
+	uint32_t *cmap;         /* element target name id -> chain index */
 };
 
 static void foreign(struct conv *cv, const char *fmt, const char *name)
@@ -725,98 +1097,76 @@ static long chain_index(const struct ir_ruleset *rs, const char *name)
 	return -1;
 }
 
-static bool elem_verdict(const struct ir_ruleset *rs, struct nftnl_set_elem *ke,
-			 struct ir_elem *e)
+/* The elements' target name ids -> chain indexes (NO_CHAIN: none of
+ * that name), one hash lookup per chain; the first of a name wins, as
+ * chain_index() has it. */
+static uint32_t *chain_map(const struct ir_ruleset *rs, const struct names *nm)
 {
-	long ci;
+	uint32_t *m = xreallocarray(NULL, nm->v.n + 1, sizeof(*m));
 
-	if (!nftnl_set_elem_is_set(ke, NFTNL_SET_ELEM_VERDICT) ||
-	    (int32_t)nftnl_set_elem_get_u32(ke, NFTNL_SET_ELEM_VERDICT) != NFT_JUMP)
+	for (size_t i = 0; i < nm->v.n; i++)
+		m[i] = NO_CHAIN;
+	for (size_t i = rs->nchains; i-- > 0;) {
+		uint32_t id = names_find(nm, rs->chains[i].name);
+
+		if (id != NO_CHAIN)
+			m[id] = (uint32_t)i;
+	}
+	return m;
+}
+
+/* A map element's jump target (NFT_JUMP, checked by elem_fits()). */
+static bool elem_chain(const struct conv *cv, const struct kelems *k, const uint8_t *r,
+		       struct ir_elem *e)
+{
+	uint32_t id = rec_chain(k, r);
+
+	if (!k->map)
+		return true;
+	if (id == NO_CHAIN || cv->cmap[id] == NO_CHAIN)
 		return false;
-	ci = chain_index(rs, nftnl_set_elem_get_str(ke, NFTNL_SET_ELEM_CHAIN));
-	if (ci < 0)
-		return false;
-	e->chain = (uint32_t)ci;
+	e->chain = cv->cmap[id];
 	return true;
 }
 
-static bool conv_concat_elem(const struct ir_ruleset *rs, const struct ir_set *s,
-			     struct nftnl_set_elem *ke, struct ir_elem *e)
+static bool zero(const uint8_t *p, size_t n)
 {
-	const struct nft_keyinfo *ki = nft_keyinfo(s->key);
-	uint32_t kl = 0, el = 0;
-	const uint8_t *k = nftnl_set_elem_get(ke, NFTNL_SET_ELEM_KEY, &kl);
-	const uint8_t *end = nftnl_set_elem_get(ke, NFTNL_SET_ELEM_KEY_END, &el);
-	size_t al = ki->addr_len;
-	uint16_t lo, hi;
-
-	memset(e, 0, sizeof(*e));
-	if (!k || !end || kl != ki->len || el != ki->len)
-		return false;
-	if (al && !range_prefix(k, end, al, &e->addr))
-		return false;
-	if (k[al] != end[al] || (k[al] != PROTO_TCP && k[al] != PROTO_UDP))
-		return false;
-	memcpy(&lo, k + al + 4, 2);
-	memcpy(&hi, end + al + 4, 2);
-	e->port.proto = k[al];
-	e->port.lo = ntohs(lo);
-	e->port.hi = ntohs(hi);
-	if (!e->port.lo || e->port.hi < e->port.lo)
-		return false;
-	return !s->is_map || elem_verdict(rs, ke, e);
+	while (n--)
+		if (*p++)
+			return false;
+	return true;
 }
 
-struct bound {
-	uint8_t key[16];
-	bool end;
-};
-
-static int bound_cmp(const void *x, const void *y)
+/* proto (padded to 4) . port (padded to 4), as put_proto_port() writes. */
+static bool proto_port_at(const uint8_t *k, uint8_t *proto, uint16_t *port)
 {
-	const struct bound *a = x, *b = y;
-	int c = memcmp(a->key, b->key, sizeof(a->key));
+	uint16_t be;
 
-	/* An interval's end sorts before the next one's start at the same key. */
-	return c ? c : (int)b->end - (int)a->end;
+	memcpy(&be, k + 4, 2);
+	*proto = k[0];
+	*port = ntohs(be);
+	return zero(k + 1, 3) && zero(k + 6, 2);
 }
 
-typedef VEC(struct ir_elem) elem_vec;
-
-static bool conv_single_elems(const struct ir_set *s, struct bound *v, size_t n,
-			      elem_vec *out)
+static bool conv_concat_elem(const struct conv *cv, const struct ir_set *s,
+			     const struct kelems *k, const uint8_t *r, struct ir_elem *e)
 {
 	size_t al = nft_keyinfo(s->key)->addr_len;
-	uint8_t open[16], last[16];
-	bool have = false;
+	const uint8_t *end = r + k->klen;
+	uint8_t proto_end;
 
-	if (n)
-		qsort(v, n, sizeof(*v), bound_cmp);
-	for (size_t i = 0; i <= n; i++) {
-		struct ir_elem e = { 0 };
-
-		if (i < n && !v[i].end) {
-			if (have)
-				return false;
-			memcpy(open, v[i].key, al);
-			have = true;
-			continue;
-		}
-		if (!have)
-			continue;       /* nft's closing element at zero */
-		if (i < n) {
-			memcpy(last, v[i].key, al);
-			for (size_t b = al; b-- > 0 && last[b]-- == 0;)
-				;
-		} else {
-			memset(last, 0xff, al);
-		}
-		if (!range_prefix(open, last, al, &e.addr))
-			return false;
-		VEC_PUSH(out, e);
-		have = false;
-	}
-	return true;
+	memset(e, 0, sizeof(*e));
+	if (al && !range_prefix(r, end, al, &e->addr))
+		return false;
+	if (!proto_port_at(r + al, &e->port.proto, &e->port.lo) ||
+	    !proto_port_at(end + al, &proto_end, &e->port.hi))
+		return false;
+	if (proto_end != e->port.proto ||
+	    (e->port.proto != PROTO_TCP && e->port.proto != PROTO_UDP))
+		return false;
+	if (!e->port.lo || e->port.hi < e->port.lo)
+		return false;
+	return elem_chain(cv, k, r, e);
 }
 
 static int elem_qcmp(const void *x, const void *y)
@@ -824,43 +1174,113 @@ static int elem_qcmp(const void *x, const void *y)
 	return ir_elem_cmp(x, y);
 }
 
-static bool conv_elems(const struct ir_ruleset *rs, struct ir_set *s, struct nftnl_set *ks)
+static bool conv_concat_elems(const struct conv *cv, struct ir_set *s, const struct kelems *k)
+{
+	bool sorted = true;
+
+	s->elems = k->n ? xreallocarray(NULL, k->n, sizeof(*s->elems)) : NULL;
+	for (size_t i = 0; i < k->n; i++) {
+		if (!conv_concat_elem(cv, s, k, rec_at(k, i), &s->elems[i]))
+			return false;
+		s->nelems++;
+		sorted &= i == 0 || ir_elem_cmp(&s->elems[i - 1], &s->elems[i]) < 0;
+	}
+	if (!sorted)
+		qsort(s->elems, s->nelems, sizeof(*s->elems), elem_qcmp);
+	return true;
+}
+
+/* Single-field bounds in key order; at the same key an interval's end
+ * sorts before the next one's start.  `arg`: the key length. */
+static int bound_cmp(const void *x, const void *y, void *arg)
+{
+	size_t kl = *(const uint32_t *)arg;
+	const uint8_t *a = x, *b = y;
+	int c = memcmp(a, b, kl);
+
+	return c ? c : (int)(b[kl] & NFT_SET_ELEM_INTERVAL_END) -
+		       (int)(a[kl] & NFT_SET_ELEM_INTERVAL_END);
+}
+
+/* The kernel's rbtree dumps in descending order: that is reversed, not
+ * sorted, and sorted input is left alone. */
+static void sort_bounds(struct kelems *k)
+{
+	uint8_t tmp[KEY_MAX + 1 + sizeof(uint32_t)];
+	bool asc = true, desc = true;
+
+	for (size_t i = 1; i < k->n && (asc || desc); i++) {
+		int c = bound_cmp(rec_at(k, i - 1), rec_at(k, i), &k->klen);
+
+		asc &= c <= 0;
+		desc &= c >= 0;
+	}
+	if (asc)
+		return;
+	if (!desc) {
+		qsort_r(k->rec, k->n, k->stride, bound_cmp, &k->klen);
+		return;
+	}
+	for (size_t i = 0, j = k->n - 1; i < j; i++, j--) {
+		memcpy(tmp, rec_at(k, i), k->stride);
+		memcpy(rec_at(k, i), rec_at(k, j), k->stride);
+		memcpy(rec_at(k, j), tmp, k->stride);
+	}
+}
+
+/* Start and end bounds -> prefixes (maps: with the start's target).
+ * Besides the pairs, only what fedwall writes (add_elems(), as nft
+ * does): an end at zero before everything, and no end after an
+ * interval that reaches the top of the space. */
+static bool conv_single_elems(const struct conv *cv, struct ir_set *s, struct kelems *k)
+{
+	size_t al = k->klen, nstart = 0;
+	const uint8_t *open = NULL;
+
+	sort_bounds(k);
+	for (size_t i = 0; i < k->n; i++)
+		nstart += !(rec_flags(k, rec_at(k, i)) & NFT_SET_ELEM_INTERVAL_END);
+	s->elems = nstart ? xreallocarray(NULL, nstart, sizeof(*s->elems)) : NULL;
+	for (size_t i = 0; i <= k->n; i++) {
+		const uint8_t *r = i < k->n ? rec_at(k, i) : NULL;
+		uint8_t last[KEY_MAX];
+		struct ir_elem *e;
+
+		if (r && !(rec_flags(k, r) & NFT_SET_ELEM_INTERVAL_END)) {
+			if (open)
+				return false;   /* two starts in a row */
+			open = r;
+			continue;
+		}
+		if (!open) {
+			if (!r || (i == 0 && zero(r, al)))
+				continue;
+			return false;           /* an end without a start */
+		}
+		memset(last, 0xff, al);
+		if (r) {
+			memcpy(last, r, al);    /* above open: no borrow out */
+			for (size_t b = al; b-- > 0 && last[b]-- == 0;)
+				;
+		}
+		e = &s->elems[s->nelems];       /* a start was counted: elems is set */
+		memset(e, 0, sizeof(*e));
+		if (!range_prefix(open, last, al, &e->addr) || !elem_chain(cv, k, open, e))
+			return false;
+		s->nelems++;
+		open = NULL;
+	}
+	return true;
+}
+
+static bool conv_elems(const struct conv *cv, struct ir_set *s, struct kelems *k)
 {
 	const struct nft_keyinfo *ki = nft_keyinfo(s->key);
-	struct nftnl_set_elems_iter *it = nftnl_set_elems_iter_create(ks);
-	elem_vec out = { 0 };
-	VEC(struct bound) bounds = { 0 };
-	struct nftnl_set_elem *ke;
-	bool ok = true;
 
-	while (ok && (ke = nftnl_set_elems_iter_next(it))) {
-		if (ki->nfields > 1) {
-			struct ir_elem e;
-
-			ok = conv_concat_elem(rs, s, ke, &e);
-			VEC_PUSH(&out, e);
-		} else {
-			uint32_t kl = 0;
-			const void *k = nftnl_set_elem_get(ke, NFTNL_SET_ELEM_KEY, &kl);
-			struct bound b = { .end = nftnl_set_elem_is_set(ke, NFTNL_SET_ELEM_FLAGS) &&
-						  (nftnl_set_elem_get_u32(ke, NFTNL_SET_ELEM_FLAGS) &
-						   NFT_SET_ELEM_INTERVAL_END) };
-
-			ok = k && kl == ki->len && !s->is_map;
-			if (ok)
-				memcpy(b.key, k, kl);
-			VEC_PUSH(&bounds, b);
-		}
-	}
-	nftnl_set_elems_iter_destroy(it);
-	if (ok && ki->nfields == 1)
-		ok = conv_single_elems(s, bounds.v, bounds.n, &out);
-	free(bounds.v);
-	if (out.n)
-		qsort(out.v, out.n, sizeof(*out.v), elem_qcmp);
-	s->elems = out.v;
-	s->nelems = out.n;
-	return ok;
+	if (k->bad || k->klen != ki->len || k->concat != (ki->nfields > 1) ||
+	    k->map != s->is_map)
+		return false;
+	return k->concat ? conv_concat_elems(cv, s, k) : conv_single_elems(cv, s, k);
 }
 
 static bool conv_set(const struct nftnl_set *ks, struct ir_set *s)
@@ -898,8 +1318,10 @@ static void conv_sets(struct conv *cv, struct objs *o)
 	rs->sets = xcalloc(o->sets.n + 1, sizeof(*rs->sets));
 	for (size_t i = 0; i < o->sets.n; i++) {
 		struct ir_set *s = &rs->sets[rs->nsets];
+		bool ok = conv_set(o->sets.v[i], s) && conv_elems(cv, s, &o->elems.v[i]);
 
-		if (!conv_set(o->sets.v[i], s) || !conv_elems(rs, s, o->sets.v[i])) {
+		kelems_free(&o->elems.v[i]);    /* done with: keeps the peak low */
+		if (!ok) {
 			char *name = xstrdup(s->name);
 
 			foreign(cv, "set '%s' is not one fedwall writes", s->name);
@@ -998,11 +1420,13 @@ static struct ir_ruleset *convert(struct objs *o, char **why_foreign)
 	rs->counters = xcalloc(o->counters.n + 1, sizeof(*rs->counters));
 	for (size_t i = 0; i < o->counters.n; i++)
 		conv_counter(o->counters.v[i], &rs->counters[rs->ncounters++]);
+	cv->cmap = chain_map(rs, &o->names);
 	conv_sets(cv, o);
 	conv_rules(cv, o);
 	mark_revoke(rs);
 	*why_foreign = cv->foreign.len ? xstrdup(sb_str(&cv->foreign)) : NULL;
 	sb_free(&cv->foreign);
+	free(cv->cmap);
 	return rs;
 }
 
@@ -1044,23 +1468,24 @@ int nft_read(struct nft_ctx *ctx, const char *table, struct ir_ruleset **out,
 
 /* ---- recorded dumps --------------------------------------------------------------------- */
 
-static struct nftnl_set *set_named(const struct objs *o, const char *name)
+static long set_index(const struct objs *o, const char *name)
 {
-	for (size_t i = 0; name && i < o->sets.n; i++) {
+	for (size_t i = 0; i < o->sets.n; i++) {
 		const char *n = nftnl_set_get_str(o->sets.v[i], NFTNL_SET_NAME);
 
 		if (n && !strcmp(n, name))
-			return o->sets.v[i];
+			return (long)i;
 	}
-	return NULL;
+	return -1;
 }
 
 static int elem_list_attr_cb(const struct nlattr *a, void *data)
 {
 	const struct nlattr **tb = data;
 
+	/* NUL_STRING: strcmp() must stop inside the attribute. */
 	if (mnl_attr_get_type(a) == NFTA_SET_ELEM_LIST_SET &&
-	    mnl_attr_validate(a, MNL_TYPE_STRING) >= 0)
+	    mnl_attr_validate(a, MNL_TYPE_NUL_STRING) >= 0)
 		tb[0] = a;
 	return MNL_CB_OK;
 }
@@ -1070,13 +1495,17 @@ static int elem_list_attr_cb(const struct nlattr *a, void *data)
 static int dump_elem_cb(const struct nlmsghdr *nlh, struct objs *o)
 {
 	const struct nlattr *tb[1] = { NULL };
-	struct nftnl_set *s;
+	struct elem_sink sink = { NULL, &o->names };
+	long i;
 
 	if (mnl_attr_parse(nlh, sizeof(struct nfgenmsg), elem_list_attr_cb, tb) < 0 ||
 	    !tb[0])
 		return MNL_CB_OK;
-	s = set_named(o, mnl_attr_get_str(tb[0]));
-	return s ? elem_cb(nlh, s) : MNL_CB_OK;
+	i = set_index(o, mnl_attr_get_str(tb[0]));
+	if (i < 0)
+		return MNL_CB_OK;
+	sink.k = &o->elems.v[i];
+	return elem_cb(nlh, &sink);
 }
 
 int nft_decode_dump(const char *table, const void *buf, size_t len,
