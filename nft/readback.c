@@ -1521,8 +1521,11 @@ int nft_decode_dump(const char *table, const void *buf, size_t len,
 	if (why_foreign)
 		*why_foreign = NULL;
 	/* mnl_nlmsg_ok() compares nlmsg_len as an int: a length of 2 GiB
-	 * and more passes it; the second test keeps the walk in `buf`. */
-	for (; !ret && mnl_nlmsg_ok(nlh, left) && nlh->nlmsg_len <= (unsigned)left;
+	 * and more passes it; the second test keeps the walk in `buf`.
+	 * libmnl's attribute walks run to the aligned end of a message: a
+	 * last message of unaligned length would let them read past `buf`. */
+	for (; !ret && mnl_nlmsg_ok(nlh, left) && nlh->nlmsg_len <= (unsigned)left &&
+	       MNL_ALIGN(nlh->nlmsg_len) <= (unsigned)left;
 	     nlh = mnl_nlmsg_next(nlh, &left)) {
 		int cb = MNL_CB_OK;
 
