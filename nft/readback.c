@@ -736,9 +736,12 @@ struct objs {
 	VEC(struct nftnl_obj *) counters;
 };
 
+/* NUL_STRING: the name is compared (here and by libnftnl) with strcmp(),
+ * which must stop inside the attribute. */
 static int expr_name_cb(const struct nlattr *a, void *data)
 {
-	if (mnl_attr_get_type(a) == NFTA_EXPR_NAME && mnl_attr_validate(a, MNL_TYPE_STRING) >= 0)
+	if (mnl_attr_get_type(a) == NFTA_EXPR_NAME &&
+	    mnl_attr_validate(a, MNL_TYPE_NUL_STRING) >= 0)
 		*(const struct nlattr **)data = a;
 	return MNL_CB_OK;
 }
