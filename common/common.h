@@ -169,7 +169,10 @@ size_t portranges_merge(struct portrange *v, size_t n);
 
 /* Replaces `path` with `n` bytes of `buf`, mode `mode`, atomically (temp
  * file beside it, fsync, rename, fsync of the directory).  0 or -errno;
- * on failure the old file is untouched and no temporary file is left. */
+ * on failure the old file is untouched and no temporary file is left.
+ * A symlink is followed (the link stays, its target is replaced); a path
+ * that is no regular file (a device such as /dev/null or /dev/stdout, a
+ * FIFO) is written straight through, never replaced. */
 int file_write_atomic(const char *path, const void *buf, size_t n, unsigned mode);
 
 /* Whether fd (opened from `path`) may be trusted, like sshd's StrictModes:

@@ -46,12 +46,36 @@ static int fsync_dir_of(const char *path)
 	return err;
 }
 
+/* `generate -o /dev/stdout`, a FIFO a collector reads, /dev/null: there
+ * is no file to replace, and renaming over one would put a regular file
+ * in its place (as root, /dev/null itself).  Written straight through. */
+static int write_through(const char *path, const void *buf, size_t n)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+	int err;
+
+	if (fd < 0)
+		return -errno;
+	err = write_all(fd, buf, n);
+	if (close(fd) < 0 && !err)
+		err = -errno;
+	return err;
+}
+
 int file_write_atomic(const char *path, const void *buf, size_t n, unsigned mode)
 {
-	size_t len = strlen(path);
-	char *tmp = xmalloc(len + sizeof(".XXXXXX"));
+	struct stat st;
+	char *real = NULL, *tmp;
+	size_t len;
 	int fd, err;
 
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+		return S_ISDIR(st.st_mode) ? -EISDIR : write_through(path, buf, n);
+	/* A symlink stays a link: what it names is replaced. */
+	if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode) && (real = realpath(path, NULL)))
+		path = real;
+	len = strlen(path);
+	tmp = xmalloc(len + sizeof(".XXXXXX"));
 	memcpy(tmp, path, len);
 	memcpy(tmp + len, ".XXXXXX", sizeof(".XXXXXX"));
 	fd = mkostemp(tmp, O_CLOEXEC);
@@ -74,6 +98,7 @@ int file_write_atomic(const char *path, const void *buf, size_t n, unsigned mode
 		err = fsync_dir_of(path);
 out_free_tmp:
 	free(tmp);
+	free(real);
 	return err;
 }
 

@@ -58,6 +58,22 @@ same "$tmp/a" "$tmp/b" "gen: -o FILE == stdout"
 "$FEDWALL" generate -f "$f" >"$tmp/c" 2>/dev/null
 same "$tmp/a" "$tmp/c" "gen: deterministic"
 ok "gen: -o leaves no temporary file" test "$(ls "$tmp" | grep -c '^b\.')" -eq 0
+# -o to a device or a FIFO writes through it: renaming over /dev/null
+# would leave a regular file there (a private one made with mknod here)
+if mknod "$tmp/null" c 1 3 2>/dev/null; then
+	"$FEDWALL" generate -f "$f" -o "$tmp/null" 2>/dev/null
+	ok "gen: -o to a character device exits 0" test $? -eq 0
+	ok "gen: ... and it stays a character device" test -c "$tmp/null"
+else
+	skip "gen: -o to a character device (mknod needs root)"
+fi
+mkfifo "$tmp/fifo"
+cat "$tmp/fifo" >"$tmp/from-fifo" &
+"$FEDWALL" generate -f "$f" -o "$tmp/fifo" 2>/dev/null
+ok "gen: -o to a FIFO exits 0" test $? -eq 0
+wait
+same "$tmp/a" "$tmp/from-fifo" "gen: ... and the reader gets the ruleset"
+ok "gen: ... and it stays a FIFO" test -p "$tmp/fifo"
 
 # Usage and input errors.
 "$FEDWALL" generate --bogus >/dev/null 2>&1
