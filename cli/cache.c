@@ -12,7 +12,7 @@
  * boot, nothing has changed the table since.  The key says all of it:
  *
  *	fedwall-live-cache 1 exe=DEV:INO:SIZE:MTIME boot=UUID
- *	netns=DEV:INO:COOKIE table=NAME genid=G inputs=HEX size=N
+ *	netns=DEV:INO:COOKIE table=NAME genid=G inputs=HEX size=N hsum=HEX
  *
  * on one line (exe: this very fedwall binary, so that an upgraded one,
  * whose IR may mean other things, never takes an older one's image;
@@ -22,7 +22,9 @@
  * hex and a newline.  `inputs` is the caller's digest of what the table
  * was built from (refresh: the policy and each partner's addresses; 0:
  * unknown): when the key holds and the inputs are the same, the run has
- * nothing to do (cli_live_unchanged), without building or comparing.  A cache that does not match, or is damaged in any
+ * nothing to do (cli_live_unchanged), without building or comparing.
+ * `hsum` is the FNV-1a of the header line before it, so that this check
+ * reads the header alone, not the whole image.  A cache that does not match, or is damaged in any
  * way, is not used (a -v note says why) and the table is read back; it
  * never fails a run.  FEDWALL_LIVE_CACHE=0 turns it off, =verify reads
  * back after every hit and fails the run if the two differ (tests).
@@ -125,8 +127,42 @@ static const char *ident_get(struct nft_ctx *ctx, const char *table, struct iden
 static void header(struct strbuf *sb, const struct ident *id, const char *table,
 		   uint32_t genid, uint64_t inputs, size_t size)
 {
-	sb_addf(sb, "%s %s %s %s table=%s genid=%u inputs=%016llx size=%zu\n", CACHE_MAGIC,
+	size_t start = sb->len;
+
+	sb_addf(sb, "%s %s %s %s table=%s genid=%u inputs=%016llx size=%zu", CACHE_MAGIC,
 		id->exe, id->boot, id->netns, table, genid, (unsigned long long)inputs, size);
+	sb_addf(sb, " hsum=%016llx\n",
+		(unsigned long long)fnv1a64(FNV1A64_INIT, sb->s + start, sb->len - start));
+}
+
+/* The header line of the file at `path` (NUL-terminated, newline kept)
+ * when the file may be trusted and the line's own checksum holds. */
+static bool read_header(const char *path, char *out, size_t n)
+{
+	struct diag quiet;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
+	ssize_t got;
+	char *nl, *hs;
+	bool ok = false;
+
+	diag_init(&quiet, NULL);
+	if (fd < 0)
+		return false;
+	if (file_check_private(path, fd, false, &quiet))
+		goto out_close;
+	got = pread(fd, out, n - 1, 0);
+	if (got <= 0)
+		goto out_close;
+	out[got] = '\0';
+	nl = memchr(out, '\n', (size_t)got);
+	hs = nl ? memmem(out, (size_t)(nl - out), " hsum=", 6) : NULL;
+	if (!hs || nl - hs != 6 + 16)
+		goto out_close;
+	nl[1] = '\0';
+	ok = strtoull(hs + 6, NULL, 16) == fnv1a64(FNV1A64_INIT, out, (size_t)(hs - out));
+out_close:
+	close(fd);
+	return ok;
 }
 
 static char *cache_path(const char *dir)
@@ -419,24 +455,22 @@ bool cli_live_unchanged(struct nft_ctx *ctx, const char *table, const struct cli
 			uint32_t *genid)
 {
 	struct strbuf why = { 0 };
-	const char *reason, *in;
-	size_t len = 0, hlen, plen;
+	char hdr[CACHE_HEADER_MAX + 1];
 	struct ident id;
-	char *path, *buf;
+	const char *in;
 	bool same = false;
+	char *path;
 
 	if (!cc->dir || !cc->inputs || cache_mode() != CACHE_ON || nft_foreign(ctx) ||
 	    ident_get(ctx, table, &id) || nft_genid(ctx, genid))
 		return false;
 	path = cache_path(cc->dir);
-	buf = slurp(path, &len, &reason);
-	if (buf && unwrap(buf, len, &hlen, &plen, &reason) &&
-	    key_matches(buf, hlen, &id, table, *genid, &why)) {
-		in = memmem(buf, hlen, " inputs=", 8);
+	if (read_header(path, hdr, sizeof(hdr)) &&
+	    key_matches(hdr, strlen(hdr), &id, table, *genid, &why)) {
+		in = strstr(hdr, " inputs=");
 		same = in && strtoull(in + 8, NULL, 16) == cc->inputs;
 	}
 	sb_free(&why);
-	free(buf);
 	free(path);
 	return same;
 }
