@@ -9,8 +9,8 @@
 #
 # Environment:
 #   BENCH_QUICK=1   smoke run: small sizes, 2 repetitions, 1 s loads (~1 min)
-#   BENCH_1M=1      also the 1M-prefix apply (kernel-bound: ~10+ minutes
-#                   per load on a 2-core VM, so not part of `make bench`)
+#   BENCH_1M=0      leave out the 1M-prefix apply (one run of each tool:
+#                   ~25 s fedwall, ~2-3 minutes and ~4.5 GB for nft -f)
 #   BENCH_REPS=N    repetitions (default 5, quick 2)
 #   BENCH_KEEP=1    keep the scratch directory (its path is printed)
 #   CC              compiler for the helpers (default cc)
@@ -39,7 +39,7 @@ else
 	REPS=${BENCH_REPS:-5}; BIG=100000; SIZES="1000 10000 100000"; RATE_SECS=3
 	IPT_N=10000; LIST_REPS=2
 fi
-[ "${BENCH_1M:-0}" = 1 ] && SIZES="$SIZES 1000000"
+[ "$QUICK" != 1 ] && [ "${BENCH_1M:-1}" = 1 ] && SIZES="$SIZES 1000000"
 PCT=$((BIG / 100))
 NS=fwb$$
 W=$(mktemp -d "${TMPDIR:-/tmp}/fwbench.XXXXXX")
@@ -181,7 +181,7 @@ done
 [ -d "$W/p$IPT_N" ] || "$HB/genpol" "$IPT_N" "$W/p$IPT_N" || exit 1
 ELEMS=$(grep -c ' : jump ' "$W/p$BIG.nft")
 echo "policies: 8 synthetic partners (+1 lab partner), $BIG prefixes -> $ELEMS map elements"
-echo "  (each prefix x the port atoms of its partner's services x its directions)"
+echo "  (each prefix x the port classes of its partner's services x its directions)"
 
 # ---- 1. apply into an empty namespace vs nft -f of generate's text ---------
 for n in $SIZES; do
@@ -199,6 +199,7 @@ for n in $SIZES; do
 	trow "apply, $n prefixes, empty namespace ($(nruns apply$n) runs)" "apply$n" \
 		"nft -f" "nftf$n" "$tgt"
 	row "  peak RSS, $n prefixes" "$(med apply$n 2)" KB "nft -f" "$(med nftf$n 2)" ""
+	[ "$n" -ge 1000000 ] && echo "peak RSS of fedwall apply, $n prefixes: $(med apply$n 2) KB (target <= 153600 KB)"
 done
 
 # ---- 2. changes to a loaded table ---------------------------------------------
@@ -237,6 +238,9 @@ batches() {
 	fi
 	grep -c 'nlmsg_type=NFNL_MSG_BATCH_BEGIN' "$W/$1.strace"
 }
+# dumps KEY: element dump requests (reading set elements back) in the
+# strace batches() recorded
+dumps() { grep -c 'NFT_MSG_GETSETELEM' "$W/$1.strace"; }
 
 progress "changes to a loaded $BIG-prefix table, via fedwall $REFRESH"
 mkdir -p "$W/live/lists"
@@ -264,6 +268,8 @@ for v in one pct; do
 done
 COMMITS_NONE=$(batches nonestrace "$W/p$BIG")
 COMMITS_ONE=$(batches onestrace "$W/one")
+DUMPS_NONE=$(dumps nonestrace)
+DUMPS_ONE=$(dumps onestrace)
 reset_to "$W/p$BIG"
 progress "1% changed ($PCT prefixes)"
 for i in $(seq "$REPS"); do
@@ -283,6 +289,7 @@ trow "$lbl, nothing changed" none "nft -f new text" nftnew "<=0.05"
 row "  peak RSS, 1 address changed" "$(med one 2)" KB "nft -f" "$(med nftnew 2)" ""
 trow "fedwall plan, unchanged $BIG table (read back + diff)" plan "nft list table" nftlist ""
 echo "commits sent (netlink batches, strace): nothing changed: $COMMITS_NONE, 1 address changed: $COMMITS_ONE"
+echo "set element dumps requested (read-backs): nothing changed: $DUMPS_NONE, 1 address changed: $DUMPS_ONE"
 cat "$W/plan-one.txt" "$W/plan-pct.txt"
 
 # ---- 3. new-connection rate through veth --------------------------------------
