@@ -60,7 +60,6 @@ struct policy *policy_parse(const char *name, const char *buf, size_t len,
 	struct ynode *root;
 
 	p->file = xstrdup(name);
-	p->digest = fnv1a64(FNV1A64_INIT, buf, len);
 	set_defaults(p);
 	root = ytree_parse(p->file, buf, len, &e);
 	if (root || !e.n)
@@ -72,6 +71,8 @@ struct policy *policy_parse(const char *name, const char *buf, size_t len,
 		return NULL;
 	}
 	perr_flush(&e, d);
+	/* after the parse: it refuses a `len` over POLICY_MAX_SIZE unread */
+	p->digest = fnv1a64(FNV1A64_INIT, buf, len);
 	return p;
 }
 
