@@ -19,6 +19,7 @@
 #include "refresh/refresh.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -271,6 +272,11 @@ static bool cycle(struct daemon *dm)
 	status(dm, &r, ret);
 	fflush(dm->log);
 	reschedule(dm, now_ms());
+	/* A cycle frees all it built (the table image, the IRs), but glibc
+	 * keeps freed heap pages, and after the first free of an mmapped
+	 * buffer it raises its mmap threshold: the next ones come from the
+	 * heap.  Between cycles the daemon sleeps: give them back. */
+	malloc_trim(0);
 	return true;
 }
 
