@@ -70,13 +70,6 @@ fw() {
 	OUT=$(cat "$D/out")
 	ERR=$(cat "$D/err")
 }
-show() { { echo "    exit $RC"; sed 's/^/    out: /' "$D/out"
-	sed 's/^/    err: /' "$D/err"; } >&2; }
-expect_rc() { if [ "$RC" -eq "$1" ]; then pass "$2"; else fail "$2"; show; fi; }
-has() {
-	if eval "printf '%s\n' \"\$$1\"" | grep -Eq -- "$2"; then pass "$3"
-	else fail "$3"; echo "    no /$2/ in $1" >&2; show; fi
-}
 # msgs NAME TYPE: how many TYPE messages (NFT_MSG_GETSETELEM, ...) the
 # traced run sent
 msgs() { grep -o "$2" "$D/trace.$1" | wc -l; }
@@ -86,16 +79,7 @@ count() {
 	if [ "$_n" -eq "$3" ]; then pass "$4"
 	else fail "$4"; echo "    $2: $_n, expected $3" >&2; fi
 }
-# table: the live table as text, normalised (element lists and objects
-# sorted: the kernel lists them in the order they came; the probes'
-# packets move the counters)
-table() {
-	lab_exec edge nft list table inet fedwall 2>&1 | perl -0777 -pe '
-		s/packets \d+ bytes \d+/packets - bytes -/g;
-		s/elements = \{(.*?)\}/"elements = { " . join(", ", sort map {
-			s|^\s+||; s|\s+$||; $_ } split(m|,|, $1)) . " }"/gse;
-		$_ = join("\n\n", sort split(/\n\n/, $_))'
-}
+table() { lab_table edge; }
 # elem ADDR: "MAP KEY" and, in $ELEM, the whole element of the first map
 # element whose key starts with ADDR
 elem() {

@@ -62,22 +62,7 @@ fw() {
 	OUT=$(cat "$D/out")
 	ERR=$(cat "$D/err")
 }
-show() { { echo "    exit $RC"; sed 's/^/    out: /' "$D/out"
-	sed 's/^/    err: /' "$D/err"; } >&2; }
-expect_rc() { if [ "$RC" -eq "$1" ]; then pass "$2"; else fail "$2"; show; fi; }
-has() {
-	if eval "printf '%s\n' \"\$$1\"" | grep -Eq -- "$2"; then pass "$3"
-	else fail "$3"; echo "    no /$2/ in $1" >&2; show; fi
-}
-# table: the live table as text, normalised: each element list sorted
-# (the kernel lists interval elements in the order they were added) and
-# the objects sorted (a set rebuilt by a swap is listed after the others)
-table() {
-	lab_exec h nft list table inet fedwall 2>&1 | perl -0777 -pe '
-		s/elements = \{(.*?)\}/"elements = { " . join(", ", sort map {
-			s|^\s+||; s|\s+$||; $_ } split(m|,|, $1)) . " }"/gse;
-		$_ = join("\n\n", sort split(/\n\n/, $_))'
-}
+table() { lab_table h; }
 # addrs: the state file's addr lines (what it vouches for), or "none"
 addrs() { grep '^addr ' "$ST/state" 2>/dev/null | sort | md5sum | cut -c1-12; }
 

@@ -295,3 +295,29 @@ lab_counter() {
 		sed -n 's/.*packets \([0-9]*\).*/\1/p')
 	echo "${_n:--1}"
 }
+
+# ---- a suite's fedwall runs ------------------------------------------------
+# A suite's own fw() runs fedwall with its arguments and leaves the exit
+# status in $RC, stdout in $LAB_DIR/out ($OUT) and stderr in
+# $LAB_DIR/err ($ERR); these judge it.
+
+show() { { echo "    exit $RC"; sed 's/^/    out: /' "$LAB_DIR/out"
+	sed 's/^/    err: /' "$LAB_DIR/err"; } >&2; }
+# expect_rc RC NAME: the last fw exited RC
+expect_rc() { if [ "$RC" -eq "$1" ]; then pass "$2"; else fail "$2"; show; fi; }
+# has WHERE PATTERN NAME: $OUT or $ERR matches PATTERN (grep -E)
+has() {
+	if eval "printf '%s\n' \"\$$1\"" | grep -Eq -- "$2"; then pass "$3"
+	else fail "$3"; echo "    no /$2/ in $1" >&2; show; fi
+}
+# lab_table NS: table inet fedwall as text, normalised: element lists and
+# objects sorted (the kernel lists interval elements in the order they
+# were added, a set rebuilt by a swap after the others), counter values
+# blanked (probes' packets move them)
+lab_table() {
+	lab_exec "$1" nft list table inet fedwall 2>&1 | perl -0777 -pe '
+		s/packets \d+ bytes \d+/packets - bytes -/g;
+		s/elements = \{(.*?)\}/"elements = { " . join(", ", sort map {
+			s|^\s+||; s|\s+$||; $_ } split(m|,|, $1)) . " }"/gse;
+		$_ = join("\n\n", sort split(/\n\n/, $_))'
+}

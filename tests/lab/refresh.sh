@@ -117,17 +117,6 @@ fw() {
 	OUT=$(cat "$LAB_DIR/out")
 	ERR=$(cat "$LAB_DIR/err")
 }
-show() { { echo "    exit $RC"; sed 's/^/    out: /' "$LAB_DIR/out"
-	sed 's/^/    err: /' "$LAB_DIR/err"; } >&2; }
-# expect_rc RC NAME: the last fw exited RC
-expect_rc() {
-	if [ "$RC" -eq "$1" ]; then pass "$2"; else fail "$2"; show; fi
-}
-# has WHERE PATTERN NAME: $OUT or $ERR matches PATTERN (grep -E)
-has() {
-	if eval "printf '%s\n' \"\$$1\"" | grep -Eq -- "$2"; then pass "$3"
-	else fail "$3"; echo "    no /$2/ in $1" >&2; show; fi
-}
 in_ok() { reach "$1" "$2" tcp $E4 5061; }
 in_no() { blocked "$1" "$2" tcp $E4 5061; }
 
