@@ -311,8 +311,13 @@ static void emit_won(struct resolver *rv)
 	struct entry *w = rv->won.v;
 	size_t n = rv->won.n, top = 0;
 
-	if (n)
-		qsort(w, n, sizeof(*w), won_cmp);
+	/* The walk emits in order unless prefixes nested: check first. */
+	for (size_t i = 1; i < n; i++) {
+		if (won_cmp(&w[i - 1], &w[i]) > 0) {
+			qsort(w, n, sizeof(*w), won_cmp);
+			break;
+		}
+	}
 	for (size_t i = 0; i < n; i++) {
 		w[top++] = w[i];
 		while (top >= 2 && w[top - 2].owner == w[top - 1].owner &&
@@ -342,21 +347,64 @@ static void resolve_class(struct resolver *rv, const struct entry *all, size_t n
 	emit_won(rv);
 }
 
-/* Every owner's addresses as entries, sorted once for all classes. */
+/* A min-heap of owners by their next address: each owner's addresses are
+ * sorted already, so all of them in entry_cmp order is an n-way merge. */
+struct cursor {
+	struct entry next;
+	size_t at;
+};
+
+static void heap_down(struct cursor *h, size_t n, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, m = i;
+		struct cursor t;
+
+		if (l < n && entry_cmp(&h[l].next, &h[m].next) < 0)
+			m = l;
+		if (l + 1 < n && entry_cmp(&h[l + 1].next, &h[m].next) < 0)
+			m = l + 1;
+		if (m == i)
+			return;
+		t = h[i];
+		h[i] = h[m];
+		h[m] = t;
+		i = m;
+	}
+}
+
+static struct entry entry_of(const struct gen_owner *o, uint32_t oi, size_t j)
+{
+	return (struct entry){ o[oi].addrs[j].p, oi, o[oi].id, o[oi].addrs[j].loc };
+}
+
+/* Every owner's addresses as entries, in entry_cmp order once for all
+ * classes. */
 static struct entry *all_entries(const struct gen_owner *o, size_t n, size_t *count)
 {
-	size_t total = 0, k = 0;
+	struct cursor *h = xcalloc(n + 1, sizeof(*h));
+	size_t total = 0, k = 0, nh = 0;
 	struct entry *e;
 
-	for (size_t oi = 0; oi < n; oi++)
+	for (uint32_t oi = 0; oi < n; oi++) {
 		total += o[oi].naddrs;
+		if (o[oi].naddrs)
+			h[nh++] = (struct cursor){ entry_of(o, oi, 0), 0 };
+	}
 	e = xcalloc(total + 1, sizeof(*e));
-	for (uint32_t oi = 0; oi < n; oi++)
-		for (size_t j = 0; j < o[oi].naddrs; j++)
-			e[k++] = (struct entry){ o[oi].addrs[j].p, oi, o[oi].id,
-						 o[oi].addrs[j].loc };
-	if (k)
-		qsort(e, k, sizeof(*e), entry_cmp);
+	for (size_t i = nh; i-- > 0;)
+		heap_down(h, nh, i);
+	while (nh) {
+		uint32_t oi = h[0].next.owner;
+
+		e[k++] = h[0].next;
+		if (++h[0].at < o[oi].naddrs)
+			h[0].next = entry_of(o, oi, h[0].at);
+		else
+			h[0] = h[--nh];
+		heap_down(h, nh, 0);
+	}
+	free(h);
 	*count = k;
 	return e;
 }
