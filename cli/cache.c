@@ -440,7 +440,9 @@ void cli_live_put(struct nft_ctx *ctx, const struct cli_cache *cc,
 	sb_addf(&file, "%016llx\n",
 		(unsigned long long)fnv1a64(FNV1A64_INIT, file.s, file.len));
 	path = cache_path(cc->dir);
-	ret = file_write_atomic(path, file.s, file.len, 0600);
+	/* no fsync: after a power cut the boot id differs and the cache
+	 * misses anyway, and its checksums catch a torn file */
+	ret = file_write_replace(path, file.s, file.len, 0600);
 	if (ret && cc->verbose)
 		diag_note(d, NULL, "cannot write '%s': %s; the next run reads the table back",
 			  path, strerror(-ret));

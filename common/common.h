@@ -174,6 +174,11 @@ size_t portranges_merge(struct portrange *v, size_t n);
  * that is no regular file (a device such as /dev/null or /dev/stdout, a
  * FIFO) is written straight through, never replaced. */
 int file_write_atomic(const char *path, const void *buf, size_t n, unsigned mode);
+/* The same without the fsyncs: readers still see the old or the new
+ * content, but a power cut may leave either, or an empty file.  For what
+ * checks itself and is worthless after a reboot anyway (the live table's
+ * cache). */
+int file_write_replace(const char *path, const void *buf, size_t n, unsigned mode);
 
 /* Whether fd (opened from `path`) may be trusted, like sshd's StrictModes:
  * a regular file (a directory when want_dir), owned by root or the

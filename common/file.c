@@ -62,7 +62,21 @@ static int write_through(const char *path, const void *buf, size_t n)
 	return err;
 }
 
+static int write_replace(const char *path, const void *buf, size_t n, unsigned mode,
+			 bool durable);
+
 int file_write_atomic(const char *path, const void *buf, size_t n, unsigned mode)
+{
+	return write_replace(path, buf, n, mode, true);
+}
+
+int file_write_replace(const char *path, const void *buf, size_t n, unsigned mode)
+{
+	return write_replace(path, buf, n, mode, false);
+}
+
+static int write_replace(const char *path, const void *buf, size_t n, unsigned mode,
+			 bool durable)
 {
 	struct stat st;
 	char *real = NULL, *tmp;
@@ -86,7 +100,7 @@ int file_write_atomic(const char *path, const void *buf, size_t n, unsigned mode
 	err = write_all(fd, buf, n);
 	if (!err && fchmod(fd, (mode_t)mode) < 0)
 		err = -errno;
-	if (!err && fsync(fd) < 0)
+	if (!err && durable && fsync(fd) < 0)
 		err = -errno;
 	if (close(fd) < 0 && !err)
 		err = -errno;
@@ -94,7 +108,7 @@ int file_write_atomic(const char *path, const void *buf, size_t n, unsigned mode
 		err = -errno;
 	if (err)
 		unlink(tmp);
-	else
+	else if (durable)
 		err = fsync_dir_of(path);
 out_free_tmp:
 	free(tmp);
