@@ -389,7 +389,9 @@ daemon_rss() {
 		touch -d @1500000000 "$W/live/lists/"*.txt
 		kill -HUP "$DPID"
 		wait_lines 'reloaded' "$i" && wait_lines '+1 -1 address' "$i" || return 1
-		[ "$i" = 1 ] && RSS2=$(rss)
+		# sampled as the last one is: once the cycle is over (the
+		# line above comes from inside it)
+		[ "$i" = 1 ] && sleep 0.2 && RSS2=$(rss)
 	done
 	sleep 0.2
 	RSSN=$(rss)
