@@ -7,6 +7,7 @@
  * counters can be read alone. */
 #define _GNU_SOURCE
 #include "../harness.h"
+#include "fixture.h"
 
 #include "generator/generator.h"
 #include "generator/snapshot.h"
@@ -25,45 +26,9 @@
 static const char A[] = HEAD "    addresses: [192.0.2.200, 192.0.2.7]\n";
 static const char B[] = HEAD "    addresses: [192.0.2.201, 192.0.2.7, 2001:db8:200::1]\n";
 
-static struct policy *policies[8];
-static size_t npolicies;
-
-__attribute__((destructor)) static void policies_free(void)
-{
-	for (size_t i = 0; i < npolicies; i++)
-		policy_free(policies[i]);
-}
-
 static struct ir_ruleset *generated(const char *yaml)
 {
-	struct diag d;
-	struct policy *p;
-	struct ir_ruleset *rs = NULL;
-
-	diag_init(&d, stderr);
-	p = policy_parse("livecache.yaml", yaml, strlen(yaml), &d);
-	CHECK(p != NULL);
-	if (p)
-		rs = generate(p, NULL, &d);
-	CHECK(rs != NULL);
-	if (p && npolicies < ARRAY_SIZE(policies))
-		policies[npolicies++] = p;
-	else
-		policy_free(p);
-	return rs;
-}
-
-static bool kernel_ns(const char *test)
-{
-	if (geteuid() != 0) {
-		fprintf(stderr, "skip: %s: needs root for a network namespace\n", test);
-		return false;
-	}
-	if (unshare(CLONE_NEWNET) < 0) {
-		fprintf(stderr, "skip: %s: unshare(CLONE_NEWNET): %s\n", test, strerror(errno));
-		return false;
-	}
-	return true;
+	return fixture_generate("livecache.yaml", yaml);
 }
 
 static uint32_t gen_now(struct nft_ctx *ctx)
@@ -91,7 +56,7 @@ TEST(commit_moves_the_generation_by_one)
 	struct diag d;
 	uint32_t g, g2;
 
-	if (!a || !b || !kernel_ns(__func__) || nft_open(&ctx))
+	if (!a || !b || !fixture_netns(__func__) || nft_open(&ctx))
 		goto out_free;
 	diag_init(&d, stderr);
 	g = gen_now(ctx);
@@ -133,7 +98,7 @@ TEST(stale_generation_refused_and_unknown)
 	struct diag d;
 	uint32_t g;
 
-	if (!a || !b || !kernel_ns(__func__) || nft_open(&ctx))
+	if (!a || !b || !fixture_netns(__func__) || nft_open(&ctx))
 		goto out_free;
 	diag_init(&d, NULL);
 	ir_diff(NULL, a, &diff);
@@ -157,7 +122,7 @@ TEST(namespaces_have_their_own_cookie)
 	struct nft_ctx *one, *two;
 	uint64_t c1 = 0, c2 = 0;
 
-	if (!kernel_ns(__func__) || nft_open(&one))
+	if (!fixture_netns(__func__) || nft_open(&one))
 		return;
 	if (nft_netns_cookie(one, &c1) == -ENOPROTOOPT) {
 		fprintf(stderr, "skip: %s: no SO_NETNS_COOKIE (Linux < 5.14)\n", __func__);
@@ -165,7 +130,7 @@ TEST(namespaces_have_their_own_cookie)
 		return;
 	}
 	CHECK(c1 != 0);
-	if (kernel_ns(__func__) && !nft_open(&two)) {
+	if (fixture_netns(__func__) && !nft_open(&two)) {
 		CHECK_INT(nft_netns_cookie(two, &c2), 0);
 		CHECK(c2 != 0 && c2 != c1);
 		nft_close(two);
@@ -182,7 +147,7 @@ TEST(counters_read_alone)
 	const char *why;
 	struct diag d;
 
-	if (!a || !kernel_ns(__func__) || nft_open(&ctx))
+	if (!a || !fixture_netns(__func__) || nft_open(&ctx))
 		goto out_free;
 	diag_init(&d, stderr);
 	ir_diff(NULL, a, &diff);

@@ -3,6 +3,7 @@
  * message when not root.  Plus lowering <-> decoding without a kernel. */
 #define _GNU_SOURCE
 #include "../harness.h"
+#include "fixture.h"
 
 #include "generator/generator.h"
 #include "nft/kernel-int.h"
@@ -218,18 +219,6 @@ static struct ir_ruleset *sample(void)
 
 /* ---- kernel plumbing --------------------------------------------------------- */
 
-static bool kernel_ns(const char *test)
-{
-	if (geteuid() != 0) {
-		fprintf(stderr, "skip: %s: needs root for a network namespace\n", test);
-		return false;
-	}
-	if (unshare(CLONE_NEWNET) < 0) {
-		fprintf(stderr, "skip: %s: unshare(CLONE_NEWNET): %s\n", test, strerror(errno));
-		return false;
-	}
-	return true;
-}
 
 struct mdiag {
 	struct diag d;
@@ -422,7 +411,7 @@ TEST(commit_read_back_is_identical)
 	uint32_t genid;
 	struct ir_ruleset *live = NULL;
 
-	if (!kernel_ns(__func__))
+	if (!fixture_netns(__func__))
 		return;
 	rs = sample();
 	mdiag_init(&m);
@@ -465,7 +454,7 @@ TEST(element_change_sends_only_elements_and_keeps_counters)
 	struct mdiag m;
 	char *h1, *h2;
 
-	if (!kernel_ns(__func__))
+	if (!fixture_netns(__func__))
 		return;
 	CHECK(setup_dummy());
 	a = sample();
@@ -506,7 +495,7 @@ TEST(structural_change_replaces)
 	struct nft_ctx *ctx;
 	struct mdiag m;
 
-	if (!kernel_ns(__func__))
+	if (!fixture_netns(__func__))
 		return;
 	CHECK(setup_dummy());
 	a = sample();
@@ -542,7 +531,7 @@ TEST(large_set_spans_several_messages_in_one_batch)
 	struct mdiag m;
 	struct ir_set *in6, *edge4;
 
-	if (!kernel_ns(__func__))
+	if (!fixture_netns(__func__))
 		return;
 	rs = sample();
 	in6 = find_set(rs, "in6");
@@ -617,7 +606,7 @@ TEST(other_tables_survive_apply_reapply_flush)
 	char *before, *after;
 	FILE *f;
 
-	if (!kernel_ns(__func__))
+	if (!fixture_netns(__func__))
 		return;
 	f = popen("nft -f -", "w");
 	CHECK(f != NULL);
@@ -659,7 +648,7 @@ TEST(refused_commit_leaves_previous_ruleset_whole)
 	uint32_t genid;
 	int ret;
 
-	if (!kernel_ns(__func__))
+	if (!fixture_netns(__func__))
 		return;
 	a = sample();
 	bad = sample();
@@ -709,7 +698,7 @@ TEST(genid_moved_gives_erestart)
 	struct mdiag m;
 	uint32_t genid;
 
-	if (!kernel_ns(__func__))
+	if (!fixture_netns(__func__))
 		return;
 	a = sample();
 	b = sample();
@@ -745,7 +734,7 @@ TEST(foreign_rule_forces_replace)
 	struct mdiag m;
 	uint32_t genid;
 
-	if (!kernel_ns(__func__))
+	if (!fixture_netns(__func__))
 		return;
 	a = sample();
 	mdiag_init(&m);
@@ -780,7 +769,7 @@ TEST(other_tcp_flags_rules_are_foreign)
 	uint32_t genid;
 	char cmd[256];
 
-	if (!kernel_ns(__func__))
+	if (!fixture_netns(__func__))
 		return;
 	a = sample();
 	mdiag_init(&m);
@@ -1008,7 +997,7 @@ TEST(revocation_cuts_only_what_left)
 	struct peer p;
 	struct mdiag m;
 
-	if (!kernel_ns(__func__) || !have_conntrack_tool(__func__))
+	if (!fixture_netns(__func__) || !have_conntrack_tool(__func__))
 		return;
 	CHECK(peer_up(&p));
 	a = sample_conns();
@@ -1081,7 +1070,7 @@ TEST(set_swap_keeps_counters_rules_and_connections)
 	struct peer p;
 	struct mdiag m;
 
-	if (!kernel_ns(__func__))
+	if (!fixture_netns(__func__))
 		return;
 	CHECK(peer_up(&p));
 	a = sample_conns();

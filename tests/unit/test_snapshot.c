@@ -2,10 +2,12 @@
  * survives encode -> decode, damaged and hostile images are refused
  * without harm, and ir_take_elems() gives what an element-only commit
  * leaves in the kernel.  No kernel needed. */
+#define _GNU_SOURCE             /* unshare (fixture.h) */
 #include "generator/generator.h"
 #include "generator/snapshot.h"
 #include "policy/policy.h"
 #include "../harness.h"
+#include "fixture.h"
 
 static const char POLICY[] =
 	"version: 1\n"
@@ -22,32 +24,9 @@ static const char POLICY[] =
 	"icmp:\n  echo: true\n";
 
 /* The policies the generated rulesets' locs borrow from, freed at exit. */
-static struct policy *policies[16];
-static size_t npolicies;
-
-__attribute__((destructor)) static void policies_free(void)
-{
-	for (size_t i = 0; i < npolicies; i++)
-		policy_free(policies[i]);
-}
-
 static struct ir_ruleset *generated(const char *yaml)
 {
-	struct diag d;
-	struct policy *p;
-	struct ir_ruleset *rs = NULL;
-
-	diag_init(&d, NULL);
-	p = policy_parse("snapshot.yaml", yaml, strlen(yaml), &d);
-	CHECK(p != NULL);
-	if (p)
-		rs = generate(p, NULL, &d);
-	CHECK(rs != NULL);
-	if (p && npolicies < ARRAY_SIZE(policies))
-		policies[npolicies++] = p;
-	else
-		policy_free(p);
-	return rs;
+	return fixture_generate("snapshot.yaml", yaml);
 }
 
 /* What a read-back adds: handles, counter values. */
