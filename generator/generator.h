@@ -168,6 +168,19 @@ const struct ir_elem *ir_set_lookup(const struct ir_set *s, uint8_t family,
 bool ir_admits(const struct ir_ruleset *rs, enum ir_field f, uint8_t family,
 	       const uint8_t *addr, uint8_t proto, uint16_t port,
 	       const struct ir_set **set, const struct ir_elem **elem);
+
+/* The same for many connections (revocation: every conntrack entry):
+ * the rules it starts from (port dispatch and address vmaps), found once.
+ * `rs` must outlive them; ir_gates_free(zeroed) is a no-op. */
+struct ir_gates {
+	const struct ir_rule **v;
+	size_t n;
+};
+void ir_gates_find(const struct ir_ruleset *rs, struct ir_gates *out);
+void ir_gates_free(struct ir_gates *g);
+bool ir_admits_via(const struct ir_ruleset *rs, const struct ir_gates *g, enum ir_field f,
+		   uint8_t family, const uint8_t *addr, uint8_t proto, uint16_t port,
+		   const struct ir_set **set, const struct ir_elem **elem);
 const struct ir_set *ir_find_set(const struct ir_ruleset *rs, const char *name);
 const struct ir_chain *ir_find_chain(const struct ir_ruleset *rs, const char *name);
 

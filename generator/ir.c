@@ -126,26 +126,57 @@ static const struct ir_set *admitting_map(const struct ir_ruleset *rs, const str
 	return class_map(rs, &rs->chains[pe->chain], f, family);
 }
 
+void ir_gates_find(const struct ir_ruleset *rs, struct ir_gates *out)
+{
+	VEC(const struct ir_rule *) v = { 0 };
+
+	for (size_t i = 0; rs && i < rs->nchains; i++)
+		for (size_t j = 0; j < rs->chains[i].nrules; j++) {
+			const struct ir_rule *r = &rs->chains[i].rules[j];
+
+			if (r->set && (r->kind == IR_R_PORT_VMAP || r->kind == IR_R_VMAP))
+				VEC_PUSH(&v, r);
+		}
+	out->v = v.v;
+	out->n = v.n;
+}
+
+void ir_gates_free(struct ir_gates *g)
+{
+	free(g->v);
+	memset(g, 0, sizeof(*g));
+}
+
+bool ir_admits_via(const struct ir_ruleset *rs, const struct ir_gates *g, enum ir_field f,
+		   uint8_t family, const uint8_t *addr, uint8_t proto, uint16_t port,
+		   const struct ir_set **set, const struct ir_elem **elem)
+{
+	for (size_t i = 0; i < g->n; i++) {
+		const struct ir_set *as = admitting_map(rs, g->v[i], f, family, proto, port);
+		const struct ir_elem *ae;
+
+		if (!as || !(ae = ir_set_lookup(as, family, addr, proto, port)))
+			continue;
+		if (set)
+			*set = as;
+		if (elem)
+			*elem = ae;
+		return true;
+	}
+	return false;
+}
+
 bool ir_admits(const struct ir_ruleset *rs, enum ir_field f, uint8_t family,
 	       const uint8_t *addr, uint8_t proto, uint16_t port,
 	       const struct ir_set **set, const struct ir_elem **elem)
 {
-	for (size_t i = 0; rs && i < rs->nchains; i++) {
-		for (size_t j = 0; j < rs->chains[i].nrules; j++) {
-			const struct ir_rule *r = &rs->chains[i].rules[j];
-			const struct ir_set *as = admitting_map(rs, r, f, family, proto, port);
-			const struct ir_elem *ae;
+	struct ir_gates g;
+	bool yes;
 
-			if (!as || !(ae = ir_set_lookup(as, family, addr, proto, port)))
-				continue;
-			if (set)
-				*set = as;
-			if (elem)
-				*elem = ae;
-			return true;
-		}
-	}
-	return false;
+	ir_gates_find(rs, &g);
+	yes = ir_admits_via(rs, &g, f, family, addr, proto, port, set, elem);
+	ir_gates_free(&g);
+	return yes;
 }
 
 const struct ir_set *ir_find_set(const struct ir_ruleset *rs, const char *name)

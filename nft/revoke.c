@@ -222,6 +222,7 @@ struct hit {
 
 struct dump {
 	const struct ir_ruleset *live, *want;
+	struct ir_gates live_gates, want_gates;
 	VEC(struct hit) hits;
 	VEC(struct ct) cut;
 };
@@ -305,8 +306,10 @@ static bool revoked(struct dump *dp, struct ct *c, enum ir_field f, const uint8_
 	const struct ir_set *s;
 	const struct ir_elem *e;
 
-	if (!ir_admits(dp->live, f, c->family, a, c->proto, c->dport, &s, &e) ||
-	    ir_admits(dp->want, f, c->family, a, c->proto, c->dport, NULL, NULL))
+	if (!ir_admits_via(dp->live, &dp->live_gates, f, c->family, a, c->proto, c->dport,
+			   &s, &e) ||
+	    ir_admits_via(dp->want, &dp->want_gates, f, c->family, a, c->proto, c->dport,
+			  NULL, NULL))
 		return false;
 	c->hit = hit_index(dp, s, e, c);
 	return true;
@@ -487,8 +490,11 @@ size_t nft_revoke(const struct ir_ruleset *live, const struct ir_ruleset *want, 
 			continue;
 		lost = lost_elems(ls, ws && ws->key == ls->key ? ws : NULL);
 	}
-	if (lost)
+	if (lost) {
+		ir_gates_find(live, &dp.live_gates);
+		ir_gates_find(want, &dp.want_gates);
 		ret = revoke_ct(&dp, &n);
+	}
 	/* No conntrack here at all (module absent): nothing to cut. */
 	if (ret && ret != -EOPNOTSUPP && ret != -EPROTONOSUPPORT && ret != -ENOENT)
 		diag_warn(d, NULL, "the rules are committed, but cutting the established"
@@ -499,5 +505,7 @@ size_t nft_revoke(const struct ir_ruleset *live, const struct ir_ruleset *want, 
 		free(dp.cut.v[i].tuple);
 	free(dp.cut.v);
 	free(dp.hits.v);
+	ir_gates_free(&dp.live_gates);
+	ir_gates_free(&dp.want_gates);
 	return n;
 }
