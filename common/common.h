@@ -170,9 +170,11 @@ size_t portranges_merge(struct portrange *v, size_t n);
 /* Replaces `path` with `n` bytes of `buf`, mode `mode`, atomically (temp
  * file beside it, fsync, rename, fsync of the directory).  0 or -errno;
  * on failure the old file is untouched and no temporary file is left.
- * A symlink is followed (the link stays, its target is replaced); a path
- * that is no regular file (a device such as /dev/null or /dev/stdout, a
- * FIFO) is written straight through, never replaced. */
+ * A path that leads to no regular file (a character device such as
+ * /dev/null, /dev/stdout's pipe or tty, a FIFO) is written straight
+ * through, never replaced; a symlink to a regular file is replaced
+ * itself, its target untouched; a directory is -EISDIR, a block device
+ * -EOPNOTSUPP (never written). */
 int file_write_atomic(const char *path, const void *buf, size_t n, unsigned mode);
 /* The same without the fsyncs: readers still see the old or the new
  * content, but a power cut may leave either, or an empty file.  For what

@@ -78,17 +78,21 @@ int file_write_replace(const char *path, const void *buf, size_t n, unsigned mod
 static int write_replace(const char *path, const void *buf, size_t n, unsigned mode,
 			 bool durable)
 {
+	size_t len = strlen(path);
 	struct stat st;
-	char *real = NULL, *tmp;
-	size_t len;
+	char *tmp;
 	int fd, err;
 
-	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
-		return S_ISDIR(st.st_mode) ? -EISDIR : write_through(path, buf, n);
-	/* A symlink stays a link: what it names is replaced. */
-	if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode) && (real = realpath(path, NULL)))
-		path = real;
-	len = strlen(path);
+	/* stat() follows a symlink as open() would (and as the kernel's
+	 * protected_symlinks allows).  A link to a regular file is replaced
+	 * itself, never its target: root writing to a path in a directory
+	 * others can write must not be led elsewhere by a link there.  No
+	 * block device ever takes a ruleset. */
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		if (S_ISDIR(st.st_mode))
+			return -EISDIR;
+		return S_ISBLK(st.st_mode) ? -EOPNOTSUPP : write_through(path, buf, n);
+	}
 	tmp = xmalloc(len + sizeof(".XXXXXX"));
 	memcpy(tmp, path, len);
 	memcpy(tmp + len, ".XXXXXX", sizeof(".XXXXXX"));
@@ -112,7 +116,6 @@ static int write_replace(const char *path, const void *buf, size_t n, unsigned m
 		err = fsync_dir_of(path);
 out_free_tmp:
 	free(tmp);
-	free(real);
 	return err;
 }
 

@@ -203,36 +203,55 @@ TEST(state_load_refuses)
 	state_free(&st);
 }
 
+static void read_small(const char *path, char *buf, size_t n)
+{
+	FILE *f = fopen(path, "r");
+
+	memset(buf, 0, n);
+	CHECK(f != NULL);
+	if (f) {
+		CHECK(fread(buf, 1, n - 1, f) > 0);
+		fclose(f);
+	}
+}
+
 /* file_write_atomic on what is not a regular file: a character device
  * (a private /dev/null made with mknod, never the real one) stays a
- * device and takes the bytes; a symlink stays a link and its target gets
- * the new content. */
-TEST(atomic_write_through_devices_and_links)
+ * device and takes the bytes, also through a symlink (/dev/stdout); a
+ * symlink to a regular file is replaced itself, and its target is left
+ * alone (a link planted where root writes leads nowhere); a directory
+ * and a block device are refused. */
+TEST(atomic_write_through_devices_not_links)
 {
-	char nul[160], target[160], link[160], buf[16] = { 0 };
+	char nul[160], nlink[160], blk[160], target[160], link[160], buf[16];
 	struct stat st;
-	FILE *f;
 
 	snprintf(nul, sizeof(nul), "%s/null", dir);
+	snprintf(nlink, sizeof(nlink), "%s/nlink", dir);
+	snprintf(blk, sizeof(blk), "%s/blk", dir);
 	snprintf(target, sizeof(target), "%s/target", dir);
 	snprintf(link, sizeof(link), "%s/link", dir);
-	if (mknod(nul, S_IFCHR | 0666, makedev(1, 3)) == 0) {
+	if (mknod(nul, S_IFCHR | 0666, makedev(1, 3)) == 0 &&
+	    mknod(blk, S_IFBLK | 0600, makedev(7, 255)) == 0) {
 		CHECK_INT(file_write_atomic(nul, "abc", 3, 0600), 0);
 		CHECK(stat(nul, &st) == 0 && S_ISCHR(st.st_mode));
+		CHECK(symlink("null", nlink) == 0);
+		CHECK_INT(file_write_atomic(nlink, "abc", 3, 0600), 0);
+		CHECK(lstat(nlink, &st) == 0 && S_ISLNK(st.st_mode));
+		CHECK(stat(nul, &st) == 0 && S_ISCHR(st.st_mode));
+		CHECK_INT(file_write_atomic(blk, "abc", 3, 0600), -EOPNOTSUPP);
+		CHECK(stat(blk, &st) == 0 && S_ISBLK(st.st_mode));
 	} else {
 		fprintf(stderr, "skip: mknod: %s (not root?)\n", strerror(errno));
 	}
 	CHECK_INT(file_write_atomic(target, "old", 3, 0600), 0);
 	CHECK(symlink("target", link) == 0);
 	CHECK_INT(file_write_atomic(link, "new", 3, 0600), 0);
-	CHECK(lstat(link, &st) == 0 && S_ISLNK(st.st_mode));
-	f = fopen(target, "r");
-	CHECK(f != NULL);
-	if (f) {
-		CHECK(fread(buf, 1, sizeof(buf) - 1, f) == 3);
-		fclose(f);
-	}
+	CHECK(lstat(link, &st) == 0 && S_ISREG(st.st_mode));
+	read_small(link, buf, sizeof(buf));
 	CHECK_STR(buf, "new");
+	read_small(target, buf, sizeof(buf));
+	CHECK_STR(buf, "old");
 	CHECK_INT(file_write_atomic(dir, "x", 1, 0600), -EISDIR);
 }
 
@@ -247,7 +266,7 @@ __attribute__((destructor)) static void teardown(void)
 {
 	char cmd[160];
 	const char *names[] = { "ok", "ww", "gw", "owner", "policy.yaml", "list.txt",
-				"state", "null", "target", "link" };
+				"state", "null", "nlink", "blk", "target", "link" };
 
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
 		snprintf(cmd, sizeof(cmd), "%s/%s", dir, names[i]);
