@@ -360,12 +360,7 @@ void cli_partner_addrs(const struct ir_ruleset *rs, const struct policy *p,
 		struct addr_list *l = &out[i];
 		size_t k = 0;
 
-		for (size_t j = 1; j < l->n; j++) {
-			if (prefix_cmp(&l->v[j - 1], &l->v[j]) > 0) {
-				qsort(l->v, l->n, sizeof(*l->v), cmp_prefix);
-				break;
-			}
-		}
+		sort_unless_sorted(l->v, l->n, sizeof(*l->v), cmp_prefix);
 		for (size_t j = 0; j < l->n; j++)
 			if (k == 0 || prefix_cmp(&l->v[k - 1], &l->v[j]))
 				l->v[k++] = l->v[j];

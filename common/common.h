@@ -193,6 +193,14 @@ int file_check_private(const char *path, int fd, bool want_dir, struct diag *d);
  * after an error naming the file ("PATH: cannot open: REASON"). */
 int file_open_private(const char *path, struct diag *d);
 
+/* ---- sorting --------------------------------------------------------- */
+
+/* qsort(), after an O(n) look whether `v` is in order already: lists and
+ * what the generator emits mostly are, and a sort of 100k entries is not
+ * free. */
+void sort_unless_sorted(void *v, size_t n, size_t size,
+			int (*cmp)(const void *, const void *));
+
 /* ---- hashing --------------------------------------------------------- */
 
 /* 64-bit FNV-1a, for digests of generated state. */

@@ -176,6 +176,19 @@ const char *closest_word(const char *word, const char *const *cands, size_t n)
 	return best_d <= limit ? best : NULL;
 }
 
+void sort_unless_sorted(void *v, size_t n, size_t size,
+			int (*cmp)(const void *, const void *))
+{
+	const char *p = v;
+
+	for (size_t i = 1; i < n; i++) {
+		if (cmp(p + (i - 1) * size, p + i * size) > 0) {
+			qsort(v, n, size, cmp);
+			return;
+		}
+	}
+}
+
 uint64_t fnv1a64(uint64_t h, const void *data, size_t n)
 {
 	const unsigned char *p = data;

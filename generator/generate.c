@@ -70,12 +70,7 @@ static void partner_addrs(struct pstate *s, const struct partner *pt,
 		src[k++] = (struct gen_src){ pt->addresses[i].p, &pt->addresses[i].loc };
 	for (size_t i = 0; x && i < x->n; i++)
 		src[k++] = (struct gen_src){ x->v[i], x->locs ? &x->locs[i] : NULL };
-	for (size_t i = 1; i < k; i++) {
-		if (src_cmp(&src[i - 1], &src[i]) > 0) {       /* lists often come sorted */
-			qsort(src, k, sizeof(*src), src_cmp);
-			break;
-		}
-	}
+	sort_unless_sorted(src, k, sizeof(*src), src_cmp);
 	s->addrs = src;
 	s->naddrs = dedupe_src(src, k);
 }

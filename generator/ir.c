@@ -16,15 +16,9 @@ static int elem_qcmp(const void *x, const void *y)
 	return ir_elem_cmp(x, y);
 }
 
-/* Most callers hand in sorted elements: checking is O(n), sorting is not. */
 void ir_sort_elems(struct ir_elem *v, size_t n)
 {
-	for (size_t i = 1; i < n; i++) {
-		if (ir_elem_cmp(&v[i - 1], &v[i]) > 0) {
-			qsort(v, n, sizeof(*v), elem_qcmp);
-			return;
-		}
-	}
+	sort_unless_sorted(v, n, sizeof(*v), elem_qcmp);
 }
 
 static bool has_addr(enum ir_keytype k)

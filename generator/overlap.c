@@ -311,13 +311,8 @@ static void emit_won(struct resolver *rv)
 	struct entry *w = rv->won.v;
 	size_t n = rv->won.n, top = 0;
 
-	/* The walk emits in order unless prefixes nested: check first. */
-	for (size_t i = 1; i < n; i++) {
-		if (won_cmp(&w[i - 1], &w[i]) > 0) {
-			qsort(w, n, sizeof(*w), won_cmp);
-			break;
-		}
-	}
+	/* in order already unless prefixes nested: the walk emits them so */
+	sort_unless_sorted(w, n, sizeof(*w), won_cmp);
 	for (size_t i = 0; i < n; i++) {
 		w[top++] = w[i];
 		while (top >= 2 && w[top - 2].owner == w[top - 1].owner &&

@@ -152,8 +152,7 @@ static void src_fresh(struct src *x, const struct state_entry *e, const struct p
 	size_t k = 0;
 
 	src_set(x, a, n);
-	if (n)
-		qsort(x->addrs, n, sizeof(*x->addrs), cmp_prefix);
+	sort_unless_sorted(x->addrs, n, sizeof(*x->addrs), cmp_prefix);
 	for (size_t i = 0; i < n; i++)
 		if (k == 0 || prefix_cmp(&x->addrs[k - 1], &x->addrs[i]))
 			x->addrs[k++] = x->addrs[i];
