@@ -31,6 +31,7 @@ struct rctx {
 	struct ir_ruleset *want;
 	struct addr_list *before;       /* per partner, live in the kernel */
 	struct addr_list *after;        /* per partner, in `want` */
+	const struct addr_list *prop;   /* per partner, proposed: inline + sources */
 	char **refused;                 /* per partner: why the guards said no */
 	bool had_table;
 	uint64_t inputs;                /* inputs_digest(); 0 once a partner is held back */
@@ -62,10 +63,10 @@ static void push_inline(const struct partner *pt, struct addr_list *out)
 		addr_list_push(out, &pt->addresses[k].p, &pt->addresses[k].loc);
 }
 
-/* Partner i's addresses now (live, or the state when there is no table)
- * and proposed; whether the guards let it move. */
+/* Partner i's addresses now (live, or the state when there is no table);
+ * whether the guards let it move to `prop`. */
 static void guard_one(struct rctx *c, size_t i, const struct ir_ruleset *live,
-		      struct addr_list *have, struct addr_list *prop)
+		      struct addr_list *have, const struct addr_list *prop)
 {
 	const struct policy *p = c->r->p;
 	struct addr_list stale = { 0 };
@@ -74,8 +75,6 @@ static void guard_one(struct rctx *c, size_t i, const struct ir_ruleset *live,
 		push_inline(&p->partners[i], have);
 		srcset_state_addrs(c->r->src, p, i, c->st, c->now, have);
 	}
-	push_inline(&p->partners[i], prop);
-	srcset_partner_addrs(c->r->src, i, prop);
 	srcset_stale_addrs(c->r->src, i, &stale);
 	if (!c->r->force)
 		c->refused[i] = guard_check(&p->guards, have->v, have->n, prop->v, prop->n,
@@ -115,7 +114,6 @@ static const struct ir_ruleset *build_want(void *arg, const struct ir_ruleset *l
 	struct rctx *c = arg;
 	const struct policy *p = c->r->p;
 	struct addr_list *have = xcalloc(c->n + 1, sizeof(*have));
-	struct addr_list *prop = xcalloc(c->n + 1, sizeof(*prop));
 	struct gen_addrs *extra = xcalloc(c->n + 1, sizeof(*extra));
 
 	rctx_reset(c);
@@ -130,11 +128,11 @@ static const struct ir_ruleset *build_want(void *arg, const struct ir_ruleset *l
 	for (size_t i = 0; i < c->n; i++) {
 		const struct addr_list *use;
 
-		guard_one(c, i, live, &have[i], &prop[i]);
+		guard_one(c, i, live, &have[i], &c->prop[i]);
 		if (c->refused[i])
 			c->inputs = 0;  /* the table is not what the inputs make */
 		/* Held back: what it had (the generator adds the inline ones). */
-		use = c->refused[i] ? &have[i] : &prop[i];
+		use = c->refused[i] ? &have[i] : &c->prop[i];
 		extra[i] = (struct gen_addrs){ use->v, use->n, use->locs };
 	}
 	c->want = gen_quiet(p, extra, c->r->verbose, d);
@@ -142,7 +140,6 @@ static const struct ir_ruleset *build_want(void *arg, const struct ir_ruleset *l
 		cli_partner_addrs(c->want, p, c->after);
 	free(extra);
 	lists_free(have, c->n);
-	lists_free(prop, c->n);
 	return c->want;
 }
 
@@ -269,21 +266,30 @@ static int save(struct refresh_run *r, struct state *st, const bool *skip,
 	return err;
 }
 
-/* What the table is built from: the policy and, per partner, the
- * addresses proposed before the guards (what guard_one() proposes). */
-static uint64_t inputs_digest(const struct refresh_run *r)
+/* Each partner's proposed addresses, before the guards: its inline ones
+ * and what its sources give.  Built once a cycle: the inputs digest and
+ * every try of build_want() use them. */
+static struct addr_list *proposed(const struct refresh_run *r)
+{
+	struct addr_list *prop = xcalloc(r->p->npartners + 1, sizeof(*prop));
+
+	for (size_t i = 0; i < r->p->npartners; i++) {
+		push_inline(&r->p->partners[i], &prop[i]);
+		srcset_partner_addrs(r->src, i, &prop[i]);
+	}
+	return prop;
+}
+
+/* What the table is built from: the policy and the proposed addresses. */
+static uint64_t inputs_digest(const struct refresh_run *r, const struct addr_list *prop)
 {
 	uint64_t h = fnv1a64(FNV1A64_INIT, &r->p->digest, sizeof(r->p->digest));
 
 	for (size_t i = 0; i < r->p->npartners; i++) {
-		struct addr_list l = { 0 };
-
-		srcset_partner_addrs(r->src, i, &l);
 		h = fnv1a64(h, &i, sizeof(i));
-		h = fnv1a64(h, &l.n, sizeof(l.n));
-		if (l.n)
-			h = fnv1a64(h, l.v, l.n * sizeof(*l.v));
-		addr_list_free(&l);
+		h = fnv1a64(h, &prop[i].n, sizeof(prop[i].n));
+		if (prop[i].n)
+			h = fnv1a64(h, prop[i].v, prop[i].n * sizeof(*prop[i].v));
 	}
 	return h ? h : 1;
 }
@@ -291,8 +297,9 @@ static uint64_t inputs_digest(const struct refresh_run *r)
 static int cycle_apply(struct refresh_run *r, struct state *st, const char *path,
 		       int64_t now, struct diag *d)
 {
+	struct addr_list *prop = proposed(r);
 	struct rctx c = { .r = r, .st = st, .now = now, .n = r->p->npartners,
-			  .inputs = inputs_digest(r) };
+			  .prop = prop, .inputs = inputs_digest(r, prop) };
 	struct cli_apply_opts ao = { .verbose = r->verbose,
 				     .out = r->verbose ? r->out : NULL,
 				     .cache_dir = r->state_dir, .inputs = &c.inputs };
@@ -313,6 +320,7 @@ static int cycle_apply(struct refresh_run *r, struct state *st, const char *path
 		free(skip);
 	}
 	rctx_reset(&c);
+	lists_free(prop, c.n);
 	return ret;
 }
 
