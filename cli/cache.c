@@ -135,21 +135,37 @@ static void header(struct strbuf *sb, const struct ident *id, const char *table,
 		(unsigned long long)fnv1a64(FNV1A64_INIT, sb->s + start, sb->len - start));
 }
 
+/* The cache file opened, if it is one we may trust (no link, no FIFO to
+ * block on, nobody else may write it); else -1 and *why. */
+static int open_trusted(const char *path, const char **why)
+{
+	struct diag quiet;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
+
+	diag_init(&quiet, NULL);
+	*why = fd < 0 && errno == ENOENT ? "none yet" : "cannot be opened";
+	if (fd < 0)
+		return -1;
+	*why = "not a private regular file (file_check_private)";
+	if (file_check_private(path, fd, false, &quiet)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 /* The header line of the file at `path` (NUL-terminated, newline kept)
  * when the file may be trusted and the line's own checksum holds. */
 static bool read_header(const char *path, char *out, size_t n)
 {
-	struct diag quiet;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
+	const char *why;
+	int fd = open_trusted(path, &why);
 	ssize_t got;
 	char *nl, *hs;
 	bool ok = false;
 
-	diag_init(&quiet, NULL);
 	if (fd < 0)
 		return false;
-	if (file_check_private(path, fd, false, &quiet))
-		goto out_close;
 	got = pread(fd, out, n - 1, 0);
 	if (got <= 0)
 		goto out_close;
@@ -178,18 +194,14 @@ static char *cache_path(const char *dir)
 /* The whole file, if it is one we may trust; else NULL and *why. */
 static char *slurp(const char *path, size_t *len, const char **why)
 {
-	struct diag quiet;
 	struct stat st;
 	char *buf = NULL;
 	size_t got = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
+	int fd = open_trusted(path, why);
 
-	diag_init(&quiet, NULL);
-	*why = fd < 0 && errno == ENOENT ? "none yet" : "cannot be opened";
 	if (fd < 0)
 		return NULL;
-	*why = "not a private regular file (file_check_private)";
-	if (file_check_private(path, fd, false, &quiet) || fstat(fd, &st) < 0)
+	if (fstat(fd, &st) < 0)
 		goto out_close;
 	*why = "too big";
 	if ((uintmax_t)st.st_size > CACHE_MAX_FILE)
