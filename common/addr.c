@@ -203,3 +203,132 @@ void prefix_subtract(const struct prefix *outer, const struct prefix *hole,
 		out[(*nout)++] = half;
 	}
 }
+
+/* ---- contiguous runs --------------------------------------------------- */
+
+static unsigned fam_bytes(uint8_t family)
+{
+	return family == 4 ? 4 : 16;
+}
+
+/* a = a + 1 over `nb` big-endian bytes; false when it wrapped. */
+static bool addr_inc(uint8_t *a, unsigned nb)
+{
+	for (unsigned i = nb; i-- > 0;)
+		if (++a[i])
+			return true;
+	return false;
+}
+
+/* Whether prefix p starts inside the run or right after it. */
+static bool run_touches(const struct prefix_run *r, const struct prefix *p)
+{
+	unsigned nb = fam_bytes(r->family);
+	uint8_t next[16];
+
+	if (p->family != r->family)
+		return false;
+	if (memcmp(p->a, r->last, nb) <= 0)
+		return true;
+	memcpy(next, r->last, 16);
+	/* The run ends at the family's last address: nothing comes after. */
+	return !addr_inc(next, nb) || memcmp(p->a, next, nb) == 0;
+}
+
+bool prefix_run_next(const struct prefix *v, size_t n, size_t *pos, struct prefix_run *out)
+{
+	size_t i = *pos;
+
+	if (i >= n)
+		return false;
+	memset(out, 0, sizeof(*out));
+	out->family = v[i].family;
+	out->lo = i;
+	prefix_first(&v[i], out->first);
+	prefix_last(&v[i], out->last);
+	for (i++; i < n && run_touches(out, &v[i]); i++) {
+		uint8_t last[16];
+
+		prefix_last(&v[i], last);
+		if (memcmp(last, out->last, fam_bytes(out->family)) > 0)
+			memcpy(out->last, last, 16);
+	}
+	out->hi = i;
+	*pos = i;
+	return true;
+}
+
+bool prefix_run_whole(const struct prefix_run *r)
+{
+	unsigned nb = fam_bytes(r->family);
+
+	for (unsigned i = 0; i < nb; i++)
+		if (r->first[i] != 0 || r->last[i] != 0xff)
+			return false;
+	return true;
+}
+
+/* last - first holds 2^(bits - min) or more, i.e. one of its top `min`
+ * bits is set: more addresses than one /min prefix. */
+bool prefix_run_wider(const struct prefix_run *r, unsigned min)
+{
+	unsigned nb = fam_bytes(r->family);
+	uint8_t diff[16] = { 0 };
+	int borrow = 0;
+
+	if (prefix_run_whole(r))
+		return true;
+	for (unsigned i = nb; i-- > 0;) {
+		int x = r->last[i] - r->first[i] - borrow;
+
+		borrow = x < 0;
+		diff[i] = (uint8_t)(x + (borrow ? 256 : 0));
+	}
+	for (unsigned b = 0; b < min && b < nb * 8; b++)
+		if (bit_at(diff, b))
+			return true;
+	return false;
+}
+
+bool prefixes_wide_run(const struct prefix *v, size_t n, unsigned min4, unsigned min6,
+		       struct prefix_run *out)
+{
+	size_t pos = 0;
+
+	while (prefix_run_next(v, n, &pos, out))
+		if (prefix_run_wider(out, out->family == 4 ? min4 : min6))
+			return true;
+	return false;
+}
+
+/* The prefix the run is, if it is exactly one: first and last agree on
+ * the first `len` bits, then first has only zeros and last only ones. */
+static bool run_as_prefix(const struct prefix_run *r, struct prefix *out)
+{
+	unsigned bits = fam_bytes(r->family) * 8, len = 0;
+
+	while (len < bits && bit_at(r->first, len) == bit_at(r->last, len))
+		len++;
+	for (unsigned b = len; b < bits; b++)
+		if (bit_at(r->first, b) || !bit_at(r->last, b))
+			return false;
+	memset(out, 0, sizeof(*out));
+	out->family = r->family;
+	out->len = (uint8_t)len;
+	memcpy(out->a, r->first, 16);
+	return true;
+}
+
+char *prefix_run_fmt(const struct prefix_run *r, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
+	int af = r->family == 4 ? AF_INET : AF_INET6;
+	struct prefix p;
+
+	if (run_as_prefix(r, &p))
+		return prefix_fmt(&p, buf, len);
+	inet_ntop(af, r->first, a, sizeof(a));
+	inet_ntop(af, r->last, b, sizeof(b));
+	snprintf(buf, len, "%s-%s", a, b);
+	return buf;
+}

@@ -207,4 +207,38 @@ void sort_unless_sorted(void *v, size_t n, size_t size,
 uint64_t fnv1a64(uint64_t h, const void *data, size_t n);
 #define FNV1A64_INIT 0xcbf29ce484222325ULL
 
+/* ---- contiguous runs of addresses ------------------------------------ */
+
+/* A stretch of addresses of one family that a list of prefixes covers
+ * without a gap: prefixes that overlap, nest or merely touch make one run,
+ * whether or not they join into one prefix (192.0.2.0/24 and 192.0.3.0/24
+ * do; 192.0.3.0/24 and 192.0.4.0/24 do not, yet admit 512 addresses in a
+ * row all the same).  The guards bound runs, not prefixes: a limit on
+ * prefixes alone is beaten by listing the halves of what it forbids. */
+struct prefix_run {
+	uint8_t family;                 /* 4 or 6 */
+	uint8_t first[16], last[16];    /* lowest and highest address (v4: 4 bytes) */
+	size_t lo, hi;                  /* the prefixes v[lo..hi) that make it */
+};
+
+#define PREFIX_RUN_STRLEN (2 * PREFIX_STRLEN)
+
+/* The run of `v` that starts at v[*pos], and *pos moved past it; false
+ * when *pos is at the end.  `v` in prefix_cmp order (as prefixes_merge
+ * leaves it; duplicates, nesting and overlap are fine). */
+bool prefix_run_next(const struct prefix *v, size_t n, size_t *pos, struct prefix_run *out);
+/* Whether the run is its whole family: 0.0.0.0/0 or ::/0. */
+bool prefix_run_whole(const struct prefix_run *r);
+/* Whether the run holds more addresses than one prefix of length `min`
+ * (a /23's worth is wider than /24), or is its whole family, whatever
+ * `min` is (0 too). */
+bool prefix_run_wider(const struct prefix_run *r, unsigned min);
+/* The first run of `v` (prefix_cmp order) wider than min4 (IPv4) or
+ * min6 (IPv6) in prefix_run_wider()'s sense: true and *out, or false. */
+bool prefixes_wide_run(const struct prefix *v, size_t n, unsigned min4, unsigned min6,
+		       struct prefix_run *out);
+/* "0.0.0.0/0" when the run is exactly one prefix, else "FIRST-LAST".
+ * Returns `buf` (PREFIX_RUN_STRLEN is enough). */
+char *prefix_run_fmt(const struct prefix_run *r, char *buf, size_t len);
+
 #endif
