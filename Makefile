@@ -59,7 +59,7 @@ quiet = @printf '  %-7s %s\n'
 endif
 
 # Layers, lowest first; a layer includes only the headers of those before it.
-LIB_DIRS := common policy refresh generator nft
+LIB_DIRS := common policy refresh generator nft engine
 LIB_SRC := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
 CLI_SRC := $(wildcard cli/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
