@@ -3,8 +3,10 @@
  *
  * DNS and list files are other people's data: a broken zone or a
  * truncated list should not quietly drop most of a partner (a federation
- * outage), and a typo should not open a /4.  Such a change waits for a
- * human (--force).
+ * outage): such a shrink waits for a human (--force).  A typo must not
+ * open a /4 either, and there no human can overrule: a range wider than
+ * the guards, or a runaway list, is refused whatever the flags, because
+ * the only fix is in the policy or the list.
  */
 #include "refresh/refresh.h"
 
@@ -71,41 +73,141 @@ static char *shrink_why(const struct guards *g, const struct prefix *have, size_
 	return sb.s;
 }
 
-static char *wide_why(const struct guards *g, const struct prefix *have, size_t nhave,
-		      const struct prefix *want, size_t nwant)
+/* ---- width: what no --force passes ------------------------------------ */
+
+struct ent {
+	struct prefix p;
+	struct loc loc;
+};
+
+static int ent_cmp(const void *x, const void *y)
+{
+	return prefix_cmp(&((const struct ent *)x)->p, &((const struct ent *)y)->p);
+}
+
+/* " (lp.txt:2)", or nothing when the prefix has no known place. */
+static void put_member(struct strbuf *sb, const struct ent *e)
 {
 	char buf[PREFIX_STRLEN];
-	struct strbuf sb = { 0 };
 
-	for (size_t i = 0; i < nwant; i++) {
-		const struct prefix *p = &want[i];
-		unsigned min = p->family == 4 ? g->min_prefix_v4 : g->min_prefix_v6;
+	sb_addf(sb, "%s", prefix_fmt(&e->p, buf, sizeof(buf)));
+	if (e->loc.file && e->loc.line)
+		sb_addf(sb, " (%s:%u)", e->loc.file, e->loc.line);
+}
 
-		if (p->len >= min || covered(p, have, nhave))
+/* The prefixes of the run that no earlier one of it contains: those a
+ * reader can find in the files. */
+static size_t members(const struct ent *e, const struct prefix_run *r, size_t *idx,
+		      size_t max)
+{
+	size_t n = 0, top = r->lo, total = 0;
+
+	for (size_t i = r->lo; i < r->hi; i++) {
+		if (i > r->lo && prefix_contains(&e[top].p, &e[i].p))
 			continue;
-		sb_addf(&sb, "would add %s, wider than /%u (guards.min_prefix_v%c)",
-			prefix_fmt(p, buf, sizeof(buf)), min, p->family == 4 ? '4' : '6');
-		return sb.s;
+		top = i;
+		if (n < max)
+			idx[n++] = i;
+		total++;
 	}
-	return NULL;
+	return total;
+}
+
+static void run_why(struct strbuf *sb, const struct guards *g, const struct ent *e,
+		    const struct prefix_run *r)
+{
+	char range[PREFIX_RUN_STRLEN];
+	char fam = r->family == 4 ? '4' : '6';
+	size_t idx[3], total = members(e, r, idx, ARRAY_SIZE(idx)), shown;
+
+	prefix_run_fmt(r, range, sizeof(range));
+	if (total == 1) {
+		if (e[idx[0]].loc.file && e[idx[0]].loc.line)
+			sb_addf(sb, "%s:%u: ", e[idx[0]].loc.file, e[idx[0]].loc.line);
+		sb_addf(sb, "%s is ", range);
+	} else {
+		shown = total > ARRAY_SIZE(idx) ? ARRAY_SIZE(idx) - 1 : total;
+		for (size_t k = 0; k < shown; k++) {
+			sb_addf(sb, "%s", k == 0 ? "" : k + 1 == shown &&
+				total == shown ? " and " : ", ");
+			put_member(sb, &e[idx[k]]);
+		}
+		if (total > shown)
+			sb_addf(sb, " and %zu more", total - shown);
+		sb_addf(sb, " join into %s, ", range);
+	}
+	if (prefix_run_whole(r))
+		sb_addf(sb, "the whole IPv%c Internet (never admitted)", fam);
+	else
+		sb_addf(sb, "wider than /%u (guards.min_prefix_v%c)",
+			fam == '4' ? g->min_prefix_v4 : g->min_prefix_v6, fam);
+}
+
+static char *count_why(const struct guards *g, struct prefix *pv, size_t n)
+{
+	struct strbuf sb = { 0 };
+	size_t m;
+
+	if (!g->max_entries || n <= g->max_entries)
+		return NULL;    /* merging only shrinks the count */
+	m = prefixes_merge(pv, n);
+	if (m <= g->max_entries)
+		return NULL;
+	sb_addf(&sb, "has %zu entries, more than guards.max_entries %u", m, g->max_entries);
+	return sb.s;
+}
+
+char *guard_width(const struct guards *g, const struct addr_list *want)
+{
+	struct ent *e = xreallocarray(NULL, want->n + 1, sizeof(*e));
+	struct prefix *pv = xreallocarray(NULL, want->n + 1, sizeof(*pv));
+	struct prefix_run r;
+	struct strbuf sb = { 0 };
+	char *why;
+
+	for (size_t i = 0; i < want->n; i++)
+		e[i] = (struct ent){ want->v[i],
+				     want->locs ? want->locs[i] : (struct loc){ 0 } };
+	qsort(e, want->n, sizeof(*e), ent_cmp);
+	for (size_t i = 0; i < want->n; i++)
+		pv[i] = e[i].p;
+	if (prefixes_wide_run(pv, want->n, g->min_prefix_v4, g->min_prefix_v6, &r)) {
+		run_why(&sb, g, e, &r);
+		why = sb.s;
+	} else {
+		why = count_why(g, pv, want->n);
+	}
+	free(pv);
+	free(e);
+	return why;
+}
+
+/* ---- shrink: what --force overrides -------------------------------------- */
+
+char *guard_max_shrink(const struct guards *g, const struct prefix *have, size_t nhave,
+		       const struct prefix *want, size_t nwant,
+		       const struct prefix *exempt, size_t nexempt)
+{
+	size_t nh, nw, ne;
+	struct prefix *h = norm(have, nhave, &nh);
+	struct prefix *w = norm(want, nwant, &nw);
+	struct prefix *e = norm(exempt, nexempt, &ne);
+	char *why = shrink_why(g, h, nh, w, nw, e, ne);
+
+	free(h);
+	free(w);
+	free(e);
+	return why;
 }
 
 char *guard_check(const struct guards *g, const struct prefix *have, size_t nhave,
 		  const struct prefix *want, size_t nwant,
 		  const struct prefix *exempt, size_t nexempt)
 {
-	size_t nh, nw, ne;
-	struct prefix *h = norm(have, nhave, &nh);
-	struct prefix *w = norm(want, nwant, &nw);
-	struct prefix *e = norm(exempt, nexempt, &ne);
-	char *why = wide_why(g, h, nh, w, nw);
+	struct addr_list w = { (struct prefix *)want, NULL, nwant, nwant };
+	char *why = guard_width(g, &w);
 
-	if (!why)
-		why = shrink_why(g, h, nh, w, nw, e, ne);
-	free(h);
-	free(w);
-	free(e);
-	return why;
+	return why ? why : guard_max_shrink(g, have, nhave, want, nwant, exempt, nexempt);
 }
 
 uint64_t sched_delay_ms(uint32_t ttl, const struct resolvecfg *r, double rnd)

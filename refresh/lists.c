@@ -101,6 +101,8 @@ struct lctx {
 	struct addr_list *out;
 	struct diag *d;
 	unsigned bad;
+	size_t entries;         /* address lines seen */
+	size_t cap;             /* guards.max_entries; 0: none */
 };
 
 /* The value is quoted into the message with every byte that is not
@@ -147,7 +149,19 @@ static void check_prefix(struct lctx *c, const struct loc *at, const char *v)
 		bad_line(c, at, v, why);
 		return;
 	}
+	c->entries++;
 	addr_list_push(c->out, &p, at);
+}
+
+/* Past the cap nothing is parsed or kept, only counted (for the message):
+ * a runaway list costs its file's bytes, not ten times that. */
+static bool entry_line(const char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len && (is_space(s[i]) || s[i] == '\0'))
+		i++;
+	return i < len && s[i] != '#';
 }
 
 /* One line, without its '\n'.  `no` is 1-based. */
@@ -188,7 +202,9 @@ static void parse_buf(struct lctx *c, char *buf, size_t len)
 		size_t l = nl ? (size_t)(nl - (buf + i)) : len - i;
 
 		no++;
-		if (l > LIST_MAX_LINE) {
+		if (c->cap && c->entries >= c->cap) {
+			c->entries += entry_line(buf + i, l);
+		} else if (l > LIST_MAX_LINE) {
 			struct loc at = { c->path, no, LIST_MAX_LINE + 1 };
 
 			if (++c->bad <= LIST_MAX_ERRORS)
@@ -204,13 +220,18 @@ static void parse_buf(struct lctx *c, char *buf, size_t len)
 static bool parse_owned(const char *name, char *buf, size_t len, const struct guards *g,
 			struct addr_list *out, struct diag *d)
 {
-	struct lctx c = { name, g, out, d, 0 };
+	struct lctx c = { name, g, out, d, 0, 0, g ? g->max_entries : 0 };
 	struct loc whole = { name, 0, 0 };
 	size_t n0 = out->n;
 
 	parse_buf(&c, buf, len);
 	if (c.bad > LIST_MAX_ERRORS)
 		diag_error(d, &whole, "%u bad lines in all", c.bad);
+	if (c.cap && c.entries > c.cap) {
+		diag_error(d, &whole, "has %zu entries, more than guards.max_entries %zu",
+			   c.entries, c.cap);
+		c.bad++;
+	}
 	if (c.bad) {
 		out->n = n0;
 		return false;

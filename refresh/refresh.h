@@ -14,7 +14,9 @@
  * comment; blank lines, surrounding whitespace and CRLF line ends are
  * fine.  A bad line is an error `PATH:LINE:COL: error: 'VALUE': reason`
  * and refuses the whole list.  List prefixes obey the same guards as
- * inline ones (min_prefix_v4, min_prefix_v6).
+ * inline ones (min_prefix_v4, min_prefix_v6, and the runs they join
+ * into: guard_width); a list of more than guards.max_entries entries is
+ * refused as it is read, before it is held in memory.
  *
  * Ownership: an addr_list owns its arrays; its locs borrow the path
  * string given to list_read (the policy's, which must outlive them).
@@ -107,6 +109,9 @@ struct src {
 	bool failed;            /* was due and did not answer */
 	bool changed;           /* fresh, and not what the state had */
 	struct prefix *addrs;   /* owned; SRC_STALE: the ones dropped */
+	struct loc *locs;       /* owned, parallel to addrs, or NULL: a list
+				 * read now says where each stands (file:line);
+				 * the others stand at `loc` */
 	size_t naddrs;
 	uint32_t ttl;           /* fresh DNS answers */
 	enum state_from from;
@@ -157,13 +162,31 @@ void srcset_record(const struct srcset *s, const struct policy *p, const bool *s
 
 /* ---- guards ------------------------------------------------------------ */
 
-/* Whether a partner may go from `have` (what is live) to `want`: NULL if
- * so, else why not (malloc'd, one line).  Refused: a net shrink of more
- * than guards.max_shrink percent of `have`'s prefixes, both sides merged
- * as the kernel holds them (those removed minus those added: a moved A
- * record is no shrink; prefixes covered by
- * `exempt`, the addresses of sources gone stale, do not count), or adding
- * a prefix wider than min_prefix_v4/v6.  The arrays need not be sorted. */
+/* Why partner addresses `want` (inline ones and every source's, with
+ * their locs; any order) may not be admitted at all: a contiguous run
+ * of them (prefix_run_next: after every join, whether the prefixes
+ * overlap, nest or touch) wider than guards.min_prefix_v4/v6, or a whole
+ * family (never admitted, whatever the guards say), or more than
+ * guards.max_entries prefixes once merged.  No flag overrides this and
+ * nothing is exempt for being live already.  NULL if fine, else why
+ * (malloc'd, one line, naming FILE:LINE of the prefixes of the run:
+ * "lp.txt:2: 0.0.0.0/0 is the whole IPv4 Internet (never admitted)",
+ * "0.0.0.0/1 (p.yaml:12) and 128.0.0.0/1 (p.yaml:12) join into
+ * 0.0.0.0/0, ..."). */
+char *guard_width(const struct guards *g, const struct addr_list *want);
+
+/* Whether a partner may shrink from `have` (what is live) to `want`: NULL
+ * if so, else why not (malloc'd, one line).  Refused: a net shrink of
+ * more than guards.max_shrink percent of `have`'s prefixes, both sides
+ * merged as the kernel holds them (those removed minus those added: a
+ * moved A record is no shrink; prefixes covered by `exempt`, the
+ * addresses of sources gone stale, do not count).  The one guard
+ * `fedwall refresh --force` overrides.  The arrays need not be sorted. */
+char *guard_max_shrink(const struct guards *g, const struct prefix *have, size_t nhave,
+		       const struct prefix *want, size_t nwant,
+		       const struct prefix *exempt, size_t nexempt);
+
+/* guard_width() (without locs), then guard_max_shrink(). */
 char *guard_check(const struct guards *g, const struct prefix *have, size_t nhave,
 		  const struct prefix *want, size_t nwant,
 		  const struct prefix *exempt, size_t nexempt);

@@ -103,7 +103,9 @@ void srcset_build(const struct policy *p, struct srcset *s)
 static void src_clear(struct src *x)
 {
 	free(x->addrs);
+	free(x->locs);
 	x->addrs = NULL;
+	x->locs = NULL;
 	x->naddrs = 0;
 }
 
@@ -251,23 +253,68 @@ static void fill_dns(const struct policy *p, struct srcset *s, const struct stat
 
 /* ---- lists ------------------------------------------------------------- */
 
-/* Reads one list; false (after reporting through d) on failure. */
+struct ent {
+	struct prefix p;
+	struct loc loc;
+};
+
+static int cmp_ent(const void *x, const void *y)
+{
+	return prefix_cmp(&((const struct ent *)x)->p, &((const struct ent *)y)->p);
+}
+
+/* Sorted and deduplicated with its locs, the way src_fresh() keeps the
+ * addresses, so that the locs stay parallel to them. */
+static void list_sort(struct addr_list *l)
+{
+	struct ent *e = xreallocarray(NULL, l->n + 1, sizeof(*e));
+	size_t k = 0;
+
+	for (size_t i = 0; i < l->n; i++)
+		e[i] = (struct ent){ l->v[i], l->locs[i] };
+	sort_unless_sorted(e, l->n, sizeof(*e), cmp_ent);
+	for (size_t i = 0; i < l->n; i++) {
+		if (k && !prefix_cmp(&e[k - 1].p, &e[i].p))
+			continue;
+		l->v[k] = e[i].p;
+		l->locs[k++] = e[i].loc;
+	}
+	l->n = k;
+	free(e);
+}
+
+static void fresh_list(struct src *x, const struct state *st, struct addr_list *l,
+		       int64_t now)
+{
+	list_sort(l);
+	src_fresh(x, state_lookup(st, x->kind, x->key), l->v, l->n, STATE_FROM_FILE, 0, now);
+	x->locs = xreallocarray(NULL, l->n + 1, sizeof(*x->locs));
+	if (l->n)
+		memcpy(x->locs, l->locs, l->n * sizeof(*x->locs));
+}
+
+/* Reads one list; false (after reporting through d) on failure.  Its
+ * locs name the policy's string (x->name), which outlives the srcset. */
 static bool fill_list(const struct policy *p, struct src *x, const struct state *st,
 		      const struct src_opts *o, struct diag *d)
 {
+	struct guards g = p->guards;
 	struct addr_list l = { 0 };
 	struct stat sb;
 	bool ok;
 
 	x->mtime = stat(x->key, &sb) == 0 ? (int64_t)sb.st_mtime : 0;
 	/* Refresh reads without the prefix guards: a wide prefix refuses the
-	 * partner (guard_check, unless --force), not the list. */
-	ok = list_read(x->key, o->strict_lists ? &p->guards : NULL, &l, d);
+	 * partner (guard_width, whatever the flags), not the list, which
+	 * would keep its last known good addresses.  The entry cap holds
+	 * everywhere: past it the list is not even kept in memory. */
+	if (!o->strict_lists)
+		g.min_prefix_v4 = g.min_prefix_v6 = 0;
+	ok = list_read(x->name, &g, &l, d);
 	if (ok && l.n == 0 && !o->strict_lists) {
 		src_fallback(p, x, st, "the list is empty", o->now, d);
 	} else if (ok) {
-		src_fresh(x, state_lookup(st, x->kind, x->key), l.v, l.n,
-			  STATE_FROM_FILE, 0, o->now);
+		fresh_list(x, st, &l, o->now);
 	} else if (o->strict_lists) {
 		diag_note(d, &x->loc, "list of partner '%s', refused as a whole",
 			  p->partners[x->partner].name);
@@ -306,6 +353,12 @@ static void push_all(struct addr_list *out, const struct prefix *a, size_t n,
 		addr_list_push(out, &a[i], at);
 }
 
+static void push_src(struct addr_list *out, const struct src *x)
+{
+	for (size_t i = 0; i < x->naddrs; i++)
+		addr_list_push(out, &x->addrs[i], x->locs ? &x->locs[i] : &x->loc);
+}
+
 void srcset_partner_addrs(const struct srcset *s, size_t partner, struct addr_list *out)
 {
 	for (size_t i = 0; i < s->n; i++) {
@@ -313,7 +366,7 @@ void srcset_partner_addrs(const struct srcset *s, size_t partner, struct addr_li
 
 		if (x->partner == partner &&
 		    (x->status == SRC_FRESH || x->status == SRC_KEPT))
-			push_all(out, x->addrs, x->naddrs, &x->loc);
+			push_src(out, x);
 	}
 }
 
@@ -408,6 +461,31 @@ static void unknown_note(const struct partner *pt, const struct srcset *s, size_
 	}
 }
 
+/* What refresh refuses (guard_width), the offline commands refuse too:
+ * the partner's inline addresses with all its sources', joined.  So the
+ * kernel never holds what check and plan would reject. */
+static bool partner_width(const struct partner *pt, const struct addr_list *extra,
+			  const struct guards *g, struct diag *d)
+{
+	struct addr_list all = { 0 };
+	char *why;
+	bool ok;
+
+	if (!extra->n)
+		return true;    /* inline ones alone: the policy checked them */
+	for (size_t k = 0; k < pt->naddresses; k++)
+		addr_list_push(&all, &pt->addresses[k].p, &pt->addresses[k].loc);
+	for (size_t k = 0; k < extra->n; k++)
+		addr_list_push(&all, &extra->v[k], &extra->locs[k]);
+	why = guard_width(g, &all);
+	ok = !why;
+	if (why)
+		diag_error(d, &pt->loc, "partner '%s': %s", pt->name, why);
+	free(why);
+	addr_list_free(&all);
+	return ok;
+}
+
 static void load_state(const char *state_dir, struct state *st, struct diag *d)
 {
 	struct strbuf path = { 0 };
@@ -445,6 +523,7 @@ static bool sources_get(const struct policy *p, const char *state_dir,
 	for (size_t i = 0; i < p->npartners; i++) {
 		srcset_partner_addrs(&s, i, &out->partners[i]);
 		unknown_note(&p->partners[i], &s, i, out->partners[i].n, d);
+		ok &= partner_width(&p->partners[i], &out->partners[i], &p->guards, d);
 	}
 	srcset_free(&s);
 	state_free(&st);
