@@ -452,13 +452,15 @@ void cli_live_put(struct nft_ctx *ctx, const struct cli_cache *cc,
 	sb_addf(&file, "%016llx\n",
 		(unsigned long long)fnv1a64(FNV1A64_INIT, file.s, file.len));
 	path = cache_path(cc->dir);
-	/* no fsync: after a power cut the boot id differs and the cache
-	 * misses anyway, and its checksums catch a torn file */
-	ret = file_write_replace(path, file.s, file.len, 0600);
-	if (ret && cc->verbose)
+	/* No fsync: after a power cut the boot id differs and the cache
+	 * misses anyway, and its checksums catch a torn file.  Something not
+	 * a regular file there (a FIFO would block an open for writing
+	 * forever) is an error, refused and said by file_write_state. */
+	ret = file_write_state(path, file.s, file.len, 0600, false, d);
+	if (ret && ret != -EPERM && cc->verbose)
 		diag_note(d, NULL, "cannot write '%s': %s; the next run reads the table back",
 			  path, strerror(-ret));
-	else if (cc->verbose)
+	else if (!ret && cc->verbose)
 		diag_note(d, NULL, "table inet %s: cached at generation %u", live->table, genid);
 	free(path);
 	sb_free(&img);

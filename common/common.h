@@ -167,20 +167,34 @@ size_t portranges_merge(struct portrange *v, size_t n);
 
 /* ---- files ---------------------------------------------------------- */
 
-/* Replaces `path` with `n` bytes of `buf`, mode `mode`, atomically (temp
+/* Two writers, two intents.
+ *
+ * file_write_atomic: a path the user named (`generate -o`, `status -o`).
+ * Replaces `path` with `n` bytes of `buf`, mode `mode`, atomically (temp
  * file beside it, fsync, rename, fsync of the directory).  0 or -errno;
  * on failure the old file is untouched and no temporary file is left.
  * A path that leads to no regular file (a character device such as
  * /dev/null, /dev/stdout's pipe or tty, a FIFO) is written straight
- * through, never replaced; a symlink to a regular file is replaced
- * itself, its target untouched; a directory is -EISDIR, a block device
- * -EOPNOTSUPP (never written). */
+ * through, never replaced: that is the user's wish; a symlink to a
+ * regular file is replaced itself, its target untouched; a directory is
+ * -EISDIR, a block device -EOPNOTSUPP (never written). */
 int file_write_atomic(const char *path, const void *buf, size_t n, unsigned mode);
-/* The same without the fsyncs: readers still see the old or the new
- * content, but a power cut may leave either, or an empty file.  For what
- * checks itself and is worthless after a reboot anyway (the live table's
- * cache). */
-int file_write_replace(const char *path, const void *buf, size_t n, unsigned mode);
+/* file_write_state: a file of fedwall's own state directory (the state,
+ * live.cache, last-refresh...), which nobody asked to be anything but a
+ * regular file.  Always a temporary file beside it renamed over it, never
+ * an open() of `path` itself, so nothing there can block the writer (who
+ * holds the state directory's lock).  A path that exists and is not a
+ * regular file (a FIFO, a device, a directory, a socket, a symlink to one
+ * of them) is refused without being opened: -EPERM after an error naming
+ * the path and what it is ("PATH: refusing to write: a FIFO, not a
+ * regular file"); a symlink to a regular file is replaced itself.
+ * `durable`: fsync of the file and the directory (without: readers still
+ * see the old or the new content, but a power cut may leave either, or
+ * an empty file; for what checks itself and is worthless after a reboot
+ * anyway, the live table's cache).  Other failures: -errno, nothing
+ * reported; the old file is untouched, no temporary file left. */
+int file_write_state(const char *path, const void *buf, size_t n, unsigned mode,
+		     bool durable, struct diag *d);
 
 /* Whether fd (opened from `path`) may be trusted, like sshd's StrictModes:
  * a regular file (a directory when want_dir), owned by root or the

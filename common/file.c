@@ -1,7 +1,10 @@
 /* file.c - writing a file so that a reader (nft -f, a metrics collector,
  * the next fedwall run) sees either the old or the new content, never a
  * part: a temporary file beside the target, fsync, rename, fsync of the
- * directory so the rename itself survives a power cut. */
+ * directory so the rename itself survives a power cut.  Two intents (see
+ * common.h): what the user named with -o is written through when it is a
+ * device or FIFO; the state directory's files are only ever renamed over,
+ * and anything there that is not a regular file is refused unopened. */
 #define _GNU_SOURCE             /* mkostemp */
 #include "common.h"
 
@@ -62,38 +65,16 @@ static int write_through(const char *path, const void *buf, size_t n)
 	return err;
 }
 
-static int write_replace(const char *path, const void *buf, size_t n, unsigned mode,
-			 bool durable);
-
-int file_write_atomic(const char *path, const void *buf, size_t n, unsigned mode)
-{
-	return write_replace(path, buf, n, mode, true);
-}
-
-int file_write_replace(const char *path, const void *buf, size_t n, unsigned mode)
-{
-	return write_replace(path, buf, n, mode, false);
-}
-
-static int write_replace(const char *path, const void *buf, size_t n, unsigned mode,
-			 bool durable)
+/* Temporary file beside `path`, written (and fsynced when `durable`),
+ * then renamed over it: nothing is ever opened for writing at `path`
+ * itself. */
+static int rename_over(const char *path, const void *buf, size_t n, unsigned mode,
+		       bool durable)
 {
 	size_t len = strlen(path);
-	struct stat st;
-	char *tmp;
+	char *tmp = xmalloc(len + sizeof(".XXXXXX"));
 	int fd, err;
 
-	/* stat() follows a symlink as open() would (and as the kernel's
-	 * protected_symlinks allows).  A link to a regular file is replaced
-	 * itself, never its target: root writing to a path in a directory
-	 * others can write must not be led elsewhere by a link there.  No
-	 * block device ever takes a ruleset. */
-	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-		if (S_ISDIR(st.st_mode))
-			return -EISDIR;
-		return S_ISBLK(st.st_mode) ? -EOPNOTSUPP : write_through(path, buf, n);
-	}
-	tmp = xmalloc(len + sizeof(".XXXXXX"));
 	memcpy(tmp, path, len);
 	memcpy(tmp + len, ".XXXXXX", sizeof(".XXXXXX"));
 	fd = mkostemp(tmp, O_CLOEXEC);
@@ -117,6 +98,58 @@ static int write_replace(const char *path, const void *buf, size_t n, unsigned m
 out_free_tmp:
 	free(tmp);
 	return err;
+}
+
+int file_write_atomic(const char *path, const void *buf, size_t n, unsigned mode)
+{
+	struct stat st;
+
+	/* stat() follows a symlink as open() would (and as the kernel's
+	 * protected_symlinks allows).  A link to a regular file is replaced
+	 * itself, never its target: root writing to a path in a directory
+	 * others can write must not be led elsewhere by a link there.  No
+	 * block device ever takes a ruleset. */
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		if (S_ISDIR(st.st_mode))
+			return -EISDIR;
+		return S_ISBLK(st.st_mode) ? -EOPNOTSUPP : write_through(path, buf, n);
+	}
+	return rename_over(path, buf, n, mode, true);
+}
+
+static const char *type_name(mode_t m);
+
+/* 0 when `path` is missing, a regular file or a symlink to one (or to
+ * nothing): what a rename may replace.  Looked at with lstat() and stat(),
+ * which open nothing, so a FIFO cannot block us. */
+static int state_path_ok(const char *path, struct diag *d)
+{
+	struct stat lst, st;
+
+	if (lstat(path, &lst) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (S_ISREG(lst.st_mode))
+		return 0;
+	if (!S_ISLNK(lst.st_mode)) {
+		diag_error(d, NULL, "%s: refusing to write: %s, not a regular file", path,
+			   type_name(lst.st_mode));
+		return -EPERM;
+	}
+	if (stat(path, &st) < 0)
+		return errno == ENOENT || errno == ELOOP ? 0 : -errno;
+	if (S_ISREG(st.st_mode))
+		return 0;
+	diag_error(d, NULL, "%s: refusing to write: a symlink to %s, not a regular file",
+		   path, type_name(st.st_mode));
+	return -EPERM;
+}
+
+int file_write_state(const char *path, const void *buf, size_t n, unsigned mode,
+		     bool durable, struct diag *d)
+{
+	int err = state_path_ok(path, d);
+
+	return err ? err : rename_over(path, buf, n, mode, durable);
 }
 
 /* ---- trusting a file we read ------------------------------------------- */

@@ -100,6 +100,7 @@ void state_free(struct state *st)
 	st->v = NULL;
 	st->n = st->cap = 0;
 	st->discarded = false;
+	st->behind = false;
 }
 
 static bool name_ok(const char *name)
@@ -376,7 +377,56 @@ static void discard(struct state *st, struct diag *d, const char *path,
 		  "addresses are not trusted", why);
 }
 
+static char *behind_path(const char *path)
+{
+	struct strbuf sb = { 0 };
+
+	sb_addf(&sb, "%s%s", path, STATE_BEHIND_SUFFIX);
+	return sb.s;
+}
+
+/* Whether PATH-behind is there (whatever it is: it is never opened). */
+static bool is_behind(const char *path)
+{
+	char *m = behind_path(path);
+	struct stat sb;
+	bool there = lstat(m, &sb) == 0;
+
+	free(m);
+	return there;
+}
+
+int state_mark_behind(const char *path)
+{
+	char *m = behind_path(path);
+	int fd = open(m, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	int err = fd < 0 && errno != EEXIST ? -errno : 0;
+
+	if (fd >= 0)
+		close(fd);
+	free(m);
+	return err;
+}
+
+void state_clear_behind(const char *path)
+{
+	char *m = behind_path(path);
+
+	(void)unlink(m);
+	free(m);
+}
+
+static int load(struct state *st, const char *path, struct diag *d);
+
 int state_load(struct state *st, const char *path, struct diag *d)
+{
+	int err = load(st, path, d);
+
+	st->behind = is_behind(path);
+	return err;
+}
+
+static int load(struct state *st, const char *path, struct diag *d)
 {
 	struct stat sb;
 	char *buf = NULL;
@@ -450,7 +500,7 @@ static void render(const struct state *st, struct strbuf *sb)
 }
 
 /* Removes what a fedwall killed while saving left behind: PATH.XXXXXX,
- * file_write_atomic's temporary files.  The caller holds the state
+ * file_write_state's temporary files.  The caller holds the state
  * directory's lock, so none of them is being written now. */
 static void sweep_temps(const char *path)
 {
@@ -472,14 +522,22 @@ static void sweep_temps(const char *path)
 	free(dir);
 }
 
-int state_save(const struct state *st, const char *path)
+int state_write(const struct state *st, const char *path, struct diag *d)
 {
 	struct strbuf sb = { 0 };
 	int err;
 
 	sweep_temps(path);
 	render(st, &sb);
-	err = file_write_atomic(path, sb.s, sb.len, 0600);
+	err = file_write_state(path, sb.s, sb.len, 0600, true, d);
 	sb_free(&sb);
 	return err;
+}
+
+int state_save(const struct state *st, const char *path)
+{
+	struct diag quiet;
+
+	diag_init(&quiet, NULL);
+	return state_write(st, path, &quiet);
 }

@@ -44,6 +44,10 @@
 #define STATE_MAX_FILE (256u << 20)     /* bytes */
 #define STATE_MAX_LINE 4096             /* bytes, newline included */
 #define STATE_NAME_MAX 1024             /* a source's name */
+/* Beside the state file while it may be older than the table: created
+ * (empty) when a save fails after a commit, removed by the next save that
+ * records exactly what the table holds.  See state_mark_behind(). */
+#define STATE_BEHIND_SUFFIX "-behind"
 
 enum state_kind {
 	STATE_HOST = 0,        /* DNS A/AAAA of a host name */
@@ -72,6 +76,7 @@ struct state {
 	struct state_entry *v;  /* sorted by kind, then name */
 	size_t n, cap;
 	bool discarded;         /* state_load found a file it did not trust */
+	bool behind;            /* state_load found STATE_BEHIND_SUFFIX beside it */
 };
 
 /* Reads `path` into `st` (which it state_free()s first).  A missing file
@@ -80,9 +85,23 @@ struct state {
  * leave `st` empty. */
 int state_load(struct state *st, const char *path, struct diag *d);
 
-/* Writes `st` to `path` atomically, mode 0600.  0 or -errno; on failure
- * the previous file is untouched and no temporary file is left. */
+/* Writes `st` to `path` atomically, mode 0600 (file_write_state: never
+ * opened at `path`; a FIFO, device, directory or a symlink to one there
+ * is refused, -EPERM after an error through `d` naming it).  0 or -errno;
+ * on failure the previous file is untouched and no temporary file is
+ * left. */
+int state_write(const struct state *st, const char *path, struct diag *d);
+/* state_write() with a refusal not reported (only its -EPERM). */
 int state_save(const struct state *st, const char *path);
+
+/* The state file at `path` no longer vouches for what the table holds (a
+ * commit went through, its save did not): PATH-behind is created, empty,
+ * so that it takes no data block a full disk lacks, and never opened if
+ * something is there already.  Until state_clear_behind(), state_load()
+ * sets st->behind, and the refresh cycle trusts no last known good of the
+ * state over the live table (cli/refresh.c).  0 or -errno. */
+int state_mark_behind(const char *path);
+void state_clear_behind(const char *path);
 
 /* The entry of (kind, name), or NULL. */
 const struct state_entry *state_lookup(const struct state *st,

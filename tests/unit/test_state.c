@@ -496,3 +496,87 @@ TEST(expiry)
 	free(out);
 	state_free(&st);
 }
+
+/* Runs state_write on what is at `path` now; *msg gets what it printed. */
+static int write_at(const struct state *st, char *msg, size_t n)
+{
+	FILE *mem = fmemopen(msg, n, "w");
+	struct diag d;
+	int ret;
+
+	diag_init(&d, mem);
+	ret = state_write(st, path, &d);
+	fclose(mem);
+	return ret;
+}
+
+/* What is not a regular file is refused unopened (a FIFO would block the
+ * open forever), naming it; a symlink to a regular file is replaced
+ * itself, its target untouched. */
+TEST(write_refuses_what_is_not_a_file)
+{
+	struct state st = { 0 };
+	char msg[512], target[160];
+	struct stat sb;
+
+	fresh_dir();
+	sample(&st);
+	CHECK_INT(mkfifo(path, 0600), 0);
+	CHECK_INT(write_at(&st, msg, sizeof(msg)), -EPERM);
+	CHECK(strstr(msg, "/state: refusing to write: a FIFO, not a regular file") != NULL);
+	CHECK(lstat(path, &sb) == 0 && S_ISFIFO(sb.st_mode));
+	unlink(path);
+	CHECK_INT(symlink("/dev/null", path), 0);
+	CHECK_INT(write_at(&st, msg, sizeof(msg)), -EPERM);
+	CHECK(strstr(msg, "refusing to write: a symlink to a character device") != NULL);
+	unlink(path);
+	CHECK_INT(mkdir(path, 0700), 0);
+	CHECK_INT(write_at(&st, msg, sizeof(msg)), -EPERM);
+	CHECK(strstr(msg, "refusing to write: a directory") != NULL);
+	rmdir(path);
+	CHECK_INT(count_files(), 0);
+	snprintf(target, sizeof(target), "%s/target", dir);
+	CHECK_INT(close(open(target, O_WRONLY | O_CREAT, 0600)), 0);
+	CHECK_INT(symlink(target, path), 0);
+	CHECK_INT(write_at(&st, msg, sizeof(msg)), 0);
+	CHECK(lstat(path, &sb) == 0 && S_ISREG(sb.st_mode));
+	CHECK(stat(target, &sb) == 0 && sb.st_size == 0);
+	unlink(path);
+	CHECK_INT(symlink("nowhere", path), 0);       /* dangling: replaced */
+	CHECK_INT(write_at(&st, msg, sizeof(msg)), 0);
+	CHECK(lstat(path, &sb) == 0 && S_ISREG(sb.st_mode));
+	state_free(&st);
+}
+
+/* The mark that the state is behind the table: made without opening
+ * what is there, seen by state_load, gone with state_clear_behind. */
+TEST(behind_mark)
+{
+	struct state st = { 0 };
+	char mark[160];
+	struct diag d;
+
+	fresh_dir();
+	diag_init(&d, NULL);
+	sample(&st);
+	CHECK_INT(state_save(&st, path), 0);
+	CHECK_INT(state_load(&st, path, &d), 0);
+	CHECK(!st.behind);
+	CHECK_INT(state_mark_behind(path), 0);
+	CHECK_INT(state_mark_behind(path), 0);      /* already marked */
+	CHECK_INT(state_load(&st, path, &d), 0);
+	CHECK(st.behind);
+	CHECK(st.n > 0);                            /* its entries still read */
+	state_clear_behind(path);
+	CHECK_INT(state_load(&st, path, &d), 0);
+	CHECK(!st.behind);
+	snprintf(mark, sizeof(mark), "%s%s", path, STATE_BEHIND_SUFFIX);
+	CHECK_INT(mkfifo(mark, 0600), 0);           /* never opened: no block */
+	CHECK_INT(state_mark_behind(path), 0);
+	CHECK_INT(state_load(&st, path, &d), 0);
+	CHECK(st.behind);
+	state_clear_behind(path);
+	CHECK_INT(state_mark_behind("/nonexistent-fedwall-dir/state"), -ENOENT);
+	CHECK_INT(d.errors, 0);
+	state_free(&st);
+}
