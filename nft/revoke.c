@@ -20,18 +20,39 @@
  *
  * Nothing is dumped unless some element left a map.  Failures are warnings: the
  * rules are committed already and refuse new connections either way.
+ *
+ * The sweep: when a commit creates or replaces the table (the first
+ * apply, a policy change), or changes a set that is no partner map
+ * (management, fedports, outbound allowances, edge addresses), every TCP
+ * and UDP entry in the table's scope is judged by what the new ruleset
+ * does with its first packet (ir_admits_conn: the hook's base chains,
+ * walked as the kernel would), and cut when that is a drop.  The hook is
+ * found from this host's addresses (rtnetlink, one dump): original
+ * destination local, input; original source local, output; neither,
+ * forward; both, or a loopback address, left alone.  Where the verdict
+ * depends on the interface (host mode with `interfaces`), the interface
+ * is the route's towards the peer (one RTM_GETROUTE, only for entries
+ * about to be cut).  Entries with NAT are left alone (the rules saw
+ * other addresses, maybe another hook), and so are the sessions the old
+ * management sets admitted: fedwall never cuts its operator.
  */
 #include "nft/kernel-int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #define CT_RECV_SIZE (64 * 1024)
+#define RT_RECV_SIZE (8 * 1024)
+#define SWEEP_NOTES 20          /* address pairs named, then one summary */
+#define NO_HIT SIZE_MAX
 
 /* ---- prefix . proto . port lookups ------------------------------------- */
 
@@ -137,8 +158,9 @@ static void index_set(struct pindexes *px, const struct ir_set *s, enum ir_field
 					       .port = s->elems[i].port });
 }
 
-/* The management sets of `rs`: what lookup-accept rules admit. */
-static void index_mgmt(struct pindexes *px, const struct ir_ruleset *rs)
+/* The management sets of `rs`: what lookup-accept rules admit (on the
+ * source address alone with `saddr_only`: no outbound allowances). */
+static void index_mgmt(struct pindexes *px, const struct ir_ruleset *rs, bool saddr_only)
 {
 	for (size_t i = 0; rs && i < rs->nchains; i++) {
 		const struct ir_chain *c = &rs->chains[i];
@@ -148,7 +170,7 @@ static void index_mgmt(struct pindexes *px, const struct ir_ruleset *rs)
 			const struct ir_set *s = r->set ? ir_find_set(rs, r->set) : NULL;
 
 			if (s && addr_port_key(s) && r->kind == IR_R_LOOKUP &&
-			    r->verdict == IR_ACCEPT)
+			    r->verdict == IR_ACCEPT && (!saddr_only || r->field == IR_SADDR))
 				index_set(px, s, r->field);
 		}
 	}
@@ -198,6 +220,143 @@ static bool lost_elems(const struct ir_set *ls, const struct ir_set *ws)
 	return lost;
 }
 
+/* Whether a set that is no partner map (management, fedports, outbound
+ * allowances, edge addresses, port dispatch) gained or lost elements:
+ * what the ruleset admits changed beyond what revocation looks at. */
+static bool others_changed(const struct ir_ruleset *live, const struct ir_ruleset *want)
+{
+	for (size_t i = 0; i < want->nsets; i++) {
+		const struct ir_set *ws = &want->sets[i];
+		const struct ir_set *ls = ir_find_set(live, ws->name);
+
+		if (ws->revoke)
+			continue;
+		if (!ls || ls->key != ws->key || lost_elems(ls, ws) || lost_elems(ws, ls))
+			return true;
+	}
+	for (size_t i = 0; i < live->nsets; i++)
+		if (!live->sets[i].revoke && !ir_find_set(want, live->sets[i].name))
+			return true;
+	return false;
+}
+
+/* ---- this host's addresses and routes (rtnetlink) --------------------------- */
+
+struct haddr {
+	uint8_t family;
+	uint8_t a[16];
+};
+
+static int haddr_cmp(const void *x, const void *y)
+{
+	const struct haddr *a = x, *b = y;
+
+	if (a->family != b->family)
+		return a->family < b->family ? -1 : 1;
+	return memcmp(a->a, b->a, sizeof(a->a));
+}
+
+typedef VEC(struct haddr) haddr_vec;
+
+/* One RTM_NEWADDR: its local address (IFA_LOCAL; IFA_ADDRESS is the peer
+ * on point-to-point links, and the address itself on IPv6). */
+static int addr_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct ifaddrmsg *ifa = mnl_nlmsg_get_payload(nlh);
+	const void *local = NULL, *addr = NULL;
+	struct haddr h = { 0 };
+	const struct nlattr *a;
+
+	if (nlh->nlmsg_type != RTM_NEWADDR ||
+	    (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6))
+		return MNL_CB_OK;
+	h.family = ifa->ifa_family == AF_INET6 ? 6 : 4;
+	mnl_attr_for_each(a, nlh, sizeof(*ifa)) {
+		if (mnl_attr_get_payload_len(a) != (h.family == 6 ? 16u : 4u))
+			continue;
+		if (mnl_attr_get_type(a) == IFA_LOCAL)
+			local = mnl_attr_get_payload(a);
+		else if (mnl_attr_get_type(a) == IFA_ADDRESS)
+			addr = mnl_attr_get_payload(a);
+	}
+	if (local || addr) {
+		memcpy(h.a, local ? local : addr, h.family == 6 ? 16 : 4);
+		VEC_PUSH((haddr_vec *)data, h);
+	}
+	return MNL_CB_OK;
+}
+
+static int host_addrs(struct mnl_socket *rt, uint32_t *seq, haddr_vec *out)
+{
+	char req[MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(struct ifaddrmsg))];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(req);
+	struct ifaddrmsg *ifa;
+	int ret;
+
+	nlh->nlmsg_type = RTM_GETADDR;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	nlh->nlmsg_seq = ++*seq;
+	ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
+	ifa->ifa_family = AF_UNSPEC;
+	ret = nl_talk(rt, nlh, CT_RECV_SIZE, addr_cb, out);
+	if (!ret && out->n)
+		qsort(out->v, out->n, sizeof(*out->v), haddr_cmp);
+	return ret;
+}
+
+static bool is_local(const haddr_vec *h, uint8_t family, const uint8_t *a)
+{
+	struct haddr key = { .family = family };
+
+	memcpy(key.a, a, family == 6 ? 16 : 4);
+	return h->n && bsearch(&key, h->v, h->n, sizeof(*h->v), haddr_cmp);
+}
+
+static bool loopback(uint8_t family, const uint8_t *a)
+{
+	static const uint8_t v6lo[16] = { [15] = 1 };
+
+	return family == 6 ? !memcmp(a, v6lo, 16) : a[0] == 127;
+}
+
+static int route_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct nlattr *a;
+
+	if (nlh->nlmsg_type != RTM_NEWROUTE)
+		return MNL_CB_OK;
+	mnl_attr_for_each(a, nlh, sizeof(struct rtmsg))
+		if (mnl_attr_get_type(a) == RTA_OIF && mnl_attr_get_payload_len(a) == 4)
+			*(uint32_t *)data = mnl_attr_get_u32(a);
+	return MNL_CB_OK;
+}
+
+/* The name of the interface the route to `addr` leaves by (the kernel's
+ * own lookup, policy routing included): what output's oifname sees, and
+ * for input, with symmetric routing, what the peer's packets came in by.
+ * 0 or -errno (-ENODEV: no route with an interface). */
+static int route_ifname(struct mnl_socket *rt, uint32_t *seq, uint8_t family,
+			const uint8_t *addr, char name[IF_NAMESIZE])
+{
+	char req[MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(struct rtmsg)) + MNL_ATTR_HDRLEN + 16];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(req);
+	struct rtmsg *rtm;
+	uint32_t oif = 0;
+	int ret;
+
+	nlh->nlmsg_type = RTM_GETROUTE;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	nlh->nlmsg_seq = ++*seq;
+	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+	rtm->rtm_family = family == 6 ? AF_INET6 : AF_INET;
+	rtm->rtm_dst_len = family == 6 ? 128 : 32;
+	mnl_attr_put(nlh, RTA_DST, family == 6 ? 16 : 4, addr);
+	ret = nl_talk(rt, nlh, RT_RECV_SIZE, route_cb, &oif);
+	if (ret)
+		return ret;
+	return oif && if_indextoname(oif, name) ? 0 : -ENODEV;
+}
+
 /* ---- ctnetlink -------------------------------------------------------------- */
 
 struct ct {
@@ -208,7 +367,10 @@ struct ct {
 	uint32_t id;                    /* CTA_ID, network order */
 	uint16_t zone;                  /* CTA_ZONE, network order */
 	bool has_id, has_zone;
-	size_t hit;                     /* index into dump.hits */
+	bool nat;                       /* CTA_STATUS: source or destination NAT */
+	bool ask_route;                 /* sweep: the verdict depends on the interface */
+	enum ir_hook hook;              /* sweep: the hook its first packet went through */
+	size_t hit;                     /* index into dump.hits, or NO_HIT */
 };
 
 /* Cuts counted by the element that admitted them and the port used. */
@@ -221,10 +383,16 @@ struct hit {
 };
 
 struct dump {
-	const struct ir_ruleset *live, *want;
+	const struct ir_ruleset *live, *want;   /* live may be NULL (sweep) */
 	struct ir_gates live_gates, want_gates;
 	VEC(struct hit) hits;
 	VEC(struct ct) cut;
+	/* the sweep */
+	bool sweep;
+	struct ir_eval want_eval;
+	haddr_vec local;                /* this host's addresses, sorted */
+	struct pindexes keep;           /* the old management sets */
+	VEC(struct ct) swept;           /* cut, no partner element to name */
 };
 
 static bool parse_ip(const struct nlattr *nest, struct ct *c)
@@ -315,6 +483,66 @@ static bool revoked(struct dump *dp, struct ct *c, enum ir_field f, const uint8_
 	return true;
 }
 
+/* Which hook the first packet of `c` went through, by this host's
+ * addresses; false when no filter of fedwall's could have seen it
+ * (loopback, between two local addresses). */
+static bool sweep_hook(const struct dump *dp, struct ct *c)
+{
+	bool sl, dl;
+
+	if (loopback(c->family, c->src) || loopback(c->family, c->dst))
+		return false;
+	sl = is_local(&dp->local, c->family, c->src);
+	dl = is_local(&dp->local, c->family, c->dst);
+	if (sl && dl)
+		return false;
+	c->hook = dl ? IR_HOOK_INPUT : sl ? IR_HOOK_OUTPUT : IR_HOOK_FORWARD;
+	return true;
+}
+
+static struct ir_conn conn_of(const struct ct *c, const char *ifname)
+{
+	return (struct ir_conn){ .hook = c->hook, .ifname = ifname, .family = c->family,
+				 .proto = c->proto, .saddr = c->src, .daddr = c->dst,
+				 .dport = c->dport };
+}
+
+/* The old partner element that admitted `c`, if any, to name in the
+ * note ("revoked ..."); else NO_HIT. */
+static size_t old_partner(struct dump *dp, const struct ct *c)
+{
+	const struct ir_set *s;
+	const struct ir_elem *e;
+
+	if (dp->live &&
+	    (ir_admits_via(dp->live, &dp->live_gates, IR_SADDR, c->family, c->src, c->proto,
+			   c->dport, &s, &e) ||
+	     ir_admits_via(dp->live, &dp->live_gates, IR_DADDR, c->family, c->dst, c->proto,
+			   c->dport, &s, &e)))
+		return hit_index(dp, s, e, c);
+	return NO_HIT;
+}
+
+/* Whether the new ruleset refuses `c` as a new connection, on an edge
+ * interface at least (ask_route: maybe not on the one it uses), and the
+ * old management sets did not admit it. */
+static bool swept(struct dump *dp, struct ct *c)
+{
+	struct ir_conn ic;
+
+	if ((c->proto != PROTO_TCP && c->proto != PROTO_UDP) || c->nat || !sweep_hook(dp, c))
+		return false;
+	ic = conn_of(c, NULL);
+	if (ir_admits_conn(&dp->want_eval, &ic) ||
+	    pindex_find(pick(&dp->keep, c->family, IR_SADDR), c->src, c->family, c->proto,
+			c->dport))
+		return false;
+	ic.ifname = "";         /* an interface no rule names */
+	c->ask_route = ir_admits_conn(&dp->want_eval, &ic);
+	c->hit = old_partner(dp, c);
+	return true;
+}
+
 /* One dumped entry: kept aside when the commit took away what admitted it. */
 static int ct_cb(const struct nlmsghdr *nlh, void *data)
 {
@@ -335,11 +563,15 @@ static int ct_cb(const struct nlmsghdr *nlh, void *data)
 			c.zone = mnl_attr_get_u16(a);
 			c.has_zone = true;
 			break;
+		case CTA_STATUS:
+			c.nat = ntohl(mnl_attr_get_u32(a)) & IPS_NAT_MASK;
+			break;
 		}
 	}
 	if (!orig || !parse_tuple(orig, &c))
 		return MNL_CB_OK;       /* ICMP and other portless entries */
-	if (!revoked(dp, &c, IR_SADDR, c.src) && !revoked(dp, &c, IR_DADDR, c.dst))
+	if (dp->sweep ? !swept(dp, &c)
+		      : !revoked(dp, &c, IR_SADDR, c.src) && !revoked(dp, &c, IR_DADDR, c.dst))
 		return MNL_CB_OK;
 	c.tuple = xmalloc(orig->nla_len);
 	memcpy(c.tuple, orig, orig->nla_len);
@@ -425,6 +657,77 @@ static void report_hits(const struct dump *dp, struct diag *d)
 	}
 }
 
+/* Swept entries in the order their notes come: by address pair, then
+ * protocol and port. */
+static int swept_cmp(const void *x, const void *y)
+{
+	const struct ct *a = x, *b = y;
+	int c;
+
+	if (a->family != b->family)
+		return a->family < b->family ? -1 : 1;
+	if ((c = memcmp(a->src, b->src, sizeof(a->src))) ||
+	    (c = memcmp(a->dst, b->dst, sizeof(a->dst))))
+		return c;
+	if (a->proto != b->proto)
+		return a->proto < b->proto ? -1 : 1;
+	return a->dport < b->dport ? -1 : a->dport > b->dport;
+}
+
+static void note_swept(const struct ct *c, size_t n, struct diag *d)
+{
+	char s[INET6_ADDRSTRLEN], t[INET6_ADDRSTRLEN];
+	int af = c->family == 6 ? AF_INET6 : AF_INET;
+
+	diag_note(d, NULL, "cut %zu connection%s from %s to %s (%s/%u): the new ruleset does"
+		  " not admit %s", n, n == 1 ? "" : "s", inet_ntop(af, c->src, s, sizeof(s)),
+		  inet_ntop(af, c->dst, t, sizeof(t)), proto_name(c->proto), c->dport,
+		  n == 1 ? "it" : "them");
+}
+
+/* One note per address pair and port, the first SWEEP_NOTES of them; a
+ * busy edge's first apply may cut thousands. */
+static void report_swept(struct dump *dp, struct diag *d)
+{
+	size_t groups = 0, more = 0, i = 0;
+
+	if (dp->swept.n)
+		qsort(dp->swept.v, dp->swept.n, sizeof(*dp->swept.v), swept_cmp);
+	while (i < dp->swept.n) {
+		size_t j = i + 1;
+
+		while (j < dp->swept.n && !swept_cmp(&dp->swept.v[i], &dp->swept.v[j]))
+			j++;
+		if (groups++ < SWEEP_NOTES)
+			note_swept(&dp->swept.v[i], j - i, d);
+		else
+			more += j - i;
+		i = j;
+	}
+	if (more)
+		diag_note(d, NULL, "cut %zu more connection%s (%zu more address pairs and ports)"
+			  " that the new ruleset does not admit", more, more == 1 ? "" : "s",
+			  groups - SWEEP_NOTES);
+}
+
+/* Deletes `c`; counts it with its element or among the swept. */
+static bool cut_one(struct mnl_socket *nl, uint32_t *seq, struct dump *dp,
+		    const struct ct *c, int *err)
+{
+	int ret = ct_delete(nl, seq, c);
+
+	if (ret) {
+		if (ret != -ENOENT && !*err)
+			*err = ret;
+		return false;
+	}
+	if (c->hit != NO_HIT)
+		dp->hits.v[c->hit].n++;
+	else
+		VEC_PUSH(&dp->swept, *c);
+	return true;
+}
+
 /* Deletes the entries of `dp->cut` that no management set admits; returns
  * how many went. */
 static size_t cut(struct mnl_socket *nl, uint32_t *seq, struct dump *dp, int *err)
@@ -432,80 +735,167 @@ static size_t cut(struct mnl_socket *nl, uint32_t *seq, struct dump *dp, int *er
 	struct pindexes keep = { 0 };
 	size_t n = 0;
 
-	index_mgmt(&keep, dp->want);
-	index_mgmt(&keep, dp->live);
+	index_mgmt(&keep, dp->want, false);
+	index_mgmt(&keep, dp->live, false);
 	for (size_t i = 0; i < dp->cut.n; i++) {
 		const struct ct *c = &dp->cut.v[i];
-		int ret;
 
 		if (pindex_find(pick(&keep, c->family, IR_SADDR), c->src, c->family, c->proto,
 				c->dport) ||
 		    pindex_find(pick(&keep, c->family, IR_DADDR), c->dst, c->family, c->proto,
 				c->dport))
 			continue;
-		ret = ct_delete(nl, seq, c);
-		if (!ret) {
-			dp->hits.v[c->hit].n++;
-			n++;
-		} else if (ret != -ENOENT && !*err) {
-			*err = ret;
-		}
+		n += cut_one(nl, seq, dp, c, err);
 	}
 	pindexes_free(&keep);
 	return n;
 }
 
-static int revoke_ct(struct dump *dp, size_t *n)
+/* Whether the new ruleset refuses `c` on the interface of the route to its
+ * peer (output: the destination; input: the source, symmetric routing
+ * assumed).  No route: as on an edge interface, refused. */
+static bool refused_on_route(struct mnl_socket *rt, uint32_t *seq, const struct dump *dp,
+			     const struct ct *c)
 {
-	struct mnl_socket *nl = mnl_socket_open(NETLINK_NETFILTER);
-	uint32_t seq = (uint32_t)time(NULL);
-	int ret = 0;
+	const uint8_t *peer = c->hook == IR_HOOK_INPUT ? c->src : c->dst;
+	char name[IF_NAMESIZE];
+	struct ir_conn ic;
 
+	if (route_ifname(rt, seq, c->family, peer, name))
+		return true;
+	ic = conn_of(c, name);
+	return !ir_admits_conn(&dp->want_eval, &ic);
+}
+
+/* Deletes the swept entries (those whose verdict depends on the
+ * interface only when the route's is one the rules filter). */
+static size_t sweep_cut(struct mnl_socket *nl, struct mnl_socket *rt, uint32_t *seq,
+			struct dump *dp, int *err)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < dp->cut.n; i++) {
+		const struct ct *c = &dp->cut.v[i];
+
+		if (!c->ask_route || refused_on_route(rt, seq, dp, c))
+			n += cut_one(nl, seq, dp, c, err);
+	}
+	return n;
+}
+
+static int open_bound(int bus, struct mnl_socket **out)
+{
+	struct mnl_socket *nl = mnl_socket_open(bus);
+
+	*out = NULL;
 	if (!nl)
 		return -errno;
 	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-		ret = -errno;
-		goto out_close;
+		int ret = -errno;
+
+		mnl_socket_close(nl);
+		return ret;
 	}
-	ret = ct_dump(nl, &seq, dp);
+	*out = nl;
+	return 0;
+}
+
+/* The sweep's dump and cuts; this host's addresses first (rtnetlink
+ * trouble: nothing cut, reported as such). */
+static int sweep_ct(struct mnl_socket *nl, uint32_t *seq, struct dump *dp, size_t *n,
+		    const char **what)
+{
+	struct mnl_socket *rt;
+	int ret = open_bound(NETLINK_ROUTE, &rt);
+
+	*what = "rtnetlink";
 	if (!ret)
-		*n = cut(nl, &seq, dp, &ret);
+		ret = host_addrs(rt, seq, &dp->local);
+	if (ret)
+		goto out_close;
+	*what = "conntrack";
+	ret = ct_dump(nl, seq, dp);
+	if (!ret)
+		*n = sweep_cut(nl, rt, seq, dp, &ret);
 out_close:
+	if (rt)
+		mnl_socket_close(rt);
+	return ret;
+}
+
+static int revoke_ct(struct dump *dp, size_t *n, const char **what)
+{
+	struct mnl_socket *nl;
+	uint32_t seq = (uint32_t)time(NULL);
+	int ret = open_bound(NETLINK_NETFILTER, &nl);
+
+	*what = "conntrack";
+	if (ret)
+		return ret;
+	if (dp->sweep) {
+		ret = sweep_ct(nl, &seq, dp, n, what);
+	} else {
+		ret = ct_dump(nl, &seq, dp);
+		if (!ret)
+			*n = cut(nl, &seq, dp, &ret);
+	}
 	mnl_socket_close(nl);
 	return ret;
 }
 
-size_t nft_revoke(const struct ir_ruleset *live, const struct ir_ruleset *want, struct diag *d)
+/* Whether some partner map of `live` lost an element. */
+static bool partner_lost(const struct ir_ruleset *live, const struct ir_ruleset *want)
 {
-	struct dump dp = { .live = live, .want = want };
-	bool lost = false;
-	size_t n = 0;
-	int ret = 0;
-
-	for (size_t i = 0; i < live->nsets && !lost; i++) {
+	for (size_t i = 0; i < live->nsets; i++) {
 		const struct ir_set *ls = &live->sets[i];
 		const struct ir_set *ws = ir_find_set(want, ls->name);
 
-		if (!ls->is_map || !ls->nelems)
-			continue;
-		lost = lost_elems(ls, ws && ws->key == ls->key ? ws : NULL);
+		if (ls->is_map && ls->nelems &&
+		    lost_elems(ls, ws && ws->key == ls->key ? ws : NULL))
+			return true;
 	}
-	if (lost) {
+	return false;
+}
+
+static void dump_free(struct dump *dp)
+{
+	for (size_t i = 0; i < dp->cut.n; i++)
+		free(dp->cut.v[i].tuple);
+	free(dp->cut.v);
+	free(dp->hits.v);
+	free(dp->swept.v);
+	free(dp->local.v);
+	pindexes_free(&dp->keep);
+	ir_eval_free(&dp->want_eval);
+	ir_gates_free(&dp->live_gates);
+	ir_gates_free(&dp->want_gates);
+}
+
+size_t nft_revoke(const struct ir_ruleset *live, const struct ir_ruleset *want,
+		  bool replaced, struct diag *d)
+{
+	struct dump dp = { .live = live, .want = want };
+	const char *what = "conntrack";
+	size_t n = 0;
+	int ret = 0;
+
+	dp.sweep = replaced || !live || others_changed(live, want);
+	if (dp.sweep) {
+		ir_eval_init(want, &dp.want_eval);
+		index_mgmt(&dp.keep, live, true);
+	}
+	if (dp.sweep || partner_lost(live, want)) {
 		ir_gates_find(live, &dp.live_gates);
 		ir_gates_find(want, &dp.want_gates);
-		ret = revoke_ct(&dp, &n);
+		ret = revoke_ct(&dp, &n, &what);
 	}
 	/* No conntrack here at all (module absent): nothing to cut. */
 	if (ret && ret != -EOPNOTSUPP && ret != -EPROTONOSUPPORT && ret != -ENOENT)
 		diag_warn(d, NULL, "the rules are committed, but cutting the established"
-			  " connections of removed addresses failed: conntrack: %s",
+			  " connections they do not admit failed: %s: %s", what,
 			  strerror(-ret));
 	report_hits(&dp, d);
-	for (size_t i = 0; i < dp.cut.n; i++)
-		free(dp.cut.v[i].tuple);
-	free(dp.cut.v);
-	free(dp.hits.v);
-	ir_gates_free(&dp.live_gates);
-	ir_gates_free(&dp.want_gates);
+	report_swept(&dp, d);
+	dump_free(&dp);
 	return n;
 }
