@@ -13,12 +13,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Said per set; past that, one line with how many more: a million
+ * adjacent hosts under a /32 guard should not be a million lines. */
+#define REPORTS_PER_SET 10
+
 struct gctx {
 	const struct ir_ruleset *rs;
 	const struct ir_set *set;
 	unsigned min4, min6;
 	struct diag *d;
-	unsigned bad;
+	unsigned bad;           /* violations in all */
+	unsigned bad_set;       /* ... in this set */
 };
 
 static int cmp_prefix(const void *x, const void *y)
@@ -101,6 +106,9 @@ static void report(struct gctx *c, const struct prefix *v, const struct prefix_r
 	struct strbuf sb = { 0 };
 	const struct loc *at = NULL;
 
+	c->bad++;
+	if (++c->bad_set > REPORTS_PER_SET)
+		return;
 	sb_addf(&sb, "%s %s:", c->set->is_map ? "map" : "set", c->set->name);
 	if (together)
 		sb_addf(&sb, " its elements together");
@@ -119,7 +127,6 @@ static void report(struct gctx *c, const struct prefix *v, const struct prefix_r
 		sb_addf(&sb, " wider than /%u (guards.min_prefix_v%c)", min,
 			r->family == 4 ? '4' : '6');
 	diag_error(c->d, at, "refusing to commit: %s", sb_str(&sb));
-	c->bad++;
 	sb_free(&sb);
 }
 
@@ -158,6 +165,22 @@ static void by_owner(const struct gctx *c, struct prefix *v, size_t *start, size
 	free(at);
 }
 
+/* The whole map: partners that each keep to their guard may still add
+ * up to everybody.  `v` has room for every element. */
+static void map_runs(struct gctx *c, struct prefix *v)
+{
+	const struct ir_set *s = c->set;
+	struct prefix_run r;
+	size_t pos = 0;
+
+	for (size_t k = 0; k < s->nelems; k++)
+		v[k] = s->elems[k].addr;
+	sort_unless_sorted(v, s->nelems, sizeof(*v), cmp_prefix);
+	while (prefix_run_next(v, s->nelems, &pos, &r))
+		if (prefix_run_whole(&r))
+			report(c, v, &r, 0, true);
+}
+
 static void check_set(struct gctx *c)
 {
 	const struct ir_set *s = c->set;
@@ -165,9 +188,8 @@ static void check_set(struct gctx *c)
 	struct prefix *v = xreallocarray(NULL, s->nelems + 1, sizeof(*v));
 	size_t *start = xcalloc(nown + 1, sizeof(*start));
 	bool whole = false;
-	struct prefix_run r;
-	size_t pos = 0;
 
+	c->bad_set = 0;
 	by_owner(c, v, start, nown);
 	for (size_t o = 0; o < nown; o++) {
 		size_t n = start[o + 1] - start[o];
@@ -175,14 +197,11 @@ static void check_set(struct gctx *c)
 		sort_unless_sorted(v + start[o], n, sizeof(*v), cmp_prefix);
 		whole |= owner_runs(c, v + start[o], n, o);
 	}
-	/* The whole map: partners that each keep to their guard may still
-	 * add up to everybody.  Not said twice when one owner did it. */
-	for (size_t k = 0; s->is_map && !whole && k < s->nelems; k++)
-		v[k] = s->elems[k].addr;
-	sort_unless_sorted(v, s->is_map && !whole ? s->nelems : 0, sizeof(*v), cmp_prefix);
-	while (s->is_map && !whole && prefix_run_next(v, s->nelems, &pos, &r))
-		if (prefix_run_whole(&r))
-			report(c, v, &r, 0, true);
+	if (s->is_map && !whole)        /* not said twice when one owner did it */
+		map_runs(c, v);
+	if (c->bad_set > REPORTS_PER_SET)
+		diag_error(c->d, NULL, "refusing to commit: %s %s: %u more ranges too wide",
+			   s->is_map ? "map" : "set", s->name, c->bad_set - REPORTS_PER_SET);
 	free(start);
 	free(v);
 }

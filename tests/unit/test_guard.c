@@ -287,6 +287,18 @@ TEST(engine_guard_by_hand)
 			    " 2001:db8:8000::/33, 2001:db9::/32 join into 2001:db8::/31,"
 			    " wider than /32 (guards.min_prefix_v6)"));
 	free(msg);
+	m = add_set(rs, "edge4", IR_KEY_ADDR4, false);
+	for (int i = 0; i < 12; i++) {          /* twelve /7s, apart */
+		char a[32];
+
+		snprintf(a, sizeof(a), "%d.0.0.0/7", 16 * i);
+		add_elem(m, a, 0);
+	}
+	CHECK_INT(guard_says(NULL, rs, &msg), -EPERM);
+	CHECK(msg && strstr(msg, "set edge4: 144.0.0.0/7 is wider than /8"));
+	CHECK(msg && !strstr(msg, "set edge4: 160.0.0.0/7"));  /* ten, then a count */
+	CHECK(msg && strstr(msg, "refusing to commit: set edge4: 2 more ranges too wide"));
+	free(msg);
 	ir_free(rs);
 }
 
