@@ -50,7 +50,9 @@ struct daemon {
 	uint64_t next_stat;     /* lists' mtimes */
 	uint64_t next_check;    /* the kernel's table, even when no source is due */
 	FILE *log;
-	int sfd;                /* signalfd */
+	int sfd;                /* signalfd of SIGHUP */
+	int stop;               /* signalfd of SIGTERM and SIGINT, also watched
+				 * by every DNS wait (dns_stop_on) */
 	unsigned cycles;
 };
 
@@ -325,17 +327,34 @@ static void reload(struct daemon *dm)
 
 /* ---- signals and the loop ------------------------------------------- */
 
-static int signals_open(void)
+/* A signalfd of `sig` (and `sig2`, when not 0), the signals blocked. */
+static int signal_fd(int sig, int sig2)
 {
 	sigset_t set;
 
 	sigemptyset(&set);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
+	sigaddset(&set, sig);
+	if (sig2)
+		sigaddset(&set, sig2);
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
 		return -errno;
 	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+/* Two fds: a stop must end a DNS wait (which only polls the stop fd and
+ * leaves the signal for the loop to read), a reload must not. */
+static int signals_open(struct daemon *dm)
+{
+	dm->sfd = signal_fd(SIGHUP, 0);
+	if (dm->sfd < 0)
+		return dm->sfd;
+	dm->stop = signal_fd(SIGTERM, SIGINT);
+	if (dm->stop < 0) {
+		close(dm->sfd);
+		return dm->stop;
+	}
+	dns_stop_on(dm->stop);
+	return 0;
 }
 
 /* The signal that came, 0 if none. */
@@ -351,15 +370,17 @@ static int signal_take(int sfd)
 static void loop(struct daemon *dm)
 {
 	for (;;) {
-		struct pollfd pfd = { .fd = dm->sfd, .events = POLLIN };
+		struct pollfd pfd[2] = { { .fd = dm->stop, .events = POLLIN },
+					 { .fd = dm->sfd, .events = POLLIN } };
 		uint64_t now = now_ms();
 		int sig;
 
-		if (poll(&pfd, 1, wait_ms(dm, now)) < 0 && errno != EINTR)
+		if (poll(pfd, 2, wait_ms(dm, now)) < 0 && errno != EINTR)
 			break;
-		sig = pfd.revents & POLLIN ? signal_take(dm->sfd) : 0;
+		sig = pfd[0].revents & POLLIN ? signal_take(dm->stop) : 0;
 		if (sig == SIGTERM || sig == SIGINT)
 			break;
+		sig = pfd[1].revents & POLLIN ? signal_take(dm->sfd) : 0;
 		if (sig == SIGHUP) {
 			reload(dm);
 			continue;
@@ -434,9 +455,10 @@ static int background(void)
 
 static int run(struct daemon *dm)
 {
-	dm->sfd = signals_open();
-	if (dm->sfd < 0) {
-		fprintf(stderr, "fedwall daemon: signalfd: %s\n", strerror(-dm->sfd));
+	int err = signals_open(dm);
+
+	if (err < 0) {
+		fprintf(stderr, "fedwall daemon: signalfd: %s\n", strerror(-err));
 		return EXIT_ERROR;
 	}
 	if (!dm->o.foreground && !getenv("NOTIFY_SOCKET") && background() < 0)
@@ -446,6 +468,7 @@ static int run(struct daemon *dm)
 		if (dm->log != stderr)
 			fclose(dm->log);
 		close(dm->sfd);
+		close(dm->stop);
 		return EXIT_ERROR;
 	}
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
@@ -465,6 +488,7 @@ static int run(struct daemon *dm)
 	if (dm->log != stderr)
 		fclose(dm->log);
 	close(dm->sfd);
+	close(dm->stop);
 	return EXIT_OK;
 }
 

@@ -70,7 +70,17 @@ struct batch {
 	VEC(struct lookup *) ready;     /* answered, not yet handled */
 	size_t pending;
 	uint64_t deadline;
+	bool stopping;                  /* stop_fd became readable */
 };
+
+/* dns_stop_on(): readable means "stop waiting" (the daemon's signalfd of
+ * SIGTERM and SIGINT); -1: none. */
+static int stop_fd = -1;
+
+void dns_stop_on(int fd)
+{
+	stop_fd = fd;
+}
 
 static uint64_t now_ms(void)
 {
@@ -478,7 +488,8 @@ static void lookup_expire(struct batch *b, struct lookup *l, uint64_t now)
 	j->answered++;
 	job_fail(j, DNS_TIMEOUT, "%s %s: no answer %s",
 		 l->name, rr_name(l->rrtype),
-		 now >= b->deadline ? "by the deadline" : "within the timeout");
+		 b->stopping ? "before fedwall was asked to stop"
+		 : now >= b->deadline ? "by the deadline" : "within the timeout");
 }
 
 static void on_srv(struct batch *b, struct lookup *l)
@@ -566,12 +577,15 @@ static void lookup_handle(struct batch *b, struct lookup *l)
 
 /* ---- the batch --------------------------------------------------------- */
 
-/* Waits for answers until the nearest expiry; cancels what expired. */
+/* Waits for answers until the nearest expiry, or until stop_fd is
+ * readable (then every lookup left is cancelled at the next call: a
+ * daemon told to stop must not sit out resolve.timeout); cancels what
+ * expired. */
 static void batch_wait(struct batch *b)
 {
-	struct pollfd pfd[2];
+	struct pollfd pfd[3];
 	struct ub_ctx *ubs[2];
-	nfds_t n = 0;
+	nfds_t n = 0, nub;
 	uint64_t now = now_ms(), next = b->deadline;
 	int rc;
 
@@ -580,7 +594,7 @@ static void batch_wait(struct batch *b)
 
 		if (l->answered)
 			continue;
-		if (l->expires <= now)
+		if (l->expires <= now || b->stopping)
 			lookup_expire(b, l, now);
 		else if (l->expires < next)
 			next = l->expires;
@@ -593,10 +607,15 @@ static void batch_wait(struct batch *b)
 		ubs[n] = b->c->valid;
 		pfd[n++] = (struct pollfd){ .fd = ub_fd(b->c->valid), .events = POLLIN };
 	}
+	nub = n;
+	if (stop_fd >= 0)
+		pfd[n++] = (struct pollfd){ .fd = stop_fd, .events = POLLIN };
 	rc = poll(pfd, n, next > now ? (int)(next - now) + 1 : 0);
-	for (nfds_t i = 0; rc > 0 && i < n; i++)
+	for (nfds_t i = 0; rc > 0 && i < nub; i++)
 		if (pfd[i].revents)
 			ub_process(ubs[i]);
+	if (rc > 0 && n > nub && pfd[nub].revents)
+		b->stopping = true;
 }
 
 static void job_start(struct batch *b, struct job *j)
@@ -690,7 +709,10 @@ static void job_finish(struct batch *b, struct job *j)
 		sb_addf(&sb, " (no SRV record)");
 	if (q->kind == DNS_DOMAIN && j->targets)
 		sb_addf(&sb, ", %u target%s", j->targets, j->targets == 1 ? "" : "s");
-	sb_addf(&sb, ", %zu address%s, ttl %u", n, n == 1 ? "" : "es", q->ttl);
+	/* A failure with nothing resolved has no addresses or TTL to tell
+	 * ("0 addresses, ttl 0" read as if the name had a TTL of 0). */
+	if (q->status == DNS_OK || n)
+		sb_addf(&sb, ", %zu address%s, ttl %u s", n, n == 1 ? "" : "es", q->ttl);
 	if (q->dropped)
 		sb_addf(&sb, ", %u dropped", q->dropped);
 	if (q->secure)

@@ -104,6 +104,14 @@ void dns_resolve(struct dns_ctx *c, struct dns_query *q, size_t n,
 		 struct diag *d);
 void dns_query_clear(struct dns_query *q);
 
+/* From now on every dns_resolve() stops waiting as soon as `fd` is
+ * readable (-1: never): what is unanswered then reports DNS_TIMEOUT ("no
+ * answer before fedwall was asked to stop").  The daemon passes its
+ * signalfd of SIGTERM and SIGINT, which it reads only after the cycle:
+ * whatever resolve.timeout says, a stop is answered at once.  The fd is
+ * only polled, never read. */
+void dns_stop_on(int fd);
+
 const char *dns_status_name(enum dns_status s);
 
 /* True for addresses a partner may have: not unspecified, loopback,
