@@ -2,11 +2,15 @@
 # tests/lab/faults.sh - faults fedwall must survive, against the real
 # kernel in a network namespace of its own (and mount namespaces for the
 # state disk): the kernel refusing the commit, SIGKILL in the middle of an
-# apply and of saving the state, a full or read-only state disk, a DNS
-# server that never answers, the table flushed or edited behind fedwall's
-# back (refresh and daemon), another process holding the lock; and least
-# privilege: the running daemon's capabilities and no_new_privs, files
-# others may write refused with a message naming them.
+# apply and of saving the state, a full or read-only state disk (and a
+# failed save followed by a failing source: no revert to older addresses),
+# a DNS server that never answers (refresh, and SIGTERM to a daemon in the
+# wait), the table flushed or edited behind fedwall's back (refresh and
+# daemon; a SIGHUP reload is not called a restore), another process
+# holding the lock, a FIFO or a symlink to a device among the state
+# directory's files; and least privilege: the running daemon's
+# capabilities and no_new_privs, files others may write refused with a
+# message naming them.
 # For each: the ruleset stays whole (fail closed), the message says what
 # happened, and the next run recovers without help.
 . "$(dirname "$0")/../lib.sh"
@@ -32,8 +36,10 @@ lab_ns h || { fail "faults: a network namespace"; exit 1; }
 mkdir -p "$NETNS_ETC"
 echo "nameserver 127.0.0.1" >"$NETNS_ETC/resolv.conf"
 
-# policy [EXTRA]: a list partner, an inline one; EXTRA: more YAML lines
+# policy [EXTRA [RESOLVE]]: a list partner, an inline one; EXTRA: more
+# YAML lines; RESOLVE: the resolve line
 policy() {
+	_resolve=${2:-'resolve: {ttl_min: 1s, ttl_max: 2s, timeout: 1s}'}
 	cat >"$POLF" <<EOF
 version: 1
 partners:
@@ -47,7 +53,7 @@ partners:
     addresses: [198.51.100.7, 2001:db8:51::7]
 ${1:-}
 guards: {max_shrink: 100%}
-resolve: {ttl_min: 1s, ttl_max: 2s, timeout: 1s}
+$_resolve
 EOF
 }
 # biglist FILE TAG N: N non-adjacent /64s under 2001:db8:TAG::/48
@@ -63,6 +69,20 @@ fw() {
 	ERR=$(cat "$D/err")
 }
 table() { lab_table h; }
+# fwt ARGS...: fw under `timeout 20`; $RC 124 means it blocked
+fwt() {
+	timeout 20 ip netns exec "$LAB-h" "$FEDWALL" "$@" -f "$POLF" --state-dir "$ST" \
+		>"$D/out" 2>"$D/err"
+	RC=$?
+	OUT=$(cat "$D/out")
+	ERR=$(cat "$D/err")
+}
+# alive PID: running (not gone, not a zombie waiting for `wait`)
+alive() { [ -r "/proc/$1/status" ] && ! grep -q '^State:.*Z' "/proc/$1/status"; }
+# dnsq: bytes queued, unread, on the namespace's UDP port 53
+dnsq() {
+	lab_exec h ss -uanH 'sport = :53' | awk '{ q += $2 } END { print q + 0 }'
+}
 # addrs: the state file's addr lines (what it vouches for), or "none"
 addrs() { grep '^addr ' "$ST/state" 2>/dev/null | sort | md5sum | cut -c1-12; }
 
@@ -164,7 +184,27 @@ done
 if [ $ok_restored -eq 1 ] && grep -q "restored: it differed from the policy" "$D/daemon.log"; then
 	pass "tamper: the daemon restores a flushed table within ttl_min (no source due) and says so"
 else fail "tamper: the daemon restores a flushed table"; sed 's/^/    /' "$D/daemon.log" >&2; fi
+# A SIGHUP with a changed policy: the table follows it, and the log says
+# it was the reload, not drift restored.
+cp "$POLF" "$D/policy.keep"
+sed 's|198.51.100.7, 2001:db8:51::7|198.51.100.7, 198.51.100.8, 2001:db8:51::7|' \
+	"$D/policy.keep" >"$POLF"
+n0=$(wc -l <"$D/daemon.log")
+kill -HUP "$DPID"
+for _n in $(seq 50); do
+	lab_exec h nft list table inet fedwall | grep -q 198.51.100.8 && break
+	sleep 0.1
+done
+sleep 0.2
+tail -n +$((n0 + 1)) "$D/daemon.log" >"$D/daemon.reload"
+if lab_exec h nft list table inet fedwall | grep -q 198.51.100.8 &&
+	grep -q 'partner small: +1 -0 address (reloaded the policy)' "$D/daemon.reload" &&
+	! grep -q 'restored' "$D/daemon.reload"; then
+	pass "reload: a SIGHUP with a changed policy is logged as the reload, not as a restore"
+else fail "reload: logged as the reload"; sed 's/^/    /' "$D/daemon.reload" >&2; fi
 kill -TERM "$DPID"; wait "$DPID" 2>/dev/null
+cp "$D/policy.keep" "$POLF"
+fw refresh
 
 chmod 666 "$POLF"
 fw refresh
@@ -199,6 +239,42 @@ else
 		fail "perms: a list that is a FIFO blocked"
 fi
 fw refresh
+
+# ---- non-regular files in the state directory -------------------------------
+# A FIFO at a file fedwall writes there once blocked open(O_WRONLY) forever,
+# the lock held.  Now each is refused unopened, naming it, and the lock goes.
+for f in state live.cache last-refresh; do
+	rm -f "$D/saved"
+	[ -e "$ST/$f" ] && mv "$ST/$f" "$D/saved"
+	mkfifo "$ST/$f"
+	echo 198.51.100.12 >"$LIST"
+	fwt refresh
+	if [ $RC -eq 124 ]; then fail "fifo at $f: refresh blocked (killed after 20 s)"
+	else pass "fifo at $f: refresh does not block"; fi
+	expect_rc 1 "fifo at $f: refresh exits 1"
+	has ERR "error: $ST/$f: refusing to write: a FIFO, not a regular file" \
+		"fifo at $f: the error names the path and what it is"
+	fwt refresh
+	if [ $RC -ne 124 ] && ! printf '%s' "$ERR" | grep -q 'another fedwall'; then
+		pass "fifo at $f: the lock is freed (the next refresh takes it)"
+	else fail "fifo at $f: the lock is freed"; show; fi
+	rm -f "$ST/$f"
+	[ -e "$D/saved" ] && mv "$D/saved" "$ST/$f"
+done
+table >"$D/t.now"
+same "$D/t.good" "$D/t.now" "fifo: the table is what the policy makes all along"
+cp -p "$ST/state" "$D/saved"
+ln -sf /dev/zero "$ST/state"
+fwt refresh
+expect_rc 1 "state -> /dev/zero: refresh exits 1"
+has ERR "error: $ST/state: refusing to write: a symlink to a character device" \
+	"state -> /dev/zero: refused, naming the path and what it leads to"
+if [ -L "$ST/state" ] && [ -c /dev/zero ]; then pass "state -> /dev/zero: nothing written there"
+else fail "state -> /dev/zero: nothing written there"; fi
+rm -f "$ST/state"
+mv "$D/saved" "$ST/state"
+fw refresh
+expect_rc 0 "state back: refresh exits 0"
 
 # ---- (f) another process holds the lock -----------------------------------
 sh -c 'echo $$ >"$1"; exec flock "$1" sleep 8' sh "$ST/lock" &
@@ -248,6 +324,56 @@ has OUT "partner big: \+1 -1 addresses" "read-only state: applied from memory al
 fw refresh
 expect_rc 0 "state disk back: the next refresh saves again"
 
+# ---- a failed save, then a source that fails ---------------------------------
+# The kernel holds the list's new address, the state the old one.  The next
+# refresh with the list failing must keep the new address (not put the old
+# one back and call it "restored"); once the disk has room and the list
+# reads again, the state catches up and the mark goes.  One mount
+# namespace for all three runs: the full tmpfs stays full between them.
+echo 198.51.100.16 >"$LIST"
+fw refresh
+cp -p "$ST/state" "$D/state.before"
+cat >"$D/behind.sh" <<'EOS'
+set -u
+run() {	# N: refresh, its out/err/rc/table as $D/b.N.*
+	ip netns exec "$NS" "$FEDWALL" refresh -f "$POLF" --state-dir "$ST" \
+		>"$D/b.$1.out" 2>"$D/b.$1.err"
+	echo $? >"$D/b.$1.rc"
+	ip netns exec "$NS" nft list table inet fedwall >"$D/b.$1.table" 2>&1
+	[ -e "$ST/state-behind" ] && echo yes >"$D/b.$1.mark" || echo no >"$D/b.$1.mark"
+}
+mount --make-rprivate / && mount -t tmpfs -o size=64k,mode=0700 tmpfs "$ST" || exit 1
+cp -p "$D/state.before" "$ST/state"
+dd if=/dev/zero of="$ST/fill" bs=4k 2>/dev/null
+echo 198.51.100.17 >"$LIST"; run 1
+chmod 620 "$LIST"; run 2
+chmod 644 "$LIST"; rm -f "$ST/fill"; run 3
+grep -c '^addr 198.51.100.17$' "$ST/state" >"$D/b.3.state"
+EOS
+NS=$LAB-h FEDWALL=$FEDWALL POLF=$POLF ST=$ST D=$D LIST=$LIST unshare -m sh "$D/behind.sh"
+b() { RC=$(cat "$D/b.$1.rc"); cp "$D/b.$1.out" "$D/out"; cp "$D/b.$1.err" "$D/err"
+	OUT=$(cat "$D/out"); ERR=$(cat "$D/err"); }
+b 1
+expect_rc 1 "behind: the save fails on the full disk"
+has OUT "partner big: \+1 -1 addresses" "behind: ... after the new address was applied"
+[ "$(cat "$D/b.1.mark")" = yes ] && pass "behind: the state is marked behind the table" ||
+	{ fail "behind: the state is marked behind the table"; show; }
+b 2
+expect_rc 1 "behind: the next refresh, its list refused, exits 1"
+if grep -q '198.51.100.17' "$D/b.2.table" && ! grep -q '198.51.100.16' "$D/b.2.table"
+then pass "behind: the table keeps the NEW address (not the state's older one)"
+else fail "behind: the table keeps the NEW address"; show; fi
+if printf '%s' "$OUT$ERR" | grep -q 'restored'; then
+	fail "behind: nothing is called restored"; show
+else pass "behind: nothing is called restored"; fi
+has ERR "partner 'big'.*its list '$LIST' did not answer, and the state is behind the table" \
+	"behind: says why the partner keeps what the table holds"
+b 3
+expect_rc 0 "behind: with room and the list back, the next refresh exits 0"
+[ "$(cat "$D/b.3.mark")" = no ] && [ "$(cat "$D/b.3.state")" = 1 ] &&
+	pass "behind: the state records the new address and the mark is gone" ||
+	{ fail "behind: the state records the new address and the mark is gone"; show; }
+
 # ---- (d) the DNS server hangs ---------------------------------------------
 if [ -x "$DNSMASQ" ]; then
 	cat >"$D/dnsmasq.conf" <<EOF
@@ -286,6 +412,35 @@ EOF
 		"dns hang: keeps the last known good address, and says so"
 	table >"$D/t.now"
 	same "$D/t.dns" "$D/t.now" "dns hang: the table is unchanged"
+	# The daemon in the middle of a DNS wait that may last 3 minutes
+	# (timeout 60 s a lookup): SIGTERM must end it within 2 s.
+	policy "  named: {services: [sip-federation], direction: inbound, hosts: [named.example.test]}" \
+		"resolve: {ttl_min: 1s, ttl_max: 2s, timeout: 60s}"
+	q0=$(dnsq)
+	ip netns exec "$LAB-h" "$FEDWALL" daemon -d -f "$POLF" --state-dir "$ST" \
+		2>"$D/daemon.dns.log" &
+	DPID=$!
+	LAB_PIDS="$LAB_PIDS $DPID"
+	for _n in $(seq 100); do [ "$(dnsq)" -gt "$q0" ] && break; sleep 0.1; done
+	if [ "$(dnsq)" -gt "$q0" ] && alive "$DPID"; then
+		sleep 0.3       # well inside the wait: its queries are queued unanswered
+		kill -TERM "$DPID"
+		for _n in $(seq 20); do alive "$DPID" || break; sleep 0.1; done
+		if alive "$DPID"; then
+			fail "dns hang: the daemon stops on SIGTERM within 2 s (still running)"
+			kill -KILL "$DPID"; wait "$DPID" 2>/dev/null
+		else
+			wait "$DPID"; drc=$?
+			if [ $drc -eq 0 ] && grep -q 'daemon stopping' "$D/daemon.dns.log"; then
+				pass "dns hang: the daemon in a DNS wait stops on SIGTERM within 2 s, exit 0"
+			else fail "dns hang: the daemon stops cleanly (exit $drc)"
+				sed 's/^/    /' "$D/daemon.dns.log" >&2; fi
+		fi
+	else
+		fail "dns hang: the daemon reaches the DNS wait"
+		sed 's/^/    /' "$D/daemon.dns.log" >&2
+		kill -KILL "$DPID" 2>/dev/null; wait "$DPID" 2>/dev/null
+	fi
 	kill -CONT "$DNSPID"
 	policy
 else
