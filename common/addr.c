@@ -140,14 +140,16 @@ void prefix_first(const struct prefix *p, uint8_t out[16])
 	memcpy(out, p->a, 16);
 }
 
+/* Byte-wise: the final guard runs this on every element of a table. */
 void prefix_last(const struct prefix *p, uint8_t out[16])
 {
-	unsigned max = prefix_maxlen(p);
+	unsigned max = prefix_maxlen(p), i = p->len / 8;
 
 	memcpy(out, p->a, 16);
-	for (unsigned i = p->len; i < max; i++)
-		if (!bit_at(out, i))
-			bit_flip(out, i);
+	if (p->len % 8)
+		out[i++] |= (uint8_t)(0xff >> (p->len % 8));
+	for (; i < max / 8; i++)
+		out[i] = 0xff;
 }
 
 static int prefix_qcmp(const void *x, const void *y)

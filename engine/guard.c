@@ -165,6 +165,33 @@ static void by_owner(const struct gctx *c, struct prefix *v, size_t *start, size
 	free(at);
 }
 
+static bool all_bytes(const uint8_t *a, unsigned n, uint8_t b)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (a[i] != b)
+			return false;
+	return true;
+}
+
+/* Whether some element starts at the family's first address and some
+ * ends at its last: without both, no run is the whole family, and the
+ * copy and walk below are spared (they cost a pass over a big map). */
+static bool may_be_whole(const struct ir_set *s)
+{
+	bool lo = false, hi = false;
+
+	for (size_t k = 0; k < s->nelems && !(lo && hi); k++) {
+		const struct prefix *p = &s->elems[k].addr;
+		unsigned nb = prefix_maxlen(p) / 8;
+		uint8_t last[16];
+
+		lo |= all_bytes(p->a, nb, 0);
+		prefix_last(p, last);
+		hi |= all_bytes(last, nb, 0xff);
+	}
+	return lo && hi;
+}
+
 /* The whole map: partners that each keep to their guard may still add
  * up to everybody.  `v` has room for every element. */
 static void map_runs(struct gctx *c, struct prefix *v)
@@ -173,6 +200,8 @@ static void map_runs(struct gctx *c, struct prefix *v)
 	struct prefix_run r;
 	size_t pos = 0;
 
+	if (!may_be_whole(s))
+		return;
 	for (size_t k = 0; k < s->nelems; k++)
 		v[k] = s->elems[k].addr;
 	sort_unless_sorted(v, s->nelems, sizeof(*v), cmp_prefix);
