@@ -11,7 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define USAGE "[-f POLICY] [--state-dir DIR] [--resolve] [-v] [--confirm SECONDS]"
+#define USAGE "[-f POLICY] [--state-dir DIR] [--resolve] [-v] [--confirm SECONDS]\n" \
+	"       [--allow-missing-interfaces]"
 #define CONFIRM_MAX (24 * 3600)
 
 static const struct ir_ruleset *fixed(void *arg, const struct ir_ruleset *live,
@@ -69,7 +70,7 @@ int apply_main(int argc, const char *argv[])
 	struct diag d;
 	int n = take_confirm(argc, argv, av, &secs), i, rc = EXIT_USAGE;
 
-	i = n < 0 ? -1 : common_parse(n, av, "fvr", USAGE, &o);
+	i = n < 0 ? -1 : common_parse(n, av, "fvri", USAGE, &o);
 	if (i == -2)
 		rc = EXIT_OK;
 	if (i < 0)
@@ -77,6 +78,10 @@ int apply_main(int argc, const char *argv[])
 	rc = EXIT_ERROR;
 	diag_init(&d, stderr);
 	want = cli_want(&o, &p, &d);
+	if (want && cli_ifaces_refused(&o, p, &d)) {
+		ir_free(want);
+		want = NULL;
+	}
 	if (want && secs) {
 		rc = confirm_apply(&o, want, secs, &d);
 	} else if (want) {

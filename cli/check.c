@@ -4,6 +4,7 @@
  * included).  Exit 0 when valid, 1 after reporting every problem, 2 on
  * usage errors; -v prints the normalised policy, itself a valid policy. */
 #include "cli.h"
+#include "engine/engine.h"
 #include "generator/generator.h"
 #include "policy/policy.h"
 
@@ -23,6 +24,8 @@ int check_main(int argc, const char *argv[])
 		return EXIT_USAGE;
 	diag_init(&d, stderr);
 	rs = cli_want(&o, &p, &d);
+	if (p)
+		ifaces_check(p, IFACE_NOTE, &d);
 	if (p && o.verbose)
 		policy_print(stdout, p);
 	if (!rs)

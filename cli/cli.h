@@ -20,18 +20,31 @@ struct common_opts {
 	bool resolve;           /* --resolve: query DNS (generate/plan/apply) */
 	const char *output;     /* -o FILE */
 	const char *table;      /* --table NAME (status, flush) */
-	bool force;             /* --force: past the guards (refresh) */
+	bool force;             /* --force: past guards.max_shrink only (refresh) */
+	bool allow_missing_ifaces;      /* --allow-missing-interfaces (apply, refresh, daemon) */
 	bool foreground;        /* -d: stay in the foreground, log to stderr (daemon) */
 	const char *metrics;    /* --metrics FILE: prometheus file after each run (refresh, daemon) */
 };
 
 /* Parses argv into `o`; `allowed` is a string of the option letters this
- * subcommand takes among "fvjrotFdm" (f=-f, v=-v, j=--json, r=--resolve,
- * o=-o, t=--table, F=--force, d=-d, m=--metrics); --state-dir and -h are always accepted.  Returns the index of
- * the first operand, or -1 after printing a usage error (exit 2), or -2
+ * subcommand takes among "fvjrotFidm" (f=-f, v=-v, j=--json, r=--resolve,
+ * o=-o, t=--table, F=--force, i=--allow-missing-interfaces, d=-d,
+ * m=--metrics); --state-dir and -h are always accepted.  -h prints what
+ * each option the command takes does (opts.c's table).  Returns the index
+ * of the first operand, or -1 after printing a usage error (exit 2), or -2
  * when help was printed (exit 0). */
 int common_parse(int argc, const char *argv[], const char *allowed,
 		 const char *usage, struct common_opts *o);
+
+struct policy;
+
+/* Whether host-mode policy `p` names an interface this machine does not
+ * have, reported (an error each; a warning each under
+ * --allow-missing-interfaces, which then returns false). */
+bool cli_ifaces_refused(const struct common_opts *o, const struct policy *p, struct diag *d);
+
+/* The command's one-line summary from main.c's table, or NULL. */
+const char *cli_summary(const char *cmd);
 
 int check_main(int argc, const char *argv[]);
 int generate_main(int argc, const char *argv[]);

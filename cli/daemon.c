@@ -35,7 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define USAGE "[-f POLICY] [--state-dir DIR] [-d] [-v] [--metrics FILE]"
+#define USAGE "[-f POLICY] [--state-dir DIR] [-d] [-v] [--metrics FILE]\n" \
+	"       [--allow-missing-interfaces]"
 #define LIST_PERIOD_MS 60000    /* lists are read again at least this often */
 #define LIST_STAT_MS 2000       /* and their mtime looked at this often */
 #define LOCK_RETRY_MS 5000      /* after the lock was busy */
@@ -310,6 +311,10 @@ static void reload(struct daemon *dm)
 	notify("RELOADING=1");
 	diag_init(&d, dm->log);
 	np = policy_load(dm->o.policy, &d);
+	if (np && cli_ifaces_refused(&dm->o, np, &d)) {
+		policy_free(np);
+		np = NULL;
+	}
 	if (!np) {
 		fprintf(dm->log, "fedwall: %s has errors, not reloading; still running on"
 			" the policy loaded before\n", dm->o.policy);
@@ -496,7 +501,7 @@ int daemon_main(int argc, const char *argv[])
 {
 	struct daemon dm = { 0 };
 	struct diag d;
-	int i = common_parse(argc, argv, "fvdm", USAGE, &dm.o), rc;
+	int i = common_parse(argc, argv, "fvdim", USAGE, &dm.o), rc;
 
 	if (i == -2)
 		return EXIT_OK;
@@ -504,6 +509,10 @@ int daemon_main(int argc, const char *argv[])
 		return EXIT_USAGE;
 	diag_init(&d, stderr);
 	dm.p = policy_load(dm.o.policy, &d);
+	if (dm.p && cli_ifaces_refused(&dm.o, dm.p, &d)) {
+		policy_free(dm.p);
+		return EXIT_ERROR;
+	}
 	if (!dm.p)
 		return EXIT_ERROR;
 	rc = run(&dm);

@@ -20,6 +20,14 @@ static const struct {
 	{ "confirm", confirm_main, "Keep what 'apply --confirm' applied (else it is rolled back)" },
 };
 
+const char *cli_summary(const char *cmd)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		if (!strcmp(cmd, commands[i].name))
+			return commands[i].summary;
+	return NULL;
+}
+
 static void usage(FILE *out, const char *prog)
 {
 	fprintf(out, "Usage: %s <command> [options]\n\nCommands:\n", prog);

@@ -3,6 +3,7 @@
  * changes.  Exit 0: the kernel matches; 2: changes pending; 1: error;
  * 64: usage (2 is taken). */
 #include "cli.h"
+#include "engine/engine.h"
 #include "generator/generator.h"
 #include "nft/nft.h"
 #include "policy/policy.h"
@@ -343,6 +344,8 @@ int plan_main(int argc, const char *argv[])
 		return EXIT_PLAN_USAGE;
 	diag_init(&d, stderr);
 	want = cli_want(&o, &p, &d);
+	if (p)
+		ifaces_check(p, IFACE_NOTE, &d);
 	if (want)
 		rc = run(&o, want, &d);
 	ir_free(want);

@@ -20,7 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define USAGE "[-f POLICY] [--state-dir DIR] [--force] [-v] [--metrics FILE]"
+#define USAGE "[-f POLICY] [--state-dir DIR] [--force] [-v] [--metrics FILE]\n" \
+	"       [--allow-missing-interfaces]"
 
 /* What the want builder keeps between cli_apply's tries. */
 struct rctx {
@@ -472,7 +473,7 @@ int refresh_main(int argc, const char *argv[])
 	struct common_opts o;
 	struct policy *p;
 	struct diag d;
-	int i = common_parse(argc, argv, "fvFm", USAGE, &o), ret;
+	int i = common_parse(argc, argv, "fvFim", USAGE, &o), ret;
 
 	if (i == -2)
 		return EXIT_OK;
@@ -480,7 +481,10 @@ int refresh_main(int argc, const char *argv[])
 		return EXIT_USAGE;
 	diag_init(&d, stderr);
 	p = policy_load(o.policy, &d);
-	ret = p ? refresh_run(&o, p, &r, &d) : -EINVAL;
+	if (p && cli_ifaces_refused(&o, p, &d))
+		ret = -EINVAL;
+	else
+		ret = p ? refresh_run(&o, p, &r, &d) : -EINVAL;
 	l = (struct last_refresh){ time(NULL), last_result_of(&r, ret || d.errors), r.changed };
 	if (last_refresh_write(o.state_dir, &l, &d) && !ret)
 		ret = -EIO;

@@ -5,6 +5,7 @@
  * from the policy and the state directory, when each address source was
  * last confirmed, for node_exporter's textfile collector. */
 #include "cli.h"
+#include "engine/engine.h"
 #include "generator/generator.h"
 #include "nft/nft.h"
 #include "policy/policy.h"
@@ -418,6 +419,26 @@ static void prom_last_refresh(FILE *out, const char *state_dir, struct diag *d)
 	fprintf(out, "fedwall_last_refresh_success %d\n", l.result == LAST_OK);
 }
 
+/* Each edge interface of a host-mode policy: 0 when this machine has no
+ * interface of that name (apply --allow-missing-interfaces): the table
+ * then filters nothing on it. */
+static void prom_ifaces(FILE *out, const struct policy *p)
+{
+	char real[IF_NAMESIZE];
+
+	if (p->mode != MODE_HOST || !p->edge.ninterfaces)
+		return;
+	prom_head(out, "fedwall_interface_present", "gauge",
+		  "1 if the edge interface the policy names exists (by that name).");
+	for (size_t i = 0; i < p->edge.ninterfaces; i++) {
+		const char *name = p->edge.interfaces[i].s;
+
+		fprintf(out, "fedwall_interface_present{interface=");
+		prom_label(out, name);
+		fprintf(out, "} %d\n", iface_state(name, real) == IFACE_PRESENT);
+	}
+}
+
 static void print_prom(FILE *out, const char *table, const struct ir_ruleset *rs,
 		       const pstat_vec *v, const char *foreign, const struct policy *p,
 		       const char *state_dir, struct diag *d)
@@ -433,6 +454,8 @@ static void print_prom(FILE *out, const char *table, const struct ir_ruleset *rs
 		prom_kernel(out, rs, v, foreign);
 	if (p)
 		prom_sources(out, p, state_dir, d);
+	if (p)
+		prom_ifaces(out, p);
 	prom_last_refresh(out, state_dir, d);
 }
 
@@ -643,6 +666,10 @@ int status_main(int argc, const char *argv[])
 	}
 	if (status_write(table, fmt, p, o.state_dir, NULL, o.output, false, &d) == 0)
 		rc = EXIT_OK;
+	/* An interface the table cannot filter is a problem to report,
+	 * after the output, as well as in the metrics. */
+	if (p && fmt != FMT_PROM && ifaces_check(p, IFACE_WARN, &d))
+		rc = EXIT_ERROR;
 	free(table);
 	policy_free(p);
 out_free_av:
