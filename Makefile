@@ -25,8 +25,13 @@ SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 endif
 INSTALL ?= install
 
+# Read when make starts: the targets that install them first (demo, bench,
+# check, ...) run `deps`, then build in a make of their own that reads them
+# anew.
 PKGS := yaml-0.1 libnftnl libmnl libunbound libcap-ng
-PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+# One package at a time: Debian 12's libunbound.pc names libevent (not
+# installed, not needed) for its static build, which fails --cflags for all.
+PKG_CFLAGS := $(foreach p,$(PKGS),$(shell $(PKG_CONFIG) --cflags $(p) 2>/dev/null))
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -79,7 +84,7 @@ FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
 all: $(BUILD)/fedwall
 
-$(BUILD)/%.o: %.c
+$(BUILD)/%.o: %.c | pkgs
 	@mkdir -p $(@D)
 	$(quiet) CC $@
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
@@ -109,6 +114,11 @@ $(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/%.o $(BUILD)/libfedwall.a
 
 tests: $(BUILD)/fedwall $(UNIT_BIN) $(LAB_BIN)
 
+# Says what is missing instead of a compiler error about yaml.h.
+pkgs:
+	@$(PKG_CONFIG) --libs $(PKGS) >/dev/null 2>&1 || { echo "fedwall: the libraries" \
+		"$(PKGS) are not installed: run 'make deps' (as root) first" >&2; exit 1; }
+
 # The fuzz targets (needs clang with libFuzzer: Debian's clang and
 # libclang-rt-dev).  `make fuzz` runs each for FUZZ_SECONDS (corpus grown
 # in FUZZ_BUILD/corpus, crashes kept in FUZZ_BUILD/crashes); `make check`
@@ -119,14 +129,16 @@ fuzz-targets:
 
 fuzz-bins: $(FUZZ_BIN)
 
-fuzz: deps fuzz-targets
+fuzz: deps
+	@$(MAKE) --no-print-directory fuzz-targets
 	@FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_LONG=1 sh tests/fuzz.sh
 
 # The unit tests and the shell suites that need no kernel, under valgrind
 # (memcheck: errors and definite/indirect leaks fail); see docs/ROBUSTNESS.md.
 VALGRIND ?= valgrind --error-exitcode=99 --leak-check=full \
 	--errors-for-leak-kinds=definite,indirect --quiet
-valgrind: deps tests
+valgrind: deps
+	@$(MAKE) --no-print-directory tests
 	@tools/valgrind.sh $(BUILD) "$(VALGRIND)"
 
 deps:
@@ -150,12 +162,14 @@ check-clang: deps
 	@$(MAKE) --no-print-directory tests BUILD=build-clang CC=clang CFLAGS="-O2 -g -Werror"
 	@tools/run-tests.sh build-clang
 
-demo: deps all
+demo: deps
+	@$(MAKE) --no-print-directory all
 	@tools/demo.sh $(BUILD)/fedwall
 
 # Benchmarks (never part of check): ratios against baselines run side by
 # side; see docs/BENCHMARKS.md.
-bench: deps all
+bench: deps
+	@$(MAKE) --no-print-directory all
 	@bench/run.sh $(BUILD)/fedwall
 
 # Rewrites the golden files from the current build: review the diff.
@@ -207,7 +221,7 @@ deb:
 clean:
 	rm -rf build build-san build-clang $(FUZZ_BUILD)
 
-.PHONY: all tests deps check check-clang demo bench golden install uninstall deb clean \
+.PHONY: all tests pkgs deps check check-clang demo bench golden install uninstall deb clean \
 	fuzz fuzz-targets fuzz-bins valgrind
 .SECONDARY:
 

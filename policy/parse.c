@@ -355,6 +355,8 @@ static void yaml_problem(struct pstate *ps, const yaml_parser_t *y, size_t len)
 		sb_addf(&sb, " (%s)", y->context);
 	if (!strncmp(at_char(ps, len, l), "::", 2))
 		sb_addf(&sb, "; quote IPv6 addresses that start with ':', e.g. \"::1\"");
+	if (y->problem_mark.index < len && ps->buf[y->problem_mark.index] == '\t')
+		sb_addf(&sb, "; this is a tab: YAML indents with spaces only");
 	perr_add(ps->e, &l, "%s%s", y->problem ? y->problem : "syntax error", sb_str(&sb));
 	sb_free(&sb);
 }
