@@ -276,6 +276,19 @@ mv "$D/saved" "$ST/state"
 fw refresh
 expect_rc 0 "state back: refresh exits 0"
 
+# ---- a failing refresh, its state directory not there yet -----------------
+# Its record of the run is still written: the directory is made for it
+# (before: "cannot write .../last-refresh: No such file or directory").
+printf 'version: 1\npartners:\n  a: {bogus: 1}\n' >"$D/bad.yaml"
+lab_exec h "$FEDWALL" refresh -f "$D/bad.yaml" --state-dir "$D/newstate" >"$D/out" 2>"$D/err"
+RC=$?
+ERR=$(cat "$D/err")
+expect_rc 1 "new state dir: a refresh with a bad policy exits 1"
+if grep -q '^[0-9]* failed 0$' "$D/newstate/last-refresh" 2>/dev/null &&
+	! grep -q 'No such file' "$D/err"; then
+	pass "new state dir: ... and records the failed run in a directory it makes"
+else fail "new state dir: the failed run is recorded"; show; fi
+
 # ---- (f) another process holds the lock -----------------------------------
 sh -c 'echo $$ >"$1"; exec flock "$1" sleep 8' sh "$ST/lock" &
 LH=$!
