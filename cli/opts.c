@@ -94,10 +94,10 @@ static void help_line(const char *flag, const char *text)
 
 static void help(const char *cmd, const char *allowed, const char *usage)
 {
-	printf("Usage: fedwall %s %s\n", cmd, usage);
+	printf("Usage: fedwall %s %s\n\n", cmd, usage);
 	if (cli_summary(cmd))
-		printf("%s.\n", cli_summary(cmd));
-	printf("\nOptions:\n");
+		printf("%s.\n\n", cli_summary(cmd));
+	printf("Options:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(helps); i++)
 		if (help_for(&helps[i], cmd, allowed))
 			help_line(helps[i].flag, helps[i].help);

@@ -20,7 +20,7 @@
 #define USAGE "[-f POLICY | --table NAME] [--state-dir DIR]\n" \
 	"       [--json | --format text|json|prometheus] [-o FILE]"
 
-enum format { FMT_TEXT, FMT_JSON, FMT_PROM };
+enum format { FMT_TEXT, FMT_JSON, FMT_PROM, FMT_UNSET };
 
 struct dir_stat {
 	size_t elems;
@@ -565,7 +565,7 @@ static int take_format(int argc, const char *argv[], const char *av[], enum form
 	static const char *const names[] = { "text", "json", "prometheus" };
 	int n = 0;
 
-	*fmt = FMT_TEXT;
+	*fmt = FMT_UNSET;
 	for (int i = 0; i < argc; i++) {
 		const char *val = NULL;
 		size_t k = 0;
@@ -652,8 +652,15 @@ int status_main(int argc, const char *argv[])
 		rc = EXIT_OK;
 	if (i < 0)
 		goto out_free_av;
+	if (o.json && fmt != FMT_UNSET && fmt != FMT_JSON) {
+		fprintf(stderr, "fedwall status: --json and --format %s contradict each other\n"
+			"Usage: fedwall status %s\n", fmt == FMT_PROM ? "prometheus" : "text", USAGE);
+		goto out_free_av;
+	}
 	if (o.json)
 		fmt = FMT_JSON;
+	if (fmt == FMT_UNSET)
+		fmt = FMT_TEXT;
 	rc = EXIT_ERROR;
 	diag_init(&d, stderr);
 	if (o.table) {

@@ -50,12 +50,12 @@ _fedwall()
 	check) opts="-f --file -v --verbose --state-dir" ;;
 	generate) opts="-f --file -o --output --state-dir --resolve" ;;
 	plan) opts="-f --file --json -v --verbose --state-dir --resolve" ;;
-	apply) opts="-f --file -v --verbose --state-dir --resolve --confirm" ;;
+	apply) opts="-f --file -v --verbose --state-dir --resolve --confirm --allow-missing-interfaces" ;;
 	confirm) opts="--state-dir" ;;
 	status) opts="-f --file --table --json --format -o --output --state-dir" ;;
 	flush) opts="-f --file --table -v --verbose --state-dir" ;;
-	refresh) opts="-f --file --force -v --verbose --state-dir --metrics" ;;
-	daemon) opts="-f --file -d --foreground -v --verbose --state-dir --metrics" ;;
+	refresh) opts="-f --file --force -v --verbose --state-dir --metrics --allow-missing-interfaces" ;;
+	daemon) opts="-f --file -d --foreground -v --verbose --state-dir --metrics --allow-missing-interfaces" ;;
 	*) return ;;
 	esac
 	COMPREPLY=($(compgen -W "$opts -h --help" -- "$cur"))

@@ -61,8 +61,13 @@ for c in $(cat "$T/cmds"); do
 		fail "docs: '$c -h' prints its usage"
 		continue
 	fi
-	for o in $(grep -o -- '--*[a-z][a-z-]*' "$T/usage" | sort -u); do
+	# The usage lines (up to the first blank line) name the options;
+	# the list below them says what each does.
+	sed '/^$/q' "$T/usage" >"$T/usage.syn"
+	for o in $(grep -o -- '--*[a-z][a-z-]*' "$T/usage.syn" | sort -u); do
 		case $o in -h|--help) continue ;; esac
+		ok "docs: '$c -h' says what $o does" sh -c "grep '^  -' '$T/usage' |
+			cut -c1-31 | grep -Eq -- '(^| )$o(,| |\$)'"
 		ok "docs: fedwall.8 synopsis of '$c' has $o" grep -q -- "[ \"]$o\( \|\"\|$\)" "$T/syn.$c"
 		ok "docs: fedwall.8 OPTIONS describes $o" \
 			grep -Eq -- "^\.(B|BR|BI) (.* )?\"?$o( |\"|$)" "$T/options"
@@ -104,7 +109,7 @@ if command -v bash >/dev/null 2>&1 && [ -f "$COMP" ]; then
 	complete_words fedwall "" >"$T/c.cmds"
 	for c in $(cat "$T/cmds"); do
 		ok "docs: completion offers command '$c'" grep -qx "$c" "$T/c.cmds"
-		"$FEDWALL" "$c" -h >"$T/usage" 2>&1
+		"$FEDWALL" "$c" -h 2>&1 | sed '/^$/q' >"$T/usage"
 		complete_words fedwall "$c" - >"$T/c.opts"
 		for o in $(grep -o -- '--*[a-z][a-z-]*' "$T/usage" | sort -u); do
 			ok "docs: completion offers '$c $o'" grep -qx -- "$o" "$T/c.opts"
