@@ -24,7 +24,7 @@ static int emit(const struct common_opts *o, const struct ir_ruleset *rs)
 		err = file_write_atomic(o->output, sb_str(&sb), sb.len, 0644);
 		if (err)
 			fprintf(stderr, "fedwall generate: cannot write '%s': %s\n",
-				o->output, strerror(-err));
+				o->output, file_write_strerror(err));
 	} else if (fwrite(sb_str(&sb), 1, sb.len, stdout) != sb.len || fflush(stdout)) {
 		fprintf(stderr, "fedwall generate: cannot write output: %s\n",
 			strerror(errno));

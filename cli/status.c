@@ -491,7 +491,8 @@ static int sink_close(struct sink *k, bool ok, struct diag *d)
 		if (ret == -ENOENT && k->missing_dir_ok)
 			ret = 0;        /* (mkostemp: no directory) */
 		else if (ret)
-			diag_error(d, NULL, "cannot write '%s': %s", k->path, strerror(-ret));
+			diag_error(d, NULL, "cannot write '%s': %s", k->path,
+				   file_write_strerror(ret));
 	} else if (!ret && k->len) {
 		/* stdout gets what there is, even after an error (a missing
 		 * table is still reported). */

@@ -175,10 +175,14 @@ size_t portranges_merge(struct portrange *v, size_t n);
  * on failure the old file is untouched and no temporary file is left.
  * A path that leads to no regular file (a character device such as
  * /dev/null, /dev/stdout's pipe or tty, a FIFO) is written straight
- * through, never replaced: that is the user's wish; a symlink to a
+ * through, never replaced: that is the user's wish (a FIFO that nobody
+ * reads is -ENXIO at once, never a wait); a symlink to a
  * regular file is replaced itself, its target untouched; a directory is
  * -EISDIR, a block device -EOPNOTSUPP (never written). */
 int file_write_atomic(const char *path, const void *buf, size_t n, unsigned mode);
+/* What file_write_atomic's -errno `err` means to the user: strerror(),
+ * but "a FIFO that nobody reads" for -ENXIO. */
+const char *file_write_strerror(int err);
 /* file_write_state: a file of fedwall's own state directory (the state,
  * live.cache, last-refresh...), which nobody asked to be anything but a
  * regular file.  Always a temporary file beside it renamed over it, never

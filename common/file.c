@@ -52,13 +52,22 @@ static int fsync_dir_of(const char *path)
 /* `generate -o /dev/stdout`, a FIFO a collector reads, /dev/null: there
  * is no file to replace, and renaming over one would put a regular file
  * in its place (as root, /dev/null itself).  Written straight through. */
+/* A FIFO nobody reads would block open() for ever (and the daemon's
+ * --metrics with it, deaf to SIGTERM): opened without blocking it fails
+ * at once, -ENXIO; once a reader is there, writes block as usual. */
 static int write_through(const char *path, const void *buf, size_t n)
 {
-	int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
-	int err;
+	int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	int err, fl;
 
 	if (fd < 0)
 		return -errno;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
 	err = write_all(fd, buf, n);
 	if (close(fd) < 0 && !err)
 		err = -errno;
@@ -115,6 +124,11 @@ int file_write_atomic(const char *path, const void *buf, size_t n, unsigned mode
 		return S_ISBLK(st.st_mode) ? -EOPNOTSUPP : write_through(path, buf, n);
 	}
 	return rename_over(path, buf, n, mode, true);
+}
+
+const char *file_write_strerror(int err)
+{
+	return err == -ENXIO ? "a FIFO that nobody reads" : strerror(-err);
 }
 
 static const char *type_name(mode_t m);

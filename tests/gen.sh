@@ -68,9 +68,18 @@ else
 	skip "gen: -o to a character device (mknod needs root)"
 fi
 mkfifo "$tmp/fifo"
+# A FIFO nobody reads is refused at once, never waited on.
+timeout 10 "$FEDWALL" generate -f "$f" -o "$tmp/fifo" 2>"$tmp/fifo.err"
+ok "gen: -o to a FIFO nobody reads fails at once" test $? -eq 1
+ok "gen: ... saying so" grep -q "a FIFO that nobody reads" "$tmp/fifo.err"
 cat "$tmp/fifo" >"$tmp/from-fifo" &
-"$FEDWALL" generate -f "$f" -o "$tmp/fifo" 2>/dev/null
-ok "gen: -o to a FIFO exits 0" test $? -eq 0
+# (until cat is in open(), the FIFO has no reader yet)
+for _ in $(seq 50); do
+	"$FEDWALL" generate -f "$f" -o "$tmp/fifo" 2>"$tmp/fifo.err" && break
+	grep -q "nobody reads" "$tmp/fifo.err" || break
+	sleep 0.1
+done
+ok "gen: -o to a FIFO with a reader exits 0" test ! -s "$tmp/fifo.err"
 wait
 same "$tmp/a" "$tmp/from-fifo" "gen: ... and the reader gets the ruleset"
 ok "gen: ... and it stays a FIFO" test -p "$tmp/fifo"
