@@ -371,6 +371,10 @@ static void prom_sources(FILE *out, const struct policy *p, const char *state_di
 	loaded = state_load(&st, sb_str(&path), d) == 0 && stat(sb_str(&path), &sb) == 0 &&
 		 !st.discarded;
 	source_rows(p, &st, time(NULL), &v);
+	prom_head(out, "fedwall_state_behind", "gauge",
+		  "1 if the state file is older than the table (a save failed after a"
+		  " commit: the state directory is full or read-only).");
+	fprintf(out, "fedwall_state_behind %d\n", st.behind);
 	prom_head(out, "fedwall_state_write_timestamp_seconds", "gauge",
 		  "When the state file (last known good addresses) was last written; 0 if none.");
 	fprintf(out, "fedwall_state_write_timestamp_seconds %lld\n",
@@ -558,6 +562,22 @@ static int show(struct nft_ctx *ctx, const char *table, enum format fmt,
 	return fmt == FMT_PROM ? 0 : ret;
 }
 
+/* Whether the state directory's state file lags the table (reported). */
+static bool state_behind_note(const char *state_dir, struct diag *d)
+{
+	struct strbuf path = { 0 };
+	bool behind;
+
+	sb_addf(&path, "%s/%s", state_dir, STATE_FILE_NAME);
+	behind = state_behind(sb_str(&path));
+	if (behind)
+		diag_warn(d, NULL, "%s is older than the table: a save failed after a commit"
+			  " (is the state directory full or read-only?); the next refresh that"
+			  " can save clears %s" STATE_BEHIND_SUFFIX, sb_str(&path), sb_str(&path));
+	sb_free(&path);
+	return behind;
+}
+
 /* Takes --format out of argv (common_parse knows the shared options
  * only); --json is --format json.  Returns the new argc, or -1 after a
  * usage error. */
@@ -674,9 +694,11 @@ int status_main(int argc, const char *argv[])
 	}
 	if (status_write(table, fmt, p, o.state_dir, NULL, o.output, false, &d) == 0)
 		rc = EXIT_OK;
-	/* An interface the table cannot filter is a problem to report,
-	 * after the output, as well as in the metrics. */
+	/* Problems to report after the output, as well as in the metrics:
+	 * an interface the table cannot filter, a state that lags it. */
 	if (p && fmt != FMT_PROM && ifaces_check(p, IFACE_WARN, &d))
+		rc = EXIT_ERROR;
+	if (fmt != FMT_PROM && state_behind_note(o.state_dir, &d))
 		rc = EXIT_ERROR;
 	free(table);
 	policy_free(p);

@@ -386,7 +386,7 @@ static char *behind_path(const char *path)
 }
 
 /* Whether PATH-behind is there (whatever it is: it is never opened). */
-static bool is_behind(const char *path)
+bool state_behind(const char *path)
 {
 	char *m = behind_path(path);
 	struct stat sb;
@@ -422,7 +422,7 @@ int state_load(struct state *st, const char *path, struct diag *d)
 {
 	int err = load(st, path, d);
 
-	st->behind = is_behind(path);
+	st->behind = state_behind(path);
 	return err;
 }
 

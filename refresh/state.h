@@ -102,6 +102,8 @@ int state_save(const struct state *st, const char *path);
  * state over the live table (cli/refresh.c).  0 or -errno. */
 int state_mark_behind(const char *path);
 void state_clear_behind(const char *path);
+/* Whether PATH-behind is there (without loading the state). */
+bool state_behind(const char *path);
 
 /* The entry of (kind, name), or NULL. */
 const struct state_entry *state_lookup(const struct state *st,

@@ -354,6 +354,11 @@ run() {	# N: refresh, its out/err/rc/table as $D/b.N.*
 	echo $? >"$D/b.$1.rc"
 	ip netns exec "$NS" nft list table inet fedwall >"$D/b.$1.table" 2>&1
 	[ -e "$ST/state-behind" ] && echo yes >"$D/b.$1.mark" || echo no >"$D/b.$1.mark"
+	ip netns exec "$NS" "$FEDWALL" status -f "$POLF" --state-dir "$ST" \
+		>"$D/b.$1.st" 2>&1
+	echo $? >"$D/b.$1.strc"
+	ip netns exec "$NS" "$FEDWALL" status --format prometheus -f "$POLF" \
+		--state-dir "$ST" 2>/dev/null | grep '^fedwall_state_behind ' >"$D/b.$1.prom"
 }
 mount --make-rprivate / && mount -t tmpfs -o size=64k,mode=0700 tmpfs "$ST" || exit 1
 cp -p "$D/state.before" "$ST/state"
@@ -371,6 +376,12 @@ expect_rc 1 "behind: the save fails on the full disk"
 has OUT "partner big: \+1 -1 addresses" "behind: ... after the new address was applied"
 [ "$(cat "$D/b.1.mark")" = yes ] && pass "behind: the state is marked behind the table" ||
 	{ fail "behind: the state is marked behind the table"; show; }
+[ "$(cat "$D/b.1.strc")" = 1 ] && grep -q 'state is older than the table' "$D/b.1.st" &&
+	pass "behind: status says the state lags the table, and exits 1" ||
+	{ fail "behind: status says the state lags the table"; sed 's/^/    /' "$D/b.1.st" >&2; }
+[ "$(cat "$D/b.1.prom")" = "fedwall_state_behind 1" ] &&
+	pass "behind: ... and the metrics (fedwall_state_behind 1)" ||
+	{ fail "behind: ... and the metrics"; cat "$D/b.1.prom" >&2; }
 b 2
 expect_rc 1 "behind: the next refresh, its list refused, exits 1"
 if grep -q '198.51.100.17' "$D/b.2.table" && ! grep -q '198.51.100.16' "$D/b.2.table"
@@ -386,6 +397,9 @@ expect_rc 0 "behind: with room and the list back, the next refresh exits 0"
 [ "$(cat "$D/b.3.mark")" = no ] && [ "$(cat "$D/b.3.state")" = 1 ] &&
 	pass "behind: the state records the new address and the mark is gone" ||
 	{ fail "behind: the state records the new address and the mark is gone"; show; }
+[ "$(cat "$D/b.3.strc")" = 0 ] && [ "$(cat "$D/b.3.prom")" = "fedwall_state_behind 0" ] &&
+	pass "behind: then status and the metrics are content again" ||
+	{ fail "behind: then status and the metrics are content again"; cat "$D/b.3.st" "$D/b.3.prom" >&2; }
 
 # ---- (d) the DNS server hangs ---------------------------------------------
 if [ -x "$DNSMASQ" ]; then
