@@ -84,6 +84,28 @@ in_ok "world list: lp keeps its previous address (alpha)" alpha
 in_ok "world list: the other partner proceeds (charlie from other.txt)" charlie
 no_world "world list: nothing of 0.0.0.0/0 in the kernel"
 
+# ---- a hole from before the guards is closed, not kept ------------------
+# A table that already admits more for lp than the guards allow (an older
+# fedwall, a forced commit, a hand edit): lp's list is refused again, and
+# holding lp back on what it has would keep the hole open; it is admitted
+# nowhere instead.
+policy 28
+lab_exec edge nft add element inet fedwall in4_1 '{ 198.51.100.64/26 : jump in_lp }'
+reach "old hole: the stranger gets in through a hand-made /26 (the setup)" \
+	stranger tcp $E4 5061
+fw refresh
+expect_rc 1 "old hole: refresh exits 1"
+has ERR "partner 'lp': refresh refused: .*lp.txt:2: 0\.0\.0\.0/0 .*; what it has now breaks the guards too \(198\.51\.100\.64/26 is wider than /28 .*\): it is admitted nowhere" \
+	"old hole: the message says lp is admitted nowhere, and why"
+in_no "old hole: closed: the stranger is dropped again" stranger
+in_no "old hole: lp's own address goes with it (alpha)" alpha
+in_ok "old hole: the other partner stays (charlie)" charlie
+echo 198.51.100.11 >"$LP"
+fw refresh
+expect_rc 0 "old hole: a fixed list brings lp back"
+in_ok "old hole: alpha admitted again" alpha
+in_no "old hole: the stranger stays out" stranger
+
 # ---- (c) the halves of the world from a list, refresh --force -----------
 policy 1
 printf '0.0.0.0/1\n128.0.0.0/1\n' >"$LP"
