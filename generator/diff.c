@@ -27,7 +27,7 @@ static bool rule_eq(const struct ir_rule *a, const struct ir_rule *b)
 	switch (a->kind) {
 	case IR_R_CT_STATE:
 	case IR_R_NEW_NOT_SYN:
-		return true;
+		return str_eq(a->target, b->target);
 	case IR_R_LOOPBACK:
 		return a->ifdir == b->ifdir;
 	case IR_R_JUMP:
@@ -147,6 +147,11 @@ static char *structural(const struct ir_ruleset *l, const struct ir_ruleset *w)
 		return why("table inet %s does not exist", w->table);
 	if (strcmp(l->table, w->table))
 		return why("table inet %s replaces table inet %s", w->table, l->table);
+	if ((l->flags & IR_TABLE_F_DORMANT) && !(w->flags & IR_TABLE_F_DORMANT))
+		return why("table is dormant (flags dormant): filtering is off");
+	if (l->flags != w->flags)
+		return why("table has flags 0x%x instead of 0x%x", (unsigned)l->flags,
+			   (unsigned)w->flags);
 	if ((r = chains_diff(l, w)) || (r = sets_diff(l, w)) || (r = counters_diff(l, w)))
 		return r;
 	return NULL;

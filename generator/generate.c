@@ -258,27 +258,30 @@ static void rule_counter(struct ir_chain *c, const char *set, const char *counte
 	r->target = xstrdup(counter);
 }
 
-/* A new TCP connection must start with a SYN.  With the kernel's default
- * nf_conntrack_tcp_loose=1 conntrack picks up a connection in mid-stream:
- * after revocation deleted a session's entry, the edge's next
- * retransmission would create a fresh one that edge_out admits (to the
- * partner's ephemeral port), and the cut session would live on. */
-static void ct_rules(struct ir_chain *c)
+/* Every drop has its counter: invalid packets (`ct state invalid`), new
+ * TCP without a SYN that no partner map admitted, and strangers. */
+static void ct_rules(struct ir_chain *c, const char *invalid)
 {
 	add_rule(c, IR_R_CT_STATE, IR_ACCEPT);
-	add_rule(c, IR_R_CT_STATE, IR_DROP);
+	add_rule(c, IR_R_CT_STATE, IR_DROP)->target = xstrdup(invalid);
 }
 
-/* Conntrack's loose pickup would otherwise make a revoked session's next
- * segment a "new" connection.  In edge_in it comes after management, so
- * an operator's session that conntrack never saw (the first apply on a
- * host that tracked nothing) is picked up, not cut. */
-static void rule_new_not_syn(struct ir_chain *c)
+/* With the kernel's default nf_conntrack_tcp_loose=1 conntrack picks up a
+ * connection in mid-stream.  This rule stands after the port dispatch
+ * (and the management and allowance lookups): a session of an admitted
+ * partner that conntrack never saw (the first apply on a live edge) is
+ * picked up through its partner chain, while a revoked address, no longer
+ * in any map, or a stranger reaches it and is dropped: after revocation
+ * deleted a session's entry, its next segment (the edge's retransmission
+ * above all) would otherwise create a fresh entry and the cut session
+ * would live on. */
+static void rule_new_not_syn(struct ir_chain *c, const char *counter)
 {
 	struct ir_rule *r = add_rule(c, IR_R_NEW_NOT_SYN, IR_DROP);
 
-	r->comment = ir_comment_dup("new TCP must start with a SYN: "
-				    "no loose pickup of revoked sessions");
+	r->target = xstrdup(counter);
+	r->comment = ir_comment_dup("new TCP without a SYN: only admitted partners "
+				    "are picked up in mid-stream");
 }
 
 static void edge_in_chain(struct gen *g)
@@ -291,7 +294,7 @@ static void edge_in_chain(struct gen *g)
 	struct ir_chain *c = add_chain(g, "edge_in", IR_HOOK_NONE);
 
 	c->comment = ir_comment_dup("new connections to the edge");
-	ct_rules(c);
+	ct_rules(c, "dropped_in_invalid");
 	for (size_t i = 0; i < ARRAY_SIZE(v4); i++)
 		rule_icmp(c, 4, v4[i]);
 	for (size_t i = 0; i < ARRAY_SIZE(v6); i++)
@@ -304,8 +307,8 @@ static void edge_in_chain(struct gen *g)
 	}
 	rule_match(c, IR_R_LOOKUP, IR_ACCEPT, 4, IR_SADDR, "mgmt4");
 	rule_match(c, IR_R_LOOKUP, IR_ACCEPT, 6, IR_SADDR, "mgmt6");
-	rule_new_not_syn(c);
 	rule_match(c, IR_R_PORT_VMAP, IR_VERDICT_NONE, 0, IR_SADDR, "in_ports");
+	rule_new_not_syn(c, "dropped_in_nosyn");
 	rule_log(g, c, NULL);
 	rule_counter(c, NULL, "dropped_in", IR_DROP);
 }
@@ -315,9 +318,11 @@ static void edge_out_chain(struct gen *g)
 	struct ir_chain *c = add_chain(g, "edge_out", IR_HOOK_NONE);
 
 	c->comment = ir_comment_dup("new connections from the edge");
-	ct_rules(c);
-	rule_new_not_syn(c);
+	ct_rules(c, "dropped_out_invalid");
 	rule_match(c, IR_R_PORT_VMAP, IR_VERDICT_NONE, 0, IR_SADDR, "out_ports");
+	rule_match(c, IR_R_LOOKUP, IR_ACCEPT, 4, IR_DADDR, "outallow4");
+	rule_match(c, IR_R_LOOKUP, IR_ACCEPT, 6, IR_DADDR, "outallow6");
+	rule_new_not_syn(c, "dropped_out_nosyn");
 	rule_log(g, c, "fedports");
 	rule_counter(c, "fedports", "dropped_out", IR_DROP);
 }
@@ -349,8 +354,18 @@ static void build_chains(struct gen *g)
 	}
 	edge_in_chain(g);
 	edge_out_chain(g);
-	add_counter(g, "dropped_in", "new connections to the edge, dropped", NULL);
-	add_counter(g, "dropped_out", "new connections to federation ports, dropped", NULL);
+	add_counter(g, "dropped_in", "new connections to the edge not admitted, dropped",
+		    NULL);
+	add_counter(g, "dropped_in_invalid", "to the edge, invalid for conntrack, dropped",
+		    NULL);
+	add_counter(g, "dropped_in_nosyn", "new TCP to the edge without a SYN, not from a"
+		    " partner, dropped", NULL);
+	add_counter(g, "dropped_out", "new connections to signalling ports, not to a"
+		    " partner, dropped", NULL);
+	add_counter(g, "dropped_out_invalid", "from the edge, invalid for conntrack,"
+		    " dropped", NULL);
+	add_counter(g, "dropped_out_nosyn", "new TCP from the edge without a SYN, not to"
+		    " a partner, dropped", NULL);
 	for (size_t i = 0; i < p->npartners; i++) {
 		const struct partner *pt = &p->partners[i];
 
@@ -456,48 +471,94 @@ static void partner_map(struct gen *g, bool out)
 	free(o);
 }
 
-static void mgmt_sets(struct gen *g)
+/* Addresses and ports of one management entry or outbound allowance. */
+struct plain_src {
+	const struct addr_ent *a;
+	size_t na;
+	const struct port_ent *p;
+	size_t np;
+};
+
+/* The union of `ps` as `address . proto . port` sets set4 and set6. */
+static void addr_port_sets(struct gen *g, const struct plain_src *ps, size_t n,
+			   const char *set4, const char *set6, const char *comment)
 {
-	const struct policy *p = g->p;
-	struct gen_owner *o = xcalloc(p->nmanagement + 1, sizeof(*o));
-	struct gen_src **src = xcalloc(p->nmanagement + 1, sizeof(*src));
+	struct gen_owner *o = xcalloc(n + 1, sizeof(*o));
+	struct gen_src **src = xcalloc(n + 1, sizeof(*src));
+	struct portrange **ports = xcalloc(n + 1, sizeof(*ports));
 	elem_vec v4 = { 0 }, v6 = { 0 };
 
-	for (size_t i = 0; i < p->nmanagement; i++) {
-		const struct mgmt *m = &p->management[i];
-
-		src[i] = xcalloc(m->nfrom + 1, sizeof(**src));
-		for (size_t j = 0; j < m->nfrom; j++)
-			src[i][j] = (struct gen_src){ m->from[j].p, &m->from[j].loc };
-		o[i] = (struct gen_owner){ src[i], m->nfrom, NULL, m->nto, 0, (uint32_t)i };
-		o[i].ports = xcalloc(m->nto + 1, sizeof(struct portrange));
-		for (size_t j = 0; j < m->nto; j++)
-			((struct portrange *)o[i].ports)[j] = m->to[j].r;
+	for (size_t i = 0; i < n; i++) {
+		src[i] = xcalloc(ps[i].na + 1, sizeof(**src));
+		for (size_t j = 0; j < ps[i].na; j++)
+			src[i][j] = (struct gen_src){ ps[i].a[j].p, &ps[i].a[j].loc };
+		ports[i] = xcalloc(ps[i].np + 1, sizeof(**ports));
+		for (size_t j = 0; j < ps[i].np; j++)
+			ports[i][j] = ps[i].p[j].r;
+		o[i] = (struct gen_owner){ src[i], ps[i].na, ports[i], ps[i].np, 0, (uint32_t)i };
 	}
-	gen_elems(o, p->nmanagement, &v4, &v6);
-	set_elems(add_set(g, "mgmt4", IR_KEY_ADDR4_PROTO_PORT, false,
-			  "management: always admitted"), &v4);
-	set_elems(add_set(g, "mgmt6", IR_KEY_ADDR6_PROTO_PORT, false,
-			  "management: always admitted"), &v6);
-	for (size_t i = 0; i < p->nmanagement; i++) {
+	gen_elems(o, n, &v4, &v6);
+	set_elems(add_set(g, set4, IR_KEY_ADDR4_PROTO_PORT, false, comment), &v4);
+	set_elems(add_set(g, set6, IR_KEY_ADDR6_PROTO_PORT, false, comment), &v6);
+	for (size_t i = 0; i < n; i++) {
 		free(src[i]);
-		free((void *)o[i].ports);
+		free(ports[i]);
 	}
+	free(ports);
 	free(src);
 	free(o);
 }
 
+static void mgmt_sets(struct gen *g)
+{
+	const struct policy *p = g->p;
+	struct plain_src *ps = xcalloc(p->nmanagement + 1, sizeof(*ps));
+
+	for (size_t i = 0; i < p->nmanagement; i++) {
+		const struct mgmt *m = &p->management[i];
+
+		ps[i] = (struct plain_src){ m->from, m->nfrom, m->to, m->nto };
+	}
+	addr_port_sets(g, ps, p->nmanagement, "mgmt4", "mgmt6", "management: always admitted");
+	free(ps);
+}
+
+/* outbound: {allow}: destination . proto . port the edge may always call. */
+static void outallow_sets(struct gen *g)
+{
+	const struct policy *p = g->p;
+	struct plain_src *ps = xcalloc(p->noutallow + 1, sizeof(*ps));
+
+	for (size_t i = 0; i < p->noutallow; i++) {
+		const struct outallow *a = &p->outallow[i];
+
+		ps[i] = (struct plain_src){ a->to, a->nto, a->ports, a->nports };
+	}
+	addr_port_sets(g, ps, p->noutallow, "outallow4", "outallow6",
+		       "outbound allowances: the edge may always call these");
+	free(ps);
+}
+
+/* The signalling ports of every service some partner uses, whatever its
+ * direction: the edge may call only partners on them (and what an
+ * outbound allowance names).  Shared ports (tcp/443, media ranges) are
+ * not among them unless a service says so (service.restricts). */
 static void fedports_set(struct gen *g)
 {
+	const struct policy *p = g->p;
 	VEC(struct portrange) v = { 0 };
 	struct ir_set *s;
 
-	for (size_t i = 0; i < g->p->npartners; i++)
-		for (size_t j = 0; g->ps[i].out_chain != NO_CHAIN && j < g->ps[i].nports; j++)
-			VEC_PUSH(&v, g->ps[i].ports[j]);
+	for (size_t i = 0; i < p->npartners; i++)
+		for (size_t k = 0; k < p->partners[i].nservices; k++) {
+			const struct service *sv = &p->services[p->partners[i].services[k].idx];
+
+			for (size_t j = 0; j < sv->nrestricts; j++)
+				VEC_PUSH(&v, sv->restricts[j].r);
+		}
 	v.n = portranges_merge(v.v, v.n);
 	s = add_set(g, "fedports", IR_KEY_PROTO_PORT, false,
-		    "federation ports: only partners may be called on them");
+		    "signalling ports: the edge may call only partners on them");
 	s->elems = xcalloc(v.n + 1, sizeof(*s->elems));
 	for (size_t i = 0; i < v.n; i++)
 		s->elems[i].port = v.v[i];
@@ -527,6 +588,7 @@ static void build_sets(struct gen *g)
 	partner_map(g, false);
 	partner_map(g, true);
 	mgmt_sets(g);
+	outallow_sets(g);
 	fedports_set(g);
 	if (g->p->mode == MODE_GATEWAY)
 		edge_sets(g);

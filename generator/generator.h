@@ -71,10 +71,11 @@ struct ir_counter {
 /* The closed set of rule forms.  Text shown for family 4 / saddr. */
 enum ir_rule_kind {
 	/* ct state established,related accept   (verdict ACCEPT)
-	 * ct state invalid drop                 (verdict DROP) */
+	 * ct state invalid [counter name "C"] drop      (verdict DROP; target C) */
 	IR_R_CT_STATE = 0,
-	/* tcp flags != syn / fin,syn,rst,ack ct state new drop   (verdict DROP)
-	 * (= tcp flags & (fin | syn | rst | ack) != syn ct state new drop) */
+	/* tcp flags != syn / fin,syn,rst,ack ct state new [counter name "C"] drop
+	 * (= tcp flags & (fin | syn | rst | ack) != syn ct state new drop;
+	 * verdict DROP; target C) */
 	IR_R_NEW_NOT_SYN,
 	/* iif "lo" accept | oif "lo" accept     (ifdir) */
 	IR_R_LOOPBACK,
@@ -103,7 +104,8 @@ struct ir_rule {
 	enum ir_ifdir ifdir;    /* LOOPBACK, JUMP */
 	char *ifname;           /* JUMP: interface name, or NULL */
 	char *set;              /* set/map name, or NULL */
-	char *target;           /* JUMP: chain name; COUNTER: counter name */
+	char *target;           /* JUMP: chain name; COUNTER, CT_STATE,
+				 * NEW_NOT_SYN: counter name (NULL: none) */
 	uint8_t icmp_type;      /* ICMP */
 	unsigned rate;          /* LOG */
 	enum log_unit unit;     /* LOG */
@@ -124,9 +126,16 @@ struct ir_chain {
 	size_t nrules;
 };
 
+/* Table flags, numbered as nf_tables does (NFT_TABLE_F_*). */
+enum { IR_TABLE_F_DORMANT = 1, IR_TABLE_F_OWNER = 2 };
+
 struct ir_ruleset {
 	char *table;            /* family is always inet */
 	char *comment;          /* NULL if none */
+	/* IR_TABLE_F_*: what the kernel reports; the generator sets none
+	 * (fedwall writes 0).  Any flag is a structural difference: a
+	 * dormant table filters nothing. */
+	uint32_t flags;
 	struct ir_chain *chains;        /* base chains first, then regular */
 	size_t nchains;
 	struct ir_set *sets;
@@ -183,6 +192,40 @@ bool ir_admits_via(const struct ir_ruleset *rs, const struct ir_gates *g, enum i
 		   const struct ir_set **set, const struct ir_elem **elem);
 const struct ir_set *ir_find_set(const struct ir_ruleset *rs, const char *name);
 const struct ir_chain *ir_find_chain(const struct ir_ruleset *rs, const char *name);
+
+/* ---- what a ruleset does with one new connection (the sweep) ---------- */
+
+/* The first packet of a TCP or UDP connection, as a hook sees it. */
+struct ir_conn {
+	enum ir_hook hook;      /* INPUT, OUTPUT: this host's own; FORWARD: routed */
+	/* The interface it came in by (input) or leaves by (output, forward);
+	 * NULL: one that every rule naming an interface matches, never "lo". */
+	const char *ifname;
+	uint8_t family;         /* 4 or 6 */
+	uint8_t proto;          /* PROTO_TCP or PROTO_UDP */
+	const uint8_t *saddr, *daddr;   /* 4 or 16 bytes */
+	uint16_t dport;
+};
+
+/* `rs` with every rule's set and jump target found once, for many
+ * ir_admits_conn() calls.  `rs` must outlive it; ir_eval_free(zeroed) is
+ * a no-op. */
+struct ir_eval {
+	const struct ir_ruleset *rs;
+	const struct ir_set **set;      /* per rule, chain after chain */
+	uint32_t *target;               /* per rule: JUMP target chain or UINT32_MAX */
+	size_t *first;                  /* per chain: index of its first rule */
+};
+void ir_eval_init(const struct ir_ruleset *rs, struct ir_eval *out);
+void ir_eval_free(struct ir_eval *ev);
+
+/* Whether `rs` accepts `c` as a new connection (a TCP SYN): every base
+ * chain of c->hook is walked as the kernel would, through jumps and
+ * verdict maps; a hook without a base chain admits.  Rules on conntrack
+ * state, ICMP and logging never decide a new TCP/UDP connection.  So
+ * management, partners, outbound allowances and "not a federation port"
+ * all admit by the rules that say so, wherever they stand. */
+bool ir_admits_conn(const struct ir_eval *ev, const struct ir_conn *c);
 
 /* ---- diff ------------------------------------------------------------ */
 

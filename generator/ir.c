@@ -173,6 +173,138 @@ bool ir_admits(const struct ir_ruleset *rs, enum ir_field f, uint8_t family,
 	return yes;
 }
 
+/* ---- one new connection through the whole ruleset --------------------- */
+
+#define EVAL_DEPTH 16           /* fedwall's chains nest 4 deep */
+
+enum ev_result { EV_CONTINUE = 0, EV_ACCEPT, EV_DROP };
+
+void ir_eval_init(const struct ir_ruleset *rs, struct ir_eval *out)
+{
+	size_t n = 0;
+
+	out->rs = rs;
+	out->first = xcalloc(rs->nchains + 1, sizeof(*out->first));
+	for (size_t i = 0; i < rs->nchains; i++) {
+		out->first[i] = n;
+		n += rs->chains[i].nrules;
+	}
+	out->set = xcalloc(n + 1, sizeof(*out->set));
+	out->target = xcalloc(n + 1, sizeof(*out->target));
+	for (size_t i = 0, k = 0; i < rs->nchains; i++)
+		for (size_t j = 0; j < rs->chains[i].nrules; j++, k++) {
+			const struct ir_rule *r = &rs->chains[i].rules[j];
+			const struct ir_chain *t = r->kind == IR_R_JUMP && r->target
+						   ? ir_find_chain(rs, r->target) : NULL;
+
+			out->set[k] = r->set ? ir_find_set(rs, r->set) : NULL;
+			out->target[k] = t ? (uint32_t)(t - rs->chains) : UINT32_MAX;
+		}
+}
+
+void ir_eval_free(struct ir_eval *ev)
+{
+	free(ev->set);
+	free(ev->target);
+	free(ev->first);
+	memset(ev, 0, sizeof(*ev));
+}
+
+/* Whether a rule on interface `want` (NULL: any) matches the packet's. */
+static bool if_matches(const struct ir_conn *c, const char *want)
+{
+	return !want || !c->ifname || !strcmp(c->ifname, want);
+}
+
+/* The element of `s` the packet's address on field `f` (with its protocol
+ * and port where the key has them) falls in; NULL also when the rule is
+ * for the other family. */
+static const struct ir_elem *rule_lookup(const struct ir_set *s, const struct ir_rule *r,
+					 const struct ir_conn *c)
+{
+	const uint8_t *a = r->field == IR_DADDR ? c->daddr : c->saddr;
+
+	if (!s || (has_addr(s->key) && r->family && r->family != c->family))
+		return NULL;
+	return ir_set_lookup(s, c->family, a, c->proto, c->dport);
+}
+
+static enum ev_result eval_chain(const struct ir_eval *ev, uint32_t ci,
+				 const struct ir_conn *c, unsigned depth);
+
+/* A verdict map's jump (or nothing when no element holds the packet). */
+static enum ev_result eval_vmap(const struct ir_eval *ev, const struct ir_set *s,
+				const struct ir_rule *r, const struct ir_conn *c, unsigned depth)
+{
+	const struct ir_elem *e = s && s->is_map ? rule_lookup(s, r, c) : NULL;
+
+	return e ? eval_chain(ev, e->chain, c, depth + 1) : EV_CONTINUE;
+}
+
+static enum ev_result verdict(enum ir_verdict v)
+{
+	return v == IR_ACCEPT ? EV_ACCEPT : v == IR_DROP ? EV_DROP : EV_CONTINUE;
+}
+
+/* Rule k (flat index) of chain `ch` for the first packet of `c`.  A new
+ * connection's SYN never matches the conntrack state rules nor the
+ * "new TCP must start with a SYN" drop; ICMP rules never match TCP/UDP. */
+static enum ev_result eval_rule(const struct ir_eval *ev, const struct ir_rule *r, size_t k,
+				const struct ir_conn *c, unsigned depth)
+{
+	const struct ir_set *s = ev->set[k];
+
+	switch (r->kind) {
+	case IR_R_LOOPBACK:
+		return c->ifname && !strcmp(c->ifname, "lo") ? verdict(r->verdict) : EV_CONTINUE;
+	case IR_R_JUMP:
+		if (!if_matches(c, r->ifname) || (r->set && !rule_lookup(s, r, c)) ||
+		    ev->target[k] == UINT32_MAX)
+			return EV_CONTINUE;
+		return eval_chain(ev, ev->target[k], c, depth + 1);
+	case IR_R_LOOKUP:
+		return rule_lookup(s, r, c) ? verdict(r->verdict) : EV_CONTINUE;
+	case IR_R_VMAP:
+	case IR_R_PORT_VMAP:
+		return eval_vmap(ev, s, r, c, depth);
+	case IR_R_COUNTER:
+		return !r->set || rule_lookup(s, r, c) ? verdict(r->verdict) : EV_CONTINUE;
+	default:
+		return EV_CONTINUE;
+	}
+}
+
+/* A regular chain that ends returns to its caller; a base chain ends in
+ * its policy.  Too deep (a loop the kernel would refuse) drops. */
+static enum ev_result eval_chain(const struct ir_eval *ev, uint32_t ci,
+				 const struct ir_conn *c, unsigned depth)
+{
+	const struct ir_chain *ch;
+
+	if (ci >= ev->rs->nchains || depth > EVAL_DEPTH)
+		return EV_DROP;
+	ch = &ev->rs->chains[ci];
+	for (size_t j = 0; j < ch->nrules; j++) {
+		enum ev_result v = eval_rule(ev, &ch->rules[j], ev->first[ci] + j, c, depth);
+
+		if (v != EV_CONTINUE)
+			return v;
+	}
+	if (ch->hook == IR_HOOK_NONE)
+		return EV_CONTINUE;
+	return ch->policy == IR_DROP ? EV_DROP : EV_ACCEPT;
+}
+
+bool ir_admits_conn(const struct ir_eval *ev, const struct ir_conn *c)
+{
+	/* accept ends one base chain; the others of the hook still see it */
+	for (size_t i = 0; ev->rs && i < ev->rs->nchains; i++)
+		if (ev->rs->chains[i].hook == c->hook && c->hook != IR_HOOK_NONE &&
+		    eval_chain(ev, (uint32_t)i, c, 0) == EV_DROP)
+			return false;
+	return true;
+}
+
 const struct ir_set *ir_find_set(const struct ir_ruleset *rs, const char *name)
 {
 	for (size_t i = 0; rs && i < rs->nsets; i++)

@@ -2,7 +2,7 @@
  * the IR an element-only commit leaves in the kernel.
  *
  * Image: the loc file names first (a table the locs index, 0 = none),
- * then the table, its chains with their rules, its sets with their
+ * then the table (name, comment, flags), its chains with their rules, its sets with their
  * elements, its counters.  Integers are LEB128, signed ones zigzagged;
  * a string is its length + 1 (0: NULL) and its bytes; an element's
  * family, prefix length, byte count and protocol are single bytes, its
@@ -170,6 +170,7 @@ void ir_encode(const struct ir_ruleset *rs, struct strbuf *out)
 		put_str(out, files.v[i]);
 	put_str(out, rs->table);
 	put_str(out, rs->comment);
+	put_u(out, rs->flags);
 	put_u(out, rs->nchains);
 	for (size_t i = 0; i < rs->nchains; i++)
 		put_chain(out, &files, &rs->chains[i]);
@@ -472,6 +473,7 @@ struct ir_ruleset *ir_decode(const void *buf, size_t len, const char **why)
 		goto out_why;
 	rs->table = get_str(&r, true);
 	rs->comment = get_str(&r, false);
+	rs->flags = (uint32_t)get_max(&r, UINT32_MAX);
 	rs->nchains = get_count(&r, 9);         /* a chain is 9 bytes at least */
 	rs->chains = xcalloc(rs->nchains + 1, sizeof(*rs->chains));
 	for (size_t i = 0; i < rs->nchains; i++)

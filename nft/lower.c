@@ -529,6 +529,8 @@ static bool lower_body(struct nftnl_rule *kr, const struct ir_ruleset *rs,
 		e_ct_state(kr, r->verdict == IR_ACCEPT ? NF_CT_STATE_BIT(IP_CT_ESTABLISHED) |
 				       NF_CT_STATE_BIT(IP_CT_RELATED)
 						       : NF_CT_STATE_INVALID_BIT);
+		if (r->target)
+			e_objref(kr, r->target);
 		break;
 	case IR_R_NEW_NOT_SYN:
 		if (r->verdict != IR_DROP) {
@@ -537,6 +539,8 @@ static bool lower_body(struct nftnl_rule *kr, const struct ir_ruleset *rs,
 		}
 		e_tcp_not_syn(kr);
 		e_ct_state(kr, NF_CT_STATE_BIT(IP_CT_NEW));
+		if (r->target)
+			e_objref(kr, r->target);
 		break;
 	case IR_R_LOOPBACK:
 		e_ifindex(kr, r->ifdir, r->ifname);

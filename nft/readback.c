@@ -20,6 +20,10 @@
 
 #define READ_TRIES 5
 
+/* The IR keeps the kernel's table flags as they are. */
+_Static_assert((int)IR_TABLE_F_DORMANT == (int)NFT_TABLE_F_DORMANT &&
+	       (int)IR_TABLE_F_OWNER == (int)NFT_TABLE_F_OWNER, "table flags");
+
 /* ---- userdata -------------------------------------------------------------- */
 
 /* The string TLV of `type` at the top level of a userdata blob, copied. */
@@ -249,10 +253,12 @@ static bool classify(const struct shape *s, struct ir_rule *r)
 	r->verdict = s->verdict;
 	if (s->tcpflags && s->ct && s->l4proto == IPPROTO_TCP && s->verdict == IR_DROP) {
 		r->kind = IR_R_NEW_NOT_SYN;
+		r->target = s->counter ? xstrdup(s->counter) : NULL;
 	} else if (s->tcpflags) {
 		return false;
 	} else if (s->ct) {
 		r->kind = IR_R_CT_STATE;
+		r->target = s->counter ? xstrdup(s->counter) : NULL;
 	} else if (s->verdict == IR_JUMP) {
 		r->kind = IR_R_JUMP;
 		r->target = xstrdup(s->jump);
@@ -1407,6 +1413,9 @@ static struct ir_ruleset *convert(struct objs *o, char **why_foreign)
 	rs->table = xstrdup(o->table);
 	rs->comment = GET_UDATA_STR(nftnl_table_get_data, o->t, NFTNL_TABLE_USERDATA,
 				    NFTNL_UDATA_TABLE_COMMENT);
+	/* Kept, not foreign: a dormant table is ours, switched off; the diff
+	 * calls any flag structural and the commit replaces the table. */
+	rs->flags = nftnl_table_get_u32(o->t, NFTNL_TABLE_FLAGS);
 	rs->chains = xcalloc(o->chains.n + 1, sizeof(*rs->chains));
 	for (size_t i = 0; i < o->chains.n; i++) {
 		struct ir_chain *c = &rs->chains[rs->nchains];

@@ -153,19 +153,32 @@ static void add_icmp(struct strbuf *sb, const struct ir_rule *r)
 	sb_addf(sb, " %s", verdict_name(r->verdict));
 }
 
+/* `counter name "C" ` before a verdict, when the rule counts. */
+static void add_counter_ref(struct strbuf *sb, const char *counter)
+{
+	if (!counter)
+		return;
+	sb_addf(sb, "counter name ");
+	add_quoted(sb, counter);
+	sb_addc(sb, ' ');
+}
+
 static void add_rule_body(struct strbuf *sb, const struct ir_ruleset *rs,
 			  const struct ir_rule *r)
 {
 	switch (r->kind) {
 	case IR_R_CT_STATE:
-		sb_addf(sb, "ct state %s %s", r->verdict == IR_ACCEPT ?
-			"established,related" : "invalid", verdict_name(r->verdict));
+		sb_addf(sb, "ct state %s ", r->verdict == IR_ACCEPT ?
+			"established,related" : "invalid");
+		add_counter_ref(sb, r->target);
+		sb_addf(sb, "%s", verdict_name(r->verdict));
 		break;
 	case IR_R_NEW_NOT_SYN:
 		/* nft's own listing of `tcp flags & (fin | syn | rst | ack)
 		 * != syn`, so that the text reads back as nft lists it */
-		sb_addf(sb, "tcp flags != syn / fin,syn,rst,ack ct state new %s",
-			verdict_name(r->verdict));
+		sb_addf(sb, "tcp flags != syn / fin,syn,rst,ack ct state new ");
+		add_counter_ref(sb, r->target);
+		sb_addf(sb, "%s", verdict_name(r->verdict));
 		break;
 	case IR_R_LOOPBACK:
 		sb_addf(sb, "%s \"lo\" %s", r->ifdir == IR_OIF ? "oif" : "iif",

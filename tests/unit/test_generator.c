@@ -502,17 +502,27 @@ TEST(diff_structural)
 	policy_free(p3);
 }
 
-/* In edge_out right after `ct state invalid drop`, in edge_in right after
- * the management lookups (management comes before every drop), in both
- * modes, and nowhere else: a new TCP connection must start with a SYN,
- * so that conntrack's loose pickup cannot revive a revoked session. */
+/* The index of the first rule of `kind` on `set` (NULL: any) in `c`. */
+static size_t rule_at(const struct ir_chain *c, enum ir_rule_kind kind, const char *set)
+{
+	for (size_t j = 0; j < c->nrules; j++)
+		if (c->rules[j].kind == kind &&
+		    (!set || (c->rules[j].set && !strcmp(c->rules[j].set, set))))
+			return j;
+	return SIZE_MAX;
+}
+
+/* In both edge chains, after the port dispatch (edge_out: and after the
+ * outbound allowances), in both modes, and nowhere else: a new TCP
+ * connection without a SYN is picked up only through a partner map, a
+ * revoked or stranger's one is dropped and counted. */
 static void check_new_not_syn(const struct ir_ruleset *rs)
 {
 	size_t n = 0;
 
 	for (size_t i = 0; i < rs->nchains; i++) {
 		const struct ir_chain *c = &rs->chains[i];
-		bool edge = !strcmp(c->name, "edge_in") || !strcmp(c->name, "edge_out");
+		bool in = !strcmp(c->name, "edge_in"), out = !strcmp(c->name, "edge_out");
 
 		for (size_t j = 0; j < c->nrules; j++) {
 			const struct ir_rule *r = &c->rules[j];
@@ -520,18 +530,18 @@ static void check_new_not_syn(const struct ir_ruleset *rs)
 			if (r->kind != IR_R_NEW_NOT_SYN)
 				continue;
 			n++;
-			CHECK(edge);
+			CHECK(in || out);
 			CHECK_INT(r->verdict, IR_DROP);
 			CHECK(r->comment && strstr(r->comment, "SYN"));
-			if (!strcmp(c->name, "edge_out")) {
-				CHECK_INT(j, 2);
-				CHECK(c->rules[1].kind == IR_R_CT_STATE &&
-				      c->rules[1].verdict == IR_DROP);
-			} else {
-				CHECK(j > 0 && c->rules[j - 1].kind == IR_R_LOOKUP &&
-				      !strcmp(c->rules[j - 1].set, "mgmt6"));
-				CHECK(j + 1 < c->nrules && c->rules[j + 1].kind == IR_R_PORT_VMAP);
-			}
+			CHECK_STR(r->target, in ? "dropped_in_nosyn" : "dropped_out_nosyn");
+			CHECK(j > rule_at(c, IR_R_PORT_VMAP, NULL));
+			if (out)
+				CHECK_INT(rule_at(c, IR_R_LOOKUP, "outallow6"), j - 1);
+			else
+				CHECK_INT(rule_at(c, IR_R_PORT_VMAP, "in_ports"), j - 1);
+			CHECK(c->rules[1].kind == IR_R_CT_STATE && c->rules[1].verdict == IR_DROP);
+			CHECK_STR(c->rules[1].target, in ? "dropped_in_invalid"
+							 : "dropped_out_invalid");
 		}
 	}
 	CHECK_INT(n, 2);
@@ -547,8 +557,10 @@ TEST(new_not_syn_in_both_edge_chains)
 	struct ir_ruleset *rh = gen(ph, NULL, NULL, NULL), *rg = gen(pg, NULL, NULL, NULL);
 	struct ir_ruleset *old = gen(ph, NULL, NULL, NULL);
 	struct ir_chain *eo = (struct ir_chain *)ir_find_chain(old, "edge_out");
-	const char *line = "\t\ttcp flags != syn / fin,syn,rst,ack ct state new drop comment \"";
+	const char *line = "\t\ttcp flags != syn / fin,syn,rst,ack ct state new counter name "
+			   "\"dropped_";
 	char *t = text(rh), *p;
+	size_t k = eo ? rule_at(eo, IR_R_NEW_NOT_SYN, NULL) : SIZE_MAX;
 	struct ir_diff d;
 
 	check_new_not_syn(rh);
@@ -556,11 +568,14 @@ TEST(new_not_syn_in_both_edge_chains)
 	p = strstr(t, line);
 	CHECK(p != NULL);
 	CHECK(p && strstr(p + 1, line) != NULL);
+	CHECK(strstr(t, "\t\tct state invalid counter name \"dropped_in_invalid\" drop\n"));
 	/* A table of a fedwall without the rule is replaced, not patched. */
-	CHECK(eo && eo->nrules > 2 && eo->rules[2].kind == IR_R_NEW_NOT_SYN);
-	if (eo && eo->nrules > 2) {
-		free(eo->rules[2].comment);
-		memmove(&eo->rules[2], &eo->rules[3], (eo->nrules - 3) * sizeof(eo->rules[0]));
+	CHECK(k != SIZE_MAX);
+	if (k != SIZE_MAX) {
+		free(eo->rules[k].comment);
+		free(eo->rules[k].target);
+		memmove(&eo->rules[k], &eo->rules[k + 1],
+			(eo->nrules - k - 1) * sizeof(eo->rules[0]));
 		eo->nrules--;
 	}
 	ir_diff(old, rh, &d);
@@ -572,6 +587,136 @@ TEST(new_not_syn_in_both_edge_chains)
 	ir_free(rg);
 	policy_free(ph);
 	policy_free(pg);
+}
+
+/* Every drop counter is declared, whatever the policy. */
+TEST(drop_counters)
+{
+	static const char *const names[] = {
+		"dropped_in", "dropped_in_invalid", "dropped_in_nosyn",
+		"dropped_out", "dropped_out_invalid", "dropped_out_nosyn",
+	};
+	struct policy *p = parse("version: 1\n");
+	struct ir_ruleset *rs = gen(p, NULL, NULL, NULL);
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		bool found = false;
+
+		for (size_t j = 0; j < rs->ncounters; j++)
+			found |= !strcmp(rs->counters[j].name, names[i]);
+		CHECK(found);
+	}
+	ir_free(rs);
+	policy_free(p);
+}
+
+/* The elements of plain set `name` as "tcp/5061 tcp/5269 ..." (ports) or
+ * "192.0.2.0/24 . tcp/5061 ..." (addresses with ports). */
+static char *set_text(const struct ir_ruleset *rs, const char *name)
+{
+	const struct ir_set *s = ir_find_set(rs, name);
+	struct strbuf sb = { 0 };
+
+	CHECK(s != NULL);
+	for (size_t i = 0; s && i < s->nelems; i++) {
+		char a[PREFIX_STRLEN], pr[PORTRANGE_STRLEN];
+
+		if (s->key != IR_KEY_PROTO_PORT)
+			sb_addf(&sb, "%s . ", prefix_fmt(&s->elems[i].addr, a, sizeof(a)));
+		sb_addf(&sb, "%s%s", portrange_fmt(&s->elems[i].port, pr, sizeof(pr)),
+			i + 1 < s->nelems ? " " : "");
+	}
+	return sb.s ? sb.s : xstrdup("");
+}
+
+static void check_fedports(const char *yaml, const char *want)
+{
+	struct policy *p = parse(yaml);
+	struct ir_ruleset *rs = p ? gen(p, NULL, NULL, NULL) : NULL;
+	char *got = rs ? set_text(rs, "fedports") : NULL;
+
+	CHECK(got != NULL);
+	if (got && strcmp(got, want))
+		fprintf(stderr, "fedports of:\n%s\n  are '%s', expected '%s'\n", yaml, got, want);
+	CHECK(got && !strcmp(got, want));
+	free(got);
+	ir_free(rs);
+	policy_free(p);
+}
+
+/* Signalling ports restrict the edge's outbound connections as soon as any
+ * partner uses them, whatever its direction; tcp/443 and media ranges
+ * never do unless a service says so. */
+TEST(fedports_by_service)
+{
+	check_fedports("version: 1\npartners:\n  a:\n    services: [sip-federation]\n"
+		       "    direction: inbound\n    addresses: [192.0.2.1]\n", "tcp/5061");
+	check_fedports("version: 1\npartners:\n  a:\n    services: [av-edge, web-conferencing]\n"
+		       "    addresses: [192.0.2.1]\n", "");
+	check_fedports("version: 1\npartners:\n  a:\n    services: [av-edge, sip-federation,"
+		       " xmpp-s2s, matrix-federation, teams-direct-routing]\n"
+		       "    direction: outbound\n    addresses: [192.0.2.1]\n",
+		       "tcp/5061 tcp/5269 tcp/8448");
+	/* user services: ports written alone restrict, but the shared ones
+	 * and ranges; `outbound:` says otherwise */
+	check_fedports("version: 1\nservices:\n"
+		       "  av: [tcp/443, udp/3478, udp/50000-59999, tcp/5060, tcp/5061]\n"
+		       "  smtp: {ports: [tcp/25], outbound: open}\n"
+		       "  relay: {ports: [tcp/443, udp/40000-40999], outbound: restrict}\n"
+		       "  mix: {ports: [tcp/7000-7999], outbound: [tcp/7100-7199]}\n"
+		       "partners:\n  a:\n    services: [av, smtp, relay, mix]\n"
+		       "    addresses: [192.0.2.1]\n",
+		       "tcp/443 tcp/5060-5061 tcp/7100-7199 udp/40000-40999");
+	/* no partner uses it: nothing restricted */
+	check_fedports("version: 1\nservices:\n  x: [tcp/25]\n", "");
+}
+
+/* outbound: {allow}: destination . proto . port, per family, looked up in
+ * edge_out before the drops. */
+TEST(outbound_allowances)
+{
+	struct policy *p = parse("version: 1\noutbound:\n  allow:\n"
+				 "    - {to: [192.0.2.0/24, 2001:db8::/48], ports: [tcp/5061]}\n"
+				 "    - {to: 198.51.100.7, ports: [tcp/5269, tcp/5061]}\n");
+	struct ir_ruleset *rs = gen(p, NULL, NULL, NULL);
+	char *a4 = set_text(rs, "outallow4"), *a6 = set_text(rs, "outallow6");
+	const struct ir_chain *eo = ir_find_chain(rs, "edge_out");
+	size_t k = eo ? rule_at(eo, IR_R_LOOKUP, "outallow4") : SIZE_MAX;
+
+	CHECK_STR(a4, "192.0.2.0/24 . tcp/5061 198.51.100.7 . tcp/5061 198.51.100.7 . tcp/5269");
+	CHECK_STR(a6, "2001:db8::/48 . tcp/5061");
+	CHECK(k != SIZE_MAX && k > rule_at(eo, IR_R_PORT_VMAP, "out_ports"));
+	CHECK(k != SIZE_MAX && eo->rules[k].field == IR_DADDR &&
+	      eo->rules[k].verdict == IR_ACCEPT);
+	CHECK(k < rule_at(eo, IR_R_COUNTER, "fedports"));
+	free(a4);
+	free(a6);
+	ir_free(rs);
+	policy_free(p);
+}
+
+/* A dormant table (or one with any flag fedwall does not set) filters
+ * nothing: structural, so that the table is replaced. */
+TEST(diff_table_flags)
+{
+	struct policy *p = parse("version: 1\n");
+	struct ir_ruleset *live = gen(p, NULL, NULL, NULL), *want = gen(p, NULL, NULL, NULL);
+	struct ir_diff d;
+
+	ir_diff(live, want, &d);
+	CHECK(ir_diff_empty(&d));
+	ir_diff_free(&d);
+	live->flags = IR_TABLE_F_DORMANT;
+	ir_diff(live, want, &d);
+	CHECK(d.structural && d.why && strstr(d.why, "dormant"));
+	ir_diff_free(&d);
+	live->flags = 4;
+	ir_diff(live, want, &d);
+	CHECK(d.structural && d.why && strstr(d.why, "flags"));
+	ir_diff_free(&d);
+	ir_free(live);
+	ir_free(want);
+	policy_free(p);
 }
 
 /* An address moving from one partner to another changes only the jump
@@ -658,4 +803,127 @@ TEST(rules_independent_of_addresses)
 	free(x);
 	free(extra);
 	sb_free(&y);
+}
+
+/* ---- ir_admits_conn: what the rules do with a new connection (sweep) ---- */
+
+/* Whether `rs` admits a new PROTO connection SRC -> DST:PORT at `hook`,
+ * arriving or leaving by `ifname` (NULL: an edge interface). */
+static bool conn_admitted(const struct ir_ruleset *rs, enum ir_hook hook, const char *ifname,
+			  uint8_t proto, const char *src, const char *dst, uint16_t port)
+{
+	struct prefix s, d;
+	struct ir_eval ev;
+	struct ir_conn c;
+	bool yes;
+
+	CHECK(prefix_parse(src, &s) == PREFIX_OK && prefix_parse(dst, &d) == PREFIX_OK);
+	c = (struct ir_conn){ hook, ifname, s.family, proto, s.a, d.a, port };
+	ir_eval_init(rs, &ev);
+	yes = ir_admits_conn(&ev, &c);
+	ir_eval_free(&ev);
+	return yes;
+}
+
+#define CONN_POLICY "services:\n  sip: [tcp/5061]\n  xmpp: [tcp/5269]\n" \
+	"partners:\n  alpha:\n    services: [sip, xmpp]\n    direction: both\n" \
+	"    addresses: [198.51.100.11, 2001:db8:51::11]\n" \
+	"  charlie:\n    services: [xmpp]\n    direction: inbound\n" \
+	"    addresses: [198.51.100.13]\n" \
+	"management:\n  - {from: 192.0.2.0/24, to: tcp/22}\n"
+
+TEST(admits_conn_host)
+{
+	struct policy *p = parse("version: 1\nedge: {interfaces: [eth0]}\n" CONN_POLICY);
+	struct ir_ruleset *rs = gen(p, NULL, NULL, NULL);
+	const char *e4 = "203.0.113.10", *e6 = "2001:db8:10::10";
+	enum ir_hook in = IR_HOOK_INPUT, out = IR_HOOK_OUTPUT;
+
+	/* inbound: partners on their ports, management, nobody else */
+	CHECK(conn_admitted(rs, in, NULL, PROTO_TCP, "198.51.100.11", e4, 5061));
+	CHECK(conn_admitted(rs, in, NULL, PROTO_TCP, "2001:db8:51::11", e6, 5269));
+	CHECK(conn_admitted(rs, in, NULL, PROTO_TCP, "198.51.100.13", e4, 5269));
+	CHECK(!conn_admitted(rs, in, NULL, PROTO_TCP, "198.51.100.13", e4, 5061));
+	CHECK(!conn_admitted(rs, in, NULL, PROTO_TCP, "198.51.100.11", e4, 5062));
+	CHECK(!conn_admitted(rs, in, NULL, PROTO_UDP, "198.51.100.11", e4, 5061));
+	CHECK(!conn_admitted(rs, in, NULL, PROTO_TCP, "198.51.100.99", e4, 5061));
+	CHECK(!conn_admitted(rs, in, NULL, PROTO_TCP, "2001:db8:51::99", e6, 5061));
+	CHECK(conn_admitted(rs, in, NULL, PROTO_TCP, "192.0.2.22", e4, 22));
+	CHECK(!conn_admitted(rs, in, NULL, PROTO_TCP, "192.0.2.22", e4, 23));
+	CHECK(!conn_admitted(rs, in, NULL, PROTO_TCP, "192.0.3.22", e4, 22));
+	/* the interfaces the policy filters, and only those */
+	CHECK(!conn_admitted(rs, in, "eth0", PROTO_TCP, "198.51.100.99", e4, 5061));
+	CHECK(conn_admitted(rs, in, "eth1", PROTO_TCP, "198.51.100.99", e4, 5061));
+	CHECK(conn_admitted(rs, in, "lo", PROTO_TCP, "198.51.100.99", e4, 5061));
+	/* outbound: partners on federation ports, anybody elsewhere */
+	CHECK(conn_admitted(rs, out, NULL, PROTO_TCP, e4, "198.51.100.11", 5061));
+	CHECK(!conn_admitted(rs, out, NULL, PROTO_TCP, e4, "198.51.100.99", 5061));
+	CHECK(!conn_admitted(rs, out, NULL, PROTO_TCP, e6, "2001:db8:51::99", 5269));
+	CHECK(conn_admitted(rs, out, NULL, PROTO_TCP, e4, "198.51.100.99", 8080));
+	CHECK(conn_admitted(rs, out, NULL, PROTO_UDP, e4, "198.51.100.99", 53));
+	CHECK(conn_admitted(rs, out, "eth1", PROTO_TCP, e4, "198.51.100.99", 5061));
+	/* host mode filters no forwarded traffic */
+	CHECK(conn_admitted(rs, IR_HOOK_FORWARD, NULL, PROTO_TCP, "198.51.100.99", e4, 5061));
+	ir_free(rs);
+	policy_free(p);
+}
+
+TEST(admits_conn_gateway)
+{
+	struct policy *p = parse("version: 1\nmode: gateway\n"
+				 "edge: {addresses: [203.0.113.10, 2001:db8:10::10]}\n"
+				 CONN_POLICY);
+	struct ir_ruleset *rs = gen(p, NULL, NULL, NULL);
+	enum ir_hook fw = IR_HOOK_FORWARD;
+
+	CHECK(conn_admitted(rs, fw, NULL, PROTO_TCP, "198.51.100.11", "203.0.113.10", 5061));
+	CHECK(!conn_admitted(rs, fw, NULL, PROTO_TCP, "198.51.100.99", "203.0.113.10", 5061));
+	CHECK(!conn_admitted(rs, fw, NULL, PROTO_TCP, "2001:db8:51::99", "2001:db8:10::10",
+			     5269));
+	CHECK(conn_admitted(rs, fw, NULL, PROTO_TCP, "192.0.2.22", "203.0.113.10", 22));
+	/* not the edge's: the forward chain leaves it alone */
+	CHECK(conn_admitted(rs, fw, NULL, PROTO_TCP, "198.51.100.99", "203.0.113.11", 5061));
+	CHECK(conn_admitted(rs, fw, NULL, PROTO_TCP, "203.0.113.10", "198.51.100.11", 5269));
+	CHECK(!conn_admitted(rs, fw, NULL, PROTO_TCP, "203.0.113.10", "198.51.100.99", 5269));
+	CHECK(conn_admitted(rs, fw, NULL, PROTO_TCP, "203.0.113.10", "198.51.100.99", 8080));
+	/* gateway mode has no input or output chain */
+	CHECK(conn_admitted(rs, IR_HOOK_INPUT, NULL, PROTO_TCP, "198.51.100.99", "203.0.113.10",
+			    5061));
+	ir_free(rs);
+	policy_free(p);
+}
+
+/* The verdict follows the rules wherever they stand: with the SYN check
+ * moved to the end of edge_in (a new connection's SYN never matches it)
+ * and a drop-everything base chain policy, the same answers. */
+TEST(admits_conn_rule_order)
+{
+	struct policy *p = parse("version: 1\n" CONN_POLICY);
+	struct ir_ruleset *rs = gen(p, NULL, NULL, NULL);
+	struct ir_chain *e = (struct ir_chain *)ir_find_chain(rs, "edge_in");
+	struct ir_chain *in = (struct ir_chain *)ir_find_chain(rs, "input");
+	size_t k = 0;
+
+	CHECK(e && in);
+	while (e && k < e->nrules && e->rules[k].kind != IR_R_NEW_NOT_SYN)
+		k++;
+	CHECK(e && k < e->nrules);
+	for (; e && k + 1 < e->nrules; k++) {
+		struct ir_rule r = e->rules[k];
+
+		e->rules[k] = e->rules[k + 1];
+		e->rules[k + 1] = r;
+	}
+	if (in)
+		in->policy = IR_DROP;
+	CHECK(conn_admitted(rs, IR_HOOK_INPUT, NULL, PROTO_TCP, "198.51.100.11", "203.0.113.10",
+			    5061));
+	CHECK(!conn_admitted(rs, IR_HOOK_INPUT, NULL, PROTO_TCP, "198.51.100.99",
+			     "203.0.113.10", 5061));
+	CHECK(conn_admitted(rs, IR_HOOK_INPUT, NULL, PROTO_TCP, "192.0.2.22", "203.0.113.10",
+			    22));
+	/* loopback: accepted before the policy */
+	CHECK(conn_admitted(rs, IR_HOOK_INPUT, "lo", PROTO_TCP, "127.0.0.1", "127.0.0.1", 5061));
+	ir_free(rs);
+	policy_free(p);
 }

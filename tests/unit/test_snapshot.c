@@ -377,27 +377,27 @@ TEST(hostile_images_refused)
 	static const uint8_t nul[] = { 0, 4, 'a', 0, 'b', 0, 0, 0, 0 };
 	/* no files, table NULL */
 	static const uint8_t noname[] = { 0, 0, 0, 0, 0, 0 };
-	/* no files, table "t", 1 chain of 1000000 rules */
-	static const uint8_t rules[] = { 0, 2, 't', 0, 1, 2, 'c', 0, 0, 0, 0, 0, 0, 0,
+	/* no files, table "t" (no comment, no flags), 1 chain of 1000000 rules */
+	static const uint8_t rules[] = { 0, 2, 't', 0, 0, 1, 2, 'c', 0, 0, 0, 0, 0, 0, 0,
 					 0xc0, 0x84, 0x3d };
 	/* a whole empty ruleset, then a byte more */
-	static const uint8_t trail[] = { 0, 2, 't', 0, 0, 0, 0, 0 };
+	static const uint8_t trail[] = { 0, 2, 't', 0, 0, 0, 0, 0, 0 };
 	/* one set of 2 elements out of order (10/8 before 9/8, both ipv4) */
-	static const uint8_t order[] = { 0, 2, 't', 0, 0, 1, 2, 's', 0, 0, 0, 0, 0, 2,
+	static const uint8_t order[] = { 0, 2, 't', 0, 0, 0, 1, 2, 's', 0, 0, 0, 0, 0, 2,
 					 4, 8, 1, 10, 0, 0, 0, 0, 0, 0,
 					 4, 8, 1, 9, 0, 0, 0, 0, 0, 0, 0 };
 	/* a map element jumping to chain 5 of none */
-	static const uint8_t jump[] = { 0, 2, 't', 0, 0, 1, 2, 's', 0, 0, 1, 0, 0, 1,
+	static const uint8_t jump[] = { 0, 2, 't', 0, 0, 0, 1, 2, 's', 0, 0, 1, 0, 0, 1,
 					4, 8, 1, 10, 0, 0, 0, 0, 0, 5, 0 };
 	/* an ipv4 prefix /33 */
-	static const uint8_t wide4[] = { 0, 2, 't', 0, 0, 1, 2, 's', 0, 0, 0, 0, 0, 1,
+	static const uint8_t wide4[] = { 0, 2, 't', 0, 0, 0, 1, 2, 's', 0, 0, 0, 0, 0, 1,
 					 4, 33, 1, 10, 0, 0, 0, 0, 0, 0, 0 };
 	/* a chain whose rule looks up set "nope" */
-	static const uint8_t noset[] = { 0, 2, 't', 0, 1, 2, 'c', 0, 0, 0, 0, 0, 0, 0, 1,
+	static const uint8_t noset[] = { 0, 2, 't', 0, 0, 1, 2, 'c', 0, 0, 0, 0, 0, 0, 0, 1,
 					 5, 0, 0, 0, 0, 0, 5, 'n', 'o', 'p', 'e',
 					 0, 0, 0, 0, 0, 0, 0, 0, 0 };
 	/* a hook beyond the last */
-	static const uint8_t hook[] = { 0, 2, 't', 0, 1, 2, 'c', 0, 0, 0, 0, 9, 0, 0, 0,
+	static const uint8_t hook[] = { 0, 2, 't', 0, 0, 1, 2, 'c', 0, 0, 0, 0, 9, 0, 0, 0,
 					0, 0 };
 
 	CHECK_STR(decode_why(huge, sizeof(huge)), "a count beyond the data");
@@ -428,7 +428,7 @@ TEST(ir_layout_is_the_codecs)
 	CHECK_INT(sizeof(struct ir_counter), 48);
 	CHECK_INT(sizeof(struct ir_rule), 88);
 	CHECK_INT(sizeof(struct ir_chain), 64);
-	CHECK_INT(sizeof(struct ir_ruleset), 64);
+	CHECK_INT(sizeof(struct ir_ruleset), 72);
 }
 
 /* ---- after an element-only commit -------------------------------------- */
