@@ -53,6 +53,8 @@
 #define RT_RECV_SIZE (8 * 1024)
 #define SWEEP_NOTES 20          /* address pairs named, then one summary */
 #define NO_HIT SIZE_MAX
+#define DEL_BATCH 64            /* conntrack deletes a sendto */
+#define DEL_MSG_MAX 512         /* bytes of one delete message, at most */
 
 /* ---- prefix . proto . port lookups ------------------------------------- */
 
@@ -603,39 +605,146 @@ static int ct_dump(struct mnl_socket *nl, uint32_t *seq, struct dump *dp)
 	return nl_talk(nl, nlh, CT_RECV_SIZE, ct_cb, dp);
 }
 
-static int ct_ack_cb(const struct nlmsghdr *nlh, void *data)
+/* One delete message for `c` at `at` (room: DEL_MSG_MAX); its length, 0
+ * when the tuple does not fit.  CTA_ID makes sure a new connection that
+ * reused the tuple is not the one cut. */
+static size_t ct_put_delete(char *at, uint32_t seq, const struct ct *c)
 {
-	(void)nlh;
-	(void)data;
-	return MNL_CB_OK;
-}
+	struct nlmsghdr *nlh = ct_msg(at, IPCTNL_MSG_CT_DELETE, NLM_F_ACK,
+				      c->family == 6 ? AF_INET6 : AF_INET, seq);
 
-/* Deletes one entry; -ENOENT when it went by itself meanwhile.  CTA_ID
- * makes sure a new connection that reused the tuple is not the one cut. */
-static int ct_delete(struct mnl_socket *nl, uint32_t *seq, const struct ct *c)
-{
-	char buf[1024];
-	struct nlmsghdr *nlh = ct_msg(buf, IPCTNL_MSG_CT_DELETE, NLM_F_ACK,
-				      c->family == 6 ? AF_INET6 : AF_INET, ++*seq);
-	uint32_t portid = mnl_socket_get_portid(nl);
-	ssize_t n;
-	int ret;
-
-	if (c->tuple->nla_len > sizeof(buf) - 256)
-		return -EINVAL;
+	if (c->tuple->nla_len > DEL_MSG_MAX - 128)
+		return 0;
 	memcpy((char *)nlh + nlh->nlmsg_len, c->tuple, c->tuple->nla_len);
 	nlh->nlmsg_len += MNL_ALIGN(c->tuple->nla_len);
 	if (c->has_zone)
 		mnl_attr_put_u16(nlh, CTA_ZONE, c->zone);
 	if (c->has_id)
 		mnl_attr_put_u32(nlh, CTA_ID, c->id);
-	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
-		return -errno;
-	n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
-	if (n < 0)
-		return -errno;
-	ret = mnl_cb_run(buf, (size_t)n, *seq, portid, ct_ack_cb, NULL);
-	return ret < 0 ? -errno : 0;
+	return nlh->nlmsg_len;
+}
+
+/* Deletes sent in one sendto, their ACKs read after (a first apply may
+ * cut a hundred thousand entries: one round trip each took 45 us). */
+struct delq {
+	struct mnl_socket *nl;
+	uint32_t seq;                   /* its own: route lookups come between */
+	struct dump *dp;
+	char buf[DEL_BATCH * DEL_MSG_MAX];
+	size_t len, n;
+	uint32_t seq0;                  /* sequence number of v[0] */
+	const struct ct *v[DEL_BATCH];
+	bool acked[DEL_BATCH];
+	size_t cut;                     /* entries deleted */
+	int err;                        /* first error but -ENOENT (went by itself) */
+};
+
+/* The kernel's answer to delete v[i]: counted with its element, or among
+ * the swept. */
+static void delq_done(struct delq *q, size_t i, int error)
+{
+	const struct ct *c = q->v[i];
+
+	q->acked[i] = true;
+	if (error) {
+		if (error != -ENOENT && !q->err)
+			q->err = error;
+		return;
+	}
+	q->cut++;
+	if (c->hit != NO_HIT)
+		q->dp->hits.v[c->hit].n++;
+	else
+		VEC_PUSH(&q->dp->swept, *c);
+}
+
+/* Reads ACKs until every message of the batch has one.  False on a
+ * receive error (q->err set). */
+static bool delq_acks(struct delq *q, char *buf, size_t size)
+{
+	uint32_t portid = mnl_socket_get_portid(q->nl);
+	size_t got = 0;
+
+	while (got < q->n) {
+		ssize_t len = mnl_socket_recvfrom(q->nl, buf, size);
+		const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
+		int left = (int)len;
+
+		if (len < 0) {
+			q->err = q->err ? q->err : -errno;
+			return false;
+		}
+		for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
+			const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+			size_t i = nlh->nlmsg_seq - q->seq0;
+
+			if (nlh->nlmsg_type != NLMSG_ERROR || nlh->nlmsg_pid != portid ||
+			    mnl_nlmsg_get_payload_len(nlh) < sizeof(*e) || i >= q->n ||
+			    q->acked[i])
+				continue;
+			delq_done(q, i, e->error);
+			got++;
+		}
+	}
+	return true;
+}
+
+static void delq_flush(struct delq *q)
+{
+	char *buf;
+
+	if (!q->n)
+		return;
+	if (mnl_socket_sendto(q->nl, q->buf, q->len) < 0) {
+		q->err = q->err ? q->err : -errno;
+	} else {
+		buf = xmalloc(CT_RECV_SIZE);
+		delq_acks(q, buf, CT_RECV_SIZE);
+		free(buf);
+	}
+	q->n = q->len = 0;
+}
+
+static void delq_add(struct delq *q, const struct ct *c)
+{
+	size_t len;
+
+	if (q->n == DEL_BATCH)
+		delq_flush(q);
+	len = ct_put_delete(q->buf + q->len, ++q->seq, c);
+	if (!len) {
+		q->err = q->err ? q->err : -EINVAL;
+		return;
+	}
+	if (!q->n)
+		q->seq0 = q->seq;
+	q->acked[q->n] = false;
+	q->v[q->n++] = c;
+	q->len += MNL_ALIGN(len);
+}
+
+static struct delq *delq_new(struct mnl_socket *nl, uint32_t *seq, struct dump *dp)
+{
+	struct delq *q = xcalloc(1, sizeof(*q));
+
+	q->nl = nl;
+	q->seq = *seq + 0x10000;        /* clear of the dump's */
+	q->dp = dp;
+	return q;
+}
+
+/* Flushes and frees `q`; returns how many it deleted, the first error in
+ * *err (unless one is there). */
+static size_t delq_end(struct delq *q, int *err)
+{
+	size_t n;
+
+	delq_flush(q);
+	n = q->cut;
+	if (q->err && !*err)
+		*err = q->err;
+	free(q);
+	return n;
 }
 
 /* ---- the whole step ------------------------------------------------------------ */
@@ -710,30 +819,12 @@ static void report_swept(struct dump *dp, struct diag *d)
 			  groups - SWEEP_NOTES);
 }
 
-/* Deletes `c`; counts it with its element or among the swept. */
-static bool cut_one(struct mnl_socket *nl, uint32_t *seq, struct dump *dp,
-		    const struct ct *c, int *err)
-{
-	int ret = ct_delete(nl, seq, c);
-
-	if (ret) {
-		if (ret != -ENOENT && !*err)
-			*err = ret;
-		return false;
-	}
-	if (c->hit != NO_HIT)
-		dp->hits.v[c->hit].n++;
-	else
-		VEC_PUSH(&dp->swept, *c);
-	return true;
-}
-
 /* Deletes the entries of `dp->cut` that no management set admits; returns
  * how many went. */
 static size_t cut(struct mnl_socket *nl, uint32_t *seq, struct dump *dp, int *err)
 {
+	struct delq *q = delq_new(nl, seq, dp);
 	struct pindexes keep = { 0 };
-	size_t n = 0;
 
 	index_mgmt(&keep, dp->want, false);
 	index_mgmt(&keep, dp->live, false);
@@ -745,25 +836,53 @@ static size_t cut(struct mnl_socket *nl, uint32_t *seq, struct dump *dp, int *er
 		    pindex_find(pick(&keep, c->family, IR_DADDR), c->dst, c->family, c->proto,
 				c->dport))
 			continue;
-		n += cut_one(nl, seq, dp, c, err);
+		delq_add(q, c);
 	}
 	pindexes_free(&keep);
-	return n;
+	return delq_end(q, err);
 }
 
-/* Whether the new ruleset refuses `c` on the interface of the route to its
- * peer (output: the destination; input: the source, symmetric routing
- * assumed).  No route: as on an edge interface, refused. */
-static bool refused_on_route(struct mnl_socket *rt, uint32_t *seq, const struct dump *dp,
-			     const struct ct *c)
+/* The address whose route tells the interface: output and forward, the
+ * destination; input, the source (symmetric routing assumed). */
+static const uint8_t *peer_of(const struct ct *c)
 {
-	const uint8_t *peer = c->hook == IR_HOOK_INPUT ? c->src : c->dst;
+	return c->hook == IR_HOOK_INPUT ? c->src : c->dst;
+}
+
+static int peer_cmp(const void *x, const void *y)
+{
+	const struct ct *a = x, *b = y;
+
+	if (a->family != b->family)
+		return a->family < b->family ? -1 : 1;
+	return memcmp(peer_of(a), peer_of(b), 16);
+}
+
+/* The last route asked for: entries sorted by peer ask once a peer. */
+struct route_memo {
+	bool valid;
+	uint8_t family;
+	uint8_t peer[16];
+	int ret;
 	char name[IF_NAMESIZE];
+};
+
+/* Whether the new ruleset refuses `c` on the interface of the route to
+ * its peer.  No route: as on an edge interface, refused. */
+static bool refused_on_route(struct mnl_socket *rt, uint32_t *seq, const struct dump *dp,
+			     const struct ct *c, struct route_memo *m)
+{
 	struct ir_conn ic;
 
-	if (route_ifname(rt, seq, c->family, peer, name))
+	if (!m->valid || m->family != c->family || memcmp(m->peer, peer_of(c), 16)) {
+		m->valid = true;
+		m->family = c->family;
+		memcpy(m->peer, peer_of(c), 16);
+		m->ret = route_ifname(rt, seq, c->family, m->peer, m->name);
+	}
+	if (m->ret)
 		return true;
-	ic = conn_of(c, name);
+	ic = conn_of(c, m->name);
 	return !ir_admits_conn(&dp->want_eval, &ic);
 }
 
@@ -772,15 +891,18 @@ static bool refused_on_route(struct mnl_socket *rt, uint32_t *seq, const struct 
 static size_t sweep_cut(struct mnl_socket *nl, struct mnl_socket *rt, uint32_t *seq,
 			struct dump *dp, int *err)
 {
-	size_t n = 0;
+	struct delq *q = delq_new(nl, seq, dp);
+	struct route_memo m = { 0 };
 
+	if (dp->cut.n)
+		qsort(dp->cut.v, dp->cut.n, sizeof(*dp->cut.v), peer_cmp);
 	for (size_t i = 0; i < dp->cut.n; i++) {
 		const struct ct *c = &dp->cut.v[i];
 
-		if (!c->ask_route || refused_on_route(rt, seq, dp, c))
-			n += cut_one(nl, seq, dp, c, err);
+		if (!c->ask_route || refused_on_route(rt, seq, dp, c, &m))
+			delq_add(q, c);
 	}
-	return n;
+	return delq_end(q, err);
 }
 
 static int open_bound(int bus, struct mnl_socket **out)
