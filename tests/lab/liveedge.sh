@@ -118,6 +118,18 @@ table inet fwtct {
 	chain out { type filter hook output priority 10; ct state new counter; }
 }
 EOF
+# An inside host on the edge's second interface, eth1, which the policy
+# does not filter (`interfaces: [eth0]`): its sessions are no business
+# of fedwall's, though its address is no partner's.
+I4=192.0.2.130
+if lab_ns inside &&
+	ip -n "$LAB-edge" link add eth1 type veth peer name eth0 netns "$LAB-inside" &&
+	ip -n "$LAB-edge" link set eth1 up && ip -n "$LAB-inside" link set eth0 up &&
+	lab_addr edge eth1 192.0.2.129/25 && lab_addr inside eth0 $I4/25; then
+	pass "liveedge: an inside host behind the edge's eth1"
+else
+	fail "liveedge: an inside host behind the edge's eth1"
+fi
 lab_serve edge tcp 5061 22 || exit 1
 lab_serve stranger tcp 5061 5269 8080 || exit 1
 lab_serve alpha tcp 5061 || exit 1
@@ -132,6 +144,7 @@ hold m4 mgmt $E4 22 || fail "$M: the operator holds a session to tcp/22"
 hold of edge $S4 5061 || fail "$M: the edge holds a session to the stranger on tcp/5061"
 hold oa edge $S4 8080 || fail "$M: the edge holds a session to the stranger on tcp/8080"
 hold op edge $A4 5061 || fail "$M: the edge holds a session to alpha on tcp/5061"
+hold i4 inside 192.0.2.129 5061 || fail "$M: the inside host holds a session over eth1"
 if lab_exec edge nft list table inet fedwall >/dev/null 2>&1; then
 	fail "$M: no fedwall table before it"
 else
@@ -149,6 +162,7 @@ says "$M: the cut of the edge's session to the stranger is reported" \
 not_says "$M: nothing of alpha's is cut" "$A4"
 not_says "$M: nothing of the operator's is cut" "$M4"
 not_says "$M: nothing on tcp/8080 is cut" "tcp/8080"
+not_says "$M: nothing of the inside host's is cut" "$I4"
 untracked "$M: the stranger's entry is gone" $S4 $E4 5061
 untracked "$M: the stranger's IPv6 entry is gone" $S6 $E6 5061
 untracked "$M: the edge's entry to the stranger on tcp/5061 is gone" $E4 $S4 5061
@@ -160,6 +174,7 @@ held "$M: alpha's session keeps flowing" a4
 held "$M: the operator's session keeps flowing" m4
 held "$M: the edge's session to the stranger on tcp/8080 keeps flowing" oa
 held "$M: the edge's session to alpha keeps flowing" op
+held "$M: the inside host's session over eth1 (not filtered) keeps flowing" i4
 blocked "$M: the stranger cannot come back" stranger tcp $E4 5061
 
 # 2. A policy change (a new partner: the table is replaced): tcp/5269
