@@ -122,7 +122,15 @@ has "metrics: accepted packets counter" \
 	'fedwall_partner_accepted_packets_total{direction="in",partner="alpha"} 0.0'
 has "metrics: accepted bytes counter" \
 	'fedwall_partner_accepted_bytes_total{direction="out",partner="alpha"} 0.0'
-has "metrics: dropped packets" 'fedwall_dropped_packets_total{direction="in"} 0.0'
+for dir in in out; do
+	for why in stranger invalid nosyn; do
+		has "metrics: dropped packets, $dir, $why" \
+			"fedwall_dropped_packets_total{direction=\"$dir\",reason=\"$why\"} 0.0"
+		has "metrics: dropped bytes, $dir, $why" \
+			"fedwall_dropped_bytes_total{direction=\"$dir\",reason=\"$why\"} 0.0"
+	done
+done
+has "metrics: the table is not dormant" "fedwall_table_dormant{} 0.0"
 has "metrics: source last confirmed" \
 	"fedwall_source_last_confirmed_timestamp_seconds{kind=\"host\",partner=\"alpha\",source=\"sip.alpha.example\"} $(($now - 60)).0"
 has "metrics: fresh source is not stale" \
@@ -160,12 +168,67 @@ else
 	fail "metrics: a connection to alpha counts as accepted"
 	grep accepted "$T/samples" | sed 's/^/    /' >&2
 fi
-if grep -q '^fedwall_dropped_packets_total{direction="out"} [1-9]' "$T/samples"; then
+if grep -q '^fedwall_dropped_packets_total{direction="out",reason="stranger"} [1-9]' \
+	"$T/samples"; then
 	pass "metrics: a connection to a stranger counts as dropped"
 else
 	fail "metrics: a connection to a stranger counts as dropped"
 	grep dropped "$T/samples" | sed 's/^/    /' >&2
 fi
+# A bare ACK from the edge to a stranger's signalling port (no connection
+# conntrack knows: new, no SYN) is counted by reason nosyn.
+$PY - <<'PY'
+import socket, struct
+def csum(b):
+	if len(b) % 2: b += b"\0"
+	s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+	while s >> 16: s = (s & 0xffff) + (s >> 16)
+	return ~s & 0xffff
+src, dst = socket.inet_aton("192.0.2.1"), socket.inet_aton("192.0.2.50")
+tcp = struct.pack("!HHIIBBHHH", 40000, 5061, 1, 1, 5 << 4, 0x10, 8192, 0, 0)
+tcp = tcp[:16] + struct.pack("!H", csum(src + dst + struct.pack("!BBH", 0, 6, len(tcp)) + tcp)) + tcp[18:]
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+for _ in range(3):
+	try:
+		s.sendto(tcp, ("192.0.2.50", 0))
+	except OSError:
+		pass
+PY
+fw status --format prometheus -f "$T/policy.yaml" -o "$M"
+check_parse "metrics: after a bare ACK: parses" "$M"
+if grep -q '^fedwall_dropped_packets_total{direction="out",reason="nosyn"} [1-9]' \
+	"$T/samples"; then
+	pass "metrics: a bare ACK to a stranger counts as dropped, reason nosyn"
+else
+	fail "metrics: a bare ACK to a stranger counts as dropped, reason nosyn"
+	grep dropped "$T/samples" | sed 's/^/    /' >&2
+fi
+# The JSON has every drop counter and the table's flags.
+fw status --json -f "$T/policy.yaml" >"$T/status.json"
+ok "metrics: status --json: drop counters per reason, dormant false" $PY -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+for k in ("dropped_in", "dropped_in_invalid", "dropped_in_nosyn",
+	  "dropped_out", "dropped_out_invalid", "dropped_out_nosyn"):
+	assert isinstance(j[k]["packets"], int), k
+assert j["dormant"] is False and j["flags"] == 0
+assert j["dropped_out_nosyn"]["packets"] > 0' "$T/status.json"
+# A dormant table filters nothing: a gauge, and status exits 1.
+nft add table inet fedwall '{ flags dormant; }'
+fw status --format prometheus -f "$T/policy.yaml" -o "$M"
+check_parse "metrics: dormant table: parses" "$M"
+has "metrics: dormant table: fedwall_table_dormant 1" "fedwall_table_dormant{} 1.0"
+fw status -f "$T/policy.yaml" >"$T/status.txt" 2>&1
+ok "metrics: status exits 1 on a dormant table" test $? -eq 1
+ok "metrics: status says it is dormant" grep -q dormant "$T/status.txt"
+fw status --json -f "$T/policy.yaml" >"$T/status.json" 2>/dev/null
+ok "metrics: status --json: dormant true" $PY -c '
+import json, sys
+assert json.load(open(sys.argv[1]))["dormant"] is True' "$T/status.json"
+ok "metrics: apply wakes the table" fw apply -f "$T/policy.yaml" >/dev/null 2>&1
+fw status --format prometheus -f "$T/policy.yaml" -o "$M"
+check_parse "metrics: woken table: parses" "$M"
+has "metrics: woken table: fedwall_table_dormant 0" "fedwall_table_dormant{} 0.0"
 
 # Atomic: the file is replaced by rename (new inode), no temporary left.
 ino1=$(stat -c %i "$M")

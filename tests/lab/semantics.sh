@@ -72,7 +72,7 @@ lab_serve edge tcp 22 443 5061 5269 8080 udp 3478 53 55555 &&
 lab_serve alpha tcp 443 5061 udp 3478 &&
 lab_serve bravo tcp 5061 &&
 lab_serve charlie tcp 5061 5269 &&
-lab_serve stranger tcp 5061 8080 udp 3478 || {
+lab_serve stranger tcp 443 5061 5269 8080 udp 3478 || {
 	fail "lab: start the probe servers"; exit 1; }
 pass "lab: probe servers listening in edge, alpha, bravo, charlie, stranger"
 
@@ -125,17 +125,21 @@ host_mode() {
 	in_no $M alpha udp 53 4 "port of no service"
 	in_no $M stranger tcp 22 4 "management port, not from 192.0.2.0/24"
 	in_no $M mgmt tcp 5061 4 "management host is no partner"
-	# outbound: partners on their service ports; others' federation
-	# ports dropped; anything else open
+	# outbound: partners on their service ports; others' signalling
+	# ports dropped (whatever the partners' direction: xmpp-s2s is
+	# charlie's, inbound only); shared ports and anything else open
 	for f in 4 6; do
 		out_ok $M bravo tcp 5061 $f "outbound-only partner"
 		out_ok $M alpha tcp 5061 $f "partner both ways"
 		out_ok $M alpha udp 3478 $f "partner both ways"
-		out_no $M stranger tcp 5061 $f "stranger's federation port"
-		out_no $M stranger udp 3478 $f "stranger's federation port"
+		out_no $M stranger tcp 5061 $f "stranger's signalling port"
+		out_no $M stranger tcp 5269 $f "signalling port of an inbound-only partner"
+		out_ok $M stranger udp 3478 $f "STUN: a shared port, never restricted"
+		out_ok $M stranger tcp 443 $f "tcp/443: a shared port, never restricted"
 		out_ok $M stranger tcp 8080 $f "not a federation port"
 	done
 	out_no $M charlie tcp 5061 4 "inbound-only partner"
+	out_no $M charlie tcp 5269 4 "inbound-only partner on its own service"
 	# ICMP echo is on in host.yaml: answered, to anybody
 	pings "$M: alpha ping edge IPv4 answered (icmp echo on)" alpha $E4
 	pings "$M: alpha ping edge IPv6 answered (icmp echo on)" alpha $E6
