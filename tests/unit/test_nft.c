@@ -792,6 +792,86 @@ TEST(other_tcp_flags_rules_are_foreign)
 	ir_free(a);
 }
 
+/* A dormant table filters nothing: read back with its flags, it differs
+ * structurally (plan names it) and the commit replaces it, awake. */
+TEST(dormant_table_is_drift_and_replaced)
+{
+	struct ir_ruleset *a, *live = NULL;
+	struct nft_ctx *ctx;
+	struct mdiag m;
+	struct ir_diff d;
+	uint32_t genid, before;
+
+	if (!fixture_netns(__func__))
+		return;
+	a = sample();
+	mdiag_init(&m);
+	CHECK_INT(nft_open(&ctx), 0);
+	CHECK_INT(sync_to(ctx, a, &m.d), 0);
+	CHECK_INT(nft_genid(ctx, &before), 0);
+	CHECK_INT(system("nft add table inet fwtest '{ flags dormant; }'"), 0);
+	CHECK_INT(nft_read(ctx, a->table, &live, &genid), 0);
+	/* the generation moved: a cache keyed by it is read again */
+	CHECK(genid != before);
+	CHECK(nft_foreign(ctx) == NULL);
+	CHECK(live && live->flags == IR_TABLE_F_DORMANT);
+	ir_diff(live, a, &d);
+	CHECK(d.structural && d.why && strstr(d.why, "dormant"));
+	ir_diff_free(&d);
+	ir_free(live);
+	live = NULL;
+	CHECK_INT(sync_to(ctx, a, &m.d), 0);
+	CHECK(ctx->last_replace);
+	CHECK(live_is(ctx, a));
+	CHECK_INT(nft_read(ctx, a->table, &live, &genid), 0);
+	CHECK(live && live->flags == 0);
+	ir_free(live);
+	nft_close(ctx);
+	mdiag_free(&m);
+	ir_free(a);
+}
+
+/* The counting forms of the ct state and SYN rules read back as
+ * fedwall's (an extra one is a structural difference, not foreign);
+ * with an anonymous counter they are not fedwall's: foreign. */
+TEST(counting_rules_read_back_exactly)
+{
+	static const char *const rules[] = {
+		"ct state invalid counter name dropped_in drop",
+		"ct state invalid counter drop",
+		"tcp flags & (fin | syn | rst | ack) != syn ct state new counter drop",
+	};
+	struct ir_ruleset *a, *live = NULL;
+	struct nft_ctx *ctx;
+	struct mdiag m;
+	uint32_t genid;
+	char cmd[256];
+
+	if (!fixture_netns(__func__))
+		return;
+	a = sample();
+	mdiag_init(&m);
+	CHECK_INT(nft_open(&ctx), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(rules); i++) {
+		struct ir_diff d;
+
+		CHECK_INT(sync_to(ctx, a, &m.d), 0);
+		snprintf(cmd, sizeof(cmd), "nft 'insert rule inet fwtest edge_in %s'", rules[i]);
+		CHECK_INT(system(cmd), 0);
+		CHECK_INT(nft_read(ctx, a->table, &live, &genid), 0);
+		ir_diff(live, a, &d);
+		CHECK(d.structural && d.why && strstr(d.why, "edge_in"));
+		if ((i == 0) != (nft_foreign(ctx) == NULL))
+			fprintf(stderr, "foreign or not, wrongly: %s\n", rules[i]);
+		CHECK((i == 0) == (nft_foreign(ctx) == NULL));
+		ir_diff_free(&d);
+		ir_free(live);
+	}
+	nft_close(ctx);
+	mdiag_free(&m);
+	ir_free(a);
+}
+
 /* ---- set swaps and revocation, with real connections ------------------------ */
 
 /* A second namespace ("the outside") joined by a veth pair: eth0 here
