@@ -1041,6 +1041,37 @@ static void *slurp(const char *path, size_t *len)
 	return buf;
 }
 
+/* Recorded from this fedwall: a table with outbound allowances and the
+ * per-reason drop counters decodes whole (no foreign rule: every counting
+ * rule form reads back), and the same table set dormant keeps its flags. */
+TEST(recorded_dumps_of_this_layout)
+{
+	static const char *const names[] = { "outallow-counters", "dormant" };
+	char path[256];
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		struct ir_ruleset *rs = NULL;
+		char *why = NULL;
+		size_t len = 0;
+		void *buf;
+
+		snprintf(path, sizeof(path), "tests/fuzz/corpus/fuzz_readback/%s.dump", names[i]);
+		buf = slurp(path, &len);
+		CHECK(buf != NULL);
+		if (!buf)
+			continue;
+		CHECK_INT(nft_decode_dump(TABLE, buf, len, &rs, &why), 0);
+		if (why)
+			fprintf(stderr, "  %s: %s\n", names[i], why);
+		CHECK(why == NULL);
+		CHECK(rs && ir_find_set(rs, "outallow4") && ir_find_set(rs, "outallow4")->nelems > 0);
+		CHECK(rs && rs->flags == (i ? (uint32_t)IR_TABLE_F_DORMANT : 0));
+		ir_free(rs);
+		free(why);
+		free(buf);
+	}
+}
+
 /* Their rules follow the layout of the day (re-lowering decides), their
  * sets and elements must decode: the first foreign reason, if any, is
  * about a rule; the dump with a set added by nft names that set. */
