@@ -83,15 +83,17 @@ int apply_main(int argc, const char *argv[])
 		want = NULL;
 	}
 	if (want && secs) {
-		rc = confirm_apply(&o, want, secs, &d);
+		rc = confirm_apply(&o, p, want, secs, &d);
 	} else if (want) {
-		struct cli_apply_opts ao = { .verbose = o.verbose, .out = stdout };
+		struct cli_apply_opts ao = { .verbose = o.verbose, .out = stdout, .policy = p };
 		struct cli_applied res;
 
 		confirm_notes(o.state_dir, true, stderr);
 		if (!cli_apply(want->table, fixed, want, &ao, &res, &d))
 			rc = EXIT_OK;
 	}
+	if (!want && p)
+		diag_note(&d, NULL, "nothing was applied: table inet %s is as it was", p->table);
 	ir_free(want);
 	policy_free(p);
 out_free_av:

@@ -64,8 +64,9 @@ struct ir_diff;
 struct nft_ctx;
 
 /* The ruleset a policy asks for, offline (inline addresses, list files,
- * the state directory).  NULL after reporting; *pp is the policy (owned
- * by the caller) when it loaded. */
+ * the state directory), through the final guard (engine_guard).  NULL
+ * after reporting; *pp is the policy (owned by the caller) when it
+ * loaded. */
 struct ir_ruleset *cli_want(const struct common_opts *o, struct policy **pp,
 			    struct diag *d);
 
@@ -105,6 +106,9 @@ struct cli_apply_opts {
 	 * sets it to 0 when what it builds is not the table those inputs
 	 * make (a partner held back by its guards), so it is not stored. */
 	uint64_t *inputs;
+	/* Whose guards bound what is committed (engine_guard, the last look
+	 * before every commit); NULL: the default guards. */
+	const struct policy *policy;
 };
 
 struct cli_applied {
@@ -183,8 +187,8 @@ void cli_live_drop(const struct cli_cache *cc, const char *why, struct diag *d);
  * its state before unless `fedwall confirm` runs within `secs`.  Returns
  * an exit status twice: in the caller, and in the watcher when it is
  * done (both free what they hold and return from main). */
-int confirm_apply(const struct common_opts *o, const struct ir_ruleset *want,
-		  unsigned secs, struct diag *d);
+int confirm_apply(const struct common_opts *o, const struct policy *p,
+		  const struct ir_ruleset *want, unsigned secs, struct diag *d);
 
 /* Prints to `out` a pending apply --confirm and the note an earlier
  * rollback left in the state directory; `clear` removes that note. */
@@ -200,6 +204,10 @@ struct refresh_run {
 	struct srcset *src;     /* its `due` flags say what to resolve or read */
 	const char *state_dir;
 	bool force, verbose;
+	/* The daemon runs another policy than its previous cycle (a SIGHUP
+	 * that changed the file): a change to the table is the policy's, not
+	 * drift to be called "restored". */
+	bool reloaded;
 	FILE *out;              /* per changed partner, one line */
 	/* out: */
 	unsigned refused;       /* partners the guards held back */

@@ -24,6 +24,7 @@
  * would a rollback restore?  Confirm (or let it roll back) first. */
 #define _GNU_SOURCE     /* pipe2 */
 #include "cli.h"
+#include "engine/engine.h"
 #include "generator/generator.h"
 #include "nft/nft.h"
 
@@ -89,7 +90,9 @@ static int pending_read(const char *path, struct pending *pd)
 	return seen == 15 && pd->pid > 0 ? 0 : -EINVAL;
 }
 
-static int pending_write(const char *dir, const struct pending *pd)
+/* The files of the state directory are renamed over, never opened at
+ * their path: a FIFO there must not block the apply (file_write_state). */
+static int pending_write(const char *dir, const struct pending *pd, struct diag *d)
 {
 	char *path = state_path(dir, PENDING_FILE);
 	struct strbuf sb = { 0 };
@@ -97,7 +100,7 @@ static int pending_write(const char *dir, const struct pending *pd)
 
 	sb_addf(&sb, "pid %ld\ndeadline %" PRId64 "\ntable %s\ntoken %016" PRIx64 "\n",
 		pd->pid, pd->deadline, pd->table, pd->token);
-	ret = file_write_atomic(path, sb.s, sb.len, 0600);
+	ret = file_write_state(path, sb.s, sb.len, 0600, true, d);
 	sb_free(&sb);
 	free(path);
 	return ret;
@@ -183,6 +186,7 @@ enum { W_CONFIRMED, W_TIMEOUT, W_TERM };
 
 struct watch {
 	const struct common_opts *o;
+	const struct policy *p;         /* whose guards bound both commits */
 	const struct ir_ruleset *want;
 	unsigned secs;
 	char *dir;                      /* the state directory, absolute */
@@ -256,8 +260,10 @@ static int rollback(const struct watch *w, struct diag *d)
 		ir_diff(ret == -ENOENT ? NULL : cur, w->prev, &diff);
 		if (nft_foreign(ctx))
 			diff.structural = true;
-		ret = ir_diff_empty(&diff) ? 0
-		      : nft_commit(ctx, cur, w->prev, &diff, genid, d);
+		/* The rollback commits too: the final guard sees it. */
+		ret = ir_diff_empty(&diff) ? 0 : engine_guard(w->p, w->prev, d);
+		if (!ret && !ir_diff_empty(&diff))
+			ret = nft_commit(ctx, cur, w->prev, &diff, genid, d);
 		ir_diff_free(&diff);
 		ir_free(cur);
 		if (ret != -ERESTART)
@@ -273,6 +279,7 @@ static void write_rollback_text(const struct watch *w, struct diag *d)
 				    .generator = "fedwall " FEDWALL_VERSION };
 	char *path = state_path(w->dir, ROLLBACK_FILE);
 	struct strbuf sb = { 0 };
+	struct diag quiet;
 	int ret;
 
 	if (w->prev)
@@ -281,9 +288,11 @@ static void write_rollback_text(const struct watch *w, struct diag *d)
 		sb_addf(&sb, "# There was no table inet %s before apply --confirm: rolling"
 			" back deletes it.\ntable inet %s {}\ndelete table inet %s\n",
 			w->pd.table, w->pd.table, w->pd.table);
-	ret = file_write_atomic(path, sb.s, sb.len, 0600);
+	diag_init(&quiet, NULL);
+	ret = file_write_state(path, sb.s, sb.len, 0600, true, &quiet);
 	if (ret)    /* only for the operator's eyes: the rollback is in memory */
-		diag_warn(d, NULL, "cannot write '%s': %s", path, strerror(-ret));
+		diag_warn(d, NULL, "cannot write '%s': %s", path,
+			  ret == -EPERM ? "not a regular file" : strerror(-ret));
 	sb_free(&sb);
 	free(path);
 }
@@ -323,7 +332,7 @@ static void random_token(uint64_t *t)
 /* Applies and records what the rollback needs.  Called with the lock. */
 static int arm(struct watch *w, struct diag *d)
 {
-	struct cli_apply_opts ao = { .verbose = w->o->verbose, .out = stdout };
+	struct cli_apply_opts ao = { .verbose = w->o->verbose, .out = stdout, .policy = w->p };
 	struct cli_applied res;
 	struct timespec now;
 	int ret;
@@ -351,7 +360,7 @@ static int arm(struct watch *w, struct diag *d)
 	w->pd.pid = (long)getpid();
 	w->pd.deadline = (int64_t)time(NULL) + w->secs;
 	random_token(&w->pd.token);
-	ret = pending_write(w->dir, &w->pd);
+	ret = pending_write(w->dir, &w->pd, d);
 	if (ret) {
 		diag_error(d, NULL, "cannot record the pending confirm in '%s/%s': %s;"
 			   " rolling back now", w->dir, PENDING_FILE, strerror(-ret));
@@ -415,11 +424,13 @@ static void write_marker(const struct watch *w, const char *msg)
 	char *path = state_path(w->dir, MARKER_FILE), when[64];
 	struct strbuf sb = { 0 };
 	time_t t = time(NULL);
+	struct diag quiet;
 	struct tm tm;
 
 	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %z", localtime_r(&t, &tm));
 	sb_addf(&sb, "%s, at %s\ntoken %016" PRIx64 "\n", msg, when, w->pd.token);
-	if (file_write_atomic(path, sb.s, sb.len, 0600))
+	diag_init(&quiet, NULL);
+	if (file_write_state(path, sb.s, sb.len, 0600, true, &quiet))
 		syslog(LOG_ERR, "fedwall: cannot write '%s'", path);
 	sb_free(&sb);
 	free(path);
@@ -522,10 +533,10 @@ static int watcher(struct watch *w, int report, struct diag *d)
 	return EXIT_OK;
 }
 
-int confirm_apply(const struct common_opts *o, const struct ir_ruleset *want,
-		  unsigned secs, struct diag *d)
+int confirm_apply(const struct common_opts *o, const struct policy *p,
+		  const struct ir_ruleset *want, unsigned secs, struct diag *d)
 {
-	struct watch w = { .o = o, .want = want, .secs = secs };
+	struct watch w = { .o = o, .p = p, .want = want, .secs = secs };
 	sigset_t set;
 	pid_t pid;
 	int fds[2], rc;

@@ -55,6 +55,7 @@ struct daemon {
 	int stop;               /* signalfd of SIGTERM and SIGINT, also watched
 				 * by every DNS wait (dns_stop_on) */
 	unsigned cycles;
+	uint64_t ran;           /* digest of the policy the last cycle ran */
 };
 
 static uint64_t now_ms(void)
@@ -254,7 +255,8 @@ static void record(const struct daemon *dm, const struct refresh_run *r, int ret
 static bool cycle(struct daemon *dm)
 {
 	struct refresh_run r = { .p = dm->p, .src = &dm->src, .state_dir = dm->o.state_dir,
-				 .verbose = dm->o.verbose, .out = dm->log };
+				 .verbose = dm->o.verbose, .out = dm->log,
+				 .reloaded = dm->ran && dm->ran != dm->p->digest };
 	struct diag d;
 	int lock, ret;
 
@@ -269,6 +271,7 @@ static bool cycle(struct daemon *dm)
 	}
 	ret = refresh_cycle(&r, &d);
 	cli_unlock(lock);
+	dm->ran = dm->p->digest;
 	record(dm, &r, ret || d.errors, &d);
 	dm->cycles++;
 	dm->next_check = now_ms() + check_period_ms(dm->p);

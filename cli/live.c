@@ -4,6 +4,7 @@
  * commit, retry when the ruleset moved), each partner's live addresses,
  * and the state directory's lock. */
 #include "cli.h"
+#include "engine/engine.h"
 #include "generator/generator.h"
 #include "generator/snapshot.h"
 #include "nft/nft.h"
@@ -59,7 +60,10 @@ struct ir_ruleset *cli_want(const struct common_opts *o, struct policy **pp,
 		extra[k] = (struct gen_addrs){ src.partners[k].v, src.partners[k].n,
 					       src.partners[k].locs };
 	rs = generate(p, extra, d);
-	if (rs && d->errors) {
+	/* check, generate and plan see what apply's final guard would
+	 * refuse (partners that each keep to their guard but add up to
+	 * everybody), offline. */
+	if (rs && (d->errors || engine_guard(p, rs, d))) {
 		ir_free(rs);
 		rs = NULL;
 	}
@@ -225,6 +229,11 @@ static int apply_once(struct nft_ctx *ctx, const char *table, cli_want_fn fn, vo
 		ret = -EINVAL;
 		goto out_free;
 	}
+	/* The final guard: whatever path built `want`, nothing wider than
+	 * the guards reaches the kernel. */
+	ret = engine_guard(o->policy, want, d);
+	if (ret)
+		goto out_free;
 	cc.inputs = o->inputs ? *o->inputs : 0;        /* `fn` may have said no */
 	ir_diff(live, want, &diff);
 	if (nft_foreign(ctx)) {

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,6 +37,7 @@ struct rctx {
 	char **refused;                 /* per partner: why the guards said no */
 	bool had_table;
 	uint64_t inputs;                /* inputs_digest(); 0 once a partner is held back */
+	bool reloaded;                  /* refresh_run.reloaded */
 };
 
 static void lists_free(struct addr_list *l, size_t n)
@@ -64,6 +66,30 @@ static void push_inline(const struct partner *pt, struct addr_list *out)
 		addr_list_push(out, &pt->addresses[k].p, &pt->addresses[k].loc);
 }
 
+/* What becomes of a partner the guards refused (`why`, taken): it keeps
+ * what it has, unless that breaks the guards itself (a table from before
+ * them, or one forced past them): then it is admitted nowhere, and the
+ * hole is closed rather than kept.  Only a shrink may be forced. */
+static char *held_back(const struct guards *g, struct addr_list *have, char *why,
+		       bool shrink)
+{
+	char *old = guard_width(g, have);
+	struct strbuf sb = { 0 };
+
+	sb_addf(&sb, "%s; ", why);
+	if (old) {
+		sb_addf(&sb, "what it has now breaks the guards too (%s): it is admitted"
+			" nowhere until that is fixed", old);
+		have->n = 0;
+	} else {
+		sb_addf(&sb, "it keeps its previous addresses%s",
+			shrink ? " (fedwall refresh --force applies it)" : "");
+	}
+	free(old);
+	free(why);
+	return sb.s;
+}
+
 /* Partner i's addresses now (live, or the state when there is no table);
  * whether the guards let it move to `prop`. */
 static void guard_one(struct rctx *c, size_t i, const struct ir_ruleset *live,
@@ -71,15 +97,23 @@ static void guard_one(struct rctx *c, size_t i, const struct ir_ruleset *live,
 {
 	const struct policy *p = c->r->p;
 	struct addr_list stale = { 0 };
+	bool shrink = false;
+	char *why;
 
 	if (!live) {
 		push_inline(&p->partners[i], have);
 		srcset_state_addrs(c->r->src, p, i, c->st, c->now, have);
 	}
 	srcset_stale_addrs(c->r->src, i, &stale);
-	if (!c->r->force)
-		c->refused[i] = guard_check(&p->guards, have->v, have->n, prop->v, prop->n,
-					    stale.v, stale.n);
+	/* --force overrides max_shrink, never the width or the entry cap. */
+	why = guard_width(&p->guards, prop);
+	if (!why && !c->r->force) {
+		why = guard_max_shrink(&p->guards, have->v, have->n, prop->v, prop->n,
+				       stale.v, stale.n);
+		shrink = why != NULL;
+	}
+	if (why)
+		c->refused[i] = held_back(&p->guards, have, why, shrink);
 	addr_list_free(&stale);
 }
 
@@ -109,6 +143,34 @@ static struct ir_ruleset *gen_quiet(const struct policy *p, const struct gen_add
 	return rs;
 }
 
+/* The state is behind the table (a commit went through, its save did
+ * not): for a source that did not answer now, the state's last known good
+ * may be older than what the table holds, and going back to it would
+ * revert the table to older addresses.  The table is then the better
+ * record: its partner keeps what the table holds.  Without a table (a
+ * reboot) the state is all there is. */
+static char *behind_hold(const struct rctx *c, size_t i, const struct ir_ruleset *live)
+{
+	const struct srcset *s = c->r->src;
+	struct strbuf sb = { 0 };
+
+	if (!c->st->behind || !live)
+		return NULL;
+	for (size_t k = 0; k < s->n; k++) {
+		const struct src *x = &s->v[k];
+
+		/* A source gone stale is dropped as ever: dropping never
+		 * admits older addresses. */
+		if (x->partner != i || x->status == SRC_FRESH || x->status == SRC_STALE)
+			continue;
+		sb_addf(&sb, "its %s '%s' did not answer, and the state is behind the"
+			" table (a save failed), so the table's addresses are the last"
+			" known good", state_kind_name(x->kind), x->key);
+		return sb.s;
+	}
+	return NULL;
+}
+
 static const struct ir_ruleset *build_want(void *arg, const struct ir_ruleset *live,
 					   struct diag *d)
 {
@@ -130,6 +192,8 @@ static const struct ir_ruleset *build_want(void *arg, const struct ir_ruleset *l
 		const struct addr_list *use;
 
 		guard_one(c, i, live, &have[i], &c->prop[i]);
+		if (!c->refused[i])
+			c->refused[i] = behind_hold(c, i, live);
 		if (c->refused[i])
 			c->inputs = 0;  /* the table is not what the inputs make */
 		/* Held back: what it had (the generator adds the inline ones). */
@@ -198,6 +262,7 @@ static void report(struct rctx *c, bool created)
 		fprintf(c->r->out, "fedwall: partner %s: +%zu -%zu address%s (%s)\n",
 			p->partners[i].name, add, del, add + del == 1 ? "" : "es",
 			why.len ? sb_str(&why) : created ? "table created"
+			: c->reloaded ? "reloaded the policy"
 			: "the table differed from the policy: restored");
 		fflush(c->r->out);
 next:
@@ -206,14 +271,17 @@ next:
 }
 
 /* A commit no partner's addresses explain: the table was flushed or
- * edited behind fedwall's back (or the policy changed).  Said once. */
+ * edited behind fedwall's back, or the policy changed (c->reloaded when
+ * the daemon knows it did; a one-shot refresh cannot tell).  Said once. */
 static void report_restored(struct refresh_run *r, const struct rctx *c,
 			    const struct cli_applied *res)
 {
 	if (!res->changed || !c->had_table || r->changed || !r->out)
 		return;
-	fprintf(r->out, "fedwall: table inet %s: restored: it differed from the policy%s%s%s\n",
-		r->p->table, res->why[0] ? " (" : "", res->why, res->why[0] ? ")" : "");
+	fprintf(r->out, "fedwall: table inet %s: %s%s%s%s\n", r->p->table,
+		c->reloaded ? "reloaded the policy: the table follows it"
+		: "restored: it differed from the policy",
+		res->why[0] ? " (" : "", res->why, res->why[0] ? ")" : "");
 	fflush(r->out);
 }
 
@@ -225,9 +293,8 @@ static void report_refused(struct rctx *c, struct diag *d)
 		if (!c->refused[i])
 			continue;
 		c->r->refused++;
-		diag_error(d, &p->partners[i].loc, "partner '%s': refresh refused: %s; it"
-			   " keeps its previous addresses (fedwall refresh --force applies"
-			   " it)", p->partners[i].name, c->refused[i]);
+		diag_error(d, &p->partners[i].loc, "partner '%s': refresh refused: %s",
+			   p->partners[i].name, c->refused[i]);
 	}
 }
 
@@ -254,17 +321,59 @@ static bool any_dns_due(const struct srcset *s)
 	return false;
 }
 
-static int save(struct refresh_run *r, struct state *st, const bool *skip,
-		int64_t now, const char *path, struct diag *d)
+/* A save that fails after a commit leaves the state older than the
+ * table: marked (state_mark_behind), so that no later run takes the
+ * state's older addresses over the table's (behind_hold).  The mark goes
+ * with the first save of a run in which every partner took what its
+ * sources gave: the state then records exactly what the table holds. */
+static void save_failed(struct state *st, bool committed, const char *path, int err,
+			struct diag *d)
 {
+	diag_error(d, NULL, "cannot save the state to '%s': %s", path, strerror(-err));
+	if (!committed && !st->behind)
+		return;         /* the state still vouches for what the table holds */
+	err = state_mark_behind(path);
+	if (err)
+		diag_error(d, NULL, "cannot mark the state as behind the table either"
+			   " ('%s%s': %s): until a save succeeds, a source that does not"
+			   " answer falls back on the older addresses it records", path,
+			   STATE_BEHIND_SUFFIX, strerror(-err));
+	else
+		diag_note(d, NULL, "the state is behind the table until a save succeeds;"
+			  " until then a partner whose source does not answer keeps what"
+			  " the table holds");
+}
+
+static int save(struct rctx *c, struct state *st, bool committed, const char *path,
+		struct diag *d)
+{
+	bool *skip = xcalloc(c->n + 1, sizeof(*skip));
+	bool held = false;
 	int err;
 
-	srcset_record(r->src, r->p, skip, st, now);
-	err = state_save(st, path);
+	for (size_t i = 0; c->refused && i < c->n; i++)
+		held |= skip[i] = c->refused[i] != NULL;
+	srcset_record(c->r->src, c->r->p, skip, st, c->now);
+	err = state_write(st, path, d);
 	if (err)
-		diag_error(d, NULL, "cannot save the state to '%s': %s", path,
-			   strerror(-err));
+		save_failed(st, committed, path, err, d);
+	else if (st->behind && !held)
+		state_clear_behind(path);
+	free(skip);
 	return err;
+}
+
+/* Every source is read again while the state is behind the table: the
+ * daemon's sources that are not due would otherwise take the state's
+ * older addresses, and the mark goes only once all of them answered. */
+static void behind_all_due(struct refresh_run *r, const char *path, struct diag *d)
+{
+	for (size_t i = 0; i < r->src->n; i++)
+		r->src->v[i].due = true;
+	diag_warn(d, NULL, "the state '%s' is behind the table (a save failed after a"
+		  " commit: '%s%s'): every source is read again, and a partner whose"
+		  " source does not answer keeps what the table holds", path, path,
+		  STATE_BEHIND_SUFFIX);
 }
 
 /* Each partner's proposed addresses, before the guards: its inline ones
@@ -300,25 +409,22 @@ static int cycle_apply(struct refresh_run *r, struct state *st, const char *path
 {
 	struct addr_list *prop = proposed(r);
 	struct rctx c = { .r = r, .st = st, .now = now, .n = r->p->npartners,
-			  .prop = prop, .inputs = inputs_digest(r, prop) };
+			  .prop = prop, .inputs = inputs_digest(r, prop),
+			  .reloaded = r->reloaded };
 	struct cli_apply_opts ao = { .verbose = r->verbose,
 				     .out = r->verbose ? r->out : NULL,
-				     .cache_dir = r->state_dir, .inputs = &c.inputs };
+				     .cache_dir = r->state_dir, .inputs = &c.inputs,
+				     .policy = r->p };
 	struct cli_applied res;
-	bool *skip;
 	int ret = cli_apply(r->p->table, build_want, &c, &ao, &res, d);
 
 	report_refused(&c, d);
 	if (!ret && res.unchanged) {
-		ret = save(r, st, NULL, now, path, d);
+		ret = save(&c, st, false, path, d);
 	} else if (!ret) {
 		report(&c, !c.had_table);
 		report_restored(r, &c, &res);
-		skip = xcalloc(c.n + 1, sizeof(*skip));
-		for (size_t i = 0; i < c.n; i++)
-			skip[i] = c.refused && c.refused[i];
-		ret = save(r, st, skip, now, path, d);
-		free(skip);
+		ret = save(&c, st, res.changed, path, d);
 	}
 	rctx_reset(&c);
 	lists_free(prop, c.n);
@@ -338,6 +444,8 @@ int refresh_cycle(struct refresh_run *r, struct diag *d)
 	if (ret)
 		diag_warn(d, NULL, "cannot read the state '%s': %s; starting without last"
 			  " known good addresses", path.s, strerror(-ret));
+	if (st.behind)
+		behind_all_due(r, path.s, d);
 	if (any_dns_due(r->src)) {
 		struct dns_opts dopt = {
 			.timeout_ms = r->p->resolve.timeout * 1000,
@@ -375,11 +483,20 @@ int last_refresh_write(const char *state_dir, const struct last_refresh *l, stru
 	struct strbuf path = { 0 }, body = { 0 };
 	int err;
 
+	/* A run that failed before taking the lock (a policy with errors)
+	 * may be the first: the directory is made as cli_lock() makes it. */
+	if (mkdir(state_dir, 0700) < 0 && errno != EEXIST) {
+		err = -errno;
+		diag_error(d, NULL, "cannot create the state directory '%s' for the record"
+			   " of this run: %s", state_dir, strerror(errno));
+		goto out_free;
+	}
 	sb_addf(&path, "%s/%s", state_dir, LAST_REFRESH_FILE);
 	sb_addf(&body, "%lld %s %u\n", (long long)l->time, last_names[l->result], l->changed);
-	err = file_write_atomic(path.s, body.s, body.len, 0600);
-	if (err)
+	err = file_write_state(path.s, body.s, body.len, 0600, true, d);
+	if (err && err != -EPERM)
 		diag_error(d, NULL, "cannot write '%s': %s", path.s, strerror(-err));
+out_free:
 	sb_free(&body);
 	sb_free(&path);
 	return err;

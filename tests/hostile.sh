@@ -136,7 +136,10 @@ refused "non-UTF-8 policy" "$P" "error"
 policy_with_list "$P" "$L"
 awk 'BEGIN { for (i = 0; i < 1000000; i++)
 	printf "10.%d.%d.%d\n", int(i / 65536), int(i / 256) % 256, i % 256 }' >"$L"
-handled "list of 1M lines" "$P"
+refused "list of 1M lines, over the default max_entries" "$P" \
+	"more than guards.max_entries 250000"
+echo "guards: {max_entries: 1000000}" >>"$P"
+handled "list of 1M lines under max_entries 1000000" "$P"
 awk 'BEGIN { for (i = 0; i < 100000; i++)
 	printf "203.%d.%d.%d/32\n", int(i / 65536) % 256, int(i / 256) % 256, i % 256 }' >"$L"
 handled "list of 100k /32s" "$P"

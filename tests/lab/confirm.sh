@@ -201,6 +201,20 @@ fi
 reach "$M: bravo -> edge tcp/5061 IPv4 gets through (no table)" bravo tcp $E4 5061
 says "$M: the note says why" "$ST/confirm.rolledback" "there was none: deleted it"
 
+# ---- a FIFO where the pending record goes: refused, never waited on -------
+M="confirm, FIFO at confirm.pending"
+ok "$M: apply policy A" lab_apply "$A"
+table_text >"$LAB_DIR/f.before"
+mkfifo "$ST/confirm.pending"
+timeout 20 ip netns exec "$LAB-edge" "$FEDWALL" apply --confirm 30 -f "$B" \
+	--state-dir "$ST" >"$LAB_DIR/f.out" 2>&1 </dev/null
+rc=$?
+ok "$M: apply --confirm fails at once (no timeout)" test "$rc" -eq 1
+says "$M: ... naming the FIFO" "$LAB_DIR/f.out" "confirm.pending: refusing to write: a FIFO"
+table_text >"$LAB_DIR/f.after"
+same "$LAB_DIR/f.before" "$LAB_DIR/f.after" "$M: ... and the table is as before (A)"
+rm -f "$ST/confirm.pending"
+
 # ---- the detached watchers' sanitizer reports, if any ---------------------
 sleep 0.2
 if ls "$SAN_DIR"/asan* >/dev/null 2>&1; then

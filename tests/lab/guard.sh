@@ -164,6 +164,11 @@ has ERR "refusing to commit: map in4_1: its elements together: 0\.0\.0\.0/1, 128
 has ERR "nothing was applied" "final guard: says nothing was applied"
 no_world "final guard: nothing of them in the kernel"
 in_no "final guard: stranger dropped" stranger
+fw check
+expect_rc 1 "final guard: check refuses the same policy offline"
+has ERR "map in4_1: its elements together: .* join into 0\.0\.0\.0/0" "final guard: ... naming the map"
+fw plan
+expect_rc 1 "final guard: plan refuses it too"
 
 # ---- the entry cap ---------------------------------------------------------
 POLF=$LAB_DIR/policy.yaml

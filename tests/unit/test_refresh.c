@@ -299,7 +299,7 @@ TEST(guard_wide_prefix)
 	CHECK(refused(have, 1, wide, 1, none, 0));
 	CHECK(!refused(have, 1, inside, 2, none, 0));
 	CHECK(refused(none, 0, v6, 1, none, 0));
-	CHECK(!refused(wide, 1, wide, 1, none, 0));     /* already there: not added */
+	CHECK(refused(wide, 1, wide, 1, none, 0));      /* live already: refused all the same */
 }
 
 /* ---- the schedule ------------------------------------------------------ */
