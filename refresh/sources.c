@@ -198,10 +198,11 @@ static void src_fallback(const struct policy *p, struct src *x, const struct sta
 	x->confirmed = e->confirmed;
 	if (age > (int64_t)stale) {
 		x->status = SRC_STALE;
-		diag_warn(d, &x->loc, "partner '%s': %s '%s'%s%s not confirmed for %" PRId64
-			  " s (stale_after %u s): dropping its %zu last known good address%s",
-			  pn, kind_word(x->kind), x->key, why ? ": " : "", why ? why : "",
-			  age, stale, e->naddrs, e->naddrs == 1 ? "" : "es");
+		diag_warn(d, &x->loc, "partner '%s': %s '%s'%s%s%s: last confirmed %" PRId64
+			  " s ago, more than stale_after (%u s): dropping its %zu last known"
+			  " good address%s", pn, kind_word(x->kind), x->key, why ? " (" : "",
+			  why ? why : "", why ? ")" : "", age, stale, e->naddrs,
+			  e->naddrs == 1 ? "" : "es");
 		return;
 	}
 	x->status = SRC_KEPT;

@@ -232,7 +232,7 @@ in_ok "daemon: rules stay after it stopped (fail closed)" alpha
 policy 2s
 sleep 2.5
 fw refresh
-has ERR "partner 'mover': host 'mover.example.test'.* not confirmed for [0-9]+ s \(stale_after 2 s\): dropping" \
+has ERR "partner 'mover': host 'mover.example.test'.*: last confirmed [0-9]+ s ago, more than stale_after \(2 s\): dropping" \
 	"stale: dropped loudly past stale_after"
 in_no "stale: the address is no longer admitted" alpha
 in_ok "stale: the list partner is untouched" foxtrot
