@@ -30,8 +30,9 @@ if ! lab_topology; then
 	exit 1
 fi
 
-# policy FILE MGMT [PARTNER]: alpha (both directions) on SIP, the
-# management entry from MGMT on tcp/22, and PARTNER (a YAML block) too.
+# policy FILE MGMT [PARTNER [MORE]]: alpha (both directions) on SIP, the
+# management entry from MGMT on tcp/22, and PARTNER (a YAML block) too;
+# MORE: top-level keys.
 policy() {
 	cat >"$1" <<EOF
 version: 1
@@ -51,6 +52,7 @@ partners:
 ${3:-}
 management:
   - {from: $2, to: tcp/22}
+${4:-}
 EOF
 }
 CHARLIE="  charlie:
@@ -60,6 +62,10 @@ CHARLIE="  charlie:
 policy "$LAB_DIR/sip.yaml" 192.0.2.0/24
 policy "$LAB_DIR/xmpp.yaml" 192.0.2.0/24 "$CHARLIE"
 policy "$LAB_DIR/narrow.yaml" 192.0.2.128/25 "$CHARLIE"
+policy "$LAB_DIR/allow.yaml" 192.0.2.128/25 "$CHARLIE" "outbound:
+  allow:
+    - to: [$S4]
+      ports: [tcp/5061]"
 
 hold() {
 	lab_hold "$1" "$2" "$3" "$4" $HOLD_SECS -t 1000
@@ -203,5 +209,17 @@ ok "$M: fedwall apply" lab_apply "$LAB_DIR/narrow.yaml"
 not_says "$M: an element change" "replaced"
 held "$M: the operator's session keeps flowing" m4
 blocked "$M: the operator cannot connect again" mgmt tcp $E4 22
+
+# 4. An outbound allowance taken away (an element change of outallow4):
+#    the edge's session it admitted is cut.
+M="liveedge, allowance taken away"
+ok "$M: apply with an allowance for the stranger on tcp/5061" lab_apply "$LAB_DIR/allow.yaml"
+hold of edge $S4 5061 || fail "$M: the edge holds a session to the stranger on tcp/5061"
+hold a4 alpha $E4 5061 || fail "$M: alpha holds a session"
+ok "$M: apply without it" lab_apply "$LAB_DIR/narrow.yaml"
+not_says "$M: an element change" "replaced"
+says "$M: the cut is reported" "cut 1 connection from $E4 to $S4 (tcp/5061)"
+cut "$M: the edge's session to the stranger is cut" of
+held "$M: alpha's session keeps flowing" a4
 
 exit $SUITE_FAILED
