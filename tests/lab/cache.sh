@@ -327,7 +327,7 @@ hit "metrics: refresh --metrics with the cache"
 count metrics NFT_MSG_GETSETELEM 0 "metrics: ... dumps no set elements for the metrics either"
 N=$(lab_counter edge dropped_in)
 if [ "$N" -gt 0 ] &&
-	grep -q "^fedwall_dropped_packets_total{direction=\"in\"} $N\$" "$D/metrics.prom"; then
+	grep -q "^fedwall_dropped_packets_total{direction=\"in\",reason=\"stranger\"} $N\$" "$D/metrics.prom"; then
 	pass "metrics: the dropped counter is the kernel's ($N), not the cache's"
 else
 	fail "metrics: the dropped counter is the kernel's ($N)"
