@@ -143,4 +143,34 @@ fw refresh
 expect_rc 0 "drops: refresh restores the base chain"
 reach "drops: alpha admitted after the restore" alpha tcp $E4 5061
 
+# ---- the daemon restores a dormant table at its next run ------------------------
+# (ip netns exec execs the daemon: $! is its pid, for the signals)
+ip netns exec "$LAB-edge" "$FEDWALL" daemon -d -f "$POLF" --state-dir "$LAB_DIR/state" \
+	2>"$LAB_DIR/daemon.log" &
+DPID=$!
+LAB_PIDS="$LAB_PIDS $DPID"
+# wait_blocked SECONDS: the stranger's SYN is dropped within SECONDS.
+wait_blocked() {
+	_end=$(($(date +%s) + $1))
+	while [ "$(date +%s)" -le $_end ]; do
+		lab_probe stranger connect -t 300 tcp $E4 5061 || return 0
+		sleep 0.2
+	done
+	return 1
+}
+ok "drops: daemon: the table is there" wait_blocked 5
+lab_exec edge nft add table inet fedwall '{ flags dormant; }'
+reach "drops: daemon: the dormant table lets the stranger in" stranger tcp $E4 5061
+kill -HUP "$DPID"
+ok "drops: daemon: its next run (SIGHUP) restores the table: the stranger is dropped" \
+	wait_blocked 5
+if grep -q "dormant" "$LAB_DIR/daemon.log"; then
+	pass "drops: daemon: its log says the table was dormant"
+else
+	fail "drops: daemon: its log says the table was dormant"; sed 's/^/    /' "$LAB_DIR/daemon.log" >&2
+fi
+kill -TERM "$DPID"
+wait "$DPID"
+ok "drops: daemon: SIGTERM exits 0" test $? -eq 0
+
 exit $SUITE_FAILED
