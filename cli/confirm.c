@@ -66,10 +66,34 @@ static char *state_path(const char *dir, const char *name)
 	return sb.s;
 }
 
-/* 0, -ENOENT, or -EINVAL for a file that is not ours or is damaged. */
-static int pending_read(const char *path, struct pending *pd)
+/* A state file to read: never blocks on a FIFO, refuses what is not a
+ * private regular file (file_open_private; said through `d`, when not
+ * NULL, unless it is simply missing).  NULL with errno set. */
+static FILE *state_fopen(const char *path, struct diag *d)
 {
-	FILE *f = fopen(path, "re");
+	struct diag quiet;
+	int fd;
+	FILE *f;
+
+	diag_init(&quiet, NULL);
+	if (!d || (access(path, F_OK) < 0 && errno == ENOENT))
+		d = &quiet;
+	fd = file_open_private(path, d);
+	if (fd < 0) {
+		errno = -fd;
+		return NULL;
+	}
+	f = fdopen(fd, "re");
+	if (!f)
+		close(fd);
+	return f;
+}
+
+/* 0, -ENOENT, -EPERM for a file that is no private regular file
+ * (reported through `d`, when not NULL), or -EINVAL for a damaged one. */
+static int pending_read(const char *path, struct pending *pd, struct diag *d)
+{
+	FILE *f = state_fopen(path, d);
 	char key[16], val[256];
 	unsigned seen = 0;
 
@@ -137,7 +161,7 @@ static char *marker_read(const char *dir, uint64_t *token)
 {
 	char *path = state_path(dir, MARKER_FILE), *line = NULL, *ret = NULL;
 	size_t cap = 0;
-	FILE *f = fopen(path, "re");
+	FILE *f = state_fopen(path, NULL);
 
 	*token = 0;
 	if (f && getline(&line, &cap, f) > 0) {
@@ -160,7 +184,7 @@ void confirm_notes(const char *state_dir, bool clear, FILE *out)
 	struct pending pd;
 	uint64_t token;
 
-	if (!pending_read(path, &pd) && is_watcher(pd.pid)) {
+	if (!pending_read(path, &pd, NULL) && is_watcher(pd.pid)) {
 		int64_t left = pd.deadline - (int64_t)time(NULL);
 
 		fprintf(out, "fedwall: apply --confirm pending (watcher pid %ld): table inet %s"
@@ -302,7 +326,7 @@ static bool pending_busy(const char *dir, struct diag *d)
 {
 	char *path = state_path(dir, PENDING_FILE);
 	struct pending pd;
-	int ret = pending_read(path, &pd);
+	int ret = pending_read(path, &pd, d);
 	bool busy = false;
 
 	if (!ret && is_watcher(pd.pid)) {
@@ -311,6 +335,10 @@ static bool pending_busy(const char *dir, struct diag *d)
 		diag_error(d, NULL, "an apply --confirm is pending (watcher pid %ld, table"
 			   " inet %s, %" PRId64 " s left): run 'fedwall confirm' first, or"
 			   " wait for its rollback", pd.pid, pd.table, left > 0 ? left : 0);
+		busy = true;
+	} else if (ret == -EPERM) {
+		diag_error(d, NULL, "'%s' is not what fedwall writes there: remove it to go on",
+			   path);
 		busy = true;
 	} else if (ret != -ENOENT) {
 		diag_warn(d, NULL, "'%s' names no running watcher: the apply --confirm it"
@@ -599,7 +627,7 @@ static int confirm_wait(const char *dir, const char *path, const struct pending 
 	char *line;
 
 	for (unsigned waited = 0;; waited += 20) {
-		if (pending_read(path, &now) == -ENOENT || now.token != pd->token)
+		if (pending_read(path, &now, NULL) == -ENOENT || now.token != pd->token)
 			break;
 		if (waited >= CONFIRM_WAIT_MS) {
 			fprintf(stderr, "fedwall confirm: the watcher (pid %ld) did not answer"
@@ -624,6 +652,7 @@ int confirm_main(int argc, const char *argv[])
 	struct common_opts o;
 	struct pending pd;
 	union sigval val;
+	struct diag d;
 	char *path;
 	int i = common_parse(argc, argv, "", CONFIRM_USAGE, &o), ret, rc = EXIT_ERROR;
 
@@ -631,8 +660,9 @@ int confirm_main(int argc, const char *argv[])
 		return EXIT_OK;
 	if (i < 0)
 		return EXIT_USAGE;
+	diag_init(&d, stderr);
 	path = state_path(o.state_dir, PENDING_FILE);
-	ret = pending_read(path, &pd);
+	ret = pending_read(path, &pd, &d);
 	if (ret == -ENOENT) {
 		fprintf(stderr, "fedwall confirm: nothing to confirm: no apply --confirm is"
 			" pending (no %s)\n", path);

@@ -210,9 +210,14 @@ timeout 20 ip netns exec "$LAB-edge" "$FEDWALL" apply --confirm 30 -f "$B" \
 	--state-dir "$ST" >"$LAB_DIR/f.out" 2>&1 </dev/null
 rc=$?
 ok "$M: apply --confirm fails at once (no timeout)" test "$rc" -eq 1
-says "$M: ... naming the FIFO" "$LAB_DIR/f.out" "confirm.pending: refusing to write: a FIFO"
+says "$M: ... naming the FIFO" "$LAB_DIR/f.out" "confirm.pending: refusing: a FIFO"
 table_text >"$LAB_DIR/f.after"
 same "$LAB_DIR/f.before" "$LAB_DIR/f.after" "$M: ... and the table is as before (A)"
+timeout 20 ip netns exec "$LAB-edge" "$FEDWALL" confirm --state-dir "$ST" \
+	>"$LAB_DIR/f.out" 2>&1 </dev/null
+rc=$?
+ok "$M: confirm fails at once too" test "$rc" -eq 1
+says "$M: ... naming it" "$LAB_DIR/f.out" "confirm.pending: refusing: a FIFO"
 rm -f "$ST/confirm.pending"
 
 # ---- the detached watchers' sanitizer reports, if any ---------------------
