@@ -112,6 +112,25 @@ static size_t plain_elems(const struct ir_ruleset *rs)
 	return n;
 }
 
+/* The drop counters (docs/RULESET.md): per direction, strangers (new
+ * connections no rule admitted), invalid packets and new TCP without a
+ * SYN that no partner map picked up. */
+static const struct {
+	const char *counter, *direction, *reason;
+} drops[] = {
+	{ "dropped_in", "in", "stranger" },
+	{ "dropped_in_invalid", "in", "invalid" },
+	{ "dropped_in_nosyn", "in", "nosyn" },
+	{ "dropped_out", "out", "stranger" },
+	{ "dropped_out_invalid", "out", "invalid" },
+	{ "dropped_out_nosyn", "out", "nosyn" },
+};
+
+static bool dormant(const struct ir_ruleset *rs)
+{
+	return rs && (rs->flags & IR_TABLE_F_DORMANT);
+}
+
 static void text_dir(FILE *out, const struct dir_stat *d)
 {
 	if (d->has_counter || d->elems)
@@ -123,8 +142,6 @@ static void text_dir(FILE *out, const struct dir_stat *d)
 
 static void print_text(FILE *out, const struct ir_ruleset *rs, const pstat_vec *v, const char *foreign)
 {
-	static const char *const drops[] = { "dropped_in", "dropped_out" };
-
 	fprintf(out, "table inet %s: %zu chains, %zu sets, %zu counters\n", rs->table, rs->nchains,
 	       rs->nsets, rs->ncounters);
 	if (foreign)
@@ -138,10 +155,10 @@ static void print_text(FILE *out, const struct ir_ruleset *rs, const pstat_vec *
 		fprintf(out, "\n");
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(drops); i++) {
-		const struct ir_counter *c = counter(rs, drops[i]);
+		const struct ir_counter *c = counter(rs, drops[i].counter);
 
 		if (c)
-			fprintf(out, "%s: %llu packets, %llu bytes\n", drops[i],
+			fprintf(out, "%s: %llu packets, %llu bytes\n", drops[i].counter,
 			       (unsigned long long)c->packets, (unsigned long long)c->bytes);
 	}
 	fprintf(out, "other set elements (management, ports, edge): %zu\n", plain_elems(rs));
@@ -185,8 +202,10 @@ static void print_json(FILE *out, const struct ir_ruleset *rs, const pstat_vec *
 		fprintf(out, "}");
 	}
 	fprintf(out, "}");
-	json_counter(out, rs, "dropped_in");
-	json_counter(out, rs, "dropped_out");
+	for (size_t i = 0; i < ARRAY_SIZE(drops); i++)
+		json_counter(out, rs, drops[i].counter);
+	fprintf(out, ", \"flags\": %u, \"dormant\": %s", (unsigned)rs->flags,
+		dormant(rs) ? "true" : "false");
 	fprintf(out, ", \"other_elements\": %zu}\n", plain_elems(rs));
 }
 
@@ -254,8 +273,6 @@ static void prom_elements(FILE *out, const pstat_vec *v)
 static void prom_kernel(FILE *out, const struct ir_ruleset *rs, const pstat_vec *v,
 			const char *foreign)
 {
-	static const char *const drops[] = { "dropped_in", "dropped_out" };
-
 	prom_head(out, "fedwall_partner_accepted_packets_total", "counter",
 		  "Packets of new connections admitted from or to a partner.");
 	prom_partner_counters(out, v, false);
@@ -265,14 +282,15 @@ static void prom_kernel(FILE *out, const struct ir_ruleset *rs, const pstat_vec 
 	prom_elements(out, v);
 	for (int b = 0; b < 2; b++) {
 		prom_head(out, b ? "fedwall_dropped_bytes_total" : "fedwall_dropped_packets_total",
-			  "counter", b ? "Bytes dropped by fedwall's table."
-				       : "Packets dropped by fedwall's table.");
+			  "counter", b ? "Bytes dropped by fedwall's table, by direction and reason."
+				       : "Packets dropped by fedwall's table, by direction and reason.");
 		for (size_t i = 0; i < ARRAY_SIZE(drops); i++) {
-			const struct ir_counter *c = counter(rs, drops[i]);
+			const struct ir_counter *c = counter(rs, drops[i].counter);
 
 			if (c)
-				fprintf(out, "fedwall_dropped_%s_total{direction=\"%s\"} %llu\n",
-					b ? "bytes" : "packets", drops[i] + 8,
+				fprintf(out, "fedwall_dropped_%s_total{direction=\"%s\","
+					"reason=\"%s\"} %llu\n", b ? "bytes" : "packets",
+					drops[i].direction, drops[i].reason,
 					(unsigned long long)(b ? c->bytes : c->packets));
 		}
 	}
@@ -282,6 +300,9 @@ static void prom_kernel(FILE *out, const struct ir_ruleset *rs, const pstat_vec 
 	prom_head(out, "fedwall_table_foreign", "gauge",
 		  "1 if the table holds objects fedwall did not write.");
 	fprintf(out, "fedwall_table_foreign %d\n", foreign ? 1 : 0);
+	prom_head(out, "fedwall_table_dormant", "gauge",
+		  "1 if the table is dormant (flags dormant): it filters nothing.");
+	fprintf(out, "fedwall_table_dormant %d\n", dormant(rs));
 }
 
 /* ---- per-source freshness, from the policy and the state directory ---- */
@@ -530,9 +551,20 @@ static int live_table(struct nft_ctx *ctx, const char *table, const struct cli_c
 	return ret;
 }
 
+/* A dormant table filters nothing: a problem for people (status exits
+ * 1), a gauge for the metrics. */
+static void dormant_note(const struct ir_ruleset *rs, bool *dormant_out, struct diag *d)
+{
+	if (!dormant(rs) || !dormant_out)
+		return;
+	*dormant_out = true;
+	diag_error(d, NULL, "table inet %s is dormant (flags dormant): it filters nothing;"
+		   " fedwall apply, or the next refresh, replaces it", rs->table);
+}
+
 static int show(struct nft_ctx *ctx, const char *table, enum format fmt,
 		const struct policy *p, const char *state_dir, const struct cli_cache *cache,
-		FILE *out, struct diag *d)
+		FILE *out, bool *is_dormant, struct diag *d)
 {
 	struct ir_ruleset *live = NULL;
 	pstat_vec v = { 0 };
@@ -555,6 +587,8 @@ static int show(struct nft_ctx *ctx, const char *table, enum format fmt,
 		print_json(out, live, &v, nft_foreign(ctx));
 	else if (live)
 		print_text(out, live, &v, nft_foreign(ctx));
+	if (fmt != FMT_PROM)
+		dormant_note(live, is_dormant, d);
 	free(v.v);
 	ir_free(live);
 	/* A missing table is news for people (exit 1) but just a value for
@@ -623,7 +657,7 @@ static int take_format(int argc, const char *argv[], const char *av[], enum form
  * -errno after reporting. */
 static int status_write(const char *table, enum format fmt, const struct policy *p,
 			const char *state_dir, const struct cli_cache *cache, const char *path,
-			bool missing_dir_ok, struct diag *d)
+			bool missing_dir_ok, bool *is_dormant, struct diag *d)
 {
 	struct nft_ctx *ctx;
 	struct sink out;
@@ -638,7 +672,7 @@ static int status_write(const char *table, enum format fmt, const struct policy 
 	if (ret) {
 		diag_error(d, NULL, "cannot talk to nf_tables: %s", strerror(-ret));
 	} else {
-		ret = show(ctx, table, fmt, p, state_dir, cache, out.f, d);
+		ret = show(ctx, table, fmt, p, state_dir, cache, out.f, is_dormant, d);
 		nft_close(ctx);
 	}
 	if (fmt == FMT_TEXT)
@@ -655,7 +689,7 @@ int cli_metrics_write(const struct policy *p, const char *state_dir, const char 
 {
 	struct cli_cache cache = { state_dir, false, 0 };
 
-	return status_write(p->table, FMT_PROM, p, state_dir, &cache, path, true, d);
+	return status_write(p->table, FMT_PROM, p, state_dir, &cache, path, true, NULL, d);
 }
 
 int status_main(int argc, const char *argv[])
@@ -666,6 +700,7 @@ int status_main(int argc, const char *argv[])
 	enum format fmt;
 	struct diag d;
 	char *table = NULL;
+	bool is_dormant = false;
 	int n = take_format(argc, argv, av, &fmt), i, rc = EXIT_USAGE;
 
 	i = n < 0 ? -1 : common_parse(n, av, "fvjot", USAGE, &o);
@@ -692,7 +727,8 @@ int status_main(int argc, const char *argv[])
 			goto out_free_av;
 		table = xstrdup(p->table);
 	}
-	if (status_write(table, fmt, p, o.state_dir, NULL, o.output, false, &d) == 0)
+	if (status_write(table, fmt, p, o.state_dir, NULL, o.output, false, &is_dormant,
+			 &d) == 0 && !is_dormant)
 		rc = EXIT_OK;
 	/* Problems to report after the output, as well as in the metrics:
 	 * an interface the table cannot filter, a state that lags it. */

@@ -107,12 +107,16 @@ bool nft_decode_rule(const struct ir_ruleset *rs, const struct nftnl_rule *kr,
 
 /* ---- revocation (revoke.c) --------------------------------------------- */
 
-/* After a commit that turned `live` into `want`: deletes the conntrack
- * entries that elements gone from revoking sets admitted and nothing in
- * `want` admits still; notes per element what was cut, warns (never
- * fails) when conntrack cannot be reached.  Returns how many went. */
+/* After a commit that turned `live` (NULL: no table) into `want`:
+ * deletes the conntrack entries that elements gone from revoking sets
+ * admitted and nothing in `want` admits still; when the commit
+ * `replaced` the table, there was none, or a set other than a partner
+ * map changed, sweeps instead: every TCP/UDP entry in the table's scope
+ * that `want` would not admit as a new connection (sessions of the old
+ * management sets kept).  Notes what was cut, warns (never fails) when
+ * conntrack cannot be reached.  Returns how many went. */
 size_t nft_revoke(const struct ir_ruleset *live, const struct ir_ruleset *want,
-		  struct diag *d);
+		  bool replaced, struct diag *d);
 
 /* ---- kernel I/O (kernel.c) --------------------------------------------- */
 

@@ -1000,10 +1000,11 @@ int nft_commit(struct nft_ctx *ctx, const struct ir_ruleset *live,
 	ret = batch_send(ctx, &b, d);
 	if (!ret && genid)
 		ctx->last_genid = genid + 1 ? genid + 1 : 1;
-	/* The rules are in: what the old ones admitted and the new ones do
-	 * not is cut now.  Trouble there is a warning, never a failure. */
-	if (!ret && live)
-		ctx->last_revoked = nft_revoke(live, want, d);
+	/* The rules are in: what they do not admit is cut now (a sweep of
+	 * every entry when the table is new or replaced).  Trouble there is
+	 * a warning, never a failure. */
+	if (!ret)
+		ctx->last_revoked = nft_revoke(live, want, ctx->last_replace, d);
 out_free_batch:
 	batch_free(&b);
 	return ret;

@@ -63,9 +63,14 @@ int nft_decode_dump(const char *table, const void *buf, size_t len,
  *
  * After a successful commit, the established connections that elements
  * gone from a partner map (ir_set.revoke) admitted, and nothing in `want`
- * admits still, are cut: their conntrack entries are deleted.  Each cut
- * is a note on `d` ("revoked 3 connections of 198.51.100.7 (tcp/5061)
- * ..."); trouble with conntrack is a warning, never a failed commit. */
+ * admits still, are cut: their conntrack entries are deleted.  When the
+ * table was created or replaced, or a set other than a partner map
+ * changed, every TCP/UDP entry in the table's scope is swept instead:
+ * cut unless `want` would admit it as a new connection (or the old
+ * management sets did).  Each cut is a note on `d` ("revoked 3
+ * connections of 198.51.100.7 (tcp/5061) ...", "cut 1 connection from
+ * ... the new ruleset does not admit it"); trouble with conntrack is a
+ * warning, never a failed commit. */
 int nft_commit(struct nft_ctx *ctx, const struct ir_ruleset *live,
 	       const struct ir_ruleset *want, const struct ir_diff *diff,
 	       uint32_t genid, struct diag *d);
@@ -87,7 +92,8 @@ bool nft_commit_replaced(const struct nft_ctx *ctx);
 /* How many sets the last nft_commit() rebuilt and swapped in. */
 size_t nft_commit_swapped(const struct nft_ctx *ctx);
 
-/* How many established connections the last nft_commit() cut. */
+/* How many established connections the last nft_commit() cut (revoked
+ * and swept). */
 size_t nft_commit_revoked(const struct nft_ctx *ctx);
 
 /* Why the table the last nft_read() found holds objects fedwall did not

@@ -43,6 +43,7 @@ static void set_defaults(struct policy *p)
 	p->guards.min_prefix_v4 = 8;
 	p->guards.min_prefix_v6 = 32;
 	p->guards.stale_after = 86400;
+	p->guards.max_entries = GUARD_MAX_ENTRIES;
 	p->resolve.ttl_min = 30;
 	p->resolve.ttl_max = 3600;
 	p->resolve.timeout = 3;
@@ -164,6 +165,7 @@ void policy_free(struct policy *p)
 		free(p->services[i].name);
 		free(p->services[i].description);
 		free(p->services[i].ports);
+		free(p->services[i].restricts);
 	}
 	free(p->services);
 	for (size_t i = 0; i < p->npartners; i++)
@@ -175,6 +177,12 @@ void policy_free(struct policy *p)
 		free(p->management[i].to);
 	}
 	free(p->management);
+	for (size_t i = 0; i < p->noutallow; i++) {
+		free(p->outallow[i].description);
+		free(p->outallow[i].to);
+		free(p->outallow[i].ports);
+	}
+	free(p->outallow);
 	strvals_free(p->edge.interfaces, p->edge.ninterfaces);
 	free(p->edge.addresses);
 	free(p->table);

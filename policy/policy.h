@@ -51,6 +51,12 @@ struct service {
 	struct loc loc;         /* builtins: file "<builtin>", line 0 */
 	struct port_ent *ports; /* merged, sorted */
 	size_t nports;
+	/* The ports of `ports` on which the edge may call partners only, as
+	 * soon as any partner uses the service, whatever its direction
+	 * (`outbound:`; the others never restrict the edge's outbound
+	 * connections).  Merged, sorted, each inside `ports`. */
+	struct port_ent *restricts;
+	size_t nrestricts;
 	bool builtin;           /* shipped with fedwall and not overridden */
 };
 
@@ -87,12 +93,29 @@ struct mgmt {
 	size_t nto;
 };
 
+/* outbound: {allow: [...]}: destinations the edge may always call on
+ * these ports, partner or not. */
+struct outallow {
+	struct loc loc;
+	char *description;      /* NULL if none */
+	struct addr_ent *to;    /* merged, sorted */
+	size_t nto;
+	struct port_ent *ports; /* merged, sorted */
+	size_t nports;
+};
+
 struct guards {
 	unsigned max_shrink;    /* percent, 0..100; default 50 */
 	unsigned min_prefix_v4; /* default 8 */
 	unsigned min_prefix_v6; /* default 32 */
 	unsigned stale_after;   /* seconds; default 86400 */
+	unsigned max_entries;   /* prefixes per partner, merged, and per list
+				 * file; default GUARD_MAX_ENTRIES */
 };
+
+/* Real lists fit (Azure's public ranges: some 56000 prefixes); a runaway
+ * one (millions of lines) is refused before it costs gigabytes. */
+#define GUARD_MAX_ENTRIES 250000
 
 /* How the daemon schedules DNS sources (`resolve:`). */
 struct resolvecfg {
@@ -129,6 +152,8 @@ struct policy {
 	size_t npartners;
 	struct mgmt *management;        /* file order */
 	size_t nmanagement;
+	struct outallow *outallow;      /* outbound: {allow}, file order */
+	size_t noutallow;
 	struct guards guards;
 	struct resolvecfg resolve;
 	struct logcfg log;

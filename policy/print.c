@@ -108,6 +108,22 @@ static int svc_name_cmp(const void *x, const void *y)
 	return strcmp(a->name, b->name);
 }
 
+/* The effective choice, written out: restrict (every port), open (none)
+ * or the ports that restrict. */
+static void put_outbound(FILE *out, const struct service *s)
+{
+	bool all = s->nrestricts == s->nports;
+
+	for (size_t i = 0; all && i < s->nports; i++)
+		all = !portrange_cmp(&s->restricts[i].r, &s->ports[i].r);
+	if (!s->nrestricts)
+		fputs("    outbound: open\n", out);
+	else if (all)
+		fputs("    outbound: restrict\n", out);
+	else
+		put_ports(out, 4, "outbound", s->restricts, s->nrestricts);
+}
+
 static void put_services(FILE *out, const struct policy *p)
 {
 	const struct service **v = xcalloc(p->nservices + 1, sizeof(*v));
@@ -122,6 +138,7 @@ static void put_services(FILE *out, const struct policy *p)
 		fprintf(out, "  %s:\n", v[i]->name);
 		put_desc(out, 4, v[i]->description);
 		put_ports(out, 4, "ports", v[i]->ports, v[i]->nports);
+		put_outbound(out, v[i]);
 	}
 	free(v);
 }
@@ -155,6 +172,19 @@ static void put_management(FILE *out, const struct policy *p)
 	}
 }
 
+static void put_outallow(FILE *out, const struct policy *p)
+{
+	fprintf(out, "outbound:\n  allow:%s\n", p->noutallow ? "" : " []");
+	for (size_t i = 0; i < p->noutallow; i++) {
+		const struct outallow *a = &p->outallow[i];
+
+		fputs("    - ", out);
+		put_addrs_at(out, 0, 6, "to", a->to, a->nto);
+		put_ports(out, 6, "ports", a->ports, a->nports);
+		put_desc(out, 6, a->description);
+	}
+}
+
 static void put_duration(FILE *out, unsigned secs)
 {
 	static const struct { char c; unsigned mul; } units[] = {
@@ -178,6 +208,7 @@ static void put_tail(FILE *out, const struct policy *p)
 		"  min_prefix_v6: %u\n  stale_after: ", g->max_shrink,
 		g->min_prefix_v4, g->min_prefix_v6);
 	put_duration(out, g->stale_after);
+	fprintf(out, "\n  max_entries: %u", g->max_entries);
 	fprintf(out, "\nresolve:\n  ttl_min: ");
 	put_duration(out, p->resolve.ttl_min);
 	fprintf(out, "\n  ttl_max: ");
@@ -205,5 +236,6 @@ void policy_print(FILE *out, const struct policy *p)
 	for (size_t i = 0; i < p->npartners; i++)
 		put_partner(out, p, &p->partners[i]);
 	put_management(out, p);
+	put_outallow(out, p);
 	put_tail(out, p);
 }

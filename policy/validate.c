@@ -297,8 +297,12 @@ static char *check_list(struct vctx *v, const struct ynode *n)
 	struct strbuf sb = { 0 };
 	char *clean;
 	size_t len = strlen(n->s);
+	const char *base = strrchr(n->s, '/');
 
-	if (!len || n->s[len - 1] == '/') {
+	/* "/." or "x/.." name a directory, and cleaned ("/") would print
+	 * as what this refuses: `check -v` must print what loads again. */
+	base = base ? base + 1 : n->s;
+	if (!len || n->s[len - 1] == '/' || !strcmp(base, ".") || !strcmp(base, "..")) {
 		ERR(v, n, "bad list file '%s': expected a file name", n->s);
 		return NULL;
 	}
@@ -446,6 +450,73 @@ static void addrs_merge(struct addr_ent *a, size_t *n)
 	free(pv);
 }
 
+static int addr_ent_cmp(const void *x, const void *y)
+{
+	return prefix_cmp(&((const struct addr_ent *)x)->p, &((const struct addr_ent *)y)->p);
+}
+
+/* "'0.0.0.0/1' (12:17) and '128.0.0.0/1' (12:30) join into 0.0.0.0/0, ...":
+ * the prefixes of the run no earlier one contains, three at most. */
+static void run_err(struct vctx *v, const struct addr_ent *s, const struct prefix_run *r)
+{
+	char buf[PREFIX_STRLEN], range[PREFIX_RUN_STRLEN];
+	unsigned min = r->family == 4 ? v->min4 : v->min6;
+	struct strbuf sb = { 0 };
+	size_t top = r->lo, total = 0, shown = 0, show;
+
+	for (size_t i = r->lo; i < r->hi; i++) {
+		if (i == r->lo || !prefix_contains(&s[top].p, &s[i].p))
+			total++, top = i;
+	}
+	show = total > 3 ? 2 : total;
+	top = r->lo;
+	for (size_t i = r->lo; i < r->hi && shown < show; i++) {
+		if (i > r->lo && prefix_contains(&s[top].p, &s[i].p))
+			continue;
+		top = i;
+		sb_addf(&sb, "%s'%s' (%u:%u)", !shown ? "" : shown + 1 == total ? " and " : ", ",
+			prefix_fmt(&s[i].p, buf, sizeof(buf)), s[i].loc.line, s[i].loc.col);
+		shown++;
+	}
+	if (total > shown)
+		sb_addf(&sb, " and %zu more", total - shown);
+	sb_addf(&sb, " join into %s, ", prefix_run_fmt(r, range, sizeof(range)));
+	if (prefix_run_whole(r))
+		sb_addf(&sb, "the whole Internet: fedwall never opens a service to everybody");
+	else
+		sb_addf(&sb, "wider than /%u (guards: min_prefix_v%c)", min,
+			r->family == 4 ? '4' : '6');
+	perr_add(v->e, &s[r->lo].loc, "%s", sb_str(&sb));
+	sb_free(&sb);
+}
+
+/* Prefixes that each pass the guards may add up to a range that does not
+ * (the two halves of 0.0.0.0/0): the guards bound what the join admits.
+ * And a partner's inline addresses count against max_entries too. */
+static void check_runs(struct vctx *v, const struct ynode *n, const char *key,
+		       const struct addr_ent *a, size_t na)
+{
+	struct addr_ent *s = xcalloc(na + 1, sizeof(*s));
+	struct prefix *pv = xcalloc(na + 1, sizeof(*pv));
+	struct prefix_run r;
+	size_t pos = 0;
+
+	if (na)
+		memcpy(s, a, na * sizeof(*s));
+	qsort(s, na, sizeof(*s), addr_ent_cmp);
+	for (size_t i = 0; i < na; i++)
+		pv[i] = s[i].p;
+	while (prefix_run_next(pv, na, &pos, &r))
+		if (r.hi - r.lo > 1 && prefix_run_wider(&r, r.family == 4 ? v->min4 : v->min6))
+			run_err(v, s, &r);
+	na = prefixes_merge(pv, na);
+	if (na > v->p->guards.max_entries)
+		ERR(v, n, "'%s' has %zu entries, more than guards.max_entries %u", key, na,
+		    v->p->guards.max_entries);
+	free(pv);
+	free(s);
+}
+
 /* The items of a list value: its elements, or the value itself (*np)
  * where a single scalar may stand for a list.  False after reporting a
  * value that is neither. */
@@ -483,6 +554,7 @@ static void addr_list(struct vctx *v, const struct ynode *n, const char *key,
 		    parse_addr(v, items[i], &a.p))
 			VEC_PUSH(&vec, a);
 	}
+	check_runs(v, n, key, vec.v, vec.n);
 	addrs_merge(vec.v, &vec.n);
 	*out = vec.v;
 	*nout = vec.n;
@@ -708,10 +780,27 @@ static void guard_stale(struct vctx *v, const struct ynode *n)
 	duration(v, n, "stale_after", &v->p->guards.stale_after);
 }
 
+/* At least 1: a partner always may have an address; 0 would read as
+ * "no limit", which is what the guard is there to prevent. */
+static void guard_entries(struct vctx *v, const struct ynode *n)
+{
+	unsigned long x;
+
+	if (!want(v, n, YN_SCALAR, "max_entries"))
+		return;
+	if (!parse_uint(n->s, UINT_MAX, &x) || x == 0) {
+		ERR(v, n, "bad max_entries '%s': expected a number of entries from 1 to %u",
+		    n->s, UINT_MAX);
+		return;
+	}
+	v->p->guards.max_entries = (unsigned)x;
+}
+
 static void do_guards(struct vctx *v, const struct ynode *n)
 {
 	static const char *const keys[] = {
 		"max_shrink", "min_prefix_v4", "min_prefix_v6", "stale_after",
+		"max_entries",
 	};
 	struct guards *g = &v->p->guards;
 	const struct ynode *it;
@@ -727,6 +816,8 @@ static void do_guards(struct vctx *v, const struct ynode *n)
 		guard_prefix(v, it, "min_prefix_v6", 128, &g->min_prefix_v6);
 	if ((it = ymap_get(n, "stale_after")))
 		guard_stale(v, it);
+	if ((it = ymap_get(n, "max_entries")))
+		guard_entries(v, it);
 }
 
 /* resolve: {ttl_min, ttl_max, timeout}: the daemon's DNS schedule. */
@@ -828,6 +919,10 @@ static void builtins_copy(struct policy *p)
 		s->description = b[i].description ? xstrdup(b[i].description) : NULL;
 		s->ports = xcalloc(b[i].nports, sizeof(*s->ports));
 		memcpy(s->ports, b[i].ports, b[i].nports * sizeof(*s->ports));
+		s->restricts = xcalloc(b[i].nrestricts + 1, sizeof(*s->restricts));
+		if (b[i].nrestricts)
+			memcpy(s->restricts, b[i].restricts,
+			       b[i].nrestricts * sizeof(*s->restricts));
 	}
 	p->nservices = n;
 }
@@ -840,11 +935,87 @@ static ssize_t service_find(const struct policy *p, const char *name)
 	return -1;
 }
 
-/* NAME: [ports]  or  NAME: {description: ..., ports: [...]} */
+/* Ports the edge needs to reach anybody on (DNS, NTP, HTTP, HTTPS and
+ * QUIC: CRL, OCSP, updates; STUN/TURN: a media relay's candidates): a
+ * service restricts them only when it says `outbound: restrict`. */
+static bool shared_port(const struct portrange *r)
+{
+	static const struct portrange shared[] = {
+		{ PROTO_TCP, 53, 53 }, { PROTO_UDP, 53, 53 }, { PROTO_UDP, 123, 123 },
+		{ PROTO_TCP, 80, 80 }, { PROTO_TCP, 443, 443 }, { PROTO_UDP, 443, 443 },
+		{ PROTO_TCP, 3478, 3478 }, { PROTO_UDP, 3478, 3478 },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(shared); i++)
+		if (!portrange_cmp(r, &shared[i]))
+			return true;
+	return false;
+}
+
+/* A service without `outbound:` restricts the ports written alone
+ * (signalling: SIP, XMPP, SMTP relays...) but not the shared ones, nor
+ * those written as ranges, which are media and relay ranges the edge
+ * uses with anybody.  Decided on the ports as written, before
+ * tcp/5060 and tcp/5061 are joined into a range. */
+static void restricts_default(const struct ynode *ports, struct service *s)
+{
+	s->restricts = xcalloc(ports->n + 1, sizeof(*s->restricts));
+	s->nrestricts = 0;
+	for (size_t i = 0; i < ports->n; i++) {
+		const struct ynode *it = ports->v[i];
+		struct port_ent pe = { .loc = it->loc };
+
+		if (it->kind == YN_SCALAR && !it->null &&
+		    portrange_parse(it->s, &pe.r) == PORT_OK && pe.r.lo == pe.r.hi &&
+		    !shared_port(&pe.r))
+			s->restricts[s->nrestricts++] = pe;
+	}
+	ports_merge(s->restricts, &s->nrestricts);
+}
+
+static bool port_inside(const struct portrange *r, const struct port_ent *pv, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (pv[i].r.proto == r->proto && pv[i].r.lo <= r->lo && r->hi <= pv[i].r.hi)
+			return true;
+	return false;
+}
+
+/* outbound: restrict | open | [ports of the service] */
+static void service_outbound(struct vctx *v, const struct ynode *key,
+			     const struct ynode *n, struct service *s)
+{
+	char buf[PORTRANGE_STRLEN];
+	struct strbuf sb = { 0 };
+
+	if (n->kind == YN_SEQ) {
+		port_list(v, n, "outbound", false, &s->restricts, &s->nrestricts);
+		for (size_t i = 0; i < s->nrestricts; i++)
+			if (!port_inside(&s->restricts[i].r, s->ports, s->nports))
+				ERR(v, &s->restricts[i], "outbound port '%s' is not a port of "
+				    "service '%s'", portrange_fmt(&s->restricts[i].r, buf,
+								  sizeof(buf)), key->s);
+		return;
+	}
+	if (n->kind == YN_SCALAR && !n->null && !strcmp(n->s, "restrict")) {
+		s->restricts = xcalloc(s->nports + 1, sizeof(*s->restricts));
+		if (s->nports)
+			memcpy(s->restricts, s->ports, s->nports * sizeof(*s->ports));
+		s->nrestricts = s->nports;
+		return;
+	}
+	if (n->kind == YN_SCALAR && !n->null && !strcmp(n->s, "open"))
+		return;
+	ERR(v, n, "'outbound' in service '%s' must be restrict, open or a list of "
+	    "its ports, not %s", key->s, what_is(n, &sb));
+	sb_free(&sb);
+}
+
+/* NAME: [ports]  or  NAME: {description: ..., ports: [...], outbound: ...} */
 static void service_body(struct vctx *v, const struct ynode *key,
 			 const struct ynode *val, struct service *s)
 {
-	static const char *const keys[] = { "description", "ports" };
+	static const char *const keys[] = { "description", "ports", "outbound" };
 	const struct ynode *ports = val, *it;
 	struct strbuf where = { 0 };
 
@@ -868,6 +1039,11 @@ static void service_body(struct vctx *v, const struct ynode *key,
 	port_list(v, ports, "ports", false, &s->ports, &s->nports);
 	if (ports->kind == YN_SEQ && ports->n == 0)
 		ERR(v, ports, "service '%s' has no ports", key->s);
+	it = val->kind == YN_MAP ? ymap_get(val, "outbound") : NULL;
+	if (it)
+		service_outbound(v, key, it, s);
+	else if (ports->kind == YN_SEQ)
+		restricts_default(ports, s);
 }
 
 static void do_services(struct vctx *v, const struct ynode *n)
@@ -894,6 +1070,7 @@ static void do_services(struct vctx *v, const struct ynode *n)
 			free(p->services[at].name);
 			free(p->services[at].description);
 			free(p->services[at].ports);
+			free(p->services[at].restricts);
 		}
 		p->services[at] = s;
 	}
@@ -1083,6 +1260,51 @@ static void mgmt_one(struct vctx *v, const struct ynode *n, struct mgmt *m)
 		ERR(v, it, "management entry has no addresses in 'from'");
 }
 
+struct mgmt_ent {
+	struct addr_ent a;
+	size_t entry;
+};
+
+static int mgmt_ent_cmp(const void *x, const void *y)
+{
+	return addr_ent_cmp(&((const struct mgmt_ent *)x)->a, &((const struct mgmt_ent *)y)->a);
+}
+
+/* The management sets admit every entry's `from` at once: runs that
+ * only the entries together make (each entry's own were checked). */
+static void mgmt_runs(struct vctx *v, const struct policy *p)
+{
+	VEC(struct mgmt_ent) all = { 0 };
+	struct addr_ent *s;
+	struct prefix *pv;
+	struct prefix_run r;
+	size_t pos = 0;
+
+	for (size_t i = 0; i < p->nmanagement; i++)
+		for (size_t j = 0; j < p->management[i].nfrom; j++)
+			VEC_PUSH(&all, ((struct mgmt_ent){ p->management[i].from[j], i }));
+	if (!all.n)
+		return;
+	qsort(all.v, all.n, sizeof(*all.v), mgmt_ent_cmp);
+	s = xcalloc(all.n, sizeof(*s));
+	pv = xcalloc(all.n, sizeof(*pv));
+	for (size_t i = 0; i < all.n; i++) {
+		s[i] = all.v[i].a;
+		pv[i] = s[i].p;
+	}
+	while (prefix_run_next(pv, all.n, &pos, &r)) {
+		bool several = false;
+
+		for (size_t i = r.lo + 1; i < r.hi; i++)
+			several |= all.v[i].entry != all.v[r.lo].entry;
+		if (several && prefix_run_wider(&r, r.family == 4 ? v->min4 : v->min6))
+			run_err(v, s, &r);
+	}
+	free(pv);
+	free(s);
+	free(all.v);
+}
+
 static void do_management(struct vctx *v, const struct ynode *n)
 {
 	struct policy *p = v->p;
@@ -1092,13 +1314,64 @@ static void do_management(struct vctx *v, const struct ynode *n)
 	p->management = xcalloc(n->n + 1, sizeof(*p->management));
 	for (size_t i = 0; i < n->n; i++)
 		mgmt_one(v, n->v[i], &p->management[p->nmanagement++]);
+	mgmt_runs(v, p);
+}
+
+/* ---- outbound allowances ------------------------------------------------ */
+
+static void allow_one(struct vctx *v, const struct ynode *n, struct outallow *a)
+{
+	static const char *const keys[] = { "to", "ports", "description" };
+	const struct ynode *it;
+	struct strbuf sb = { 0 };
+
+	a->loc = n->loc;
+	if (n->kind != YN_MAP) {
+		ERR(v, n, "an outbound allowance is a mapping (to, ports), not %s",
+		    what_is(n, &sb));
+		sb_free(&sb);
+		return;
+	}
+	check_keys(v, n, keys, ARRAY_SIZE(keys), " in an outbound allowance");
+	if ((it = ymap_get(n, "description")))
+		a->description = get_str(v, it, "description");
+	if ((it = ymap_get(n, "to")))
+		addr_list(v, it, "to", true, &a->to, &a->nto);
+	else
+		ERR(v, n, "outbound allowance has no 'to' (the destinations the edge "
+		    "may always call)");
+	if (it && it->kind == YN_SEQ && it->n == 0)
+		ERR(v, it, "outbound allowance has no addresses in 'to'");
+	if ((it = ymap_get(n, "ports")))
+		port_list(v, it, "ports", true, &a->ports, &a->nports);
+	else
+		ERR(v, n, "outbound allowance has no 'ports' (e.g. tcp/5061)");
+	if (it && it->kind == YN_SEQ && it->n == 0)
+		ERR(v, it, "outbound allowance has no ports in 'ports'");
+}
+
+/* outbound: {allow: [{to: [...], ports: [...]}, ...]} */
+static void do_outbound(struct vctx *v, const struct ynode *n)
+{
+	static const char *const keys[] = { "allow" };
+	struct policy *p = v->p;
+	const struct ynode *it;
+
+	if (!want(v, n, YN_MAP, "outbound"))
+		return;
+	check_keys(v, n, keys, ARRAY_SIZE(keys), " in 'outbound'");
+	if (!(it = ymap_get(n, "allow")) || !want(v, it, YN_SEQ, "allow"))
+		return;
+	p->outallow = xcalloc(it->n + 1, sizeof(*p->outallow));
+	for (size_t i = 0; i < it->n; i++)
+		allow_one(v, it->v[i], &p->outallow[p->noutallow++]);
 }
 
 /* ---- the whole file ---------------------------------------------------- */
 
 static const char *const top_keys[] = {
 	"version", "table", "mode", "edge", "icmp", "services", "partners",
-	"management", "guards", "resolve", "log",
+	"management", "outbound", "guards", "resolve", "log",
 };
 
 static void do_sections(struct vctx *v, const struct ynode *root)
@@ -1110,6 +1383,7 @@ static void do_sections(struct vctx *v, const struct ynode *root)
 		{ "table", do_table }, { "mode", do_mode }, { "edge", do_edge },
 		{ "icmp", do_icmp }, { "services", do_services },
 		{ "partners", do_partners }, { "management", do_management },
+		{ "outbound", do_outbound },
 		{ "resolve", do_resolve }, { "log", do_log },
 	};
 	const struct ynode *n;

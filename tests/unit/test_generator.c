@@ -927,3 +927,21 @@ TEST(admits_conn_rule_order)
 	ir_free(rs);
 	policy_free(p);
 }
+
+/* An outbound allowance admits the edge's call to its destination on its
+ * port, though that is a federation port, and nothing else. */
+TEST(admits_conn_outbound_allowance)
+{
+	struct policy *p = parse("version: 1\n" CONN_POLICY "outbound:\n  allow:\n"
+				 "    - to: [198.51.100.99]\n      ports: [tcp/5061]\n");
+	struct ir_ruleset *rs = gen(p, NULL, NULL, NULL);
+	enum ir_hook out = IR_HOOK_OUTPUT;
+
+	CHECK(conn_admitted(rs, out, NULL, PROTO_TCP, "203.0.113.10", "198.51.100.99", 5061));
+	CHECK(!conn_admitted(rs, out, NULL, PROTO_TCP, "203.0.113.10", "198.51.100.99", 5269));
+	CHECK(!conn_admitted(rs, out, NULL, PROTO_TCP, "203.0.113.10", "198.51.100.98", 5061));
+	CHECK(!conn_admitted(rs, IR_HOOK_INPUT, NULL, PROTO_TCP, "198.51.100.99", "203.0.113.10",
+			     5061));
+	ir_free(rs);
+	policy_free(p);
+}
