@@ -182,7 +182,30 @@ static void json_counter(FILE *out, const struct ir_ruleset *rs, const char *nam
 		fprintf(out, "null");
 }
 
-static void print_json(FILE *out, const struct ir_ruleset *rs, const pstat_vec *v, const char *foreign)
+/* What status also reports as problems (after the output, exit 1): each
+ * edge interface the policy names that is absent, and a state file behind
+ * the table. */
+static void json_problems(FILE *out, const struct policy *p, const char *state_dir)
+{
+	struct strbuf path = { 0 };
+	char real[IF_NAMESIZE];
+	bool first = true;
+
+	fprintf(out, ", \"interfaces_missing\": [");
+	for (size_t i = 0; p && p->mode == MODE_HOST && i < p->edge.ninterfaces; i++) {
+		if (iface_state(p->edge.interfaces[i].s, real) == IFACE_PRESENT)
+			continue;
+		fprintf(out, "%s", first ? "" : ", ");
+		cli_json_str(out, p->edge.interfaces[i].s);
+		first = false;
+	}
+	sb_addf(&path, "%s/%s", state_dir, STATE_FILE_NAME);
+	fprintf(out, "], \"state_behind\": %s", state_behind(sb_str(&path)) ? "true" : "false");
+	sb_free(&path);
+}
+
+static void print_json(FILE *out, const struct ir_ruleset *rs, const pstat_vec *v,
+		       const char *foreign, const struct policy *p, const char *state_dir)
 {
 	fprintf(out, "{\"table\": ");
 	cli_json_str(out, rs->table);
@@ -206,6 +229,7 @@ static void print_json(FILE *out, const struct ir_ruleset *rs, const pstat_vec *
 		json_counter(out, rs, drops[i].counter);
 	fprintf(out, ", \"flags\": %u, \"dormant\": %s", (unsigned)rs->flags,
 		dormant(rs) ? "true" : "false");
+	json_problems(out, p, state_dir);
 	fprintf(out, ", \"other_elements\": %zu}\n", plain_elems(rs));
 }
 
@@ -575,7 +599,9 @@ static int show(struct nft_ctx *ctx, const char *table, enum format fmt,
 	if (ret == -ENOENT && fmt == FMT_JSON) {
 		fprintf(out, "{\"table\": ");
 		cli_json_str(out, table);
-		fprintf(out, ", \"loaded\": false}\n");
+		fprintf(out, ", \"loaded\": false");
+		json_problems(out, p, state_dir);
+		fprintf(out, "}\n");
 	} else if (ret == -ENOENT && fmt == FMT_TEXT) {
 		fprintf(out, "fedwall: table inet %s is not loaded\n", table);
 	}
@@ -584,7 +610,7 @@ static int show(struct nft_ctx *ctx, const char *table, enum format fmt,
 	if (fmt == FMT_PROM)
 		print_prom(out, table, live, &v, nft_foreign(ctx), p, state_dir, d);
 	else if (live && fmt == FMT_JSON)
-		print_json(out, live, &v, nft_foreign(ctx));
+		print_json(out, live, &v, nft_foreign(ctx), p, state_dir);
 	else if (live)
 		print_text(out, live, &v, nft_foreign(ctx));
 	if (fmt != FMT_PROM)

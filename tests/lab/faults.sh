@@ -359,6 +359,8 @@ run() {	# N: refresh, its out/err/rc/table as $D/b.N.*
 	echo $? >"$D/b.$1.strc"
 	ip netns exec "$NS" "$FEDWALL" status --format prometheus -f "$POLF" \
 		--state-dir "$ST" 2>/dev/null | grep '^fedwall_state_behind ' >"$D/b.$1.prom"
+	ip netns exec "$NS" "$FEDWALL" status --json -f "$POLF" --state-dir "$ST" \
+		2>/dev/null | grep -o '"state_behind": [a-z]*' >"$D/b.$1.json"
 }
 mount --make-rprivate / && mount -t tmpfs -o size=64k,mode=0700 tmpfs "$ST" || exit 1
 cp -p "$D/state.before" "$ST/state"
@@ -380,7 +382,8 @@ has OUT "partner big: \+1 -1 addresses" "behind: ... after the new address was a
 	pass "behind: status says the state lags the table, and exits 1" ||
 	{ fail "behind: status says the state lags the table"; sed 's/^/    /' "$D/b.1.st" >&2; }
 [ "$(cat "$D/b.1.prom")" = "fedwall_state_behind 1" ] &&
-	pass "behind: ... and the metrics (fedwall_state_behind 1)" ||
+	[ "$(cat "$D/b.1.json")" = '"state_behind": true' ] &&
+	pass "behind: ... and the metrics (fedwall_state_behind 1) and --json" ||
 	{ fail "behind: ... and the metrics"; cat "$D/b.1.prom" >&2; }
 b 2
 expect_rc 1 "behind: the next refresh, its list refused, exits 1"

@@ -82,6 +82,13 @@ fw status -f "$D/some.yaml"
 expect_rc 1 "ifaces: status exits 1 while an interface is absent"
 has ERR "no interface 'ens9'" "ifaces: ... and names it"
 has OUT "table inet fedwall" "ifaces: ... after showing the table"
+fw status --json -f "$D/some.yaml"
+expect_rc 1 "ifaces: status --json exits 1 too"
+ok "ifaces: ... and its JSON lists the absent interface" python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["interfaces_missing"] == ["ens9"], j["interfaces_missing"]
+assert j["state_behind"] is False' "$D/out"
 fw status --format prometheus -f "$D/some.yaml"
 expect_rc 0 "ifaces: the metrics are written all the same"
 has OUT '^fedwall_interface_present\{interface="ens9"\} 0$' \
