@@ -52,21 +52,6 @@ said() { if grep -q "$1" "$LAB_DIR/out" "$LAB_DIR/err"; then pass "$2"; else fai
 # hold TAG HOST ADDR PORT: a held TCP connection (a line every 100 ms,
 # each back within 1 s, for 3 s) in the background.
 hold() { lab_hold "$1" "$2" "$3" "$4" 3 -t 1000; }
-held() {
-	eval "_p=\$HOLD_$2"
-	if wait "$_p"; then pass "$1"; else
-		fail "$1"; sed 's/^/    /' "$LAB_DIR/hold.$2.err" >&2; fi
-}
-cut() {
-	eval "_p=\$HOLD_$2"
-	if wait "$_p"; then
-		fail "$1 (the connection kept flowing)"
-	elif grep -q "lost" "$LAB_DIR/hold.$2.err"; then
-		pass "$1"
-	else
-		fail "$1"; sed 's/^/    /' "$LAB_DIR/hold.$2.err" >&2
-	fi
-}
 # moved NAME COUNTER: the named counter counted packets.
 moved() {
 	_c=$(lab_counter edge "$2")

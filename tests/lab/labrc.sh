@@ -37,6 +37,8 @@
 #   blocked NAME HOST PROTO ADDR PORT   PASS when the probe meets silence
 #   pings / no_ping NAME HOST ADDR      likewise for ICMP(v6) echo
 #   lab_counter HOST NAME [TABLE]       packets of a named counter, or -1
+#   lab_hold TAG HOST ADDR PORT SECS    a TCP connection held open; then
+#   held NAME TAG / cut NAME TAG        PASS when it lasted / was cut
 
 : "${PROBE:=$(dirname "$FEDWALL")/tests/lab/probe}"
 LAB_OK_MS=${LAB_OK_MS:-3000}	# a connection that must work: generous
@@ -181,6 +183,25 @@ lab_hold() {
 		sleep 0.02
 	done
 	return 1
+}
+
+# held NAME TAG: the held connection TAG lasted its time.
+held() {
+	eval "_p=\$HOLD_$2"
+	if wait "$_p"; then pass "$1"; else
+		fail "$1"; sed 's/^/    /' "$LAB_DIR/hold.$2.err" >&2; fi
+}
+
+# cut NAME TAG: the held connection TAG failed (a line was lost).
+cut() {
+	eval "_p=\$HOLD_$2"
+	if wait "$_p"; then
+		fail "$1 (the connection kept flowing)"
+	elif grep -q "lost" "$LAB_DIR/hold.$2.err"; then
+		pass "$1"
+	else
+		fail "$1"; sed 's/^/    /' "$LAB_DIR/hold.$2.err" >&2
+	fi
 }
 
 # lab_serve HOST ARGS...: `probe serve ARGS` in HOST until cleanup.

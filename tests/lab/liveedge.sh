@@ -71,25 +71,6 @@ hold() {
 	lab_hold "$1" "$2" "$3" "$4" $HOLD_SECS -t 1000
 }
 
-# held NAME TAG: the held connection TAG lasted its time.
-held() {
-	eval "_p=\$HOLD_$2"
-	if wait "$_p"; then pass "$1"; else
-		fail "$1"; sed 's/^/    /' "$LAB_DIR/hold.$2.err" >&2; fi
-}
-
-# cut NAME TAG: the held connection TAG failed (a line was lost).
-cut() {
-	eval "_p=\$HOLD_$2"
-	if wait "$_p"; then
-		fail "$1 (the connection kept flowing)"
-	elif grep -q "lost" "$LAB_DIR/hold.$2.err"; then
-		pass "$1"
-	else
-		fail "$1"; sed 's/^/    /' "$LAB_DIR/hold.$2.err" >&2
-	fi
-}
-
 # entries SRC DST DPORT: how many of the edge's TCP conntrack entries
 # have this original source, destination and destination port.
 entries() {

@@ -30,25 +30,6 @@ hold() {
 	lab_hold "$1" "$2" "$3" "$4" $HOLD_SECS -t 1000
 }
 
-# held NAME TAG: the held connection TAG lasted its time.
-held() {
-	eval "_p=\$HOLD_$2"
-	if wait "$_p"; then pass "$1"; else
-		fail "$1"; sed 's/^/    /' "$LAB_DIR/hold.$2.err" >&2; fi
-}
-
-# cut NAME TAG: the held connection TAG failed (a line was lost).
-cut() {
-	eval "_p=\$HOLD_$2"
-	if wait "$_p"; then
-		fail "$1 (the connection kept flowing)"
-	elif grep -q "lost" "$LAB_DIR/hold.$2.err"; then
-		pass "$1"
-	else
-		fail "$1"; sed 's/^/    /' "$LAB_DIR/hold.$2.err" >&2
-	fi
-}
-
 # apply_says NAME POLICY PATTERN: apply succeeds and its output matches.
 apply_says() {
 	if lab_apply "$2" && grep -q "$3" "$LAB_DIR/apply.out"; then

@@ -25,6 +25,21 @@ __attribute__((destructor)) static inline void fixture_free(void)
 		policy_free(fixture_policies[i]);
 }
 
+/* A new empty set or map named `name` appended to hand-built `rs`. */
+static inline struct ir_set *fixture_add_set(struct ir_ruleset *rs, const char *name,
+					     enum ir_keytype key, bool is_map)
+{
+	struct ir_set *s;
+
+	rs->sets = xreallocarray(rs->sets, rs->nsets + 1, sizeof(*rs->sets));
+	s = &rs->sets[rs->nsets++];
+	memset(s, 0, sizeof(*s));
+	s->name = xstrdup(name);
+	s->key = key;
+	s->is_map = is_map;
+	return s;
+}
+
 /* The IR of policy `yaml` (diagnostics to stderr, named `name`). */
 static inline struct ir_ruleset *fixture_generate(const char *name, const char *yaml)
 {

@@ -6,12 +6,14 @@
  * generate -> engine_guard) and holds engine_guard to an independent
  * oracle: it accepts exactly the rulesets with no run wider than its
  * guard.  Deterministic: a fixed seed and loop count. */
+#define _GNU_SOURCE     /* fixture.h */
 #include "common/common.h"
 #include "engine/engine.h"
 #include "generator/generator.h"
 #include "policy/policy.h"
 #include "refresh/refresh.h"
 #include "tests/harness.h"
+#include "fixture.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -189,20 +191,6 @@ static struct ir_ruleset *ruleset(size_t nchains, const char *const *chains)
 	return rs;
 }
 
-static struct ir_set *add_set(struct ir_ruleset *rs, const char *name, enum ir_keytype key,
-			      bool is_map)
-{
-	struct ir_set *s;
-
-	rs->sets = xreallocarray(rs->sets, rs->nsets + 1, sizeof(*rs->sets));
-	s = &rs->sets[rs->nsets++];
-	memset(s, 0, sizeof(*s));
-	s->name = xstrdup(name);
-	s->key = key;
-	s->is_map = is_map;
-	return s;
-}
-
 static int elem_qcmp(const void *x, const void *y)
 {
 	return ir_elem_cmp(x, y);
@@ -237,7 +225,7 @@ TEST(engine_guard_by_hand)
 {
 	const char *chains[] = { "input", "in_a", "in_b" };
 	struct ir_ruleset *rs = ruleset(3, chains);
-	struct ir_set *m = add_set(rs, "in4_1", IR_KEY_ADDR4, true);
+	struct ir_set *m = fixture_add_set(rs, "in4_1", IR_KEY_ADDR4, true);
 	char *msg = NULL;
 
 	add_elem(m, "198.51.100.0/25", 1);
@@ -257,7 +245,7 @@ TEST(engine_guard_by_hand)
 	ir_free(rs);
 
 	rs = ruleset(3, chains);
-	m = add_set(rs, "in4_1", IR_KEY_ADDR4, true);
+	m = fixture_add_set(rs, "in4_1", IR_KEY_ADDR4, true);
 	add_elem(m, "0.0.0.0/1", 1);
 	add_elem(m, "128.0.0.0/1", 2);
 	{
@@ -275,7 +263,7 @@ TEST(engine_guard_by_hand)
 		free(msg);
 		policy_free(p);
 	}
-	m = add_set(rs, "mgmt6", IR_KEY_ADDR6_PROTO_PORT, false);
+	m = fixture_add_set(rs, "mgmt6", IR_KEY_ADDR6_PROTO_PORT, false);
 	add_elem(m, "2001:db8::/33", 0);
 	add_elem(m, "2001:db8:8000::/33", 0);
 	CHECK_INT(guard_says(NULL, rs, &msg), -EPERM);
@@ -287,7 +275,7 @@ TEST(engine_guard_by_hand)
 			    " 2001:db8:8000::/33, 2001:db9::/32 join into 2001:db8::/31,"
 			    " wider than /32 (guards.min_prefix_v6)"));
 	free(msg);
-	m = add_set(rs, "edge4", IR_KEY_ADDR4, false);
+	m = fixture_add_set(rs, "edge4", IR_KEY_ADDR4, false);
 	for (int i = 0; i < 12; i++) {          /* twelve /7s, apart */
 		char a[32];
 

@@ -49,20 +49,6 @@ static struct ir_rule *rule(struct ir_ruleset *rs, const char *chain_name,
 	return r;
 }
 
-static struct ir_set *set(struct ir_ruleset *rs, const char *name, enum ir_keytype key,
-			  bool is_map)
-{
-	struct ir_set *s;
-
-	rs->sets = xreallocarray(rs->sets, rs->nsets + 1, sizeof(*rs->sets));
-	s = &rs->sets[rs->nsets++];
-	memset(s, 0, sizeof(*s));
-	s->name = xstrdup(name);
-	s->key = key;
-	s->is_map = is_map;
-	return s;
-}
-
 static struct ir_set *find_set(struct ir_ruleset *rs, const char *name)
 {
 	return (struct ir_set *)ir_find_set(rs, name);
@@ -145,13 +131,13 @@ static struct ir_ruleset *sample(void)
 	counter(rs, "in_msn");
 	counter(rs, "out_msn");
 	counter(rs, "in_acme");
-	set(rs, "in4", IR_KEY_ADDR4_PROTO_PORT, true)->comment = xstrdup("partners in");
-	set(rs, "in6", IR_KEY_ADDR6_PROTO_PORT, true);
-	set(rs, "out4", IR_KEY_ADDR4_PROTO_PORT, true);
-	set(rs, "mgmt4", IR_KEY_ADDR4_PROTO_PORT, false);
-	set(rs, "fedports", IR_KEY_PROTO_PORT, false);
-	set(rs, "edge4", IR_KEY_ADDR4, false);
-	set(rs, "edge6", IR_KEY_ADDR6, false);
+	fixture_add_set(rs, "in4", IR_KEY_ADDR4_PROTO_PORT, true)->comment = xstrdup("partners in");
+	fixture_add_set(rs, "in6", IR_KEY_ADDR6_PROTO_PORT, true);
+	fixture_add_set(rs, "out4", IR_KEY_ADDR4_PROTO_PORT, true);
+	fixture_add_set(rs, "mgmt4", IR_KEY_ADDR4_PROTO_PORT, false);
+	fixture_add_set(rs, "fedports", IR_KEY_PROTO_PORT, false);
+	fixture_add_set(rs, "edge4", IR_KEY_ADDR4, false);
+	fixture_add_set(rs, "edge6", IR_KEY_ADDR6, false);
 
 	rule(rs, "input", IR_R_LOOPBACK, IR_ACCEPT)->ifdir = IR_IIF;
 	r = rule(rs, "input", IR_R_JUMP, IR_JUMP);
