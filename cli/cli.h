@@ -81,10 +81,6 @@ int cli_read_diff(struct nft_ctx *ctx, const char *table, const struct ir_rulese
  * reporting; the caller frees. */
 char *cli_table(const struct common_opts *o, struct diag *d);
 
-/* The partner a verdict-map element or a chain belongs to ("in_msn" ->
- * "msn"), or NULL. */
-const char *cli_partner_of(const char *chain);
-
 /* The apply cycle apply, refresh and the daemon share.  `fn` builds the
  * ruleset wanted given what is live (NULL: no table); it returns a
  * ruleset it owns (valid until its next call) or NULL after reporting.

@@ -100,17 +100,6 @@ int cli_read_diff(struct nft_ctx *ctx, const char *table, const struct ir_rulese
 	return 0;
 }
 
-const char *cli_partner_of(const char *chain)
-{
-	if (!chain)
-		return NULL;
-	if (!strncmp(chain, "in_", 3) && chain[3])
-		return chain + 3;
-	if (!strncmp(chain, "out_", 4) && chain[4])
-		return chain + 4;
-	return NULL;
-}
-
 void cli_json_str(FILE *out, const char *s)
 {
 	fputc('"', out);
@@ -325,7 +314,7 @@ static size_t *chain_partners(const struct ir_ruleset *rs, const struct policy *
 	size_t *cp = xcalloc(rs->nchains + 1, sizeof(*cp));
 
 	for (size_t c = 0; c < rs->nchains; c++) {
-		const char *name = cli_partner_of(rs->chains[c].name);
+		const char *name = ir_chain_partner(rs->chains[c].name);
 		const struct partner *pt = name ? find_partner(p, name) : NULL;
 
 		cp[c] = pt ? (size_t)(pt - p->partners) : SIZE_MAX;

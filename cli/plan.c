@@ -90,7 +90,7 @@ static void add_change(struct plan *pl, const struct ir_ruleset *rs, const struc
 	struct change c;
 
 	if (s->is_map && e->chain < rs->nchains)
-		partner = cli_partner_of(rs->chains[e->chain].name);
+		partner = ir_chain_partner(rs->chains[e->chain].name);
 	c.group = xstrdup(partner ? partner : "");
 	c.set = s->name;
 	c.add = add;

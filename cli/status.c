@@ -38,7 +38,7 @@ typedef VEC(struct pstat) pstat_vec;
 
 static struct pstat *partner(pstat_vec *v, const char *chain, bool *in)
 {
-	const char *name = cli_partner_of(chain);
+	const char *name = ir_chain_partner(chain);
 	struct pstat p = { .name = name };
 
 	if (!name)

@@ -36,16 +36,6 @@ static bool addr_key(enum ir_keytype k)
 	return k != IR_KEY_PROTO_PORT;
 }
 
-/* "in_msn" -> "msn"; NULL for a chain that is no partner's. */
-static const char *partner_of(const char *chain)
-{
-	if (!strncmp(chain, "in_", 3) && chain[3])
-		return chain + 3;
-	if (!strncmp(chain, "out_", 4) && chain[4])
-		return chain + 4;
-	return NULL;
-}
-
 /* Owner of element k: its jump target in a map, else 0 (the set). */
 static size_t owner_of(const struct gctx *c, size_t k)
 {
@@ -69,7 +59,7 @@ static const struct loc *owner_name(const struct gctx *c, size_t owner, struct s
 		return NULL;
 	}
 	ch = &c->rs->chains[owner];
-	pt = partner_of(ch->name);
+	pt = ir_chain_partner(ch->name);
 	if (pt)
 		sb_addf(sb, " partner '%s' (chain %s)", pt, ch->name);
 	else

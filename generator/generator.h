@@ -192,6 +192,9 @@ bool ir_admits_via(const struct ir_ruleset *rs, const struct ir_gates *g, enum i
 		   const struct ir_set **set, const struct ir_elem **elem);
 const struct ir_set *ir_find_set(const struct ir_ruleset *rs, const char *name);
 const struct ir_chain *ir_find_chain(const struct ir_ruleset *rs, const char *name);
+/* The partner whose chain `chain` is ("in_msn", "out_msn" -> "msn", the
+ * names generate() gives them), or NULL.  Borrows from `chain`. */
+const char *ir_chain_partner(const char *chain);
 
 /* ---- what a ruleset does with one new connection (the sweep) ---------- */
 

@@ -400,3 +400,14 @@ void ir_free(struct ir_ruleset *rs)
 	free(rs->comment);
 	free(rs);
 }
+
+const char *ir_chain_partner(const char *chain)
+{
+	if (!chain)
+		return NULL;
+	if (!strncmp(chain, "in_", 3) && chain[3])
+		return chain + 3;
+	if (!strncmp(chain, "out_", 4) && chain[4])
+		return chain + 4;
+	return NULL;
+}
