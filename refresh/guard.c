@@ -200,16 +200,6 @@ char *guard_max_shrink(const struct guards *g, const struct prefix *have, size_t
 	return why;
 }
 
-char *guard_check(const struct guards *g, const struct prefix *have, size_t nhave,
-		  const struct prefix *want, size_t nwant,
-		  const struct prefix *exempt, size_t nexempt)
-{
-	struct addr_list w = { (struct prefix *)want, NULL, nwant, nwant };
-	char *why = guard_width(g, &w);
-
-	return why ? why : guard_max_shrink(g, have, nhave, want, nwant, exempt, nexempt);
-}
-
 uint64_t sched_delay_ms(uint32_t ttl, const struct resolvecfg *r, double rnd)
 {
 	uint64_t t = ttl, ms;

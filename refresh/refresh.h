@@ -186,11 +186,6 @@ char *guard_max_shrink(const struct guards *g, const struct prefix *have, size_t
 		       const struct prefix *want, size_t nwant,
 		       const struct prefix *exempt, size_t nexempt);
 
-/* guard_width() (without locs), then guard_max_shrink(). */
-char *guard_check(const struct guards *g, const struct prefix *have, size_t nhave,
-		  const struct prefix *want, size_t nwant,
-		  const struct prefix *exempt, size_t nexempt);
-
 /* ---- the daemon's schedule --------------------------------------------- */
 
 #define SCHED_JITTER_PCT 10

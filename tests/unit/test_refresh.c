@@ -259,7 +259,10 @@ static bool refused(const char *const *have, size_t nh, const char *const *want,
 		w[i] = P(want[i]);
 	for (size_t i = 0; i < ne; i++)
 		e[i] = P(ex[i]);
-	why = guard_check(&G, h, nh, w, nw, e, ne);
+	/* as refresh's guard_one: the width, then the shrink */
+	why = guard_width(&G, &(struct addr_list){ w, NULL, nw, nw });
+	if (!why)
+		why = guard_max_shrink(&G, h, nh, w, nw, e, ne);
 	if (why)
 		fprintf(stderr, "  (guard: %s)\n", why);
 	free(why);
