@@ -129,13 +129,6 @@ void cli_partner_addrs(const struct ir_ruleset *rs, const struct policy *p,
 /* dst[i] = a copy of src[i], for n lists (dst zeroed). */
 void addr_lists_copy(struct addr_list *dst, const struct addr_list *src, size_t n);
 
-#define LOCK_WAIT_MS 5000
-
-/* Takes STATE_DIR/lock (flock; created, with the directory, if missing),
- * waiting up to wait_ms for another fedwall to let go; writes our pid in
- * it.  The fd, or -errno after reporting who holds it. */
-int cli_lock(const char *state_dir, unsigned wait_ms, struct diag *d);
-void cli_unlock(int fd);
 
 /* ---- cache.c: the live table's cache (refresh, the daemon, --metrics) ---- */
 

@@ -27,6 +27,7 @@
 #include "engine/engine.h"
 #include "generator/generator.h"
 #include "nft/nft.h"
+#include "refresh/refresh.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -474,7 +475,7 @@ static void finish(struct watch *w, int why)
 	int lock, ret;
 
 	diag_init(&d, mem);
-	lock = cli_lock(w->dir, ROLLBACK_LOCK_MS, &d);
+	lock = state_lock(w->dir, ROLLBACK_LOCK_MS, &d);
 	ret = rollback(w, &d);
 	if (ret)
 		sb_addf(&msg, "rollback of table inet %s to its state before apply --confirm"
@@ -489,7 +490,7 @@ static void finish(struct watch *w, int why)
 		sb_addf(&msg, " (not confirmed within %u s)", w->secs);
 	write_marker(w, sb_str(&msg));
 	unlink(path);
-	cli_unlock(lock);
+	state_unlock(lock);
 	if (mem)
 		fclose(mem);
 	log_lines(buf, LOG_WARNING);
@@ -526,7 +527,7 @@ static int watcher(struct watch *w, int report, struct diag *d)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	/* Absolute: the watcher leaves the caller's directory. */
-	lock = cli_lock(w->o->state_dir, LOCK_WAIT_MS, d);
+	lock = state_lock(w->o->state_dir, LOCK_WAIT_MS, d);
 	ret = lock < 0 ? lock : 0;
 	if (!ret) {
 		w->dir = realpath(w->o->state_dir, NULL);
@@ -537,7 +538,7 @@ static int watcher(struct watch *w, int report, struct diag *d)
 	}
 	if (!ret)
 		ret = arm(w, d);
-	cli_unlock(lock);
+	state_unlock(lock);
 	fflush(stdout);
 	fflush(stderr);
 	if (write(report, ret ? "1" : "0", 1) != 1)

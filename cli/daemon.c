@@ -261,7 +261,7 @@ static bool cycle(struct daemon *dm)
 	int lock, ret;
 
 	diag_init(&d, dm->log);
-	lock = cli_lock(dm->o.state_dir, LOCK_WAIT_MS, &d);
+	lock = state_lock(dm->o.state_dir, LOCK_WAIT_MS, &d);
 	if (lock < 0) {
 		for (size_t i = 0; i < dm->src.n; i++)
 			if (dm->src.v[i].due)
@@ -270,7 +270,7 @@ static bool cycle(struct daemon *dm)
 		return false;
 	}
 	ret = refresh_cycle(&r, &d);
-	cli_unlock(lock);
+	state_unlock(lock);
 	dm->ran = dm->p->digest;
 	record(dm, &r, ret || d.errors, &d);
 	dm->cycles++;

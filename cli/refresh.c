@@ -484,7 +484,7 @@ int last_refresh_write(const char *state_dir, const struct last_refresh *l, stru
 	int err;
 
 	/* A run that failed before taking the lock (a policy with errors)
-	 * may be the first: the directory is made as cli_lock() makes it. */
+	 * may be the first: the directory is made as state_lock() makes it. */
 	if (mkdir(state_dir, 0700) < 0 && errno != EEXIST) {
 		err = -errno;
 		diag_error(d, NULL, "cannot create the state directory '%s' for the record"
@@ -566,14 +566,14 @@ static int refresh_run(const struct common_opts *o, struct policy *p, struct ref
 
 	*r = (struct refresh_run){ .p = p, .src = &s, .state_dir = o->state_dir,
 				   .force = o->force, .verbose = o->verbose, .out = stdout };
-	lock = cli_lock(o->state_dir, LOCK_WAIT_MS, d);
+	lock = state_lock(o->state_dir, LOCK_WAIT_MS, d);
 	if (lock < 0)
 		return lock;
 	srcset_build(p, &s);
 	for (size_t i = 0; i < s.n; i++)
 		s.v[i].due = true;      /* cron sets the cadence */
 	ret = refresh_cycle(r, d);
-	cli_unlock(lock);
+	state_unlock(lock);
 	srcset_free(&s);
 	r->src = NULL;
 	if (!ret && (r->refused || r->failed))

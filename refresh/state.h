@@ -131,4 +131,17 @@ void state_free(struct state *st);
 const char *state_kind_name(enum state_kind k);
 const char *state_from_name(enum state_from f);
 
+/* ---- the state directory's lock (lock.c) ---- */
+
+#define LOCK_WAIT_MS 5000
+
+/* Takes STATE_DIR/lock (flock; created, with the directory, if missing;
+ * the directory must be private: file_check_private), waiting up to
+ * wait_ms for another fedwall to let go; writes our pid in it.  The fd,
+ * or -errno after reporting who holds it.  A read-only directory is
+ * locked read-only, with a warning: protecting from memory goes on. */
+int state_lock(const char *state_dir, unsigned wait_ms, struct diag *d);
+/* Lets go (fd < 0: nothing to do). */
+void state_unlock(int fd);
+
 #endif
