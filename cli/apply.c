@@ -1,7 +1,9 @@
 /* apply.c - `fedwall apply`: make the kernel hold what the policy says,
  * in one transaction: element adds/deletes when only addresses changed
  * (counters survive), a replacement of the table otherwise.  Retries when
- * someone else changed the ruleset between our read and our commit. */
+ * someone else changed the ruleset between our read and our commit.  The
+ * live table comes from, and goes to, the state directory's cache
+ * (cache.c) like refresh's. */
 #include "cli.h"
 #include "generator/generator.h"
 #include "nft/nft.h"
@@ -85,7 +87,11 @@ int apply_main(int argc, const char *argv[])
 	if (want && secs) {
 		rc = confirm_apply(&o, p, want, secs, &d);
 	} else if (want) {
-		struct cli_apply_opts ao = { .verbose = o.verbose, .out = stdout, .policy = p };
+		/* The live table's cache, as refresh keeps it: its key (one
+		 * GETGEN) proves the kernel still holds it, and the next
+		 * refresh starts from what this apply committed. */
+		struct cli_apply_opts ao = { .verbose = o.verbose, .out = stdout, .policy = p,
+					     .cache_dir = o.state_dir };
 		struct cli_applied res;
 
 		confirm_notes(o.state_dir, true, stderr);

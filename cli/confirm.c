@@ -26,6 +26,7 @@
 #include "cli.h"
 #include "engine/engine.h"
 #include "generator/generator.h"
+#include "generator/snapshot.h"
 #include "nft/nft.h"
 #include "refresh/refresh.h"
 
@@ -222,32 +223,60 @@ struct watch {
 	struct nft_ctx *ctx;            /* for the snapshot */
 };
 
-/* cli_apply's want builder.  It reads the table once more, after
- * cli_apply's read: if the commit then goes through (at the generation
- * of that read), nothing changed in between, so this copy is exactly the
- * table the commit replaced.  If something did change, the commit is
- * refused and this runs again. */
+/* Whether the read-back left objects fedwall did not write out of `live`
+ * (what nft_foreign() said of the read that made it): it stands in a ct
+ * state rule without a verdict for each chain or rule it cannot decode,
+ * and an empty map for each such set; the generator writes no such rule,
+ * and a rule of its own looks up every set it makes. */
+static bool foreign_in(const struct ir_ruleset *live)
+{
+	for (size_t i = 0; i < live->nchains; i++)
+		for (size_t j = 0; j < live->chains[i].nrules; j++) {
+			const struct ir_rule *r = &live->chains[i].rules[j];
+
+			if (r->kind == IR_R_CT_STATE && r->verdict == IR_VERDICT_NONE)
+				return true;
+		}
+	for (size_t k = 0; k < live->nsets; k++) {
+		bool used = false;
+
+		for (size_t i = 0; !used && i < live->nchains; i++)
+			for (size_t j = 0; !used && j < live->chains[i].nrules; j++)
+				used = live->chains[i].rules[j].set &&
+				       !strcmp(live->chains[i].rules[j].set, live->sets[k].name);
+		if (!used)
+			return true;
+	}
+	return false;
+}
+
+/* cli_apply's want builder.  The table before is the `live` cli_apply
+ * diffs against, read back or from the cache whose key proved it the
+ * kernel's (no second read of the table): the commit is checked against
+ * the generation `live` is true at, so if it goes through, nothing
+ * changed in between and this copy is exactly the table it replaced.  If
+ * something did change, the commit is refused and this runs again. */
 static const struct ir_ruleset *snapshot(void *arg, const struct ir_ruleset *live,
 					 struct diag *d)
 {
 	struct watch *w = arg;
-	uint32_t genid;
-	int ret;
+	struct strbuf img = { 0 };
+	const char *why = NULL;
 
-	(void)live;
 	ir_free(w->prev);
 	w->prev = NULL;
-	ret = nft_read(w->ctx, w->want->table, &w->prev, &genid);
-	if (ret == -ENOENT) {
-		w->prev = NULL;
-		ret = 0;
-	}
-	if (ret) {
-		diag_error(d, NULL, "cannot read table inet %s for the rollback: %s",
-			   w->want->table, strerror(-ret));
+	w->foreign = false;
+	if (!live)
+		return w->want;
+	ir_encode(live, &img);
+	w->prev = ir_decode(img.s, img.len, &why);
+	sb_free(&img);
+	if (!w->prev) {
+		diag_error(d, NULL, "cannot keep table inet %s for the rollback: %s",
+			   w->want->table, why);
 		return NULL;
 	}
-	w->foreign = nft_foreign(w->ctx) != NULL;
+	w->foreign = foreign_in(live);
 	return w->want;
 }
 

@@ -163,23 +163,67 @@ static void summary(FILE *out, const struct ir_ruleset *live, const struct ir_ru
 		want->table, res->nadd, res->nadd == 1 ? "" : "s", res->ndel);
 }
 
-/* After a commit of `diff`: the cache follows an element-only commit
- * (the rules, their handles, stay as they were); anything else (table
- * replaced, sets swapped in with new rule handles) it forgets. */
+/* After a commit that created or replaced the table, or swapped sets in
+ * (new rule handles, the swapped sets last in the kernel's order): the
+ * table it left, without reading 100k elements back.  The kernel holds
+ * exactly `want` but for what only it knows, so its shape (table,
+ * chains, rules with handles, sets, counters: a few dozen objects) is
+ * read back at the generation the commit left and gets want's elements.
+ * NULL and why not when the read is at another generation (someone
+ * committed since), finds foreign objects, or differs from `want` in
+ * more than elements. */
+static struct ir_ruleset *committed_table(struct nft_ctx *ctx, const struct ir_ruleset *want,
+					  const char **why)
+{
+	struct ir_ruleset *rs = NULL;
+	struct ir_diff diff = { 0 };
+	uint32_t genid = 0;
+
+	*why = NULL;
+	if (nft_read_shape(ctx, want->table, &rs, &genid))
+		*why = "the table's shape cannot be read back";
+	else if (genid != nft_commit_genid(ctx))
+		*why = "the ruleset moved on since the commit";
+	else if (nft_foreign(ctx))
+		*why = "the table holds foreign objects";
+	if (!*why)
+		ir_diff(rs, want, &diff);
+	if (!*why && diff.structural)
+		*why = "the table read back is not the one committed";
+	else if (!*why && !ir_take_elems(rs, want, &diff))
+		*why = "the table after the commit is unknown";
+	ir_diff_free(&diff);
+	if (*why) {
+		ir_free(rs);
+		rs = NULL;
+	}
+	return rs;
+}
+
+/* After a commit of `diff`, the cache follows it at the generation the
+ * commit left: an element-only commit leaves `live` with want's elements
+ * (the rules, their handles, stay as they were); any other, the table
+ * committed_table() finds. */
 static void cache_after(struct nft_ctx *ctx, const struct cli_cache *cc,
 			struct ir_ruleset *live, const struct ir_ruleset *want,
 			const struct ir_diff *diff, struct diag *d)
 {
+	struct ir_ruleset *now = NULL;
+	const char *why = NULL;
+
 	if (!cc->dir)
 		return;
-	if (nft_commit_replaced(ctx))
-		cli_live_drop(cc, "the table was replaced", d);
-	else if (nft_commit_swapped(ctx))
-		cli_live_drop(cc, "sets were rebuilt and swapped in", d);
-	else if (!nft_commit_genid(ctx) || !ir_take_elems(live, want, diff))
-		cli_live_drop(cc, "the generation or the table after the commit is unknown", d);
+	if (!nft_commit_genid(ctx))
+		why = "the generation after the commit is unknown";
+	else if (nft_commit_replaced(ctx) || nft_commit_swapped(ctx))
+		now = committed_table(ctx, want, &why);
+	else if (!ir_take_elems(live, want, diff))
+		why = "the table after the commit is unknown";
+	if (why)
+		cli_live_drop(cc, why, d);
 	else
-		cli_live_put(ctx, cc, live, nft_commit_genid(ctx), d);
+		cli_live_put(ctx, cc, now ? now : live, nft_commit_genid(ctx), d);
+	ir_free(now);
 }
 
 static int unchanged(const char *table, uint32_t genid, const struct cli_apply_opts *o,

@@ -41,6 +41,17 @@ void nft_close(struct nft_ctx *ctx);
 int nft_read(struct nft_ctx *ctx, const char *table, struct ir_ruleset **out,
 	     uint32_t *genid);
 
+/* nft_read() without the elements: the table, its chains, rules (with
+ * their kernel handles, decoded the same way), sets and counters, every
+ * set empty; one dump of each kind, none of elements, so its cost does
+ * not grow with the sets.  For a caller that knows the elements already
+ * (it has just committed them) and needs what only the kernel knows:
+ * rule handles, the order of chains and sets.  The generation, the
+ * retries, -ENOENT and nft_foreign() (but for what only elements would
+ * show) as nft_read(). */
+int nft_read_shape(struct nft_ctx *ctx, const char *table, struct ir_ruleset **out,
+		   uint32_t *genid);
+
 /* Decodes a recorded dump (`len` bytes of netlink messages, as the
  * kernel answered nft_read()'s requests, in any order, control messages
  * and acks among them) the way nft_read() decodes the live one: the same

@@ -740,6 +740,7 @@ struct objs {
 	struct names names;             /* the elements' jump targets */
 	VEC(struct nftnl_rule *) rules;
 	VEC(struct nftnl_obj *) counters;
+	bool no_elems;                  /* nft_read_shape(): sets left empty */
 };
 
 /* NUL_STRING: the name is compared (here and by libnftnl) with strcmp(),
@@ -1016,7 +1017,7 @@ static int dump_all(struct nft_ctx *ctx, struct objs *o)
 	nftnl_obj_nlmsg_build_payload(nlh, filter);
 	nftnl_obj_free(filter);
 	ret = nft_talk(ctx, nlh, obj_cb, o);
-	for (size_t i = 0; !ret && i < o->sets.n; i++) {
+	for (size_t i = 0; !ret && !o->no_elems && i < o->sets.n; i++) {
 		struct elem_sink sink = { &o->elems.v[i], &o->names };
 
 		nlh = req(ctx, buf, NFT_MSG_GETSETELEM, NLM_F_DUMP);
@@ -1442,10 +1443,10 @@ static struct ir_ruleset *convert(struct objs *o, char **why_foreign)
 	return rs;
 }
 
-static int read_once(struct nft_ctx *ctx, const char *table, struct ir_ruleset **out,
-		     uint32_t *genid)
+static int read_once(struct nft_ctx *ctx, const char *table, bool elems,
+		     struct ir_ruleset **out, uint32_t *genid)
 {
-	struct objs o = { .table = table };
+	struct objs o = { .table = table, .no_elems = !elems };
 	uint32_t after = 0;
 	int ret;
 
@@ -1465,8 +1466,8 @@ out_free_objs:
 	return ret;
 }
 
-int nft_read(struct nft_ctx *ctx, const char *table, struct ir_ruleset **out,
-	     uint32_t *genid)
+static int read_tries(struct nft_ctx *ctx, const char *table, bool elems,
+		      struct ir_ruleset **out, uint32_t *genid)
 {
 	int ret = -EINTR;
 
@@ -1474,8 +1475,20 @@ int nft_read(struct nft_ctx *ctx, const char *table, struct ir_ruleset **out,
 	free(ctx->foreign);
 	ctx->foreign = NULL;
 	for (int i = 0; i < READ_TRIES && ret == -EINTR; i++)
-		ret = read_once(ctx, table, out, genid);
+		ret = read_once(ctx, table, elems, out, genid);
 	return ret == -EINTR ? -EAGAIN : ret;
+}
+
+int nft_read(struct nft_ctx *ctx, const char *table, struct ir_ruleset **out,
+	     uint32_t *genid)
+{
+	return read_tries(ctx, table, true, out, genid);
+}
+
+int nft_read_shape(struct nft_ctx *ctx, const char *table, struct ir_ruleset **out,
+		   uint32_t *genid)
+{
+	return read_tries(ctx, table, false, out, genid);
 }
 
 /* ---- recorded dumps --------------------------------------------------------------------- */

@@ -122,15 +122,20 @@ read_back() { has ERR "reading the table back: cache $2" "$1"; }
 
 # ---- the first runs ----------------------------------------------------------
 list
-fw refresh
+FW_TRACE=create fw refresh
 expect_rc 0 "cache: the first refresh creates the table"
-if [ ! -e "$CACHE" ]; then pass "cache: none after creating the table (rule handles unknown)"
-else fail "cache: none after creating the table"; fi
-fw refresh
-read_back "cache: the second refresh reads the table back" "none yet"
-has ERR "cached at generation [0-9]+" "cache: ... and caches it"
+has ERR "cached at generation [0-9]+" "cache: ... and caches the table it committed"
+count create NFT_MSG_GETSETELEM 0 "cache: ... reading no set element back (its shape only)"
+count create NFT_MSG_GETRULE 1 "cache: ... (the rules once, for their handles)"
 if [ "$(stat -c %a "$CACHE" 2>/dev/null)" = 600 ]; then pass "cache: the file is mode 0600"
 else fail "cache: the file is mode 0600"; ls -l "$CACHE" >&2; fi
+FW_ENV=FEDWALL_LIVE_CACHE=verify fw refresh
+expect_rc 0 "cache: the cache of the created table equals a read-back (verify)"
+cache_table "cache: ... (verify compared a hit)"
+rm -f "$CACHE"
+fw refresh
+read_back "cache: without one, a refresh reads the table back" "none yet"
+has ERR "cached at generation [0-9]+" "cache: ... and caches it"
 table >"$D/t.good"
 
 # ---- nothing changed: no dump at all ----------------------------------------
@@ -209,9 +214,9 @@ expect_rc 0 "cache: ... and so is the cache (verify)"
 
 # ---- edits behind fedwall's back --------------------------------------------
 elem 198.51.100.7
-MAP=$(printf '%s\n' "$ELEM" | cut -f1)
-KEY=$(printf '%s\n' "$ELEM" | cut -f2)
-WHOLE=$(printf '%s\n' "$ELEM" | cut -f3)
+MAP=$(printf '%s\n' "$ELEM" | command cut -f1)
+KEY=$(printf '%s\n' "$ELEM" | command cut -f2)
+WHOLE=$(printf '%s\n' "$ELEM" | command cut -f3)
 if [ -z "$MAP" ]; then
 	fail "cache: find small's element in nft list"
 else
@@ -306,19 +311,68 @@ if lab_ns other; then
 		"key: a cache of another namespace at the same generation ($G) is not used"
 else fail "key: another namespace"; fi
 
-# ---- fedwall apply in between -----------------------------------------------
+# ---- fedwall apply writes the cache too ---------------------------------------
+# apply keeps the cache as refresh does: over a table whose cache holds
+# it reads nothing back, and what it commits (elements, or a table
+# created or replaced) is cached, so the refresh after it reads nothing
+# back either.
 list 198.51.100.13
-lab_exec edge "$FEDWALL" apply -f "$POLF" --state-dir "$ST" >"$D/out" 2>&1 ||
-	{ fail "apply: fedwall apply"; sed 's/^/    /' "$D/out" >&2; }
-FW_TRACE=apply fw refresh
-read_back "apply: its commit moves the generation: the next refresh reads back" \
-	"at generation"
+FW_TRACE=apply fw apply
+expect_rc 0 "apply: one address more: apply exits 0"
+cache_table "apply: over the table, with a valid cache: the live table from the cache"
+count apply NFT_MSG_GETSETELEM 0 "apply: ... dumps no set elements"
+count apply NFNL_MSG_BATCH_BEGIN 1 "apply: ... one commit"
+has ERR "cached at generation [0-9]+" "apply: ... and caches what it committed"
 reach "apply: charlie admitted" charlie tcp $E4 5061
-list
-fw refresh
-blocked "apply: charlie removed by the refresh after" charlie tcp $E4 5061
-FW_ENV=FEDWALL_LIVE_CACHE=verify fw refresh
+FW_TRACE=after fw refresh
+expect_rc 0 "apply: the refresh after it exits 0"
+cache_table "apply: the refresh after it takes the table from the cache"
+count after NFT_MSG_GETSETELEM 0 "apply: ... dumps no set elements"
+count after NFNL_MSG_BATCH_BEGIN 0 "apply: ... and commits nothing"
+has OUT "table inet fedwall: no changes" "apply: ... no changes"
+# a fresh table: created by apply, then a refresh
+lab_exec edge nft delete table inet fedwall
+FW_TRACE=fresh fw apply
+expect_rc 0 "apply: creating the table exits 0"
+read_back "apply: the table deleted by hand moved the generation: not from the cache" \
+	"at generation [0-9]+, the ruleset is at [0-9]+"
+count fresh NFT_MSG_GETSETELEM 0 "apply: ... nor any set element read back after creating it"
+has ERR "cached at generation [0-9]+" "apply: ... and caches the table it created"
+FW_TRACE=after2 fw refresh
+count after2 NFT_MSG_GETSETELEM 0 "apply: the refresh after creating the table dumps no set elements"
+count after2 NFNL_MSG_BATCH_BEGIN 0 "apply: ... and commits nothing"
+FW_ENV=FEDWALL_LIVE_CACHE=verify fw apply
 expect_rc 0 "apply: the cache after it equals a read-back (verify)"
+cache_table "apply: ... (verify compared a hit)"
+# a replacement: a partner more is a structural change
+cp "$POLF" "$D/policy.orig"
+perl -0pi -e 's/^guards:/  extra:\n    services: [sip-federation]\n    direction: inbound\n    addresses: [192.0.2.77]\nguards:/m' "$POLF"
+FW_TRACE=replace fw apply
+expect_rc 0 "apply: a partner more: apply exits 0"
+has OUT "table inet fedwall: replaced" "apply: ... replaces the table"
+count replace NFT_MSG_GETSETELEM 0 "apply: ... reads no set element back, before or after"
+FW_TRACE=after3 fw refresh
+count after3 NFT_MSG_GETSETELEM 0 "apply: the refresh after the replacement dumps no set elements"
+count after3 NFNL_MSG_BATCH_BEGIN 0 "apply: ... and commits nothing"
+FW_ENV=FEDWALL_LIVE_CACHE=verify fw refresh
+expect_rc 0 "apply: the cache of the replaced table equals a read-back (verify)"
+cp "$D/policy.orig" "$POLF"
+# an edit behind fedwall's back after apply still means a read-back
+list
+fw apply
+expect_rc 0 "apply: charlie removed again (the table replaced back)"
+blocked "apply: charlie not admitted after it" charlie tcp $E4 5061
+if [ -n "$MAP" ]; then
+	lab_exec edge nft add element inet fedwall "$MAP" \
+		"{ $(printf '%s' "$WHOLE" | sed 's/^198\.51\.100\.7/198.51.100.202/') }"
+	FW_TRACE=tamper2 fw refresh
+	read_back "apply: an element added by hand after apply: read back" \
+		"at generation [0-9]+, the ruleset is at [0-9]+"
+	if [ "$(msgs tamper2 NFT_MSG_GETSETELEM)" -gt 0 ]; then pass "apply: ... (the sets were dumped)"
+	else fail "apply: ... (the sets were dumped)"; fi
+fi
+table >"$D/t.now"
+same "$D/t.good" "$D/t.now" "apply: ... and the table is as before"
 
 # ---- --metrics shows live counters from a cache hit ---------------------------
 blocked "metrics: a stranger's connection is dropped (counted)" stranger tcp $E4 5061

@@ -3,14 +3,17 @@
  * (skipped when not root): a commit checked against generation G leaves
  * the ruleset at G + 1 exactly (nft_commit_genid), an element-only commit
  * leaves what ir_take_elems() says (image for image with a read-back,
- * rule handles included), namespaces have distinct cookies, and the
- * counters can be read alone. */
+ * rule handles included), namespaces have distinct cookies, the
+ * counters can be read alone, and after a commit that created the table
+ * or swapped sets in, its shape read alone (nft_read_shape) with the
+ * committed elements is what a read-back gives. */
 #define _GNU_SOURCE
 #include "../harness.h"
 #include "fixture.h"
 
 #include "generator/generator.h"
 #include "generator/snapshot.h"
+#include "nft/kernel-int.h"     /* ctx->force: a swap on demand */
 #include "nft/nft.h"
 #include "policy/policy.h"
 
@@ -172,4 +175,83 @@ out_free:
 	sb_free(&img);
 	ir_free(copy);
 	ir_free(a);
+}
+
+/* What a commit that created, replaced or swapped left, from its shape
+ * alone (nft_read_shape: no element read) and the committed IR's
+ * elements, the way cli/live.c caches it: image for image what a full
+ * read-back gives, at the generation the commit left. */
+static void shape_is_readback(struct nft_ctx *ctx, const struct ir_ruleset *want)
+{
+	struct ir_ruleset *shape = NULL, *back = NULL;
+	struct strbuf mine = { 0 }, kernel = { 0 };
+	struct ir_diff diff = { 0 };
+	uint32_t g = 0, g2 = 0;
+
+	CHECK_INT(nft_read_shape(ctx, want->table, &shape, &g), 0);
+	CHECK_INT(g, nft_commit_genid(ctx));
+	CHECK(nft_foreign(ctx) == NULL);
+	for (size_t i = 0; shape && i < shape->nsets; i++)
+		CHECK_INT(shape->sets[i].nelems, 0);
+	if (shape) {
+		ir_diff(shape, want, &diff);
+		CHECK(!diff.structural && diff.nsets > 0);
+		CHECK(ir_take_elems(shape, want, &diff));
+		image(shape, &mine);
+	}
+	CHECK_INT(nft_read(ctx, want->table, &back, &g2), 0);
+	CHECK_INT(g2, g);
+	if (back)
+		image(back, &kernel);
+	CHECK(mine.len == kernel.len && mine.len && !memcmp(mine.s, kernel.s, mine.len));
+	ir_diff_free(&diff);
+	sb_free(&mine);
+	sb_free(&kernel);
+	ir_free(shape);
+	ir_free(back);
+}
+
+TEST(shape_after_create_and_swap)
+{
+	struct ir_ruleset *a = generated(A), *b = generated(B), *live = NULL;
+	struct ir_diff diff = { 0 };
+	struct nft_ctx *ctx;
+	struct diag d;
+	uint32_t g;
+
+	if (!a || !b || !fixture_netns(__func__) || nft_open(&ctx))
+		goto out_free;
+	diag_init(&d, stderr);
+	ir_diff(NULL, a, &diff);
+	CHECK_INT(nft_commit(ctx, NULL, a, &diff, gen_now(ctx), &d), 0);
+	ir_diff_free(&diff);
+	CHECK(nft_commit_replaced(ctx));
+	shape_is_readback(ctx, a);
+	/* rebuilt sets come back last, their rules with new handles */
+	CHECK_INT(nft_read(ctx, a->table, &live, &g), 0);
+	ir_diff(live, b, &diff);
+	ctx->force = NFT_PATH_SWAP;
+	CHECK_INT(nft_commit(ctx, live, b, &diff, g, &d), 0);
+	ctx->force = NFT_PATH_AUTO;
+	CHECK(!nft_commit_replaced(ctx) && nft_commit_swapped(ctx) > 0);
+	shape_is_readback(ctx, b);
+	nft_close(ctx);
+out_free:
+	ir_diff_free(&diff);
+	ir_free(live);
+	ir_free(a);
+	ir_free(b);
+}
+
+TEST(shape_reads_no_table)
+{
+	struct ir_ruleset *rs = (void *)1;
+	struct nft_ctx *ctx;
+	uint32_t g = 0;
+
+	if (!fixture_netns(__func__) || nft_open(&ctx))
+		return;
+	CHECK_INT(nft_read_shape(ctx, "fedwall", &rs, &g), -ENOENT);
+	CHECK(rs == NULL && g == gen_now(ctx));
+	nft_close(ctx);
 }
