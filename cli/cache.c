@@ -1,13 +1,15 @@
 /* cache.c - the live table's cache: STATE_DIR/live.cache holds the table
- * as fedwall last knew it in the kernel, so that refresh and the daemon
- * need not read hundreds of thousands of elements back each run.
+ * as fedwall last knew it in the kernel, so that refresh, the daemon and
+ * apply need not read hundreds of thousands of elements back each run.
  *
  * Why it can be trusted: every change to nf_tables in a network namespace,
  * by anybody, is a commit, and every commit moves the namespace's ruleset
  * generation by one.  The cache is written only with the generation its
  * table was true at: read back at generation G (the dump is retried until
  * G held from its start to its end), or committed by fedwall with a batch
- * the kernel checked against G (true at G + 1, nft_commit_genid()).  So if
+ * the kernel checked against G (true at G + 1, nft_commit_genid(); after
+ * a commit that replaced the table or swapped sets in, its shape read at
+ * G + 1 without elements, with the elements committed: cli/live.c).  So if
  * the generation is still that one, in the same namespace of the same
  * boot, nothing has changed the table since.  The key says all of it:
  *
