@@ -93,8 +93,9 @@ struct cli_apply_opts {
 	bool verbose;
 	FILE *out;              /* the one-line summary ("no changes" too); NULL: none */
 	const char *cache_dir;  /* use and keep the live table's cache in this
-				 * state directory (refresh, daemon); NULL: read
-				 * the table back every time */
+				 * state directory (apply, apply --confirm,
+				 * refresh, daemon); NULL: read the table back
+				 * every time */
 	/* With cache_dir: a digest of everything `fn` builds the table from
 	 * (the policy, each partner's proposed addresses), or 0.  When the
 	 * cache proves the kernel still holds the table built from the same
@@ -154,9 +155,11 @@ int cli_live_get(struct nft_ctx *ctx, const char *table, const struct cli_cache 
 		 struct diag *d);
 
 /* Caches `live` as the table the kernel holds at generation `genid`:
- * after a read-back (that found nothing foreign) or an element-only
- * commit (ir_take_elems(), genid from nft_commit_genid()).  Nothing for
- * genid 0.  A failure to write is a -v note: the next run reads back. */
+ * after a read-back (that found nothing foreign), an element-only commit
+ * (ir_take_elems(), genid from nft_commit_genid()), or a commit that
+ * created or replaced the table or swapped sets in (its shape read back,
+ * nft_read_shape(), with the committed elements).  Nothing for genid 0.
+ * A failure to write is a -v note: the next run reads back. */
 void cli_live_put(struct nft_ctx *ctx, const struct cli_cache *cc,
 		  const struct ir_ruleset *live, uint32_t genid, struct diag *d);
 
@@ -166,8 +169,9 @@ void cli_live_put(struct nft_ctx *ctx, const struct cli_cache *cc,
 bool cli_live_unchanged(struct nft_ctx *ctx, const char *table, const struct cli_cache *cc,
 			uint32_t *genid);
 
-/* Forgets the cache: a commit changed the table in a way it cannot
- * follow (table replaced, sets swapped in: rule handles unknown). */
+/* Forgets the cache: a commit left the table in a state the cache cannot
+ * vouch for (the shape read after it moved on, or differs from what was
+ * committed). */
 void cli_live_drop(const struct cli_cache *cc, const char *why, struct diag *d);
 
 /* ---- confirm.c: apply --confirm SECONDS ---- */

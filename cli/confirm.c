@@ -220,7 +220,6 @@ struct watch {
 	bool foreign;                   /* it held objects fedwall did not write */
 	struct pending pd;
 	struct timespec end;            /* CLOCK_MONOTONIC */
-	struct nft_ctx *ctx;            /* for the snapshot */
 };
 
 /* Whether the read-back left objects fedwall did not write out of `live`
@@ -390,7 +389,8 @@ static void random_token(uint64_t *t)
 /* Applies and records what the rollback needs.  Called with the lock. */
 static int arm(struct watch *w, struct diag *d)
 {
-	struct cli_apply_opts ao = { .verbose = w->o->verbose, .out = stdout, .policy = w->p };
+	struct cli_apply_opts ao = { .verbose = w->o->verbose, .out = stdout, .policy = w->p,
+				     .cache_dir = w->dir };
 	struct cli_applied res;
 	struct timespec now;
 	int ret;
@@ -398,14 +398,7 @@ static int arm(struct watch *w, struct diag *d)
 	if (pending_busy(w->dir, d))
 		return -EBUSY;
 	confirm_notes(w->dir, true, stderr);
-	ret = nft_open(&w->ctx);
-	if (ret) {
-		diag_error(d, NULL, "cannot talk to nf_tables: %s", strerror(-ret));
-		return ret;
-	}
 	ret = cli_apply(w->want->table, snapshot, w, &ao, &res, d);
-	nft_close(w->ctx);
-	w->ctx = NULL;
 	if (ret)
 		return ret;
 	if (w->foreign)

@@ -214,9 +214,9 @@ expect_rc 0 "cache: ... and so is the cache (verify)"
 
 # ---- edits behind fedwall's back --------------------------------------------
 elem 198.51.100.7
-MAP=$(printf '%s\n' "$ELEM" | command cut -f1)
-KEY=$(printf '%s\n' "$ELEM" | command cut -f2)
-WHOLE=$(printf '%s\n' "$ELEM" | command cut -f3)
+MAP=$(printf '%s\n' "$ELEM" | cut -f1)
+KEY=$(printf '%s\n' "$ELEM" | cut -f2)
+WHOLE=$(printf '%s\n' "$ELEM" | cut -f3)
 if [ -z "$MAP" ]; then
 	fail "cache: find small's element in nft list"
 else

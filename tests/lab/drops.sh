@@ -69,9 +69,9 @@ hold a alpha $E4 5061 || fail "drops: alpha's session before the first apply"
 hold s stranger $E4 5061 || fail "drops: the stranger's session before the first apply"
 hold e edge $S4 8080 || fail "drops: the edge's session to the stranger before the first apply"
 ok "drops: first apply while sessions run" lab_apply "$POLF"
-held "drops: the partner's session predating the first apply keeps flowing" a
-cut "drops: the stranger's session predating the first apply is cut" s
-cut "drops: the edge's own session to a non-partner (no SYN seen) is cut" e
+lab_held "drops: the partner's session predating the first apply keeps flowing" a
+lab_cut "drops: the stranger's session predating the first apply is cut" s
+lab_cut "drops: the edge's own session to a non-partner (no SYN seen) is cut" e
 moved "drops: the stranger's mid-stream packets counted" dropped_in_nosyn
 moved "drops: the edge's mid-stream packets to a non-partner counted" dropped_out_nosyn
 fw plan
@@ -93,8 +93,8 @@ loose 0
 hold ai alpha $E4 5061 || fail "drops: alpha's session before the apply (loose 0)"
 hold ei edge $S4 8080 || fail "drops: the edge's session before the apply (loose 0)"
 ok "drops: apply with loose pickup off" lab_apply "$POLF"
-cut "drops: loose 0: mid-stream packets are invalid, even a partner's" ai
-cut "drops: loose 0: the edge's own mid-stream packets are invalid" ei
+lab_cut "drops: loose 0: mid-stream packets are invalid, even a partner's" ai
+lab_cut "drops: loose 0: the edge's own mid-stream packets are invalid" ei
 moved "drops: invalid packets to the edge counted" dropped_in_invalid
 moved "drops: invalid packets from the edge counted" dropped_out_invalid
 loose 1

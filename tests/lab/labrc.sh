@@ -38,7 +38,7 @@
 #   pings / no_ping NAME HOST ADDR      likewise for ICMP(v6) echo
 #   lab_counter HOST NAME [TABLE]       packets of a named counter, or -1
 #   lab_hold TAG HOST ADDR PORT SECS    a TCP connection held open; then
-#   held NAME TAG / cut NAME TAG        PASS when it lasted / was cut
+#   lab_held NAME TAG, lab_cut NAME TAG PASS when it lasted / was cut
 
 : "${PROBE:=$(dirname "$FEDWALL")/tests/lab/probe}"
 LAB_OK_MS=${LAB_OK_MS:-3000}	# a connection that must work: generous
@@ -185,15 +185,15 @@ lab_hold() {
 	return 1
 }
 
-# held NAME TAG: the held connection TAG lasted its time.
-held() {
+# lab_held NAME TAG: the held connection TAG lasted its time.
+lab_held() {
 	eval "_p=\$HOLD_$2"
 	if wait "$_p"; then pass "$1"; else
 		fail "$1"; sed 's/^/    /' "$LAB_DIR/hold.$2.err" >&2; fi
 }
 
-# cut NAME TAG: the held connection TAG failed (a line was lost).
-cut() {
+# lab_cut NAME TAG: the held connection TAG failed (a line was lost).
+lab_cut() {
 	eval "_p=\$HOLD_$2"
 	if wait "$_p"; then
 		fail "$1 (the connection kept flowing)"

@@ -154,14 +154,14 @@ untracked "$M: the stranger's entry is gone" $S4 $E4 5061
 untracked "$M: the stranger's IPv6 entry is gone" $S6 $E6 5061
 untracked "$M: the edge's entry to the stranger on tcp/5061 is gone" $E4 $S4 5061
 tracked "$M: alpha's entry is still there" $A4 $E4 5061
-cut "$M: the stranger's IPv4 session is cut" s4
-cut "$M: the stranger's IPv6 session is cut" s6
-cut "$M: the edge's session to the stranger on tcp/5061 is cut" of
-held "$M: alpha's session keeps flowing" a4
-held "$M: the operator's session keeps flowing" m4
-held "$M: the edge's session to the stranger on tcp/8080 keeps flowing" oa
-held "$M: the edge's session to alpha keeps flowing" op
-held "$M: the inside host's session over eth1 (not filtered) keeps flowing" i4
+lab_cut "$M: the stranger's IPv4 session is cut" s4
+lab_cut "$M: the stranger's IPv6 session is cut" s6
+lab_cut "$M: the edge's session to the stranger on tcp/5061 is cut" of
+lab_held "$M: alpha's session keeps flowing" a4
+lab_held "$M: the operator's session keeps flowing" m4
+lab_held "$M: the edge's session to the stranger on tcp/8080 keeps flowing" oa
+lab_held "$M: the edge's session to alpha keeps flowing" op
+lab_held "$M: the inside host's session over eth1 (not filtered) keeps flowing" i4
 blocked "$M: the stranger cannot come back" stranger tcp $E4 5061
 
 # 2. A policy change (a new partner: the table is replaced): tcp/5269
@@ -177,10 +177,10 @@ ok "$M: fedwall apply" lab_apply "$LAB_DIR/xmpp.yaml"
 says "$M: the table is replaced" "replaced"
 says "$M: the cut is reported" "cut 1 connection from $E4 to $S4 (tcp/5269)"
 untracked "$M: the edge's entry to the stranger on tcp/5269 is gone" $E4 $S4 5269
-cut "$M: the edge's session to the stranger on tcp/5269 is cut" of
-held "$M: the edge's session to charlie on tcp/5269 keeps flowing" op
-held "$M: alpha's session keeps flowing" a4
-held "$M: the edge's session to the stranger on tcp/8080 keeps flowing" oa
+lab_cut "$M: the edge's session to the stranger on tcp/5269 is cut" of
+lab_held "$M: the edge's session to charlie on tcp/5269 keeps flowing" op
+lab_held "$M: alpha's session keeps flowing" a4
+lab_held "$M: the edge's session to the stranger on tcp/8080 keeps flowing" oa
 
 # 3. Management narrowed (an element change of mgmt4): the operator's
 #    session is never cut, though it could not connect again.
@@ -188,7 +188,7 @@ M="liveedge, management narrowed"
 hold m4 mgmt $E4 22 || fail "$M: the operator holds a session to tcp/22"
 ok "$M: fedwall apply" lab_apply "$LAB_DIR/narrow.yaml"
 not_says "$M: an element change" "replaced"
-held "$M: the operator's session keeps flowing" m4
+lab_held "$M: the operator's session keeps flowing" m4
 blocked "$M: the operator cannot connect again" mgmt tcp $E4 22
 
 # 4. An outbound allowance taken away (an element change of outallow4):
@@ -200,7 +200,7 @@ hold a4 alpha $E4 5061 || fail "$M: alpha holds a session"
 ok "$M: apply without it" lab_apply "$LAB_DIR/narrow.yaml"
 not_says "$M: an element change" "replaced"
 says "$M: the cut is reported" "cut 1 connection from $E4 to $S4 (tcp/5061)"
-cut "$M: the edge's session to the stranger is cut" of
-held "$M: alpha's session keeps flowing" a4
+lab_cut "$M: the edge's session to the stranger is cut" of
+lab_held "$M: alpha's session keeps flowing" a4
 
 exit $SUITE_FAILED

@@ -80,9 +80,9 @@ if grep -q "replaced" "$LAB_DIR/apply.out"; then
 else
 	pass "$M: an element change, not a table replacement"
 fi
-cut "$M: alpha's IPv4 session is cut" a4
-held "$M: alpha's IPv6 session keeps flowing" a6
-held "$M: charlie's session keeps flowing" c4
+lab_cut "$M: alpha's IPv4 session is cut" a4
+lab_held "$M: alpha's IPv6 session keeps flowing" a6
+lab_held "$M: charlie's session keeps flowing" c4
 no_entry "$M: no conntrack entry of 198.51.100.11 left" 198.51.100.11 5061
 
 # 2. A partner leaves the policy (its chain and counter go: the table is
@@ -95,14 +95,14 @@ hold c4 charlie $E4 5269 || fail "$M: charlie holds a connection"
 sleep 0.3
 apply_says "$M: apply replaces the table and reports the cut" "$LAB_DIR/noalpha.yaml" \
 	"revoked [0-9]* connections* of 2001:db8:51::11 (tcp/5061)"
-cut "$M: alpha's session is cut" a6
-held "$M: charlie's session keeps flowing" c4
+lab_cut "$M: alpha's session is cut" a6
+lab_held "$M: charlie's session keeps flowing" c4
 
 # 3. Management is never revoked, and nothing is cut when nothing left.
 M="revoke, nothing left"
 hold c4 charlie $E4 5269 || fail "$M: charlie holds a connection"
 apply_says "$M: reapply changes nothing" "$LAB_DIR/noalpha.yaml" "no changes"
-held "$M: charlie's session keeps flowing" c4
+lab_held "$M: charlie's session keeps flowing" c4
 
 # 4. Loose pickup, deterministically: with nf_conntrack_tcp_loose=1 set
 #    explicitly, the edge is made to retransmit across the cut (its
@@ -133,6 +133,6 @@ lab_exec edge nft delete table inet fwtlab
 sleep 2.5
 no_entry "$M: the edge's retransmissions revive nothing (no entry 2.5 s later)" \
 	198.51.100.11 5061
-cut "$M: alpha's session stays cut" a4
+lab_cut "$M: alpha's session stays cut" a4
 
 exit $SUITE_FAILED
