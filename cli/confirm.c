@@ -293,6 +293,7 @@ static int rollback(const struct watch *w, struct diag *d)
 	}
 	for (int i = 0; i < ROLLBACK_TRIES; i++) {
 		struct ir_ruleset *cur = NULL;
+		struct nft_commit_result cr;
 		struct ir_diff diff = { 0 };
 		uint32_t genid = 0;
 
@@ -316,7 +317,7 @@ static int rollback(const struct watch *w, struct diag *d)
 		/* The rollback commits too: the final guard sees it. */
 		ret = ir_diff_empty(&diff) ? 0 : engine_guard(w->p, w->prev, d);
 		if (!ret && !ir_diff_empty(&diff))
-			ret = nft_commit(ctx, cur, w->prev, &diff, genid, d);
+			ret = nft_commit(ctx, cur, w->prev, &diff, genid, &cr, d);
 		ir_diff_free(&diff);
 		ir_free(cur);
 		if (ret != -ERESTART)

@@ -168,12 +168,12 @@ static void summary(FILE *out, const struct ir_ruleset *live, const struct ir_ru
  * table it left, without reading 100k elements back.  The kernel holds
  * exactly `want` but for what only it knows, so its shape (table,
  * chains, rules with handles, sets, counters: a few dozen objects) is
- * read back at the generation the commit left and gets want's elements.
- * NULL and why not when the read is at another generation (someone
- * committed since), finds foreign objects, or differs from `want` in
- * more than elements. */
+ * read back at the generation the commit left (`at`) and gets want's
+ * elements.  NULL and why not when the read is at another generation
+ * (someone committed since), finds foreign objects, or differs from
+ * `want` in more than elements. */
 static struct ir_ruleset *committed_table(struct nft_ctx *ctx, const struct ir_ruleset *want,
-					  const char **why)
+					  uint32_t at, const char **why)
 {
 	struct ir_ruleset *rs = NULL;
 	struct ir_diff diff = { 0 };
@@ -182,7 +182,7 @@ static struct ir_ruleset *committed_table(struct nft_ctx *ctx, const struct ir_r
 	*why = NULL;
 	if (nft_read_shape(ctx, want->table, &rs, &genid))
 		*why = "the table's shape cannot be read back";
-	else if (genid != nft_commit_genid(ctx))
+	else if (genid != at)
 		*why = "the ruleset moved on since the commit";
 	else if (nft_foreign(ctx))
 		*why = "the table holds foreign objects";
@@ -200,29 +200,30 @@ static struct ir_ruleset *committed_table(struct nft_ctx *ctx, const struct ir_r
 	return rs;
 }
 
-/* After a commit of `diff`, the cache follows it at the generation the
- * commit left: an element-only commit leaves `live` with want's elements
- * (the rules, their handles, stay as they were); any other, the table
- * committed_table() finds. */
+/* After a commit of `diff` that did `cr`, the cache follows it at the
+ * generation the commit left: an element-only commit leaves `live` with
+ * want's elements (the rules, their handles, stay as they were); any
+ * other, the table committed_table() finds. */
 static void cache_after(struct nft_ctx *ctx, const struct cli_cache *cc,
 			struct ir_ruleset *live, const struct ir_ruleset *want,
-			const struct ir_diff *diff, struct diag *d)
+			const struct ir_diff *diff, const struct nft_commit_result *cr,
+			struct diag *d)
 {
 	struct ir_ruleset *now = NULL;
 	const char *why = NULL;
 
 	if (!cc->dir)
 		return;
-	if (!nft_commit_genid(ctx))
+	if (!cr->genid)
 		why = "the generation after the commit is unknown";
-	else if (nft_commit_replaced(ctx) || nft_commit_swapped(ctx))
-		now = committed_table(ctx, want, &why);
+	else if (cr->replaced || cr->swapped)
+		now = committed_table(ctx, want, cr->genid, &why);
 	else if (!ir_take_elems(live, want, diff))
 		why = "the table after the commit is unknown";
 	if (why)
 		cli_live_drop(cc, why, d);
 	else
-		cli_live_put(ctx, cc, now ? now : live, nft_commit_genid(ctx), d);
+		cli_live_put(ctx, cc, now ? now : live, cr->genid, d);
 	ir_free(now);
 }
 
@@ -245,6 +246,7 @@ static int apply_once(struct nft_ctx *ctx, const char *table, cli_want_fn fn, vo
 		      struct diag *d)
 {
 	struct cli_cache cc = { o->cache_dir, o->verbose, o->inputs ? *o->inputs : 0 };
+	struct nft_commit_result cr;
 	const struct ir_ruleset *want;
 	struct ir_ruleset *live = NULL;
 	struct ir_diff diff = { 0 };
@@ -283,14 +285,14 @@ static int apply_once(struct nft_ctx *ctx, const char *table, cli_want_fn fn, vo
 	}
 	if (o->verbose && diff.structural)
 		diag_note(d, NULL, "replacing table inet %s: %s", table, diff.why);
-	ret = nft_commit(ctx, live, want, &diff, genid, d);
+	ret = nft_commit(ctx, live, want, &diff, genid, &cr, d);
 	if (!ret) {
 		res->changed = true;
-		res->replaced = nft_commit_replaced(ctx);
+		res->replaced = cr.replaced;
 		if (diff.structural && diff.why)
 			snprintf(res->why, sizeof(res->why), "%s", diff.why);
 		summary(o->out, live, want, &diff, res);
-		cache_after(ctx, &cc, live, want, &diff, d);
+		cache_after(ctx, &cc, live, want, &diff, &cr, d);
 	}
 out_free:
 	ir_diff_free(&diff);

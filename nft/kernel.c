@@ -641,9 +641,10 @@ static enum nft_path set_path(enum nft_path force, const struct ir_ruleset *live
 	return p;
 }
 
+/* Sets `*swapped` to how many sets it swaps in. */
 static int build_delta(struct batch *b, struct nft_ctx *ctx, const struct ir_ruleset *live,
 		       const struct ir_ruleset *want, const struct ir_diff *diff,
-		       struct diag *d)
+		       size_t *swapped, struct diag *d)
 {
 	const char **swap = xcalloc(diff->nsets + 1, sizeof(*swap));
 	enum nft_path *path = xcalloc(diff->nsets + 1, sizeof(*path));
@@ -662,7 +663,7 @@ static int build_delta(struct batch *b, struct nft_ctx *ctx, const struct ir_rul
 		if (path[i] == NFT_PATH_SWAP)
 			swap[nswap++] = sd->set->name;
 	}
-	ctx->last_swapped = nswap;
+	*swapped = nswap;
 	if (nswap && (ret = build_swaps(b, ctx, live, want, swap, nswap, d)))
 		goto out_free;
 	/* Deletes first: an element whose verdict changes is deleted and
@@ -954,42 +955,21 @@ bool nft_delta_too_dear(const struct ir_ruleset *live, const struct ir_ruleset *
 	return false;
 }
 
-bool nft_commit_replaced(const struct nft_ctx *ctx)
-{
-	return ctx->last_replace;
-}
-
-size_t nft_commit_swapped(const struct nft_ctx *ctx)
-{
-	return ctx->last_swapped;
-}
-
-size_t nft_commit_revoked(const struct nft_ctx *ctx)
-{
-	return ctx->last_revoked;
-}
-
-uint32_t nft_commit_genid(const struct nft_ctx *ctx)
-{
-	return ctx->last_genid;
-}
-
 int nft_commit(struct nft_ctx *ctx, const struct ir_ruleset *live,
 	       const struct ir_ruleset *want, const struct ir_diff *diff,
-	       uint32_t genid, struct diag *d)
+	       uint32_t genid, struct nft_commit_result *res, struct diag *d)
 {
 	struct batch b = { 0 };
 	int ret;
 
+	memset(res, 0, sizeof(*res));
 	batch_ctl(&b, ctx, NFNL_MSG_BATCH_BEGIN, genid);
-	ctx->last_swapped = ctx->last_revoked = 0;
-	ctx->last_genid = 0;
-	ctx->last_replace = !live || !diff || diff->structural || ctx->foreign ||
-			    needs_replace(ctx, live, diff);
-	if (ctx->last_replace)
+	res->replaced = !live || !diff || diff->structural || ctx->foreign ||
+			needs_replace(ctx, live, diff);
+	if (res->replaced)
 		ret = build_replace(&b, ctx, want, d);
 	else
-		ret = build_delta(&b, ctx, live, want, diff, d);
+		ret = build_delta(&b, ctx, live, want, diff, &res->swapped, d);
 	ctx->last_msgs = b.recs.n;
 	ctx->last_elem_msgs = 0;
 	for (size_t i = 0; i < b.recs.n; i++)
@@ -999,12 +979,12 @@ int nft_commit(struct nft_ctx *ctx, const struct ir_ruleset *live,
 	batch_ctl(&b, ctx, NFNL_MSG_BATCH_END, 0);
 	ret = batch_send(ctx, &b, d);
 	if (!ret && genid)
-		ctx->last_genid = genid + 1 ? genid + 1 : 1;
+		res->genid = genid + 1 ? genid + 1 : 1;
 	/* The rules are in: what they do not admit is cut now (a sweep of
 	 * every entry when the table is new or replaced).  Trouble there is
 	 * a warning, never a failure. */
 	if (!ret)
-		ctx->last_revoked = nft_revoke(live, want, ctx->last_replace, d);
+		res->revoked = nft_revoke(live, want, res->replaced, d);
 out_free_batch:
 	batch_free(&b);
 	return ret;

@@ -62,6 +62,27 @@ int nft_read_shape(struct nft_ctx *ctx, const char *table, struct ir_ruleset **o
 int nft_decode_dump(const char *table, const void *buf, size_t len,
 		    struct ir_ruleset **out, char **why_foreign);
 
+/* What one nft_commit() did, in place of state kept on the context: it
+ * zeroes `res` (which may not be NULL) on entry and fills it as it goes,
+ * so a failed commit leaves `replaced` and `swapped` as it had decided
+ * them, `revoked` and `genid` 0. */
+struct nft_commit_result {
+	/* It replaced the table (counters restart) rather than changing
+	 * sets in it. */
+	bool replaced;
+	/* How many sets it rebuilt and swapped in. */
+	size_t swapped;
+	/* How many established connections it cut (revoked and swept);
+	 * 0 unless the commit succeeded. */
+	size_t revoked;
+	/* The generation it left the ruleset at, or 0 when that is not
+	 * known (it failed, sent nothing, or had no genid to check).  The
+	 * kernel checks the batch against `genid` and commits it under the
+	 * same lock, and a commit moves the generation by exactly one
+	 * (nf_tables_commit: ++base_seq, skipping 0): genid + 1. */
+	uint32_t genid;
+};
+
 /* Commits, in one transaction, whatever turns `live` (NULL: no table) into
  * `want`: when `diff` has no structural change, element adds/deletes,
  * except that a set whose element deletes would cost the kernel more than
@@ -84,7 +105,7 @@ int nft_decode_dump(const char *table, const void *buf, size_t len,
  * warning, never a failed commit. */
 int nft_commit(struct nft_ctx *ctx, const struct ir_ruleset *live,
 	       const struct ir_ruleset *want, const struct ir_diff *diff,
-	       uint32_t genid, struct diag *d);
+	       uint32_t genid, struct nft_commit_result *res, struct diag *d);
 
 /* Whether nft_commit() would rebuild and swap in the set of `sd` rather
  * than delete its elements one by one (the kernel cost of deletes grows
@@ -96,17 +117,6 @@ bool nft_set_rebuilt(const struct ir_ruleset *live, const struct ir_set_delta *s
 bool nft_delta_too_dear(const struct ir_ruleset *live, const struct ir_ruleset *want,
 			const struct ir_diff *diff);
 
-/* Whether the last nft_commit() replaced the table (counters restart)
- * rather than changing sets in it. */
-bool nft_commit_replaced(const struct nft_ctx *ctx);
-
-/* How many sets the last nft_commit() rebuilt and swapped in. */
-size_t nft_commit_swapped(const struct nft_ctx *ctx);
-
-/* How many established connections the last nft_commit() cut (revoked
- * and swept). */
-size_t nft_commit_revoked(const struct nft_ctx *ctx);
-
 /* Why the table the last nft_read() found holds objects fedwall did not
  * write (a rule, set or chain it cannot decode: they are left out of the
  * IR), or NULL.  nft_commit() then replaces the table whatever the diff
@@ -116,13 +126,6 @@ const char *nft_foreign(const struct nft_ctx *ctx);
 /* The ruleset generation id now (one NFT_MSG_GETGEN; every commit in
  * this network namespace, by anybody, moves it).  0 or -errno. */
 int nft_genid(struct nft_ctx *ctx, uint32_t *genid);
-
-/* The generation the last nft_commit() left the ruleset at, or 0 when
- * that is not known (it failed, sent nothing, or had no genid to check).
- * The kernel checks the batch against `genid` and commits it under the
- * same lock, and a commit moves the generation by exactly one
- * (nf_tables_commit: ++base_seq, skipping 0): genid + 1. */
-uint32_t nft_commit_genid(const struct nft_ctx *ctx);
 
 /* The identity of the network namespace ctx talks to, never reused
  * while the machine is up (SO_NETNS_COOKIE, Linux 5.14; the namespace's

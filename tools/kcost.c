@@ -120,6 +120,7 @@ static int commit(struct nft_ctx *ctx, const struct ir_ruleset *want, enum nft_p
 		  double *ms)
 {
 	struct ir_ruleset *live = NULL;
+	struct nft_commit_result cr;
 	struct ir_diff diff;
 	struct diag d;
 	uint32_t genid;
@@ -132,7 +133,7 @@ static int commit(struct nft_ctx *ctx, const struct ir_ruleset *want, enum nft_p
 	ir_diff(live, want, &diff);
 	ctx->force = p;
 	t = now_ms();
-	ret = nft_commit(ctx, live, want, &diff, genid, &d);
+	ret = nft_commit(ctx, live, want, &diff, genid, &cr, &d);
 	*ms = now_ms() - t;
 	ir_diff_free(&diff);
 	ir_free(live);

@@ -1,7 +1,7 @@
 /* test_livecache.c - what the live table's cache (cli/cache.c) relies on,
  * against the real kernel, each test in a network namespace of its own
  * (skipped when not root): a commit checked against generation G leaves
- * the ruleset at G + 1 exactly (nft_commit_genid), an element-only commit
+ * the ruleset at G + 1 exactly (the result's genid), an element-only commit
  * leaves what ir_take_elems() says (image for image with a read-back,
  * rule handles included), namespaces have distinct cookies, the
  * counters can be read alone, and after a commit that created the table
@@ -54,6 +54,7 @@ TEST(commit_moves_the_generation_by_one)
 {
 	struct ir_ruleset *a = generated(A), *b = generated(B), *live = NULL, *back = NULL;
 	struct strbuf mine = { 0 }, kernel = { 0 };
+	struct nft_commit_result cr;
 	struct ir_diff diff = { 0 };
 	struct nft_ctx *ctx;
 	struct diag d;
@@ -64,17 +65,17 @@ TEST(commit_moves_the_generation_by_one)
 	diag_init(&d, stderr);
 	g = gen_now(ctx);
 	ir_diff(NULL, a, &diff);
-	CHECK_INT(nft_commit(ctx, NULL, a, &diff, g, &d), 0);
+	CHECK_INT(nft_commit(ctx, NULL, a, &diff, g, &cr, &d), 0);
 	ir_diff_free(&diff);
-	CHECK_INT(nft_commit_genid(ctx), g + 1);
+	CHECK_INT(cr.genid, g + 1);
 	CHECK_INT(gen_now(ctx), g + 1);
 	/* element-only: 192.0.2.200 goes, 192.0.2.201 and 2001:db8:200::1 come */
 	CHECK_INT(nft_read(ctx, a->table, &live, &g), 0);
 	ir_diff(live, b, &diff);
 	CHECK(!diff.structural && diff.nsets > 0);
-	CHECK_INT(nft_commit(ctx, live, b, &diff, g, &d), 0);
-	CHECK(!nft_commit_replaced(ctx) && nft_commit_swapped(ctx) == 0);
-	CHECK_INT(nft_commit_genid(ctx), g + 1);
+	CHECK_INT(nft_commit(ctx, live, b, &diff, g, &cr, &d), 0);
+	CHECK(!cr.replaced && cr.swapped == 0);
+	CHECK_INT(cr.genid, g + 1);
 	CHECK(ir_take_elems(live, b, &diff));
 	CHECK_INT(nft_read(ctx, a->table, &back, &g2), 0);
 	CHECK_INT(g2, g + 1);
@@ -96,6 +97,7 @@ out_free:
 TEST(stale_generation_refused_and_unknown)
 {
 	struct ir_ruleset *a = generated(A), *b = generated(B), *live = NULL;
+	struct nft_commit_result cr;
 	struct ir_diff diff = { 0 };
 	struct nft_ctx *ctx;
 	struct diag d;
@@ -105,12 +107,14 @@ TEST(stale_generation_refused_and_unknown)
 		goto out_free;
 	diag_init(&d, NULL);
 	ir_diff(NULL, a, &diff);
-	CHECK_INT(nft_commit(ctx, NULL, a, &diff, gen_now(ctx), &d), 0);
+	CHECK_INT(nft_commit(ctx, NULL, a, &diff, gen_now(ctx), &cr, &d), 0);
 	ir_diff_free(&diff);
+	CHECK(cr.genid != 0);
 	CHECK_INT(nft_read(ctx, a->table, &live, &g), 0);
 	ir_diff(live, b, &diff);
-	CHECK_INT(nft_commit(ctx, live, b, &diff, g - 1, &d), -ERESTART);
-	CHECK_INT(nft_commit_genid(ctx), 0);
+	/* `cr` still holds the first commit's: the refused one zeroes it */
+	CHECK_INT(nft_commit(ctx, live, b, &diff, g - 1, &cr, &d), -ERESTART);
+	CHECK_INT(cr.genid, 0);
 	CHECK_INT(gen_now(ctx), g);
 	nft_close(ctx);
 out_free:
@@ -144,6 +148,7 @@ TEST(namespaces_have_their_own_cookie)
 TEST(counters_read_alone)
 {
 	struct ir_ruleset *a = generated(A), *copy = NULL;
+	struct nft_commit_result cr;
 	struct ir_diff diff = { 0 };
 	struct strbuf img = { 0 };
 	struct nft_ctx *ctx;
@@ -154,7 +159,7 @@ TEST(counters_read_alone)
 		goto out_free;
 	diag_init(&d, stderr);
 	ir_diff(NULL, a, &diff);
-	CHECK_INT(nft_commit(ctx, NULL, a, &diff, gen_now(ctx), &d), 0);
+	CHECK_INT(nft_commit(ctx, NULL, a, &diff, gen_now(ctx), &cr, &d), 0);
 	CHECK(a->ncounters > 0);
 	ir_encode(a, &img);
 	copy = ir_decode(img.s, img.len, &why);
@@ -180,8 +185,8 @@ out_free:
 /* What a commit that created, replaced or swapped left, from its shape
  * alone (nft_read_shape: no element read) and the committed IR's
  * elements, the way cli/live.c caches it: image for image what a full
- * read-back gives, at the generation the commit left. */
-static void shape_is_readback(struct nft_ctx *ctx, const struct ir_ruleset *want)
+ * read-back gives, at the generation the commit left (`at`). */
+static void shape_is_readback(struct nft_ctx *ctx, const struct ir_ruleset *want, uint32_t at)
 {
 	struct ir_ruleset *shape = NULL, *back = NULL;
 	struct strbuf mine = { 0 }, kernel = { 0 };
@@ -189,7 +194,7 @@ static void shape_is_readback(struct nft_ctx *ctx, const struct ir_ruleset *want
 	uint32_t g = 0, g2 = 0;
 
 	CHECK_INT(nft_read_shape(ctx, want->table, &shape, &g), 0);
-	CHECK_INT(g, nft_commit_genid(ctx));
+	CHECK_INT(g, at);
 	CHECK(nft_foreign(ctx) == NULL);
 	for (size_t i = 0; shape && i < shape->nsets; i++)
 		CHECK_INT(shape->sets[i].nelems, 0);
@@ -214,6 +219,7 @@ static void shape_is_readback(struct nft_ctx *ctx, const struct ir_ruleset *want
 TEST(shape_after_create_and_swap)
 {
 	struct ir_ruleset *a = generated(A), *b = generated(B), *live = NULL;
+	struct nft_commit_result cr;
 	struct ir_diff diff = { 0 };
 	struct nft_ctx *ctx;
 	struct diag d;
@@ -223,18 +229,18 @@ TEST(shape_after_create_and_swap)
 		goto out_free;
 	diag_init(&d, stderr);
 	ir_diff(NULL, a, &diff);
-	CHECK_INT(nft_commit(ctx, NULL, a, &diff, gen_now(ctx), &d), 0);
+	CHECK_INT(nft_commit(ctx, NULL, a, &diff, gen_now(ctx), &cr, &d), 0);
 	ir_diff_free(&diff);
-	CHECK(nft_commit_replaced(ctx));
-	shape_is_readback(ctx, a);
+	CHECK(cr.replaced);
+	shape_is_readback(ctx, a, cr.genid);
 	/* rebuilt sets come back last, their rules with new handles */
 	CHECK_INT(nft_read(ctx, a->table, &live, &g), 0);
 	ir_diff(live, b, &diff);
 	ctx->force = NFT_PATH_SWAP;
-	CHECK_INT(nft_commit(ctx, live, b, &diff, g, &d), 0);
+	CHECK_INT(nft_commit(ctx, live, b, &diff, g, &cr, &d), 0);
 	ctx->force = NFT_PATH_AUTO;
-	CHECK(!nft_commit_replaced(ctx) && nft_commit_swapped(ctx) > 0);
-	shape_is_readback(ctx, b);
+	CHECK(!cr.replaced && cr.swapped > 0);
+	shape_is_readback(ctx, b, cr.genid);
 	nft_close(ctx);
 out_free:
 	ir_diff_free(&diff);

@@ -231,6 +231,10 @@ static void mdiag_free(struct mdiag *m)
 	free(m->buf);
 }
 
+/* What the commit of the last sync_to() did (zeros: it committed
+ * nothing). */
+static struct nft_commit_result synced;
+
 /* Commits `want` over whatever is live; returns the commit's result. */
 static int sync_to(struct nft_ctx *ctx, const struct ir_ruleset *want, struct diag *d)
 {
@@ -241,8 +245,10 @@ static int sync_to(struct nft_ctx *ctx, const struct ir_ruleset *want, struct di
 
 	if (ret && ret != -ENOENT)
 		return ret;
+	memset(&synced, 0, sizeof(synced));
 	ir_diff(live, want, &diff);
-	ret = ir_diff_empty(&diff) ? 0 : nft_commit(ctx, live, want, &diff, genid, d);
+	ret = ir_diff_empty(&diff) ? 0
+	      : nft_commit(ctx, live, want, &diff, genid, &synced, d);
 	ir_diff_free(&diff);
 	ir_free(live);
 	return ret;
@@ -405,7 +411,7 @@ TEST(commit_read_back_is_identical)
 	CHECK_INT(nft_read(ctx, rs->table, &live, &genid), -ENOENT);
 	CHECK(live == NULL);
 	CHECK_INT(sync_to(ctx, rs, &m.d), 0);
-	CHECK(ctx->last_replace);
+	CHECK(synced.replaced);
 	CHECK_STR(mdiag_text(&m), "");
 	CHECK(live_is(ctx, rs));
 	/* A second pass has nothing to do. */
@@ -459,7 +465,7 @@ TEST(element_change_sends_only_elements_and_keeps_counters)
 	elem(b, "edge4", "192.0.2.0/28", 0, 0, 0, NULL);
 	sort_all(b);
 	CHECK_INT(sync_to(ctx, b, &m.d), 0);
-	CHECK(!ctx->last_replace);
+	CHECK(!synced.replaced);
 	CHECK(ctx->last_msgs > 0);
 	CHECK_INT(ctx->last_elem_msgs, ctx->last_msgs);
 	CHECK(live_is(ctx, b));
@@ -497,7 +503,7 @@ TEST(structural_change_replaces)
 	send_probe();
 	CHECK_INT(counter_packets(ctx, a->table, "dropped_out"), 1);
 	CHECK_INT(sync_to(ctx, b, &m.d), 0);
-	CHECK(ctx->last_replace);
+	CHECK(synced.replaced);
 	CHECK(live_is(ctx, b));
 	CHECK_INT(counter_packets(ctx, a->table, "dropped_out"), 0);
 	/* And back. */
@@ -555,16 +561,16 @@ TEST(large_set_spans_several_messages_in_one_batch)
 	 * rebuilt and swapped in, the table stays. */
 	in6->nelems = 10000;
 	CHECK_INT(sync_to(ctx, rs, &m.d), 0);
-	CHECK(!ctx->last_replace);
-	CHECK_INT(ctx->last_swapped, 1);
+	CHECK(!synced.replaced);
+	CHECK_INT(synced.swapped, 1);
 	CHECK(live_is(ctx, rs));
 	/* A few deletes from the concatenated set, many from the single-field
 	 * one: element messages only, several of them. */
 	in6->nelems = 9995;
 	edge4->nelems = 15000;
 	CHECK_INT(sync_to(ctx, rs, &m.d), 0);
-	CHECK(!ctx->last_replace);
-	CHECK_INT(ctx->last_swapped, 0);
+	CHECK(!synced.replaced);
+	CHECK_INT(synced.swapped, 0);
 	CHECK(ctx->last_elem_msgs > 2);
 	CHECK_INT(ctx->last_elem_msgs, ctx->last_msgs);
 	CHECK(live_is(ctx, rs));
@@ -627,6 +633,7 @@ TEST(other_tables_survive_apply_reapply_flush)
 TEST(refused_commit_leaves_previous_ruleset_whole)
 {
 	struct ir_ruleset *a, *bad;
+	struct nft_commit_result cr;
 	struct nft_ctx *ctx;
 	struct mdiag m;
 	struct ir_ruleset *live = NULL;
@@ -662,7 +669,7 @@ TEST(refused_commit_leaves_previous_ruleset_whole)
 	sort_all(bad);
 	ir_diff(live, bad, &diff);
 	CHECK(!diff.structural);
-	ret = nft_commit(ctx, live, bad, &diff, genid, &m.d);
+	ret = nft_commit(ctx, live, bad, &diff, genid, &cr, &m.d);
 	CHECK(ret == -EEXIST || ret == -ENOTEMPTY);
 	CHECK(strstr(mdiag_text(&m), "test.yaml:7:3: error: kernel refused set 'in4' element"
 				     " 198.51.100.200 . udp . 55000: File exists") != NULL);
@@ -679,6 +686,7 @@ TEST(refused_commit_leaves_previous_ruleset_whole)
 TEST(genid_moved_gives_erestart)
 {
 	struct ir_ruleset *a, *b, *live = NULL;
+	struct nft_commit_result cr;
 	struct nft_ctx *ctx;
 	struct ir_diff diff;
 	struct mdiag m;
@@ -695,14 +703,14 @@ TEST(genid_moved_gives_erestart)
 	CHECK_INT(nft_read(ctx, a->table, &live, &genid), 0);
 	CHECK_INT(system("nft add table inet somebody_else"), 0);
 	ir_diff(live, b, &diff);
-	CHECK_INT(nft_commit(ctx, live, b, &diff, genid, &m.d), -ERESTART);
+	CHECK_INT(nft_commit(ctx, live, b, &diff, genid, &cr, &m.d), -ERESTART);
 	CHECK(live_is(ctx, a));
 	/* Reading again gives a generation the kernel accepts. */
 	ir_diff_free(&diff);
 	ir_free(live);
 	CHECK_INT(nft_read(ctx, a->table, &live, &genid), 0);
 	ir_diff(live, b, &diff);
-	CHECK_INT(nft_commit(ctx, live, b, &diff, genid, &m.d), 0);
+	CHECK_INT(nft_commit(ctx, live, b, &diff, genid, &cr, &m.d), 0);
 	CHECK(live_is(ctx, b));
 	CHECK_STR(mdiag_text(&m), "");
 	ir_diff_free(&diff);
@@ -731,7 +739,7 @@ TEST(foreign_rule_forces_replace)
 	CHECK(nft_foreign(ctx) != NULL);
 	ir_free(live);
 	CHECK_INT(sync_to(ctx, a, &m.d), 0);
-	CHECK(ctx->last_replace);
+	CHECK(synced.replaced);
 	CHECK(live_is(ctx, a));
 	CHECK(nft_foreign(ctx) == NULL);
 	nft_close(ctx);
@@ -807,7 +815,7 @@ TEST(dormant_table_is_drift_and_replaced)
 	ir_free(live);
 	live = NULL;
 	CHECK_INT(sync_to(ctx, a, &m.d), 0);
-	CHECK(ctx->last_replace);
+	CHECK(synced.replaced);
 	CHECK(live_is(ctx, a));
 	CHECK_INT(nft_read(ctx, a->table, &live, &genid), 0);
 	CHECK(live && live->flags == 0);
@@ -1080,8 +1088,8 @@ TEST(revocation_cuts_only_what_left)
 	CHECK_INT(ct_count("198.51.100.7", "192.0.2.1", 5061), 1);
 
 	CHECK_INT(sync_to(ctx, b, &m.d), 0);
-	CHECK(!ctx->last_replace);
-	CHECK_INT(nft_commit_revoked(ctx), 2);
+	CHECK(!synced.replaced);
+	CHECK_INT(synced.revoked, 2);
 	CHECK(strstr(mdiag_text(&m), "note: revoked 1 connection of 198.51.100.7 (tcp/5061)"
 				     " in map 'in4', was jump in_msn") != NULL);
 	CHECK(strstr(mdiag_text(&m), "revoked 1 connection of 198.51.100.7 (tcp/5061)"
@@ -1106,8 +1114,8 @@ TEST(revocation_cuts_only_what_left)
 	drop_elem(c, "in6", "2001:db8:1::/48", 5061);
 	counter(c, "in_new");   /* structural: the table is replaced */
 	CHECK_INT(sync_to(ctx, c, &m.d), 0);
-	CHECK(ctx->last_replace);
-	CHECK_INT(nft_commit_revoked(ctx), 1);
+	CHECK(synced.replaced);
+	CHECK_INT(synced.revoked, 1);
 	CHECK(strstr(mdiag_text(&m), "revoked 1 connection of 198.51.100.7 (tcp/5269)") != NULL);
 	CHECK(!flows(conn[C_MSN_XMPP], 300));
 	CHECK(flows(conn[C_ACME], 2000));
@@ -1154,7 +1162,7 @@ TEST(set_swap_keeps_counters_rules_and_connections)
 	CHECK_INT(sync_to(ctx, a, &m.d), 0);
 	ctx->force = NFT_PATH_DELTA;
 	CHECK_INT(sync_to(ctx, b, &m.d), 0);
-	CHECK_INT(ctx->last_swapped, 0);
+	CHECK_INT(synced.swapped, 0);
 	CHECK(live_is(ctx, b));
 	CHECK_INT(nft_read(ctx, b->table, &r_delta, &genid), 0);
 
@@ -1167,8 +1175,8 @@ TEST(set_swap_keeps_counters_rules_and_connections)
 	h1 = capture("nft -a list tables | grep fwtest; nft -a list chains | grep handle");
 	ctx->force = NFT_PATH_SWAP;
 	CHECK_INT(sync_to(ctx, b, &m.d), 0);
-	CHECK(!ctx->last_replace);
-	CHECK_INT(ctx->last_swapped, 4);
+	CHECK(!synced.replaced);
+	CHECK_INT(synced.swapped, 4);
 	CHECK(live_is(ctx, b));
 	/* The same read-back as the delta path, both ways round. */
 	CHECK_INT(nft_read(ctx, b->table, &r_swap, &genid), 0);
@@ -1183,7 +1191,7 @@ TEST(set_swap_keeps_counters_rules_and_connections)
 	CHECK_INT(counter_packets(ctx, a->table, "dropped_out"), 2);
 	for (int i = 0; i < NCONN; i++)
 		CHECK(flows(conn[i], 2000));
-	CHECK_INT(nft_commit_revoked(ctx), 0);
+	CHECK_INT(synced.revoked, 0);
 	/* The counter still counts through the swapped fedports rules. */
 	send_probe();
 	CHECK_INT(counter_packets(ctx, a->table, "dropped_out"), 3);
