@@ -1,6 +1,7 @@
-/* kernel-int.h - shared by the kernel half of nft/ (lower.c, readback.c,
- * kernel.c).  Not a face: nothing outside nft/ includes it; nft.h is the
- * module's face.  The only other header that may name libnftnl types. */
+/* kernel-int.h - shared by the kernel half of nft/ (lower.c, decode.c,
+ * elems.c, readback.c, kernel.c).  Not a face: nothing outside nft/
+ * includes it; nft.h is the module's face.  The only other header that
+ * may name libnftnl types. */
 #ifndef FEDWALL_NFT_KERNEL_INT_H
 #define FEDWALL_NFT_KERNEL_INT_H
 
@@ -12,6 +13,7 @@
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
+#include <string.h>
 
 /* How nft_commit() removes elements from a set (tests and cost
  * measurements force one; AUTO follows the cost model in kernel.c). */
@@ -32,6 +34,10 @@ struct nft_ctx {
 	/* What the last commit sent (for tests and -v): messages between
 	 * batch begin and end, and how many of them were element messages. */
 	size_t last_msgs, last_elem_msgs;
+	bool last_replace;
+	size_t last_swapped;            /* sets rebuilt and swapped in */
+	size_t last_revoked;            /* conntrack entries deleted */
+	uint32_t last_genid;            /* nft_commit_genid() */
 	enum nft_path force;            /* NFT_PATH_AUTO but in tests */
 };
 
@@ -94,12 +100,86 @@ size_t nft_elem_cost(const struct ir_ruleset *rs, const struct ir_set *s,
 /* "64.4.9.181 . tcp . 5061" */
 void nft_elem_fmt(const struct ir_set *s, const struct ir_elem *e, struct strbuf *sb);
 
-/* ---- read-back (readback.c) -------------------------------------------- */
+/* ---- rule decoding (decode.c) ------------------------------------------ */
 
 /* Decodes a kernel rule of chain `c` (of `rs`, whose sets are decoded
  * already) into `out`.  False when the rule is not one fedwall writes. */
 bool nft_decode_rule(const struct ir_ruleset *rs, const struct nftnl_rule *kr,
 		     struct ir_rule *out);
+
+/* The string TLV of `type` at the top level of a userdata blob, copied. */
+char *nft_udata_str(const void *data, uint32_t len, uint8_t type);
+
+#define GET_UDATA_STR(getter, obj, attr, type)                                  \
+	({                                                                     \
+		uint32_t ulen_ = 0;                                            \
+		const void *u_ = getter(obj, attr, &ulen_);                    \
+		nft_udata_str(u_, ulen_, type);                                \
+	})
+
+/* ---- element dumps (elems.c) -------------------------------------------- */
+
+#define KELEMS_NO_CHAIN UINT32_MAX
+#define KELEMS_KEY_MAX 24       /* sizeof(struct nft_kelem.key) */
+
+/* Interned jump target names: an element keeps its target as an id,
+ * resolved to a chain index once per name at conversion, because a
+ * recorded dump may bring the chains after the elements. */
+struct names {
+	VEC(char *) v;
+	uint32_t *slot;         /* id + 1, 0: free (open addressing) */
+	size_t nslot;           /* a power of two, > 2 * v.n */
+};
+
+/* One set's elements: `stride` bytes each, the key, the key_end
+ * (concatenations), a flags byte (NFT_SET_ELEM_INTERVAL_END) and, for
+ * maps, the jump target's name id (host order, unaligned). */
+struct kelems {
+	uint32_t klen;
+	bool concat, map;
+	bool bad;               /* an element fedwall never writes */
+	size_t stride;
+	uint8_t *rec;
+	size_t n, cap;
+};
+
+/* Where a record's flags byte is: after the key (and key_end).  These
+ * accessors are inline: the conversion calls them once per element. */
+static inline size_t kelems_flags_at(const struct kelems *k)
+{
+	return (size_t)k->klen * (k->concat ? 2 : 1);
+}
+
+static inline uint8_t *kelems_rec_at(const struct kelems *k, size_t i)
+{
+	return k->rec + i * k->stride;
+}
+
+static inline uint8_t kelems_rec_flags(const struct kelems *k, const uint8_t *r)
+{
+	return r[kelems_flags_at(k)];
+}
+
+static inline uint32_t kelems_rec_chain(const struct kelems *k, const uint8_t *r)
+{
+	uint32_t id = KELEMS_NO_CHAIN;
+
+	if (k->map)
+		memcpy(&id, r + kelems_flags_at(k) + 1, sizeof(id));
+	return id;
+}
+
+/* Empty arrays shaped for the elements of kernel set `ks`; bad when no
+ * element fedwall writes fits it. */
+void kelems_init(struct kelems *k, const struct nftnl_set *ks);
+void kelems_free(struct kelems *k);
+/* The elements of one NFT_MSG_NEWSETELEM message into `k`, their jump
+ * targets interned in `nm`; false when the message is malformed.  An
+ * element fedwall never writes marks `k` bad and drops its elements. */
+bool kelems_parse_msg(const struct nlmsghdr *nlh, struct kelems *k, struct names *nm);
+/* The id of `s`, or KELEMS_NO_CHAIN when no element named it. */
+uint32_t names_find(const struct names *nm, const char *s);
+void names_free(struct names *nm);
 
 /* ---- revocation (revoke.c) --------------------------------------------- */
 

@@ -1,7 +1,10 @@
-/* readback.c - kernel -> IR: dumps fedwall's table and decodes it by
- * matching the expression patterns lower.c emits.  A rule is accepted
- * only if lowering the decoded rule gives back the very same expressions;
- * anything else makes the live table "foreign" (replace, never patch). */
+/* readback.c - kernel -> IR: dumps fedwall's table (or walks a recorded
+ * dump) and converts the objects to IR, the rules through decode.c's
+ * nft_decode_rule(), the elements parsed by elems.c into packed arrays.
+ * Anything the conversion does not recognise makes the live table
+ * "foreign" (replace, never patch).  The public readers, nft_read(),
+ * nft_read_shape() and nft_decode_dump() (nft.h), serve the apply,
+ * refresh, status and confirm paths, kcost and the fuzzer. */
 #define _GNU_SOURCE     /* qsort_r */
 #include "nft/kernel-int.h"
 
@@ -11,11 +14,9 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
-#include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <libnftnl/expr.h>
 #include <libnftnl/udata.h>
 
 #define READ_TRIES 5
@@ -23,711 +24,6 @@
 /* The IR keeps the kernel's table flags as they are. */
 _Static_assert((int)IR_TABLE_F_DORMANT == (int)NFT_TABLE_F_DORMANT &&
 	       (int)IR_TABLE_F_OWNER == (int)NFT_TABLE_F_OWNER, "table flags");
-
-/* ---- userdata -------------------------------------------------------------- */
-
-/* The string TLV of `type` at the top level of a userdata blob, copied. */
-static char *udata_str(const void *data, uint32_t len, uint8_t type)
-{
-	const struct nftnl_udata *a;
-
-	if (!data)
-		return NULL;
-	nftnl_udata_for_each_data((const char *)data, len, a) {
-		uint8_t n = nftnl_udata_len(a);
-
-		if ((const char *)nftnl_udata_get(a) + n > (const char *)data + len)
-			break;
-		if (nftnl_udata_type(a) == type && n > 0)
-			return xstrndup(nftnl_udata_get(a), n);
-	}
-	return NULL;
-}
-
-#define GET_UDATA_STR(getter, obj, attr, type)                                  \
-	({                                                                     \
-		uint32_t ulen_ = 0;                                            \
-		const void *u_ = getter(obj, attr, &ulen_);                    \
-		udata_str(u_, ulen_, type);                                    \
-	})
-
-/* ---- rule decoding ----------------------------------------------------------- */
-
-/* What a rule matches, collected expression by expression. */
-struct shape {
-	uint32_t ifkey;         /* NFT_META_IIF... or 0 */
-	char ifname[IFNAMSIZ + 1];
-	bool ct;
-	uint32_t ctmask;
-	uint8_t nfproto;        /* 0: no family guard */
-	uint8_t l4proto;        /* icmp guard, 0: none */
-	bool icmp;
-	uint8_t icmp_type;
-	bool tcpflags;          /* tcp flags & MASK != VALUE */
-	bool addr;
-	uint8_t addr_family;
-	enum ir_field field;
-	const char *set;
-	bool vmap;
-	bool limit;
-	uint64_t rate, unit;
-	bool log;
-	const char *prefix;
-	const char *counter;
-	enum ir_verdict verdict;
-	const char *jump;
-};
-
-enum load { L_NONE, L_META, L_CT, L_CTMASKED, L_ICMPTYPE, L_TCPFLAGS, L_TCPMASKED };
-
-struct dec {
-	struct shape s;
-	enum load last;
-	uint32_t meta;
-	bool bad;
-};
-
-static void dec_meta(struct dec *d, const struct nftnl_expr *e)
-{
-	d->last = L_META;
-	d->meta = nftnl_expr_get_u32(e, NFTNL_EXPR_META_KEY);
-	if (!nftnl_expr_is_set(e, NFTNL_EXPR_META_DREG))
-		d->bad = true;
-}
-
-static void dec_cmp(struct dec *d, const struct nftnl_expr *e)
-{
-	uint32_t op = nftnl_expr_get_u32(e, NFTNL_EXPR_CMP_OP), len = 0;
-	const uint8_t *v = nftnl_expr_get(e, NFTNL_EXPR_CMP_DATA, &len);
-	uint32_t u32 = 0;
-	bool masked = d->last == L_CTMASKED || d->last == L_TCPMASKED;
-
-	if (!v || (op != NFT_CMP_EQ && !(op == NFT_CMP_NEQ && masked))) {
-		d->bad = true;
-		return;
-	}
-	memcpy(&u32, v, len < 4 ? len : 4);
-	if (d->last == L_CTMASKED) {
-		d->s.ct = u32 == 0 && len == 4;
-	} else if (d->last == L_TCPMASKED) {
-		d->s.tcpflags = op == NFT_CMP_NEQ && len == 1;  /* values: re-lowering */
-	} else if (d->last == L_ICMPTYPE) {
-		d->s.icmp = true;
-		d->s.icmp_type = v[0];
-	} else if (d->last != L_META) {
-		d->bad = true;
-	} else if (d->meta == NFT_META_IIF || d->meta == NFT_META_OIF) {
-		d->s.ifkey = d->meta;
-	} else if (d->meta == NFT_META_IIFNAME || d->meta == NFT_META_OIFNAME) {
-		d->s.ifkey = d->meta;
-		memcpy(d->s.ifname, v, len < IFNAMSIZ ? len : IFNAMSIZ);
-	} else if (d->meta == NFT_META_NFPROTO) {
-		d->s.nfproto = v[0];
-	} else if (d->meta == NFT_META_L4PROTO) {
-		d->s.l4proto = v[0];
-	} else {
-		d->bad = true;
-	}
-	d->last = L_NONE;
-}
-
-static void dec_payload(struct dec *d, const struct nftnl_expr *e)
-{
-	uint32_t base = nftnl_expr_get_u32(e, NFTNL_EXPR_PAYLOAD_BASE);
-	uint32_t off = nftnl_expr_get_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET);
-	uint32_t len = nftnl_expr_get_u32(e, NFTNL_EXPR_PAYLOAD_LEN);
-
-	d->last = L_NONE;
-	if (base == NFT_PAYLOAD_TRANSPORT_HEADER && off == 0 && len == 1) {
-		d->last = L_ICMPTYPE;
-	} else if (base == NFT_PAYLOAD_TRANSPORT_HEADER && off == NFT_TCP_FLAGS_OFFSET &&
-		   len == 1) {
-		d->last = L_TCPFLAGS;
-	} else if (base == NFT_PAYLOAD_NETWORK_HEADER && len == 4 && (off == 12 || off == 16)) {
-		d->s.addr = true;
-		d->s.addr_family = 4;
-		d->s.field = off == 16 ? IR_DADDR : IR_SADDR;
-	} else if (base == NFT_PAYLOAD_NETWORK_HEADER && len == 16 && (off == 8 || off == 24)) {
-		d->s.addr = true;
-		d->s.addr_family = 6;
-		d->s.field = off == 24 ? IR_DADDR : IR_SADDR;
-	} else if (!(base == NFT_PAYLOAD_TRANSPORT_HEADER && off == 2 && len == 2)) {
-		d->bad = true;
-	}
-}
-
-static void dec_immediate(struct dec *d, const struct nftnl_expr *e)
-{
-	int32_t v = (int32_t)nftnl_expr_get_u32(e, NFTNL_EXPR_IMM_VERDICT);
-
-	if (nftnl_expr_get_u32(e, NFTNL_EXPR_IMM_DREG) != NFT_REG_VERDICT) {
-		d->bad = true;
-	} else if (v == NF_ACCEPT) {
-		d->s.verdict = IR_ACCEPT;
-	} else if (v == NF_DROP) {
-		d->s.verdict = IR_DROP;
-	} else if (v == NFT_JUMP && nftnl_expr_is_set(e, NFTNL_EXPR_IMM_CHAIN)) {
-		d->s.verdict = IR_JUMP;
-		d->s.jump = nftnl_expr_get_str(e, NFTNL_EXPR_IMM_CHAIN);
-	} else {
-		d->bad = true;
-	}
-}
-
-static void dec_expr(struct dec *d, const struct nftnl_expr *e)
-{
-	const char *n = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
-
-	if (!strcmp(n, "meta")) {
-		dec_meta(d, e);
-	} else if (!strcmp(n, "cmp")) {
-		dec_cmp(d, e);
-	} else if (!strcmp(n, "ct")) {
-		d->last = nftnl_expr_get_u32(e, NFTNL_EXPR_CT_KEY) == NFT_CT_STATE ? L_CT : L_NONE;
-		d->bad |= d->last != L_CT;
-	} else if (!strcmp(n, "bitwise") && d->last == L_CT) {
-		uint32_t len = 0;
-		const void *m = nftnl_expr_get(e, NFTNL_EXPR_BITWISE_MASK, &len);
-
-		if (m && len == 4)
-			memcpy(&d->s.ctmask, m, 4);
-		d->last = L_CTMASKED;
-	} else if (!strcmp(n, "bitwise") && d->last == L_TCPFLAGS) {
-		d->last = L_TCPMASKED;  /* mask checked by re-lowering */
-	} else if (!strcmp(n, "payload")) {
-		dec_payload(d, e);
-	} else if (!strcmp(n, "byteorder")) {
-		d->last = L_NONE;       /* l4proto as a key part, not a guard */
-	} else if (!strcmp(n, "lookup")) {
-		d->s.set = nftnl_expr_get_str(e, NFTNL_EXPR_LOOKUP_SET);
-		d->s.vmap = nftnl_expr_is_set(e, NFTNL_EXPR_LOOKUP_DREG);
-	} else if (!strcmp(n, "limit")) {
-		d->s.limit = true;
-		d->s.rate = nftnl_expr_get_u64(e, NFTNL_EXPR_LIMIT_RATE);
-		d->s.unit = nftnl_expr_get_u64(e, NFTNL_EXPR_LIMIT_UNIT);
-	} else if (!strcmp(n, "log")) {
-		d->s.log = true;
-		if (nftnl_expr_is_set(e, NFTNL_EXPR_LOG_PREFIX))
-			d->s.prefix = nftnl_expr_get_str(e, NFTNL_EXPR_LOG_PREFIX);
-	} else if (!strcmp(n, "objref")) {
-		d->s.counter = nftnl_expr_get_str(e, NFTNL_EXPR_OBJREF_IMM_NAME);
-	} else if (!strcmp(n, "immediate")) {
-		dec_immediate(d, e);
-	} else {
-		d->bad = true;
-	}
-}
-
-static bool unit_from(uint64_t secs, enum log_unit *u)
-{
-	static const uint64_t s[] = { 1, 60, 3600, 86400 };
-
-	for (unsigned i = 0; i < ARRAY_SIZE(s); i++) {
-		if (s[i] == secs) {
-			*u = (enum log_unit)i;
-			return true;
-		}
-	}
-	return false;
-}
-
-static enum ir_ifdir ifdir_of(uint32_t key)
-{
-	return key == NFT_META_OIF || key == NFT_META_OIFNAME ? IR_OIF : IR_IIF;
-}
-
-static void classify_match(const struct shape *s, struct ir_rule *r)
-{
-	if (s->set)
-		r->set = xstrdup(s->set);
-	if (s->addr) {
-		r->family = s->addr_family;
-		r->field = s->field;
-	}
-}
-
-/* Shape -> IR rule, normalised the way the generator builds them. */
-static bool classify(const struct shape *s, struct ir_rule *r)
-{
-	memset(r, 0, sizeof(*r));
-	r->verdict = s->verdict;
-	if (s->tcpflags && s->ct && s->l4proto == IPPROTO_TCP && s->verdict == IR_DROP) {
-		r->kind = IR_R_NEW_NOT_SYN;
-		r->target = s->counter ? xstrdup(s->counter) : NULL;
-	} else if (s->tcpflags) {
-		return false;
-	} else if (s->ct) {
-		r->kind = IR_R_CT_STATE;
-		r->target = s->counter ? xstrdup(s->counter) : NULL;
-	} else if (s->verdict == IR_JUMP) {
-		r->kind = IR_R_JUMP;
-		r->target = xstrdup(s->jump);
-		if (s->ifkey == NFT_META_IIFNAME || s->ifkey == NFT_META_OIFNAME) {
-			r->ifdir = ifdir_of(s->ifkey);
-			r->ifname = xstrdup(s->ifname);
-		}
-		classify_match(s, r);
-	} else if (s->ifkey == NFT_META_IIF || s->ifkey == NFT_META_OIF) {
-		r->kind = IR_R_LOOPBACK;
-		r->ifdir = ifdir_of(s->ifkey);
-	} else if (s->icmp) {
-		r->kind = IR_R_ICMP;
-		r->family = s->nfproto == NFPROTO_IPV6 ? 6 : 4;
-		r->icmp_type = s->icmp_type;
-	} else if (s->limit || s->log) {
-		r->kind = IR_R_LOG;
-		r->rate = (unsigned)s->rate;
-		if (!unit_from(s->unit, &r->unit))
-			return false;
-		r->log_prefix = xstrdup(s->prefix ? s->prefix : "");
-		classify_match(s, r);
-	} else if (s->counter) {
-		r->kind = IR_R_COUNTER;
-		r->target = xstrdup(s->counter);
-		classify_match(s, r);
-	} else if (s->set) {
-		r->kind = !s->vmap ? IR_R_LOOKUP : s->addr ? IR_R_VMAP : IR_R_PORT_VMAP;
-		classify_match(s, r);
-	} else {
-		return false;
-	}
-	return true;
-}
-
-static void rule_clear(struct ir_rule *r)
-{
-	free(r->ifname);
-	free(r->set);
-	free(r->target);
-	free(r->log_prefix);
-	free(r->comment);
-	memset(r, 0, sizeof(*r));
-}
-
-/* The expressions of a rule as text, one line each: what `nft
- * --debug=netlink` shows, to compare a kernel rule with our lowering. */
-static void exprs_text(const struct nftnl_rule *r, struct strbuf *sb)
-{
-	struct nftnl_expr_iter *it = nftnl_expr_iter_create(r);
-	struct nftnl_expr *e;
-	char buf[1024];
-
-	while ((e = nftnl_expr_iter_next(it))) {
-		nftnl_expr_snprintf(buf, sizeof(buf), e, NFTNL_OUTPUT_DEFAULT, 0);
-		sb_addf(sb, "%s %s\n", nftnl_expr_get_str(e, NFTNL_EXPR_NAME), buf);
-	}
-	nftnl_expr_iter_destroy(it);
-}
-
-/* FEDWALL_DEBUG_DECODE=1 prints both expression lists when they differ:
- * the way to see why a newer kernel's dump makes fedwall's own rules look
- * foreign (every apply would then replace the table). */
-static bool same_as_lowered(const struct ir_ruleset *rs, const struct nftnl_rule *kr,
-			    const struct ir_rule *r)
-{
-	struct ir_chain c = { .name = (char *)nftnl_rule_get_str(kr, NFTNL_RULE_CHAIN) };
-	struct strbuf a = { 0 }, b = { 0 };
-	const char *err = NULL;
-	struct nftnl_rule *mine = nft_lower_rule(rs, &c, r, NULL, &err);
-	bool same = false;
-
-	if (mine) {
-		exprs_text(kr, &a);
-		exprs_text(mine, &b);
-		same = !strcmp(sb_str(&a), sb_str(&b));
-		if (!same && getenv("FEDWALL_DEBUG_DECODE"))
-			fprintf(stderr, "kernel:\n%slowered:\n%s", sb_str(&a), sb_str(&b));
-		nftnl_rule_free(mine);
-	}
-	sb_free(&a);
-	sb_free(&b);
-	return same;
-}
-
-bool nft_decode_rule(const struct ir_ruleset *rs, const struct nftnl_rule *kr,
-		     struct ir_rule *out)
-{
-	struct nftnl_expr_iter *it = nftnl_expr_iter_create(kr);
-	struct dec d = { 0 };
-	struct nftnl_expr *e;
-
-	memset(out, 0, sizeof(*out));
-	while ((e = nftnl_expr_iter_next(it)) && !d.bad)
-		dec_expr(&d, e);
-	nftnl_expr_iter_destroy(it);
-	if (d.bad || !classify(&d.s, out)) {
-		rule_clear(out);
-		return false;
-	}
-	if (!same_as_lowered(rs, kr, out)) {
-		rule_clear(out);
-		return false;
-	}
-	out->comment = GET_UDATA_STR(nftnl_rule_get_data, kr, NFTNL_RULE_USERDATA,
-				     NFTNL_UDATA_RULE_COMMENT);
-	return true;
-}
-
-/* ---- elements as dumped --------------------------------------------------------- */
-
-/* Elements are read straight from the netlink attributes into one packed
- * array per set: a libnftnl object per element (calloc, copies, free)
- * was most of the read-back's time and memory on large sets (issue 6).
- * Every attribute is checked for type and length here, since
- * nft_decode_dump() is fed arbitrary bytes.  Two outcomes besides
- * success: malformed netlink (a truncated, duplicated or wrongly sized
- * attribute) fails the message; a well-formed element fedwall never
- * writes marks its set foreign. */
-
-#define NO_CHAIN UINT32_MAX
-#define KEY_MAX 24              /* sizeof(struct nft_kelem.key) */
-
-/* Interned jump target names: an element keeps its target as an id,
- * resolved to a chain index once per name at conversion, because a
- * recorded dump may bring the chains after the elements. */
-struct names {
-	VEC(char *) v;
-	uint32_t *slot;         /* id + 1, 0: free (open addressing) */
-	size_t nslot;           /* a power of two, > 2 * v.n */
-};
-
-/* One set's elements: `stride` bytes each, the key, the key_end
- * (concatenations), a flags byte (NFT_SET_ELEM_INTERVAL_END) and, for
- * maps, the jump target's name id (host order, unaligned). */
-struct kelems {
-	uint32_t klen;
-	bool concat, map;
-	bool bad;               /* an element fedwall never writes */
-	size_t stride;
-	uint8_t *rec;
-	size_t n, cap;
-};
-
-static uint32_t name_hash(const char *s)
-{
-	uint32_t h = 2166136261u;       /* FNV-1a */
-
-	while (*s)
-		h = (h ^ (uint8_t)*s++) * 16777619u;
-	return h;
-}
-
-/* The slot of `s`: where it is, or the free one where it would go. */
-static size_t names_slot(const struct names *nm, const char *s)
-{
-	size_t mask = nm->nslot - 1, i = name_hash(s) & mask;
-
-	while (nm->slot[i] && strcmp(nm->v.v[nm->slot[i] - 1], s))
-		i = (i + 1) & mask;
-	return i;
-}
-
-static void names_grow(struct names *nm)
-{
-	size_t n = nm->nslot ? nm->nslot * 2 : 16;
-
-	free(nm->slot);
-	nm->slot = xcalloc(n, sizeof(*nm->slot));
-	nm->nslot = n;
-	for (size_t id = 0; id < nm->v.n; id++)
-		nm->slot[names_slot(nm, nm->v.v[id])] = (uint32_t)id + 1;
-}
-
-static uint32_t names_intern(struct names *nm, const char *s)
-{
-	size_t i;
-
-	if (2 * (nm->v.n + 1) >= nm->nslot)
-		names_grow(nm);
-	i = names_slot(nm, s);
-	if (!nm->slot[i]) {
-		VEC_PUSH(&nm->v, xstrdup(s));
-		nm->slot[i] = (uint32_t)nm->v.n;
-	}
-	return nm->slot[i] - 1;
-}
-
-/* The id of `s`, or NO_CHAIN when no element named it. */
-static uint32_t names_find(const struct names *nm, const char *s)
-{
-	size_t i;
-
-	if (!nm->nslot)
-		return NO_CHAIN;
-	i = names_slot(nm, s);
-	return nm->slot[i] ? nm->slot[i] - 1 : NO_CHAIN;
-}
-
-static void names_free(struct names *nm)
-{
-	for (size_t i = 0; i < nm->v.n; i++)
-		free(nm->v.v[i]);
-	free(nm->v.v);
-	free(nm->slot);
-	memset(nm, 0, sizeof(*nm));
-}
-
-/* Where a record's flags byte is: after the key (and key_end). */
-static size_t flags_at(const struct kelems *k)
-{
-	return (size_t)k->klen * (k->concat ? 2 : 1);
-}
-
-static void kelems_init(struct kelems *k, const struct nftnl_set *ks)
-{
-	uint32_t flags = nftnl_set_get_u32(ks, NFTNL_SET_FLAGS);
-
-	memset(k, 0, sizeof(*k));
-	k->klen = nftnl_set_get_u32(ks, NFTNL_SET_KEY_LEN);
-	k->concat = flags & NFT_SET_CONCAT;
-	k->map = flags & NFT_SET_MAP;
-	k->bad = !k->klen || k->klen > KEY_MAX;         /* conv_set refuses it */
-	if (!k->bad)
-		k->stride = flags_at(k) + 1 + (k->map ? sizeof(uint32_t) : 0);
-}
-
-static void kelems_free(struct kelems *k)
-{
-	free(k->rec);
-	k->rec = NULL;
-	k->n = k->cap = 0;
-}
-
-static uint8_t *rec_at(const struct kelems *k, size_t i)
-{
-	return k->rec + i * k->stride;
-}
-
-static uint8_t rec_flags(const struct kelems *k, const uint8_t *r)
-{
-	return r[flags_at(k)];
-}
-
-static uint32_t rec_chain(const struct kelems *k, const uint8_t *r)
-{
-	uint32_t id = NO_CHAIN;
-
-	if (k->map)
-		memcpy(&id, r + flags_at(k) + 1, sizeof(id));
-	return id;
-}
-
-/* One element's attributes, checked. */
-struct pelem {
-	const struct nlattr *key, *key_end;     /* NFTA_DATA_VALUE */
-	uint32_t flags;
-	bool verdict;
-	int32_t code;
-	const char *chain;
-	bool foreign;           /* holds what fedwall never writes */
-};
-
-struct attrs {
-	const struct nlattr **tb;
-	const enum mnl_attr_data_type *type;    /* of tb[0..max] */
-	uint16_t max;
-	bool extra;             /* a type beyond max */
-};
-
-static int attrs_cb(const struct nlattr *a, void *data)
-{
-	struct attrs *at = data;
-	uint16_t t = mnl_attr_get_type(a);
-
-	if (t > at->max) {
-		at->extra = true;       /* a newer kernel's; libnftnl skipped them */
-		return MNL_CB_OK;
-	}
-	if (at->tb[t] || mnl_attr_validate(a, at->type[t]) < 0)
-		return MNL_CB_ERROR;
-	at->tb[t] = a;
-	return MNL_CB_OK;
-}
-
-/* The attributes nested in `nest` into tb[0..max], each validated
- * against type[]; false when one is duplicated, of the wrong size, or
- * overruns the nest (libmnl's walk stops there silently). */
-static bool parse_nest(const struct nlattr *nest, const struct nlattr **tb, uint16_t max,
-		       const enum mnl_attr_data_type *type, bool *extra)
-{
-	struct attrs at = { tb, type, max, false };
-	const char *end = (const char *)mnl_attr_get_payload(nest) +
-			  mnl_attr_get_payload_len(nest);
-	const struct nlattr *a;
-
-	memset(tb, 0, (max + 1u) * sizeof(*tb));
-	mnl_attr_for_each_nested(a, nest)
-		if (attrs_cb(a, &at) != MNL_CB_OK)
-			return false;
-	*extra |= at.extra;
-	return (const char *)a >= end;
-}
-
-static const enum mnl_attr_data_type data_type[NFTA_DATA_MAX + 1] = {
-	[NFTA_DATA_VALUE] = MNL_TYPE_BINARY,
-	[NFTA_DATA_VERDICT] = MNL_TYPE_NESTED,
-};
-
-static const enum mnl_attr_data_type verdict_type[NFTA_VERDICT_MAX + 1] = {
-	[NFTA_VERDICT_CODE] = MNL_TYPE_U32,
-	[NFTA_VERDICT_CHAIN] = MNL_TYPE_NUL_STRING,
-	[NFTA_VERDICT_CHAIN_ID] = MNL_TYPE_U32,
-};
-
-/* A key (NFTA_SET_ELEM_KEY, _KEY_END): a value, nothing else. */
-static bool parse_key(const struct nlattr *nest, const struct nlattr **out, bool *foreign)
-{
-	const struct nlattr *tb[NFTA_DATA_MAX + 1];
-
-	*out = NULL;
-	if (!nest)
-		return true;
-	if (!parse_nest(nest, tb, NFTA_DATA_MAX, data_type, foreign))
-		return false;
-	*foreign |= tb[NFTA_DATA_VERDICT] != NULL;
-	*out = tb[NFTA_DATA_VALUE];
-	return true;
-}
-
-/* NFTA_SET_ELEM_DATA: for fedwall, always a verdict naming a chain. */
-static bool parse_verdict(const struct nlattr *nest, struct pelem *pe)
-{
-	const struct nlattr *tb[NFTA_DATA_MAX + 1], *v[NFTA_VERDICT_MAX + 1];
-
-	if (!nest)
-		return true;
-	if (!parse_nest(nest, tb, NFTA_DATA_MAX, data_type, &pe->foreign))
-		return false;
-	pe->foreign |= tb[NFTA_DATA_VALUE] || !tb[NFTA_DATA_VERDICT];
-	if (!tb[NFTA_DATA_VERDICT])
-		return true;
-	if (!parse_nest(tb[NFTA_DATA_VERDICT], v, NFTA_VERDICT_MAX, verdict_type,
-			&pe->foreign))
-		return false;
-	pe->foreign |= !v[NFTA_VERDICT_CODE] || v[NFTA_VERDICT_CHAIN_ID];
-	pe->verdict = true;
-	if (v[NFTA_VERDICT_CODE])
-		pe->code = (int32_t)ntohl(mnl_attr_get_u32(v[NFTA_VERDICT_CODE]));
-	if (v[NFTA_VERDICT_CHAIN])
-		pe->chain = mnl_attr_get_str(v[NFTA_VERDICT_CHAIN]);
-	return true;
-}
-
-static const enum mnl_attr_data_type elem_type[NFTA_SET_ELEM_MAX + 1] = {
-	[NFTA_SET_ELEM_KEY] = MNL_TYPE_NESTED,
-	[NFTA_SET_ELEM_DATA] = MNL_TYPE_NESTED,
-	[NFTA_SET_ELEM_FLAGS] = MNL_TYPE_U32,
-	[NFTA_SET_ELEM_TIMEOUT] = MNL_TYPE_U64,
-	[NFTA_SET_ELEM_EXPIRATION] = MNL_TYPE_U64,
-	[NFTA_SET_ELEM_USERDATA] = MNL_TYPE_BINARY,
-	[NFTA_SET_ELEM_EXPR] = MNL_TYPE_NESTED,
-	[NFTA_SET_ELEM_OBJREF] = MNL_TYPE_NUL_STRING,
-	[NFTA_SET_ELEM_KEY_END] = MNL_TYPE_NESTED,
-	[NFTA_SET_ELEM_EXPRESSIONS] = MNL_TYPE_NESTED,
-};
-
-static bool parse_elem(const struct nlattr *nest, struct pelem *pe)
-{
-	const struct nlattr *tb[NFTA_SET_ELEM_MAX + 1];
-	bool extra = false;     /* unknown attributes: ignored, as libnftnl did */
-
-	memset(pe, 0, sizeof(*pe));
-	if (!parse_nest(nest, tb, NFTA_SET_ELEM_MAX, elem_type, &extra))
-		return false;
-	if (tb[NFTA_SET_ELEM_FLAGS])
-		pe->flags = ntohl(mnl_attr_get_u32(tb[NFTA_SET_ELEM_FLAGS]));
-	/* Timeouts, comments, counters, object references: never fedwall's. */
-	pe->foreign = tb[NFTA_SET_ELEM_TIMEOUT] || tb[NFTA_SET_ELEM_EXPIRATION] ||
-		      tb[NFTA_SET_ELEM_USERDATA] || tb[NFTA_SET_ELEM_EXPR] ||
-		      tb[NFTA_SET_ELEM_OBJREF] || tb[NFTA_SET_ELEM_EXPRESSIONS];
-	return parse_key(tb[NFTA_SET_ELEM_KEY], &pe->key, &pe->foreign) &&
-	       parse_key(tb[NFTA_SET_ELEM_KEY_END], &pe->key_end, &pe->foreign) &&
-	       parse_verdict(tb[NFTA_SET_ELEM_DATA], pe);
-}
-
-static bool value_is(const struct nlattr *v, uint32_t len)
-{
-	return v && mnl_attr_get_payload_len(v) == len;
-}
-
-/* Whether `pe` is an element fedwall writes into a set shaped as `k`:
- * see nft_elem_encode() and nft_elem_add(). */
-static bool elem_fits(const struct kelems *k, const struct pelem *pe)
-{
-	bool end = pe->flags & NFT_SET_ELEM_INTERVAL_END;
-
-	if (pe->foreign || (pe->flags & ~(uint32_t)NFT_SET_ELEM_INTERVAL_END) ||
-	    !value_is(pe->key, k->klen))
-		return false;
-	if (k->concat ? end || !value_is(pe->key_end, k->klen) : pe->key_end != NULL)
-		return false;
-	if (!k->map || end)
-		return !pe->verdict;    /* an interval's end carries no verdict */
-	return pe->verdict && pe->code == NFT_JUMP && pe->chain;
-}
-
-static void kelems_add(struct kelems *k, struct names *nm, const struct pelem *pe)
-{
-	uint32_t id = NO_CHAIN;
-	uint8_t *r;
-
-	if (k->bad)
-		return;
-	if (!elem_fits(k, pe)) {
-		k->bad = true;
-		kelems_free(k);         /* the set is foreign: its elements go unused */
-		return;
-	}
-	if (k->n == k->cap) {
-		k->cap = k->cap ? k->cap * 2 : 64;
-		k->rec = xreallocarray(k->rec, k->cap, k->stride);
-	}
-	r = rec_at(k, k->n++);
-	memcpy(r, mnl_attr_get_payload(pe->key), k->klen);
-	if (k->concat)
-		memcpy(r + k->klen, mnl_attr_get_payload(pe->key_end), k->klen);
-	r[flags_at(k)] = pe->flags & NFT_SET_ELEM_INTERVAL_END;
-	if (pe->chain)
-		id = names_intern(nm, pe->chain);
-	if (k->map)
-		memcpy(r + flags_at(k) + 1, &id, sizeof(id));
-}
-
-/* NFTA_SET_ELEM_LIST_ELEMENTS: each a nested NFTA_LIST_ELEM. */
-static bool parse_elem_list(const struct nlattr *list, struct kelems *k, struct names *nm)
-{
-	const char *end = (const char *)mnl_attr_get_payload(list) +
-			  mnl_attr_get_payload_len(list);
-	const struct nlattr *e;
-	struct pelem pe;
-
-	if (mnl_attr_validate(list, MNL_TYPE_NESTED) < 0)
-		return false;
-	mnl_attr_for_each_nested(e, list) {
-		if (mnl_attr_get_type(e) != NFTA_LIST_ELEM ||
-		    mnl_attr_validate(e, MNL_TYPE_NESTED) < 0 || !parse_elem(e, &pe))
-			return false;
-		kelems_add(k, nm, &pe);
-	}
-	return (const char *)e >= end;
-}
-
-/* The elements of one NFT_MSG_NEWSETELEM message into `k`; false when
- * the message is malformed.  The walk ends at nlmsg_len, not at its
- * aligned tail as libmnl's does (a recorded dump may end unaligned). */
-static bool parse_elem_msg(const struct nlmsghdr *nlh, struct kelems *k, struct names *nm)
-{
-	const char *end = (const char *)nlh + nlh->nlmsg_len;
-	const struct nlattr *a = mnl_nlmsg_get_payload_offset(nlh, sizeof(struct nfgenmsg));
-
-	if (nlh->nlmsg_len < MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(struct nfgenmsg)))
-		return false;
-	for (; mnl_attr_ok(a, (int)(end - (const char *)a)); a = mnl_attr_next(a))
-		if (mnl_attr_get_type(a) == NFTA_SET_ELEM_LIST_ELEMENTS &&
-		    !parse_elem_list(a, k, nm))
-			return false;
-	return (const char *)a >= end;
-}
 
 /* ---- dumps ---------------------------------------------------------------------- */
 
@@ -936,7 +232,7 @@ static int elem_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct elem_sink *sink = data;
 
-	if (parse_elem_msg(nlh, sink->k, sink->names))
+	if (kelems_parse_msg(nlh, sink->k, sink->names))
 		return MNL_CB_OK;
 	errno = EBADMSG;        /* what nl_talk() returns */
 	return MNL_CB_ERROR;
@@ -1107,7 +403,7 @@ static long chain_index(const struct ir_ruleset *rs, const char *name)
 	return -1;
 }
 
-/* The elements' target name ids -> chain indexes (NO_CHAIN: none of
+/* The elements' target name ids -> chain indexes (KELEMS_NO_CHAIN: none of
  * that name), one hash lookup per chain; the first of a name wins, as
  * chain_index() has it. */
 static uint32_t *chain_map(const struct ir_ruleset *rs, const struct names *nm)
@@ -1115,11 +411,11 @@ static uint32_t *chain_map(const struct ir_ruleset *rs, const struct names *nm)
 	uint32_t *m = xreallocarray(NULL, nm->v.n + 1, sizeof(*m));
 
 	for (size_t i = 0; i < nm->v.n; i++)
-		m[i] = NO_CHAIN;
+		m[i] = KELEMS_NO_CHAIN;
 	for (size_t i = rs->nchains; i-- > 0;) {
 		uint32_t id = names_find(nm, rs->chains[i].name);
 
-		if (id != NO_CHAIN)
+		if (id != KELEMS_NO_CHAIN)
 			m[id] = (uint32_t)i;
 	}
 	return m;
@@ -1129,11 +425,11 @@ static uint32_t *chain_map(const struct ir_ruleset *rs, const struct names *nm)
 static bool elem_chain(const struct conv *cv, const struct kelems *k, const uint8_t *r,
 		       struct ir_elem *e)
 {
-	uint32_t id = rec_chain(k, r);
+	uint32_t id = kelems_rec_chain(k, r);
 
 	if (!k->map)
 		return true;
-	if (id == NO_CHAIN || cv->cmap[id] == NO_CHAIN)
+	if (id == KELEMS_NO_CHAIN || cv->cmap[id] == KELEMS_NO_CHAIN)
 		return false;
 	e->chain = cv->cmap[id];
 	return true;
@@ -1190,7 +486,7 @@ static bool conv_concat_elems(const struct conv *cv, struct ir_set *s, const str
 
 	s->elems = k->n ? xreallocarray(NULL, k->n, sizeof(*s->elems)) : NULL;
 	for (size_t i = 0; i < k->n; i++) {
-		if (!conv_concat_elem(cv, s, k, rec_at(k, i), &s->elems[i]))
+		if (!conv_concat_elem(cv, s, k, kelems_rec_at(k, i), &s->elems[i]))
 			return false;
 		s->nelems++;
 		sorted &= i == 0 || ir_elem_cmp(&s->elems[i - 1], &s->elems[i]) < 0;
@@ -1216,11 +512,11 @@ static int bound_cmp(const void *x, const void *y, void *arg)
  * sorted, and sorted input is left alone. */
 static void sort_bounds(struct kelems *k)
 {
-	uint8_t tmp[KEY_MAX + 1 + sizeof(uint32_t)];
+	uint8_t tmp[KELEMS_KEY_MAX + 1 + sizeof(uint32_t)];
 	bool asc = true, desc = true;
 
 	for (size_t i = 1; i < k->n && (asc || desc); i++) {
-		int c = bound_cmp(rec_at(k, i - 1), rec_at(k, i), &k->klen);
+		int c = bound_cmp(kelems_rec_at(k, i - 1), kelems_rec_at(k, i), &k->klen);
 
 		asc &= c <= 0;
 		desc &= c >= 0;
@@ -1232,9 +528,9 @@ static void sort_bounds(struct kelems *k)
 		return;
 	}
 	for (size_t i = 0, j = k->n - 1; i < j; i++, j--) {
-		memcpy(tmp, rec_at(k, i), k->stride);
-		memcpy(rec_at(k, i), rec_at(k, j), k->stride);
-		memcpy(rec_at(k, j), tmp, k->stride);
+		memcpy(tmp, kelems_rec_at(k, i), k->stride);
+		memcpy(kelems_rec_at(k, i), kelems_rec_at(k, j), k->stride);
+		memcpy(kelems_rec_at(k, j), tmp, k->stride);
 	}
 }
 
@@ -1249,14 +545,14 @@ static bool conv_single_elems(const struct conv *cv, struct ir_set *s, struct ke
 
 	sort_bounds(k);
 	for (size_t i = 0; i < k->n; i++)
-		nstart += !(rec_flags(k, rec_at(k, i)) & NFT_SET_ELEM_INTERVAL_END);
+		nstart += !(kelems_rec_flags(k, kelems_rec_at(k, i)) & NFT_SET_ELEM_INTERVAL_END);
 	s->elems = nstart ? xreallocarray(NULL, nstart, sizeof(*s->elems)) : NULL;
 	for (size_t i = 0; i <= k->n; i++) {
-		const uint8_t *r = i < k->n ? rec_at(k, i) : NULL;
-		uint8_t last[KEY_MAX];
+		const uint8_t *r = i < k->n ? kelems_rec_at(k, i) : NULL;
+		uint8_t last[KELEMS_KEY_MAX];
 		struct ir_elem *e;
 
-		if (r && !(rec_flags(k, r) & NFT_SET_ELEM_INTERVAL_END)) {
+		if (r && !(kelems_rec_flags(k, r) & NFT_SET_ELEM_INTERVAL_END)) {
 			if (open)
 				return false;   /* two starts in a row */
 			open = r;
