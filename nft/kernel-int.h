@@ -34,10 +34,6 @@ struct nft_ctx {
 	/* What the last commit sent (for tests and -v): messages between
 	 * batch begin and end, and how many of them were element messages. */
 	size_t last_msgs, last_elem_msgs;
-	bool last_replace;
-	size_t last_swapped;            /* sets rebuilt and swapped in */
-	size_t last_revoked;            /* conntrack entries deleted */
-	uint32_t last_genid;            /* nft_commit_genid() */
 	enum nft_path force;            /* NFT_PATH_AUTO but in tests */
 };
 
