@@ -7,7 +7,7 @@
  * generation by one.  The cache is written only with the generation its
  * table was true at: read back at generation G (the dump is retried until
  * G held from its start to its end), or committed by fedwall with a batch
- * the kernel checked against G (true at G + 1, nft_commit_genid(); after
+ * the kernel checked against G (true at G + 1, the commit result's genid; after
  * a commit that replaced the table or swapped sets in, its shape read at
  * G + 1 without elements, with the elements committed: cli/live.c).  So if
  * the generation is still that one, in the same namespace of the same

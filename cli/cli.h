@@ -156,7 +156,7 @@ int cli_live_get(struct nft_ctx *ctx, const char *table, const struct cli_cache 
 
 /* Caches `live` as the table the kernel holds at generation `genid`:
  * after a read-back (that found nothing foreign), an element-only commit
- * (ir_take_elems(), genid from nft_commit_genid()), or a commit that
+ * (ir_take_elems(), genid from the commit's result), or a commit that
  * created or replaced the table or swapped sets in (its shape read back,
  * nft_read_shape(), with the committed elements).  Nothing for genid 0.
  * A failure to write is a -v note: the next run reads back. */
