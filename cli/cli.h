@@ -131,49 +131,6 @@ void cli_partner_addrs(const struct ir_ruleset *rs, const struct policy *p,
 void addr_lists_copy(struct addr_list *dst, const struct addr_list *src, size_t n);
 
 
-/* ---- cache.c: the live table's cache (refresh, the daemon, --metrics) ---- */
-
-/* STATE_DIR/live.cache: the table as fedwall last knew it in the kernel
- * and the key that proves the kernel holds it still (cache.c). */
-#define LIVE_CACHE_FILE "live.cache"
-
-struct cli_cache {
-	const char *dir;        /* the state directory; NULL: always read back */
-	bool verbose;           /* -v notes: from the cache, or why not */
-	uint64_t inputs;        /* stored with the table by cli_live_put (0: none) */
-};
-
-/* The live table `table` (*live NULL: no table) and the generation it is
- * true at: from the cache when its key holds (this fedwall binary, boot,
- * network namespace, table, and the ruleset generation now: one GETGEN),
- * its counters read (one dump of the table's counters); else read back
- * (nft_read), as always when cc->dir is NULL or `fresh` (a retry).
- * *cached says which.  A cache that does not hold is never an error.  0
- * or -errno after reporting. */
-int cli_live_get(struct nft_ctx *ctx, const char *table, const struct cli_cache *cc,
-		 bool fresh, struct ir_ruleset **live, uint32_t *genid, bool *cached,
-		 struct diag *d);
-
-/* Caches `live` as the table the kernel holds at generation `genid`:
- * after a read-back (that found nothing foreign), an element-only commit
- * (ir_take_elems(), genid from the commit's result), or a commit that
- * created or replaced the table or swapped sets in (its shape read back,
- * nft_read_shape(), with the committed elements).  Nothing for genid 0.
- * A failure to write is a -v note: the next run reads back. */
-void cli_live_put(struct nft_ctx *ctx, const struct cli_cache *cc,
-		  const struct ir_ruleset *live, uint32_t genid, struct diag *d);
-
-/* Whether the cache's key holds now (one GETGEN) and the table in it was
- * built from inputs `cc->inputs` (not 0): then nothing needs doing.
- * Never under FEDWALL_LIVE_CACHE=0 or =verify. */
-bool cli_live_unchanged(struct nft_ctx *ctx, const char *table, const struct cli_cache *cc,
-			uint32_t *genid);
-
-/* Forgets the cache: a commit left the table in a state the cache cannot
- * vouch for (the shape read after it moved on, or differs from what was
- * committed). */
-void cli_live_drop(const struct cli_cache *cc, const char *why, struct diag *d);
-
 /* ---- confirm.c: apply --confirm SECONDS ---- */
 
 /* Applies `want` from a detached watcher that rolls the table back to

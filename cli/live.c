@@ -204,7 +204,7 @@ static struct ir_ruleset *committed_table(struct nft_ctx *ctx, const struct ir_r
  * generation the commit left: an element-only commit leaves `live` with
  * want's elements (the rules, their handles, stay as they were); any
  * other, the table committed_table() finds. */
-static void cache_after(struct nft_ctx *ctx, const struct cli_cache *cc,
+static void cache_after(struct nft_ctx *ctx, const struct engine_cache *cc,
 			struct ir_ruleset *live, const struct ir_ruleset *want,
 			const struct ir_diff *diff, const struct nft_commit_result *cr,
 			struct diag *d)
@@ -221,9 +221,9 @@ static void cache_after(struct nft_ctx *ctx, const struct cli_cache *cc,
 	else if (!ir_take_elems(live, want, diff))
 		why = "the table after the commit is unknown";
 	if (why)
-		cli_live_drop(cc, why, d);
+		engine_live_drop(cc, why, d);
 	else
-		cli_live_put(ctx, cc, now ? now : live, cr->genid, d);
+		engine_live_put(ctx, cc, now ? now : live, cr->genid, d);
 	ir_free(now);
 }
 
@@ -245,8 +245,9 @@ static int apply_once(struct nft_ctx *ctx, const char *table, cli_want_fn fn, vo
 		      const struct cli_apply_opts *o, bool fresh, struct cli_applied *res,
 		      struct diag *d)
 {
-	struct cli_cache cc = { o->cache_dir, o->verbose, o->inputs ? *o->inputs : 0 };
+	struct engine_cache cc = { o->cache_dir, o->verbose, o->inputs ? *o->inputs : 0 };
 	struct nft_commit_result cr;
+	struct engine_live got;
 	const struct ir_ruleset *want;
 	struct ir_ruleset *live = NULL;
 	struct ir_diff diff = { 0 };
@@ -254,9 +255,12 @@ static int apply_once(struct nft_ctx *ctx, const char *table, cli_want_fn fn, vo
 	bool cached;
 	int ret;
 
-	if (!fresh && cli_live_unchanged(ctx, table, &cc, &genid))
+	if (!fresh && engine_live_unchanged(ctx, table, &cc, &genid))
 		return unchanged(table, genid, o, res, d);
-	ret = cli_live_get(ctx, table, &cc, fresh, &live, &genid, &cached, d);
+	ret = engine_live_get(ctx, table, &cc, fresh, &got, d);
+	live = got.rs;
+	genid = got.genid;
+	cached = got.cached;
 	if (ret)
 		return ret;
 	want = fn(arg, live, d);
@@ -280,7 +284,7 @@ static int apply_once(struct nft_ctx *ctx, const char *table, cli_want_fn fn, vo
 		if (o->out)
 			fprintf(o->out, "fedwall: table inet %s: no changes\n", table);
 		if (!cached || cc.inputs)       /* with the inputs: next time, no work */
-			cli_live_put(ctx, &cc, live, genid, d);
+			engine_live_put(ctx, &cc, live, genid, d);
 		goto out_free;
 	}
 	if (o->verbose && diff.structural)

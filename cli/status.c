@@ -556,17 +556,18 @@ static int sink_close(struct sink *k, bool ok, struct diag *d)
  * kernel's truth.  The metrics of refresh and the daemon (`cache`) take
  * it from the live table's cache when that holds, with the counters
  * read; after a read-back, they cache it. */
-static int live_table(struct nft_ctx *ctx, const char *table, const struct cli_cache *cache,
+static int live_table(struct nft_ctx *ctx, const char *table, const struct engine_cache *cache,
 		      struct ir_ruleset **live, struct diag *d)
 {
+	struct engine_live got;
 	uint32_t genid;
-	bool cached;
 	int ret;
 
 	if (cache) {
-		ret = cli_live_get(ctx, table, cache, false, live, &genid, &cached, d);
-		if (!ret && !cached)
-			cli_live_put(ctx, cache, *live, genid, d);
+		ret = engine_live_get(ctx, table, cache, false, &got, d);
+		*live = got.rs;
+		if (!ret && !got.cached)
+			engine_live_put(ctx, cache, *live, got.genid, d);
 		return ret || *live ? ret : -ENOENT;
 	}
 	ret = nft_read(ctx, table, live, &genid);
@@ -587,7 +588,7 @@ static void dormant_note(const struct ir_ruleset *rs, bool *dormant_out, struct 
 }
 
 static int show(struct nft_ctx *ctx, const char *table, enum format fmt,
-		const struct policy *p, const char *state_dir, const struct cli_cache *cache,
+		const struct policy *p, const char *state_dir, const struct engine_cache *cache,
 		FILE *out, bool *is_dormant, struct diag *d)
 {
 	struct ir_ruleset *live = NULL;
@@ -682,7 +683,7 @@ static int take_format(int argc, const char *argv[], const char *av[], enum form
 /* status's output for `table` to `path` (NULL or "-": stdout); 0 or
  * -errno after reporting. */
 static int status_write(const char *table, enum format fmt, const struct policy *p,
-			const char *state_dir, const struct cli_cache *cache, const char *path,
+			const char *state_dir, const struct engine_cache *cache, const char *path,
 			bool missing_dir_ok, bool *is_dormant, struct diag *d)
 {
 	struct nft_ctx *ctx;
@@ -713,7 +714,7 @@ static int status_write(const char *table, enum format fmt, const struct policy 
 int cli_metrics_write(const struct policy *p, const char *state_dir, const char *path,
 		      struct diag *d)
 {
-	struct cli_cache cache = { state_dir, false, 0 };
+	struct engine_cache cache = { state_dir, false, 0 };
 
 	return status_write(p->table, FMT_PROM, p, state_dir, &cache, path, true, NULL, d);
 }

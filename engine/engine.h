@@ -67,4 +67,64 @@ size_t ifaces_check(const struct policy *p, enum iface_how how, struct diag *d);
  * 128.0.0.0/1 join into 0.0.0.0/0, the whole IPv4 Internet"). */
 int engine_guard(const struct policy *p, const struct ir_ruleset *want, struct diag *d);
 
+/* ---- the live table's cache (engine/cache.c) ----------------------------- */
+
+/* STATE_DIR/live.cache: the table as fedwall last knew it in the kernel
+ * and the key that proves the kernel holds it still (engine/cache.c says
+ * why it can be trusted).  Nothing here ever fails a run because of the
+ * cache: one that does not hold is read around, with a -v note. */
+#define LIVE_CACHE_FILE "live.cache"
+
+struct nft_ctx;
+
+/* Where the cache is and what goes with it; the caller owns the strings,
+ * which must outlive the calls. */
+struct engine_cache {
+	const char *dir;        /* the state directory; NULL: always read back */
+	bool verbose;           /* -v notes: from the cache, or why not */
+	uint64_t inputs;        /* stored with the table by engine_live_put (0: none) */
+};
+
+/* What engine_live_get() found. */
+struct engine_live {
+	struct ir_ruleset *rs;  /* the live table, the caller's to free; NULL: none */
+	uint32_t genid;         /* the generation it is true at */
+	bool cached;            /* from the cache (else read back) */
+};
+
+/* The live table `table` and the generation it is true at: from the
+ * cache when its key holds (this fedwall binary, boot, network namespace,
+ * table, and the ruleset generation now: one GETGEN), its counters read
+ * (one dump of the table's counters); else read back (nft_read), as
+ * always when cc->dir is NULL or `fresh` (a retry).  `out` is zeroed on
+ * entry.  Changes nothing in the kernel or the state directory.  0 (no
+ * table: out->rs NULL) or -errno after reporting; under
+ * FEDWALL_LIVE_CACHE=verify, -EPROTO when the cache was wrong. */
+int engine_live_get(struct nft_ctx *ctx, const char *table, const struct engine_cache *cc,
+		    bool fresh, struct engine_live *out, struct diag *d);
+
+/* Caches `live` (borrowed) as the table the kernel holds at generation
+ * `genid`, replacing STATE_DIR/live.cache: after a read-back (that found
+ * nothing foreign), an element-only commit (ir_take_elems(), genid from
+ * the commit's result), or a commit that created or replaced the table
+ * or swapped sets in (its shape read back, nft_read_shape(), with the
+ * committed elements).  Nothing for genid 0, live NULL or cc->dir NULL.
+ * A failure to write is a -v note (refusing a file others may write, an
+ * error): the next run reads back. */
+void engine_live_put(struct nft_ctx *ctx, const struct engine_cache *cc,
+		     const struct ir_ruleset *live, uint32_t genid, struct diag *d);
+
+/* Whether the cache's key holds now (one GETGEN; *genid gets the
+ * generation) and the table in it was built from inputs `cc->inputs`
+ * (not 0): then nothing needs doing.  Reads the cache's header line only;
+ * changes nothing.  Never under FEDWALL_LIVE_CACHE=0 or =verify. */
+bool engine_live_unchanged(struct nft_ctx *ctx, const char *table,
+			   const struct engine_cache *cc, uint32_t *genid);
+
+/* Forgets the cache (removes the file; a -v note says `why`): a commit
+ * left the table in a state the cache cannot vouch for (the shape read
+ * after it moved on, or differs from what was committed).  Nothing when
+ * cc->dir is NULL. */
+void engine_live_drop(const struct engine_cache *cc, const char *why, struct diag *d);
+
 #endif

@@ -1,4 +1,5 @@
-/* test_livecache.c - what the live table's cache (cli/cache.c) relies on,
+/* test_livecache.c - what the live table's cache (engine/cache.c)
+ * relies on in nft/, not the cache itself (test_engine.c reaches that),
  * against the real kernel, each test in a network namespace of its own
  * (skipped when not root): a commit checked against generation G leaves
  * the ruleset at G + 1 exactly (the result's genid), an element-only commit

@@ -9,7 +9,7 @@
  * G held from its start to its end), or committed by fedwall with a batch
  * the kernel checked against G (true at G + 1, the commit result's genid; after
  * a commit that replaced the table or swapped sets in, its shape read at
- * G + 1 without elements, with the elements committed: cli/live.c).  So if
+ * G + 1 without elements, with the elements committed: engine/apply.c).  So if
  * the generation is still that one, in the same namespace of the same
  * boot, nothing has changed the table since.  The key says all of it:
  *
@@ -24,7 +24,7 @@
  * hex and a newline.  `inputs` is the caller's digest of what the table
  * was built from (refresh: the policy and each partner's addresses; 0:
  * unknown): when the key holds and the inputs are the same, the run has
- * nothing to do (cli_live_unchanged), without building or comparing.
+ * nothing to do (engine_live_unchanged), without building or comparing.
  * `hsum` is the FNV-1a of the header line before it, so that this check
  * reads the header alone, not the whole image.  A cache that does not match, or is damaged in any
  * way, is not used (a -v note says why) and the table is read back; it
@@ -32,7 +32,7 @@
  * back after every hit and fails the run if the two differ (tests).
  */
 #define _GNU_SOURCE             /* memmem */
-#include "cli.h"
+#include "engine/engine.h"
 #include "generator/snapshot.h"
 #include "nft/nft.h"
 
@@ -394,30 +394,28 @@ static struct ir_ruleset *cache_hit(struct nft_ctx *ctx, const char *table, cons
 
 /* ---- the face ------------------------------------------------------------ */
 
-int cli_live_get(struct nft_ctx *ctx, const char *table, const struct cli_cache *cc,
-		 bool fresh, struct ir_ruleset **live, uint32_t *genid, bool *cached,
-		 struct diag *d)
+int engine_live_get(struct nft_ctx *ctx, const char *table, const struct engine_cache *cc,
+		    bool fresh, struct engine_live *out, struct diag *d)
 {
 	struct strbuf why = { 0 };
 	bool hit = false;
 	int ret = 0;
 
-	*live = NULL;
-	*cached = false;
+	memset(out, 0, sizeof(*out));
 	if (!cc->dir || fresh)
 		;
 	else if (cache_mode() == CACHE_OFF)
 		sb_addf(&why, "off (FEDWALL_LIVE_CACHE=0)");
 	else
-		hit = (*live = cache_hit(ctx, table, cc->dir, genid, &why, &ret, d)) != NULL;
+		hit = (out->rs = cache_hit(ctx, table, cc->dir, &out->genid, &why, &ret, d)) != NULL;
 	if (ret)
 		goto out_free;  /* verify found it wrong: reported */
-	*cached = hit;
+	out->cached = hit;
 	if (!hit)
-		ret = nft_read(ctx, table, live, genid);
+		ret = nft_read(ctx, table, &out->rs, &out->genid);
 	if (hit && cc->verbose)
 		diag_note(d, NULL, "table inet %s: live table from the cache at generation %u",
-			  table, *genid);
+			  table, out->genid);
 	else if (why.len && cc->verbose)
 		diag_note(d, NULL, "table inet %s: reading the table back: cache %s", table,
 			  sb_str(&why));
@@ -431,8 +429,8 @@ out_free:
 	return ret;
 }
 
-void cli_live_put(struct nft_ctx *ctx, const struct cli_cache *cc,
-		  const struct ir_ruleset *live, uint32_t genid, struct diag *d)
+void engine_live_put(struct nft_ctx *ctx, const struct engine_cache *cc,
+		     const struct ir_ruleset *live, uint32_t genid, struct diag *d)
 {
 	struct strbuf img = { 0 }, file = { 0 };
 	const char *no;
@@ -469,8 +467,8 @@ void cli_live_put(struct nft_ctx *ctx, const struct cli_cache *cc,
 	sb_free(&file);
 }
 
-bool cli_live_unchanged(struct nft_ctx *ctx, const char *table, const struct cli_cache *cc,
-			uint32_t *genid)
+bool engine_live_unchanged(struct nft_ctx *ctx, const char *table,
+			   const struct engine_cache *cc, uint32_t *genid)
 {
 	struct strbuf why = { 0 };
 	char hdr[CACHE_HEADER_MAX + 1];
@@ -493,7 +491,7 @@ bool cli_live_unchanged(struct nft_ctx *ctx, const char *table, const struct cli
 	return same;
 }
 
-void cli_live_drop(const struct cli_cache *cc, const char *why, struct diag *d)
+void engine_live_drop(const struct engine_cache *cc, const char *why, struct diag *d)
 {
 	char *path;
 

@@ -1,0 +1,232 @@
+/* test_engine.c - the engine reached directly, not through the fedwall
+ * binary: the live table's cache (engine_live_*) keeps a table only as
+ * long as its key holds, is read around when damaged, and is dropped on
+ * demand.  The kernel tests run each in a network namespace of their own
+ * (skipped when not root); the cache's file handling needs no root. */
+#define _GNU_SOURCE
+#include "../harness.h"
+#include "fixture.h"
+
+#include "engine/engine.h"
+#include "generator/generator.h"
+#include "generator/snapshot.h"
+#include "nft/nft.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define HEAD "version: 1\nedge:\n  addresses: [203.0.113.10, 2001:db8:10::10]\n" \
+	"partners:\n  contoso:\n    services: [sip-federation]\n" \
+	"    addresses: [198.51.100.0/26, 2001:db8:100::/48]\n"
+
+static const char A[] = HEAD "  litware:\n    services: [sip-federation]\n"
+	"    addresses: [192.0.2.200, 192.0.2.7]\n";
+static const char B[] = HEAD "  litware:\n    services: [sip-federation]\n"
+	"    addresses: [192.0.2.201, 192.0.2.7]\n";
+
+struct tmpdir {
+	char dir[32];
+	char file[64];
+};
+
+static bool tmpdir_make(struct tmpdir *t)
+{
+	snprintf(t->dir, sizeof(t->dir), "/tmp/fwt-engine.XXXXXX");
+	if (!mkdtemp(t->dir)) {
+		CHECK(!"mkdtemp");
+		return false;
+	}
+	snprintf(t->file, sizeof(t->file), "%s/%s", t->dir, LIVE_CACHE_FILE);
+	return true;
+}
+
+static void tmpdir_remove(struct tmpdir *t)
+{
+	unlink(t->file);
+	rmdir(t->dir);
+}
+
+static void zero_counters(struct ir_ruleset *rs)
+{
+	for (size_t i = 0; rs && i < rs->ncounters; i++)
+		rs->counters[i].packets = rs->counters[i].bytes = 0;
+}
+
+/* Whether a and b are the same table, counters aside (they move). */
+static bool same(struct ir_ruleset *a, struct ir_ruleset *b)
+{
+	struct strbuf x = { 0 }, y = { 0 };
+	bool eq;
+
+	zero_counters(a);
+	zero_counters(b);
+	if (!a || !b)
+		return a == b;
+	ir_encode(a, &x);
+	ir_encode(b, &y);
+	eq = x.len == y.len && !memcmp(x.s, y.s, x.len);
+	sb_free(&x);
+	sb_free(&y);
+	return eq;
+}
+
+/* Commits `want` over what is live; the generation it left, or 0. */
+static uint32_t commit(struct nft_ctx *ctx, const struct ir_ruleset *want)
+{
+	struct nft_commit_result cr = { 0 };
+	struct ir_ruleset *live = NULL;
+	struct ir_diff diff = { 0 };
+	uint32_t g = 0;
+	struct diag d;
+	int ret = nft_read(ctx, want->table, &live, &g);
+
+	diag_init(&d, stderr);
+	CHECK(ret == 0 || ret == -ENOENT);
+	ir_diff(live, want, &diff);
+	CHECK_INT(nft_commit(ctx, live, want, &diff, g, &cr, &d), 0);
+	ir_diff_free(&diff);
+	ir_free(live);
+	return cr.genid;
+}
+
+/* The table as read back now, and its generation. */
+static struct ir_ruleset *readback(struct nft_ctx *ctx, const char *table, uint32_t *g)
+{
+	struct ir_ruleset *rs = NULL;
+
+	CHECK_INT(nft_read(ctx, table, &rs, g), 0);
+	return rs;
+}
+
+/* A network namespace of the test's own with `a` committed and cached
+ * in a new directory t->dir; the table as read back (*back) and its
+ * generation (*g).  NULL when skipped. */
+static struct nft_ctx *cached(const char *test, const struct ir_ruleset *a, struct tmpdir *t,
+			      const struct engine_cache *cc, struct ir_ruleset **back,
+			      uint32_t *g, struct diag *d)
+{
+	struct nft_ctx *ctx;
+
+	diag_init(d, stderr);
+	if (!a || !fixture_netns(test) || nft_open(&ctx))
+		return NULL;
+	if (!tmpdir_make(t)) {
+		nft_close(ctx);
+		return NULL;
+	}
+	CHECK(commit(ctx, a) != 0);
+	*back = readback(ctx, a->table, g);
+	engine_live_put(ctx, cc, *back, *g, d);
+	CHECK_INT(access(t->file, F_OK), 0);
+	return ctx;
+}
+
+TEST(cache_holds_until_the_generation_moves)
+{
+	struct ir_ruleset *a = fixture_generate("engine.yaml", A);
+	struct ir_ruleset *b = fixture_generate("engine.yaml", B), *back = NULL;
+	struct engine_live got = { 0 };
+	struct tmpdir t;
+	struct engine_cache cc = { t.dir, false, 0x1234 }, other = cc;
+	struct nft_ctx *ctx;
+	struct diag d;
+	uint32_t g = 0, g2 = 0;
+
+	other.inputs = 0x4321;
+	if (!b || !(ctx = cached(__func__, a, &t, &cc, &back, &g, &d)))
+		goto out_free;
+	CHECK(engine_live_unchanged(ctx, a->table, &cc, &g2));
+	CHECK_INT(g2, g);
+	CHECK(!engine_live_unchanged(ctx, a->table, &other, &g2));
+	CHECK_INT(engine_live_get(ctx, a->table, &cc, false, &got, &d), 0);
+	CHECK(got.cached && got.genid == g && same(got.rs, back));
+	ir_free(got.rs);
+	/* `fresh` reads back whatever the cache says */
+	CHECK_INT(engine_live_get(ctx, a->table, &cc, true, &got, &d), 0);
+	CHECK(!got.cached && same(got.rs, back));
+	ir_free(got.rs);
+	ir_free(back);
+	/* a commit by anybody moves the generation: the cache is read around */
+	CHECK(commit(ctx, b) == g + 1);
+	CHECK(!engine_live_unchanged(ctx, a->table, &cc, &g2));
+	CHECK_INT(engine_live_get(ctx, a->table, &cc, false, &got, &d), 0);
+	back = readback(ctx, a->table, &g);
+	CHECK(!got.cached && got.genid == g && same(got.rs, back));
+	ir_free(got.rs);
+	tmpdir_remove(&t);
+	nft_close(ctx);
+out_free:
+	ir_free(back);
+	ir_free(a);
+	ir_free(b);
+}
+
+/* Flips one byte of the image, past the header line. */
+static void damage(const char *path)
+{
+	int fd = open(path, O_RDWR);
+	char c = 0;
+	struct stat st;
+
+	CHECK(fd >= 0 && fstat(fd, &st) == 0 && st.st_size > 200);
+	if (fd < 0)
+		return;
+	CHECK_INT(pread(fd, &c, 1, st.st_size - 40), 1);
+	c ^= 0x20;
+	CHECK_INT(pwrite(fd, &c, 1, st.st_size - 40), 1);
+	close(fd);
+}
+
+TEST(damaged_cache_read_around)
+{
+	struct ir_ruleset *a = fixture_generate("engine.yaml", A), *back = NULL;
+	struct engine_live got = { 0 };
+	struct tmpdir t;
+	struct engine_cache cc = { t.dir, false, 0 };
+	struct nft_ctx *ctx;
+	struct diag d;
+	uint32_t g = 0;
+
+	if (!(ctx = cached(__func__, a, &t, &cc, &back, &g, &d)))
+		goto out_free;
+	damage(t.file);
+	CHECK_INT(engine_live_get(ctx, a->table, &cc, false, &got, &d), 0);
+	CHECK(!got.cached && got.genid == g && same(got.rs, back));
+	CHECK_INT(d.errors, 0);
+	ir_free(got.rs);
+	/* no table, no cache directory: nothing, and no error */
+	cc.dir = NULL;
+	CHECK_INT(engine_live_get(ctx, "fwt_none", &cc, false, &got, &d), 0);
+	CHECK(got.rs == NULL && !got.cached);
+	tmpdir_remove(&t);
+	nft_close(ctx);
+out_free:
+	ir_free(back);
+	ir_free(a);
+}
+
+TEST(drop_removes_the_file)
+{
+	struct tmpdir t;
+	struct engine_cache cc = { NULL, false, 0 };
+	struct diag d;
+	int fd;
+
+	if (!tmpdir_make(&t))
+		return;
+	diag_init(&d, stderr);
+	fd = open(t.file, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	CHECK(fd >= 0);
+	if (fd >= 0)
+		close(fd);
+	engine_live_drop(&cc, "no directory: nothing", &d);
+	CHECK_INT(access(t.file, F_OK), 0);
+	cc.dir = t.dir;
+	engine_live_drop(&cc, "the test says so", &d);
+	CHECK(access(t.file, F_OK) < 0 && errno == ENOENT);
+	CHECK_INT(d.errors, 0);
+	tmpdir_remove(&t);
+}
