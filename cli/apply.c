@@ -5,6 +5,7 @@
  * live table comes from, and goes to, the state directory's cache
  * (cache.c) like refresh's. */
 #include "cli.h"
+#include "engine/engine.h"
 #include "generator/generator.h"
 #include "nft/nft.h"
 #include "policy/policy.h"
@@ -90,12 +91,13 @@ int apply_main(int argc, const char *argv[])
 		/* The live table's cache, as refresh keeps it: its key (one
 		 * GETGEN) proves the kernel still holds it, and the next
 		 * refresh starts from what this apply committed. */
-		struct cli_apply_opts ao = { .verbose = o.verbose, .out = stdout, .policy = p,
-					     .cache_dir = o.state_dir };
-		struct cli_applied res;
+		struct engine_apply_opts ao = { .want = fixed, .arg = want, .verbose = o.verbose,
+						.out = stdout, .policy = p,
+						.cache_dir = o.state_dir };
+		struct engine_applied res;
 
 		confirm_notes(o.state_dir, true, stderr);
-		if (!cli_apply(want->table, fixed, want, &ao, &res, &d))
+		if (!engine_apply(want->table, &ao, &res, &d))
 			rc = EXIT_OK;
 	}
 	if (!want && p)

@@ -81,45 +81,6 @@ int cli_read_diff(struct nft_ctx *ctx, const char *table, const struct ir_rulese
  * reporting; the caller frees. */
 char *cli_table(const struct common_opts *o, struct diag *d);
 
-/* The apply cycle apply, refresh and the daemon share.  `fn` builds the
- * ruleset wanted given what is live (NULL: no table); it returns a
- * ruleset it owns (valid until its next call) or NULL after reporting.
- * Read, diff, commit in one transaction; when the ruleset moved in
- * between (genid), read again and call `fn` again, a few times. */
-typedef const struct ir_ruleset *(*cli_want_fn)(void *arg, const struct ir_ruleset *live,
-						struct diag *d);
-
-struct cli_apply_opts {
-	bool verbose;
-	FILE *out;              /* the one-line summary ("no changes" too); NULL: none */
-	const char *cache_dir;  /* use and keep the live table's cache in this
-				 * state directory (apply, apply --confirm,
-				 * refresh, daemon); NULL: read the table back
-				 * every time */
-	/* With cache_dir: a digest of everything `fn` builds the table from
-	 * (the policy, each partner's proposed addresses), or 0.  When the
-	 * cache proves the kernel still holds the table built from the same
-	 * inputs, nothing is built, read or compared: "no changes".  `fn`
-	 * sets it to 0 when what it builds is not the table those inputs
-	 * make (a partner held back by its guards), so it is not stored. */
-	uint64_t *inputs;
-	/* Whose guards bound what is committed (engine_guard, the last look
-	 * before every commit); NULL: the default guards. */
-	const struct policy *policy;
-};
-
-struct cli_applied {
-	bool unchanged;         /* the inputs are the live table's: `fn` not called */
-	bool changed;           /* something was committed */
-	bool replaced;          /* ... by creating or replacing the table */
-	size_t nadd, ndel;      /* element changes */
-	char why[160];          /* a structural change: why ("" if none) */
-};
-
-/* 0 or -errno (reported; -EINVAL when `fn` refused). */
-int cli_apply(const char *table, cli_want_fn fn, void *arg, const struct cli_apply_opts *o,
-	      struct cli_applied *res, struct diag *d);
-
 struct addr_list;
 
 /* Each partner's addresses in ruleset `rs` (may be NULL), from its

@@ -249,7 +249,7 @@ static bool foreign_in(const struct ir_ruleset *live)
 	return false;
 }
 
-/* cli_apply's want builder.  The table before is the `live` cli_apply
+/* engine_apply's want builder.  The table before is the `live` engine_apply
  * diffs against, read back or from the cache whose key proved it the
  * kernel's (no second read of the table): the commit is checked against
  * the generation `live` is true at, so if it goes through, nothing
@@ -390,16 +390,16 @@ static void random_token(uint64_t *t)
 /* Applies and records what the rollback needs.  Called with the lock. */
 static int arm(struct watch *w, struct diag *d)
 {
-	struct cli_apply_opts ao = { .verbose = w->o->verbose, .out = stdout, .policy = w->p,
-				     .cache_dir = w->dir };
-	struct cli_applied res;
+	struct engine_apply_opts ao = { .want = snapshot, .arg = w, .verbose = w->o->verbose,
+					.out = stdout, .policy = w->p, .cache_dir = w->dir };
+	struct engine_applied res;
 	struct timespec now;
 	int ret;
 
 	if (pending_busy(w->dir, d))
 		return -EBUSY;
 	confirm_notes(w->dir, true, stderr);
-	ret = cli_apply(w->want->table, snapshot, w, &ao, &res, d);
+	ret = engine_apply(w->want->table, &ao, &res, d);
 	if (ret)
 		return ret;
 	if (w->foreign)

@@ -1,7 +1,7 @@
 /* live.c - what apply, plan, status, flush, refresh and the daemon
  * share: the desired ruleset from a policy (offline, or --resolve), the
- * live one from the kernel with its diff, the apply cycle (read, diff,
- * commit, retry when the ruleset moved), each partner's live addresses,
+ * live one from the kernel with its diff, each partner's live addresses.
+ * The apply loop itself is the engine's (engine_apply).
  */
 #include "cli.h"
 #include "engine/engine.h"
@@ -19,8 +19,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-#define APPLY_TRIES 3
 
 /* --resolve: every name now, through the system's resolver. */
 static bool want_sources(const struct common_opts *o, const struct policy *p,
@@ -88,15 +86,7 @@ int cli_read_diff(struct nft_ctx *ctx, const char *table, const struct ir_rulese
 			   strerror(-ret));
 		return ret;
 	}
-	ir_diff(*live, want, diff);
-	if (nft_foreign(ctx)) {
-		struct strbuf sb = { 0 };
-
-		sb_addf(&sb, "%s", nft_foreign(ctx));
-		free(diff->why);
-		diff->why = sb.s;
-		diff->structural = true;
-	}
+	engine_diff(ctx, *live, want, diff);
 	return 0;
 }
 
@@ -129,208 +119,6 @@ char *cli_table(const struct common_opts *o, struct diag *d)
 	t = xstrdup(p->table);
 	policy_free(p);
 	return t;
-}
-
-/* ---- the apply cycle ------------------------------------------------- */
-
-static size_t total_elems(const struct ir_ruleset *rs)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < rs->nsets; i++)
-		n += rs->sets[i].nelems;
-	return n;
-}
-
-static void summary(FILE *out, const struct ir_ruleset *live, const struct ir_ruleset *want,
-		    const struct ir_diff *diff, struct cli_applied *res)
-{
-	for (size_t i = 0; i < diff->nsets; i++) {
-		res->nadd += diff->sets[i].nadd;
-		res->ndel += diff->sets[i].ndel;
-	}
-	if (!out)
-		return;
-	if (res->replaced) {
-		fprintf(out, "fedwall: table inet %s: %s (%s): %zu chains, %zu sets, %zu"
-			" elements, %zu counters\n", want->table, live ? "replaced" : "created",
-			diff->structural && diff->why ? diff->why
-			: "element deletions cost more than a rebuild", want->nchains,
-			want->nsets, total_elems(want), want->ncounters);
-		return;
-	}
-	fprintf(out, "fedwall: table inet %s: %zu element%s added, %zu removed\n",
-		want->table, res->nadd, res->nadd == 1 ? "" : "s", res->ndel);
-}
-
-/* After a commit that created or replaced the table, or swapped sets in
- * (new rule handles, the swapped sets last in the kernel's order): the
- * table it left, without reading 100k elements back.  The kernel holds
- * exactly `want` but for what only it knows, so its shape (table,
- * chains, rules with handles, sets, counters: a few dozen objects) is
- * read back at the generation the commit left (`at`) and gets want's
- * elements.  NULL and why not when the read is at another generation
- * (someone committed since), finds foreign objects, or differs from
- * `want` in more than elements. */
-static struct ir_ruleset *committed_table(struct nft_ctx *ctx, const struct ir_ruleset *want,
-					  uint32_t at, const char **why)
-{
-	struct ir_ruleset *rs = NULL;
-	struct ir_diff diff = { 0 };
-	uint32_t genid = 0;
-
-	*why = NULL;
-	if (nft_read_shape(ctx, want->table, &rs, &genid))
-		*why = "the table's shape cannot be read back";
-	else if (genid != at)
-		*why = "the ruleset moved on since the commit";
-	else if (nft_foreign(ctx))
-		*why = "the table holds foreign objects";
-	if (!*why)
-		ir_diff(rs, want, &diff);
-	if (!*why && diff.structural)
-		*why = "the table read back is not the one committed";
-	else if (!*why && !ir_take_elems(rs, want, &diff))
-		*why = "the table after the commit is unknown";
-	ir_diff_free(&diff);
-	if (*why) {
-		ir_free(rs);
-		rs = NULL;
-	}
-	return rs;
-}
-
-/* After a commit of `diff` that did `cr`, the cache follows it at the
- * generation the commit left: an element-only commit leaves `live` with
- * want's elements (the rules, their handles, stay as they were); any
- * other, the table committed_table() finds. */
-static void cache_after(struct nft_ctx *ctx, const struct engine_cache *cc,
-			struct ir_ruleset *live, const struct ir_ruleset *want,
-			const struct ir_diff *diff, const struct nft_commit_result *cr,
-			struct diag *d)
-{
-	struct ir_ruleset *now = NULL;
-	const char *why = NULL;
-
-	if (!cc->dir)
-		return;
-	if (!cr->genid)
-		why = "the generation after the commit is unknown";
-	else if (cr->replaced || cr->swapped)
-		now = committed_table(ctx, want, cr->genid, &why);
-	else if (!ir_take_elems(live, want, diff))
-		why = "the table after the commit is unknown";
-	if (why)
-		engine_live_drop(cc, why, d);
-	else
-		engine_live_put(ctx, cc, now ? now : live, cr->genid, d);
-	ir_free(now);
-}
-
-static int unchanged(const char *table, uint32_t genid, const struct cli_apply_opts *o,
-		     struct cli_applied *res, struct diag *d)
-{
-	res->unchanged = true;
-	if (o->verbose)
-		diag_note(d, NULL, "table inet %s: built from these very inputs, and nothing"
-			  " changed it since (generation %u)", table, genid);
-	if (o->out)
-		fprintf(o->out, "fedwall: table inet %s: no changes\n", table);
-	return 0;
-}
-
-/* One read-diff-commit round.  -ERESTART: the ruleset moved, try again
- * (`fresh`: reading the table back, whatever the cache says). */
-static int apply_once(struct nft_ctx *ctx, const char *table, cli_want_fn fn, void *arg,
-		      const struct cli_apply_opts *o, bool fresh, struct cli_applied *res,
-		      struct diag *d)
-{
-	struct engine_cache cc = { o->cache_dir, o->verbose, o->inputs ? *o->inputs : 0 };
-	struct nft_commit_result cr;
-	struct engine_live got;
-	const struct ir_ruleset *want;
-	struct ir_ruleset *live = NULL;
-	struct ir_diff diff = { 0 };
-	uint32_t genid = 0;
-	bool cached;
-	int ret;
-
-	if (!fresh && engine_live_unchanged(ctx, table, &cc, &genid))
-		return unchanged(table, genid, o, res, d);
-	ret = engine_live_get(ctx, table, &cc, fresh, &got, d);
-	live = got.rs;
-	genid = got.genid;
-	cached = got.cached;
-	if (ret)
-		return ret;
-	want = fn(arg, live, d);
-	if (!want) {
-		ret = -EINVAL;
-		goto out_free;
-	}
-	/* The final guard: whatever path built `want`, nothing wider than
-	 * the guards reaches the kernel. */
-	ret = engine_guard(o->policy, want, d);
-	if (ret)
-		goto out_free;
-	cc.inputs = o->inputs ? *o->inputs : 0;        /* `fn` may have said no */
-	ir_diff(live, want, &diff);
-	if (nft_foreign(ctx)) {
-		free(diff.why);
-		diff.why = xstrdup(nft_foreign(ctx));
-		diff.structural = true;
-	}
-	if (ir_diff_empty(&diff)) {
-		if (o->out)
-			fprintf(o->out, "fedwall: table inet %s: no changes\n", table);
-		if (!cached || cc.inputs)       /* with the inputs: next time, no work */
-			engine_live_put(ctx, &cc, live, genid, d);
-		goto out_free;
-	}
-	if (o->verbose && diff.structural)
-		diag_note(d, NULL, "replacing table inet %s: %s", table, diff.why);
-	ret = nft_commit(ctx, live, want, &diff, genid, &cr, d);
-	if (!ret) {
-		res->changed = true;
-		res->replaced = cr.replaced;
-		if (diff.structural && diff.why)
-			snprintf(res->why, sizeof(res->why), "%s", diff.why);
-		summary(o->out, live, want, &diff, res);
-		cache_after(ctx, &cc, live, want, &diff, &cr, d);
-	}
-out_free:
-	ir_diff_free(&diff);
-	ir_free(live);
-	return ret;
-}
-
-int cli_apply(const char *table, cli_want_fn fn, void *arg, const struct cli_apply_opts *o,
-	      struct cli_applied *res, struct diag *d)
-{
-	struct nft_ctx *ctx;
-	int ret = nft_open(&ctx);
-
-	memset(res, 0, sizeof(*res));
-	if (ret) {
-		diag_error(d, NULL, "cannot talk to nf_tables: %s", strerror(-ret));
-		return ret;
-	}
-	for (int i = 0; i < APPLY_TRIES; i++) {
-		ret = apply_once(ctx, table, fn, arg, o, i > 0, res, d);
-		if (ret != -ERESTART)
-			break;
-		if (o->verbose)
-			diag_note(d, NULL, "the ruleset changed since it was read; reading again");
-	}
-	if (ret == -ERESTART)
-		diag_error(d, NULL, "the ruleset kept changing under fedwall; gave up after"
-			   " %d tries, nothing applied", APPLY_TRIES);
-	else if (ret && ret != -EINVAL && !d->errors)
-		diag_error(d, NULL, "apply failed: %s", strerror(-ret));
-	else if (ret && ret != -EINVAL)
-		diag_note(d, NULL, "nothing was applied: table inet %s is as it was", table);
-	nft_close(ctx);
-	return ret;
 }
 
 /* ---- each partner's live addresses ------------------------------------ */

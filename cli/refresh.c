@@ -8,6 +8,7 @@
  * exit 1) when a source failed or a partner was refused.  Whatever fails,
  * the kernel keeps a whole ruleset: never half a refresh, never open. */
 #include "cli.h"
+#include "engine/engine.h"
 #include "generator/generator.h"
 #include "nft/nft.h"
 #include "policy/policy.h"
@@ -24,7 +25,7 @@
 #define USAGE "[-f POLICY] [--state-dir DIR] [--force] [-v] [--metrics FILE]\n" \
 	"       [--allow-missing-interfaces]"
 
-/* What the want builder keeps between cli_apply's tries. */
+/* What the want builder keeps between engine_apply's tries. */
 struct rctx {
 	struct refresh_run *r;
 	const struct state *st;         /* as it was before this cycle */
@@ -274,7 +275,7 @@ next:
  * edited behind fedwall's back, or the policy changed (c->reloaded when
  * the daemon knows it did; a one-shot refresh cannot tell).  Said once. */
 static void report_restored(struct refresh_run *r, const struct rctx *c,
-			    const struct cli_applied *res)
+			    const struct engine_applied *res)
 {
 	if (!res->changed || !c->had_table || r->changed || !r->out)
 		return;
@@ -411,12 +412,12 @@ static int cycle_apply(struct refresh_run *r, struct state *st, const char *path
 	struct rctx c = { .r = r, .st = st, .now = now, .n = r->p->npartners,
 			  .prop = prop, .inputs = inputs_digest(r, prop),
 			  .reloaded = r->reloaded };
-	struct cli_apply_opts ao = { .verbose = r->verbose,
-				     .out = r->verbose ? r->out : NULL,
-				     .cache_dir = r->state_dir, .inputs = &c.inputs,
-				     .policy = r->p };
-	struct cli_applied res;
-	int ret = cli_apply(r->p->table, build_want, &c, &ao, &res, d);
+	struct engine_apply_opts ao = { .want = build_want, .arg = &c, .verbose = r->verbose,
+					.out = r->verbose ? r->out : NULL,
+					.cache_dir = r->state_dir, .inputs = &c.inputs,
+					.policy = r->p };
+	struct engine_applied res;
+	int ret = engine_apply(r->p->table, &ao, &res, d);
 
 	report_refused(&c, d);
 	if (!ret && res.unchanged) {

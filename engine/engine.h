@@ -1,7 +1,19 @@
-/* engine.h - what every verb that changes the kernel goes through, just
- * before the commit (DESIGN.md: read live -> diff -> final guard ->
- * commit): the check that a host-mode policy's interfaces exist, and the
- * final guard; the apply loop joins them later.
+/* engine.h - what every verb that changes the kernel goes through
+ * (DESIGN.md: read live -> diff -> final guard -> commit), inside
+ * libfedwall so that unit tests reach it (tests/unit/test_engine.c):
+ *
+ *   - the apply loop of apply, apply --confirm, refresh and the daemon
+ *     (engine_apply: read, build, diff, guard, commit, retry when the
+ *     ruleset moved; engine/apply.c);
+ *   - the live table's cache in the state directory (engine_live_*;
+ *     engine/cache.c);
+ *   - the check that a host-mode policy's interfaces exist (iface.c);
+ *   - the final guard (guard.c), the last look before every commit.
+ *
+ * The refresh cycle, the rollback and the daemon's schedule are still
+ * in cli/ (issue 14 moves them here).  Return convention: what talks
+ * to the kernel or the file system returns 0 or -errno, reported
+ * through `d`.
  *
  * Contract of the final guard: it looks at the ruleset about to be
  * committed, never at how it was made (apply, refresh, the daemon,
@@ -126,5 +138,67 @@ bool engine_live_unchanged(struct nft_ctx *ctx, const char *table,
  * after it moved on, or differs from what was committed).  Nothing when
  * cc->dir is NULL. */
 void engine_live_drop(const struct engine_cache *cc, const char *why, struct diag *d);
+
+/* ---- the apply loop (engine/apply.c) -------------------------------------- */
+
+/* Builds the ruleset wanted given what is live (`live` NULL: no table;
+ * borrowed, valid during the call).  Returns a ruleset it owns, valid
+ * until its next call or the end of engine_apply(), or NULL after
+ * reporting.  It may set *engine_apply_opts.inputs to 0. */
+typedef const struct ir_ruleset *(*engine_want_fn)(void *arg, const struct ir_ruleset *live,
+						   struct diag *d);
+
+/* What engine_apply() is to do; the caller owns every pointer, which
+ * must outlive the call. */
+struct engine_apply_opts {
+	engine_want_fn want;    /* called once per try */
+	void *arg;              /* want's */
+	bool verbose;
+	FILE *out;              /* the one-line summary ("no changes" too); NULL: none */
+	/* Use and keep the live table's cache in this state directory
+	 * (apply, apply --confirm, refresh, daemon); NULL: read the table
+	 * back every time. */
+	const char *cache_dir;
+	/* With cache_dir: a digest of everything `want` builds the table
+	 * from (the policy, each partner's proposed addresses), or 0.  When
+	 * the cache proves the kernel still holds the table built from the
+	 * same inputs, nothing is built, read or compared: "no changes".
+	 * `want` sets it to 0 when what it builds is not the table those
+	 * inputs make (a partner held back by its guards), so it is not
+	 * stored. */
+	uint64_t *inputs;
+	/* Whose guards bound what is committed (engine_guard, the last look
+	 * before every commit); NULL: the default guards. */
+	const struct policy *policy;
+};
+
+/* What engine_apply() did. */
+struct engine_applied {
+	bool unchanged;         /* the inputs are the live table's: `want` not called */
+	bool changed;           /* something was committed */
+	bool replaced;          /* ... by creating or replacing the table */
+	size_t nadd, ndel;      /* element changes */
+	char why[160];          /* a structural change: why ("" if none) */
+};
+
+/* Reads table inet `table` (engine_live_get, with o->cache_dir), calls
+ * o->want with it, diffs (engine_diff), passes the result through the
+ * final guard (engine_guard, o->policy) and commits the difference in one
+ * transaction checked against the generation read, then keeps the cache
+ * in step (or drops it).  When the ruleset moved in between (the commit
+ * refused with -ERESTART), reads the table back and calls o->want again,
+ * a few times.  Opens and closes its own nft context; `res` is zeroed on
+ * entry.  Changes the table, and STATE_DIR/live.cache with a cache_dir;
+ * nothing else.  0 or -errno after reporting: -EINVAL when o->want
+ * refused, -EPERM when the final guard did, -ERESTART when the ruleset
+ * kept moving; nothing was committed then. */
+int engine_apply(const char *table, const struct engine_apply_opts *o,
+		 struct engine_applied *res, struct diag *d);
+
+/* ir_diff(live, want), with a table holding objects fedwall did not
+ * write (nft_foreign(ctx), as the last read of `ctx` found it) a
+ * structural difference, its why.  The caller frees `diff`. */
+void engine_diff(const struct nft_ctx *ctx, const struct ir_ruleset *live,
+		 const struct ir_ruleset *want, struct ir_diff *diff);
 
 #endif

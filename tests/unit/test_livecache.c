@@ -185,7 +185,7 @@ out_free:
 
 /* What a commit that created, replaced or swapped left, from its shape
  * alone (nft_read_shape: no element read) and the committed IR's
- * elements, the way cli/live.c caches it: image for image what a full
+ * elements, the way engine/apply.c caches it: image for image what a full
  * read-back gives, at the generation the commit left (`at`). */
 static void shape_is_readback(struct nft_ctx *ctx, const struct ir_ruleset *want, uint32_t at)
 {
