@@ -81,17 +81,6 @@ int cli_read_diff(struct nft_ctx *ctx, const char *table, const struct ir_rulese
  * reporting; the caller frees. */
 char *cli_table(const struct common_opts *o, struct diag *d);
 
-struct addr_list;
-
-/* Each partner's addresses in ruleset `rs` (may be NULL), from its
- * verdict maps' elements by jump target (in_P, out_P): out is parallel to
- * p->partners, empty (zeroed) lists filled sorted and deduplicated. */
-void cli_partner_addrs(const struct ir_ruleset *rs, const struct policy *p,
-		       struct addr_list *out);
-/* dst[i] = a copy of src[i], for n lists (dst zeroed). */
-void addr_lists_copy(struct addr_list *dst, const struct addr_list *src, size_t n);
-
-
 /* ---- confirm.c: apply --confirm SECONDS ---- */
 
 /* Applies `want` from a detached watcher that rolls the table back to

@@ -186,8 +186,8 @@ static const struct ir_ruleset *build_want(void *arg, const struct ir_ruleset *l
 	c->after = xcalloc(c->n + 1, sizeof(*c->after));
 	c->had_table = live != NULL;
 	if (live) {
-		cli_partner_addrs(live, p, have);
-		addr_lists_copy(c->before, have, c->n);
+		engine_partner_addrs(live, p, have);
+		engine_addr_lists_copy(c->before, have, c->n);
 	}
 	for (size_t i = 0; i < c->n; i++) {
 		const struct addr_list *use;
@@ -203,7 +203,7 @@ static const struct ir_ruleset *build_want(void *arg, const struct ir_ruleset *l
 	}
 	c->want = gen_quiet(p, extra, c->r->verbose, d);
 	if (c->want)
-		cli_partner_addrs(c->want, p, c->after);
+		engine_partner_addrs(c->want, p, c->after);
 	free(extra);
 	lists_free(have, c->n);
 	return c->want;

@@ -7,6 +7,7 @@
  *     ruleset moved; engine/apply.c);
  *   - the live table's cache in the state directory (engine_live_*;
  *     engine/cache.c);
+ *   - each partner's addresses in the live table (engine/addrs.c);
  *   - the check that a host-mode policy's interfaces exist (iface.c);
  *   - the final guard (guard.c), the last look before every commit.
  *
@@ -200,5 +201,21 @@ int engine_apply(const char *table, const struct engine_apply_opts *o,
  * structural difference, its why.  The caller frees `diff`. */
 void engine_diff(const struct nft_ctx *ctx, const struct ir_ruleset *live,
 		 const struct ir_ruleset *want, struct ir_diff *diff);
+
+/* ---- each partner's addresses in a ruleset (engine/addrs.c) ------------- */
+
+struct addr_list;
+
+/* Each partner's addresses in ruleset `rs` (borrowed; may be NULL), from
+ * its verdict maps' elements by jump target (in_P, out_P): `out` is
+ * parallel to p->partners, zeroed lists the call fills, sorted and
+ * deduplicated, for the caller to free (addr_list_free).  The locs are
+ * zeroed: the kernel keeps no provenance. */
+void engine_partner_addrs(const struct ir_ruleset *rs, const struct policy *p,
+			  struct addr_list *out);
+
+/* dst[i] = a copy of src[i] (dst zeroed, the caller's to free), for n
+ * lists. */
+void engine_addr_lists_copy(struct addr_list *dst, const struct addr_list *src, size_t n);
 
 #endif

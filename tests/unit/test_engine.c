@@ -11,6 +11,7 @@
 #include "generator/generator.h"
 #include "generator/snapshot.h"
 #include "nft/nft.h"
+#include "refresh/refresh.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -314,4 +315,34 @@ TEST(apply_refused_by_the_builder_commits_nothing)
 	CHECK_INT(nft_read(ctx, "fedwall", &back, &g), -ENOENT);
 	ir_free(back);
 	nft_close(ctx);
+}
+
+/* No root: the IR alone.  B's litware lists 192.0.2.7 in both
+ * directions' maps: each partner gets its own, sorted, once. */
+TEST(partner_addrs_by_jump_target)
+{
+	struct ir_ruleset *b = fixture_generate("engine.yaml", B);
+	const struct policy *p = fixture_policies[fixture_npolicies - 1];
+	struct addr_list got[2] = { 0 }, copy[2] = { 0 };
+	char s[64];
+
+	if (!b || p->npartners != 2)
+		goto out_free;
+	engine_partner_addrs(b, p, got);
+	CHECK_STR(p->partners[0].name, "contoso");
+	CHECK_INT(got[0].n, 2);
+	CHECK_INT(got[1].n, 2);
+	prefix_fmt(&got[1].v[0], s, sizeof(s));
+	CHECK_STR(s, "192.0.2.7");
+	prefix_fmt(&got[1].v[1], s, sizeof(s));
+	CHECK_STR(s, "192.0.2.201");
+	engine_addr_lists_copy(copy, got, 2);
+	CHECK(copy[1].n == 2 && copy[1].v != got[1].v &&
+	      !memcmp(copy[1].v, got[1].v, 2 * sizeof(*got[1].v)));
+	for (size_t i = 0; i < 2; i++) {
+		addr_list_free(&got[i]);
+		addr_list_free(&copy[i]);
+	}
+out_free:
+	ir_free(b);
 }
