@@ -1,24 +1,19 @@
-/* live.c - what apply, plan, status, flush, refresh and the daemon
- * share: the desired ruleset from a policy (offline, or --resolve), the
- * live one from the kernel with its diff, each partner's live addresses.
- * The apply loop itself is the engine's (engine_apply).
+/* live.c - what the verbs share (check, generate, plan, apply, status,
+ * flush): the desired ruleset from a policy (offline, or --resolve), the
+ * live one from the kernel with its diff, the table to work on.  The
+ * apply loop and each partner's live addresses are the engine's
+ * (engine/engine.h).
  */
 #include "cli.h"
 #include "engine/engine.h"
 #include "generator/generator.h"
-#include "generator/snapshot.h"
 #include "nft/nft.h"
 #include "policy/policy.h"
 #include "refresh/refresh.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 /* --resolve: every name now, through the system's resolver. */
 static bool want_sources(const struct common_opts *o, const struct policy *p,
