@@ -1,5 +1,5 @@
 /* snapshot.h - the IR as bytes, and the IR an element-only commit leaves
- * in the kernel: what the cache of the live table (cli/cache.c) needs.
+ * in the kernel: what the cache of the live table (engine/cache.c) needs.
  * Part of the generator's face (pure: no I/O), kept beside generator.h
  * so that the model and its image can change apart.
  *

@@ -1,5 +1,5 @@
 /* counters.c - the values of a table's named counters, alone: what a
- * live table taken from the cache (cli/cache.c) lacks.  One dump of the
+ * live table taken from the cache (engine/cache.c) lacks.  One dump of the
  * table's counter objects; no rules, sets or elements. */
 #include "nft/kernel-int.h"
 

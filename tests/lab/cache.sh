@@ -1,6 +1,6 @@
 #!/bin/sh
 # tests/lab/cache.sh - the live table's cache (STATE_DIR/live.cache,
-# cli/cache.c) against the real kernel and real packets: a refresh that
+# engine/cache.c) against the real kernel and real packets: a refresh that
 # finds the ruleset generation where fedwall left it takes the table from
 # the cache and never dumps the sets (strace counts the netlink requests);
 # one address changed is one commit, and the table and the packets follow;
