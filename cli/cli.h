@@ -94,59 +94,10 @@ int confirm_apply(const struct common_opts *o, const struct policy *p,
  * rollback left in the state directory; `clear` removes that note. */
 void confirm_notes(const char *state_dir, bool clear, FILE *out);
 
-/* ---- refresh.c: one refresh cycle (refresh, daemon) ---- */
-
-struct srcset;
-
-struct refresh_run {
-	/* in: */
-	const struct policy *p;
-	struct srcset *src;     /* its `due` flags say what to resolve or read */
-	const char *state_dir;
-	bool force, verbose;
-	/* The daemon runs another policy than its previous cycle (a SIGHUP
-	 * that changed the file): a change to the table is the policy's, not
-	 * drift to be called "restored". */
-	bool reloaded;
-	FILE *out;              /* per changed partner, one line */
-	/* out: */
-	unsigned refused;       /* partners the guards held back */
-	unsigned failed;        /* due sources that did not answer */
-	unsigned changed;       /* partners whose addresses changed */
-};
-
-/* Resolves and reads what is due, falls back on the last known good
- * state, guards each partner against what is live, applies the element
- * changes in one transaction and saves the state.  Call with the lock
- * held.  0 or -errno (after reporting). */
-int refresh_cycle(struct refresh_run *r, struct diag *d);
-
-/* ---- the record of the last refresh (refresh, daemon; status reads it) ---- */
-
-#define LAST_REFRESH_FILE "last-refresh"
-
-enum last_result { LAST_OK, LAST_REFUSED, LAST_FAILED };
-
-struct last_refresh {
-	int64_t time;           /* seconds since the epoch */
-	enum last_result result;
-	unsigned changed;       /* partners whose addresses changed */
-};
-
-/* The result of a cycle: failed (ret, or a source did not answer),
- * refused (a partner held back by its guards) or ok. */
-enum last_result last_result_of(const struct refresh_run *r, int ret);
-
-/* Replaces STATE_DIR/last-refresh ("TIME RESULT CHANGED\n", mode 0600)
- * atomically.  0 or -errno after reporting. */
-int last_refresh_write(const char *state_dir, const struct last_refresh *l, struct diag *d);
-
-/* Reads it, refusing a file others may write (file_check_private).  0;
- * -ENOENT, unreported, when there is none; another -errno after
- * reporting (a damaged record is reported as -EINVAL). */
-int last_refresh_read(const char *state_dir, struct last_refresh *l, struct diag *d);
-
 /* ---- status.c: the metrics file, for refresh and the daemon too ---- */
+
+/* (cli-internal: status.c's metrics serve refresh and the daemon; issue 14
+ * may move the metrics into the engine later.) */
 
 /* Writes what `status --format prometheus -o path` writes for policy p
  * (its table, the state in state_dir), replacing `path` atomically.

@@ -15,6 +15,7 @@
  * written here so that appliances without systemd need no libsystemd. */
 #define _GNU_SOURCE     /* fopencookie */
 #include "cli.h"
+#include "engine/engine.h"
 #include "policy/policy.h"
 #include "refresh/refresh.h"
 
@@ -227,7 +228,7 @@ static uint64_t check_period_ms(const struct policy *p)
 
 /* ---- cycles ------------------------------------------------------------ */
 
-static void status(struct daemon *dm, const struct refresh_run *r, int ret)
+static void status(struct daemon *dm, const struct engine_refresh *r, int ret)
 {
 	struct strbuf sb = { 0 };
 
@@ -240,7 +241,7 @@ static void status(struct daemon *dm, const struct refresh_run *r, int ret)
 
 /* The cycle's record in the state directory, then the metrics file
  * (--metrics) that shows it; a failure to write either is logged. */
-static void record(const struct daemon *dm, const struct refresh_run *r, int ret,
+static void record(const struct daemon *dm, const struct engine_refresh *r, int ret,
 		   struct diag *d)
 {
 	struct last_refresh l = { time(NULL), last_result_of(r, ret), r->changed };
@@ -254,9 +255,9 @@ static void record(const struct daemon *dm, const struct refresh_run *r, int ret
  * (the due sources stay due and are tried again shortly). */
 static bool cycle(struct daemon *dm)
 {
-	struct refresh_run r = { .p = dm->p, .src = &dm->src, .state_dir = dm->o.state_dir,
-				 .verbose = dm->o.verbose, .out = dm->log,
-				 .reloaded = dm->ran && dm->ran != dm->p->digest };
+	struct engine_refresh r = { .p = dm->p, .src = &dm->src, .state_dir = dm->o.state_dir,
+				    .verbose = dm->o.verbose, .out = dm->log,
+				    .reloaded = dm->ran && dm->ran != dm->p->digest };
 	struct diag d;
 	int lock, ret;
 
@@ -269,7 +270,7 @@ static bool cycle(struct daemon *dm)
 		dm->next_check = now_ms() + LOCK_RETRY_MS;
 		return false;
 	}
-	ret = refresh_cycle(&r, &d);
+	ret = engine_refresh_cycle(&r, &d);
 	state_unlock(lock);
 	dm->ran = dm->p->digest;
 	record(dm, &r, ret || d.errors, &d);

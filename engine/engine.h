@@ -9,10 +9,12 @@
  *     engine/cache.c);
  *   - each partner's addresses in the live table (engine/addrs.c);
  *   - the check that a host-mode policy's interfaces exist (iface.c);
- *   - the final guard (guard.c), the last look before every commit.
+ *   - the final guard (guard.c), the last look before every commit;
+ *   - the refresh cycle of refresh and the daemon (engine_refresh_cycle;
+ *     engine/refresh.c) and the record of the last refresh (record.c).
  *
- * The refresh cycle, the rollback and the daemon's schedule are still
- * in cli/ (issue 14 moves them here).  Return convention: what talks
+ * The rollback and the daemon's schedule are still in cli/ (issue 14
+ * moves them here).  Return convention: what talks
  * to the kernel or the file system returns 0 or -errno, reported
  * through `d`.
  *
@@ -217,5 +219,66 @@ void engine_partner_addrs(const struct ir_ruleset *rs, const struct policy *p,
 /* dst[i] = a copy of src[i] (dst zeroed, the caller's to free), for n
  * lists. */
 void engine_addr_lists_copy(struct addr_list *dst, const struct addr_list *src, size_t n);
+
+/* ---- the refresh cycle (engine/refresh.c) -------------------------------- */
+
+struct srcset;
+
+/* One refresh cycle: what it is given and what it found. */
+struct engine_refresh {
+	/* in: */
+	const struct policy *p;
+	struct srcset *src;     /* its `due` flags say what to resolve or read */
+	const char *state_dir;
+	bool force, verbose;
+	/* The daemon runs another policy than its previous cycle (a SIGHUP
+	 * that changed the file): a change to the table is the policy's, not
+	 * drift to be called "restored". */
+	bool reloaded;
+	FILE *out;              /* per changed partner, one line; NULL: none */
+	/* out: */
+	unsigned refused;       /* partners the guards held back */
+	unsigned failed;        /* due sources that did not answer */
+	unsigned changed;       /* partners whose addresses changed */
+};
+
+/* Resolves and reads what is due (r->src), falls back on the last known
+ * good state in r->state_dir, guards each partner against what is live,
+ * applies the changes in one transaction (engine_apply, with the live
+ * table's cache in r->state_dir) and saves the state.  Prints one line
+ * per changed partner to r->out; errors, warnings and -v notes through
+ * `d`.  Call with the state directory's lock held (state_lock).  Changes
+ * the table, the state and the cache; the out fields are zeroed on
+ * entry.  0 or -errno after reporting (a refused partner or a failed
+ * source is not an error here: see r->refused, r->failed). */
+int engine_refresh_cycle(struct engine_refresh *r, struct diag *d);
+
+/* ---- the record of the last refresh (engine/record.c) -------------------- */
+
+/* Written by refresh and the daemon after every run; status reads it. */
+#define LAST_REFRESH_FILE "last-refresh"
+
+enum last_result { LAST_OK, LAST_REFUSED, LAST_FAILED };
+
+struct last_refresh {
+	int64_t time;           /* seconds since the epoch */
+	enum last_result result;
+	unsigned changed;       /* partners whose addresses changed */
+};
+
+/* The result of a cycle: failed (ret, or a source did not answer),
+ * refused (a partner held back by its guards) or ok.  Pure. */
+enum last_result last_result_of(const struct engine_refresh *r, int ret);
+
+/* Replaces STATE_DIR/last-refresh ("TIME RESULT CHANGED\n", mode 0600)
+ * atomically, creating state_dir (0700) when missing.  0 or -errno after
+ * reporting. */
+int last_refresh_write(const char *state_dir, const struct last_refresh *l, struct diag *d);
+
+/* Reads it, refusing a file others may write (file_check_private).  0;
+ * -ENOENT, unreported, when there is none; another -errno after
+ * reporting (a damaged record is a warning and -EINVAL).  Changes
+ * nothing. */
+int last_refresh_read(const char *state_dir, struct last_refresh *l, struct diag *d);
 
 #endif

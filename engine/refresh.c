@@ -1,0 +1,461 @@
+/* refresh.c - the refresh cycle of `fedwall refresh` (cron) and the
+ * daemon: resolve what is due, read every list, fall back on the last
+ * known good state where a source fails, hold back partners the guards
+ * refuse, apply what changed in one transaction (engine_apply), save the
+ * state.
+ *
+ * Quiet when nothing changed; one line per changed partner to r->out;
+ * errors and notes through `d`.  Whatever fails, the kernel keeps a whole
+ * ruleset: never half a refresh, never open. */
+#include "engine.h"
+#include "generator/generator.h"
+#include "policy/policy.h"
+#include "refresh/refresh.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* What the want builder keeps between engine_apply's tries. */
+struct rctx {
+	struct engine_refresh *r;
+	const struct state *st;         /* as it was before this cycle */
+	int64_t now;
+	size_t n;                       /* partners */
+	struct ir_ruleset *want;
+	struct addr_list *before;       /* per partner, live in the kernel */
+	struct addr_list *after;        /* per partner, in `want` */
+	const struct addr_list *prop;   /* per partner, proposed: inline + sources */
+	char **refused;                 /* per partner: why the guards said no */
+	bool had_table;
+	uint64_t inputs;                /* inputs_digest(); 0 once a partner is held back */
+	bool reloaded;                  /* engine_refresh.reloaded */
+};
+
+static void lists_free(struct addr_list *l, size_t n)
+{
+	for (size_t i = 0; l && i < n; i++)
+		addr_list_free(&l[i]);
+	free(l);
+}
+
+static void rctx_reset(struct rctx *c)
+{
+	ir_free(c->want);
+	lists_free(c->before, c->n);
+	lists_free(c->after, c->n);
+	for (size_t i = 0; c->refused && i < c->n; i++)
+		free(c->refused[i]);
+	free(c->refused);
+	c->want = NULL;
+	c->before = c->after = NULL;
+	c->refused = NULL;
+}
+
+static void push_inline(const struct partner *pt, struct addr_list *out)
+{
+	for (size_t k = 0; k < pt->naddresses; k++)
+		addr_list_push(out, &pt->addresses[k].p, &pt->addresses[k].loc);
+}
+
+/* What becomes of a partner the guards refused (`why`, taken): it keeps
+ * what it has, unless that breaks the guards itself (a table from before
+ * them, or one forced past them): then it is admitted nowhere, and the
+ * hole is closed rather than kept.  Only a shrink may be forced. */
+static char *held_back(const struct guards *g, struct addr_list *have, char *why,
+		       bool shrink)
+{
+	char *old = guard_width(g, have);
+	struct strbuf sb = { 0 };
+
+	sb_addf(&sb, "%s; ", why);
+	if (old) {
+		sb_addf(&sb, "what it has now breaks the guards too (%s): it is admitted"
+			" nowhere until that is fixed", old);
+		have->n = 0;
+	} else {
+		sb_addf(&sb, "it keeps its previous addresses%s",
+			shrink ? " (fedwall refresh --force applies it)" : "");
+	}
+	free(old);
+	free(why);
+	return sb.s;
+}
+
+/* Partner i's addresses now (live, or the state when there is no table);
+ * whether the guards let it move to `prop`. */
+static void guard_one(struct rctx *c, size_t i, const struct ir_ruleset *live,
+		      struct addr_list *have, const struct addr_list *prop)
+{
+	const struct policy *p = c->r->p;
+	struct addr_list stale = { 0 };
+	bool shrink = false;
+	char *why;
+
+	if (!live) {
+		push_inline(&p->partners[i], have);
+		srcset_state_addrs(c->r->src, p, i, c->st, c->now, have);
+	}
+	srcset_stale_addrs(c->r->src, i, &stale);
+	/* --force overrides max_shrink, never the width or the entry cap. */
+	why = guard_width(&p->guards, prop);
+	if (!why && !c->r->force) {
+		why = guard_max_shrink(&p->guards, have->v, have->n, prop->v, prop->n,
+				       stale.v, stale.n);
+		shrink = why != NULL;
+	}
+	if (why)
+		c->refused[i] = held_back(&p->guards, have, why, shrink);
+	addr_list_free(&stale);
+}
+
+/* Generates quietly: overlap warnings each cron run would be noise (check
+ * and generate show them); errors and -v show everything. */
+static struct ir_ruleset *gen_quiet(const struct policy *p, const struct gen_addrs *extra,
+				    bool verbose, struct diag *d)
+{
+	struct diag g;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&buf, &len);
+	struct ir_ruleset *rs;
+
+	diag_init(&g, mem);
+	rs = generate(p, extra, &g);
+	if (mem)
+		fclose(mem);
+	if ((g.errors || verbose) && buf && d->out)
+		fputs(buf, d->out);
+	d->errors += g.errors;
+	free(buf);
+	if (rs && g.errors) {
+		ir_free(rs);
+		rs = NULL;
+	}
+	return rs;
+}
+
+/* The state is behind the table (a commit went through, its save did
+ * not): for a source that did not answer now, the state's last known good
+ * may be older than what the table holds, and going back to it would
+ * revert the table to older addresses.  The table is then the better
+ * record: its partner keeps what the table holds.  Without a table (a
+ * reboot) the state is all there is. */
+static char *behind_hold(const struct rctx *c, size_t i, const struct ir_ruleset *live)
+{
+	const struct srcset *s = c->r->src;
+	struct strbuf sb = { 0 };
+
+	if (!c->st->behind || !live)
+		return NULL;
+	for (size_t k = 0; k < s->n; k++) {
+		const struct src *x = &s->v[k];
+
+		/* A source gone stale is dropped as ever: dropping never
+		 * admits older addresses. */
+		if (x->partner != i || x->status == SRC_FRESH || x->status == SRC_STALE)
+			continue;
+		sb_addf(&sb, "its %s '%s' did not answer, and the state is behind the"
+			" table (a save failed), so the table's addresses are the last"
+			" known good", state_kind_name(x->kind), x->key);
+		return sb.s;
+	}
+	return NULL;
+}
+
+static const struct ir_ruleset *build_want(void *arg, const struct ir_ruleset *live,
+					   struct diag *d)
+{
+	struct rctx *c = arg;
+	const struct policy *p = c->r->p;
+	struct addr_list *have = xcalloc(c->n + 1, sizeof(*have));
+	struct gen_addrs *extra = xcalloc(c->n + 1, sizeof(*extra));
+
+	rctx_reset(c);
+	c->refused = xcalloc(c->n + 1, sizeof(*c->refused));
+	c->before = xcalloc(c->n + 1, sizeof(*c->before));
+	c->after = xcalloc(c->n + 1, sizeof(*c->after));
+	c->had_table = live != NULL;
+	if (live) {
+		engine_partner_addrs(live, p, have);
+		engine_addr_lists_copy(c->before, have, c->n);
+	}
+	for (size_t i = 0; i < c->n; i++) {
+		const struct addr_list *use;
+
+		guard_one(c, i, live, &have[i], &c->prop[i]);
+		if (!c->refused[i])
+			c->refused[i] = behind_hold(c, i, live);
+		if (c->refused[i])
+			c->inputs = 0;  /* the table is not what the inputs make */
+		/* Held back: what it had (the generator adds the inline ones). */
+		use = c->refused[i] ? &have[i] : &c->prop[i];
+		extra[i] = (struct gen_addrs){ use->v, use->n, use->locs };
+	}
+	c->want = gen_quiet(p, extra, c->r->verbose, d);
+	if (c->want)
+		engine_partner_addrs(c->want, p, c->after);
+	free(extra);
+	lists_free(have, c->n);
+	return c->want;
+}
+
+/* ---- reporting --------------------------------------------------------- */
+
+/* Entries of a not in b (both sorted, unique). */
+static size_t minus(const struct addr_list *a, const struct addr_list *b)
+{
+	size_t n = 0, j = 0;
+
+	for (size_t i = 0; i < a->n; i++) {
+		while (j < b->n && prefix_cmp(&b->v[j], &a->v[i]) < 0)
+			j++;
+		n += !(j < b->n && prefix_cmp(&b->v[j], &a->v[i]) == 0);
+	}
+	return n;
+}
+
+/* "hosts a b; lists /x": the partner's sources that moved. */
+static void moved_sources(const struct srcset *s, size_t partner, struct strbuf *sb)
+{
+	static const char *const words[] = { "hosts", "domains", "lists" };
+
+	for (int kind = STATE_HOST; kind <= STATE_LIST; kind++) {
+		bool first = true;
+
+		for (size_t i = 0; i < s->n; i++) {
+			const struct src *x = &s->v[i];
+
+			if (x->partner != partner || (int)x->kind != kind ||
+			    !(x->changed || x->status == SRC_STALE))
+				continue;
+			sb_addf(sb, "%s%s %s", first ? (sb->len ? "; " : "") : "",
+				first ? words[kind] : "", x->key);
+			first = false;
+		}
+	}
+}
+
+static void report(struct rctx *c, bool created)
+{
+	const struct policy *p = c->r->p;
+
+	for (size_t i = 0; i < c->n; i++) {
+		size_t add = minus(&c->after[i], &c->before[i]);
+		size_t del = minus(&c->before[i], &c->after[i]);
+		struct strbuf why = { 0 };
+
+		if (!add && !del)
+			continue;
+		c->r->changed++;
+		moved_sources(c->r->src, i, &why);
+		if (!c->r->out)
+			goto next;
+		fprintf(c->r->out, "fedwall: partner %s: +%zu -%zu address%s (%s)\n",
+			p->partners[i].name, add, del, add + del == 1 ? "" : "es",
+			why.len ? sb_str(&why) : created ? "table created"
+			: c->reloaded ? "reloaded the policy"
+			: "the table differed from the policy: restored");
+		fflush(c->r->out);
+next:
+		sb_free(&why);
+	}
+}
+
+/* A commit no partner's addresses explain: the table was flushed or
+ * edited behind fedwall's back, or the policy changed (c->reloaded when
+ * the daemon knows it did; a one-shot refresh cannot tell).  Said once. */
+static void report_restored(struct engine_refresh *r, const struct rctx *c,
+			    const struct engine_applied *res)
+{
+	if (!res->changed || !c->had_table || r->changed || !r->out)
+		return;
+	fprintf(r->out, "fedwall: table inet %s: %s%s%s%s\n", r->p->table,
+		c->reloaded ? "reloaded the policy: the table follows it"
+		: "restored: it differed from the policy",
+		res->why[0] ? " (" : "", res->why, res->why[0] ? ")" : "");
+	fflush(r->out);
+}
+
+static void report_refused(struct rctx *c, struct diag *d)
+{
+	const struct policy *p = c->r->p;
+
+	for (size_t i = 0; c->refused && i < c->n; i++) {
+		if (!c->refused[i])
+			continue;
+		c->r->refused++;
+		diag_error(d, &p->partners[i].loc, "partner '%s': refresh refused: %s",
+			   p->partners[i].name, c->refused[i]);
+	}
+}
+
+static void report_sources(struct engine_refresh *r, struct diag *d)
+{
+	for (size_t i = 0; i < r->src->n; i++) {
+		const struct src *x = &r->src->v[i];
+
+		r->failed += x->failed;
+		if (r->verbose && x->due && x->status == SRC_FRESH)
+			diag_note(d, &x->loc, "partner '%s': %s: %zu address%s%s",
+				  r->p->partners[x->partner].name, x->key, x->naddrs,
+				  x->naddrs == 1 ? "" : "es", x->changed ? " (changed)" : "");
+	}
+}
+
+/* ---- the cycle ----------------------------------------------------------- */
+
+static bool any_dns_due(const struct srcset *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i].due && s->v[i].kind != STATE_LIST)
+			return true;
+	return false;
+}
+
+/* A save that fails after a commit leaves the state older than the
+ * table: marked (state_mark_behind), so that no later run takes the
+ * state's older addresses over the table's (behind_hold).  The mark goes
+ * with the first save of a run in which every partner took what its
+ * sources gave: the state then records exactly what the table holds. */
+static void save_failed(struct state *st, bool committed, const char *path, int err,
+			struct diag *d)
+{
+	diag_error(d, NULL, "cannot save the state to '%s': %s", path, strerror(-err));
+	if (!committed && !st->behind)
+		return;         /* the state still vouches for what the table holds */
+	err = state_mark_behind(path);
+	if (err)
+		diag_error(d, NULL, "cannot mark the state as behind the table either"
+			   " ('%s%s': %s): until a save succeeds, a source that does not"
+			   " answer falls back on the older addresses it records", path,
+			   STATE_BEHIND_SUFFIX, strerror(-err));
+	else
+		diag_note(d, NULL, "the state is behind the table until a save succeeds;"
+			  " until then a partner whose source does not answer keeps what"
+			  " the table holds");
+}
+
+static int save(struct rctx *c, struct state *st, bool committed, const char *path,
+		struct diag *d)
+{
+	bool *skip = xcalloc(c->n + 1, sizeof(*skip));
+	bool held = false;
+	int err;
+
+	for (size_t i = 0; c->refused && i < c->n; i++)
+		held |= skip[i] = c->refused[i] != NULL;
+	srcset_record(c->r->src, c->r->p, skip, st, c->now);
+	err = state_write(st, path, d);
+	if (err)
+		save_failed(st, committed, path, err, d);
+	else if (st->behind && !held)
+		state_clear_behind(path);
+	free(skip);
+	return err;
+}
+
+/* Every source is read again while the state is behind the table: the
+ * daemon's sources that are not due would otherwise take the state's
+ * older addresses, and the mark goes only once all of them answered. */
+static void behind_all_due(struct engine_refresh *r, const char *path, struct diag *d)
+{
+	for (size_t i = 0; i < r->src->n; i++)
+		r->src->v[i].due = true;
+	diag_warn(d, NULL, "the state '%s' is behind the table (a save failed after a"
+		  " commit: '%s%s'): every source is read again, and a partner whose"
+		  " source does not answer keeps what the table holds", path, path,
+		  STATE_BEHIND_SUFFIX);
+}
+
+/* Each partner's proposed addresses, before the guards: its inline ones
+ * and what its sources give.  Built once a cycle: the inputs digest and
+ * every try of build_want() use them. */
+static struct addr_list *proposed(const struct engine_refresh *r)
+{
+	struct addr_list *prop = xcalloc(r->p->npartners + 1, sizeof(*prop));
+
+	for (size_t i = 0; i < r->p->npartners; i++) {
+		push_inline(&r->p->partners[i], &prop[i]);
+		srcset_partner_addrs(r->src, i, &prop[i]);
+	}
+	return prop;
+}
+
+/* What the table is built from: the policy and the proposed addresses. */
+static uint64_t inputs_digest(const struct engine_refresh *r, const struct addr_list *prop)
+{
+	uint64_t h = fnv1a64(FNV1A64_INIT, &r->p->digest, sizeof(r->p->digest));
+
+	for (size_t i = 0; i < r->p->npartners; i++) {
+		h = fnv1a64(h, &i, sizeof(i));
+		h = fnv1a64(h, &prop[i].n, sizeof(prop[i].n));
+		if (prop[i].n)
+			h = fnv1a64(h, prop[i].v, prop[i].n * sizeof(*prop[i].v));
+	}
+	return h ? h : 1;
+}
+
+static int cycle_apply(struct engine_refresh *r, struct state *st, const char *path,
+		       int64_t now, struct diag *d)
+{
+	struct addr_list *prop = proposed(r);
+	struct rctx c = { .r = r, .st = st, .now = now, .n = r->p->npartners,
+			  .prop = prop, .inputs = inputs_digest(r, prop),
+			  .reloaded = r->reloaded };
+	struct engine_apply_opts ao = { .want = build_want, .arg = &c, .verbose = r->verbose,
+					.out = r->verbose ? r->out : NULL,
+					.cache_dir = r->state_dir, .inputs = &c.inputs,
+					.policy = r->p };
+	struct engine_applied res;
+	int ret = engine_apply(r->p->table, &ao, &res, d);
+
+	report_refused(&c, d);
+	if (!ret && res.unchanged) {
+		ret = save(&c, st, false, path, d);
+	} else if (!ret) {
+		report(&c, !c.had_table);
+		report_restored(r, &c, &res);
+		ret = save(&c, st, res.changed, path, d);
+	}
+	rctx_reset(&c);
+	lists_free(prop, c.n);
+	return ret;
+}
+
+int engine_refresh_cycle(struct engine_refresh *r, struct diag *d)
+{
+	struct src_opts so = { .now = (int64_t)time(NULL) };
+	struct state st = { 0 };
+	struct strbuf path = { 0 };
+	int ret;
+
+	r->refused = r->failed = r->changed = 0;
+	sb_addf(&path, "%s/%s", r->state_dir, STATE_FILE_NAME);
+	ret = state_load(&st, path.s, d);
+	if (ret)
+		diag_warn(d, NULL, "cannot read the state '%s': %s; starting without last"
+			  " known good addresses", path.s, strerror(-ret));
+	if (st.behind)
+		behind_all_due(r, path.s, d);
+	if (any_dns_due(r->src)) {
+		struct dns_opts dopt = {
+			.timeout_ms = r->p->resolve.timeout * 1000,
+			.deadline_ms = r->p->resolve.timeout * 3000 > DNS_DEFAULT_DEADLINE_MS
+				       ? r->p->resolve.timeout * 3000 : 0,
+		};
+
+		so.dns = dns_ctx_new(&dopt, d);
+		if (!so.dns)
+			diag_warn(d, NULL, "no DNS resolver: host names and domains keep"
+				  " their last known good addresses");
+	}
+	srcset_fill(r->p, r->src, &st, &so, d);
+	dns_ctx_free(so.dns);
+	report_sources(r, d);
+	ret = cycle_apply(r, &st, path.s, so.now, d);
+	state_free(&st);
+	sb_free(&path);
+	return ret;
+}
