@@ -1,7 +1,9 @@
 /* test_engine.c - the engine reached directly, not through the fedwall
  * binary: the live table's cache (engine_live_*) keeps a table only as
  * long as its key holds, is read around when damaged, and is dropped on
- * demand.  The kernel tests run each in a network namespace of their own
+ * demand; the refresh cycle creates the table, then stays quiet, and says
+ * which partner moved; the record of the last refresh reads back what was
+ * written and refuses a damaged or untrusted one.  The kernel tests run each in a network namespace of their own
  * (skipped when not root); the cache's file handling needs no root. */
 #define _GNU_SOURCE
 #include "../harness.h"
@@ -13,8 +15,10 @@
 #include "nft/nft.h"
 #include "refresh/refresh.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -345,4 +349,180 @@ TEST(partner_addrs_by_jump_target)
 	}
 out_free:
 	ir_free(b);
+}
+
+/* ---- the refresh cycle (engine/refresh.c) -------------------------------- */
+
+/* Removes directory `dir` and the files in it. */
+static void dir_remove(const char *dir)
+{
+	DIR *dp = opendir(dir);
+	struct dirent *e;
+	char path[PATH_MAX];
+
+	while (dp && (e = readdir(dp))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		unlink(path);
+	}
+	if (dp)
+		closedir(dp);
+	CHECK_INT(rmdir(dir), 0);
+}
+
+/* One cycle of policy p (inline addresses only: nothing is due); what it
+ * printed goes to *printed (the caller frees). */
+static int cycle(const struct policy *p, const char *dir, bool reloaded,
+		 struct engine_refresh *r, char **printed)
+{
+	struct srcset s = { 0 };
+	size_t len = 0;
+	FILE *out = open_memstream(printed, &len);
+	struct diag d;
+	int ret;
+
+	diag_init(&d, stderr);
+	srcset_build(p, &s);
+	*r = (struct engine_refresh){ .p = p, .src = &s, .state_dir = dir,
+				      .reloaded = reloaded, .out = out };
+	ret = engine_refresh_cycle(r, &d);
+	if (out)
+		fclose(out);
+	srcset_free(&s);
+	CHECK_INT(d.errors, 0);
+	return ret;
+}
+
+TEST(refresh_cycle_creates_then_quiet)
+{
+	struct ir_ruleset *a = fixture_generate("engine.yaml", A);
+	const struct policy *pa = fixture_policies[fixture_npolicies - 1];
+	struct ir_ruleset *b = fixture_generate("engine.yaml", B);
+	const struct policy *pb = fixture_policies[fixture_npolicies - 1];
+	struct engine_refresh r;
+	struct tmpdir t;
+	char *out = NULL;
+
+	if (!a || !b || !fixture_netns(__func__) || !tmpdir_make(&t))
+		goto out_free;
+	CHECK_INT(cycle(pa, t.dir, false, &r, &out), 0);
+	CHECK(r.changed == 2 && !r.refused && !r.failed);
+	CHECK(out && strstr(out, "fedwall: partner contoso: +2 -0 addresses (table created)\n"));
+	CHECK(out && strstr(out, "fedwall: partner litware: +2 -0 addresses (table created)\n"));
+	CHECK_INT(last_result_of(&r, 0), LAST_OK);
+	free(out);
+	out = NULL;
+	/* nothing changed: quiet */
+	CHECK_INT(cycle(pa, t.dir, false, &r, &out), 0);
+	CHECK(r.changed == 0 && out && !*out);
+	free(out);
+	out = NULL;
+	/* B moves litware from 192.0.2.200 to 192.0.2.201 */
+	CHECK_INT(cycle(pb, t.dir, true, &r, &out), 0);
+	CHECK_INT(r.changed, 1);
+	CHECK_STR(out ? out : "", "fedwall: partner litware: +1 -1 addresses (reloaded the policy)\n");
+	dir_remove(t.dir);
+out_free:
+	free(out);
+	ir_free(a);
+	ir_free(b);
+}
+
+/* ---- the record of the last refresh (engine/record.c) -------------------- */
+
+TEST(last_result_of_a_cycle)
+{
+	struct engine_refresh r = { 0 };
+
+	CHECK_INT(last_result_of(&r, 0), LAST_OK);
+	CHECK_INT(last_result_of(&r, -EIO), LAST_FAILED);
+	CHECK_INT(last_result_of(&r, 1), LAST_FAILED);
+	r.refused = 1;
+	CHECK_INT(last_result_of(&r, 0), LAST_REFUSED);
+	r.failed = 1;
+	CHECK_INT(last_result_of(&r, 0), LAST_FAILED);
+}
+
+/* No root: a directory made for the record, the record read back, none. */
+TEST(last_refresh_round_trip)
+{
+	struct last_refresh w = { 1700000000, LAST_REFUSED, 3 }, l = { 0 };
+	struct tmpdir t;
+	struct diag d;
+	char sub[64], path[96];
+	struct stat st;
+
+	if (!tmpdir_make(&t))
+		return;
+	diag_init(&d, stderr);
+	snprintf(sub, sizeof(sub), "%s/state", t.dir);
+	snprintf(path, sizeof(path), "%s/%s", sub, LAST_REFRESH_FILE);
+	CHECK_INT(last_refresh_read(t.dir, &l, &d), -ENOENT);
+	CHECK(d.errors == 0 && d.warnings == 0);
+	CHECK_INT(last_refresh_write(sub, &w, &d), 0);
+	CHECK(stat(sub, &st) == 0 && (st.st_mode & 0777) == 0700);
+	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+	CHECK_INT(last_refresh_read(sub, &l, &d), 0);
+	CHECK(l.time == w.time && l.result == LAST_REFUSED && l.changed == 3);
+	w = (struct last_refresh){ 1700000060, LAST_OK, 0 };
+	CHECK_INT(last_refresh_write(sub, &w, &d), 0);
+	CHECK_INT(last_refresh_read(sub, &l, &d), 0);
+	CHECK(l.time == w.time && l.result == LAST_OK && l.changed == 0);
+	CHECK(d.errors == 0 && d.warnings == 0);
+	dir_remove(sub);
+	rmdir(t.dir);
+}
+
+/* Writes `body` to dir's record with mode `mode`. */
+static void record_put(const char *dir, const char *body, mode_t mode)
+{
+	char path[96];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, LAST_REFRESH_FILE);
+	unlink(path);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	CHECK(fd >= 0);
+	if (fd < 0)
+		return;
+	CHECK_INT(write(fd, body, strlen(body)), (long)strlen(body));
+	CHECK_INT(fchmod(fd, mode), 0);
+	close(fd);
+}
+
+/* A damaged record is a warning and ignored; one others may write, an
+ * error. */
+TEST(last_refresh_damaged_or_untrusted)
+{
+	static const char *const bad[] = { "", "12 ok\n", "12 maybe 1\n", "-1 ok 1\n",
+					   "12 ok 1\nextra\n", "ok 12 1\n" };
+	struct last_refresh l = { 0 };
+	struct tmpdir t;
+	struct diag d;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *mem;
+
+	if (!tmpdir_make(&t))
+		return;
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		diag_init(&d, NULL);
+		record_put(t.dir, bad[i], 0600);
+		CHECK_INT(last_refresh_read(t.dir, &l, &d), -EINVAL);
+		CHECK(d.errors == 0 && d.warnings == 1);
+	}
+	mem = open_memstream(&buf, &len);
+	diag_init(&d, mem);
+	record_put(t.dir, "12 maybe 1\n", 0600);
+	CHECK_INT(last_refresh_read(t.dir, &l, &d), -EINVAL);
+	if (mem)
+		fclose(mem);
+	CHECK(buf && strstr(buf, "last-refresh: ignored: not a last-refresh record"));
+	free(buf);
+	diag_init(&d, NULL);
+	record_put(t.dir, "12 ok 1\n", 0666);
+	CHECK_INT(last_refresh_read(t.dir, &l, &d), -EPERM);
+	CHECK_INT(d.errors, 1);
+	dir_remove(t.dir);
 }
