@@ -10,7 +10,8 @@
  * terminal.  It keeps the previous table as IR in memory (and writes it as
  * nft text to STATE_DIR/rollback, for the operator to read); rolling back
  * is a read, diff and commit like apply's, retried when the ruleset moves,
- * under the state directory's lock.  Whatever someone did to the table in
+ * under the state directory's lock (the snapshot and the rollback are the
+ * engine's: engine_snapshot_want, engine_rollback).  Whatever someone did to the table in
  * the meantime, the rollback restores the table as it was.
  *
  * STATE_DIR/confirm.pending holds the watcher's pid, the deadline, the
@@ -26,7 +27,6 @@
 #include "cli.h"
 #include "engine/engine.h"
 #include "generator/generator.h"
-#include "generator/snapshot.h"
 #include "nft/nft.h"
 #include "refresh/refresh.h"
 
@@ -47,7 +47,6 @@
 #define PENDING_FILE "confirm.pending"
 #define MARKER_FILE "confirm.rolledback"
 #define ROLLBACK_FILE "rollback"
-#define ROLLBACK_TRIES 10
 #define ROLLBACK_LOCK_MS 30000  /* then it rolls back without the lock */
 #define CONFIRM_WAIT_MS 10000
 
@@ -213,119 +212,12 @@ enum { W_CONFIRMED, W_TIMEOUT, W_TERM };
 struct watch {
 	const struct common_opts *o;
 	const struct policy *p;         /* whose guards bound both commits */
-	const struct ir_ruleset *want;
+	struct engine_snapshot snap;    /* what is applied, the table before */
 	unsigned secs;
 	char *dir;                      /* the state directory, absolute */
-	struct ir_ruleset *prev;        /* the table before; NULL: none */
-	bool foreign;                   /* it held objects fedwall did not write */
 	struct pending pd;
 	struct timespec end;            /* CLOCK_MONOTONIC */
 };
-
-/* Whether the read-back left objects fedwall did not write out of `live`
- * (what nft_foreign() said of the read that made it): it stands in a ct
- * state rule without a verdict for each chain or rule it cannot decode,
- * and an empty map for each such set; the generator writes no such rule,
- * and a rule of its own looks up every set it makes. */
-static bool foreign_in(const struct ir_ruleset *live)
-{
-	for (size_t i = 0; i < live->nchains; i++)
-		for (size_t j = 0; j < live->chains[i].nrules; j++) {
-			const struct ir_rule *r = &live->chains[i].rules[j];
-
-			if (r->kind == IR_R_CT_STATE && r->verdict == IR_VERDICT_NONE)
-				return true;
-		}
-	for (size_t k = 0; k < live->nsets; k++) {
-		bool used = false;
-
-		for (size_t i = 0; !used && i < live->nchains; i++)
-			for (size_t j = 0; !used && j < live->chains[i].nrules; j++)
-				used = live->chains[i].rules[j].set &&
-				       !strcmp(live->chains[i].rules[j].set, live->sets[k].name);
-		if (!used)
-			return true;
-	}
-	return false;
-}
-
-/* engine_apply's want builder.  The table before is the `live` engine_apply
- * diffs against, read back or from the cache whose key proved it the
- * kernel's (no second read of the table): the commit is checked against
- * the generation `live` is true at, so if it goes through, nothing
- * changed in between and this copy is exactly the table it replaced.  If
- * something did change, the commit is refused and this runs again. */
-static const struct ir_ruleset *snapshot(void *arg, const struct ir_ruleset *live,
-					 struct diag *d)
-{
-	struct watch *w = arg;
-	struct strbuf img = { 0 };
-	const char *why = NULL;
-
-	ir_free(w->prev);
-	w->prev = NULL;
-	w->foreign = false;
-	if (!live)
-		return w->want;
-	ir_encode(live, &img);
-	w->prev = ir_decode(img.s, img.len, &why);
-	sb_free(&img);
-	if (!w->prev) {
-		diag_error(d, NULL, "cannot keep table inet %s for the rollback: %s",
-			   w->want->table, why);
-		return NULL;
-	}
-	w->foreign = foreign_in(live);
-	return w->want;
-}
-
-/* Turns whatever is live now into w->prev, in one transaction: -ERESTART
- * from the commit (the ruleset moved) means read again. */
-static int rollback(const struct watch *w, struct diag *d)
-{
-	const char *table = w->pd.table;
-	struct nft_ctx *ctx;
-	int ret = nft_open(&ctx);
-
-	if (ret) {
-		diag_error(d, NULL, "cannot talk to nf_tables: %s", strerror(-ret));
-		return ret;
-	}
-	for (int i = 0; i < ROLLBACK_TRIES; i++) {
-		struct ir_ruleset *cur = NULL;
-		struct nft_commit_result cr;
-		struct ir_diff diff = { 0 };
-		uint32_t genid = 0;
-
-		ret = nft_read(ctx, table, &cur, &genid);
-		if (ret && ret != -ENOENT) {
-			diag_error(d, NULL, "cannot read table inet %s: %s", table,
-				   strerror(-ret));
-			if (ret == -EAGAIN)
-				continue;
-			break;
-		}
-		if (!w->prev) {
-			ret = ret == -ENOENT ? 0 : nft_delete_table(ctx, table, d);
-			ir_free(cur);
-			ret = ret == -ENOENT ? 0 : ret;
-			break;
-		}
-		ir_diff(ret == -ENOENT ? NULL : cur, w->prev, &diff);
-		if (nft_foreign(ctx))
-			diff.structural = true;
-		/* The rollback commits too: the final guard sees it. */
-		ret = ir_diff_empty(&diff) ? 0 : engine_guard(w->p, w->prev, d);
-		if (!ret && !ir_diff_empty(&diff))
-			ret = nft_commit(ctx, cur, w->prev, &diff, genid, &cr, d);
-		ir_diff_free(&diff);
-		ir_free(cur);
-		if (ret != -ERESTART)
-			break;
-	}
-	nft_close(ctx);
-	return ret;
-}
 
 static void write_rollback_text(const struct watch *w, struct diag *d)
 {
@@ -336,8 +228,8 @@ static void write_rollback_text(const struct watch *w, struct diag *d)
 	struct diag quiet;
 	int ret;
 
-	if (w->prev)
-		nft_text(&sb, w->prev, &to);
+	if (w->snap.prev)
+		nft_text(&sb, w->snap.prev, &to);
 	else
 		sb_addf(&sb, "# There was no table inet %s before apply --confirm: rolling"
 			" back deletes it.\ntable inet %s {}\ndelete table inet %s\n",
@@ -390,8 +282,9 @@ static void random_token(uint64_t *t)
 /* Applies and records what the rollback needs.  Called with the lock. */
 static int arm(struct watch *w, struct diag *d)
 {
-	struct engine_apply_opts ao = { .want = snapshot, .arg = w, .verbose = w->o->verbose,
-					.out = stdout, .policy = w->p, .cache_dir = w->dir };
+	struct engine_apply_opts ao = { .want = engine_snapshot_want, .arg = &w->snap,
+					.verbose = w->o->verbose, .out = stdout, .policy = w->p,
+					.cache_dir = w->dir };
 	struct engine_applied res;
 	struct timespec now;
 	int ret;
@@ -399,12 +292,12 @@ static int arm(struct watch *w, struct diag *d)
 	if (pending_busy(w->dir, d))
 		return -EBUSY;
 	confirm_notes(w->dir, true, stderr);
-	ret = engine_apply(w->want->table, &ao, &res, d);
+	ret = engine_apply(w->snap.want->table, &ao, &res, d);
 	if (ret)
 		return ret;
-	if (w->foreign)
+	if (w->snap.foreign)
 		diag_warn(d, NULL, "table inet %s held objects fedwall did not write: a"
-			  " rollback restores only fedwall's own", w->want->table);
+			  " rollback restores only fedwall's own", w->snap.want->table);
 	write_rollback_text(w, d);
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	w->end = now;
@@ -416,7 +309,7 @@ static int arm(struct watch *w, struct diag *d)
 	if (ret) {
 		diag_error(d, NULL, "cannot record the pending confirm in '%s/%s': %s;"
 			   " rolling back now", w->dir, PENDING_FILE, strerror(-ret));
-		if (!rollback(w, d))
+		if (!engine_rollback(w->pd.table, w->snap.prev, w->p, d))
 			diag_note(d, NULL, "table inet %s is as it was", w->pd.table);
 		return ret;
 	}
@@ -499,14 +392,14 @@ static void finish(struct watch *w, int why)
 
 	diag_init(&d, mem);
 	lock = state_lock(w->dir, ROLLBACK_LOCK_MS, &d);
-	ret = rollback(w, &d);
+	ret = engine_rollback(w->pd.table, w->snap.prev, w->p, &d);
 	if (ret)
 		sb_addf(&msg, "rollback of table inet %s to its state before apply --confirm"
 			" FAILED (%s): the table stays as applied", w->pd.table,
 			strerror(-ret));
 	else
 		sb_addf(&msg, "rolled back table inet %s to its state before apply --confirm"
-			"%s", w->pd.table, w->prev ? "" : " (there was none: deleted it)");
+			"%s", w->pd.table, w->snap.prev ? "" : " (there was none: deleted it)");
 	if (why == W_TERM)
 		sb_addf(&msg, " (the watcher was stopped before a confirm)");
 	else
@@ -588,7 +481,7 @@ static int watcher(struct watch *w, int report, struct diag *d)
 int confirm_apply(const struct common_opts *o, const struct policy *p,
 		  const struct ir_ruleset *want, unsigned secs, struct diag *d)
 {
-	struct watch w = { .o = o, .p = p, .want = want, .secs = secs };
+	struct watch w = { .o = o, .p = p, .snap = { .want = want }, .secs = secs };
 	sigset_t set;
 	pid_t pid;
 	int fds[2], rc;
@@ -623,7 +516,7 @@ int confirm_apply(const struct common_opts *o, const struct policy *p,
 		if (pid != 0)   /* the middle child owns nothing of its own */
 			_exit(pid < 0 ? EXIT_ERROR : EXIT_OK);
 		rc = watcher(&w, fds[1], d);
-		ir_free(w.prev);
+		ir_free(w.snap.prev);
 		free(w.dir);
 		return rc;
 	}

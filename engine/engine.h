@@ -11,10 +11,11 @@
  *   - the check that a host-mode policy's interfaces exist (iface.c);
  *   - the final guard (guard.c), the last look before every commit;
  *   - the refresh cycle of refresh and the daemon (engine_refresh_cycle;
- *     engine/refresh.c) and the record of the last refresh (record.c).
+ *     engine/refresh.c) and the record of the last refresh (record.c);
+ *   - apply --confirm's snapshot of the table before and the rollback to
+ *     it (engine_snapshot_want, engine_rollback; engine/rollback.c).
  *
- * The rollback and the daemon's schedule are still in cli/ (issue 14
- * moves them here).  Return convention: what talks
+ * The daemon's schedule is still in cli/ (issue 14 moves it here).  Return convention: what talks
  * to the kernel or the file system returns 0 or -errno, reported
  * through `d`.
  *
@@ -280,5 +281,35 @@ int last_refresh_write(const char *state_dir, const struct last_refresh *l, stru
  * reporting (a damaged record is a warning and -EINVAL).  Changes
  * nothing. */
 int last_refresh_read(const char *state_dir, struct last_refresh *l, struct diag *d);
+
+/* ---- the rollback of apply --confirm (engine/rollback.c) ----------------- */
+
+/* engine_snapshot_want's argument: what is applied, and the table it
+ * replaced. */
+struct engine_snapshot {
+	const struct ir_ruleset *want;  /* in: borrowed */
+	struct ir_ruleset *prev;        /* out: a copy of the table before, the
+					 * caller's to free; NULL: there was none */
+	bool foreign;                   /* out: it held objects fedwall did not write */
+};
+
+/* engine_apply's want builder (arg: struct engine_snapshot) that keeps a
+ * copy of `live` in ->prev and returns ->want.  The commit is checked
+ * against the generation `live` is true at: when it goes through, ->prev
+ * is exactly the table it replaced.  NULL (after reporting) when the copy
+ * cannot be made. */
+const struct ir_ruleset *engine_snapshot_want(void *arg, const struct ir_ruleset *live,
+					     struct diag *d);
+
+/* Turns table inet `table` back into `prev` (borrowed; NULL: deletes the
+ * table, nothing when there is none), whatever was done to it since: a
+ * read back (never the cache), diff, final guard (engine_guard, p's
+ * guards, or the defaults when p is NULL) when something differs, and
+ * one commit checked against the generation read; read again when the
+ * ruleset moved, up to 10 times.  Changes the table only.  0 or -errno
+ * after reporting (-EPERM: the guard refused; -ERESTART: it kept
+ * moving). */
+int engine_rollback(const char *table, const struct ir_ruleset *prev, const struct policy *p,
+		    struct diag *d);
 
 #endif

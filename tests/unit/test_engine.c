@@ -3,7 +3,9 @@
  * long as its key holds, is read around when damaged, and is dropped on
  * demand; the refresh cycle creates the table, then stays quiet, and says
  * which partner moved; the record of the last refresh reads back what was
- * written and refuses a damaged or untrusted one.  The kernel tests run each in a network namespace of their own
+ * written and refuses a damaged or untrusted one; apply --confirm's
+ * snapshot is the table before, and the rollback restores it (or deletes
+ * a table that was not there).  The kernel tests run each in a network namespace of their own
  * (skipped when not root); the cache's file handling needs no root. */
 #define _GNU_SOURCE
 #include "../harness.h"
@@ -525,4 +527,57 @@ TEST(last_refresh_damaged_or_untrusted)
 	CHECK_INT(last_refresh_read(t.dir, &l, &d), -EPERM);
 	CHECK_INT(d.errors, 1);
 	dir_remove(t.dir);
+}
+
+/* ---- the rollback (engine/rollback.c) ------------------------------------- */
+
+/* Applies s->want through the snapshot builder, without a cache. */
+static int apply_snap(struct engine_snapshot *s)
+{
+	struct engine_apply_opts o = { .want = engine_snapshot_want, .arg = s };
+	struct engine_applied res;
+	struct diag d;
+
+	diag_init(&d, stderr);
+	return engine_apply(s->want->table, &o, &res, &d);
+}
+
+TEST(rollback_to_the_snapshot)
+{
+	struct ir_ruleset *a = fixture_generate("engine.yaml", A);
+	struct ir_ruleset *b = fixture_generate("engine.yaml", B), *back = NULL, *now = NULL;
+	struct engine_snapshot sa = { a, NULL, false }, sb = { b, NULL, false };
+	struct nft_ctx *ctx = NULL;
+	struct diag d;
+	uint32_t g = 0;
+
+	if (!a || !b || !fixture_netns(__func__) || nft_open(&ctx))
+		goto out_free;
+	diag_init(&d, stderr);
+	CHECK_INT(apply_snap(&sa), 0);
+	CHECK(sa.prev == NULL && !sa.foreign);  /* no table before */
+	back = readback(ctx, a->table, &g);
+	CHECK_INT(apply_snap(&sb), 0);
+	CHECK(sb.prev && !sb.foreign && same(sb.prev, back));
+	/* B is live: back to A */
+	CHECK_INT(engine_rollback(a->table, sb.prev, NULL, &d), 0);
+	now = readback(ctx, a->table, &g);
+	CHECK(same(now, back));
+	/* again: nothing differs, nothing to do */
+	CHECK_INT(engine_rollback(a->table, sb.prev, NULL, &d), 0);
+	/* to "no table": deleted, then nothing to delete */
+	CHECK_INT(engine_rollback(a->table, sa.prev, NULL, &d), 0);
+	ir_free(now);
+	now = NULL;
+	CHECK_INT(nft_read(ctx, a->table, &now, &g), -ENOENT);
+	CHECK_INT(engine_rollback(a->table, NULL, NULL, &d), 0);
+	CHECK_INT(d.errors, 0);
+out_free:
+	if (ctx)
+		nft_close(ctx);
+	ir_free(now);
+	ir_free(back);
+	ir_free(sb.prev);
+	ir_free(a);
+	ir_free(b);
 }
