@@ -99,7 +99,7 @@ int state_save(const struct state *st, const char *path);
  * so that it takes no data block a full disk lacks, and never opened if
  * something is there already.  Until state_clear_behind(), state_load()
  * sets st->behind, and the refresh cycle trusts no last known good of the
- * state over the live table (cli/refresh.c).  0 or -errno. */
+ * state over the live table (engine/refresh.c).  0 or -errno. */
 int state_mark_behind(const char *path);
 void state_clear_behind(const char *path);
 /* Whether PATH-behind is there (without loading the state). */

@@ -512,7 +512,7 @@ static void oracle(const struct ir_ruleset *rs, unsigned min4, unsigned min6,
 }
 
 /* One refresh's choice per partner: what the guards let through, else
- * what it had (`have`), exactly as cli/refresh.c's guard_one does. */
+ * what it had (`have`), exactly as engine/refresh.c's guard_one does. */
 static unsigned prop_held, prop_partners;
 
 static void guard_all(const struct guards *g, struct addr_list *prop, struct addr_list *have,
