@@ -70,6 +70,7 @@ int apply_main(int argc, const char *argv[])
 	struct policy *p = NULL;
 	struct common_opts o;
 	unsigned secs;
+	uint64_t inputs;
 	struct diag d;
 	int n = take_confirm(argc, argv, av, &secs), i, rc = EXIT_USAGE;
 
@@ -80,7 +81,7 @@ int apply_main(int argc, const char *argv[])
 		goto out_free_av;
 	rc = EXIT_ERROR;
 	diag_init(&d, stderr);
-	want = cli_want(&o, &p, &d);
+	want = cli_want(&o, &p, &inputs, &d);
 	if (want && cli_ifaces_refused(&o, p, &d)) {
 		ir_free(want);
 		want = NULL;
@@ -90,10 +91,15 @@ int apply_main(int argc, const char *argv[])
 	} else if (want) {
 		/* The live table's cache, as refresh keeps it: its key (one
 		 * GETGEN) proves the kernel still holds it, and the next
-		 * refresh starts from what this apply committed. */
+		 * refresh starts from what this apply committed.  With the
+		 * inputs digest a refresh computes from the same addresses:
+		 * `want` is the table those inputs make (apply holds no
+		 * partner back; it refuses the whole policy), so a refresh
+		 * whose sources answer as the state did stops after one
+		 * GETGEN; one that got other answers has another digest. */
 		struct engine_apply_opts ao = { .want = fixed, .arg = want, .verbose = o.verbose,
 						.out = stdout, .policy = p,
-						.cache_dir = o.state_dir };
+						.cache_dir = o.state_dir, .inputs = &inputs };
 		struct engine_applied res;
 
 		confirm_notes(o.state_dir, true, stderr);

@@ -23,7 +23,7 @@ int check_main(int argc, const char *argv[])
 	if (i < 0)
 		return EXIT_USAGE;
 	diag_init(&d, stderr);
-	rs = cli_want(&o, &p, &d);
+	rs = cli_want(&o, &p, NULL, &d);
 	if (p)
 		ifaces_check(p, IFACE_NOTE, &d);
 	if (p && o.verbose)

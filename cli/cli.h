@@ -66,9 +66,10 @@ struct nft_ctx;
 /* The ruleset a policy asks for, offline (inline addresses, list files,
  * the state directory), through the final guard (engine_guard).  NULL
  * after reporting; *pp is the policy (owned by the caller) when it
- * loaded. */
+ * loaded.  `inputs` (may be NULL) gets the digest of what the ruleset is
+ * built from, as a refresh computes it (engine_inputs_digest), or 0. */
 struct ir_ruleset *cli_want(const struct common_opts *o, struct policy **pp,
-			    struct diag *d);
+			    uint64_t *inputs, struct diag *d);
 
 /* Reads table `table` (NULL *live when absent) and diffs it against
  * `want`; a table holding objects fedwall did not write is a structural

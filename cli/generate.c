@@ -47,7 +47,7 @@ int generate_main(int argc, const char *argv[])
 	if (i < 0)
 		return EXIT_USAGE;
 	diag_init(&d, stderr);
-	rs = cli_want(&o, &p, &d);
+	rs = cli_want(&o, &p, NULL, &d);
 	if (rs)
 		rc = emit(&o, rs);
 	ir_free(rs);

@@ -33,8 +33,22 @@ static bool want_sources(const struct common_opts *o, const struct policy *p,
 	return ok;
 }
 
+/* The inputs digest a refresh would compute from the same addresses
+ * (engine_proposed, engine_inputs_digest: one way for both), so that the
+ * first refresh after an apply that changed nothing is a no-op. */
+static uint64_t want_inputs(const struct policy *p, const struct sources *src)
+{
+	struct addr_list *prop = engine_proposed(p, src->partners);
+	uint64_t h = engine_inputs_digest(p, prop);
+
+	for (size_t i = 0; i < p->npartners; i++)
+		addr_list_free(&prop[i]);
+	free(prop);
+	return h;
+}
+
 struct ir_ruleset *cli_want(const struct common_opts *o, struct policy **pp,
-			    struct diag *d)
+			    uint64_t *inputs, struct diag *d)
 {
 	struct sources src = { 0 };
 	struct gen_addrs *extra = NULL;
@@ -42,6 +56,8 @@ struct ir_ruleset *cli_want(const struct common_opts *o, struct policy **pp,
 	struct policy *p;
 
 	*pp = NULL;
+	if (inputs)
+		*inputs = 0;
 	p = policy_load(o->policy, d);
 	if (!p)
 		return NULL;
@@ -60,6 +76,8 @@ struct ir_ruleset *cli_want(const struct common_opts *o, struct policy **pp,
 		ir_free(rs);
 		rs = NULL;
 	}
+	if (rs && inputs)
+		*inputs = want_inputs(p, &src);
 out_free:
 	free(extra);
 	sources_free(&src);

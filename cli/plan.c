@@ -343,7 +343,7 @@ int plan_main(int argc, const char *argv[])
 	if (i < 0)
 		return EXIT_PLAN_USAGE;
 	diag_init(&d, stderr);
-	want = cli_want(&o, &p, &d);
+	want = cli_want(&o, &p, NULL, &d);
 	if (p)
 		ifaces_check(p, IFACE_NOTE, &d);
 	if (want)

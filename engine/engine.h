@@ -254,6 +254,22 @@ struct engine_refresh {
  * source is not an error here: see r->refused, r->failed). */
 int engine_refresh_cycle(struct engine_refresh *r, struct diag *d);
 
+/* Each partner's proposed addresses, before the guards, the one way
+ * refresh and apply build them: its inline ones, then `src[i]`, what its
+ * sources give (srcset_partner_addrs: the sources in srcset_build's
+ * order, so a refresh and an apply that got the same answers build the
+ * same lists, address for address).  `src` NULL: inline ones only.  An
+ * array of p->npartners lists for the caller to free. */
+struct addr_list *engine_proposed(const struct policy *p, const struct addr_list *src);
+
+/* What the table is built from: the policy (its digest) and the proposed
+ * addresses (engine_proposed), as engine_apply_opts.inputs; never 0.
+ * Equal inputs make an equal table (generate() is deterministic), so a
+ * digest stored with a table describes it, whoever stored it: refresh,
+ * or apply (which never holds a partner back: it refuses the whole
+ * policy instead). */
+uint64_t engine_inputs_digest(const struct policy *p, const struct addr_list *prop);
+
 /* ---- the record of the last refresh (engine/record.c) -------------------- */
 
 /* Written by refresh and the daemon after every run; status reads it. */

@@ -29,7 +29,7 @@ struct rctx {
 	const struct addr_list *prop;   /* per partner, proposed: inline + sources */
 	char **refused;                 /* per partner: why the guards said no */
 	bool had_table;
-	uint64_t inputs;                /* inputs_digest(); 0 once a partner is held back */
+	uint64_t inputs;                /* engine_inputs_digest(); 0 once a partner is held back */
 	bool reloaded;                  /* engine_refresh.reloaded */
 };
 
@@ -369,26 +369,38 @@ static void behind_all_due(struct engine_refresh *r, const char *path, struct di
 		  STATE_BEHIND_SUFFIX);
 }
 
-/* Each partner's proposed addresses, before the guards: its inline ones
- * and what its sources give.  Built once a cycle: the inputs digest and
- * every try of build_want() use them. */
+/* Each partner's proposed addresses (engine_proposed): built once a
+ * cycle, the inputs digest and every try of build_want() use them. */
 static struct addr_list *proposed(const struct engine_refresh *r)
 {
-	struct addr_list *prop = xcalloc(r->p->npartners + 1, sizeof(*prop));
+	size_t n = r->p->npartners;
+	struct addr_list *src = xcalloc(n + 1, sizeof(*src));
+	struct addr_list *prop;
 
-	for (size_t i = 0; i < r->p->npartners; i++) {
-		push_inline(&r->p->partners[i], &prop[i]);
-		srcset_partner_addrs(r->src, i, &prop[i]);
+	for (size_t i = 0; i < n; i++)
+		srcset_partner_addrs(r->src, i, &src[i]);
+	prop = engine_proposed(r->p, src);
+	lists_free(src, n);
+	return prop;
+}
+
+struct addr_list *engine_proposed(const struct policy *p, const struct addr_list *src)
+{
+	struct addr_list *prop = xcalloc(p->npartners + 1, sizeof(*prop));
+
+	for (size_t i = 0; i < p->npartners; i++) {
+		push_inline(&p->partners[i], &prop[i]);
+		for (size_t k = 0; src && k < src[i].n; k++)
+			addr_list_push(&prop[i], &src[i].v[k], &src[i].locs[k]);
 	}
 	return prop;
 }
 
-/* What the table is built from: the policy and the proposed addresses. */
-static uint64_t inputs_digest(const struct engine_refresh *r, const struct addr_list *prop)
+uint64_t engine_inputs_digest(const struct policy *p, const struct addr_list *prop)
 {
-	uint64_t h = fnv1a64(FNV1A64_INIT, &r->p->digest, sizeof(r->p->digest));
+	uint64_t h = fnv1a64(FNV1A64_INIT, &p->digest, sizeof(p->digest));
 
-	for (size_t i = 0; i < r->p->npartners; i++) {
+	for (size_t i = 0; i < p->npartners; i++) {
 		h = fnv1a64(h, &i, sizeof(i));
 		h = fnv1a64(h, &prop[i].n, sizeof(prop[i].n));
 		if (prop[i].n)
@@ -402,7 +414,7 @@ static int cycle_apply(struct engine_refresh *r, struct state *st, const char *p
 {
 	struct addr_list *prop = proposed(r);
 	struct rctx c = { .r = r, .st = st, .now = now, .n = r->p->npartners,
-			  .prop = prop, .inputs = inputs_digest(r, prop),
+			  .prop = prop, .inputs = engine_inputs_digest(r->p, prop),
 			  .reloaded = r->reloaded };
 	struct engine_apply_opts ao = { .want = build_want, .arg = &c, .verbose = r->verbose,
 					.out = r->verbose ? r->out : NULL,

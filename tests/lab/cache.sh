@@ -324,12 +324,37 @@ count apply NFT_MSG_GETSETELEM 0 "apply: ... dumps no set elements"
 count apply NFNL_MSG_BATCH_BEGIN 1 "apply: ... one commit"
 has ERR "cached at generation [0-9]+" "apply: ... and caches what it committed"
 reach "apply: charlie admitted" charlie tcp $E4 5061
+# apply stores the digest of its inputs as a refresh computes it (the
+# policy, each partner's inline and list addresses): the first refresh
+# after it, nothing changed, is the same-inputs no-op.
 FW_TRACE=after fw refresh
 expect_rc 0 "apply: the refresh after it exits 0"
-cache_table "apply: the refresh after it takes the table from the cache"
+same_inputs "apply: the first refresh after it, nothing changed: the same inputs, nothing to build"
+count after NFT_MSG_GETGEN 1 "apply: ... one GETGEN"
+count after NFT_MSG_GETOBJ 0 "apply: ... not even the counters"
 count after NFT_MSG_GETSETELEM 0 "apply: ... dumps no set elements"
 count after NFNL_MSG_BATCH_BEGIN 0 "apply: ... and commits nothing"
 has OUT "table inet fedwall: no changes" "apply: ... no changes"
+FW_TRACE=again fw apply
+expect_rc 0 "apply: apply again, nothing changed: exits 0"
+same_inputs "apply: ... the same inputs: nothing to build"
+count again NFNL_MSG_BATCH_BEGIN 0 "apply: ... and commits nothing"
+# A list line changed after apply: other inputs, whatever apply stored.
+list 198.51.100.13 198.51.100.15
+FW_TRACE=listed fw refresh
+expect_rc 0 "apply: a list line changed after it: refresh exits 0"
+cache_table "apply: ... other inputs: the table is built and compared"
+if printf '%s\n' "$ERR" | grep -q "built from these very inputs"; then
+	fail "apply: ... not taken for the inputs apply stored"
+else pass "apply: ... not taken for the inputs apply stored"; fi
+count listed NFNL_MSG_BATCH_BEGIN 1 "apply: ... one commit"
+has OUT "partner listed: \+1 -0 address" "apply: ... naming the partner"
+list 198.51.100.13
+fw apply
+expect_rc 0 "apply: the list line back: apply exits 0"
+FW_TRACE=after1 fw refresh
+same_inputs "apply: ... and the refresh after it is the same-inputs no-op"
+count after1 NFNL_MSG_BATCH_BEGIN 0 "apply: ... committing nothing"
 # a fresh table: created by apply, then a refresh
 lab_exec edge nft delete table inet fedwall
 FW_TRACE=fresh fw apply

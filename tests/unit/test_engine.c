@@ -1,7 +1,8 @@
 /* test_engine.c - the engine reached directly, not through the fedwall
  * binary: the live table's cache (engine_live_*) keeps a table only as
  * long as its key holds, is read around when damaged, and is dropped on
- * demand; the refresh cycle creates the table, then stays quiet, and says
+ * demand; refresh and apply compute the same inputs digest from the same
+ * addresses; the refresh cycle creates the table, then stays quiet, and says
  * which partner moved; the record of the last refresh reads back what was
  * written and refuses a damaged or untrusted one; apply --confirm's
  * snapshot is the table before, and the rollback restores it (or deletes
@@ -429,6 +430,100 @@ out_free:
 	free(out);
 	ir_free(a);
 	ir_free(b);
+}
+
+/* ---- the inputs digest of refresh and of apply ----------------------------- */
+
+static void lists_drop(struct addr_list *l, size_t n)
+{
+	for (size_t i = 0; l && i < n; i++)
+		addr_list_free(&l[i]);
+	free(l);
+}
+
+/* Refresh's way: the sources filled (the list due), then per partner. */
+static uint64_t refresh_digest(const struct policy *p)
+{
+	struct src_opts o = { .now = 1700000000 };
+	struct addr_list *src = xcalloc(p->npartners + 1, sizeof(*src)), *prop;
+	struct srcset s = { 0 };
+	struct state st = { 0 };
+	struct diag d;
+	uint64_t h;
+
+	diag_init(&d, stderr);
+	srcset_build(p, &s);
+	for (size_t i = 0; i < s.n; i++)
+		s.v[i].due = true;
+	CHECK(srcset_fill(p, &s, &st, &o, &d));
+	for (size_t i = 0; i < p->npartners; i++)
+		srcset_partner_addrs(&s, i, &src[i]);
+	prop = engine_proposed(p, src);
+	h = engine_inputs_digest(p, prop);
+	lists_drop(prop, p->npartners);
+	lists_drop(src, p->npartners);
+	srcset_free(&s);
+	return h;
+}
+
+/* Apply's way: sources_offline, as cli_want builds them. */
+static uint64_t apply_digest(const struct policy *p)
+{
+	struct sources src = { 0 };
+	struct addr_list *prop;
+	struct diag d;
+	uint64_t h;
+
+	diag_init(&d, stderr);
+	CHECK(sources_offline(p, NULL, &src, &d));
+	prop = engine_proposed(p, src.partners);
+	h = engine_inputs_digest(p, prop);
+	lists_drop(prop, p->npartners);
+	sources_free(&src);
+	return h;
+}
+
+static bool write_list(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		return false;
+	fputs(text, f);
+	return fclose(f) == 0;
+}
+
+TEST(inputs_digest_of_refresh_and_apply_agree)
+{
+	struct tmpdir t;
+	char list[96], yaml[512];
+	struct policy *p = NULL;
+	struct diag d;
+	uint64_t r1, a1;
+
+	if (!tmpdir_make(&t))
+		return;
+	snprintf(list, sizeof(list), "%s/l.txt", t.dir);
+	snprintf(yaml, sizeof(yaml), HEAD "  listed:\n    services: [sip-federation]\n"
+		 "    addresses: [192.0.2.7]\n    lists: [%s]\n", list);
+	diag_init(&d, stderr);
+	p = policy_parse("engine.yaml", yaml, strlen(yaml), &d);
+	CHECK(p != NULL);
+	if (!p || !write_list(list, "192.0.2.10\n2001:db8:77::/64\n198.51.100.64/28\n"))
+		goto out_free;
+	r1 = refresh_digest(p);
+	a1 = apply_digest(p);
+	CHECK(r1 != 0 && r1 == a1);
+	/* one address of the list differs: another digest, on both sides */
+	if (!write_list(list, "192.0.2.11\n2001:db8:77::/64\n198.51.100.64/28\n"))
+		goto out_free;
+	CHECK(refresh_digest(p) != r1);
+	CHECK(apply_digest(p) != a1);
+	CHECK(refresh_digest(p) == apply_digest(p));
+out_free:
+	unlink(list);
+	tmpdir_remove(&t);
+	policy_free(p);
 }
 
 /* ---- the record of the last refresh (engine/record.c) -------------------- */
