@@ -15,9 +15,9 @@
  *   - apply --confirm's snapshot of the table before and the rollback to
  *     it (engine_snapshot_want, engine_rollback; engine/rollback.c).
  *
- * The daemon's schedule is still in cli/ (issue 14 moves it here).  Return convention: what talks
- * to the kernel or the file system returns 0 or -errno, reported
- * through `d`.
+ * The daemon's schedule is still in cli/ (issue 14 moves it here).
+ * Return convention: what talks to the kernel or the file system returns
+ * 0 or -errno, reported through `d`.
  *
  * Contract of the final guard: it looks at the ruleset about to be
  * committed, never at how it was made (apply, refresh, the daemon,
