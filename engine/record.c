@@ -1,7 +1,7 @@
 /* record.c - the record of the last refresh in the state directory
  * (STATE_DIR/last-refresh): written by refresh and the daemon after each
  * run, a failed one too; read by status for the metrics. */
-#include "engine.h"
+#include "engine/engine.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -7,7 +7,7 @@
  * Quiet when nothing changed; one line per changed partner to r->out;
  * errors and notes through `d`.  Whatever fails, the kernel keeps a whole
  * ruleset: never half a refresh, never open. */
-#include "engine.h"
+#include "engine/engine.h"
 #include "generator/generator.h"
 #include "policy/policy.h"
 #include "refresh/refresh.h"

@@ -4,7 +4,7 @@
  * apply's, retried when the ruleset moves, through the final guard.
  * Whatever someone did to the table in the meantime, the rollback
  * restores the table as it was. */
-#include "engine.h"
+#include "engine/engine.h"
 #include "generator/generator.h"
 #include "generator/snapshot.h"
 #include "nft/nft.h"
