@@ -260,6 +260,22 @@ bool prefix_run_next(const struct prefix *v, size_t n, size_t *pos, struct prefi
 	return true;
 }
 
+size_t prefix_run_members(const struct prefix *v, const struct prefix_run *r, size_t *idx,
+			  size_t max)
+{
+	size_t n = 0, top = r->lo, total = 0;
+
+	for (size_t i = r->lo; i < r->hi; i++) {
+		if (i > r->lo && prefix_contains(&v[top], &v[i]))
+			continue;
+		top = i;
+		if (n < max)
+			idx[n++] = i;
+		total++;
+	}
+	return total;
+}
+
 bool prefix_run_whole(const struct prefix_run *r)
 {
 	unsigned nb = fam_bytes(r->family);

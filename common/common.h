@@ -247,6 +247,11 @@ struct prefix_run {
 bool prefix_run_next(const struct prefix *v, size_t n, size_t *pos, struct prefix_run *out);
 /* Whether the run is its whole family: 0.0.0.0/0 or ::/0. */
 bool prefix_run_whole(const struct prefix_run *r);
+/* The prefixes of run `r` of `v` that no earlier one of it contains (the
+ * ones a reader finds in the input; the others lie inside them): their
+ * indexes into `v`, `max` at most, in idx[]; how many there are in all. */
+size_t prefix_run_members(const struct prefix *v, const struct prefix_run *r, size_t *idx,
+			  size_t max);
 /* Whether the run holds more addresses than one prefix of length `min`
  * (a /23's worth is wider than /24), or is its whole family, whatever
  * `min` is (0 too). */

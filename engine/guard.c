@@ -73,18 +73,12 @@ static size_t put_members(struct strbuf *sb, const struct prefix *v,
 			  const struct prefix_run *r)
 {
 	char buf[PREFIX_STRLEN];
-	size_t top = r->lo, total = 0;
+	size_t idx[3], total = prefix_run_members(v, r, idx, ARRAY_SIZE(idx));
 
-	for (size_t i = r->lo; i < r->hi; i++) {
-		if (i > r->lo && prefix_contains(&v[top], &v[i]))
-			continue;
-		top = i;
-		if (++total <= 3)
-			sb_addf(sb, "%s%s", total > 1 ? ", " : "",
-				prefix_fmt(&v[i], buf, sizeof(buf)));
-	}
-	if (total > 3)
-		sb_addf(sb, " and %zu more", total - 3);
+	for (size_t k = 0; k < total && k < ARRAY_SIZE(idx); k++)
+		sb_addf(sb, "%s%s", k ? ", " : "", prefix_fmt(&v[idx[k]], buf, sizeof(buf)));
+	if (total > ARRAY_SIZE(idx))
+		sb_addf(sb, " and %zu more", total - ARRAY_SIZE(idx));
 	return total;
 }
 

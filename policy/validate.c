@@ -457,26 +457,21 @@ static int addr_ent_cmp(const void *x, const void *y)
 
 /* "'0.0.0.0/1' (12:17) and '128.0.0.0/1' (12:30) join into 0.0.0.0/0, ...":
  * the prefixes of the run no earlier one contains, three at most. */
-static void run_err(struct vctx *v, const struct addr_ent *s, const struct prefix_run *r)
+/* `pv` is parallel to `s` (its prefixes). */
+static void run_err(struct vctx *v, const struct addr_ent *s, const struct prefix *pv,
+		    const struct prefix_run *r)
 {
 	char buf[PREFIX_STRLEN], range[PREFIX_RUN_STRLEN];
 	unsigned min = r->family == 4 ? v->min4 : v->min6;
 	struct strbuf sb = { 0 };
-	size_t top = r->lo, total = 0, shown = 0, show;
+	size_t idx[3], total = prefix_run_members(pv, r, idx, ARRAY_SIZE(idx)), shown;
 
-	for (size_t i = r->lo; i < r->hi; i++) {
-		if (i == r->lo || !prefix_contains(&s[top].p, &s[i].p))
-			total++, top = i;
-	}
-	show = total > 3 ? 2 : total;
-	top = r->lo;
-	for (size_t i = r->lo; i < r->hi && shown < show; i++) {
-		if (i > r->lo && prefix_contains(&s[top].p, &s[i].p))
-			continue;
-		top = i;
-		sb_addf(&sb, "%s'%s' (%u:%u)", !shown ? "" : shown + 1 == total ? " and " : ", ",
-			prefix_fmt(&s[i].p, buf, sizeof(buf)), s[i].loc.line, s[i].loc.col);
-		shown++;
+	shown = total > 3 ? 2 : total;
+	for (size_t k = 0; k < shown; k++) {
+		const struct addr_ent *e = &s[idx[k]];
+
+		sb_addf(&sb, "%s'%s' (%u:%u)", !k ? "" : k + 1 == total ? " and " : ", ",
+			prefix_fmt(&e->p, buf, sizeof(buf)), e->loc.line, e->loc.col);
 	}
 	if (total > shown)
 		sb_addf(&sb, " and %zu more", total - shown);
@@ -508,7 +503,7 @@ static void check_runs(struct vctx *v, const struct ynode *n, const char *key,
 		pv[i] = s[i].p;
 	while (prefix_run_next(pv, na, &pos, &r))
 		if (r.hi - r.lo > 1 && prefix_run_wider(&r, r.family == 4 ? v->min4 : v->min6))
-			run_err(v, s, &r);
+			run_err(v, s, pv, &r);
 	na = prefixes_merge(pv, na);
 	if (na > v->p->guards.max_entries)
 		ERR(v, n, "'%s' has %zu entries, more than guards.max_entries %u", key, na,
@@ -1298,7 +1293,7 @@ static void mgmt_runs(struct vctx *v, const struct policy *p)
 		for (size_t i = r.lo + 1; i < r.hi; i++)
 			several |= all.v[i].entry != all.v[r.lo].entry;
 		if (several && prefix_run_wider(&r, r.family == 4 ? v->min4 : v->min6))
-			run_err(v, s, &r);
+			run_err(v, s, pv, &r);
 	}
 	free(pv);
 	free(s);

@@ -95,30 +95,13 @@ static void put_member(struct strbuf *sb, const struct ent *e)
 		sb_addf(sb, " (%s:%u)", e->loc.file, e->loc.line);
 }
 
-/* The prefixes of the run that no earlier one of it contains: those a
- * reader can find in the files. */
-static size_t members(const struct ent *e, const struct prefix_run *r, size_t *idx,
-		      size_t max)
-{
-	size_t n = 0, top = r->lo, total = 0;
-
-	for (size_t i = r->lo; i < r->hi; i++) {
-		if (i > r->lo && prefix_contains(&e[top].p, &e[i].p))
-			continue;
-		top = i;
-		if (n < max)
-			idx[n++] = i;
-		total++;
-	}
-	return total;
-}
-
+/* `pv` is parallel to `e` (its prefixes). */
 static void run_why(struct strbuf *sb, const struct guards *g, const struct ent *e,
-		    const struct prefix_run *r)
+		    const struct prefix *pv, const struct prefix_run *r)
 {
 	char range[PREFIX_RUN_STRLEN];
 	char fam = r->family == 4 ? '4' : '6';
-	size_t idx[3], total = members(e, r, idx, ARRAY_SIZE(idx)), shown;
+	size_t idx[3], total = prefix_run_members(pv, r, idx, ARRAY_SIZE(idx)), shown;
 
 	prefix_run_fmt(r, range, sizeof(range));
 	if (total == 1) {
@@ -172,7 +155,7 @@ char *guard_width(const struct guards *g, const struct addr_list *want)
 	for (size_t i = 0; i < want->n; i++)
 		pv[i] = e[i].p;
 	if (prefixes_wide_run(pv, want->n, g->min_prefix_v4, g->min_prefix_v6, &r)) {
-		run_why(&sb, g, e, &r);
+		run_why(&sb, g, e, pv, &r);
 		why = sb.s;
 	} else {
 		why = count_why(g, pv, want->n);
