@@ -38,7 +38,7 @@ static bool want_sources(const struct common_opts *o, const struct policy *p,
  * first refresh after an apply that changed nothing is a no-op. */
 static uint64_t want_inputs(const struct policy *p, const struct sources *src)
 {
-	struct addr_list *prop = engine_proposed(p, src->partners);
+	struct addr_list *prop = engine_proposed(p, NULL, src->partners);
 	uint64_t h = engine_inputs_digest(p, prop);
 
 	for (size_t i = 0; i < p->npartners; i++)

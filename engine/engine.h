@@ -255,12 +255,15 @@ struct engine_refresh {
 int engine_refresh_cycle(struct engine_refresh *r, struct diag *d);
 
 /* Each partner's proposed addresses, before the guards, the one way
- * refresh and apply build them: its inline ones, then `src[i]`, what its
- * sources give (srcset_partner_addrs: the sources in srcset_build's
- * order, so a refresh and an apply that got the same answers build the
- * same lists, address for address).  `src` NULL: inline ones only.  An
- * array of p->npartners lists for the caller to free. */
-struct addr_list *engine_proposed(const struct policy *p, const struct addr_list *src);
+ * refresh and apply build them: its inline ones, then what its sources
+ * give, in srcset_build's order (srcset_partner_addrs), so that a refresh
+ * and an apply that got the same answers build the same lists, address
+ * for address.  The sources' addresses come from `s` (refresh: the
+ * cycle's sources, appended straight into the lists) or else from
+ * `src[i]` (apply: sources_offline's lists); both NULL: inline ones only.
+ * An array of p->npartners lists for the caller to free. */
+struct addr_list *engine_proposed(const struct policy *p, const struct srcset *s,
+				  const struct addr_list *src);
 
 /* What the table is built from: the policy (its digest) and the proposed
  * addresses (engine_proposed), as engine_apply_opts.inputs; never 0.

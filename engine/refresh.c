@@ -369,28 +369,18 @@ static void behind_all_due(struct engine_refresh *r, const char *path, struct di
 		  STATE_BEHIND_SUFFIX);
 }
 
-/* Each partner's proposed addresses (engine_proposed): built once a
- * cycle, the inputs digest and every try of build_want() use them. */
-static struct addr_list *proposed(const struct engine_refresh *r)
-{
-	size_t n = r->p->npartners;
-	struct addr_list *src = xcalloc(n + 1, sizeof(*src));
-	struct addr_list *prop;
-
-	for (size_t i = 0; i < n; i++)
-		srcset_partner_addrs(r->src, i, &src[i]);
-	prop = engine_proposed(r->p, src);
-	lists_free(src, n);
-	return prop;
-}
-
-struct addr_list *engine_proposed(const struct policy *p, const struct addr_list *src)
+/* A refresh builds them once a cycle (cycle_apply): the inputs digest
+ * and every try of build_want() use them. */
+struct addr_list *engine_proposed(const struct policy *p, const struct srcset *s,
+				  const struct addr_list *src)
 {
 	struct addr_list *prop = xcalloc(p->npartners + 1, sizeof(*prop));
 
 	for (size_t i = 0; i < p->npartners; i++) {
 		push_inline(&p->partners[i], &prop[i]);
-		for (size_t k = 0; src && k < src[i].n; k++)
+		if (s)
+			srcset_partner_addrs(s, i, &prop[i]);
+		for (size_t k = 0; !s && src && k < src[i].n; k++)
 			addr_list_push(&prop[i], &src[i].v[k], &src[i].locs[k]);
 	}
 	return prop;
@@ -412,7 +402,7 @@ uint64_t engine_inputs_digest(const struct policy *p, const struct addr_list *pr
 static int cycle_apply(struct engine_refresh *r, struct state *st, const char *path,
 		       int64_t now, struct diag *d)
 {
-	struct addr_list *prop = proposed(r);
+	struct addr_list *prop = engine_proposed(r->p, r->src, NULL);
 	struct rctx c = { .r = r, .st = st, .now = now, .n = r->p->npartners,
 			  .prop = prop, .inputs = engine_inputs_digest(r->p, prop),
 			  .reloaded = r->reloaded };

@@ -445,7 +445,7 @@ static void lists_drop(struct addr_list *l, size_t n)
 static uint64_t refresh_digest(const struct policy *p)
 {
 	struct src_opts o = { .now = 1700000000 };
-	struct addr_list *src = xcalloc(p->npartners + 1, sizeof(*src)), *prop;
+	struct addr_list *prop;
 	struct srcset s = { 0 };
 	struct state st = { 0 };
 	struct diag d;
@@ -456,12 +456,9 @@ static uint64_t refresh_digest(const struct policy *p)
 	for (size_t i = 0; i < s.n; i++)
 		s.v[i].due = true;
 	CHECK(srcset_fill(p, &s, &st, &o, &d));
-	for (size_t i = 0; i < p->npartners; i++)
-		srcset_partner_addrs(&s, i, &src[i]);
-	prop = engine_proposed(p, src);
+	prop = engine_proposed(p, &s, NULL);
 	h = engine_inputs_digest(p, prop);
 	lists_drop(prop, p->npartners);
-	lists_drop(src, p->npartners);
 	srcset_free(&s);
 	return h;
 }
@@ -476,7 +473,7 @@ static uint64_t apply_digest(const struct policy *p)
 
 	diag_init(&d, stderr);
 	CHECK(sources_offline(p, NULL, &src, &d));
-	prop = engine_proposed(p, src.partners);
+	prop = engine_proposed(p, NULL, src.partners);
 	h = engine_inputs_digest(p, prop);
 	lists_drop(prop, p->npartners);
 	sources_free(&src);
