@@ -62,12 +62,7 @@ biglist() {
 		printf "2001:db8:%s:%x::/64\n", t, 2 * i }' >"$1"
 }
 # fw ARGS...: fedwall in the namespace; $RC, $OUT, $ERR
-fw() {
-	lab_exec h "$FEDWALL" "$@" -f "$POLF" --state-dir "$ST" >"$D/out" 2>"$D/err"
-	RC=$?
-	OUT=$(cat "$D/out")
-	ERR=$(cat "$D/err")
-}
+fw() { lab_fw h "$@" -f "$POLF" --state-dir "$ST"; }
 table() { lab_table h; }
 # fwt ARGS...: fw under `timeout 20`; $RC 124 means it blocked
 fwt() {

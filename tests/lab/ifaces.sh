@@ -37,12 +37,7 @@ policy "$D/some.yaml" "eth0, ens9"
 policy "$D/present.yaml" "eth0"
 policy "$D/alt.yaml" "edgeext"
 
-fw() {
-	lab_exec edge "$FEDWALL" "$@" --state-dir "$ST" >"$D/out" 2>"$D/err"
-	RC=$?
-	OUT=$(cat "$D/out")
-	ERR=$(cat "$D/err")
-}
+fw() { lab_fw edge "$@" --state-dir "$ST"; }
 no_table() {
 	if lab_exec edge nft list table inet fedwall >/dev/null 2>&1; then
 		fail "$1"; lab_exec edge nft list ruleset | sed 's/^/    /' >&2

@@ -322,6 +322,14 @@ lab_counter() {
 # status in $RC, stdout in $LAB_DIR/out ($OUT) and stderr in
 # $LAB_DIR/err ($ERR); these judge it.
 
+# lab_fw HOST ARGS...: fedwall ARGS in HOST, judged by the helpers below.
+lab_fw() {
+	_h=$1; shift
+	lab_exec "$_h" "$FEDWALL" "$@" >"$LAB_DIR/out" 2>"$LAB_DIR/err"
+	RC=$?
+	OUT=$(cat "$LAB_DIR/out")
+	ERR=$(cat "$LAB_DIR/err")
+}
 show() { { echo "    exit $RC"; sed 's/^/    out: /' "$LAB_DIR/out"
 	sed 's/^/    err: /' "$LAB_DIR/err"; } >&2; }
 # expect_rc RC NAME: the last fw exited RC

@@ -110,13 +110,7 @@ EOF
 }
 
 # fw ARGS...: fedwall in the edge; output in $OUT, stderr in $ERR, $RC
-fw() {
-	lab_exec edge "$FEDWALL" "$@" -f "$POLF" --state-dir "$ST" \
-		>"$LAB_DIR/out" 2>"$LAB_DIR/err"
-	RC=$?
-	OUT=$(cat "$LAB_DIR/out")
-	ERR=$(cat "$LAB_DIR/err")
-}
+fw() { lab_fw edge "$@" -f "$POLF" --state-dir "$ST"; }
 in_ok() { reach "$1" "$2" tcp $E4 5061; }
 in_no() { blocked "$1" "$2" tcp $E4 5061; }
 
