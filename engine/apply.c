@@ -151,6 +151,8 @@ static int apply_once(struct nft_ctx *ctx, const char *table, const struct engin
 	live = got.rs;
 	if (ret)
 		return ret;
+	if (o->live_inputs)
+		*o->live_inputs = got.cached ? got.inputs : 0;
 	want = o->want(o->arg, live, d);
 	if (!want) {
 		ret = -EINVAL;

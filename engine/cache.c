@@ -296,10 +296,27 @@ static bool key_matches(const char *hdr, size_t hlen, const struct ident *id,
 	return ok;
 }
 
+
+/* The inputs digest a header (`len` bytes at `hdr`, not NUL-terminated
+ * in the file's buffer) names; 0 when none. */
+static uint64_t header_inputs(const char *hdr, size_t len)
+{
+	char line[CACHE_HEADER_MAX + 1];
+	const char *in;
+
+	if (len > CACHE_HEADER_MAX)
+		return 0;
+	memcpy(line, hdr, len);
+	line[len] = '\0';
+	in = strstr(line, " inputs=");
+	return in ? strtoull(in + 8, NULL, 16) : 0;
+}
+
 /* The cached table if the cache is for generation `now`; else NULL and
  * why not in `why`. */
 static struct ir_ruleset *cache_load(const char *dir, const struct ident *id,
-				     const char *table, uint32_t now, struct strbuf *why)
+				     const char *table, uint32_t now, uint64_t *inputs,
+				     struct strbuf *why)
 {
 	char *path = cache_path(dir), *buf;
 	const char *reason = NULL, *payload;
@@ -319,6 +336,7 @@ static struct ir_ruleset *cache_load(const char *dir, const struct ident *id,
 			ir_free(rs);
 			rs = NULL;
 		}
+		*inputs = rs ? header_inputs(buf, hlen) : 0;
 	}
 	free(buf);
 	free(path);
@@ -364,8 +382,8 @@ static int verify(struct nft_ctx *ctx, const char *table, struct ir_ruleset *rs,
  * NULL and why not.  *err: -EPROTO when FEDWALL_LIVE_CACHE=verify found
  * it wrong (reported). */
 static struct ir_ruleset *cache_hit(struct nft_ctx *ctx, const char *table, const char *dir,
-				    uint32_t *genid, struct strbuf *why, int *err,
-				    struct diag *d)
+				    uint32_t *genid, uint64_t *inputs, struct strbuf *why,
+				    int *err, struct diag *d)
 {
 	struct ident id;
 	const char *no = nft_foreign(ctx) ? "the last read found foreign objects"
@@ -377,7 +395,7 @@ static struct ir_ruleset *cache_hit(struct nft_ctx *ctx, const char *table, cons
 		sb_addf(why, "%s", no ? no : "cannot ask the kernel for its generation");
 		return NULL;
 	}
-	rs = cache_load(dir, &id, table, *genid, why);
+	rs = cache_load(dir, &id, table, *genid, inputs, why);
 	if (!rs)
 		return NULL;
 	zero_counters(rs);
@@ -407,7 +425,8 @@ int engine_live_get(struct nft_ctx *ctx, const char *table, const struct engine_
 	else if (cache_mode() == CACHE_OFF)
 		sb_addf(&why, "off (FEDWALL_LIVE_CACHE=0)");
 	else
-		hit = (out->rs = cache_hit(ctx, table, cc->dir, &out->genid, &why, &ret, d)) != NULL;
+		hit = (out->rs = cache_hit(ctx, table, cc->dir, &out->genid, &out->inputs,
+					   &why, &ret, d)) != NULL;
 	if (ret)
 		goto out_free;  /* verify found it wrong: reported */
 	out->cached = hit;
@@ -473,7 +492,6 @@ bool engine_live_unchanged(struct nft_ctx *ctx, const char *table,
 	struct strbuf why = { 0 };
 	char hdr[CACHE_HEADER_MAX + 1];
 	struct ident id;
-	const char *in;
 	bool same = false;
 	char *path;
 
@@ -483,8 +501,7 @@ bool engine_live_unchanged(struct nft_ctx *ctx, const char *table,
 	path = cache_path(cc->dir);
 	if (read_header(path, hdr, sizeof(hdr)) &&
 	    key_matches(hdr, strlen(hdr), &id, table, *genid, &why)) {
-		in = strstr(hdr, " inputs=");
-		same = in && strtoull(in + 8, NULL, 16) == cc->inputs;
+		same = header_inputs(hdr, strlen(hdr)) == cc->inputs;
 	}
 	sb_free(&why);
 	free(path);

@@ -106,6 +106,7 @@ struct engine_live {
 	struct ir_ruleset *rs;  /* the live table, the caller's to free; NULL: none */
 	uint32_t genid;         /* the generation it is true at */
 	bool cached;            /* from the cache (else read back) */
+	uint64_t inputs;        /* cached: the inputs digest stored with it (0: none) */
 };
 
 /* The live table `table` and the generation it is true at: from the
@@ -174,6 +175,11 @@ struct engine_apply_opts {
 	/* Whose guards bound what is committed (engine_guard, the last look
 	 * before every commit); NULL: the default guards. */
 	const struct policy *policy;
+	/* Out, before each call of `want` (may be NULL): the inputs digest
+	 * the live table it is given was built from, when it came from the
+	 * cache with one (else 0), so that `want` may patch it rather than
+	 * build it again (the incremental refresh). */
+	uint64_t *live_inputs;
 };
 
 /* What engine_apply() did. */
