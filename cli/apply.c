@@ -69,6 +69,7 @@ int apply_main(int argc, const char *argv[])
 	struct ir_ruleset *want = NULL;
 	struct policy *p = NULL;
 	struct common_opts o;
+	struct engine_want w;
 	unsigned secs;
 	uint64_t inputs;
 	struct diag d;
@@ -81,7 +82,11 @@ int apply_main(int argc, const char *argv[])
 		goto out_free_av;
 	rc = EXIT_ERROR;
 	diag_init(&d, stderr);
-	want = cli_want(&o, &p, &inputs, &d);
+	w = (struct engine_want){ .policy = o.policy, .state_dir = o.state_dir,
+				  .resolve = o.resolve, .digest = true };
+	want = engine_want_build(&w, &d);
+	p = w.p;
+	inputs = w.inputs;
 	if (want && cli_ifaces_refused(&o, p, &d)) {
 		ir_free(want);
 		want = NULL;

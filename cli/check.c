@@ -13,6 +13,7 @@
 int check_main(int argc, const char *argv[])
 {
 	struct common_opts o;
+	struct engine_want w;
 	struct ir_ruleset *rs;
 	struct policy *p;
 	struct diag d;
@@ -23,7 +24,10 @@ int check_main(int argc, const char *argv[])
 	if (i < 0)
 		return EXIT_USAGE;
 	diag_init(&d, stderr);
-	rs = cli_want(&o, &p, NULL, &d);
+	w = (struct engine_want){ .policy = o.policy, .state_dir = o.state_dir,
+				  .resolve = o.resolve };
+	rs = engine_want_build(&w, &d);
+	p = w.p;
 	if (p)
 		ifaces_check(p, IFACE_NOTE, &d);
 	if (p && o.verbose)

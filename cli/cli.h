@@ -56,31 +56,8 @@ int refresh_main(int argc, const char *argv[]);
 int daemon_main(int argc, const char *argv[]);
 int confirm_main(int argc, const char *argv[]);
 
-/* ---- shared by apply, plan, status, flush (live.c) ---- */
-
 struct policy;
 struct ir_ruleset;
-struct ir_diff;
-struct nft_ctx;
-
-/* The ruleset a policy asks for, offline (inline addresses, list files,
- * the state directory), through the final guard (engine_guard).  NULL
- * after reporting; *pp is the policy (owned by the caller) when it
- * loaded.  `inputs` (may be NULL) gets the digest of what the ruleset is
- * built from, as a refresh computes it (engine_inputs_digest), or 0. */
-struct ir_ruleset *cli_want(const struct common_opts *o, struct policy **pp,
-			    uint64_t *inputs, struct diag *d);
-
-/* Reads table `table` (NULL *live when absent) and diffs it against
- * `want`; a table holding objects fedwall did not write is a structural
- * difference.  0 or -errno (reported through d). */
-int cli_read_diff(struct nft_ctx *ctx, const char *table, const struct ir_ruleset *want,
-		  struct ir_ruleset **live, uint32_t *genid, struct ir_diff *diff,
-		  struct diag *d);
-
-/* The table to work on: --table, else the policy's.  NULL after
- * reporting; the caller frees. */
-char *cli_table(const struct common_opts *o, struct diag *d);
 
 /* ---- confirm.c: apply --confirm SECONDS ---- */
 
@@ -107,8 +84,5 @@ void confirm_notes(const char *state_dir, bool clear, FILE *out);
  * -errno after reporting. */
 int cli_metrics_write(const struct policy *p, const char *state_dir, const char *path,
 		      struct diag *d);
-
-/* JSON string (with quotes) to `out`. */
-void cli_json_str(FILE *out, const char *s);
 
 #endif

@@ -2,12 +2,30 @@
  * and nothing else in the ruleset. */
 #include "cli.h"
 #include "nft/nft.h"
+#include "policy/policy.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define USAGE "[-f POLICY | --table NAME] [--state-dir DIR]"
+
+/* The table to work on: --table, else the policy's.  NULL after
+ * reporting; the caller frees. */
+static char *table_of(const struct common_opts *o, struct diag *d)
+{
+	struct policy *p;
+	char *t;
+
+	if (o->table)
+		return xstrdup(o->table);
+	p = policy_load(o->policy, d);
+	if (!p)
+		return NULL;
+	t = xstrdup(p->table);
+	policy_free(p);
+	return t;
+}
 
 int flush_main(int argc, const char *argv[])
 {
@@ -22,7 +40,7 @@ int flush_main(int argc, const char *argv[])
 	if (i < 0)
 		return EXIT_USAGE;
 	diag_init(&d, stderr);
-	table = cli_table(&o, &d);
+	table = table_of(&o, &d);
 	if (!table)
 		return EXIT_ERROR;
 	ret = nft_open(&ctx);

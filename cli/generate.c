@@ -1,5 +1,6 @@
 /* generate.c - `fedwall generate`: policy -> nftables text, offline. */
 #include "cli.h"
+#include "engine/engine.h"
 #include "generator/generator.h"
 #include "nft/nft.h"
 #include "policy/policy.h"
@@ -37,6 +38,7 @@ static int emit(const struct common_opts *o, const struct ir_ruleset *rs)
 int generate_main(int argc, const char *argv[])
 {
 	struct common_opts o;
+	struct engine_want w;
 	struct ir_ruleset *rs;
 	struct policy *p;
 	struct diag d;
@@ -47,7 +49,10 @@ int generate_main(int argc, const char *argv[])
 	if (i < 0)
 		return EXIT_USAGE;
 	diag_init(&d, stderr);
-	rs = cli_want(&o, &p, NULL, &d);
+	w = (struct engine_want){ .policy = o.policy, .state_dir = o.state_dir,
+				  .resolve = o.resolve };
+	rs = engine_want_build(&w, &d);
+	p = w.p;
 	if (rs)
 		rc = emit(&o, rs);
 	ir_free(rs);

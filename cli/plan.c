@@ -5,7 +5,6 @@
 #include "cli.h"
 #include "engine/engine.h"
 #include "generator/generator.h"
-#include "nft/nft.h"
 #include "policy/policy.h"
 
 #include <errno.h>
@@ -223,12 +222,12 @@ static void json_elems(const struct plan *pl, const char *group, const char *set
 		if (c->add != add || strcmp(c->group, group) || (set && strcmp(c->set, set)))
 			continue;
 		printf("%s{\"set\": ", first ? "" : ", ");
-		cli_json_str(stdout, c->set);
+		json_str(stdout, c->set);
 		printf(", \"element\": ");
-		cli_json_str(stdout, c->elem);
+		json_str(stdout, c->elem);
 		if (c->ports) {
 			printf(", \"ports\": ");
-			cli_json_str(stdout, c->ports);
+			json_str(stdout, c->ports);
 		}
 		printf("}");
 		first = false;
@@ -248,7 +247,7 @@ static void json_groups(const struct plan *pl, bool partners)
 		if (!c->group[0] == partners || (i && same_group(c, &pl->ch.v[i - 1])))
 			continue;
 		printf("%s", first ? "" : ", ");
-		cli_json_str(stdout, partners ? c->group : c->set);
+		json_str(stdout, partners ? c->group : c->set);
 		printf(": {\"add\": ");
 		json_elems(pl, c->group, set, true);
 		printf(", \"remove\": ");
@@ -268,7 +267,7 @@ static void json_objs(const struct plan *pl, bool add)
 		if (pl->obj.v[i].add != add)
 			continue;
 		printf("%s{\"kind\": \"%s\", \"name\": ", first ? "" : ", ", pl->obj.v[i].kind);
-		cli_json_str(stdout, pl->obj.v[i].name);
+		json_str(stdout, pl->obj.v[i].name);
 		printf("}");
 		first = false;
 	}
@@ -279,11 +278,11 @@ static void print_json(const struct plan *pl, const struct ir_ruleset *want,
 		       const struct ir_diff *diff, bool rebuild)
 {
 	printf("{\"table\": ");
-	cli_json_str(stdout, want->table);
+	json_str(stdout, want->table);
 	printf(", \"changes\": %s, \"structural\": %s, \"why\": ",
 	       ir_diff_empty(diff) ? "false" : "true", diff->structural ? "true" : "false");
 	if (diff->why)
-		cli_json_str(stdout, diff->why);
+		json_str(stdout, diff->why);
 	else
 		printf("null");
 	printf(", \"replace\": %s, \"rebuild\": %s, \"create\": ",
@@ -300,39 +299,27 @@ static void print_json(const struct plan *pl, const struct ir_ruleset *want,
 
 static int run(const struct common_opts *o, const struct ir_ruleset *want, struct diag *d)
 {
-	struct ir_ruleset *live = NULL;
-	struct ir_diff diff = { 0 };
+	struct engine_plan ep = { .want = want };
 	struct plan pl = { 0 };
-	struct nft_ctx *ctx;
-	uint32_t genid;
-	bool rebuild;
-	int ret = nft_open(&ctx), rc = EXIT_ERROR;
+	int rc;
 
-	if (ret) {
-		diag_error(d, NULL, "cannot talk to nf_tables: %s", strerror(-ret));
+	if (engine_plan(&ep, d))
 		return EXIT_ERROR;
-	}
-	ret = cli_read_diff(ctx, want->table, want, &live, &genid, &diff, d);
-	if (ret)
-		goto out_close;
-	plan_build(&pl, live, want, &diff);
-	rebuild = live && !diff.structural && nft_delta_too_dear(live, want, &diff);
+	plan_build(&pl, ep.live, want, &ep.diff);
 	if (o->json)
-		print_json(&pl, want, &diff, rebuild);
+		print_json(&pl, want, &ep.diff, ep.rebuild);
 	else
-		print_text(&pl, want, &diff, rebuild);
-	rc = ir_diff_empty(&diff) ? EXIT_OK : EXIT_PENDING;
+		print_text(&pl, want, &ep.diff, ep.rebuild);
+	rc = ir_diff_empty(&ep.diff) ? EXIT_OK : EXIT_PENDING;
 	plan_free(&pl);
-	ir_diff_free(&diff);
-	ir_free(live);
-out_close:
-	nft_close(ctx);
+	engine_plan_free(&ep);
 	return rc;
 }
 
 int plan_main(int argc, const char *argv[])
 {
 	struct common_opts o;
+	struct engine_want w;
 	struct ir_ruleset *want;
 	struct policy *p;
 	struct diag d;
@@ -343,7 +330,10 @@ int plan_main(int argc, const char *argv[])
 	if (i < 0)
 		return EXIT_PLAN_USAGE;
 	diag_init(&d, stderr);
-	want = cli_want(&o, &p, NULL, &d);
+	w = (struct engine_want){ .policy = o.policy, .state_dir = o.state_dir,
+				  .resolve = o.resolve };
+	want = engine_want_build(&w, &d);
+	p = w.p;
 	if (p)
 		ifaces_check(p, IFACE_NOTE, &d);
 	if (want)

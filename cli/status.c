@@ -196,7 +196,7 @@ static void json_problems(FILE *out, const struct policy *p, const char *state_d
 		if (iface_state(p->edge.interfaces[i].s, real) == IFACE_PRESENT)
 			continue;
 		fprintf(out, "%s", first ? "" : ", ");
-		cli_json_str(out, p->edge.interfaces[i].s);
+		json_str(out, p->edge.interfaces[i].s);
 		first = false;
 	}
 	sb_addf(&path, "%s/%s", state_dir, STATE_FILE_NAME);
@@ -208,16 +208,16 @@ static void print_json(FILE *out, const struct ir_ruleset *rs, const pstat_vec *
 		       const char *foreign, const struct policy *p, const char *state_dir)
 {
 	fprintf(out, "{\"table\": ");
-	cli_json_str(out, rs->table);
+	json_str(out, rs->table);
 	fprintf(out, ", \"loaded\": true, \"foreign\": ");
 	if (foreign)
-		cli_json_str(out, foreign);
+		json_str(out, foreign);
 	else
 		fprintf(out, "null");
 	fprintf(out, ", \"partners\": {");
 	for (size_t i = 0; i < v->n; i++) {
 		fprintf(out, "%s", i ? ", " : "");
-		cli_json_str(out, v->v[i].name);
+		json_str(out, v->v[i].name);
 		fprintf(out, ": {");
 		json_dir(out, "in", &v->v[i].in);
 		fprintf(out, ", ");
@@ -599,7 +599,7 @@ static int show(struct nft_ctx *ctx, const char *table, enum format fmt,
 		return ret;
 	if (ret == -ENOENT && fmt == FMT_JSON) {
 		fprintf(out, "{\"table\": ");
-		cli_json_str(out, table);
+		json_str(out, table);
 		fprintf(out, ", \"loaded\": false");
 		json_problems(out, p, state_dir);
 		fprintf(out, "}\n");

@@ -337,4 +337,46 @@ const struct ir_ruleset *engine_snapshot_want(void *arg, const struct ir_ruleset
 int engine_rollback(const char *table, const struct ir_ruleset *prev, const struct policy *p,
 		    struct diag *d);
 
+/* ---- the ruleset a policy asks for (engine/want.c) ----------------------- */
+
+/* What engine_want_build() is to build from, and what it found; the
+ * caller owns the strings, which must outlive the call. */
+struct engine_want {
+	/* in: */
+	const char *policy;     /* the policy file */
+	const char *state_dir;  /* its last known good state */
+	bool resolve;           /* every name now (DNS), not the state's answers */
+	bool digest;            /* compute `inputs` */
+	/* out: */
+	struct policy *p;       /* the policy when it loaded, the caller's to free */
+	uint64_t inputs;        /* with `digest`: engine_inputs_digest of what the
+				 * ruleset is built from; else 0 */
+};
+
+/* The ruleset a policy asks for (check, generate, plan, apply): offline
+ * (inline addresses, list files, the state directory: sources_offline)
+ * unless w->resolve, generated and passed through the final guard
+ * (engine_guard), so that what apply would refuse shows offline.  NULL
+ * after reporting; w->p is set whenever the policy loaded.  Changes
+ * nothing. */
+struct ir_ruleset *engine_want_build(struct engine_want *w, struct diag *d);
+
+/* ---- what an apply would change (engine/plan.c) ------------------------- */
+
+/* engine_plan()'s in and out. */
+struct engine_plan {
+	const struct ir_ruleset *want;  /* in: borrowed; its table is read */
+	struct ir_ruleset *live;        /* out: the live table; NULL: none */
+	struct ir_diff diff;            /* out: engine_diff(live, want) */
+	bool rebuild;                   /* out: an element delta would cost more
+					 * than a rebuild (nft_delta_too_dear) */
+};
+
+/* Reads pl->want's table back (never the cache) and diffs it against
+ * pl->want (a table holding foreign objects is a structural difference).
+ * Changes nothing.  0 or -errno after reporting; free the outs with
+ * engine_plan_free() either way. */
+int engine_plan(struct engine_plan *pl, struct diag *d);
+void engine_plan_free(struct engine_plan *pl);
+
 #endif
