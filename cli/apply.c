@@ -92,7 +92,9 @@ int apply_main(int argc, const char *argv[])
 		want = NULL;
 	}
 	if (want && secs) {
-		rc = confirm_apply(&o, p, want, secs, &d);
+		struct engine_confirm c = { want, p, o.state_dir, secs, o.verbose, stdout };
+
+		rc = engine_confirm_apply(&c, &d) ? EXIT_ERROR : EXIT_OK;
 	} else if (want) {
 		/* The live table's cache, as refresh keeps it: its key (one
 		 * GETGEN) proves the kernel still holds it, and the next
@@ -107,7 +109,7 @@ int apply_main(int argc, const char *argv[])
 						.cache_dir = o.state_dir, .inputs = &inputs };
 		struct engine_applied res;
 
-		confirm_notes(o.state_dir, true, stderr);
+		engine_confirm_notes(o.state_dir, true, stderr);
 		if (!engine_apply(want->table, &ao, &res, &d))
 			rc = EXIT_OK;
 	}

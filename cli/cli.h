@@ -56,33 +56,4 @@ int refresh_main(int argc, const char *argv[]);
 int daemon_main(int argc, const char *argv[]);
 int confirm_main(int argc, const char *argv[]);
 
-struct policy;
-struct ir_ruleset;
-
-/* ---- confirm.c: apply --confirm SECONDS ---- */
-
-/* Applies `want` from a detached watcher that rolls the table back to
- * its state before unless `fedwall confirm` runs within `secs`.  Returns
- * an exit status twice: in the caller, and in the watcher when it is
- * done (both free what they hold and return from main). */
-int confirm_apply(const struct common_opts *o, const struct policy *p,
-		  const struct ir_ruleset *want, unsigned secs, struct diag *d);
-
-/* Prints to `out` a pending apply --confirm and the note an earlier
- * rollback left in the state directory; `clear` removes that note. */
-void confirm_notes(const char *state_dir, bool clear, FILE *out);
-
-/* ---- status.c: the metrics file, for refresh and the daemon too ---- */
-
-/* (cli-internal: status.c's metrics serve refresh and the daemon; issue 14
- * may move the metrics into the engine later.) */
-
-/* Writes what `status --format prometheus -o path` writes for policy p
- * (its table, the state in state_dir), replacing `path` atomically.
- * Nothing is written, silently, when path's directory does not exist
- * (node_exporter's textfile directory is missing: not installed).  0 or
- * -errno after reporting. */
-int cli_metrics_write(const struct policy *p, const char *state_dir, const char *path,
-		      struct diag *d);
-
 #endif

@@ -248,7 +248,7 @@ static void record(const struct daemon *dm, const struct engine_refresh *r, int 
 
 	last_refresh_write(dm->o.state_dir, &l, d);
 	if (dm->o.metrics)
-		cli_metrics_write(dm->p, dm->o.state_dir, dm->o.metrics, d);
+		engine_metrics_write(dm->p, dm->o.state_dir, dm->o.metrics, d);
 }
 
 /* One refresh of what is due, under the lock.  False if the lock was busy

@@ -65,7 +65,7 @@ int refresh_main(int argc, const char *argv[])
 	l = (struct last_refresh){ time(NULL), last_result_of(&r, ret || d.errors), r.changed };
 	if (last_refresh_write(o.state_dir, &l, &d) && !ret)
 		ret = -EIO;
-	if (p && o.metrics && cli_metrics_write(p, o.state_dir, o.metrics, &d) && !ret)
+	if (p && o.metrics && engine_metrics_write(p, o.state_dir, o.metrics, &d) && !ret)
 		ret = -EIO;
 	policy_free(p);
 	return ret || d.errors ? EXIT_ERROR : EXIT_OK;

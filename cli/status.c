@@ -1,137 +1,32 @@
 /* status.c - `fedwall status`: what is live in the kernel: per partner
  * the elements admitting it and its accepted-connection counters, and the
  * drop counters.  Read from the kernel alone (the policy only names the
- * table), so it shows what is really there.  `--format prometheus` adds,
- * from the policy and the state directory, when each address source was
- * last confirmed, for node_exporter's textfile collector. */
+ * table), so it shows what is really there.  `--format prometheus` is
+ * the metrics file of refresh and the daemon (engine/metrics.c), which
+ * adds, from the policy and the state directory, when each address source
+ * was last confirmed, for node_exporter's textfile collector. */
 #include "cli.h"
 #include "engine/engine.h"
 #include "generator/generator.h"
 #include "nft/nft.h"
 #include "policy/policy.h"
-#include "refresh/state.h"
+#include "refresh/refresh.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 
 #define USAGE "[-f POLICY | --table NAME] [--state-dir DIR]\n" \
 	"       [--json | --format text|json|prometheus] [-o FILE]"
 
 enum format { FMT_TEXT, FMT_JSON, FMT_PROM, FMT_UNSET };
 
-struct dir_stat {
-	size_t elems;
-	size_t elems_fam[2];    /* IPv4, IPv6 */
-	bool has_counter;
-	uint64_t packets, bytes;
-};
-
-struct pstat {
-	const char *name;       /* borrowed from the live IR */
-	struct dir_stat in, out;
-};
-
-typedef VEC(struct pstat) pstat_vec;
-
-static struct pstat *partner(pstat_vec *v, const char *chain, bool *in)
-{
-	const char *name = ir_chain_partner(chain);
-	struct pstat p = { .name = name };
-
-	if (!name)
-		return NULL;
-	*in = chain[0] == 'i';
-	for (size_t i = 0; i < v->n; i++)
-		if (!strcmp(v->v[i].name, name))
-			return &v->v[i];
-	VEC_PUSH(v, p);
-	return &v->v[v->n - 1];
-}
-
-static int pstat_cmp(const void *x, const void *y)
-{
-	return strcmp(((const struct pstat *)x)->name, ((const struct pstat *)y)->name);
-}
-
-static void collect(const struct ir_ruleset *rs, pstat_vec *v)
-{
-	bool in;
-
-	for (size_t i = 0; i < rs->nchains; i++)
-		partner(v, rs->chains[i].name, &in);
-	for (size_t i = 0; i < rs->nsets; i++) {
-		const struct ir_set *s = &rs->sets[i];
-
-		for (size_t k = 0; s->is_map && k < s->nelems; k++) {
-			uint32_t c = s->elems[k].chain;
-			struct pstat *p = c < rs->nchains ? partner(v, rs->chains[c].name, &in)
-							  : NULL;
-
-			if (p) {
-				struct dir_stat *d = in ? &p->in : &p->out;
-
-				d->elems++;
-				d->elems_fam[s->elems[k].addr.family == 6]++;
-			}
-		}
-	}
-	for (size_t i = 0; i < rs->ncounters; i++) {
-		const struct ir_counter *c = &rs->counters[i];
-		struct pstat *p = partner(v, c->name, &in);
-		struct dir_stat *d;
-
-		if (!p)
-			continue;
-		d = in ? &p->in : &p->out;
-		d->has_counter = true;
-		d->packets = c->packets;
-		d->bytes = c->bytes;
-	}
-	if (v->n)
-		qsort(v->v, v->n, sizeof(*v->v), pstat_cmp);
-}
-
-static const struct ir_counter *counter(const struct ir_ruleset *rs, const char *name)
-{
-	for (size_t i = 0; i < rs->ncounters; i++)
-		if (!strcmp(rs->counters[i].name, name))
-			return &rs->counters[i];
-	return NULL;
-}
-
-static size_t plain_elems(const struct ir_ruleset *rs)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < rs->nsets; i++)
-		if (!rs->sets[i].is_map)
-			n += rs->sets[i].nelems;
-	return n;
-}
-
-/* The drop counters (docs/RULESET.md): per direction, strangers (new
- * connections no rule admitted), invalid packets and new TCP without a
- * SYN that no partner map picked up. */
-static const struct {
-	const char *counter, *direction, *reason;
-} drops[] = {
-	{ "dropped_in", "in", "stranger" },
-	{ "dropped_in_invalid", "in", "invalid" },
-	{ "dropped_in_nosyn", "in", "nosyn" },
-	{ "dropped_out", "out", "stranger" },
-	{ "dropped_out_invalid", "out", "invalid" },
-	{ "dropped_out_nosyn", "out", "nosyn" },
-};
-
 static bool dormant(const struct ir_ruleset *rs)
 {
 	return rs && (rs->flags & IR_TABLE_F_DORMANT);
 }
 
-static void text_dir(FILE *out, const struct dir_stat *d)
+static void text_dir(FILE *out, const struct engine_dir_stat *d)
 {
 	if (d->has_counter || d->elems)
 		fprintf(out, " %9zu %12llu %14llu", d->elems, (unsigned long long)d->packets,
@@ -140,7 +35,8 @@ static void text_dir(FILE *out, const struct dir_stat *d)
 		fprintf(out, " %9s %12s %14s", "-", "-", "-");
 }
 
-static void print_text(FILE *out, const struct ir_ruleset *rs, const pstat_vec *v, const char *foreign)
+static void print_text(FILE *out, const struct ir_ruleset *rs, const struct engine_stats *v,
+		       const char *foreign)
 {
 	fprintf(out, "table inet %s: %zu chains, %zu sets, %zu counters\n", rs->table, rs->nchains,
 	       rs->nsets, rs->ncounters);
@@ -154,17 +50,17 @@ static void print_text(FILE *out, const struct ir_ruleset *rs, const pstat_vec *
 		text_dir(out, &v->v[i].out);
 		fprintf(out, "\n");
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(drops); i++) {
-		const struct ir_counter *c = counter(rs, drops[i].counter);
+	for (size_t i = 0; i < ENGINE_NDROPS; i++) {
+		const struct ir_counter *c = engine_counter(rs, engine_drops[i].counter);
 
 		if (c)
-			fprintf(out, "%s: %llu packets, %llu bytes\n", drops[i].counter,
+			fprintf(out, "%s: %llu packets, %llu bytes\n", engine_drops[i].counter,
 			       (unsigned long long)c->packets, (unsigned long long)c->bytes);
 	}
-	fprintf(out, "other set elements (management, ports, edge): %zu\n", plain_elems(rs));
+	fprintf(out, "other set elements (management, ports, edge): %zu\n", v->other);
 }
 
-static void json_dir(FILE *out, const char *key, const struct dir_stat *d)
+static void json_dir(FILE *out, const char *key, const struct engine_dir_stat *d)
 {
 	fprintf(out, "\"%s\": {\"elements\": %zu, \"packets\": %llu, \"bytes\": %llu}", key, d->elems,
 	       (unsigned long long)d->packets, (unsigned long long)d->bytes);
@@ -172,7 +68,7 @@ static void json_dir(FILE *out, const char *key, const struct dir_stat *d)
 
 static void json_counter(FILE *out, const struct ir_ruleset *rs, const char *name)
 {
-	const struct ir_counter *c = counter(rs, name);
+	const struct ir_counter *c = engine_counter(rs, name);
 
 	fprintf(out, ", \"%s\": ", name);
 	if (c)
@@ -204,7 +100,7 @@ static void json_problems(FILE *out, const struct policy *p, const char *state_d
 	sb_free(&path);
 }
 
-static void print_json(FILE *out, const struct ir_ruleset *rs, const pstat_vec *v,
+static void print_json(FILE *out, const struct ir_ruleset *rs, const struct engine_stats *v,
 		       const char *foreign, const struct policy *p, const char *state_dir)
 {
 	fprintf(out, "{\"table\": ");
@@ -225,300 +121,33 @@ static void print_json(FILE *out, const struct ir_ruleset *rs, const pstat_vec *
 		fprintf(out, "}");
 	}
 	fprintf(out, "}");
-	for (size_t i = 0; i < ARRAY_SIZE(drops); i++)
-		json_counter(out, rs, drops[i].counter);
+	for (size_t i = 0; i < ENGINE_NDROPS; i++)
+		json_counter(out, rs, engine_drops[i].counter);
 	fprintf(out, ", \"flags\": %u, \"dormant\": %s", (unsigned)rs->flags,
 		dormant(rs) ? "true" : "false");
 	json_problems(out, p, state_dir);
-	fprintf(out, ", \"other_elements\": %zu}\n", plain_elems(rs));
-}
-
-/* ---- Prometheus text exposition format (version 0.0.4) ---------------- */
-
-/* A label value: backslash, double quote and newline escaped. */
-static void prom_label(FILE *out, const char *s)
-{
-	fputc('"', out);
-	for (; *s; s++) {
-		if (*s == '\\' || *s == '"')
-			fprintf(out, "\\%c", *s);
-		else if (*s == '\n')
-			fputs("\\n", out);
-		else
-			fputc(*s, out);
-	}
-	fputc('"', out);
-}
-
-static void prom_head(FILE *out, const char *name, const char *type, const char *help)
-{
-	fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-static void prom_partner_counters(FILE *out, const pstat_vec *v, bool bytes)
-{
-	static const char *const dirs[] = { "in", "out" };
-
-	for (size_t i = 0; i < v->n; i++) {
-		for (int k = 0; k < 2; k++) {
-			const struct dir_stat *d = k ? &v->v[i].out : &v->v[i].in;
-
-			if (!d->has_counter)
-				continue;
-			fprintf(out, "fedwall_partner_accepted_%s_total{partner=",
-				bytes ? "bytes" : "packets");
-			prom_label(out, v->v[i].name);
-			fprintf(out, ",direction=\"%s\"} %llu\n", dirs[k],
-				(unsigned long long)(bytes ? d->bytes : d->packets));
-		}
-	}
-}
-
-static void prom_elements(FILE *out, const pstat_vec *v)
-{
-	static const char *const dirs[] = { "in", "out" };
-
-	prom_head(out, "fedwall_partner_elements", "gauge",
-		  "Live verdict-map elements (address . protocol . port) admitting a partner.");
-	for (size_t i = 0; i < v->n; i++) {
-		for (int k = 0; k < 2; k++) {
-			const struct dir_stat *d = k ? &v->v[i].out : &v->v[i].in;
-
-			for (int f = 0; f < 2; f++) {
-				fprintf(out, "fedwall_partner_elements{partner=");
-				prom_label(out, v->v[i].name);
-				fprintf(out, ",direction=\"%s\",family=\"ipv%d\"} %zu\n", dirs[k],
-					f ? 6 : 4, d->elems_fam[f]);
-			}
-		}
-	}
-}
-
-static void prom_kernel(FILE *out, const struct ir_ruleset *rs, const pstat_vec *v,
-			const char *foreign)
-{
-	prom_head(out, "fedwall_partner_accepted_packets_total", "counter",
-		  "Packets of new connections admitted from or to a partner.");
-	prom_partner_counters(out, v, false);
-	prom_head(out, "fedwall_partner_accepted_bytes_total", "counter",
-		  "Bytes of new connections admitted from or to a partner.");
-	prom_partner_counters(out, v, true);
-	prom_elements(out, v);
-	for (int b = 0; b < 2; b++) {
-		prom_head(out, b ? "fedwall_dropped_bytes_total" : "fedwall_dropped_packets_total",
-			  "counter", b ? "Bytes dropped by fedwall's table, by direction and reason."
-				       : "Packets dropped by fedwall's table, by direction and reason.");
-		for (size_t i = 0; i < ARRAY_SIZE(drops); i++) {
-			const struct ir_counter *c = counter(rs, drops[i].counter);
-
-			if (c)
-				fprintf(out, "fedwall_dropped_%s_total{direction=\"%s\","
-					"reason=\"%s\"} %llu\n", b ? "bytes" : "packets",
-					drops[i].direction, drops[i].reason,
-					(unsigned long long)(b ? c->bytes : c->packets));
-		}
-	}
-	prom_head(out, "fedwall_other_elements", "gauge",
-		  "Elements of fedwall's plain sets (management, ports, edge).");
-	fprintf(out, "fedwall_other_elements %zu\n", plain_elems(rs));
-	prom_head(out, "fedwall_table_foreign", "gauge",
-		  "1 if the table holds objects fedwall did not write.");
-	fprintf(out, "fedwall_table_foreign %d\n", foreign ? 1 : 0);
-	prom_head(out, "fedwall_table_dormant", "gauge",
-		  "1 if the table is dormant (flags dormant): it filters nothing.");
-	fprintf(out, "fedwall_table_dormant %d\n", dormant(rs));
-}
-
-/* ---- per-source freshness, from the policy and the state directory ---- */
-
-/* One row of the per-source metrics. */
-struct srow {
-	const char *partner, *kind, *source;    /* borrowed */
-	int64_t confirmed;                      /* 0: never */
-	bool stale;
-};
-
-typedef VEC(struct srow) srow_vec;
-
-/* Whether `e` is an SRV owner of `domain` ("_xmpp-server._tcp.DOMAIN"). */
-static bool srv_of(const struct state_entry *e, const char *domain)
-{
-	size_t n = strlen(e->name), k = strlen(domain);
-
-	return e->kind == STATE_DOMAIN && e->name[0] == '_' && n > k + 1 &&
-	       e->name[n - k - 1] == '.' && !strcmp(e->name + n - k, domain);
-}
-
-static void srow_add(srow_vec *v, const struct partner *pt, enum state_kind kind,
-		     const char *source, const struct state_entry *e, int64_t now,
-		     unsigned stale_after)
-{
-	struct srow r = { pt->name, state_kind_name(kind), e ? e->name : source, 0, false };
-
-	if (e) {
-		r.confirmed = e->confirmed;
-		r.stale = now - e->confirmed > (int64_t)stale_after;
-	}
-	VEC_PUSH(v, r);
-}
-
-/* Every source of every partner, with what the state says of it; a
- * source the state does not know is reported as never confirmed.
- * TODO(refresh): take the rows from srcset_build/srcset_fill once those
- * are committed. */
-static void source_rows(const struct policy *p, const struct state *st, int64_t now,
-			srow_vec *v)
-{
-	unsigned sa = p->guards.stale_after;
-
-	for (size_t i = 0; i < p->npartners; i++) {
-		const struct partner *pt = &p->partners[i];
-
-		for (size_t k = 0; k < pt->nhosts; k++)
-			srow_add(v, pt, STATE_HOST, pt->hosts[k].s,
-				 state_lookup(st, STATE_HOST, pt->hosts[k].s), now, sa);
-		for (size_t k = 0; k < pt->ndomains; k++) {
-			bool found = false;
-
-			for (size_t e = 0; e < st->n; e++)
-				if (srv_of(&st->v[e], pt->domains[k].s)) {
-					srow_add(v, pt, STATE_DOMAIN, NULL, &st->v[e], now, sa);
-					found = true;
-				}
-			if (!found)
-				srow_add(v, pt, STATE_DOMAIN, pt->domains[k].s, NULL, now, sa);
-		}
-		for (size_t k = 0; k < pt->nlists; k++)
-			srow_add(v, pt, STATE_LIST, pt->lists[k].s,
-				 state_lookup(st, STATE_LIST, pt->lists[k].s), now, sa);
-	}
-}
-
-static void prom_row(FILE *out, const char *metric, const struct srow *r, long long val)
-{
-	fprintf(out, "%s{partner=", metric);
-	prom_label(out, r->partner);
-	fprintf(out, ",kind=\"%s\",source=", r->kind);
-	prom_label(out, r->source);
-	fprintf(out, "} %lld\n", val);
-}
-
-static void prom_sources(FILE *out, const struct policy *p, const char *state_dir,
-			 struct diag *d)
-{
-	struct state st = { 0 };
-	struct strbuf path = { 0 };
-	srow_vec v = { 0 };
-	struct stat sb;
-	bool loaded;
-
-	sb_addf(&path, "%s/%s", state_dir, STATE_FILE_NAME);
-	loaded = state_load(&st, sb_str(&path), d) == 0 && stat(sb_str(&path), &sb) == 0 &&
-		 !st.discarded;
-	source_rows(p, &st, time(NULL), &v);
-	prom_head(out, "fedwall_state_behind", "gauge",
-		  "1 if the state file is older than the table (a save failed after a"
-		  " commit: the state directory is full or read-only).");
-	fprintf(out, "fedwall_state_behind %d\n", st.behind);
-	prom_head(out, "fedwall_state_write_timestamp_seconds", "gauge",
-		  "When the state file (last known good addresses) was last written; 0 if none.");
-	fprintf(out, "fedwall_state_write_timestamp_seconds %lld\n",
-		loaded ? (long long)sb.st_mtime : 0LL);
-	prom_head(out, "fedwall_source_last_confirmed_timestamp_seconds", "gauge",
-		  "When a partner's address source (host, domain, list) was last confirmed; "
-		  "0 if never.");
-	for (size_t i = 0; i < v.n; i++)
-		prom_row(out, "fedwall_source_last_confirmed_timestamp_seconds", &v.v[i],
-			 (long long)v.v[i].confirmed);
-	prom_head(out, "fedwall_source_stale", "gauge",
-		  "1 if a source was last confirmed longer ago than guards.stale_after.");
-	for (size_t i = 0; i < v.n; i++)
-		prom_row(out, "fedwall_source_stale", &v.v[i], v.v[i].stale);
-	prom_head(out, "fedwall_partner_stale_sources", "gauge",
-		  "Number of a partner's sources past guards.stale_after.");
-	for (size_t i = 0; i < p->npartners; i++) {
-		unsigned n = 0;
-
-		for (size_t k = 0; k < v.n; k++)
-			n += v.v[k].partner == p->partners[i].name && v.v[k].stale;
-		fprintf(out, "fedwall_partner_stale_sources{partner=");
-		prom_label(out, p->partners[i].name);
-		fprintf(out, "} %u\n", n);
-	}
-	free(v.v);
-	state_free(&st);
-	sb_free(&path);
-}
-
-/* From STATE_DIR/last-refresh; both omitted before the first refresh (or
- * when the record cannot be trusted, after a warning), so that a 0 is
- * never mistaken for a failure: alert on absent() as well. */
-static void prom_last_refresh(FILE *out, const char *state_dir, struct diag *d)
-{
-	struct last_refresh l;
-
-	if (last_refresh_read(state_dir, &l, d))
-		return;
-	prom_head(out, "fedwall_last_refresh_timestamp_seconds", "gauge",
-		  "When the last refresh (fedwall refresh or a daemon cycle) ended.");
-	fprintf(out, "fedwall_last_refresh_timestamp_seconds %lld\n", (long long)l.time);
-	prom_head(out, "fedwall_last_refresh_success", "gauge",
-		  "1 if the last refresh succeeded; 0 if a source failed or a partner was"
-		  " refused.");
-	fprintf(out, "fedwall_last_refresh_success %d\n", l.result == LAST_OK);
-}
-
-/* Each edge interface of a host-mode policy: 0 when this machine has no
- * interface of that name (apply --allow-missing-interfaces): the table
- * then filters nothing on it. */
-static void prom_ifaces(FILE *out, const struct policy *p)
-{
-	char real[IF_NAMESIZE];
-
-	if (p->mode != MODE_HOST || !p->edge.ninterfaces)
-		return;
-	prom_head(out, "fedwall_interface_present", "gauge",
-		  "1 if the edge interface the policy names exists (by that name).");
-	for (size_t i = 0; i < p->edge.ninterfaces; i++) {
-		const char *name = p->edge.interfaces[i].s;
-
-		fprintf(out, "fedwall_interface_present{interface=");
-		prom_label(out, name);
-		fprintf(out, "} %d\n", iface_state(name, real) == IFACE_PRESENT);
-	}
-}
-
-static void print_prom(FILE *out, const char *table, const struct ir_ruleset *rs,
-		       const pstat_vec *v, const char *foreign, const struct policy *p,
-		       const char *state_dir, struct diag *d)
-{
-	prom_head(out, "fedwall_info", "gauge", "fedwall's version and table; always 1.");
-	fprintf(out, "fedwall_info{version=\"%s\",table=", FEDWALL_VERSION);
-	prom_label(out, table);
-	fprintf(out, "} 1\n");
-	prom_head(out, "fedwall_table_present", "gauge",
-		  "1 if fedwall's table is loaded in the kernel.");
-	fprintf(out, "fedwall_table_present %d\n", rs ? 1 : 0);
-	if (rs)
-		prom_kernel(out, rs, v, foreign);
-	if (p)
-		prom_sources(out, p, state_dir, d);
-	if (p)
-		prom_ifaces(out, p);
-	prom_last_refresh(out, state_dir, d);
+	fprintf(out, ", \"other_elements\": %zu}\n", v->other);
 }
 
 /* ---- output: stdout, or FILE replaced atomically ------------------------ */
 
+/* What one status run shows, and where. */
+struct status_run {
+	const char *table;
+	enum format fmt;
+	const struct policy *p;         /* NULL: --table */
+	const char *state_dir;
+	bool dormant;                   /* out: the table is dormant */
+};
+
 /* Everything is written to memory first, so that the file is replaced in
- * one rename (readers of the textfile collector never see half a file)
- * and only when the output is whole. */
+ * one rename (readers never see half a file) and only when the output is
+ * whole. */
 struct sink {
 	FILE *f;
 	char *buf;
 	size_t len;
 	const char *path;       /* NULL: stdout */
-	bool missing_dir_ok;    /* a missing directory: write nothing, say nothing */
 };
 
 static int sink_open(struct sink *k, const char *path)
@@ -526,7 +155,6 @@ static int sink_open(struct sink *k, const char *path)
 	k->buf = NULL;
 	k->len = 0;
 	k->path = path && strcmp(path, "-") ? path : NULL;
-	k->missing_dir_ok = false;
 	k->f = open_memstream(&k->buf, &k->len);
 	return k->f ? 0 : -errno;
 }
@@ -537,9 +165,7 @@ static int sink_close(struct sink *k, bool ok, struct diag *d)
 
 	if (!ret && ok && k->path) {
 		ret = file_write_atomic(k->path, k->buf, k->len, 0644);
-		if (ret == -ENOENT && k->missing_dir_ok)
-			ret = 0;        /* (mkostemp: no directory) */
-		else if (ret)
+		if (ret)
 			diag_error(d, NULL, "cannot write '%s': %s", k->path,
 				   file_write_strerror(ret));
 	} else if (!ret && k->len) {
@@ -552,25 +178,14 @@ static int sink_close(struct sink *k, bool ok, struct diag *d)
 	return ret;
 }
 
-/* `status` itself always reads the table back: it is what shows the
- * kernel's truth.  The metrics of refresh and the daemon (`cache`) take
- * it from the live table's cache when that holds, with the counters
- * read; after a read-back, they cache it. */
-static int live_table(struct nft_ctx *ctx, const char *table, const struct engine_cache *cache,
-		      struct ir_ruleset **live, struct diag *d)
+/* `status` always reads the table back, never the cache: it is what
+ * shows the kernel's truth. */
+static int live_table(struct nft_ctx *ctx, const char *table, struct ir_ruleset **live,
+		      struct diag *d)
 {
-	struct engine_live got;
 	uint32_t genid;
-	int ret;
+	int ret = nft_read(ctx, table, live, &genid);
 
-	if (cache) {
-		ret = engine_live_get(ctx, table, cache, false, &got, d);
-		*live = got.rs;
-		if (!ret && !got.cached)
-			engine_live_put(ctx, cache, *live, got.genid, d);
-		return ret || *live ? ret : -ENOENT;
-	}
-	ret = nft_read(ctx, table, live, &genid);
 	if (ret && ret != -ENOENT)
 		diag_error(d, NULL, "cannot read table inet %s: %s", table, strerror(-ret));
 	return ret;
@@ -578,49 +193,57 @@ static int live_table(struct nft_ctx *ctx, const char *table, const struct engin
 
 /* A dormant table filters nothing: a problem for people (status exits
  * 1), a gauge for the metrics. */
-static void dormant_note(const struct ir_ruleset *rs, bool *dormant_out, struct diag *d)
+static void dormant_note(const struct ir_ruleset *rs, struct status_run *st, struct diag *d)
 {
-	if (!dormant(rs) || !dormant_out)
+	if (!dormant(rs))
 		return;
-	*dormant_out = true;
+	st->dormant = true;
 	diag_error(d, NULL, "table inet %s is dormant (flags dormant): it filters nothing;"
 		   " fedwall apply, or the next refresh, replaces it", rs->table);
 }
 
-static int show(struct nft_ctx *ctx, const char *table, enum format fmt,
-		const struct policy *p, const char *state_dir, const struct engine_cache *cache,
-		FILE *out, bool *is_dormant, struct diag *d)
+static void show_missing(FILE *out, const struct status_run *st)
+{
+	if (st->fmt == FMT_JSON) {
+		fprintf(out, "{\"table\": ");
+		json_str(out, st->table);
+		fprintf(out, ", \"loaded\": false");
+		json_problems(out, st->p, st->state_dir);
+		fprintf(out, "}\n");
+	} else if (st->fmt == FMT_TEXT) {
+		fprintf(out, "fedwall: table inet %s is not loaded\n", st->table);
+	}
+}
+
+static int show(struct nft_ctx *ctx, struct status_run *st, FILE *out, struct diag *d)
 {
 	struct ir_ruleset *live = NULL;
-	pstat_vec v = { 0 };
-	int ret = live_table(ctx, table, cache, &live, d);
+	struct engine_stats v = { 0 };
+	int ret = live_table(ctx, st->table, &live, d);
 
 	if (ret && ret != -ENOENT)
 		return ret;
-	if (ret == -ENOENT && fmt == FMT_JSON) {
-		fprintf(out, "{\"table\": ");
-		json_str(out, table);
-		fprintf(out, ", \"loaded\": false");
-		json_problems(out, p, state_dir);
-		fprintf(out, "}\n");
-	} else if (ret == -ENOENT && fmt == FMT_TEXT) {
-		fprintf(out, "fedwall: table inet %s is not loaded\n", table);
-	}
+	if (ret == -ENOENT)
+		show_missing(out, st);
 	if (live)
-		collect(live, &v);
-	if (fmt == FMT_PROM)
-		print_prom(out, table, live, &v, nft_foreign(ctx), p, state_dir, d);
-	else if (live && fmt == FMT_JSON)
-		print_json(out, live, &v, nft_foreign(ctx), p, state_dir);
-	else if (live)
+		engine_stats(live, &v);
+	if (st->fmt == FMT_PROM) {
+		struct engine_metrics m = { st->table, live, &v, nft_foreign(ctx), st->p,
+					    st->state_dir };
+
+		engine_metrics_print(out, &m, d);
+	} else if (live && st->fmt == FMT_JSON) {
+		print_json(out, live, &v, nft_foreign(ctx), st->p, st->state_dir);
+	} else if (live) {
 		print_text(out, live, &v, nft_foreign(ctx));
-	if (fmt != FMT_PROM)
-		dormant_note(live, is_dormant, d);
-	free(v.v);
+	}
+	if (st->fmt != FMT_PROM)
+		dormant_note(live, st, d);
+	engine_stats_free(&v);
 	ir_free(live);
 	/* A missing table is news for people (exit 1) but just a value for
-	 * the metrics file, which is written either way. */
-	return fmt == FMT_PROM ? 0 : ret;
+	 * the metrics, which are written either way. */
+	return st->fmt == FMT_PROM ? 0 : ret;
 }
 
 /* Whether the state directory's state file lags the table (reported). */
@@ -680,11 +303,9 @@ static int take_format(int argc, const char *argv[], const char *av[], enum form
 	return n;
 }
 
-/* status's output for `table` to `path` (NULL or "-": stdout); 0 or
- * -errno after reporting. */
-static int status_write(const char *table, enum format fmt, const struct policy *p,
-			const char *state_dir, const struct engine_cache *cache, const char *path,
-			bool missing_dir_ok, bool *is_dormant, struct diag *d)
+/* status's output to `path` (NULL or "-": stdout); 0 or -errno after
+ * reporting. */
+static int status_write(struct status_run *st, const char *path, struct diag *d)
 {
 	struct nft_ctx *ctx;
 	struct sink out;
@@ -694,29 +315,20 @@ static int status_write(const char *table, enum format fmt, const struct policy 
 		diag_error(d, NULL, "out of memory");
 		return ret;
 	}
-	out.missing_dir_ok = missing_dir_ok;
 	ret = nft_open(&ctx);
 	if (ret) {
 		diag_error(d, NULL, "cannot talk to nf_tables: %s", strerror(-ret));
 	} else {
-		ret = show(ctx, table, fmt, p, state_dir, cache, out.f, is_dormant, d);
+		ret = show(ctx, st, out.f, d);
 		nft_close(ctx);
 	}
-	if (fmt == FMT_TEXT)
-		confirm_notes(state_dir, false, stderr);
+	if (st->fmt == FMT_TEXT)
+		engine_confirm_notes(st->state_dir, false, stderr);
 	if (!ret)
 		ret = sink_close(&out, true, d);
 	else
 		sink_close(&out, false, d);
 	return ret;
-}
-
-int cli_metrics_write(const struct policy *p, const char *state_dir, const char *path,
-		      struct diag *d)
-{
-	struct engine_cache cache = { state_dir, false, 0 };
-
-	return status_write(p->table, FMT_PROM, p, state_dir, &cache, path, true, NULL, d);
 }
 
 int status_main(int argc, const char *argv[])
@@ -727,7 +339,7 @@ int status_main(int argc, const char *argv[])
 	enum format fmt;
 	struct diag d;
 	char *table = NULL;
-	bool is_dormant = false;
+	struct status_run st;
 	int n = take_format(argc, argv, av, &fmt), i, rc = EXIT_USAGE;
 
 	i = n < 0 ? -1 : common_parse(n, av, "fvjot", USAGE, &o);
@@ -754,8 +366,8 @@ int status_main(int argc, const char *argv[])
 			goto out_free_av;
 		table = xstrdup(p->table);
 	}
-	if (status_write(table, fmt, p, o.state_dir, NULL, o.output, false, &is_dormant,
-			 &d) == 0 && !is_dormant)
+	st = (struct status_run){ table, fmt, p, o.state_dir, false };
+	if (status_write(&st, o.output, &d) == 0 && !st.dormant)
 		rc = EXIT_OK;
 	/* Problems to report after the output, as well as in the metrics:
 	 * an interface the table cannot filter, a state that lags it. */

@@ -279,6 +279,35 @@ struct addr_list *engine_proposed(const struct policy *p, const struct srcset *s
  * policy instead). */
 uint64_t engine_inputs_digest(const struct policy *p, const struct addr_list *prop);
 
+/* ---- the incremental refresh (engine/incr.c) ------------------------------ */
+
+/* What engine_incr() patched, or why it did not. */
+struct engine_incr {
+	size_t npartners;       /* partners whose addresses changed */
+	size_t nadd, ndel;      /* elements added, removed (all maps) */
+	size_t *padd, *pdel;    /* in: arrays of p->npartners; out: per partner,
+				 * merged prefixes added, removed */
+	char why[256];          /* NULL returned: why the full derivation is needed */
+};
+
+/* The table a full derivation (generate()) would make from proposed
+ * addresses `after`, made by patching `live` (borrowed), which must be
+ * exactly what the full derivation made from `before` (the caller
+ * proves it: the inputs digest stored with the cached table): each
+ * partner's merged addresses that left or came (prefixes_merge of
+ * before[i] and after[i]) become element deletions and additions in its
+ * port classes' address maps.  Only where no other partner's addresses
+ * (before or after) overlap a changed prefix, every removed prefix is an
+ * element of the partner's maps and every added one meets none, an added
+ * prefix joins no run wider than the guards, the count stays within
+ * guards.max_entries and the net shrink within guards.max_shrink (unless
+ * `force`); otherwise NULL, and out->why says which: the full derivation
+ * then decides (and refuses with the whole story).  Pure: no I/O.  The
+ * result is the caller's to ir_free(); its locs borrow from `live`. */
+struct ir_ruleset *engine_incr(const struct policy *p, const struct ir_ruleset *live,
+			       const struct addr_list *before, const struct addr_list *after,
+			       bool force, struct engine_incr *out);
+
 /* ---- the record of the last refresh (engine/record.c) -------------------- */
 
 /* Written by refresh and the daemon after every run; status reads it. */
@@ -378,5 +407,127 @@ struct engine_plan {
  * engine_plan_free() either way. */
 int engine_plan(struct engine_plan *pl, struct diag *d);
 void engine_plan_free(struct engine_plan *pl);
+
+/* ---- what the live table says per partner (engine/stats.c) -------------- */
+
+/* One direction of a partner: its verdict-map elements and the counter
+ * of the connections admitted. */
+struct engine_dir_stat {
+	size_t elems;
+	size_t elems_fam[2];    /* IPv4, IPv6 */
+	bool has_counter;
+	uint64_t packets, bytes;
+};
+
+struct engine_pstat {
+	const char *name;       /* borrowed from the IR */
+	struct engine_dir_stat in, out;
+};
+
+/* Every partner the table has a chain, map element or counter of, sorted
+ * by name (a VEC), and the elements of the plain sets. */
+struct engine_stats {
+	struct engine_pstat *v;
+	size_t n, cap;
+	size_t other;           /* elements of the plain sets (management, ports, edge) */
+};
+
+/* Fills `st` (zeroed on entry) from `rs`, borrowed: the names point into
+ * it.  Pure. */
+void engine_stats(const struct ir_ruleset *rs, struct engine_stats *st);
+void engine_stats_free(struct engine_stats *st);
+
+/* The drop counters (docs/RULESET.md), by direction and reason. */
+struct engine_drop {
+	const char *counter, *direction, *reason;
+};
+
+#define ENGINE_NDROPS 6
+extern const struct engine_drop engine_drops[ENGINE_NDROPS];
+
+/* rs's named counter `name`, or NULL. */
+const struct ir_counter *engine_counter(const struct ir_ruleset *rs, const char *name);
+
+/* ---- the metrics (engine/metrics.c) ------------------------------------- */
+
+/* What engine_metrics_print() shows; all borrowed. */
+struct engine_metrics {
+	const char *table;
+	const struct ir_ruleset *live;          /* NULL: the table is not loaded */
+	const struct engine_stats *stats;       /* of `live` */
+	const char *foreign;                    /* nft_foreign() of the read, or NULL */
+	const struct policy *p;                 /* NULL: no per-source metrics */
+	const char *state_dir;
+};
+
+/* The Prometheus text exposition (0.0.4) of `status --format prometheus`:
+ * the table's, each partner's and the drop counters, each source's last
+ * confirmation and the state file's age (from m->state_dir, with m->p),
+ * the edge interfaces, the record of the last refresh.  Reads the state
+ * directory; problems with it are warnings through `d`. */
+void engine_metrics_print(FILE *out, const struct engine_metrics *m, struct diag *d);
+
+/* The metrics file of refresh and the daemon (--metrics): what
+ * `status --format prometheus -o path` writes for policy p, the live
+ * table taken from the cache in state_dir when its key holds (and cached
+ * after a read-back), replacing `path` atomically ("-": stdout).  Nothing
+ * is written, silently, when path's directory does not exist
+ * (node_exporter's textfile directory is missing: not installed).  0 or
+ * -errno after reporting. */
+int engine_metrics_write(const struct policy *p, const char *state_dir, const char *path,
+			 struct diag *d);
+
+/* ---- apply --confirm: the watcher and its pending record (engine/confirm.c) */
+
+/* STATE_DIR/confirm.pending: the watcher waiting for `fedwall confirm`. */
+#define CONFIRM_PENDING_FILE "confirm.pending"
+
+struct engine_pending {
+	long pid;               /* the watcher */
+	int64_t deadline;       /* wall clock, seconds */
+	uint64_t token;         /* what `fedwall confirm` sends with SIGUSR1 */
+	char table[256];
+};
+
+/* What engine_confirm_apply() is to do; all borrowed. */
+struct engine_confirm {
+	const struct ir_ruleset *want;  /* what to apply */
+	const struct policy *p;         /* whose guards bound the apply and the rollback */
+	const char *state_dir;
+	unsigned secs;                  /* until the rollback */
+	bool verbose;
+	FILE *out;                      /* the apply's summary, the deadline; NULL: none */
+};
+
+/* Applies c->want from a detached watcher (fork, setsid, fork) that rolls
+ * the table back to its state before (engine_rollback) unless `fedwall
+ * confirm` signals it within c->secs, under the state directory's lock;
+ * refused while another is pending.  Returns twice: in the caller (0 once
+ * the watcher reported that it applied and recorded the pending confirm,
+ * else -errno after reporting) and in the watcher when it is done (both
+ * free what they hold and return from main).  Changes the table,
+ * STATE_DIR/confirm.pending, rollback, confirm.rolledback, live.cache. */
+int engine_confirm_apply(const struct engine_confirm *c, struct diag *d);
+
+/* Reads STATE_DIR/confirm.pending.  0; -ENOENT; -EPERM for a file that is
+ * no private regular file (reported through `d`, when not NULL); -EINVAL
+ * for a damaged one.  Changes nothing. */
+int engine_pending_read(const char *state_dir, struct engine_pending *pd, struct diag *d);
+
+/* Whether pid runs `fedwall apply --confirm` (/proc/PID/cmdline): a
+ * recycled pid is left alone. */
+bool engine_confirm_watcher(long pid);
+
+/* Sends the watcher of `pd` its token (SIGUSR1, sigqueue).  0 or -errno. */
+int engine_confirm_send(const struct engine_pending *pd);
+
+/* The first line of the note a rollback left (STATE_DIR/confirm.rolledback,
+ * without its newline) and its token; NULL when there is none.  The
+ * caller frees. */
+char *engine_confirm_marker(const char *state_dir, uint64_t *token);
+
+/* Prints to `out` a pending apply --confirm and the note an earlier
+ * rollback left in the state directory; `clear` removes that note. */
+void engine_confirm_notes(const char *state_dir, bool clear, FILE *out);
 
 #endif
