@@ -1,6 +1,6 @@
 /* genpol.c - synthetic fedwall policies for the benchmarks.
  *
- *   genpol [-c CHANGED] [-i IPT.nft] N DIR
+ *   genpol [-1] [-c CHANGED] [-i IPT.nft] N DIR
  *	Writes DIR/policy.yaml and DIR/lists/<partner>.txt: N partner
  *	prefixes spread over eight partners with different services (one
  *	with a port range of its own, others with the built-in av-edge and
@@ -14,6 +14,10 @@
  *	-i FILE: also write FILE, the same inbound rules the iptables way
  *	(table inet iptstyle, one rule per address and protocol, the lab
  *	partner's rule last), for the rule-walk comparison.
+ *	-1: one partner `sipco` (sip-federation, inbound) holding all N
+ *	prefixes, no lab partner: issue 14's one-partner, one-service
+ *	shape, whose table is small enough per prefix that a refresh's
+ *	fixed costs cannot hide behind a large `nft -f`.
  *
  * Deterministic: the same arguments give the same bytes.  Synthetic
  * prefixes are spread over public-looking IPv4 space (never 0/8, 10/8,
@@ -46,7 +50,13 @@ static const struct partner partners[] = {
 	{ "mediaco", "[sip-federation, media]", "inbound", "{ 5061, 5062 }", "10000-20000" },
 	{ "smallco", "[sip-federation]", "outbound", NULL, NULL },
 };
-#define NPARTNERS (sizeof(partners) / sizeof(partners[0]))
+
+static const struct partner single = { "sipco", "[sip-federation]", "inbound", "5061", NULL };
+
+/* The partners written: the eight above, or `single` (-1). */
+static const struct partner *parts = partners;
+static size_t nparts = sizeof(partners) / sizeof(partners[0]);
+#define MAXPARTNERS (sizeof(partners) / sizeof(partners[0]))
 
 static uint32_t hash32(uint32_t x)
 {
@@ -113,7 +123,7 @@ static void print_prefix(FILE *f, size_t pos, size_t idx)
 
 static size_t partner_of(size_t pos)
 {
-	return hash32((uint32_t)pos ^ 0xa5a5a5a5U) % NPARTNERS;
+	return hash32((uint32_t)pos ^ 0xa5a5a5a5U) % nparts;
 }
 
 /* The index the address at list position `pos` comes from: itself, or
@@ -151,31 +161,32 @@ static void write_policy(const char *dir)
 	fprintf(f, "# Synthetic benchmark policy written by bench/genpol.\nversion: 1\n"
 		"services:\n  media:\n    description: a partner's own media range\n"
 		"    ports: [udp/10000-20000, tcp/5062]\npartners:\n");
-	for (size_t p = 0; p < NPARTNERS; p++)
+	for (size_t p = 0; p < nparts; p++)
 		fprintf(f, "  %s:\n    description: synthetic partner %zu\n"
 			"    services: %s\n    direction: %s\n    lists: [lists/%s.txt]\n",
-			partners[p].name, p + 1, partners[p].services,
-			partners[p].direction, partners[p].name);
-	fprintf(f, "  lab:\n    description: the packet-rate test's client namespace\n"
-		"    services: [sip-federation]\n    direction: inbound\n"
-		"    addresses: [198.51.100.0/24, \"2001:db8:51::/64\"]\n"
-		"management:\n  - {from: 192.0.2.0/24, to: tcp/22}\n");
+			parts[p].name, p + 1, parts[p].services,
+			parts[p].direction, parts[p].name);
+	if (parts != &single)	/* the one-partner shape has no second one */
+		fprintf(f, "  lab:\n    description: the packet-rate test's client namespace\n"
+			"    services: [sip-federation]\n    direction: inbound\n"
+			"    addresses: [198.51.100.0/24, \"2001:db8:51::/64\"]\n");
+	fprintf(f, "management:\n  - {from: 192.0.2.0/24, to: tcp/22}\n");
 	fclose(f);
 }
 
 static void write_lists(const char *dir, size_t n, size_t changed)
 {
-	FILE *f[NPARTNERS];
+	FILE *f[MAXPARTNERS];
 	char name[256];
 
-	for (size_t p = 0; p < NPARTNERS; p++) {
-		snprintf(name, sizeof(name), "lists/%s.txt", partners[p].name);
+	for (size_t p = 0; p < nparts; p++) {
+		snprintf(name, sizeof(name), "lists/%s.txt", parts[p].name);
 		f[p] = open_out(dir, name);
-		fprintf(f[p], "# synthetic list of partner %s\n", partners[p].name);
+		fprintf(f[p], "# synthetic list of partner %s\n", parts[p].name);
 	}
 	for (size_t pos = 0; pos < n; pos++)
 		print_prefix(f[partner_of(pos)], pos, index_at(pos, n, changed));
-	for (size_t p = 0; p < NPARTNERS; p++)
+	for (size_t p = 0; p < nparts; p++)
 		if (fclose(f[p])) {
 			perror("genpol");
 			exit(1);
@@ -202,14 +213,14 @@ static void write_ipt(const char *path, size_t n, size_t changed)
 	}
 	fprintf(f, "table inet iptstyle {}\ndelete table inet iptstyle\n"
 		"table inet iptstyle {\n");
-	for (size_t p = 0; p < NPARTNERS; p++)
-		fprintf(f, "\tchain in_%s {\n\t\tcounter accept\n\t}\n", partners[p].name);
+	for (size_t p = 0; p < nparts; p++)
+		fprintf(f, "\tchain in_%s {\n\t\tcounter accept\n\t}\n", parts[p].name);
 	fprintf(f, "\tchain in_lab {\n\t\tcounter accept\n\t}\n"
 		"\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n"
 		"\t\tiif \"lo\" accept\n\t\tct state established,related accept\n"
 		"\t\tct state invalid drop\n\t\tip saddr 192.0.2.0/24 tcp dport 22 accept\n");
 	for (size_t pos = 0; pos < n; pos++) {
-		const struct partner *pt = &partners[partner_of(pos)];
+		const struct partner *pt = &parts[partner_of(pos)];
 		char chain[64];
 
 		if (!strcmp(pt->direction, "outbound"))
@@ -243,8 +254,11 @@ int main(int argc, char *argv[])
 	char lists[4096];
 	int c;
 
-	while ((c = getopt(argc, argv, "c:i:")) != -1) {
-		if (c == 'c')
+	while ((c = getopt(argc, argv, "1c:i:")) != -1) {
+		if (c == '1') {
+			parts = &single;
+			nparts = 1;
+		} else if (c == 'c')
 			changed = strtoul(optarg, NULL, 10);
 		else if (c == 'i')
 			ipt = optarg;
@@ -270,6 +284,6 @@ int main(int argc, char *argv[])
 	free(blocks);
 	return 0;
 usage:
-	fprintf(stderr, "usage: genpol [-c CHANGED] [-i IPT.nft] N DIR (N <= 4000000)\n");
+	fprintf(stderr, "usage: genpol [-1] [-c CHANGED] [-i IPT.nft] N DIR (N <= 4000000)\n");
 	return 2;
 }
