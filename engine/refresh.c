@@ -31,6 +31,13 @@ struct rctx {
 	bool had_table;
 	uint64_t inputs;                /* engine_inputs_digest(); 0 once a partner is held back */
 	bool reloaded;                  /* engine_refresh.reloaded */
+	/* The incremental refresh (engine_incr): */
+	struct addr_list *old;          /* per partner, what the state says the
+					 * table was built from; NULL: no patching */
+	uint64_t old_inputs;            /* their digest */
+	uint64_t live_inputs;           /* engine_apply_opts.live_inputs */
+	struct engine_incr inc;         /* what the patch did */
+	bool patched;                   /* `want` is live, patched */
 };
 
 static void lists_free(struct addr_list *l, size_t n)
@@ -51,6 +58,7 @@ static void rctx_reset(struct rctx *c)
 	c->want = NULL;
 	c->before = c->after = NULL;
 	c->refused = NULL;
+	c->patched = false;
 }
 
 static void push_inline(const struct partner *pt, struct addr_list *out)
@@ -164,6 +172,85 @@ static char *behind_hold(const struct rctx *c, size_t i, const struct ir_ruleset
 	return NULL;
 }
 
+/* FEDWALL_INCR: "0" never patches, "verify" checks every patch against
+ * the full derivation (tests). */
+static const char *incr_mode(void)
+{
+	const char *m = getenv("FEDWALL_INCR");
+
+	return m ? m : "";
+}
+
+/* Why the table cannot be patched (NULL: it can be tried). */
+static const char *no_patch(const struct rctx *c, const struct ir_ruleset *live)
+{
+	if (!strcmp(incr_mode(), "0"))
+		return "off (FEDWALL_INCR=0)";
+	if (!live)
+		return "there is no table";
+	if (!c->old)
+		return "a source did not answer, went stale or the state is behind";
+	if (!c->live_inputs)
+		return "the live table was read back, not from a cache that names its inputs";
+	if (c->live_inputs != c->old_inputs)
+		return "the live table was not built from what the state records";
+	return NULL;
+}
+
+/* FEDWALL_INCR=verify: the patch against the full derivation. */
+static bool patch_verified(struct rctx *c, const struct ir_ruleset *want, struct diag *d)
+{
+	struct gen_addrs *extra = xcalloc(c->n + 1, sizeof(*extra));
+	struct ir_ruleset *full;
+	struct ir_diff diff = { 0 };
+	bool same;
+
+	for (size_t i = 0; i < c->n; i++)
+		extra[i] = (struct gen_addrs){ c->prop[i].v, c->prop[i].n, c->prop[i].locs };
+	full = gen_quiet(c->r->p, extra, false, d);
+	if (full)
+		ir_diff(want, full, &diff);
+	same = full && ir_diff_empty(&diff);
+	if (!same)
+		diag_error(d, NULL, "FEDWALL_INCR=verify: the patched table inet %s is not the"
+			   " full derivation's: %s", c->r->p->table,
+			   !full ? "no full derivation" : diff.why ? diff.why : "elements differ");
+	ir_diff_free(&diff);
+	ir_free(full);
+	free(extra);
+	return same;
+}
+
+/* The wanted table as `live` patched with what the sources changed
+ * (engine_incr), when the live table is exactly what the state's
+ * addresses make: 1; 0: derive it in full; -1 after an error. */
+static int try_patch(struct rctx *c, const struct ir_ruleset *live, struct diag *d)
+{
+	const char *why = no_patch(c, live);
+	struct ir_ruleset *want = NULL;
+
+	if (!why) {
+		want = engine_incr(c->r->p, live, c->old, c->prop, c->r->force, &c->inc);
+		why = want ? NULL : c->inc.why;
+	}
+	if (want && !strcmp(incr_mode(), "verify") && !patch_verified(c, want, d)) {
+		ir_free(want);
+		return -1;      /* the error stands: nothing is committed */
+	}
+	if (c->r->verbose && want)
+		diag_note(d, NULL, "table inet %s: incremental: %zu partner%s patched, +%zu -%zu"
+			  " elements", c->r->p->table, c->inc.npartners,
+			  c->inc.npartners == 1 ? "" : "s", c->inc.nadd, c->inc.ndel);
+	else if (c->r->verbose)
+		diag_note(d, NULL, "table inet %s: full derivation: %s", c->r->p->table, why);
+	if (!want)
+		return 0;
+	c->want = want;
+	c->patched = true;
+	c->had_table = true;
+	return 1;
+}
+
 static const struct ir_ruleset *build_want(void *arg, const struct ir_ruleset *live,
 					   struct diag *d)
 {
@@ -172,7 +259,12 @@ static const struct ir_ruleset *build_want(void *arg, const struct ir_ruleset *l
 	struct addr_list *have = xcalloc(c->n + 1, sizeof(*have));
 	struct gen_addrs *extra = xcalloc(c->n + 1, sizeof(*extra));
 
+	int patched;
+
 	rctx_reset(c);
+	patched = try_patch(c, live, d);
+	if (patched)
+		goto out_free;
 	c->refused = xcalloc(c->n + 1, sizeof(*c->refused));
 	c->before = xcalloc(c->n + 1, sizeof(*c->before));
 	c->after = xcalloc(c->n + 1, sizeof(*c->after));
@@ -196,6 +288,7 @@ static const struct ir_ruleset *build_want(void *arg, const struct ir_ruleset *l
 	c->want = gen_quiet(p, extra, c->r->verbose, d);
 	if (c->want)
 		engine_partner_addrs(c->want, p, c->after);
+out_free:
 	free(extra);
 	lists_free(have, c->n);
 	return c->want;
@@ -242,8 +335,8 @@ static void report(struct rctx *c, bool created)
 	const struct policy *p = c->r->p;
 
 	for (size_t i = 0; i < c->n; i++) {
-		size_t add = minus(&c->after[i], &c->before[i]);
-		size_t del = minus(&c->before[i], &c->after[i]);
+		size_t add = c->patched ? c->inc.padd[i] : minus(&c->after[i], &c->before[i]);
+		size_t del = c->patched ? c->inc.pdel[i] : minus(&c->before[i], &c->after[i]);
 		struct strbuf why = { 0 };
 
 		if (!add && !del)
@@ -386,17 +479,59 @@ struct addr_list *engine_proposed(const struct policy *p, const struct srcset *s
 	return prop;
 }
 
+/* One address of partner i, mixed (splitmix64's finaliser): the digest
+ * sums them, so that it does not depend on the order the sources gave
+ * them in and a refresh can keep it up to date change by change. */
+static uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+static uint64_t addr_mix(size_t i, const struct prefix *p)
+{
+	uint64_t a, b;
+
+	memcpy(&a, p->a, sizeof(a));
+	memcpy(&b, p->a + 8, sizeof(b));
+	return mix64(mix64(a ^ ((uint64_t)i << 16 | (uint64_t)p->family << 8 | p->len)) ^ b);
+}
+
 uint64_t engine_inputs_digest(const struct policy *p, const struct addr_list *prop)
 {
-	uint64_t h = fnv1a64(FNV1A64_INIT, &p->digest, sizeof(p->digest));
+	uint64_t h = fnv1a64(FNV1A64_INIT, &p->digest, sizeof(p->digest)), sum = 0;
 
-	for (size_t i = 0; i < p->npartners; i++) {
-		h = fnv1a64(h, &i, sizeof(i));
-		h = fnv1a64(h, &prop[i].n, sizeof(prop[i].n));
-		if (prop[i].n)
-			h = fnv1a64(h, prop[i].v, prop[i].n * sizeof(*prop[i].v));
-	}
+	for (size_t i = 0; i < p->npartners; i++)
+		for (size_t k = 0; k < prop[i].n; k++)
+			sum += addr_mix(i, &prop[i].v[k]);
+	h = mix64(h ^ sum);
 	return h ? h : 1;
+}
+
+/* What the state says each partner's table addresses were built from
+ * (its inline addresses and its sources' last known good), when the
+ * state can vouch for the table: not behind it, and no source gone
+ * stale (stale addresses leave by the full derivation's rules).  NULL
+ * otherwise: the table is not patched. */
+static struct addr_list *old_proposed(const struct engine_refresh *r, const struct state *st,
+				      int64_t now)
+{
+	struct addr_list *old;
+
+	if (st->behind)
+		return NULL;
+	for (size_t i = 0; i < r->src->n; i++)
+		if (r->src->v[i].status == SRC_STALE)
+			return NULL;
+	old = xcalloc(r->p->npartners + 1, sizeof(*old));
+	for (size_t i = 0; i < r->p->npartners; i++) {
+		push_inline(&r->p->partners[i], &old[i]);
+		srcset_state_addrs(r->src, r->p, i, st, now, &old[i]);
+	}
+	return old;
 }
 
 static int cycle_apply(struct engine_refresh *r, struct state *st, const char *path,
@@ -405,14 +540,19 @@ static int cycle_apply(struct engine_refresh *r, struct state *st, const char *p
 	struct addr_list *prop = engine_proposed(r->p, r->src, NULL);
 	struct rctx c = { .r = r, .st = st, .now = now, .n = r->p->npartners,
 			  .prop = prop, .inputs = engine_inputs_digest(r->p, prop),
-			  .reloaded = r->reloaded };
+			  .reloaded = r->reloaded, .old = old_proposed(r, st, now) };
 	struct engine_apply_opts ao = { .want = build_want, .arg = &c, .verbose = r->verbose,
 					.out = r->verbose ? r->out : NULL,
 					.cache_dir = r->state_dir, .inputs = &c.inputs,
-					.policy = r->p };
+					.policy = r->p, .live_inputs = &c.live_inputs };
 	struct engine_applied res;
-	int ret = engine_apply(r->p->table, &ao, &res, d);
+	int ret;
 
+	c.inc.padd = xcalloc(c.n + 1, sizeof(*c.inc.padd));
+	c.inc.pdel = xcalloc(c.n + 1, sizeof(*c.inc.pdel));
+	if (c.old)
+		c.old_inputs = engine_inputs_digest(r->p, c.old);
+	ret = engine_apply(r->p->table, &ao, &res, d);
 	report_refused(&c, d);
 	if (!ret && res.unchanged) {
 		ret = save(&c, st, false, path, d);
@@ -423,6 +563,9 @@ static int cycle_apply(struct engine_refresh *r, struct state *st, const char *p
 	}
 	rctx_reset(&c);
 	lists_free(prop, c.n);
+	lists_free(c.old, c.n);
+	free(c.inc.padd);
+	free(c.inc.pdel);
 	return ret;
 }
 

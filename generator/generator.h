@@ -160,6 +160,10 @@ struct ir_ruleset *generate(const struct policy *p, const struct gen_addrs *extr
 
 void ir_free(struct ir_ruleset *rs);
 
+/* A deep copy of `rs`, the caller's to ir_free().  Its locs borrow their
+ * file names from `rs`'s (valid while those are). */
+struct ir_ruleset *ir_dup(const struct ir_ruleset *rs);
+
 int ir_elem_cmp(const struct ir_elem *x, const struct ir_elem *y);
 
 /* The element of `s` that holds the key (address of `family`, and/or

@@ -411,3 +411,60 @@ const char *ir_chain_partner(const char *chain)
 		return chain + 4;
 	return NULL;
 }
+
+/* ---- a deep copy ------------------------------------------------------- */
+
+static char *dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+static void *dup_array(const void *v, size_t n, size_t size)
+{
+	void *out = xreallocarray(NULL, n ? n : 1, size);
+
+	if (n)
+		memcpy(out, v, n * size);
+	return out;
+}
+
+static void dup_chain(struct ir_chain *c)
+{
+	c->name = dup_or_null(c->name);
+	c->comment = dup_or_null(c->comment);
+	c->rules = dup_array(c->rules, c->nrules, sizeof(*c->rules));
+	for (size_t j = 0; j < c->nrules; j++) {
+		struct ir_rule *r = &c->rules[j];
+
+		r->ifname = dup_or_null(r->ifname);
+		r->set = dup_or_null(r->set);
+		r->target = dup_or_null(r->target);
+		r->log_prefix = dup_or_null(r->log_prefix);
+		r->comment = dup_or_null(r->comment);
+	}
+}
+
+struct ir_ruleset *ir_dup(const struct ir_ruleset *rs)
+{
+	struct ir_ruleset *out = dup_array(rs, 1, sizeof(*rs));
+
+	out->table = dup_or_null(rs->table);
+	out->comment = dup_or_null(rs->comment);
+	out->chains = dup_array(rs->chains, rs->nchains, sizeof(*rs->chains));
+	for (size_t i = 0; i < rs->nchains; i++)
+		dup_chain(&out->chains[i]);
+	out->sets = dup_array(rs->sets, rs->nsets, sizeof(*rs->sets));
+	for (size_t i = 0; i < rs->nsets; i++) {
+		struct ir_set *s = &out->sets[i];
+
+		s->name = dup_or_null(s->name);
+		s->comment = dup_or_null(s->comment);
+		s->elems = dup_array(s->elems, s->nelems, sizeof(*s->elems));
+	}
+	out->counters = dup_array(rs->counters, rs->ncounters, sizeof(*rs->counters));
+	for (size_t i = 0; i < rs->ncounters; i++) {
+		out->counters[i].name = dup_or_null(rs->counters[i].name);
+		out->counters[i].comment = dup_or_null(rs->counters[i].comment);
+	}
+	return out;
+}

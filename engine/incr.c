@@ -1,0 +1,554 @@
+/* incr.c - the incremental refresh: what a refresh's sources changed,
+ * patched onto the live table as element changes, instead of deriving
+ * the whole table again (DESIGN.md: a refresh costs what changed).
+ *
+ * The table a full derivation makes holds, in each port class's address
+ * map, each partner's addresses merged (prefixes_merge), carved only
+ * where another partner of the class claims part of them
+ * (generator/overlap.c).  So where a partner's merged addresses change
+ * in prefixes (`regions`) that no other partner's addresses touch, the
+ * new table is the old one with those prefixes' elements removed or
+ * added in the partner's maps, and nothing else.  Anything else (a
+ * region another partner's addresses overlap, an element not where the
+ * old derivation put it, a guard that might refuse) is left to the full
+ * derivation: this file only ever says "here is the same table, made
+ * cheaply" or "derive it".  FEDWALL_INCR=verify checks every patch
+ * against the full derivation (engine/refresh.c).
+ */
+#include "engine/engine.h"
+#include "generator/generator.h"
+#include "refresh/refresh.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef VEC(struct prefix) pvec;
+typedef VEC(size_t) idx_vec;
+
+/* One partner's merged addresses before and after, and the difference. */
+struct part {
+	struct prefix *old, *now;
+	size_t nold, nnow;
+	bool changed;
+	pvec add, del;          /* merged prefixes, prefix_cmp order */
+	/* Prefixes as given that came or left, though the merged ones may
+	 * not change: a prefix nested in the partner's own counts as more
+	 * specific against another partner's (generator/overlap.c). */
+	pvec raw;
+};
+
+struct incr {
+	const struct policy *p;
+	const struct ir_ruleset *live;
+	struct part *pt;
+	size_t n;
+	struct engine_incr *out;
+};
+
+static struct prefix *merged(const struct addr_list *l, size_t *n)
+{
+	struct prefix *v = xreallocarray(NULL, l->n ? l->n : 1, sizeof(*v));
+
+	if (l->n)
+		memcpy(v, l->v, l->n * sizeof(*v));
+	*n = prefixes_merge(v, l->n);
+	return v;
+}
+
+/* Entries of a not in b, appended to out (both sorted, unique). */
+static void minus(const struct prefix *a, size_t na, const struct prefix *b, size_t nb,
+		  pvec *out)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < na; i++) {
+		while (j < nb && prefix_cmp(&b[j], &a[i]) < 0)
+			j++;
+		if (!(j < nb && !prefix_cmp(&b[j], &a[i])))
+			VEC_PUSH(out, a[i]);
+	}
+}
+
+static int prefix_qcmp(const void *x, const void *y)
+{
+	return prefix_cmp(x, y);
+}
+
+/* A sorted copy without repeats. */
+static struct prefix *unique(const struct addr_list *l, size_t *n)
+{
+	struct prefix *v = xreallocarray(NULL, l->n ? l->n : 1, sizeof(*v));
+	size_t k = 0;
+
+	if (l->n)
+		memcpy(v, l->v, l->n * sizeof(*v));
+	sort_unless_sorted(v, l->n, sizeof(*v), prefix_qcmp);
+	for (size_t i = 0; i < l->n; i++)
+		if (!k || prefix_cmp(&v[k - 1], &v[i]))
+			v[k++] = v[i];
+	*n = k;
+	return v;
+}
+
+static void raw_changes(const struct addr_list *before, const struct addr_list *after,
+			pvec *out)
+{
+	size_t nb, na;
+	struct prefix *b = unique(before, &nb), *a = unique(after, &na);
+
+	minus(b, nb, a, na, out);
+	minus(a, na, b, nb, out);
+	free(b);
+	free(a);
+}
+
+static bool same_list(const struct addr_list *a, const struct addr_list *b)
+{
+	return a->n == b->n && (!a->n || !memcmp(a->v, b->v, a->n * sizeof(*a->v)));
+}
+
+static void parts_build(struct incr *c, const struct addr_list *before,
+			const struct addr_list *after)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		struct part *t = &c->pt[i];
+
+		t->now = merged(&after[i], &t->nnow);
+		if (same_list(&before[i], &after[i])) {
+			t->old = t->now;
+			t->nold = t->nnow;
+			continue;
+		}
+		t->old = merged(&before[i], &t->nold);
+		minus(t->old, t->nold, t->now, t->nnow, &t->del);
+		minus(t->now, t->nnow, t->old, t->nold, &t->add);
+		raw_changes(&before[i], &after[i], &t->raw);
+		t->changed = t->add.n || t->del.n || t->raw.n;
+	}
+}
+
+static void parts_free(struct incr *c)
+{
+	for (size_t i = 0; c->pt && i < c->n; i++) {
+		if (c->pt[i].old != c->pt[i].now)
+			free(c->pt[i].old);
+		free(c->pt[i].now);
+		free(c->pt[i].add.v);
+		free(c->pt[i].del.v);
+		free(c->pt[i].raw.v);
+	}
+	free(c->pt);
+}
+
+/* ---- may the change be patched? --------------------------------------- */
+
+/* Index of the first element of v (sorted) after p in prefix_cmp order. */
+static size_t upper(const struct prefix *v, size_t n, const struct prefix *p)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (prefix_cmp(&v[mid], p) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Whether r overlaps an entry of v (sorted, disjoint): only the last
+ * entry not after r can contain it, only the first after it lie in it. */
+static bool overlaps_any(const struct prefix *r, const struct prefix *v, size_t n)
+{
+	size_t k = upper(v, n, r);
+
+	return (k > 0 && prefix_overlaps(&v[k - 1], r)) ||
+	       (k < n && prefix_overlaps(&v[k], r));
+}
+
+static bool covered(const struct prefix *r, const struct prefix *v, size_t n)
+{
+	size_t k = upper(v, n, r);
+
+	return k > 0 && prefix_contains(&v[k - 1], r);
+}
+
+static bool fail(struct incr *c, const char *fmt, const char *who, const struct prefix *r)
+{
+	char buf[PREFIX_STRLEN] = "";
+
+	if (r)
+		prefix_fmt(r, buf, sizeof(buf));
+	snprintf(c->out->why, sizeof(c->out->why), fmt, who, buf);
+	return false;
+}
+
+/* No other partner's addresses, before or after, overlap a region of i. */
+static bool alone(struct incr *c, size_t i, const pvec *regions)
+{
+	for (size_t k = 0; k < regions->n; k++) {
+		const struct prefix *r = &regions->v[k];
+
+		for (size_t j = 0; j < c->n; j++) {
+			const struct part *o = &c->pt[j];
+
+			if (j == i)
+				continue;
+			if (overlaps_any(r, o->old, o->nold) || overlaps_any(r, o->now, o->nnow))
+				return fail(c, "partner '%s': a changed prefix %s overlaps another"
+					    " partner's", c->p->partners[i].name, r);
+		}
+	}
+	return true;
+}
+
+/* Whether the last address of a, plus one, is the first of b. */
+static bool touching(const struct prefix *a, const struct prefix *b)
+{
+	uint8_t la[16], fb[16];
+	unsigned nb = a->family == 4 ? 4 : 16;
+	int k;
+
+	if (a->family != b->family)
+		return false;
+	prefix_last(a, la);
+	prefix_first(b, fb);
+	for (k = (int)nb - 1; k >= 0 && la[k] == 0xff; k--)
+		la[k] = 0;
+	if (k < 0)
+		return false;
+	la[k]++;
+	return !memcmp(la, fb, nb);
+}
+
+/* The guards of the full derivation (guard_width, guard_max_shrink),
+ * asked only where the change is: a run an added prefix joins, the
+ * count, the net shrink.  Any doubt leaves it to the full derivation,
+ * which refuses with the whole story. */
+static bool width_ok(struct incr *c, size_t i)
+{
+	const struct guards *g = &c->p->guards;
+	const struct part *t = &c->pt[i];
+	struct prefix_run run;
+
+	if (g->max_entries && t->nnow > g->max_entries)
+		return fail(c, "partner '%s': more entries than guards.max_entries%s", c->p->partners[i].name, NULL);
+	for (size_t k = 0; k < t->add.n; k++) {
+		size_t at = upper(t->now, t->nnow, &t->add.v[k]) - 1, lo = at, hi = at + 1;
+
+		while (lo > 0 && touching(&t->now[lo - 1], &t->now[lo]))
+			lo--;
+		while (hi < t->nnow && touching(&t->now[hi - 1], &t->now[hi]))
+			hi++;
+		if (prefixes_wide_run(t->now + lo, hi - lo, g->min_prefix_v4, g->min_prefix_v6,
+				      &run))
+			return fail(c, "partner '%s': %s joins a run the guards may refuse",
+				    c->p->partners[i].name, &t->add.v[k]);
+	}
+	return true;
+}
+
+/* How many merged prefixes partner i holds in `rs`, as the full
+ * derivation's max_shrink counts them (engine_partner_addrs). */
+static size_t live_count(const struct incr *c, size_t i)
+{
+	struct addr_list *all = xcalloc(c->n + 1, sizeof(*all));
+	struct prefix *v;
+	size_t n;
+
+	engine_partner_addrs(c->live, c->p, all);
+	v = merged(&all[i], &n);
+	free(v);
+	for (size_t k = 0; k < c->n; k++)
+		addr_list_free(&all[k]);
+	free(all);
+	return n;
+}
+
+static bool shrink_ok(struct incr *c, size_t i)
+{
+	const struct part *t = &c->pt[i];
+	size_t gone = 0, added = 0, net, counted;
+
+	for (size_t k = 0; k < t->del.n; k++)
+		gone += !covered(&t->del.v[k], t->now, t->nnow);
+	for (size_t k = 0; k < t->add.n; k++)
+		added += !covered(&t->add.v[k], t->old, t->nold);
+	net = gone > added ? gone - added : 0;
+	if (!net)
+		return true;
+	counted = live_count(c, i);
+	if (counted == 0 || net * 100 <= (size_t)c->p->guards.max_shrink * counted)
+		return true;
+	return fail(c, "partner '%s': a shrink the guards may refuse%s", c->p->partners[i].name,
+		    NULL);
+}
+
+/* ---- the patch ---------------------------------------------------------- */
+
+/* Changes to one set of the copy, applied in one pass. */
+struct setpatch {
+	size_t set;
+	VEC(struct ir_elem) add, del;
+};
+
+typedef VEC(struct setpatch) patch_vec;
+
+static struct setpatch *patch_of(patch_vec *pv, size_t set)
+{
+	for (size_t i = 0; i < pv->n; i++)
+		if (pv->v[i].set == set)
+			return &pv->v[i];
+	VEC_PUSH(pv, ((struct setpatch){ .set = set }));
+	return &pv->v[pv->n - 1];
+}
+
+static bool port_hits(const struct policy *p, const struct partner *pt,
+		      const struct portrange *atom)
+{
+	for (size_t i = 0; i < pt->nservices; i++) {
+		const struct service *sv = &p->services[pt->services[i].idx];
+
+		for (size_t j = 0; j < sv->nports; j++) {
+			const struct portrange *r = &sv->ports[j].r;
+
+			if (r->proto == atom->proto && r->lo <= atom->hi && atom->lo <= r->hi)
+				return true;
+		}
+	}
+	return false;
+}
+
+static ssize_t set_index(const struct ir_ruleset *rs, const char *name)
+{
+	for (size_t i = 0; i < rs->nsets; i++)
+		if (!strcmp(rs->sets[i].name, name))
+			return (ssize_t)i;
+	return -1;
+}
+
+static ssize_t chain_index(const struct ir_ruleset *rs, const char *name)
+{
+	for (size_t i = 0; i < rs->nchains; i++)
+		if (!strcmp(rs->chains[i].name, name))
+			return (ssize_t)i;
+	return -1;
+}
+
+/* The address maps of family `fam` that partner `pt`'s addresses go to
+ * in direction `dir` ("in", "out"): those of every port class whose
+ * atoms (the port dispatch map DIR_ports) meet its ports. */
+static void class_maps(const struct incr *c, const struct partner *pt, const char *dir,
+		       uint8_t fam, idx_vec *out)
+{
+	char name[16];
+	ssize_t ds;
+
+	snprintf(name, sizeof(name), "%s_ports", dir);
+	ds = set_index(c->live, name);
+	for (size_t e = 0; ds >= 0 && e < c->live->sets[ds].nelems; e++) {
+		const struct ir_elem *el = &c->live->sets[ds].elems[e];
+		const struct ir_chain *ch;
+
+		if (el->chain >= c->live->nchains || !port_hits(c->p, pt, &el->port))
+			continue;
+		ch = &c->live->chains[el->chain];
+		for (size_t r = 0; r < ch->nrules; r++) {
+			const struct ir_rule *ru = &ch->rules[r];
+			ssize_t s = ru->kind == IR_R_VMAP && ru->family == fam && ru->set
+				    ? set_index(c->live, ru->set) : -1;
+			bool seen = false;
+
+			for (size_t k = 0; s >= 0 && k < out->n; k++)
+				seen |= out->v[k] == (size_t)s;
+			if (s >= 0 && !seen)
+				VEC_PUSH(out, (size_t)s);
+		}
+	}
+}
+
+static const struct ir_elem *find_elem(const struct ir_set *s, const struct prefix *p)
+{
+	size_t lo = 0, hi = s->nelems;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int k = prefix_cmp(&s->elems[mid].addr, p);
+
+		if (!k)
+			return &s->elems[mid];
+		if (k < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static bool elem_overlaps(const struct ir_set *s, const struct prefix *p)
+{
+	size_t lo = 0, hi = s->nelems;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (prefix_cmp(&s->elems[mid].addr, p) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return (lo > 0 && prefix_overlaps(&s->elems[lo - 1].addr, p)) ||
+	       (lo < s->nelems && prefix_overlaps(&s->elems[lo].addr, p));
+}
+
+/* Partner i's changes in direction `dir`, into patches of its maps. */
+static bool patch_dir(struct incr *c, size_t i, const char *dir, patch_vec *pv)
+{
+	const struct partner *pt = &c->p->partners[i];
+	const struct part *t = &c->pt[i];
+	char chain[128];
+	ssize_t ch;
+
+	snprintf(chain, sizeof(chain), "%s_%s", dir, pt->name);
+	ch = chain_index(c->live, chain);
+	if (ch < 0)
+		return true;    /* not that direction */
+	for (uint8_t fam = 4; fam <= 6; fam += 2) {
+		idx_vec maps = { 0 };
+		bool ok = true;
+
+		class_maps(c, pt, dir, fam, &maps);
+		for (size_t m = 0; ok && m < maps.n; m++) {
+			const struct ir_set *s = &c->live->sets[maps.v[m]];
+			struct setpatch *sp = patch_of(pv, maps.v[m]);
+
+			for (size_t k = 0; ok && k < t->del.n; k++) {
+				const struct ir_elem *e = t->del.v[k].family == fam
+							  ? find_elem(s, &t->del.v[k]) : NULL;
+
+				if (t->del.v[k].family != fam)
+					continue;
+				ok = e && e->chain == (uint32_t)ch;
+				if (ok)
+					VEC_PUSH(&sp->del, *e);
+			}
+			for (size_t k = 0; ok && k < t->add.n; k++) {
+				if (t->add.v[k].family != fam)
+					continue;
+				ok = !elem_overlaps(s, &t->add.v[k]);
+				VEC_PUSH(&sp->add, ((struct ir_elem){ .addr = t->add.v[k],
+								     .chain = (uint32_t)ch }));
+			}
+		}
+		free(maps.v);
+		if (!ok)
+			return fail(c, "partner '%s': its maps are not as a full derivation"
+				    " leaves them%s", pt->name, NULL);
+	}
+	return true;
+}
+
+static int elem_qcmp(const void *x, const void *y)
+{
+	return ir_elem_cmp(x, y);
+}
+
+/* s's elements minus sp->del plus sp->add, in ir_elem_cmp order. */
+static void apply_patch(struct ir_set *s, struct setpatch *sp)
+{
+	struct ir_elem *v = xreallocarray(NULL, s->nelems + sp->add.n + 1, sizeof(*v));
+	size_t n = 0, a = 0, d = 0;
+
+	qsort(sp->add.v, sp->add.n, sizeof(*sp->add.v), elem_qcmp);
+	qsort(sp->del.v, sp->del.n, sizeof(*sp->del.v), elem_qcmp);
+	for (size_t i = 0; i < s->nelems; i++) {
+		while (a < sp->add.n && ir_elem_cmp(&sp->add.v[a], &s->elems[i]) < 0)
+			v[n++] = sp->add.v[a++];
+		while (d < sp->del.n && ir_elem_cmp(&sp->del.v[d], &s->elems[i]) < 0)
+			d++;
+		if (d < sp->del.n && !ir_elem_cmp(&sp->del.v[d], &s->elems[i]))
+			continue;
+		v[n++] = s->elems[i];
+	}
+	while (a < sp->add.n)
+		v[n++] = sp->add.v[a++];
+	free(s->elems);
+	s->elems = v;
+	s->nelems = n;
+}
+
+static struct ir_ruleset *patch(struct incr *c)
+{
+	patch_vec pv = { 0 };
+	struct ir_ruleset *rs = NULL;
+	bool ok = true;
+
+	for (size_t i = 0; ok && i < c->n; i++) {
+		if (!c->pt[i].changed)
+			continue;
+		ok = patch_dir(c, i, "in", &pv) && patch_dir(c, i, "out", &pv);
+	}
+	if (ok) {
+		rs = ir_dup(c->live);
+		for (size_t k = 0; k < pv.n; k++) {
+			c->out->nadd += pv.v[k].add.n;
+			c->out->ndel += pv.v[k].del.n;
+			apply_patch(&rs->sets[pv.v[k].set], &pv.v[k]);
+		}
+	}
+	for (size_t k = 0; k < pv.n; k++) {
+		free(pv.v[k].add.v);
+		free(pv.v[k].del.v);
+	}
+	free(pv.v);
+	return rs;
+}
+
+/* ---- the face ------------------------------------------------------------ */
+
+static bool checks(struct incr *c, bool force)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		const struct part *t = &c->pt[i];
+		pvec regions = { 0 };
+		bool ok;
+
+		if (!t->changed)
+			continue;
+		c->out->npartners++;
+		c->out->padd[i] = t->add.n;
+		c->out->pdel[i] = t->del.n;
+		for (size_t k = 0; k < t->add.n; k++)
+			VEC_PUSH(&regions, t->add.v[k]);
+		for (size_t k = 0; k < t->del.n; k++)
+			VEC_PUSH(&regions, t->del.v[k]);
+		for (size_t k = 0; k < t->raw.n; k++)
+			VEC_PUSH(&regions, t->raw.v[k]);
+		ok = alone(c, i, &regions) && width_ok(c, i) && (force || shrink_ok(c, i));
+		free(regions.v);
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+struct ir_ruleset *engine_incr(const struct policy *p, const struct ir_ruleset *live,
+			       const struct addr_list *before, const struct addr_list *after,
+			       bool force, struct engine_incr *out)
+{
+	struct incr c = { .p = p, .live = live, .n = p->npartners, .out = out };
+	struct ir_ruleset *rs = NULL;
+
+	out->npartners = out->nadd = out->ndel = 0;
+	out->why[0] = '\0';
+	memset(out->padd, 0, p->npartners * sizeof(*out->padd));
+	memset(out->pdel, 0, p->npartners * sizeof(*out->pdel));
+	c.pt = xcalloc(c.n + 1, sizeof(*c.pt));
+	parts_build(&c, before, after);
+	if (checks(&c, force))
+		rs = patch(&c);
+	parts_free(&c);
+	return rs;
+}

@@ -1,0 +1,345 @@
+/* test_incr.c - the incremental refresh (engine/incr.c) against the full
+ * derivation: for random partner addresses and random changes to them
+ * (overlaps between partners, nesting and joins within one, duplicates,
+ * removals), a patched table must equal, element for element, the table
+ * generate() makes from the new addresses, and a patch must never be made
+ * where the full derivation's guards would hold a partner back.  Pure: no
+ * root, no kernel.  Fixed seed; INCR_SEED overrides it. */
+#include "engine/engine.h"
+#include "generator/generator.h"
+#include "refresh/refresh.h"
+#include "../harness.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define ROUNDS 3000
+#define NPART 4
+
+static uint32_t rng_state = 20261207;
+
+static uint32_t rnd(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 17;
+	rng_state ^= rng_state << 5;
+	return rng_state;
+}
+
+static unsigned below(unsigned n)
+{
+	return n ? rnd() % n : 0;
+}
+
+/* Guards low enough that a few random neighbours can join past them. */
+static const char POLICY[] =
+	"version: 1\n"
+	"partners:\n"
+	"  alpha:\n    services: [sip-federation]\n    direction: both\n"
+	"    hosts: [alpha.example.test]\n"
+	"  beta:\n    services: [sip-federation, xmpp-s2s]\n    direction: inbound\n"
+	"    lists: [beta.txt]\n"
+	"  gamma:\n    services: [xmpp-s2s]\n    direction: outbound\n"
+	"    hosts: [gamma.example.test]\n"
+	"  delta:\n    services: [av-edge]\n    direction: both\n"
+	"    lists: [delta.txt]\n"
+	"guards: {min_prefix_v4: 21, min_prefix_v6: 56, max_shrink: 30%}\n";
+
+/* A prefix inside 198.51.96.0/20 or 2001:db8:0:ff00::/56, where random
+ * ones overlap, nest and touch often. */
+static struct prefix rand_prefix(void)
+{
+	struct prefix p = { 0 };
+
+	if (below(4)) {
+		p.family = 4;
+		p.len = (uint8_t)(22 + below(11));
+		p.a[0] = 198;
+		p.a[1] = 51;
+		p.a[2] = (uint8_t)(96 + below(16));
+		p.a[3] = (uint8_t)rnd();
+	} else {
+		p.family = 6;
+		p.len = (uint8_t)(120 + below(9));
+		memcpy(p.a, "\x20\x01\x0d\xb8\x00\x00\xff\x00", 8);
+		p.a[15] = (uint8_t)rnd();
+		p.a[14] = (uint8_t)below(2);
+	}
+	prefix_mask(&p);
+	return p;
+}
+
+/* The other half of p's parent: the prefix p joins with. */
+static struct prefix sibling(struct prefix p)
+{
+	p.a[(p.len - 1) / 8] ^= (uint8_t)(0x80 >> ((p.len - 1) % 8));
+	return p;
+}
+
+static void rand_list(struct addr_list *l)
+{
+	for (unsigned k = 0, n = below(12); k < n; k++) {
+		struct prefix p = rand_prefix();
+
+		addr_list_push(l, &p, NULL);
+	}
+}
+
+/* `after`: `before` with a few random changes. */
+static void rand_change(const struct addr_list *before, struct addr_list *after)
+{
+	for (size_t k = 0; k < before->n; k++)
+		if (below(8))
+			addr_list_push(after, &before->v[k], NULL);
+	for (unsigned k = 0, n = below(3); k < n; k++) {
+		struct prefix p = rand_prefix();
+
+		switch (below(5)) {
+		case 0:         /* next to one it has: they may join */
+			if (before->n)
+				p = sibling(before->v[below((unsigned)before->n)]);
+			break;
+		case 1:         /* inside one it has */
+			if (before->n && before->v[0].len < prefix_maxlen(&before->v[0])) {
+				p = before->v[0];
+				p.len++;
+			}
+			break;
+		case 2:         /* a duplicate */
+			if (before->n)
+				p = before->v[below((unsigned)before->n)];
+			break;
+		default:
+			break;
+		}
+		addr_list_push(after, &p, NULL);
+	}
+}
+
+static struct ir_ruleset *gen(const struct policy *p, const struct addr_list *l)
+{
+	struct gen_addrs x[NPART];
+	struct diag d;
+
+	for (size_t i = 0; i < NPART; i++)
+		x[i] = (struct gen_addrs){ l[i].v, l[i].n, NULL };
+	diag_init(&d, NULL);
+	return generate(p, x, &d);
+}
+
+/* Whether the full derivation's guards let every partner move from what
+ * `live` holds to `after` (engine/refresh.c guard_one, without --force). */
+static bool guards_pass(const struct policy *p, const struct ir_ruleset *live,
+			const struct addr_list *after)
+{
+	struct addr_list have[NPART] = { 0 };
+	bool ok = true;
+
+	engine_partner_addrs(live, p, have);
+	for (size_t i = 0; i < NPART; i++) {
+		char *w = guard_width(&p->guards, &after[i]);
+		char *s = w ? NULL : guard_max_shrink(&p->guards, have[i].v, have[i].n,
+						      after[i].v, after[i].n, NULL, 0);
+
+		ok &= !w && !s;
+		free(w);
+		free(s);
+		addr_list_free(&have[i]);
+	}
+	return ok;
+}
+
+/* The counts refresh reports ("+A -R addresses"), as the full
+ * derivation's report computes them from the two tables. */
+static size_t minus_count(const struct addr_list *a, const struct addr_list *b)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < a->n; i++) {
+		bool found = false;
+
+		for (size_t j = 0; j < b->n && !found; j++)
+			found = !prefix_cmp(&a->v[i], &b->v[j]);
+		n += !found;
+	}
+	return n;
+}
+
+static void check_counts(const struct policy *p, const struct ir_ruleset *live,
+			 const struct ir_ruleset *full, const struct engine_incr *inc)
+{
+	struct addr_list b[NPART] = { 0 }, a[NPART] = { 0 };
+
+	engine_partner_addrs(live, p, b);
+	engine_partner_addrs(full, p, a);
+	for (size_t i = 0; i < NPART; i++) {
+		CHECK_INT((long)inc->padd[i], (long)minus_count(&a[i], &b[i]));
+		CHECK_INT((long)inc->pdel[i], (long)minus_count(&b[i], &a[i]));
+		addr_list_free(&a[i]);
+		addr_list_free(&b[i]);
+	}
+}
+
+static unsigned n_patched, n_full, n_guarded, n_rounds;
+
+static void one_round(const struct policy *p)
+{
+	struct addr_list before[NPART] = { 0 }, after[NPART] = { 0 };
+	size_t padd[NPART], pdel[NPART];
+	struct engine_incr inc = { .padd = padd, .pdel = pdel };
+	struct ir_ruleset *live, *full, *got;
+	struct ir_diff diff = { 0 };
+
+	for (size_t i = 0; i < NPART; i++) {
+		char *w;
+
+		rand_list(&before[i]);
+		/* what is live went through the guards once */
+		w = guard_width(&p->guards, &before[i]);
+		if (w)
+			before[i].n = 0;
+		free(w);
+		if (below(2))
+			rand_change(&before[i], &after[i]);
+		else            /* most partners unchanged, as in a real refresh */
+			for (size_t k = 0; k < before[i].n; k++)
+				addr_list_push(&after[i], &before[i].v[k], NULL);
+	}
+	live = gen(p, before);
+	full = gen(p, after);
+	CHECK(live && full);
+	got = live && full ? engine_incr(p, live, before, after, false, &inc) : NULL;
+	n_rounds++;
+	if (got) {
+		n_patched++;
+		ir_diff(got, full, &diff);
+		CHECK(ir_diff_empty(&diff));
+		if (!ir_diff_empty(&diff))
+			fprintf(stderr, "  seed %u round %u: the patch is not the full derivation"
+				" (%s)\n", rng_state, n_rounds, diff.why ? diff.why : "elements");
+		/* never where the full path's guards would hold a partner back */
+		CHECK(guards_pass(p, live, after));
+		check_counts(p, live, full, &inc);
+		ir_diff_free(&diff);
+	} else if (live && full) {
+		n_full++;
+		n_guarded += !guards_pass(p, live, after);
+		CHECK(inc.why[0] != '\0');
+	}
+	ir_free(got);
+	ir_free(live);
+	ir_free(full);
+	for (size_t i = 0; i < NPART; i++) {
+		addr_list_free(&before[i]);
+		addr_list_free(&after[i]);
+	}
+}
+
+static struct policy *load(void)
+{
+	struct diag d;
+
+	diag_init(&d, stderr);
+	return policy_parse("incr.yaml", POLICY, strlen(POLICY), &d);
+}
+
+TEST(patch_equals_full_derivation)
+{
+	struct policy *p = load();
+	unsigned before = th_failed_checks;
+
+	if (getenv("INCR_SEED"))
+		rng_state = (uint32_t)strtoul(getenv("INCR_SEED"), NULL, 10);
+	CHECK(p != NULL);
+	for (unsigned i = 0; p && i < ROUNDS && th_failed_checks == before; i++)
+		one_round(p);
+	fprintf(stderr, "  %u rounds: %u patched, %u derived in full (%u of them with a"
+		" partner the guards hold back)\n", n_rounds, n_patched, n_full, n_guarded);
+	/* the random changes reached both sides, and the guards */
+	CHECK(n_patched > ROUNDS / 5);
+	CHECK(n_full > ROUNDS / 10);
+	CHECK(n_guarded > 0);
+	policy_free(p);
+}
+
+/* The same change patched and derived: one address of a partner with
+ * many, another partner's addresses elsewhere. */
+TEST(one_address_of_many)
+{
+	struct policy *p = load();
+	struct addr_list before[NPART] = { 0 }, after[NPART] = { 0 };
+	size_t padd[NPART], pdel[NPART];
+	struct engine_incr inc = { .padd = padd, .pdel = pdel };
+	struct ir_ruleset *live, *full, *got;
+	struct ir_diff diff = { 0 };
+
+	CHECK(p != NULL);
+	if (!p)
+		return;
+	for (unsigned k = 0; k < 200; k++) {
+		struct prefix a = { .family = 4, .len = 32, .a = { 203, 0, 113, (uint8_t)k } };
+
+		a.a[2] = (uint8_t)(113 + (k >= 100));
+		a.a[3] = (uint8_t)(2 * (k % 100));
+		addr_list_push(&before[1], &a, NULL);
+		if (k != 7)
+			addr_list_push(&after[1], &a, NULL);
+	}
+	{
+		struct prefix n = { .family = 4, .len = 32, .a = { 203, 0, 114, 201 } };
+
+		addr_list_push(&after[1], &n, NULL);
+	}
+	live = gen(p, before);
+	full = gen(p, after);
+	got = engine_incr(p, live, before, after, false, &inc);
+	CHECK(got != NULL);
+	CHECK_INT((long)inc.npartners, 1);
+	CHECK_INT((long)inc.padd[1], 1);
+	CHECK_INT((long)inc.pdel[1], 1);
+	if (got) {
+		ir_diff(got, full, &diff);
+		CHECK(ir_diff_empty(&diff));
+		ir_diff_free(&diff);
+	}
+	ir_free(got);
+	ir_free(live);
+	ir_free(full);
+	for (size_t i = 0; i < NPART; i++) {
+		addr_list_free(&before[i]);
+		addr_list_free(&after[i]);
+	}
+	policy_free(p);
+}
+
+/* A changed prefix another partner also claims: the full derivation
+ * decides who wins, never the patch. */
+TEST(overlap_with_another_partner_derives)
+{
+	struct policy *p = load();
+	struct addr_list before[NPART] = { 0 }, after[NPART] = { 0 };
+	size_t padd[NPART], pdel[NPART];
+	struct engine_incr inc = { .padd = padd, .pdel = pdel };
+	struct prefix wide = { .family = 4, .len = 24, .a = { 198, 51, 100, 0 } };
+	struct prefix host = { .family = 4, .len = 32, .a = { 198, 51, 100, 9 } };
+	struct ir_ruleset *live, *got;
+
+	CHECK(p != NULL);
+	if (!p)
+		return;
+	addr_list_push(&before[1], &wide, NULL);
+	addr_list_push(&after[1], &wide, NULL);
+	addr_list_push(&after[3], &host, NULL);
+	live = gen(p, before);
+	got = engine_incr(p, live, before, after, false, &inc);
+	CHECK(got == NULL);
+	CHECK(strstr(inc.why, "overlaps another partner's") != NULL);
+	ir_free(got);
+	ir_free(live);
+	for (size_t i = 0; i < NPART; i++) {
+		addr_list_free(&before[i]);
+		addr_list_free(&after[i]);
+	}
+	policy_free(p);
+}
+
