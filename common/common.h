@@ -93,6 +93,10 @@ unsigned edit_distance(const char *a, const char *b);
 /* The candidate closest to `word`, or NULL if none is near enough. */
 const char *closest_word(const char *word, const char *const *cands, size_t n);
 
+/* `s` as a JSON string, quotes included, to `out`: '"' and '\\' escaped,
+ * control characters as \u00XX; NULL prints "". */
+void json_str(FILE *out, const char *s);
+
 /* ---- IP prefixes ----------------------------------------------------- */
 
 /* An IPv4 or IPv6 network.  IPv4 lives in a[0..3].  A host address is a
