@@ -471,6 +471,11 @@ void engine_live_put(struct nft_ctx *ctx, const struct engine_cache *cc,
 	sb_addf(&file, "%016llx\n",
 		(unsigned long long)fnv1a64(FNV1A64_INIT, file.s, file.len));
 	path = cache_path(cc->dir);
+	/* apply may be the first to use the state directory: made as
+	 * refresh's lock makes it (private), so that the first refresh after
+	 * an apply reads nothing back. */
+	if (mkdir(cc->dir, 0700) < 0 && errno != EEXIST && cc->verbose)
+		diag_note(d, NULL, "cannot create '%s': %s", cc->dir, strerror(errno));
 	/* No fsync: after a power cut the boot id differs and the cache
 	 * misses anyway, and its checksums catch a torn file.  Something not
 	 * a regular file there (a FIFO would block an open for writing
