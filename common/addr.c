@@ -108,10 +108,12 @@ char *prefix_fmt(const struct prefix *p, char *buf, size_t len)
 
 static uint64_t be64_at(const uint8_t *b)
 {
-	uint64_t v = 0;
+	uint64_t v;
 
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | b[i];
+	memcpy(&v, b, sizeof(v));
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	v = __builtin_bswap64(v);
+#endif
 	return v;
 }
 
