@@ -43,6 +43,11 @@ struct incr {
 	struct part *pt;
 	size_t n;
 	struct engine_incr *out;
+	/* Per partner, the IPv4 address maps of its port classes, both
+	 * directions (partner_classes; `known` once found): partners that
+	 * share none never meet in a map. */
+	idx_vec *cls;
+	bool *known;
 };
 
 static struct prefix *merged(const struct addr_list *l, size_t *n)
@@ -185,7 +190,10 @@ static bool fail(struct incr *c, const char *fmt, const char *who, const struct 
 	return false;
 }
 
-/* No other partner's addresses, before or after, overlap a region of i. */
+static bool share_class(struct incr *c, size_t i, size_t j);
+
+/* No other partner's addresses, before or after, overlap a region of i
+ * in a map they share. */
 static bool alone(struct incr *c, size_t i, const pvec *regions)
 {
 	for (size_t k = 0; k < regions->n; k++) {
@@ -194,7 +202,7 @@ static bool alone(struct incr *c, size_t i, const pvec *regions)
 		for (size_t j = 0; j < c->n; j++) {
 			const struct part *o = &c->pt[j];
 
-			if (j == i)
+			if (j == i || !share_class(c, i, j))
 				continue;
 			if (overlaps_any(r, o->old, o->nold) || overlaps_any(r, o->now, o->nnow))
 				return fail(c, "partner '%s': a changed prefix %s overlaps another"
@@ -369,6 +377,36 @@ static void class_maps(const struct incr *c, const struct partner *pt, const cha
 	}
 }
 
+static const idx_vec *partner_classes(struct incr *c, size_t i)
+{
+	const struct partner *pt = &c->p->partners[i];
+	char chain[128];
+
+	if (c->known[i])
+		return &c->cls[i];
+	c->known[i] = true;
+	snprintf(chain, sizeof(chain), "in_%s", pt->name);
+	if (chain_index(c->live, chain) >= 0)
+		class_maps(c, pt, "in", 4, &c->cls[i]);
+	snprintf(chain, sizeof(chain), "out_%s", pt->name);
+	if (chain_index(c->live, chain) >= 0)
+		class_maps(c, pt, "out", 4, &c->cls[i]);
+	return &c->cls[i];
+}
+
+/* Whether partners i and j own addresses in one port class's maps: only
+ * there does the generator weigh one's addresses against the other's. */
+static bool share_class(struct incr *c, size_t i, size_t j)
+{
+	const idx_vec *a = partner_classes(c, i), *b = partner_classes(c, j);
+
+	for (size_t x = 0; x < a->n; x++)
+		for (size_t y = 0; y < b->n; y++)
+			if (a->v[x] == b->v[y])
+				return true;
+	return false;
+}
+
 static const struct ir_elem *find_elem(const struct ir_set *s, const struct prefix *p)
 {
 	size_t lo = 0, hi = s->nelems;
@@ -387,7 +425,21 @@ static const struct ir_elem *find_elem(const struct ir_set *s, const struct pref
 	return NULL;
 }
 
-static bool elem_overlaps(const struct ir_set *s, const struct prefix *p)
+/* Whether element e is one partner i deletes in this patch (t->del,
+ * its own chain `ch`). */
+static bool deleted(const struct part *t, const struct ir_elem *e, uint32_t ch)
+{
+	size_t k = upper(t->del.v, t->del.n, &e->addr);
+
+	return e->chain == ch && k > 0 && !prefix_cmp(&t->del.v[k - 1], &e->addr);
+}
+
+/* Whether p meets an element of s that stays: one the partner does not
+ * delete in the same patch (its /32 that an added /31 takes in).  The
+ * elements are disjoint: only the last one not after p can contain it,
+ * and those after it that p contains follow one another. */
+static bool meets_other(const struct ir_set *s, const struct prefix *p, const struct part *t,
+			uint32_t ch)
 {
 	size_t lo = 0, hi = s->nelems;
 
@@ -399,55 +451,75 @@ static bool elem_overlaps(const struct ir_set *s, const struct prefix *p)
 		else
 			hi = mid;
 	}
-	return (lo > 0 && prefix_overlaps(&s->elems[lo - 1].addr, p)) ||
-	       (lo < s->nelems && prefix_overlaps(&s->elems[lo].addr, p));
+	if (lo > 0 && prefix_overlaps(&s->elems[lo - 1].addr, p) &&
+	    !deleted(t, &s->elems[lo - 1], ch))
+		return true;
+	for (size_t k = lo; k < s->nelems && prefix_overlaps(&s->elems[k].addr, p); k++)
+		if (!deleted(t, &s->elems[k], ch))
+			return true;
+	return false;
+}
+
+/* "partner 'P': map M: ...", into out->why. */
+static bool map_fail(struct incr *c, const char *partner, const struct ir_set *s,
+		     const struct prefix *r, const char *what)
+{
+	char buf[PREFIX_STRLEN];
+
+	snprintf(c->out->why, sizeof(c->out->why), "partner '%s': map %s: %s %s", partner,
+		 s->name, prefix_fmt(r, buf, sizeof(buf)), what);
+	return false;
+}
+
+/* Partner i's changes in family `fam` of map `s` (chain `ch`), into sp. */
+static bool patch_map(struct incr *c, size_t i, uint8_t fam, const struct ir_set *s,
+		      uint32_t ch, struct setpatch *sp)
+{
+	const struct part *t = &c->pt[i];
+	const char *name = c->p->partners[i].name;
+
+	for (size_t k = 0; k < t->del.n; k++) {
+		const struct ir_elem *e;
+
+		if (t->del.v[k].family != fam)
+			continue;
+		e = find_elem(s, &t->del.v[k]);
+		if (!e || e->chain != ch)
+			return map_fail(c, name, s, &t->del.v[k], "is not an element of its own");
+		VEC_PUSH(&sp->del, *e);
+	}
+	for (size_t k = 0; k < t->add.n; k++) {
+		if (t->add.v[k].family != fam)
+			continue;
+		if (meets_other(s, &t->add.v[k], t, ch))
+			return map_fail(c, name, s, &t->add.v[k], "meets an element there");
+		VEC_PUSH(&sp->add, ((struct ir_elem){ .addr = t->add.v[k], .chain = ch }));
+	}
+	return true;
 }
 
 /* Partner i's changes in direction `dir`, into patches of its maps. */
 static bool patch_dir(struct incr *c, size_t i, const char *dir, patch_vec *pv)
 {
 	const struct partner *pt = &c->p->partners[i];
-	const struct part *t = &c->pt[i];
 	char chain[128];
 	ssize_t ch;
+	bool ok = true;
 
 	snprintf(chain, sizeof(chain), "%s_%s", dir, pt->name);
 	ch = chain_index(c->live, chain);
 	if (ch < 0)
 		return true;    /* not that direction */
-	for (uint8_t fam = 4; fam <= 6; fam += 2) {
+	for (uint8_t fam = 4; ok && fam <= 6; fam += 2) {
 		idx_vec maps = { 0 };
-		bool ok = true;
 
 		class_maps(c, pt, dir, fam, &maps);
-		for (size_t m = 0; ok && m < maps.n; m++) {
-			const struct ir_set *s = &c->live->sets[maps.v[m]];
-			struct setpatch *sp = patch_of(pv, maps.v[m]);
-
-			for (size_t k = 0; ok && k < t->del.n; k++) {
-				const struct ir_elem *e = t->del.v[k].family == fam
-							  ? find_elem(s, &t->del.v[k]) : NULL;
-
-				if (t->del.v[k].family != fam)
-					continue;
-				ok = e && e->chain == (uint32_t)ch;
-				if (ok)
-					VEC_PUSH(&sp->del, *e);
-			}
-			for (size_t k = 0; ok && k < t->add.n; k++) {
-				if (t->add.v[k].family != fam)
-					continue;
-				ok = !elem_overlaps(s, &t->add.v[k]);
-				VEC_PUSH(&sp->add, ((struct ir_elem){ .addr = t->add.v[k],
-								     .chain = (uint32_t)ch }));
-			}
-		}
+		for (size_t m = 0; ok && m < maps.n; m++)
+			ok = patch_map(c, i, fam, &c->live->sets[maps.v[m]], (uint32_t)ch,
+				       patch_of(pv, maps.v[m]));
 		free(maps.v);
-		if (!ok)
-			return fail(c, "partner '%s': its maps are not as a full derivation"
-				    " leaves them%s", pt->name, NULL);
 	}
-	return true;
+	return ok;
 }
 
 static int elem_qcmp(const void *x, const void *y)
@@ -546,9 +618,15 @@ struct ir_ruleset *engine_incr(const struct policy *p, const struct ir_ruleset *
 	memset(out->padd, 0, p->npartners * sizeof(*out->padd));
 	memset(out->pdel, 0, p->npartners * sizeof(*out->pdel));
 	c.pt = xcalloc(c.n + 1, sizeof(*c.pt));
+	c.cls = xcalloc(c.n + 1, sizeof(*c.cls));
+	c.known = xcalloc(c.n + 1, sizeof(*c.known));
 	parts_build(&c, before, after);
 	if (checks(&c, force))
 		rs = patch(&c);
 	parts_free(&c);
+	for (size_t i = 0; i < c.n; i++)
+		free(c.cls[i].v);
+	free(c.cls);
+	free(c.known);
 	return rs;
 }
