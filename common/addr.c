@@ -25,14 +25,24 @@ static void bit_flip(uint8_t *a, unsigned i)
 	a[i / 8] ^= (uint8_t)(0x80 >> (i % 8));
 }
 
+/* Whether the first `len` bits of a and b agree: whole bytes, then the
+ * rest of the last one (merges and guards call this per element). */
+static bool bits_equal(const uint8_t *a, const uint8_t *b, unsigned len)
+{
+	unsigned whole = len / 8, rest = len % 8;
+
+	if (memcmp(a, b, whole))
+		return false;
+	return !rest || !((a[whole] ^ b[whole]) & (uint8_t)(0xff00 >> rest));
+}
+
 void prefix_mask(struct prefix *p)
 {
-	unsigned max = prefix_maxlen(p);
+	unsigned max = prefix_maxlen(p), len = p->len < max ? p->len : max;
 
-	for (unsigned i = p->len; i < max; i++)
-		if (bit_at(p->a, i))
-			bit_flip(p->a, i);
-	memset(p->a + max / 8, 0, 16 - max / 8);
+	if (len % 8)
+		p->a[len / 8] &= (uint8_t)(0xff00 >> (len % 8));
+	memset(p->a + (len + 7) / 8, 0, 16 - (len + 7) / 8);
 }
 
 static bool parse_len(const char *s, unsigned max, unsigned *out)
@@ -144,10 +154,7 @@ bool prefix_contains(const struct prefix *outer, const struct prefix *inner)
 {
 	if (outer->family != inner->family || outer->len > inner->len)
 		return false;
-	for (unsigned i = 0; i < outer->len; i++)
-		if (bit_at(outer->a, i) != bit_at(inner->a, i))
-			return false;
-	return true;
+	return bits_equal(outer->a, inner->a, outer->len);
 }
 
 bool prefix_overlaps(const struct prefix *x, const struct prefix *y)
@@ -180,17 +187,11 @@ static int prefix_qcmp(const void *x, const void *y)
 /* x and y are the two halves of one parent, x the lower. */
 static bool siblings(const struct prefix *x, const struct prefix *y)
 {
-	struct prefix px = *x, py = *y;
-
 	if (x->family != y->family || x->len != y->len || x->len == 0)
 		return false;
 	if (bit_at(x->a, x->len - 1) || !bit_at(y->a, y->len - 1))
 		return false;
-	px.len--;
-	py.len--;
-	prefix_mask(&px);
-	prefix_mask(&py);
-	return memcmp(px.a, py.a, 16) == 0;
+	return bits_equal(x->a, y->a, x->len - 1u);
 }
 
 size_t prefixes_merge(struct prefix *v, size_t n)
