@@ -73,15 +73,17 @@ rnd() {
 # v4 pieces /26 to /32 inside 192.0.2.0/24, 203.0.113.0/24 and
 # 198.51.100.192/26 (the lab hosts live below .192, where the guard case
 # puts its /26s); v6 pieces /122 to /128 in the last byte of
-# 2001:db8:5:1::/120 and 2001:db8:5:2::/120.  With min_prefix 25 / 121
-# no single piece breaks the guards; three /26 (/122) in a row do.
-V4LENS="32 32 32 32 32 30 30 29 28 28 27 26"
-V6LENS="128 128 128 127 126 125 125 124 122"
+# 2001:db8:5:N::/120, N 1 to 6.  With min_prefix 25 / 121 no single
+# piece breaks the guards; three /26 (/122) in a row do.  Mostly narrow
+# pieces: sparse enough that many changes touch no other partner (the
+# incremental path), dense enough that many do (the fallback).
+V4LENS="32 32 32 32 32 32 31 30 30 29 28 27 26"
+V6LENS="128 128 128 128 127 126 125 124 122"
 # nth N WORDS...: W = the Nth word (from 0)
 nth() { _n=$1; shift; shift "$_n"; W=$1; }
 # pfx4 / pfx6: P = a random prefix
 pfx4() {
-	rnd 12; nth $R $V4LENS; _l=$W; _s=$((1 << (32 - _l)))
+	rnd 13; nth $R $V4LENS; _l=$W; _s=$((1 << (32 - _l)))
 	rnd 3
 	case $R in
 	0) _h=192.0.2 _lo=0 _w=256 ;;
@@ -93,24 +95,27 @@ pfx4() {
 }
 pfx6() {
 	rnd 9; nth $R $V6LENS; _l=$W; _s=$((1 << (128 - _l)))
-	rnd 2; _h=2001:db8:5:$((R + 1)):
-	rnd $((256 / _s)); P=$_h:$(printf %x $((R * _s)))/$_l
+	rnd 6; _h=2001:db8:5:$((R + 1)):
+	rnd $((256 / _s)); SEP=:; mk "$_h" $((R * _s)) "$_l"
 }
-pfx() { rnd 4; if [ $R = 0 ]; then pfx6; else pfx4; fi; }
+pfx() { rnd 2; if [ $R = 0 ]; then pfx6; else pfx4; fi; }
 # split PREFIX: HEAD (all but the last byte), OFF (the last byte), LEN,
 # MAX (32 or 128) and SEP (the separator before the last byte)
 split() {
 	_p=${1%/*}
 	case $1 in */*) LEN=${1#*/} ;; *) LEN= ;; esac
 	case $_p in
-	*:*) HEAD=${_p%:*} OFF=$((0x${_p##*:})) MAX=128 SEP=: ;;
+	*:*) HEAD=${_p%:*} _g=${_p##*:} MAX=128 SEP=:; OFF=$((0x${_g:-0})) ;;
 	*) HEAD=${_p%.*} OFF=${_p##*.} MAX=32 SEP=. ;;
 	esac
 	LEN=${LEN:-$MAX}
 }
-# mk HEAD OFF LEN: P = the prefix written back
+# mk HEAD OFF LEN: P = the prefix written back (as getent prints
+# addresses: 2001:db8:5:1::, not ...::0)
 mk() {
-	if [ "$SEP" = : ]; then P=$1:$(printf %x "$2")/$3; else P=$1.$2/$3; fi
+	if [ "$SEP" = . ]; then P=$1.$2/$3
+	elif [ "$2" = 0 ]; then P=$1:/$3
+	else P=$1:$(printf %x "$2")/$3; fi
 }
 # nested PREFIX: P = a prefix inside PREFIX (itself when it is one address)
 nested() {
@@ -252,22 +257,22 @@ change() {
 	case $R in
 	0 | 1 | 2 | 3)
 		pfx; echo "$P" >>"$F"; WHAT="$WHAT; $f +$P" ;;
-	4 | 5 | 6)
+	4 | 5)
 		all_lines "$me"
 		if pick_line "$D/all"; then
 			echo "$W" >>"$F"; WHAT="$WHAT; $f +$W (another partner's)"
 		else pfx; echo "$P" >>"$F"; WHAT="$WHAT; $f +$P"; fi ;;
-	7 | 8)
+	6 | 7)
 		if pick_line "$F"; then nested "$W"; echo "$P" >>"$F"
 			WHAT="$WHAT; $f +$P (in $W)"; fi ;;
-	9 | 10)
+	8 | 9)
 		if pick_line "$F"; then adjacent "$W"; echo "$P" >>"$F"
 			WHAT="$WHAT; $f +$P (next to $W)"; fi ;;
-	11)
+	10)
 		sibling_list $f
 		if [ -n "$W" ] && pick_line "$L/$W.txt"; then
 			echo "$W" >>"$F"; WHAT="$WHAT; $f +$W (a duplicate)"; fi ;;
-	12 | 13 | 14)
+	11 | 12 | 13 | 14)
 		if [ "$(grep -c . "$F")" -gt 1 ] && pick_line "$F"; then
 			grep -vxF "$W" "$F" >"$F.new"; mv "$F.new" "$F"
 			WHAT="$WHAT; $f -$W"
@@ -308,7 +313,15 @@ fix() {
 # ---- running fedwall in A and B ----------------------------------------------------
 # fa / fb ARGS...: fedwall -v in A (edge) / B (bee); $RC, $OUT, $ERR
 fa() { lab_fw edge "$@" -v -f "$POLF" --state-dir "$STA"; }
-fb() { lab_fw bee "$@" -v -f "$POLF" --state-dir "$STB"; }
+# (B also turns the incremental path off: FEDWALL_INCR=0; with an empty
+# state it has nothing to patch from anyway, which NBINC checks)
+fb() {
+	lab_exec bee env FEDWALL_INCR=0 "$FEDWALL" "$@" -v -f "$POLF" --state-dir "$STB" \
+		>"$D/out" 2>"$D/err"
+	RC=$?
+	OUT=$(cat "$D/out")
+	ERR=$(cat "$D/err")
+}
 NFAIL=0
 # bad STEP WHAT...: one FAIL line naming the seed and the step; for the
 # first five, what the step changed and how to replay it on stderr, and
@@ -394,6 +407,7 @@ GW=$((STEPS / 3))
 GS=$((2 * STEPS / 3))
 [ $GS -gt $((GW + 2)) ] || GS=$((GW + 3))
 HELD='' NOTEBAD='' COUNTBAD='' NCOUNTED=0
+: >"$D/why.log"
 NINC=0 NFULL=0 NREF=0 NB1=0 NB2=0 NPLAN=0 NCOMMIT=0 NQUIET=0 NBINC=0
 
 step=0
@@ -423,11 +437,11 @@ while [ $step -le "$STEPS" ]; do
 	else
 		# shellcheck disable=SC2086
 		for p in $HELD; do fix $p; done
-		rnd 10
+		rnd 20
 		case $R in
-		0) WHAT="; nothing" ;;
-		1 | 2 | 3 | 4) change ;;
-		5 | 6 | 7) change; change ;;
+		0 | 1) WHAT="${WHAT:-; nothing}" ;;
+		2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11) change ;;
+		12 | 13 | 14 | 15 | 16) change; change ;;
 		*) change; change; change ;;
 		esac
 	fi
@@ -460,6 +474,7 @@ while [ $step -le "$STEPS" ]; do
 		NCOMMIT=$((NCOMMIT + 1))
 		[ "$_notes" -eq 1 ] || NOTEBAD="$NOTEBAD $step($_notes)"
 	fi
+	sed -n 's/.*table inet fedwall: full derivation: //p' "$D/a.err" >>"$D/why.log"
 	_n=$(sed -En 's/.*table inet fedwall: incremental: .*[+]([0-9]+) -([0-9]+) element.*/+\1 -\2/p' "$D/a.err")
 	if [ -n "$_n" ]; then
 		_add=$(comm -13 "$D/a.pre.el" "$D/a.post.el" | wc -l)
@@ -572,6 +587,11 @@ echo "incremental: changes: $(kinds '[a-z0-9]* +[0-9a-f]')" \
 	"$(kinds '(in ') nested, $(kinds '(next to') adjacent, $(kinds 'a duplicate')" \
 	"duplicates), $(kinds '[a-z0-9]* -[0-9a-f]') removed, $(kinds "->[0-9]") replaced," \
 	"$(kinds 'example.test ->') DNS answers; $(kinds '; nothing') steps without any"
+if [ -s "$D/why.log" ]; then
+	echo "incremental: why A's refresh derived in full (partners and prefixes blanked):"
+	sed -E "s/'[^']*'/'X'/g; s/[0-9a-f:.]+\/[0-9]+/P/g" "$D/why.log" | sort | uniq -c | sort -rn |
+		head -8 | sed 's/^/    /'
+fi
 echo "incremental: $NCOMMIT steps changed A's table, $NQUIET did not; notes: $NINC incremental, $NFULL full derivation"
 if [ $NINC -gt 0 ] && [ $NFULL -gt 0 ]; then
 	pass "incremental: both paths taken: $NINC refreshes patched the table incrementally, $NFULL fell back to the full derivation"
