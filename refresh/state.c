@@ -1,11 +1,13 @@
-/* state.c - last known good addresses, kept in one checksummed text file
- * that is replaced atomically.  A file we cannot verify is worth nothing:
+/* state.c - last known good addresses, kept in one checksummed binary
+ * file (format 2; format 1, text, is still read) that is replaced
+ * atomically.  A file we cannot verify is worth nothing:
  * trusting a damaged one could admit addresses nobody vouches for any
  * more, so it is dropped with a warning and the sources start afresh. */
 #define _GNU_SOURCE     /* mkostemp */
 #include "refresh/state.h"
 
 #include <dirent.h>
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -115,9 +117,14 @@ static bool name_ok(const char *name)
 	return true;
 }
 
-static int cmp_prefix(const void *x, const void *y)
+/* prefix_mask() a byte at a time rather than a bit. */
+static void mask(struct prefix *p)
 {
-	return prefix_cmp(x, y);
+	unsigned full = p->len / 8u;
+
+	if (p->len % 8)
+		p->a[full++] &= (uint8_t)(0xff << (8 - p->len % 8));
+	memset(p->a + full, 0, 16 - full);
 }
 
 /* Copies, masks, sorts and deduplicates; NULL if one is not a prefix. */
@@ -133,12 +140,11 @@ static struct prefix *norm_addrs(const struct prefix *in, size_t n, size_t *nout
 			return NULL;
 		}
 		v[i] = in[i];
-		prefix_mask(&v[i]);
+		mask(&v[i]);
 	}
-	if (n)
-		qsort(v, n, sizeof(*v), cmp_prefix);
+	prefixes_sort(v, n);
 	for (size_t i = 0; i < n; i++)
-		if (k == 0 || prefix_cmp(&v[k - 1], &v[i]) != 0)
+		if (k == 0 || memcmp(&v[k - 1], &v[i], sizeof(*v)))
 			v[k++] = v[i];
 	*nout = k;
 	return v;
@@ -157,10 +163,20 @@ int state_update(struct state *st, enum state_kind kind, const char *name,
 	    (unsigned)from >= ARRAY_SIZE(from_names) || !name_ok(name) ||
 	    when < 0)
 		return -EINVAL;
-	v = norm_addrs(addrs, naddrs, &n);
+	i = find(st, kind, name, &found);
+	/* What the state has already (a list read again unchanged): its
+	 * normalised addresses, bytewise, need no sorting again. */
+	if (found && naddrs == st->v[i].naddrs &&
+	    (!naddrs || !memcmp(addrs, st->v[i].addrs, naddrs * sizeof(*addrs)))) {
+		v = xreallocarray(NULL, naddrs ? naddrs : 1, sizeof(*v));
+		if (naddrs)
+			memcpy(v, addrs, naddrs * sizeof(*v));
+		n = naddrs;
+	} else {
+		v = norm_addrs(addrs, naddrs, &n);
+	}
 	if (!v)
 		return -EINVAL;
-	i = find(st, kind, name, &found);
 	if (!found) {
 		if (st->n == st->cap) {
 			st->cap = st->cap ? st->cap * 2 : 16;
@@ -177,7 +193,27 @@ int state_update(struct state *st, enum state_kind kind, const char *name,
 	e->from = from;
 	e->confirmed = when;
 	e->ttl = ttl;
+	e->ident = (struct state_ident){ 0 };
 	return 0;
+}
+
+bool state_set_ident(struct state *st, enum state_kind kind, const char *name,
+		     const struct state_ident *id)
+{
+	bool found;
+	size_t i = find(st, kind, name, &found);
+
+	if (found)
+		st->v[i].ident = *id;
+	return found;
+}
+
+bool state_ident_same(const struct state_entry *e, const struct state_ident *id)
+{
+	static const struct state_ident zero;
+
+	return e && memcmp(id, &zero, sizeof(zero)) != 0 &&
+	       memcmp(id, &e->ident, sizeof(*id)) == 0;
 }
 
 bool state_remove(struct state *st, enum state_kind kind, const char *name)
@@ -215,6 +251,293 @@ size_t state_expire(struct state *st, int64_t now, unsigned stale_after,
 	}
 	st->n = k;
 	return dropped;
+}
+
+/* ---- format 2 ---------------------------------------------------------- */
+
+#define HDR2 32         /* magic, version, flags, entries, length */
+#define ENT2 72         /* an entry's fixed part */
+#define SUM2 8
+#define SUM_MUL 0xff51afd7ed558ccdULL
+
+static size_t pad8(size_t n)
+{
+	return (n + 7) & ~(size_t)7;
+}
+
+static uint32_t get32(const unsigned char *b)
+{
+	uint32_t v;
+
+	memcpy(&v, b, 4);
+	return le32toh(v);
+}
+
+static uint64_t get64(const unsigned char *b)
+{
+	uint64_t v;
+
+	memcpy(&v, b, 8);
+	return le64toh(v);
+}
+
+static void put32(unsigned char *b, uint32_t v)
+{
+	v = htole32(v);
+	memcpy(b, &v, 4);
+}
+
+static void put64(unsigned char *b, uint64_t v)
+{
+	v = htole64(v);
+	memcpy(b, &v, 8);
+}
+
+static uint64_t be64(const unsigned char *b)
+{
+	uint64_t v;
+
+	memcpy(&v, b, 8);
+	return be64toh(v);
+}
+
+/* A word at a time: each step is a bijection of h, so one changed word
+ * always changes the sum; FNV-1a's byte steps cost ms on a 100k state. */
+uint64_t state_sum(const void *buf, size_t n)
+{
+	const unsigned char *p = buf;
+	uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
+
+	for (; n >= 8; n -= 8, p += 8) {
+		h = (h ^ get64(p)) * SUM_MUL;
+		h ^= h >> 32;
+	}
+	if (n) {
+		unsigned char tail[8] = { 0 };
+
+		memcpy(tail, p, n);
+		h = (h ^ get64(tail)) * SUM_MUL;
+		h ^= h >> 32;
+	}
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	return h ^ (h >> 33);
+}
+
+static bool zeros(const unsigned char *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (b[i])
+			return false;
+	return true;
+}
+
+/* A cursor over the verified body. */
+struct rd {
+	const unsigned char *b;
+	size_t off, end;
+};
+
+/* The next n bytes, zero-padded to 8 (the padding checked), or NULL. */
+static const unsigned char *take(struct rd *r, uint64_t n)
+{
+	const unsigned char *at = r->b + r->off;
+
+	if (n > r->end - r->off || pad8((size_t)n) > r->end - r->off ||
+	    !zeros(at + n, pad8((size_t)n) - (size_t)n))
+		return NULL;
+	r->off += pad8((size_t)n);
+	return at;
+}
+
+/* IPv4 records: masked, strictly increasing (prefix_cmp order). */
+static bool unpack4(const unsigned char *a, size_t n, struct prefix *out)
+{
+	uint64_t prev = 0;
+
+	for (size_t i = 0; i < n; i++, a += 5) {
+		uint32_t v = (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 |
+			     (uint32_t)a[2] << 8 | a[3];
+		uint64_t key = (uint64_t)v << 8 | a[4];
+
+		if (a[4] > 32 || (a[4] < 32 && (uint32_t)((uint64_t)v << a[4])) ||
+		    (i && key <= prev))
+			return false;
+		prev = key;
+		out[i] = (struct prefix){ .family = 4, .len = a[4] };
+		memcpy(out[i].a, a, 4);
+	}
+	return true;
+}
+
+static bool unpack6(const unsigned char *a, size_t n, struct prefix *out)
+{
+	uint64_t phi = 0, plo = 0;
+	unsigned plen = 0;
+
+	for (size_t i = 0; i < n; i++, a += 17) {
+		uint64_t hi = be64(a), lo = be64(a + 8), mhi, mlo;
+		unsigned len = a[16];
+
+		if (len > 128)
+			return false;
+		mhi = len >= 64 ? 0 : ~0ULL >> len;                     /* host bits */
+		mlo = len <= 64 ? ~0ULL : len == 128 ? 0 : ~0ULL >> (len - 64);
+		if ((hi & mhi) || (lo & mlo))
+			return false;
+		if (i && (hi < phi || (hi == phi && (lo < plo || (lo == plo && len <= plen)))))
+			return false;
+		phi = hi;
+		plo = lo;
+		plen = len;
+		out[i] = (struct prefix){ .family = 6, .len = (uint8_t)len };
+		memcpy(out[i].a, a, 16);
+	}
+	return true;
+}
+
+static void push_entry(struct state *st, const struct state_entry *e)
+{
+	if (st->n == st->cap) {
+		st->cap = st->cap ? st->cap * 2 : 16;
+		st->v = xreallocarray(st->v, st->cap, sizeof(*st->v));
+	}
+	st->v[st->n++] = *e;
+}
+
+/* The fixed part of an entry, name and counts checked; false if it is
+ * not what state_encode() writes. */
+static bool entry_head(const unsigned char *h, struct state_entry *e, uint32_t *nlen,
+		       uint32_t *n4, uint32_t *n6)
+{
+	*nlen = get32(h + 4);
+	*n4 = get32(h + 20);
+	*n6 = get32(h + 24);
+	if (h[0] >= ARRAY_SIZE(kind_names) || h[1] >= ARRAY_SIZE(from_names) || h[2] ||
+	    h[3] || get32(h + 28) || *nlen == 0 || *nlen > STATE_NAME_MAX ||
+	    (int64_t)get64(h + 8) < 0)
+		return false;
+	*e = (struct state_entry){
+		.kind = h[0], .from = h[1], .confirmed = (int64_t)get64(h + 8),
+		.ttl = get32(h + 16),
+		.ident = { get64(h + 32), get64(h + 40), get64(h + 48),
+			   (int64_t)get64(h + 56), (int64_t)get64(h + 64) },
+	};
+	return true;
+}
+
+static bool parse_entry2(struct state *st, struct rd *r)
+{
+	const unsigned char *h = take(r, ENT2), *name, *a;
+	struct state_entry e;
+	uint32_t nlen, n4, n6;
+
+	if (!h || !entry_head(h, &e, &nlen, &n4, &n6) || !(name = take(r, nlen)) ||
+	    memchr(name, '\0', nlen) || !(a = take(r, (uint64_t)n4 * 5 + (uint64_t)n6 * 17)))
+		return false;
+	e.name = xstrndup((const char *)name, nlen);
+	e.naddrs = (size_t)n4 + n6;
+	e.addrs = xreallocarray(NULL, e.naddrs + 1, sizeof(*e.addrs));
+	if (!name_ok(e.name) || (st->n && entry_cmp(e.kind, e.name, &st->v[st->n - 1]) <= 0) ||
+	    !unpack4(a, n4, e.addrs) || !unpack6(a + (size_t)n4 * 5, n6, e.addrs + n4)) {
+		entry_free(&e);
+		return false;
+	}
+	push_entry(st, &e);
+	return true;
+}
+
+/* Parses a format-2 file (its magic checked); NULL, or why it is not
+ * trusted (*at: the byte offset of the entry that gave it away). */
+static const char *parse2(struct state *st, const unsigned char *b, size_t len, size_t *at)
+{
+	struct rd r = { b, HDR2, len - SUM2 };
+	uint64_t n;
+
+	*at = 0;
+	if (len < HDR2 + SUM2 || len % 8 || get64(b + 24) != len)
+		return "is truncated or corrupted (length)";
+	if (get64(b + len - SUM2) != state_sum(b, len - SUM2))
+		return "is truncated or corrupted (checksum)";
+	if (get32(b + 8) != STATE_VERSION || get32(b + 12))
+		return "has an unknown format version";
+	n = get64(b + 16);
+	for (uint64_t i = 0; i < n; i++) {
+		*at = r.off;
+		if (!parse_entry2(st, &r))
+			return "is malformed";
+	}
+	*at = r.off;
+	return r.off == r.end ? NULL : "is malformed";
+}
+
+static size_t count_v4(const struct state_entry *e)
+{
+	size_t n4 = 0;
+
+	while (n4 < e->naddrs && e->addrs[n4].family == 4)
+		n4++;
+	return n4;
+}
+
+static uint64_t entry2_size(const struct state_entry *e)
+{
+	size_t n4 = count_v4(e);
+
+	return ENT2 + pad8(strlen(e->name)) + pad8(n4 * 5 + (e->naddrs - n4) * 17);
+}
+
+static unsigned char *put_entry2(unsigned char *b, const struct state_entry *e)
+{
+	size_t n4 = count_v4(e), nlen = strlen(e->name);
+	unsigned char *a;
+
+	b[0] = (unsigned char)e->kind;
+	b[1] = (unsigned char)e->from;
+	put32(b + 4, (uint32_t)nlen);
+	put64(b + 8, (uint64_t)e->confirmed);
+	put32(b + 16, e->ttl);
+	put32(b + 20, (uint32_t)n4);
+	put32(b + 24, (uint32_t)(e->naddrs - n4));
+	put64(b + 32, e->ident.dev);
+	put64(b + 40, e->ident.ino);
+	put64(b + 48, e->ident.size);
+	put64(b + 56, (uint64_t)e->ident.mtime_ns);
+	put64(b + 64, (uint64_t)e->ident.ctime_ns);
+	memcpy(b + ENT2, e->name, nlen);
+	a = b + ENT2 + pad8(nlen);
+	for (size_t k = 0; k < e->naddrs; k++) {
+		size_t w = e->addrs[k].family == 4 ? 4 : 16;
+
+		memcpy(a, e->addrs[k].a, w);
+		a[w] = e->addrs[k].len;
+		a += w + 1;
+	}
+	return b + entry2_size(e);
+}
+
+/* The file's bytes (zeroed, so every padding is zero), or NULL when
+ * they would exceed STATE_MAX_FILE. */
+unsigned char *state_encode(const struct state *st, size_t *len)
+{
+	uint64_t total = HDR2 + SUM2;
+	unsigned char *b, *p;
+
+	for (size_t i = 0; i < st->n; i++)
+		total += entry2_size(&st->v[i]);
+	if (total > STATE_MAX_FILE)
+		return NULL;
+	b = xcalloc(1, (size_t)total);
+	memcpy(b, STATE2_MAGIC, STATE2_MAGIC_LEN);
+	put32(b + 8, STATE_VERSION);
+	put64(b + 16, st->n);
+	put64(b + 24, total);
+	p = b + HDR2;
+	for (size_t i = 0; i < st->n; i++)
+		p = put_entry2(p, &st->v[i]);
+	put64(p, state_sum(b, (size_t)total - SUM2));
+	*len = (size_t)total;
+	return b;
 }
 
 /* ---- reading ----------------------------------------------------------- */
@@ -418,6 +741,20 @@ void state_clear_behind(const char *path)
 
 static int load(struct state *st, const char *path, struct diag *d);
 
+static void load2(struct state *st, struct diag *d, const char *path, const char *buf,
+		  size_t len)
+{
+	size_t at;
+	const char *why = parse2(st, (const unsigned char *)buf, len, &at);
+	char msg[96];
+
+	if (!why)
+		return;
+	if (at)
+		snprintf(msg, sizeof(msg), "%s at byte %zu", why, at);
+	discard(st, d, path, 0, at ? msg : why);
+}
+
 int state_load(struct state *st, const char *path, struct diag *d)
 {
 	int err = load(st, path, d);
@@ -426,12 +763,49 @@ int state_load(struct state *st, const char *path, struct diag *d)
 	return err;
 }
 
+/* Either format; `buf` (format 1) is cut in place. */
+static void parse_any(struct state *st, struct diag *d, const char *name, char *buf,
+		      size_t len)
+{
+	size_t body;
+	unsigned bad;
+
+	if (len >= STATE2_MAGIC_LEN && !memcmp(buf, STATE2_MAGIC, STATE2_MAGIC_LEN)) {
+		load2(st, d, name, buf, len);
+		return;
+	}
+	body = verify_sum(buf, len);
+	if (body == 0) {
+		discard(st, d, name, 0, "is truncated or corrupted (checksum)");
+		return;
+	}
+	bad = parse_body(st, buf, body);
+	if (bad)
+		discard(st, d, name, bad, "is malformed");
+}
+
+bool state_parse(struct state *st, const char *name, const void *buf, size_t len,
+		 struct diag *d)
+{
+	char *copy;
+
+	state_free(st);
+	if (len > STATE_MAX_FILE) {
+		discard(st, d, name, 0, "is larger than 256 MiB");
+		return false;
+	}
+	copy = xmalloc(len + 1);
+	memcpy(copy, buf, len);
+	parse_any(st, d, name, copy, len);
+	free(copy);
+	return !st->discarded;
+}
+
 static int load(struct state *st, const char *path, struct diag *d)
 {
 	struct stat sb;
 	char *buf = NULL;
-	size_t len = 0, body;
-	unsigned bad;
+	size_t len = 0;
 	int fd, err;
 
 	state_free(st);
@@ -464,15 +838,7 @@ static int load(struct state *st, const char *path, struct diag *d)
 	}
 	if (err)
 		goto out_close;
-	body = verify_sum(buf, len);
-	if (body == 0) {
-		discard(st, d, path, 0, "is truncated or corrupted (checksum)");
-		goto out_free;
-	}
-	bad = parse_body(st, buf, body);
-	if (bad)
-		discard(st, d, path, bad, "is malformed");
-out_free:
+	parse_any(st, d, path, buf, len);
 	free(buf);
 out_close:
 	close(fd);
@@ -480,24 +846,6 @@ out_close:
 }
 
 /* ---- writing ----------------------------------------------------------- */
-
-static void render(const struct state *st, struct strbuf *sb)
-{
-	char buf[PREFIX_STRLEN];
-
-	sb_addf(sb, "%s\n", STATE_MAGIC);
-	for (size_t i = 0; i < st->n; i++) {
-		const struct state_entry *e = &st->v[i];
-
-		sb_addf(sb, "source %s %" PRId64 " %" PRIu32 " %s %s\n",
-			state_kind_name(e->kind), e->confirmed, e->ttl,
-			state_from_name(e->from), e->name);
-		for (size_t k = 0; k < e->naddrs; k++)
-			sb_addf(sb, "addr %s\n",
-				prefix_fmt(&e->addrs[k], buf, sizeof(buf)));
-	}
-	sb_addf(sb, SUM_PREFIX "%016" PRIx64 "\n", body_sum(sb->s, sb->len));
-}
 
 /* Removes what a fedwall killed while saving left behind: PATH.XXXXXX,
  * file_write_state's temporary files.  The caller holds the state
@@ -524,13 +872,19 @@ static void sweep_temps(const char *path)
 
 int state_write(const struct state *st, const char *path, struct diag *d)
 {
-	struct strbuf sb = { 0 };
+	size_t len = 0;
+	unsigned char *buf;
 	int err;
 
 	sweep_temps(path);
-	render(st, &sb);
-	err = file_write_state(path, sb.s, sb.len, 0600, true, d);
-	sb_free(&sb);
+	buf = state_encode(st, &len);
+	if (!buf) {
+		diag_error(d, NULL, "%s: the state would be larger than %u MiB", path,
+			   STATE_MAX_FILE >> 20);
+		return -EFBIG;
+	}
+	err = file_write_state(path, buf, len, 0600, true, d);
+	free(buf);
 	return err;
 }
 

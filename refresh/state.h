@@ -9,23 +9,36 @@
  * admitted until guards.stale_after, and a rebooted appliance is protected
  * before DNS answers.
  *
- * The file is line-based text:
+ * The file is binary, format 2, all integers little-endian, every
+ * part a multiple of 8 bytes:
  *
- *	fedwall-state 1
- *	source host 1700000000 300 dns partner1.example.test
- *	addr 198.51.100.7
- *	addr 2001:db8:51::7
- *	source list 1700000000 0 file /var/lib/fedwall/lists/contoso.txt
- *	addr 192.0.2.0/24
- *	# sum 0123456789abcdef
+ *	header (32)  magic "\x89FWS\r\n\x1a\n" (8: the high bit, CRLF and ^Z
+ *	             catch a text-mode copy), u32 version 2, u32 flags 0,
+ *	             u64 number of entries, u64 length of the whole file
+ *	entry        u8 kind, u8 from, u16 0, u32 name length (1..STATE_NAME_MAX),
+ *	             i64 confirmed, u32 ttl, u32 n4, u32 n6, u32 0,
+ *	             u64 dev, u64 ino, u64 size, i64 mtime_ns, i64 ctime_ns
+ *	             (the list file's identity, zero if unknown): 72 bytes;
+ *	             then the name, zero-padded; then n4 IPv4 prefixes of 5
+ *	             bytes (address in network order, length) and n6 IPv6
+ *	             ones of 17 (16 + 1), zero-padded
+ *	trailer (8)  u64 checksum of every byte before it (state_sum():
+ *	             64-bit words, multiply and xor-shift; any one changed
+ *	             word always changes it)
  *
- * `source KIND CONFIRMED TTL FROM NAME` (NAME is the rest of the line),
- * then its `addr` lines; the last line is the 64-bit FNV-1a of every byte
- * before it.  A file that is truncated, corrupted, too big (STATE_MAX_FILE)
- * or has a line over STATE_MAX_LINE is ignored with a warning, never
- * trusted.  It is written atomically (temporary file in the same
- * directory, fsync, rename, fsync of the directory), mode 0600, sources
- * and addresses sorted so that equal states give equal files.
+ * Entries sorted by kind, then name, unique; prefixes masked, in
+ * prefix_cmp order, unique.  A 100k-prefix state is 0.6 MB and loads
+ * without a text parser.  Format 1, text ("fedwall-state 1", `source
+ * KIND CONFIRMED TTL FROM NAME` lines each followed by its `addr PREFIX`
+ * lines, a last line `# sum HEX`, the 64-bit FNV-1a of every byte before
+ * it), is still read, so that an install migrates on its next save; it
+ * is no longer written.  A file that is truncated, corrupted, too big
+ * (STATE_MAX_FILE), has a line over STATE_MAX_LINE (format 1) or is not
+ * exactly what the writer writes (padding, order, host bits, sizes) is
+ * ignored with a warning, never trusted.  It is written atomically
+ * (temporary file in the same directory, fsync, rename, fsync of the
+ * directory), mode 0600, sorted and zero-padded so that equal states
+ * give equal files.
  *
  * Ownership: struct state owns its entries; state_lookup() borrows;
  * state_update() copies.  state_free() on a zeroed state is a no-op.
@@ -40,7 +53,10 @@
 
 #define STATE_DEFAULT_DIR "/var/lib/fedwall"
 #define STATE_FILE_NAME "state"
-#define STATE_MAGIC "fedwall-state 1"
+#define STATE_MAGIC "fedwall-state 1"  /* format 1 (text), read only */
+#define STATE2_MAGIC "\x89" "FWS\r\n\x1a\n"
+#define STATE2_MAGIC_LEN 8
+#define STATE_VERSION 2
 #define STATE_MAX_FILE (256u << 20)     /* bytes */
 #define STATE_MAX_LINE 4096             /* bytes, newline included */
 #define STATE_NAME_MAX 1024             /* a source's name */
@@ -62,6 +78,14 @@ enum state_from {
 	STATE_FROM_FILE,        /* a list file */
 };
 
+/* A list file as stat() saw it when its addresses were read: the same
+ * identity again means the same bytes, without reading them.  All zero:
+ * unknown (never equal to a file's). */
+struct state_ident {
+	uint64_t dev, ino, size;
+	int64_t mtime_ns, ctime_ns;
+};
+
 struct state_entry {
 	enum state_kind kind;
 	char *name;
@@ -70,6 +94,7 @@ struct state_entry {
 	uint32_t ttl;           /* seconds; 0 for files */
 	struct prefix *addrs;   /* normalised, sorted, unique */
 	size_t naddrs;
+	struct state_ident ident;       /* STATE_LIST: the file they were read from */
 };
 
 struct state {
@@ -84,6 +109,15 @@ struct state {
  * warning through `d`.  Other failures (permissions, I/O) are -errno and
  * leave `st` empty. */
 int state_load(struct state *st, const char *path, struct diag *d);
+
+/* state_load() of `len` bytes in memory (either format), `name` naming
+ * them in the warnings; no check of ownership or mode.  Whether they were
+ * trusted (else `st` is empty and st->discarded, after a warning). */
+bool state_parse(struct state *st, const char *name, const void *buf, size_t len,
+		 struct diag *d);
+/* The format-2 bytes of `st` (malloc'd, *len set), as state_write()
+ * writes them; NULL when they would exceed STATE_MAX_FILE. */
+unsigned char *state_encode(const struct state *st, size_t *len);
 
 /* Writes `st` to `path` atomically, mode 0600 (file_write_state: never
  * opened at `path`; a FIFO, device, directory or a symlink to one there
@@ -117,6 +151,13 @@ int state_update(struct state *st, enum state_kind kind, const char *name,
 		 enum state_from from, int64_t when, uint32_t ttl,
 		 const struct prefix *addrs, size_t naddrs);
 
+/* Sets the file identity of (kind, name) (state_update() clears it: new
+ * addresses come from no file until said so).  False if not there. */
+bool state_set_ident(struct state *st, enum state_kind kind, const char *name,
+		     const struct state_ident *id);
+/* Whether `id` is known (not all zero) and equal to `e`'s. */
+bool state_ident_same(const struct state_entry *e, const struct state_ident *id);
+
 /* Forgets (kind, name), e.g. when it left the policy.  True if it was there. */
 bool state_remove(struct state *st, enum state_kind kind, const char *name);
 
@@ -127,6 +168,9 @@ size_t state_expire(struct state *st, int64_t now, unsigned stale_after,
 		    struct diag *d);
 
 void state_free(struct state *st);
+
+/* The format-2 checksum of `n` bytes (see above). */
+uint64_t state_sum(const void *buf, size_t n);
 
 const char *state_kind_name(enum state_kind k);
 const char *state_from_name(enum state_from f);

@@ -5,6 +5,7 @@
 #include "tests/harness.h"
 
 #include <dirent.h>
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -173,12 +174,125 @@ TEST(round_trip)
 	CHECK_INT(state_save(&b, path), 0);
 	two = slurp(path, &n2);
 	CHECK(one && two && n1 == n2 && memcmp(one, two, n1) == 0);
-	CHECK(one && strncmp(one, STATE_MAGIC "\n", strlen(STATE_MAGIC) + 1) == 0);
+	CHECK(one && n1 > STATE2_MAGIC_LEN && memcmp(one, STATE2_MAGIC, STATE2_MAGIC_LEN) == 0);
 	CHECK_INT(stat(path, &sb), 0);
 	CHECK_INT(sb.st_mode & 07777, 0600);
 	CHECK_INT(count_files(), 1);
 	free(one);
 	free(two);
+	state_free(&a);
+	state_free(&b);
+}
+
+/* The file identity of a list survives a save; state_update clears it. */
+TEST(ident_round_trip)
+{
+	struct state_ident id = { 64769, 1234567, 1511436, 1796667170123456789LL,
+				  1796667171987654321LL };
+	struct state a = { 0 }, b = { 0 };
+	const struct state_entry *e;
+	struct diag d;
+
+	fresh_dir();
+	diag_init(&d, stderr);
+	sample(&a);
+	CHECK(state_set_ident(&a, STATE_LIST, "/var/lib/fedwall/lists/a b.txt", &id));
+	CHECK(!state_set_ident(&a, STATE_LIST, "/nowhere.txt", &id));
+	CHECK_INT(state_save(&a, path), 0);
+	CHECK_INT(state_load(&b, path, &d), 0);
+	e = state_lookup(&b, STATE_LIST, "/var/lib/fedwall/lists/a b.txt");
+	CHECK(e && !memcmp(&e->ident, &id, sizeof(id)) && state_ident_same(e, &id));
+	e = state_lookup(&b, STATE_HOST, "partner1.example.test");
+	CHECK(e && e->ident.ino == 0 && !state_ident_same(e, &e->ident));  /* zero: unknown */
+	state_update(&b, STATE_LIST, "/var/lib/fedwall/lists/a b.txt", STATE_FROM_FILE, 5, 0,
+		     NULL, 0);
+	e = state_lookup(&b, STATE_LIST, "/var/lib/fedwall/lists/a b.txt");
+	CHECK(e && e->ident.ino == 0 && e->naddrs == 0);
+	state_free(&a);
+	state_free(&b);
+}
+
+/* An install's format-1 (text) state loads, and its next save is format 2
+ * with the same content. */
+TEST(format1_migrates)
+{
+	struct state st = { 0 }, again = { 0 };
+	const struct state_entry *e;
+	char buf[PREFIX_STRLEN], *bytes;
+	size_t len = 0;
+	struct diag d;
+
+	fresh_dir();
+	diag_init(&d, stderr);
+	spit_summed("fedwall-state 1\n"
+		    "source host 1700000000 300 dns partner1.example.test\n"
+		    "addr 198.51.100.7\naddr 2001:db8:51::7\n"
+		    "source list 1700000200 0 file /l/empty.txt\n"
+		    "source list 1700000100 0 file /var/lib/fedwall/lists/a b.txt\n"
+		    "addr 192.0.2.0/24\n");
+	CHECK_INT(state_load(&st, path, &d), 0);
+	CHECK(!st.discarded && st.n == 3);
+	CHECK_INT(state_save(&st, path), 0);
+	bytes = slurp(path, &len);
+	CHECK(bytes && len > STATE2_MAGIC_LEN && !memcmp(bytes, STATE2_MAGIC, STATE2_MAGIC_LEN));
+	CHECK_INT(state_load(&again, path, &d), 0);
+	CHECK(!again.discarded && again.n == 3);
+	e = state_lookup(&again, STATE_HOST, "partner1.example.test");
+	CHECK(e && e->naddrs == 2 && e->ttl == 300 && e->confirmed == 1700000000);
+	if (e && e->naddrs == 2)
+		CHECK_STR(prefix_fmt(&e->addrs[1], buf, sizeof(buf)), "2001:db8:51::7");
+	e = state_lookup(&again, STATE_LIST, "/var/lib/fedwall/lists/a b.txt");
+	CHECK(e && e->naddrs == 1 && e->from == STATE_FROM_FILE && e->ident.ino == 0);
+	e = state_lookup(&again, STATE_LIST, "/l/empty.txt");
+	CHECK(e && e->naddrs == 0);
+	CHECK_INT(d.warnings, 0);
+	free(bytes);
+	state_free(&st);
+	state_free(&again);
+}
+
+/* A format-2 file with a correct checksum is trusted only if it is
+ * exactly what the writer writes: every single-byte change (checksum
+ * fixed up after it) is refused with one warning, or reads as a state
+ * that saves to those very bytes (a changed time, ttl or identity). */
+TEST(format2_canonical_or_refused)
+{
+	static const uint8_t deltas[] = { 0x01, 0x80, 0xff };
+	struct state a = { 0 }, b = { 0 };
+	size_t len = 0, refused = 0, taken = 0, tries = 0;
+	char other[160], *good, *re;
+	struct diag d;
+
+	fresh_dir();
+	snprintf(other, sizeof(other), "%s/other", dir);
+	sample(&a);
+	CHECK_INT(state_save(&a, path), 0);
+	good = slurp(path, &len);
+	for (size_t i = 0; good && i + 8 < len; i++) {
+		for (size_t k = 0; k < ARRAY_SIZE(deltas); k++) {
+			uint64_t sum;
+			size_t rlen = 0;
+
+			good[i] ^= (char)deltas[k];
+			sum = htole64(state_sum(good, len - 8));
+			memcpy(good + len - 8, &sum, 8);
+			spit(path, good, len);
+			diag_init(&d, NULL);
+			CHECK_INT(state_load(&b, path, &d), 0);
+			tries++;
+			if (b.discarded && b.n == 0 && d.warnings == 1) {
+				refused++;
+			} else if (!b.discarded && d.warnings == 0 && state_save(&b, other) == 0) {
+				re = slurp(other, &rlen);
+				taken += re && rlen == len && !memcmp(re, good, len);
+				free(re);
+			}
+			good[i] ^= (char)deltas[k];
+		}
+	}
+	CHECK_INT(refused + taken, tries);
+	CHECK(refused > 300 && taken > 0);        /* both kinds of byte were met */
+	free(good);
 	state_free(&a);
 	state_free(&b);
 }
@@ -361,6 +475,13 @@ TEST(oversized_file_is_ignored)
 	/* Sparse: costs no disk. */
 	CHECK_INT(ftruncate(fd, (off_t)STATE_MAX_FILE + 1), 0);
 	close(fd);
+	diag_init(&d, NULL);
+	CHECK_INT(state_load(&st, path, &d), 0);
+	CHECK(st.n == 0 && st.discarded && d.warnings == 1);
+	/* A good format-2 file grown past the cap: refused before it is read. */
+	sample(&st);
+	CHECK_INT(state_save(&st, path), 0);
+	CHECK_INT(truncate(path, (off_t)STATE_MAX_FILE + 8), 0);
 	diag_init(&d, NULL);
 	CHECK_INT(state_load(&st, path, &d), 0);
 	CHECK(st.n == 0 && st.discarded && d.warnings == 1);

@@ -1,0 +1,94 @@
+#!/usr/bin/python3
+"""state-text.py - prints a fedwall state file (STATE_DIR/state) as text.
+
+    tools/state-text.py [STATE_FILE]      (default /var/lib/fedwall/state)
+
+Format 2 (binary, refresh/state.h) is printed the way format 1 was
+written, one `source KIND CONFIRMED TTL FROM NAME` line per entry, then
+its `addr PREFIX` lines, plus, for a list whose file identity is known, an
+`ident DEV INO SIZE MTIME_NS CTIME_NS` line after its source line.  A
+format-1 file is printed as it is, without its `# sum` line.  The checksum
+and the layout are checked as fedwall checks them; a file fedwall would
+not trust is an error (exit 1).  For the lab suites and for operators:
+the state is no longer text, and `grep` needs some.
+"""
+import ipaddress
+import struct
+import sys
+
+MAGIC = b"\x89FWS\r\n\x1a\n"
+KINDS = ("host", "domain", "list")
+FROMS = ("dns", "dnssec", "file")
+M64 = (1 << 64) - 1
+
+
+def state_sum(b):
+    """refresh/state.c state_sum(): 64-bit words, multiply, xor-shift."""
+    h = (0x9E3779B97F4A7C15 ^ len(b)) & M64
+    padded = b + b"\0" * (-len(b) % 8)
+    for (w,) in struct.iter_unpack("<Q", padded):
+        h = ((h ^ w) * 0xFF51AFD7ED558CCD) & M64
+        h ^= h >> 32
+    h ^= h >> 33
+    h = (h * 0xC4CEB9FE1A85EC53) & M64
+    return h ^ (h >> 33)
+
+
+def pad8(n):
+    return (n + 7) & ~7
+
+
+def fmt(fam, addr, plen):
+    net = ipaddress.ip_network((addr, plen))
+    return str(net.network_address) if plen == (32 if fam == 4 else 128) else str(net)
+
+
+def dump2(b, out):
+    if len(b) < 40 or len(b) % 8 or struct.unpack_from("<Q", b, 24)[0] != len(b):
+        raise ValueError("truncated or corrupted (length)")
+    if struct.unpack_from("<Q", b, len(b) - 8)[0] != state_sum(b[:-8]):
+        raise ValueError("truncated or corrupted (checksum)")
+    version, flags, n = struct.unpack_from("<IIQ", b, 8)
+    if version != 2 or flags:
+        raise ValueError("unknown format version %d" % version)
+    off = 32
+    for _ in range(n):
+        (kind, frm, _z, nlen, confirmed, ttl, n4, n6, _z2, dev, ino, size,
+         mtime, ctime) = struct.unpack_from("<BBHIqIIIIQQQqq", b, off)
+        off += 72
+        name = b[off:off + nlen].decode("utf-8", "replace")
+        off += pad8(nlen)
+        out.write("source %s %d %d %s %s\n" % (KINDS[kind], confirmed, ttl, FROMS[frm], name))
+        if dev or ino or size or mtime or ctime:
+            out.write("ident %d %d %d %d %d\n" % (dev, ino, size, mtime, ctime))
+        a = off
+        for _ in range(n4):
+            out.write("addr %s\n" % fmt(4, bytes(b[a:a + 4]), b[a + 4]))
+            a += 5
+        for _ in range(n6):
+            out.write("addr %s\n" % fmt(6, bytes(b[a:a + 16]), b[a + 16]))
+            a += 17
+        off += pad8(n4 * 5 + n6 * 17)
+    if off != len(b) - 8:
+        raise ValueError("malformed")
+
+
+def main():
+    path = sys.argv[1] if len(sys.argv) > 1 else "/var/lib/fedwall/state"
+    with open(path, "rb") as f:
+        b = f.read()
+    try:
+        if b.startswith(MAGIC):
+            dump2(b, sys.stdout)
+        else:
+            sys.stdout.write("".join(l + "\n" for l in
+                                     b.decode("utf-8", "replace").splitlines()
+                                     if not l.startswith("# sum ")))
+    except (ValueError, IndexError, struct.error) as e:
+        sys.stderr.write("%s: not a state fedwall trusts: %s\n" % (path, e))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
