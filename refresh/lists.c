@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 void addr_list_push(struct addr_list *l, const struct prefix *p, const struct loc *at)
@@ -27,6 +28,38 @@ void addr_list_free(struct addr_list *l)
 	memset(l, 0, sizeof(*l));
 }
 
+void list_ident(const struct stat *sb, struct state_ident *id)
+{
+	*id = (struct state_ident){
+		.dev = (uint64_t)sb->st_dev, .ino = (uint64_t)sb->st_ino,
+		.size = (uint64_t)sb->st_size,
+		.mtime_ns = (int64_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec,
+		.ctime_ns = (int64_t)sb->st_ctim.tv_sec * 1000000000 + sb->st_ctim.tv_nsec,
+	};
+}
+
+/* The identity of what was read (`before` and `after` the reading), or
+ * zero when it cannot vouch for these bytes: the file changed while it
+ * was read, or changed so recently that a second write within the same
+ * timestamp tick would leave the identity as it is (git's "racily
+ * clean" entries).  A file system whose timestamps have no nanoseconds
+ * may tick once a second (or two, FAT): then two seconds must pass. */
+static void read_ident(const struct stat *before, const struct stat *after,
+		       struct state_ident *id)
+{
+	struct state_ident again;
+	struct timespec now;
+	int64_t window = before->st_ctim.tv_nsec ? LIST_RACY_NS : 2000000000, now_ns;
+
+	list_ident(before, id);
+	if (after)
+		list_ident(after, &again);
+	clock_gettime(CLOCK_REALTIME, &now);
+	now_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+	if (!after || memcmp(id, &again, sizeof(again)) || now_ns - id->ctime_ns < window)
+		*id = (struct state_ident){ 0 };
+}
+
 /* Reads the whole file, refusing one over LIST_MAX_FILE and anything but
  * a regular file: a FIFO would block the run, a device (a symlink to
  * /dev/zero) never ends.  Opened non-blocking so that a FIFO is refused
@@ -35,11 +68,12 @@ void addr_list_free(struct addr_list *l)
  * checked is what is read).  A symlink is followed: the policy named it,
  * and its target is what is checked.  0 or -errno (-EFBIG when too big,
  * -ENODEV when not a regular file, -EPERM when refused and reported). */
-static int slurp(const char *path, char **buf, size_t *len, struct diag *d)
+static int slurp(const char *path, char **buf, size_t *len, struct state_ident *id,
+		 struct diag *d)
 {
 	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 	size_t cap = 0, n = 0;
-	struct stat st;
+	struct stat st, after;
 	char *b = NULL;
 	int err = 0;
 
@@ -78,6 +112,8 @@ static int slurp(const char *path, char **buf, size_t *len, struct diag *d)
 	}
 	if (!err && n > LIST_MAX_FILE)
 		err = -EFBIG;   /* grew past the limit while read */
+	if (!err && id)
+		read_ident(&st, fstat(fd, &after) == 0 ? &after : NULL, id);
 	close(fd);
 	if (err) {
 		free(b);
@@ -124,10 +160,50 @@ static void bad_line(struct lctx *c, const struct loc *at, const char *value,
 	free(v);
 }
 
+/* Up to 3 decimal digits, no leading zero (inet_pton refuses "01"); the
+ * value, or -1. */
+static int small_dec(const char **s)
+{
+	const char *p = *s;
+	int v = 0;
+
+	while (*p >= '0' && *p <= '9' && p - *s < 3)
+		v = v * 10 + (*p++ - '0');
+	if (p == *s || (p - *s > 1 && **s == '0') || (*p >= '0' && *p <= '9'))
+		return -1;
+	*s = p;
+	return v;
+}
+
+/* "A.B.C.D" or "A.B.C.D/LEN" as prefix_parse() takes it and without host
+ * bits, parsed without inet_pton: most lines of a list.  False sends the
+ * line to prefix_parse(), which says what, if anything, is wrong. */
+static bool quad_fast(const char *s, struct prefix *out)
+{
+	uint32_t v = 0;
+	int o, len = 32;
+
+	for (int i = 0; i < 4; i++) {
+		o = small_dec(&s);
+		if (o < 0 || o > 255 || (i < 3 && *s++ != '.'))
+			return false;
+		v = v << 8 | (uint32_t)o;
+	}
+	if (*s == '/') {
+		s++;
+		len = small_dec(&s);
+	}
+	if (*s || len < 0 || len > 32 || (len < 32 && (uint32_t)((uint64_t)v << len)))
+		return false;
+	*out = (struct prefix){ .family = 4, .len = (uint8_t)len,
+				.a = { v >> 24, (v >> 16) & 0xff, (v >> 8) & 0xff, v & 0xff } };
+	return true;
+}
+
 static void check_prefix(struct lctx *c, const struct loc *at, const char *v)
 {
 	struct prefix p;
-	enum prefix_err e = prefix_parse(v, &p);
+	enum prefix_err e = quad_fast(v, &p) ? PREFIX_OK : prefix_parse(v, &p);
 	unsigned min = 0;
 	char buf[PREFIX_STRLEN], why[160];
 
@@ -216,6 +292,25 @@ static void parse_buf(struct lctx *c, char *buf, size_t len)
 	}
 }
 
+/* Room for every line at once (up to LIST_RESERVE_MAX): grown by
+ * doubling, 100k entries and their locs are copied a dozen times. */
+#define LIST_RESERVE_MAX (1u << 22)
+
+static void reserve_lines(struct addr_list *out, const char *buf, size_t len, size_t cap)
+{
+	size_t lines = 1;
+
+	for (const char *p = buf; (p = memchr(p, '\n', len - (size_t)(p - buf))); p++)
+		lines++;
+	if (cap && lines > cap + 1)
+		lines = cap + 1;
+	if (lines > LIST_RESERVE_MAX || out->n + lines <= out->cap)
+		return;
+	out->cap = out->n + lines;
+	out->v = xreallocarray(out->v, out->cap, sizeof(*out->v));
+	out->locs = xreallocarray(out->locs, out->cap, sizeof(*out->locs));
+}
+
 /* `buf` is cut in place (parse_line()) and has buf[len] == '\0'. */
 static bool parse_owned(const char *name, char *buf, size_t len, const struct guards *g,
 			struct addr_list *out, struct diag *d)
@@ -224,6 +319,7 @@ static bool parse_owned(const char *name, char *buf, size_t len, const struct gu
 	struct loc whole = { name, 0, 0 };
 	size_t n0 = out->n;
 
+	reserve_lines(out, buf, len, c.cap);
 	parse_buf(&c, buf, len);
 	if (c.bad > LIST_MAX_ERRORS)
 		diag_error(d, &whole, "%u bad lines in all", c.bad);
@@ -255,12 +351,21 @@ bool list_parse(const char *name, const char *buf, size_t len, const struct guar
 bool list_read(const char *path, const struct guards *g, struct addr_list *out,
 	       struct diag *d)
 {
+	return list_read_id(path, g, out, NULL, d);
+}
+
+bool list_read_id(const char *path, const struct guards *g, struct addr_list *out,
+		  struct state_ident *id, struct diag *d)
+{
 	struct loc whole = { path, 0, 0 };
 	size_t len = 0;
 	char *buf = NULL;
-	int err = slurp(path, &buf, &len, d);
+	int err;
 	bool ok;
 
+	if (id)
+		*id = (struct state_ident){ 0 };
+	err = slurp(path, &buf, &len, id, d);
 	if (err == -EFBIG) {
 		diag_error(d, &whole, "list file larger than %u MiB", LIST_MAX_FILE >> 20);
 		return false;

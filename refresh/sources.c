@@ -131,19 +131,11 @@ static void src_set(struct src *x, const struct prefix *a, size_t n)
 	x->naddrs = n;
 }
 
+/* prefix_cmp() compares every byte of a struct prefix (it has no
+ * padding): equal prefixes are equal bytes, and memcmp() is one call. */
 static bool same_addrs(const struct prefix *a, size_t na, const struct prefix *b, size_t nb)
 {
-	if (na != nb)
-		return false;
-	for (size_t i = 0; i < na; i++)
-		if (prefix_cmp(&a[i], &b[i]))
-			return false;
-	return true;
-}
-
-static int cmp_prefix(const void *x, const void *y)
-{
-	return prefix_cmp(x, y);
+	return na == nb && (!na || !memcmp(a, b, na * sizeof(*a)));
 }
 
 /* Confirmed now with these addresses (sorted and deduplicated here, as the
@@ -154,9 +146,9 @@ static void src_fresh(struct src *x, const struct state_entry *e, const struct p
 	size_t k = 0;
 
 	src_set(x, a, n);
-	sort_unless_sorted(x->addrs, n, sizeof(*x->addrs), cmp_prefix);
+	prefixes_sort(x->addrs, n);
 	for (size_t i = 0; i < n; i++)
-		if (k == 0 || prefix_cmp(&x->addrs[k - 1], &x->addrs[i]))
+		if (k == 0 || memcmp(&x->addrs[k - 1], &x->addrs[i], sizeof(*x->addrs)))
 			x->addrs[k++] = x->addrs[i];
 	x->naddrs = k;
 	x->status = SRC_FRESH;
@@ -254,34 +246,34 @@ static void fill_dns(const struct policy *p, struct srcset *s, const struct stat
 
 /* ---- lists ------------------------------------------------------------- */
 
-struct ent {
-	struct prefix p;
-	struct loc loc;
-};
-
-static int cmp_ent(const void *x, const void *y)
-{
-	return prefix_cmp(&((const struct ent *)x)->p, &((const struct ent *)y)->p);
-}
-
 /* Sorted and deduplicated with its locs, the way src_fresh() keeps the
  * addresses, so that the locs stay parallel to them. */
 static void list_sort(struct addr_list *l)
 {
-	struct ent *e = xreallocarray(NULL, l->n + 1, sizeof(*e));
-	size_t k = 0;
+	size_t *perm = xreallocarray(NULL, l->n + 1, sizeof(*perm)), k = 0;
+	struct prefix *v = l->v;
+	struct loc *locs = l->locs;
 
-	for (size_t i = 0; i < l->n; i++)
-		e[i] = (struct ent){ l->v[i], l->locs[i] };
-	sort_unless_sorted(e, l->n, sizeof(*e), cmp_ent);
+	if (prefixes_order(l->v, l->n, perm)) {
+		v = xreallocarray(NULL, l->n + 1, sizeof(*v));
+		locs = xreallocarray(NULL, l->n + 1, sizeof(*locs));
+		for (size_t i = 0; i < l->n; i++) {
+			v[i] = l->v[perm[i]];
+			locs[i] = l->locs[perm[i]];
+		}
+	}
 	for (size_t i = 0; i < l->n; i++) {
-		if (k && !prefix_cmp(&e[k - 1].p, &e[i].p))
+		if (k && !memcmp(&v[k - 1], &v[i], sizeof(*v)))     /* see same_addrs */
 			continue;
-		l->v[k] = e[i].p;
-		l->locs[k++] = e[i].loc;
+		l->v[k] = v[i];
+		l->locs[k++] = locs[i];
 	}
 	l->n = k;
-	free(e);
+	if (v != l->v) {
+		free(v);
+		free(locs);
+	}
+	free(perm);
 }
 
 static void fresh_list(struct src *x, const struct state *st, struct addr_list *l,
@@ -294,24 +286,65 @@ static void fresh_list(struct src *x, const struct state *st, struct addr_list *
 		memcpy(x->locs, l->locs, l->n * sizeof(*x->locs));
 }
 
+/* Whether the state's addresses of a list pass the guards its reading
+ * would apply now (the policy may have changed since it was read). */
+static bool state_passes(const struct state_entry *e, const struct guards *g)
+{
+	if (g->max_entries && e->naddrs > g->max_entries)
+		return false;
+	for (size_t i = 0; i < e->naddrs; i++)
+		if (e->addrs[i].len < (e->addrs[i].family == 4 ? g->min_prefix_v4
+							       : g->min_prefix_v6))
+			return false;
+	return true;
+}
+
+/* The list is the file the state read its addresses from (same identity,
+ * list_read_id): confirmed now without opening it.  No locs: they stand
+ * at the policy's `lists:` entry. */
+static void src_unchanged(struct src *x, const struct state_entry *e, int64_t now)
+{
+	src_set(x, e->addrs, e->naddrs);
+	x->status = SRC_FRESH;
+	x->changed = false;
+	x->from = STATE_FROM_FILE;
+	x->ttl = 0;
+	x->confirmed = now;
+	x->ident = e->ident;
+}
+
 /* Reads one list; false (after reporting through d) on failure.  Its
- * locs name the policy's string (x->name), which outlives the srcset. */
+ * locs name the policy's string (x->name), which outlives the srcset.
+ * Offline (strict_lists) it is always read: check and plan name the
+ * FILE:LINE of what a guard refuses, which the state does not know. */
 static bool fill_list(const struct policy *p, struct src *x, const struct state *st,
 		      const struct src_opts *o, struct diag *d)
 {
+	const struct state_entry *e = state_lookup(st, x->kind, x->key);
+	struct state_ident now_id = { 0 };
 	struct guards g = p->guards;
 	struct addr_list l = { 0 };
 	struct stat sb;
 	bool ok;
 
-	x->mtime = stat(x->key, &sb) == 0 ? (int64_t)sb.st_mtime : 0;
+	x->mtime = 0;
+	x->failed = false;
+	if (stat(x->key, &sb) == 0) {
+		x->mtime = (int64_t)sb.st_mtime;
+		list_ident(&sb, &now_id);
+	}
 	/* Refresh reads without the prefix guards: a wide prefix refuses the
 	 * partner (guard_width, whatever the flags), not the list, which
 	 * would keep its last known good addresses.  The entry cap holds
 	 * everywhere: past it the list is not even kept in memory. */
 	if (!o->strict_lists)
 		g.min_prefix_v4 = g.min_prefix_v6 = 0;
-	ok = list_read(x->name, &g, &l, d);
+	if (!o->strict_lists && e && e->naddrs && state_ident_same(e, &now_id) &&
+	    state_passes(e, &g)) {
+		src_unchanged(x, e, o->now);
+		return true;
+	}
+	ok = list_read_id(x->name, &g, &l, &x->ident, d);
 	if (ok && l.n == 0 && !o->strict_lists) {
 		src_fallback(p, x, st, "the list is empty", o->now, d);
 	} else if (ok) {
@@ -414,6 +447,8 @@ void srcset_record(const struct srcset *s, const struct policy *p, const bool *s
 		/* Only invalid names fail, and the policy validated those. */
 		(void)state_update(st, x->kind, x->key, x->from, x->confirmed, x->ttl,
 				   x->addrs, x->naddrs);
+		if (x->kind == STATE_LIST)
+			state_set_ident(st, x->kind, x->key, &x->ident);
 	}
 	for (size_t i = 0; i < st->n;) {
 		if (named(s, &st->v[i]))

@@ -6,8 +6,11 @@
 #include "refresh/refresh.h"
 #include "tests/harness.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static struct policy *pol(const char *text)
@@ -240,6 +243,285 @@ TEST(record_skips_refused_and_forgets_old_sources)
 	srcset_free(&s);
 	state_free(&st);
 	policy_free(p);
+}
+
+/* ---- an unchanged list is not read again -------------------------------- */
+
+/* Waits (no assertion) until `path` last changed longer ago than a read
+ * needs to vouch for it (list_read_id: LIST_RACY_NS, or 2 s without
+ * sub-second timestamps). */
+static void settle(const char *path)
+{
+	struct timespec nap = { 0, 10000000 }, now;
+	struct stat sb;
+
+	for (int i = 0; i < 600 && stat(path, &sb) == 0; i++) {
+		int64_t window = sb.st_ctim.tv_nsec ? LIST_RACY_NS : 2000000000;
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		if ((now.tv_sec - sb.st_ctim.tv_sec) * 1000000000LL +
+		    (now.tv_nsec - sb.st_ctim.tv_nsec) > window + 1000000)
+			return;
+		nanosleep(&nap, NULL);
+	}
+}
+
+static void rewrite(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	fputs(text, f);
+	fclose(f);
+	settle(path);
+}
+
+/* One fill of the list source s->v[0] against `st`, then recorded. */
+static void fill_record(struct policy *p, struct srcset *s, struct state *st, int64_t now,
+			bool strict, struct diag *d)
+{
+	struct src_opts o = { .now = now, .strict_lists = strict };
+
+	s->v[0].due = true;
+	srcset_fill(p, s, st, &o, d);
+	if (!strict)
+		srcset_record(s, p, NULL, st, now);
+}
+
+static bool has_addr(const struct src *x, const char *pfx)
+{
+	struct prefix want = P(pfx);
+
+	for (size_t i = 0; i < x->naddrs; i++)
+		if (!prefix_cmp(&x->addrs[i], &want))
+			return true;
+	return false;
+}
+
+TEST(list_unchanged_is_not_read)
+{
+	char *path = tmpfile_with("192.0.2.1\n192.0.2.2 # two\n");
+	struct prefix other = P("203.0.113.9");
+	const struct state_entry *e;
+	struct strbuf y = { 0 };
+	struct state st = { 0 };
+	struct srcset s = { 0 };
+	struct state_ident id;
+	struct policy *p;
+	struct diag d;
+
+	sb_addf(&y, "version: 1\npartners:\n"
+		"  a: {services: [sip-federation], lists: [%s]}\n", path);
+	p = pol(sb_str(&y));
+	if (!p)
+		goto out;
+	diag_init(&d, NULL);
+	settle(path);
+	srcset_build(p, &s);
+	/* read: locs, and the file's identity recorded in the state */
+	fill_record(p, &s, &st, 1000, false, &d);
+	CHECK(s.v[0].status == SRC_FRESH && s.v[0].changed && s.v[0].locs != NULL);
+	e = state_lookup(&st, STATE_LIST, path);
+	CHECK(e && e->ident.ino != 0 && e->ident.ctime_ns != 0);
+	/* unchanged: the state's addresses, no locs, confirmed now */
+	fill_record(p, &s, &st, 1100, false, &d);
+	CHECK(s.v[0].status == SRC_FRESH && !s.v[0].changed && !s.v[0].failed);
+	CHECK(s.v[0].locs == NULL && s.v[0].naddrs == 2 && s.v[0].confirmed == 1100);
+	CHECK(has_addr(&s.v[0], "192.0.2.2"));
+	e = state_lookup(&st, STATE_LIST, path);
+	CHECK(e && e->confirmed == 1100 && e->ident.ino != 0);
+	/* not opened: what the state says of that identity is what it gives */
+	id = e ? e->ident : (struct state_ident){ 0 };
+	state_update(&st, STATE_LIST, path, STATE_FROM_FILE, 1100, 0, &other, 1);
+	CHECK(state_lookup(&st, STATE_LIST, path)->ident.ino == 0);  /* cleared */
+	state_set_ident(&st, STATE_LIST, path, &id);
+	fill_record(p, &s, &st, 1200, false, &d);
+	CHECK(s.v[0].locs == NULL && s.v[0].naddrs == 1 && has_addr(&s.v[0], "203.0.113.9"));
+	/* offline commands always read (their errors name FILE:LINE) */
+	fill_record(p, &s, &st, 1200, true, &d);
+	CHECK(s.v[0].locs != NULL && s.v[0].naddrs == 2);
+	CHECK_INT(d.errors + d.warnings, 0);
+	srcset_free(&s);
+	policy_free(p);
+out:
+	state_free(&st);
+	unlink(path);
+	free(path);
+	sb_free(&y);
+}
+
+TEST(list_rewritten_or_touched_is_read)
+{
+	char *path = tmpfile_with("192.0.2.1\n192.0.2.2\n");
+	struct timespec times[2] = { { 0, UTIME_NOW }, { 0, UTIME_NOW } };
+	struct strbuf y = { 0 };
+	struct state st = { 0 };
+	struct srcset s = { 0 };
+	struct policy *p;
+	struct diag d;
+
+	sb_addf(&y, "version: 1\npartners:\n"
+		"  a: {services: [sip-federation], lists: [%s]}\n", path);
+	p = pol(sb_str(&y));
+	if (!p)
+		goto out;
+	diag_init(&d, NULL);
+	settle(path);
+	srcset_build(p, &s);
+	fill_record(p, &s, &st, 1000, false, &d);
+	fill_record(p, &s, &st, 1001, false, &d);
+	CHECK(s.v[0].locs == NULL);                 /* the shortcut, as a baseline */
+	/* same size, other bytes: read again */
+	rewrite(path, "192.0.2.1\n192.0.2.3\n");
+	fill_record(p, &s, &st, 1002, false, &d);
+	CHECK(s.v[0].locs != NULL && s.v[0].changed);
+	CHECK(has_addr(&s.v[0], "192.0.2.3") && !has_addr(&s.v[0], "192.0.2.2"));
+	fill_record(p, &s, &st, 1003, false, &d);
+	CHECK(s.v[0].locs == NULL && !s.v[0].changed && has_addr(&s.v[0], "192.0.2.3"));
+	/* touched, bytes the same: read again, nothing changed */
+	CHECK_INT(utimensat(AT_FDCWD, path, times, 0), 0);
+	settle(path);
+	fill_record(p, &s, &st, 1004, false, &d);
+	CHECK(s.v[0].locs != NULL && !s.v[0].changed && s.v[0].status == SRC_FRESH);
+	/* gone: no shortcut on the state's word, the failure is seen */
+	unlink(path);
+	fill_record(p, &s, &st, 1005, false, &d);
+	CHECK(s.v[0].failed && s.v[0].status == SRC_KEPT);
+	srcset_free(&s);
+	policy_free(p);
+out:
+	state_free(&st);
+	unlink(path);
+	free(path);
+	sb_free(&y);
+}
+
+/* The guards of the policy now hold for an unchanged list too: past
+ * them it is read, and the error names the file. */
+TEST(list_unchanged_still_guarded)
+{
+	char *path = tmpfile_with("192.0.2.1\n192.0.2.2\n192.0.2.3\n");
+	struct strbuf y = { 0 };
+	struct state st = { 0 };
+	struct srcset s = { 0 };
+	char *out = NULL;
+	size_t outlen = 0;
+	struct policy *p;
+	struct diag d;
+	FILE *mem;
+
+	sb_addf(&y, "version: 1\npartners:\n"
+		"  a: {services: [sip-federation], lists: [%s]}\n", path);
+	p = pol(sb_str(&y));
+	if (!p)
+		goto out;
+	diag_init(&d, NULL);
+	settle(path);
+	srcset_build(p, &s);
+	fill_record(p, &s, &st, 1000, false, &d);
+	fill_record(p, &s, &st, 1001, false, &d);
+	CHECK(s.v[0].locs == NULL && s.v[0].naddrs == 3);
+	p->guards.max_entries = 2;
+	mem = open_memstream(&out, &outlen);
+	diag_init(&d, mem);
+	fill_record(p, &s, &st, 1002, false, &d);
+	fclose(mem);
+	CHECK(s.v[0].failed && s.v[0].status == SRC_KEPT);
+	CHECK(out && strstr(out, "has 3 entries, more than guards.max_entries 2"));
+	CHECK(out && strstr(out, path));
+	free(out);
+	srcset_free(&s);
+	policy_free(p);
+out:
+	state_free(&st);
+	unlink(path);
+	free(path);
+	sb_free(&y);
+}
+
+/* Dotted quads take a fast path in the list reader: whatever it takes,
+ * it must take exactly as prefix_parse() does, and refuse the rest. */
+TEST(list_quads_read_as_prefix_parse)
+{
+	static const char *const pieces[] = {
+		"0", "1", "01", "9", "10", "99", "100", "192", "255", "256", "999", "1000",
+		".", ".", ".", "/", "/0", "/8", "/24", "/032", "/33", "/1", "x", ":",
+	};
+	static const char *const octets[13] = {
+		"0", "00", "01", "1", "9", "10", "010", "99", "100", "255", "256", "300", "0255",
+	};
+	static const char *const lens[10] = {
+		"", "/0", "/8", "/24", "/032", "/32", "/33", "/", "/00", "/1",
+	};
+	size_t mismatches = 0, accepted = 0;
+	uint32_t r = 4242;
+	struct diag d;
+
+	diag_init(&d, NULL);
+	for (int t = 0; t < 20000; t++) {
+		char line[64] = "";
+		struct addr_list l = { 0 };
+		struct prefix want;
+		bool ok, good;
+
+		r = r * 1103515245 + 12345;
+		for (unsigned k = 0, np = 1 + (r >> 8) % 9; k < np; k++) {
+			r = r * 1103515245 + 12345;
+			strcat(line, pieces[(r >> 10) % ARRAY_SIZE(pieces)]);
+		}
+		if (t % 2 == 0)     /* quads, some with leading zeros or too big */
+			snprintf(line, sizeof(line), "%s.%s.%s.%s%s", octets[(r >> 3) % 13],
+				 octets[(r >> 7) % 13], octets[(r >> 11) % 13],
+				 (r >> 15) % 2 ? "0" : octets[(r >> 16) % 13], lens[(r >> 20) % 10]);
+		good = prefix_parse(line, &want) == PREFIX_OK;
+		ok = list_parse("q.txt", line, strlen(line), NULL, &l, &d);
+		accepted += ok;
+		mismatches += ok != good || (ok && (l.n != 1 || prefix_cmp(&l.v[0], &want)));
+		if (ok != good)
+			fprintf(stderr, "  '%s': list %d, prefix_parse %d\n", line, ok, good);
+		addr_list_free(&l);
+	}
+	CHECK_INT(mismatches, 0);
+	CHECK(accepted > 200);
+}
+
+/* The radix sort gives exactly prefix_cmp's order, stably. */
+static int qcmp(const void *x, const void *y)
+{
+	return prefix_cmp(x, y);
+}
+
+TEST(prefixes_sort_is_prefix_cmp_order)
+{
+	enum { N = 5000 };
+	struct prefix *a = xcalloc(N, sizeof(*a)), *b = xcalloc(N, sizeof(*b));
+	size_t *perm = xcalloc(N, sizeof(*perm)), bad = 0, unstable = 0;
+	uint32_t r = 12345;
+
+	for (size_t i = 0; i < N; i++) {
+		r = r * 1103515245 + 12345;
+		a[i].family = (r >> 7) % 5 ? 4 : 6;
+		a[i].len = (uint8_t)((r >> 3) % (a[i].family == 4 ? 33 : 129));
+		for (unsigned k = 0; k < (a[i].family == 4 ? 4u : 16u); k++) {
+			r = r * 1103515245 + 12345;
+			a[i].a[k] = (uint8_t)((r >> 16) % 4);  /* many ties and near ties */
+		}
+		prefix_mask(&a[i]);
+	}
+	memcpy(b, a, N * sizeof(*a));
+	CHECK(prefixes_order(a, N, perm));
+	qsort(b, N, sizeof(*b), qcmp);
+	for (size_t i = 0; i < N; i++) {
+		bad += memcmp(&a[perm[i]], &b[i], sizeof(*b)) != 0;
+		unstable += i && !prefix_cmp(&a[perm[i - 1]], &a[perm[i]]) && perm[i - 1] > perm[i];
+	}
+	CHECK_INT(bad, 0);
+	CHECK_INT(unstable, 0);
+	prefixes_sort(a, N);
+	CHECK(memcmp(a, b, N * sizeof(*a)) == 0);
+	CHECK(!prefixes_order(a, N, perm));      /* in order: nothing to do */
+	free(a);
+	free(b);
+	free(perm);
 }
 
 /* ---- guards ------------------------------------------------------------ */
