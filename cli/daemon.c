@@ -2,8 +2,9 @@
  * state (a rebooted appliance is protected before DNS answers), then keep
  * every source current on its own schedule: host names and domains at
  * their TTL (clamped to resolve.ttl_min/ttl_max, with jitter), lists when
- * their mtime changes or every LIST_PERIOD_MS.  SIGHUP reloads the policy
- * if it is valid; SIGTERM/SIGINT leave the rules in place (fail closed).
+ * their mtime changes or every minute (the schedule is engine/schedule.c's:
+ * engine_sched_*).  SIGHUP reloads the policy if it is valid;
+ * SIGTERM/SIGINT leave the rules in place (fail closed).
  *
  * One thread; it sleeps in poll() on a signalfd until the earliest due
  * time.  Each cycle's allocations are freed by the cycle (a fresh DNS
@@ -30,7 +31,6 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <syslog.h>
 #include <time.h>
@@ -38,19 +38,11 @@
 
 #define USAGE "[-f POLICY] [--state-dir DIR] [-d] [-v] [--metrics FILE]\n" \
 	"       [--allow-missing-interfaces]"
-#define LIST_PERIOD_MS 60000    /* lists are read again at least this often */
-#define LIST_STAT_MS 2000       /* and their mtime looked at this often */
-#define LOCK_RETRY_MS 5000      /* after the lock was busy */
-#define CHECK_MAX_MS 60000      /* the kernel's table is compared at least this often */
-#define CHECK_MIN_MS 1000
 
 struct daemon {
 	struct common_opts o;
 	struct policy *p;
-	struct srcset src;
-	uint64_t *due;          /* per source, monotonic ms */
-	uint64_t next_stat;     /* lists' mtimes */
-	uint64_t next_check;    /* the kernel's table, even when no source is due */
+	struct engine_sched sched;      /* the sources and when each is due */
 	FILE *log;
 	int sfd;                /* signalfd of SIGHUP */
 	int stop;               /* signalfd of SIGTERM and SIGINT, also watched
@@ -153,79 +145,6 @@ static FILE *log_open(bool foreground)
 	return f;
 }
 
-/* ---- the schedule ------------------------------------------------------ */
-
-static double rnd(void)
-{
-	return (double)random() / ((double)RAND_MAX + 1.0);
-}
-
-static void reschedule(struct daemon *dm, uint64_t now)
-{
-	for (size_t i = 0; i < dm->src.n; i++) {
-		struct src *x = &dm->src.v[i];
-
-		if (!x->due)
-			continue;
-		if (x->kind == STATE_LIST)
-			dm->due[i] = now + LIST_PERIOD_MS;
-		else
-			dm->due[i] = now + sched_delay_ms(x->status == SRC_FRESH ? x->ttl : 0,
-							  &dm->p->resolve, rnd());
-		x->due = false;
-	}
-}
-
-static bool list_touched(struct src *x)
-{
-	struct stat sb;
-
-	if (stat(x->key, &sb) < 0)
-		return x->mtime != 0;
-	return (int64_t)sb.st_mtime != x->mtime;
-}
-
-/* Marks what is due at `now`; true if anything is. */
-static bool mark_due(struct daemon *dm, uint64_t now)
-{
-	bool any = false, stat_now = now >= dm->next_stat;
-
-	if (stat_now)
-		dm->next_stat = now + LIST_STAT_MS;
-	for (size_t i = 0; i < dm->src.n; i++) {
-		struct src *x = &dm->src.v[i];
-
-		x->due = dm->due[i] <= now ||
-			 (stat_now && x->kind == STATE_LIST && list_touched(x));
-		any |= x->due;
-	}
-	return any;
-}
-
-static int wait_ms(const struct daemon *dm, uint64_t now)
-{
-	uint64_t next = dm->next_stat < dm->next_check ? dm->next_stat : dm->next_check;
-
-	for (size_t i = 0; i < dm->src.n; i++)
-		if (dm->due[i] < next)
-			next = dm->due[i];
-	if (next <= now)
-		return 0;
-	return next - now > 3600000 ? 3600000 : (int)(next - now);
-}
-
-/* How often the kernel's table is compared with what it should be when
- * no source is due: someone may have flushed or edited it.  As often as
- * the policy lets a DNS answer be trusted (resolve.ttl_min), between
- * CHECK_MIN_MS and CHECK_MAX_MS.  A cycle with nothing due reads only the
- * state and the table: no DNS, no list file. */
-static uint64_t check_period_ms(const struct policy *p)
-{
-	uint64_t ms = (uint64_t)p->resolve.ttl_min * 1000;
-
-	return ms < CHECK_MIN_MS ? CHECK_MIN_MS : ms > CHECK_MAX_MS ? CHECK_MAX_MS : ms;
-}
-
 /* ---- cycles ------------------------------------------------------------ */
 
 static void status(struct daemon *dm, const struct engine_refresh *r, int ret)
@@ -233,7 +152,7 @@ static void status(struct daemon *dm, const struct engine_refresh *r, int ret)
 	struct strbuf sb = { 0 };
 
 	sb_addf(&sb, "STATUS=%zu partners, %zu sources; last refresh %s: %u changed,"
-		" %u failed, %u refused", dm->p->npartners, dm->src.n,
+		" %u failed, %u refused", dm->p->npartners, dm->sched.src->n,
 		ret ? "failed" : "ok", r->changed, r->failed, r->refused);
 	notify(sb.s);
 	sb_free(&sb);
@@ -255,7 +174,7 @@ static void record(const struct daemon *dm, const struct engine_refresh *r, int 
  * (the due sources stay due and are tried again shortly). */
 static bool cycle(struct daemon *dm)
 {
-	struct engine_refresh r = { .p = dm->p, .src = &dm->src, .state_dir = dm->o.state_dir,
+	struct engine_refresh r = { .p = dm->p, .src = dm->sched.src, .state_dir = dm->o.state_dir,
 				    .verbose = dm->o.verbose, .out = dm->log,
 				    .reloaded = dm->ran && dm->ran != dm->p->digest };
 	struct diag d;
@@ -264,10 +183,7 @@ static bool cycle(struct daemon *dm)
 	diag_init(&d, dm->log);
 	lock = state_lock(dm->o.state_dir, LOCK_WAIT_MS, &d);
 	if (lock < 0) {
-		for (size_t i = 0; i < dm->src.n; i++)
-			if (dm->src.v[i].due)
-				dm->due[i] = now_ms() + LOCK_RETRY_MS;
-		dm->next_check = now_ms() + LOCK_RETRY_MS;
+		engine_sched_busy(&dm->sched, now_ms());
 		return false;
 	}
 	ret = engine_refresh_cycle(&r, &d);
@@ -275,10 +191,9 @@ static bool cycle(struct daemon *dm)
 	dm->ran = dm->p->digest;
 	record(dm, &r, ret || d.errors, &d);
 	dm->cycles++;
-	dm->next_check = now_ms() + check_period_ms(dm->p);
+	engine_sched_done(&dm->sched, now_ms());
 	status(dm, &r, ret);
 	fflush(dm->log);
-	reschedule(dm, now_ms());
 	/* A cycle frees all it built (the table image, the IRs), but glibc
 	 * keeps freed heap pages, and after the first free of an mmapped
 	 * buffer it raises its mmap threshold: the next ones come from the
@@ -291,20 +206,7 @@ static bool cycle(struct daemon *dm)
  * else only lists are (the start: the state is enough to protect). */
 static void sources_init(struct daemon *dm, bool dns_now)
 {
-	uint64_t now = now_ms();
-
-	srcset_free(&dm->src);
-	srcset_build(dm->p, &dm->src);
-	free(dm->due);
-	dm->due = xcalloc(dm->src.n + 1, sizeof(*dm->due));
-	for (size_t i = 0; i < dm->src.n; i++) {
-		struct src *x = &dm->src.v[i];
-
-		x->due = x->kind == STATE_LIST || dns_now;
-		dm->due[i] = x->due ? now : now + 1;
-	}
-	dm->next_stat = now + LIST_STAT_MS;
-	dm->next_check = now + check_period_ms(dm->p);
+	engine_sched_init(&dm->sched, dm->p, dns_now, now_ms());
 }
 
 static void reload(struct daemon *dm)
@@ -384,7 +286,7 @@ static void loop(struct daemon *dm)
 		uint64_t now = now_ms();
 		int sig;
 
-		if (poll(pfd, 2, wait_ms(dm, now)) < 0 && errno != EINTR)
+		if (poll(pfd, 2, engine_sched_wait_ms(&dm->sched, now)) < 0 && errno != EINTR)
 			break;
 		sig = pfd[0].revents & POLLIN ? signal_take(dm->stop) : 0;
 		if (sig == SIGTERM || sig == SIGINT)
@@ -394,8 +296,7 @@ static void loop(struct daemon *dm)
 			reload(dm);
 			continue;
 		}
-		now = now_ms();
-		if (mark_due(dm, now) || now >= dm->next_check)
+		if (engine_sched_due(&dm->sched, now_ms()))
 			cycle(dm);
 	}
 }
@@ -486,9 +387,7 @@ static int run(struct daemon *dm)
 	/* Protected at once from the state; then every name asked now. */
 	sources_init(dm, false);
 	cycle(dm);
-	for (size_t i = 0; i < dm->src.n; i++)
-		if (dm->src.v[i].kind != STATE_LIST)
-			dm->due[i] = now_ms();
+	engine_sched_names_now(&dm->sched, now_ms());
 	notify("READY=1");
 	loop(dm);
 	notify("STOPPING=1");
@@ -520,8 +419,7 @@ int daemon_main(int argc, const char *argv[])
 	if (!dm.p)
 		return EXIT_ERROR;
 	rc = run(&dm);
-	srcset_free(&dm.src);
-	free(dm.due);
+	engine_sched_free(&dm.sched);
 	policy_free(dm.p);
 	return rc;
 }

@@ -2,20 +2,29 @@
  * (DESIGN.md: read live -> diff -> final guard -> commit), inside
  * libfedwall so that unit tests reach it (tests/unit/test_engine.c):
  *
- *   - the apply loop of apply, apply --confirm, refresh and the daemon
- *     (engine_apply: read, build, diff, guard, commit, retry when the
- *     ruleset moved; engine/apply.c);
+ *   - the apply loop of apply, apply --confirm, refresh, the daemon and
+ *     the rollback (engine_apply: read, build, diff, guard, commit, retry
+ *     when the ruleset moved; engine/apply.c);
  *   - the live table's cache in the state directory (engine_live_*;
  *     engine/cache.c);
  *   - each partner's addresses in the live table (engine/addrs.c);
  *   - the check that a host-mode policy's interfaces exist (iface.c);
  *   - the final guard (guard.c), the last look before every commit;
+ *   - the ruleset a policy asks for, offline or --resolve (engine_want_build;
+ *     want.c) and what an apply would change (engine_plan; plan.c);
  *   - the refresh cycle of refresh and the daemon (engine_refresh_cycle;
- *     engine/refresh.c) and the record of the last refresh (record.c);
+ *     engine/refresh.c), the incremental refresh (engine_incr; incr.c)
+ *     and the record of the last refresh (record.c);
+ *   - the daemon's schedule: when each source is due, the table's check,
+ *     the sleep, the backoff (engine_sched_*; schedule.c);
  *   - apply --confirm's snapshot of the table before and the rollback to
- *     it (engine_snapshot_want, engine_rollback; engine/rollback.c).
+ *     it (engine_snapshot_want, engine_rollback; engine/rollback.c), its
+ *     watcher and pending record (engine_confirm_*; confirm.c);
+ *   - what the live table says per partner (engine_stats; stats.c) and
+ *     the Prometheus metrics of status and the metrics file of refresh
+ *     and the daemon (engine_metrics_*; metrics.c).
  *
- * The daemon's schedule is still in cli/ (issue 14 moves it here).
+ * cli/ keeps each verb's options, output and exit status.
  * Return convention: what talks to the kernel or the file system returns
  * 0 or -errno, reported through `d`.
  *
@@ -529,5 +538,58 @@ char *engine_confirm_marker(const char *state_dir, uint64_t *token);
 /* Prints to `out` a pending apply --confirm and the note an earlier
  * rollback left in the state directory; `clear` removes that note. */
 void engine_confirm_notes(const char *state_dir, bool clear, FILE *out);
+
+/* ---- the daemon's schedule (engine/schedule.c) -------------------------- */
+
+#define ENGINE_LIST_PERIOD_MS 60000     /* lists are read again at least this often */
+#define ENGINE_LIST_STAT_MS 2000        /* and their mtime looked at this often */
+#define ENGINE_LOCK_RETRY_MS 5000       /* after the lock was busy */
+#define ENGINE_CHECK_MAX_MS 60000       /* the table is compared at least this often */
+#define ENGINE_CHECK_MIN_MS 1000
+#define ENGINE_WAIT_MAX_MS 3600000      /* the longest sleep */
+
+/* When each source of a policy is due and when the next cycle is.  All
+ * times are milliseconds of the caller's monotonic clock (`now`). */
+struct engine_sched {
+	const struct policy *p;         /* borrowed */
+	struct srcset *src;             /* owned: the policy's sources; their `due`
+					 * flags are what the next cycle does */
+	uint64_t *due;                  /* per source: when it is due */
+	uint64_t next_stat;             /* lists' mtimes looked at */
+	uint64_t next_check;            /* the kernel's table compared, even when no
+					 * source is due */
+	double (*rnd)(void);            /* the jitter's draw in [0, 1), set by the
+					 * caller; NULL: random() */
+};
+
+/* (Re)builds the schedule of p's sources (s zeroed, or initialised
+ * before: what it held is freed): lists due at once, names too when
+ * `dns_now`, else just after (the start: the state is enough to
+ * protect). */
+void engine_sched_init(struct engine_sched *s, const struct policy *p, bool dns_now,
+		       uint64_t now);
+void engine_sched_free(struct engine_sched *s);
+
+/* Sets each source's `due` flag (its time came, or it is a list whose
+ * mtime changed, looked at every ENGINE_LIST_STAT_MS); whether a cycle is
+ * due: a source is, or the table's check (every resolve.ttl_min, between
+ * ENGINE_CHECK_MIN_MS and ENGINE_CHECK_MAX_MS). */
+bool engine_sched_due(struct engine_sched *s, uint64_t now);
+
+/* After a cycle: each source that was due is due again (a list after
+ * ENGINE_LIST_PERIOD_MS; a name at its TTL, or at ttl_min after a failure,
+ * jittered: sched_delay_ms), its flag cleared; the next check set. */
+void engine_sched_done(struct engine_sched *s, uint64_t now);
+
+/* The lock was busy: what was due, and the check, are tried again after
+ * ENGINE_LOCK_RETRY_MS. */
+void engine_sched_busy(struct engine_sched *s, uint64_t now);
+
+/* Every name due now (after the start's cycle from the state). */
+void engine_sched_names_now(struct engine_sched *s, uint64_t now);
+
+/* How long to sleep until the next due time (0: now), at most
+ * ENGINE_WAIT_MAX_MS. */
+int engine_sched_wait_ms(const struct engine_sched *s, uint64_t now);
 
 #endif
