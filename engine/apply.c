@@ -1,5 +1,5 @@
-/* apply.c - the apply loop apply, apply --confirm, refresh and the
- * daemon share: read the live table (from the cache when its key holds),
+/* apply.c - the apply loop apply, apply --confirm, refresh, the daemon
+ * and apply --confirm's rollback share: read the live table (from the cache when its key holds),
  * build what is wanted from it, diff, the final guard, commit in one
  * transaction checked against the generation read, keep the cache in
  * step; read again and build again when the ruleset moved in between.
@@ -132,66 +132,87 @@ static int unchanged(const char *table, uint32_t genid, const struct engine_appl
 	return 0;
 }
 
-/* One read-diff-commit round.  -ERESTART: the ruleset moved, try again
- * (`fresh`: reading the table back, whatever the cache says). */
+/* One read-diff-commit round: what it read and built. */
+struct round {
+	struct nft_ctx *ctx;
+	const struct engine_apply_opts *o;
+	struct engine_cache cc;
+	struct engine_live got;         /* got.rs: the live table, owned */
+	const struct ir_ruleset *want;
+	struct ir_diff diff;            /* live -> want */
+};
+
+/* Commits rd->diff (not empty) against the generation read and keeps the
+ * cache in step. */
+static int commit(struct round *rd, struct engine_applied *res, struct diag *d)
+{
+	const struct ir_ruleset *want = rd->want;
+	struct ir_ruleset *live = rd->got.rs;
+	struct nft_commit_result cr;
+	int ret;
+
+	if (rd->o->verbose && rd->diff.structural)
+		diag_note(d, NULL, "replacing table inet %s: %s", want->table, rd->diff.why);
+	ret = nft_commit(rd->ctx, live, want, &rd->diff, rd->got.genid, &cr, d);
+	if (ret)
+		return ret;
+	res->changed = true;
+	res->replaced = cr.replaced;
+	if (rd->diff.structural && rd->diff.why)
+		snprintf(res->why, sizeof(res->why), "%s", rd->diff.why);
+	summary(rd->o->out, live, want, &rd->diff, res);
+	cache_after(rd->ctx, &rd->cc, live, want, &rd->diff, &cr, d);
+	return 0;
+}
+
+/* One round.  -ERESTART: the ruleset moved, try again (`fresh`: reading
+ * the table back, whatever the cache says); so is an interrupted read
+ * with o->retry_read. */
 static int apply_once(struct nft_ctx *ctx, const char *table, const struct engine_apply_opts *o,
 		      bool fresh, struct engine_applied *res, struct diag *d)
 {
-	struct engine_cache cc = { o->cache_dir, o->verbose, o->inputs ? *o->inputs : 0 };
-	struct nft_commit_result cr;
-	struct engine_live got = { 0 };
-	const struct ir_ruleset *want;
-	struct ir_diff diff = { 0 };
-	struct ir_ruleset *live;
+	struct round rd = { .ctx = ctx, .o = o,
+			    .cc = { o->cache_dir, o->verbose, o->inputs ? *o->inputs : 0 } };
 	int ret;
 
-	if (!fresh && engine_live_unchanged(ctx, table, &cc, &got.genid))
-		return unchanged(table, got.genid, o, res, d);
-	ret = engine_live_get(ctx, table, &cc, fresh, &got, d);
-	live = got.rs;
+	if (!fresh && engine_live_unchanged(ctx, table, &rd.cc, &rd.got.genid))
+		return unchanged(table, rd.got.genid, o, res, d);
+	ret = engine_live_get(ctx, table, &rd.cc, fresh, &rd.got, d);
 	if (ret)
-		return ret;
+		return ret == -EAGAIN && o->retry_read ? -ERESTART : ret;
 	if (o->live_inputs)
-		*o->live_inputs = got.cached ? got.inputs : 0;
-	want = o->want(o->arg, live, d);
-	if (!want) {
+		*o->live_inputs = rd.got.cached ? rd.got.inputs : 0;
+	rd.want = o->want(o->arg, rd.got.rs, d);
+	if (!rd.want) {
 		ret = -EINVAL;
 		goto out_free;
 	}
+	rd.cc.inputs = o->inputs ? *o->inputs : 0;     /* `want` may have said no */
+	engine_diff(ctx, rd.got.rs, rd.want, &rd.diff);
 	/* The final guard: whatever path built `want`, nothing wider than
 	 * the guards reaches the kernel. */
-	ret = engine_guard(o->policy, want, d);
+	if (!o->guard_changes_only || !ir_diff_empty(&rd.diff))
+		ret = engine_guard(o->policy, rd.want, d);
 	if (ret)
 		goto out_free;
-	cc.inputs = o->inputs ? *o->inputs : 0;        /* `want` may have said no */
-	engine_diff(ctx, live, want, &diff);
-	if (ir_diff_empty(&diff)) {
-		if (o->out)
-			fprintf(o->out, "fedwall: table inet %s: no changes\n", table);
-		if (!got.cached || cc.inputs)   /* with the inputs: next time, no work */
-			engine_live_put(ctx, &cc, live, got.genid, d);
+	if (!ir_diff_empty(&rd.diff)) {
+		ret = commit(&rd, res, d);
 		goto out_free;
 	}
-	if (o->verbose && diff.structural)
-		diag_note(d, NULL, "replacing table inet %s: %s", table, diff.why);
-	ret = nft_commit(ctx, live, want, &diff, got.genid, &cr, d);
-	if (!ret) {
-		res->changed = true;
-		res->replaced = cr.replaced;
-		if (diff.structural && diff.why)
-			snprintf(res->why, sizeof(res->why), "%s", diff.why);
-		summary(o->out, live, want, &diff, res);
-		cache_after(ctx, &cc, live, want, &diff, &cr, d);
-	}
+	if (o->out)
+		fprintf(o->out, "fedwall: table inet %s: no changes\n", table);
+	if (!rd.got.cached || rd.cc.inputs)     /* with the inputs: next time, no work */
+		engine_live_put(ctx, &rd.cc, rd.got.rs, rd.got.genid, d);
 out_free:
-	ir_diff_free(&diff);
-	ir_free(live);
+	ir_diff_free(&rd.diff);
+	ir_free(rd.got.rs);
 	return ret;
 }
 
 int engine_apply(const char *table, const struct engine_apply_opts *o,
 		 struct engine_applied *res, struct diag *d)
 {
+	unsigned tries = o->tries ? o->tries : APPLY_TRIES;
 	struct nft_ctx *ctx;
 	int ret = nft_open(&ctx);
 
@@ -200,7 +221,7 @@ int engine_apply(const char *table, const struct engine_apply_opts *o,
 		diag_error(d, NULL, "cannot talk to nf_tables: %s", strerror(-ret));
 		return ret;
 	}
-	for (int i = 0; i < APPLY_TRIES; i++) {
+	for (unsigned i = 0; i < tries; i++) {
 		ret = apply_once(ctx, table, o, i > 0, res, d);
 		if (ret != -ERESTART)
 			break;
@@ -209,7 +230,7 @@ int engine_apply(const char *table, const struct engine_apply_opts *o,
 	}
 	if (ret == -ERESTART)
 		diag_error(d, NULL, "the ruleset kept changing under fedwall; gave up after"
-			   " %d tries, nothing applied", APPLY_TRIES);
+			   " %u tries, nothing applied", tries);
 	else if (ret && ret != -EINVAL && !d->errors)
 		diag_error(d, NULL, "apply failed: %s", strerror(-ret));
 	else if (ret && ret != -EINVAL)

@@ -189,6 +189,15 @@ struct engine_apply_opts {
 	 * cache with one (else 0), so that `want` may patch it rather than
 	 * build it again (the incremental refresh). */
 	uint64_t *live_inputs;
+	/* How many times the table is read and `want` built when the
+	 * ruleset moves before the commit; 0: 3 (the rollback: 10). */
+	unsigned tries;
+	/* A read the kernel interrupted because the ruleset changed
+	 * (-EAGAIN) is another try, not a failure (the rollback). */
+	bool retry_read;
+	/* The final guard only when something is to be committed: a table
+	 * that is `want` already stays as it is (the rollback). */
+	bool guard_changes_only;
 };
 
 /* What engine_apply() did. */
@@ -365,13 +374,13 @@ const struct ir_ruleset *engine_snapshot_want(void *arg, const struct ir_ruleset
 					     struct diag *d);
 
 /* Turns table inet `table` back into `prev` (borrowed; NULL: deletes the
- * table, nothing when there is none), whatever was done to it since: a
- * read back (never the cache), diff, final guard (engine_guard, p's
- * guards, or the defaults when p is NULL) when something differs, and
- * one commit checked against the generation read; read again when the
- * ruleset moved, up to 10 times.  Changes the table only.  0 or -errno
- * after reporting (-EPERM: the guard refused; -ERESTART: it kept
- * moving). */
+ * table, nothing when there is none), whatever was done to it since:
+ * engine_apply with `prev` as what is wanted, quiet, the table read back
+ * every time (never the cache), the final guard (p's guards, or the
+ * defaults when p is NULL) only when something differs, and read again
+ * when the ruleset moved (or moved during the read), up to 10 times.
+ * Changes the table only.  0 or -errno after reporting (-EPERM: the
+ * guard refused; -ERESTART: it kept moving). */
 int engine_rollback(const char *table, const struct ir_ruleset *prev, const struct policy *p,
 		    struct diag *d);
 

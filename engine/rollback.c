@@ -1,9 +1,9 @@
 /* rollback.c - apply --confirm's way back: the snapshot of the table
  * before (engine_snapshot_want, engine_apply's want builder) and the
- * rollback to it (engine_rollback): a read, diff and commit like
- * apply's, retried when the ruleset moves, through the final guard.
- * Whatever someone did to the table in the meantime, the rollback
- * restores the table as it was. */
+ * rollback to it (engine_rollback): apply's loop (engine_apply), read
+ * back every time, retried when the ruleset moves, through the final
+ * guard.  Whatever someone did to the table in the meantime, the
+ * rollback restores the table as it was. */
 #include "engine/engine.h"
 #include "generator/generator.h"
 #include "generator/snapshot.h"
@@ -71,10 +71,17 @@ const struct ir_ruleset *engine_snapshot_want(void *arg, const struct ir_ruleset
 	return s->want;
 }
 
-/* Turns whatever is live now into `prev`, in one transaction: -ERESTART
- * from the commit (the ruleset moved) means read again. */
-int engine_rollback(const char *table, const struct ir_ruleset *prev, const struct policy *p,
-		    struct diag *d)
+static const struct ir_ruleset *given(void *arg, const struct ir_ruleset *live,
+				      struct diag *d)
+{
+	(void)live;
+	(void)d;
+	return arg;
+}
+
+/* No table before: the rollback deletes it, one transaction, nothing to
+ * diff or guard. */
+static int delete_table(const char *table, struct diag *d)
 {
 	struct nft_ctx *ctx;
 	int ret = nft_open(&ctx);
@@ -83,38 +90,25 @@ int engine_rollback(const char *table, const struct ir_ruleset *prev, const stru
 		diag_error(d, NULL, "cannot talk to nf_tables: %s", strerror(-ret));
 		return ret;
 	}
-	for (int i = 0; i < ROLLBACK_TRIES; i++) {
-		struct ir_ruleset *cur = NULL;
-		struct nft_commit_result cr;
-		struct ir_diff diff = { 0 };
-		uint32_t genid = 0;
-
-		ret = nft_read(ctx, table, &cur, &genid);
-		if (ret && ret != -ENOENT) {
-			diag_error(d, NULL, "cannot read table inet %s: %s", table,
-				   strerror(-ret));
-			if (ret == -EAGAIN)
-				continue;
-			break;
-		}
-		if (!prev) {
-			ret = ret == -ENOENT ? 0 : nft_delete_table(ctx, table, d);
-			ir_free(cur);
-			ret = ret == -ENOENT ? 0 : ret;
-			break;
-		}
-		ir_diff(ret == -ENOENT ? NULL : cur, prev, &diff);
-		if (nft_foreign(ctx))
-			diff.structural = true;
-		/* The rollback commits too: the final guard sees it. */
-		ret = ir_diff_empty(&diff) ? 0 : engine_guard(p, prev, d);
-		if (!ret && !ir_diff_empty(&diff))
-			ret = nft_commit(ctx, cur, prev, &diff, genid, &cr, d);
-		ir_diff_free(&diff);
-		ir_free(cur);
-		if (ret != -ERESTART)
-			break;
-	}
+	ret = nft_delete_table(ctx, table, d);
 	nft_close(ctx);
-	return ret;
+	return ret == -ENOENT ? 0 : ret;
+}
+
+/* engine_apply's loop, read back every time (the cache is apply's
+ * bookkeeping: what the rollback restores must not trust it), quiet,
+ * tried ROLLBACK_TRIES times (an interrupted read too: a rollback that
+ * gives up leaves the unconfirmed table), and guarded only when something
+ * is to be committed: a table that is `prev` already stays. */
+int engine_rollback(const char *table, const struct ir_ruleset *prev, const struct policy *p,
+		    struct diag *d)
+{
+	struct engine_apply_opts o = { .want = given, .arg = (void *)prev, .policy = p,
+				       .tries = ROLLBACK_TRIES, .retry_read = true,
+				       .guard_changes_only = true };
+	struct engine_applied res;
+
+	if (!prev)
+		return delete_table(table, d);
+	return engine_apply(table, &o, &res, d);
 }
