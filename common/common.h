@@ -141,6 +141,14 @@ size_t prefixes_merge(struct prefix *v, size_t n);
  * lie inside outer): at most one per bit between the two lengths. */
 void prefix_subtract(const struct prefix *outer, const struct prefix *hole,
 		     struct prefix *out, size_t *nout);
+/* The permutation that puts `v` in prefix_cmp order, stable (equal
+ * prefixes keep their input order): perm[k] is the index of the k-th.
+ * False, and perm untouched, when `v` is in that order already.  A radix
+ * sort of the bytes prefix_cmp compares, O(n): a list of 100k lines is
+ * sorted on every read, and qsort's memcmp calls cost ten times more. */
+bool prefixes_order(const struct prefix *v, size_t n, size_t *perm);
+/* Sorts `v` into prefix_cmp order (prefixes_order). */
+void prefixes_sort(struct prefix *v, size_t n);
 
 /* ---- ports ----------------------------------------------------------- */
 

@@ -49,6 +49,17 @@ void addr_list_free(struct addr_list *l);
  * line (or the file's errno), leaves `out` as it was and returns false. */
 bool list_read(const char *path, const struct guards *g, struct addr_list *out,
 	       struct diag *d);
+/* list_read(), and *id (may be NULL) the identity of the file read, or
+ * zero when it cannot vouch for the bytes read: the file changed while
+ * read, or its ctime is within LIST_RACY_NS of now (2 s on a file system
+ * without sub-second timestamps), when a second write in the same
+ * timestamp tick would go unseen.  Zero on failure too. */
+bool list_read_id(const char *path, const struct guards *g, struct addr_list *out,
+		  struct state_ident *id, struct diag *d);
+#define LIST_RACY_NS 50000000   /* 50 ms: a few of the kernel's timestamp ticks */
+struct stat;
+/* The identity state_ident keeps of a file stat() describes. */
+void list_ident(const struct stat *sb, struct state_ident *id);
 /* The same from memory (`len` bytes, NULs included); `name` is what the
  * locs and diagnostics call the file and must outlive `out`.  list_read()
  * refuses, before parsing, what is not a regular file (a FIFO, a
@@ -117,6 +128,8 @@ struct src {
 	enum state_from from;
 	int64_t confirmed;      /* unix time; 0 if never */
 	int64_t mtime;          /* lists: of the file last read */
+	struct state_ident ident;       /* lists: of the file read (list_read_id),
+					 * or the state's when it was unchanged */
 };
 
 struct srcset {

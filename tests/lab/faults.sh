@@ -78,8 +78,10 @@ alive() { [ -r "/proc/$1/status" ] && ! grep -q '^State:.*Z' "/proc/$1/status"; 
 dnsq() {
 	lab_exec h ss -uanH 'sport = :53' | awk '{ q += $2 } END { print q + 0 }'
 }
+# state_text FILE: the state (binary, format 2) as text (tools/state-text.py)
+state_text() { "$TOP/tools/state-text.py" "$1" 2>/dev/null; }
 # addrs: the state file's addr lines (what it vouches for), or "none"
-addrs() { grep '^addr ' "$ST/state" 2>/dev/null | sort | md5sum | cut -c1-12; }
+addrs() { state_text "$ST/state" | grep '^addr ' | sort | md5sum | cut -c1-12; }
 
 policy
 echo 198.51.100.12 >"$LIST"
@@ -363,9 +365,9 @@ dd if=/dev/zero of="$ST/fill" bs=4k 2>/dev/null
 echo 198.51.100.17 >"$LIST"; run 1
 chmod 620 "$LIST"; run 2
 chmod 644 "$LIST"; rm -f "$ST/fill"; run 3
-grep -c '^addr 198.51.100.17$' "$ST/state" >"$D/b.3.state"
+"$TOP/tools/state-text.py" "$ST/state" | grep -c '^addr 198.51.100.17$' >"$D/b.3.state"
 EOS
-NS=$LAB-h FEDWALL=$FEDWALL POLF=$POLF ST=$ST D=$D LIST=$LIST unshare -m sh "$D/behind.sh"
+NS=$LAB-h FEDWALL=$FEDWALL POLF=$POLF ST=$ST D=$D LIST=$LIST TOP=$TOP unshare -m sh "$D/behind.sh"
 b() { RC=$(cat "$D/b.$1.rc"); cp "$D/b.$1.out" "$D/out"; cp "$D/b.$1.err" "$D/err"
 	OUT=$(cat "$D/out"); ERR=$(cat "$D/err"); }
 b 1
