@@ -151,7 +151,11 @@ owner() { case $1 in sip*) W=sipco ;; av*) W=avco ;; chat*) W=chat ;; *) W=webco
 sibling_list() { case $1 in sip1) W=sip2 ;; sip2) W=sip1 ;; chat1) W=chat2 ;; chat2) W=chat1 ;; *) W= ;; esac; }
 NAMES="sip.sipco.example.test edge1.avco.example.test edge2.avco.example.test conf.webco.example.test"
 
-cat >"$POLF" <<EOF
+# policy: the policy; CHAT_SVC and WEB_DIR vary it (a structural change:
+# port classes and chains come and go)
+CHAT_SVC="xmpp-s2s, matrix-federation" WEB_DIR=outbound
+policy() {
+	cat >"$POLF" <<EOF
 version: 1
 partners:
   sipco:
@@ -165,7 +169,7 @@ partners:
     lists: [$L/av1.txt]
     hosts: [edge1.avco.example.test, edge2.avco.example.test]
   chat:
-    services: [xmpp-s2s, matrix-federation]
+    services: [$CHAT_SVC]
     direction: both
     lists: [$L/chat1.txt, $L/chat2.txt]
   guardco:
@@ -175,12 +179,14 @@ partners:
     lists: [$L/g1.txt, $L/g2.txt]
   webco:
     services: [web-conferencing, matrix-federation]
-    direction: outbound
+    direction: $WEB_DIR
     lists: [$L/web1.txt]
     hosts: [conf.webco.example.test]
 guards: {min_prefix_v4: 25, min_prefix_v6: 121, max_shrink: 75%}
 resolve: {timeout: 2s}
 EOF
+}
+policy
 
 cat >"$D/dns/dnsmasq.conf" <<EOF
 port=53
@@ -269,9 +275,14 @@ change() {
 		if pick_line "$F"; then adjacent "$W"; echo "$P" >>"$F"
 			WHAT="$WHAT; $f +$P (next to $W)"; fi ;;
 	10)
-		sibling_list $f
-		if [ -n "$W" ] && pick_line "$L/$W.txt"; then
-			echo "$W" >>"$F"; WHAT="$WHAT; $f +$W (a duplicate)"; fi ;;
+		sibling_list $f; _to=$W
+		rnd 2
+		if [ -n "$_to" ] && [ $R = 0 ] && pick_line "$L/$_to.txt"; then
+			echo "$W" >>"$F"; WHAT="$WHAT; $f +$W (a duplicate)"
+		elif [ -n "$_to" ] && [ "$(grep -c . "$F")" -gt 1 ] && pick_line "$F"; then
+			grep -vxF "$W" "$F" >"$F.new"; mv "$F.new" "$F"
+			echo "$W" >>"$L/$_to.txt"; WHAT="$WHAT; $W moved from $f to $_to"
+		fi ;;
 	11 | 12 | 13 | 14)
 		if [ "$(grep -c . "$F")" -gt 1 ] && pick_line "$F"; then
 			grep -vxF "$W" "$F" >"$F.new"; mv "$F.new" "$F"
@@ -311,7 +322,7 @@ fix() {
 }
 
 # ---- running fedwall in A and B ----------------------------------------------------
-# fa / fb ARGS...: fedwall -v in A (edge) / B (bee); $RC, $OUT, $ERR
+# fa / fb ARGS...: fedwall -v in A (edge) / B (bee); $RC, $D/out, $D/err
 fa() { lab_fw edge "$@" -v -f "$POLF" --state-dir "$STA"; }
 # (B also turns the incremental path off: FEDWALL_INCR=0; with an empty
 # state it has nothing to patch from anyway, which NBINC checks)
@@ -319,8 +330,6 @@ fb() {
 	lab_exec bee env FEDWALL_INCR=0 "$FEDWALL" "$@" -v -f "$POLF" --state-dir "$STB" \
 		>"$D/out" 2>"$D/err"
 	RC=$?
-	OUT=$(cat "$D/out")
-	ERR=$(cat "$D/err")
 }
 NFAIL=0
 # bad STEP WHAT...: one FAIL line naming the seed and the step; for the
@@ -341,12 +350,13 @@ errs() { grep -v ": note: partner '" "$D/$2" | sed "s/^/    $1: /" >&2; }
 
 # tbl HOST FILE: table inet fedwall of HOST into FILE, normalised: every
 # set's and map's elements one a line, sorted; blocks (sets, maps,
-# chains) sorted; counter values blanked.  FILE.el: "SET ELEMENT" lines.
+# chains) sorted; counter values blanked.  FILE.el: "SET ELEMENT" lines
+# (a set's match stops at its end: an empty map has no elements line).
 tbl() {
 	lab_exec "$1" nft list table inet fedwall 2>/dev/null | EL="$2.el" perl -0777 -ne '
 		s/packets \d+ bytes \d+/packets - bytes -/g;
 		my @el;
-		s{((?:set|map) (\S+) \{.*?)elements = \{(.*?)\}}{
+		s{((?:set|map) (\S+) \{(?:(?!\n\t\}).)*?)elements = \{(.*?)\}}{
 			my ($head, $set) = ($1, $2);
 			my @e = sort grep { length } map { s/^\s+|\s+$//g; $_ } split /,/, $3;
 			push @el, map { "$set $_\n" } @e;
@@ -408,11 +418,11 @@ GS=$((2 * STEPS / 3))
 [ $GS -gt $((GW + 2)) ] || GS=$((GW + 3))
 HELD='' NOTEBAD='' COUNTBAD='' NCOUNTED=0
 : >"$D/why.log"
-NINC=0 NFULL=0 NREF=0 NB1=0 NB2=0 NPLAN=0 NCOMMIT=0 NQUIET=0 NBINC=0
+NAPPLY=0 NINC=0 NFULL=0 NREF=0 NB1=0 NB2=0 NPLAN=0 NCOMMIT=0 NQUIET=0 NBINC=0
 
 step=0
 while [ $step -le "$STEPS" ]; do
-	WHAT='' DNS_CHANGED=''
+	WHAT='' DNS_CHANGED='' APPLY=''
 	lab_exec edge nft list table inet fedwall >"$D/pre.nft" 2>/dev/null || : >"$D/pre.nft"
 	tbl edge "$D/a.pre"
 	if [ $step = 0 ]; then
@@ -437,11 +447,19 @@ while [ $step -le "$STEPS" ]; do
 	else
 		# shellcheck disable=SC2086
 		for p in $HELD; do fix $p; done
-		rnd 20
+		rnd 25
 		case $R in
 		0 | 1) WHAT="${WHAT:-; nothing}" ;;
+		18)
+			if [ "$WEB_DIR" = outbound ]; then WEB_DIR=both; else WEB_DIR=outbound; fi
+			policy; WHAT="$WHAT; the policy: webco $WEB_DIR"; change ;;
+		19)
+			if [ "$CHAT_SVC" = xmpp-s2s ]; then CHAT_SVC="xmpp-s2s, matrix-federation"
+			else CHAT_SVC=xmpp-s2s; fi
+			policy; WHAT="$WHAT; the policy: chat [$CHAT_SVC]" ;;
+		20 | 21) change; APPLY=1 ;;
 		2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11) change ;;
-		12 | 13 | 14 | 15 | 16) change; change ;;
+		12 | 13 | 14 | 15 | 16 | 22 | 23) change; change ;;
 		*) change; change; change ;;
 		esac
 	fi
@@ -454,7 +472,21 @@ while [ $step -le "$STEPS" ]; do
 		dns_wait $DNS_CHANGED || bad $step "dnsmasq did not take the new answers"
 	fi
 
-	# A: the incremental refresh
+	# A: the incremental refresh; sometimes `fedwall apply` first, which
+	# takes the lists as they are and the state's DNS answers, and leaves
+	# a cache and an inputs digest the refresh must not take for what the
+	# state records (the guards of apply are not refresh's: it may commit
+	# a shrink refresh would refuse, so then only B2 is the reference)
+	if [ -n "$APPLY" ]; then
+		fa apply
+		WHAT="$WHAT; fedwall apply (exit $RC), then the refresh"
+		STEPWHAT=$WHAT
+		echo "$step; fedwall apply (exit $RC)" >>"$D/steps.log"
+		NAPPLY=$((NAPPLY + 1))
+		tbl edge "$D/a.mid"
+	else
+		cp "$D/a.pre" "$D/a.mid"; cp "$D/a.pre.el" "$D/a.mid.el"
+	fi
 	fa refresh
 	RCA=$RC
 	cp "$D/out" "$D/a.out"; cp "$D/err" "$D/a.err"
@@ -468,7 +500,7 @@ while [ $step -le "$STEPS" ]; do
 	# each refresh that changed the table says which way it went, once;
 	# an incremental one counts the elements it added and removed
 	_notes=$(grep -Ec 'fedwall: note: table inet fedwall: (incremental|full derivation):' "$D/a.err")
-	if cmp -s "$D/a.pre" "$D/a.post"; then
+	if cmp -s "$D/a.mid" "$D/a.post"; then
 		NQUIET=$((NQUIET + 1))
 	else
 		NCOMMIT=$((NCOMMIT + 1))
@@ -477,10 +509,16 @@ while [ $step -le "$STEPS" ]; do
 	sed -n 's/.*table inet fedwall: full derivation: //p' "$D/a.err" >>"$D/why.log"
 	_n=$(sed -En 's/.*table inet fedwall: incremental: .*[+]([0-9]+) -([0-9]+) element.*/+\1 -\2/p' "$D/a.err")
 	if [ -n "$_n" ]; then
-		_add=$(comm -13 "$D/a.pre.el" "$D/a.post.el" | wc -l)
-		_del=$(comm -23 "$D/a.pre.el" "$D/a.post.el" | wc -l)
+		_add=$(comm -13 "$D/a.mid.el" "$D/a.post.el" | wc -l)
+		_del=$(comm -23 "$D/a.mid.el" "$D/a.post.el" | wc -l)
 		NCOUNTED=$((NCOUNTED + 1))
-		[ "$_n" = "+$_add -$_del" ] || COUNTBAD="$COUNTBAD $step(said $_n, the table +$_add -$_del)"
+		if [ "$_n" != "+$_add -$_del" ]; then
+			COUNTBAD="$COUNTBAD $step(said $_n, the table +$_add -$_del)"
+			{ echo "step $step:$STEPWHAT"
+			  grep "incremental:" "$D/a.err"
+			  diff "$D/a.mid.el" "$D/a.post.el" | grep '^[<>]' | head -30
+			} | sed 's/^/    /' >>"$D/countbad"
+		fi
 	fi
 	refused=0
 	grep -q "refresh refused" "$D/a.err" && refused=1 && NREF=$((NREF + 1))
@@ -490,7 +528,9 @@ while [ $step -le "$STEPS" ]; do
 	fi
 
 	# B1: the same inputs derived afresh over A's table before the step
-	if derive_b pre; then
+	if [ -n "$APPLY" ] && [ $RCA -eq 0 ]; then
+		:
+	elif derive_b pre; then
 		NB1=$((NB1 + 1))
 		if ! cmp -s "$D/b.pre" "$D/a.post"; then
 			bad $step "A's table differs from B's fresh derivation over the same table (- B, + A)" &&
@@ -577,6 +617,7 @@ if [ $NCOUNTED -gt 0 ]; then
 		pass "incremental: the $NCOUNTED incremental notes count the elements that changed in the table (+A -R)"
 	else
 		fail "incremental: the incremental notes count the elements that changed in the table:$COUNTBAD"
+		cat "$D/countbad" >&2
 	fi
 fi
 # what the sequence did, so that a seed that never overlaps or never
@@ -586,7 +627,9 @@ echo "incremental: changes: $(kinds '[a-z0-9]* +[0-9a-f]')" \
 	"list lines added ($(kinds "another partner's") another partner's," \
 	"$(kinds '(in ') nested, $(kinds '(next to') adjacent, $(kinds 'a duplicate')" \
 	"duplicates), $(kinds '[a-z0-9]* -[0-9a-f]') removed, $(kinds "->[0-9]") replaced," \
-	"$(kinds 'example.test ->') DNS answers; $(kinds '; nothing') steps without any"
+	"$(kinds 'example.test ->') DNS answers, $(kinds 'moved from') lines moved to the" \
+	"partner's other list, $(kinds 'the policy:') policy edits; $(kinds 'fedwall apply')" \
+	"times apply before the refresh; $(kinds '; nothing') steps without any"
 if [ -s "$D/why.log" ]; then
 	echo "incremental: why A's refresh derived in full (partners and prefixes blanked):"
 	sed -E "s/'[^']*'/'X'/g; s/[0-9a-f:.]+\/[0-9]+/P/g" "$D/why.log" | sort | uniq -c | sort -rn |
