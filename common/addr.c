@@ -137,14 +137,12 @@ int prefix_cmp(const struct prefix *x, const struct prefix *y)
 		return x->family < y->family ? -1 : 1;
 	a = be64_at(x->a);
 	b = be64_at(y->a);
-	if (a == b && x->family == 6) {
+	if (a == b) {
 		a = be64_at(x->a + 8);
 		b = be64_at(y->a + 8);
 	}
 	if (a != b)
 		return a < b ? -1 : 1;
-	if (x->family != 6 && memcmp(x->a + 8, y->a + 8, 8))
-		return memcmp(x->a + 8, y->a + 8, 8) < 0 ? -1 : 1;
 	if (x->len != y->len)
 		return x->len < y->len ? -1 : 1;
 	return 0;

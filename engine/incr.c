@@ -95,21 +95,25 @@ static struct prefix *unique(const struct addr_list *l, size_t *n)
 	return v;
 }
 
-static void raw_changes(const struct addr_list *before, const struct addr_list *after,
-			pvec *out)
-{
-	size_t nb, na;
-	struct prefix *b = unique(before, &nb), *a = unique(after, &na);
-
-	minus(b, nb, a, na, out);
-	minus(a, na, b, nb, out);
-	free(b);
-	free(a);
-}
-
 static bool same_list(const struct addr_list *a, const struct addr_list *b)
 {
 	return a->n == b->n && (!a->n || !memcmp(a->v, b->v, a->n * sizeof(*a->v)));
+}
+
+/* Partner i's prefixes before and after as given (sorted, unique), the
+ * ones that came or left, and then both merged in place. */
+static void part_changed(struct part *t, const struct addr_list *before,
+			 const struct addr_list *after)
+{
+	t->old = unique(before, &t->nold);
+	t->now = unique(after, &t->nnow);
+	minus(t->old, t->nold, t->now, t->nnow, &t->raw);
+	minus(t->now, t->nnow, t->old, t->nold, &t->raw);
+	t->nold = prefixes_merge(t->old, t->nold);
+	t->nnow = prefixes_merge(t->now, t->nnow);
+	minus(t->old, t->nold, t->now, t->nnow, &t->del);
+	minus(t->now, t->nnow, t->old, t->nold, &t->add);
+	t->changed = t->add.n || t->del.n || t->raw.n;
 }
 
 static void parts_build(struct incr *c, const struct addr_list *before,
@@ -118,17 +122,13 @@ static void parts_build(struct incr *c, const struct addr_list *before,
 	for (size_t i = 0; i < c->n; i++) {
 		struct part *t = &c->pt[i];
 
-		t->now = merged(&after[i], &t->nnow);
-		if (same_list(&before[i], &after[i])) {
-			t->old = t->now;
-			t->nold = t->nnow;
+		if (!same_list(&before[i], &after[i])) {
+			part_changed(t, &before[i], &after[i]);
 			continue;
 		}
-		t->old = merged(&before[i], &t->nold);
-		minus(t->old, t->nold, t->now, t->nnow, &t->del);
-		minus(t->now, t->nnow, t->old, t->nold, &t->add);
-		raw_changes(&before[i], &after[i], &t->raw);
-		t->changed = t->add.n || t->del.n || t->raw.n;
+		t->now = merged(&after[i], &t->nnow);
+		t->old = t->now;
+		t->nold = t->nnow;
 	}
 }
 
