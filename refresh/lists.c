@@ -9,6 +9,15 @@
 #include <time.h>
 #include <unistd.h>
 
+void addr_list_reserve(struct addr_list *l, size_t more)
+{
+	if (l->cap - l->n >= more)
+		return;
+	l->cap = l->n + more > l->cap * 2 ? l->n + more : l->cap * 2;
+	l->v = xreallocarray(l->v, l->cap, sizeof(*l->v));
+	l->locs = xreallocarray(l->locs, l->cap, sizeof(*l->locs));
+}
+
 void addr_list_push(struct addr_list *l, const struct prefix *p, const struct loc *at)
 {
 	if (l->n == l->cap) {

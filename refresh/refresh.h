@@ -42,6 +42,9 @@ struct addr_list {
 };
 
 void addr_list_push(struct addr_list *l, const struct prefix *p, const struct loc *at);
+/* Room for `more` entries beyond l->n, so that a run of pushes copies
+ * the arrays at most once. */
+void addr_list_reserve(struct addr_list *l, size_t more);
 void addr_list_free(struct addr_list *l);
 
 /* Appends the addresses of list file `path` to `out`.  `g` (may be NULL)

@@ -383,12 +383,14 @@ bool srcset_fill(const struct policy *p, struct srcset *s, const struct state *s
 static void push_all(struct addr_list *out, const struct prefix *a, size_t n,
 		     const struct loc *at)
 {
+	addr_list_reserve(out, n);
 	for (size_t i = 0; i < n; i++)
 		addr_list_push(out, &a[i], at);
 }
 
 static void push_src(struct addr_list *out, const struct src *x)
 {
+	addr_list_reserve(out, x->naddrs);
 	for (size_t i = 0; i < x->naddrs; i++)
 		addr_list_push(out, &x->addrs[i], x->locs ? &x->locs[i] : &x->loc);
 }
