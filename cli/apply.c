@@ -7,7 +7,6 @@
 #include "cli.h"
 #include "engine/engine.h"
 #include "generator/generator.h"
-#include "nft/nft.h"
 #include "policy/policy.h"
 
 #include <errno.h>
