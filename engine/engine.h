@@ -296,6 +296,10 @@ struct addr_list *engine_proposed(const struct policy *p, const struct srcset *s
  * or apply (which never holds a partner back: it refuses the whole
  * policy instead). */
 uint64_t engine_inputs_digest(const struct policy *p, const struct addr_list *prop);
+/* The same digest straight from a refresh's sources (the inline
+ * addresses, then every fresh or kept source's), without building the
+ * lists: engine_inputs_digest(p, engine_proposed(p, s, NULL)). */
+uint64_t engine_sources_digest(const struct policy *p, const struct srcset *s);
 
 /* ---- the incremental refresh (engine/incr.c) ------------------------------ */
 

@@ -533,8 +533,10 @@ static void apply_patch(struct ir_set *s, struct setpatch *sp)
 	struct ir_elem *v = xreallocarray(NULL, s->nelems + sp->add.n + 1, sizeof(*v));
 	size_t n = 0, a = 0, d = 0;
 
-	qsort(sp->add.v, sp->add.n, sizeof(*sp->add.v), elem_qcmp);
-	qsort(sp->del.v, sp->del.n, sizeof(*sp->del.v), elem_qcmp);
+	if (sp->add.n > 1)
+		qsort(sp->add.v, sp->add.n, sizeof(*sp->add.v), elem_qcmp);
+	if (sp->del.n > 1)
+		qsort(sp->del.v, sp->del.n, sizeof(*sp->del.v), elem_qcmp);
 	for (size_t i = 0; i < s->nelems; i++) {
 		while (a < sp->add.n && ir_elem_cmp(&sp->add.v[a], &s->elems[i]) < 0)
 			v[n++] = sp->add.v[a++];

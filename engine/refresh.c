@@ -26,14 +26,18 @@ struct rctx {
 	struct ir_ruleset *want;
 	struct addr_list *before;       /* per partner, live in the kernel */
 	struct addr_list *after;        /* per partner, in `want` */
-	const struct addr_list *prop;   /* per partner, proposed: inline + sources */
+	struct addr_list *prop;         /* per partner, proposed: inline + sources;
+					 * built by the first build_want() (a run
+					 * that finds nothing changed needs none) */
 	char **refused;                 /* per partner: why the guards said no */
 	bool had_table;
 	uint64_t inputs;                /* engine_inputs_digest(); 0 once a partner is held back */
 	bool reloaded;                  /* engine_refresh.reloaded */
 	/* The incremental refresh (engine_incr): */
+	bool may_patch;                 /* the state can vouch for the table */
 	struct addr_list *old;          /* per partner, what the state says the
-					 * table was built from; NULL: no patching */
+					 * table was built from (built when first
+					 * wanted); NULL: no patching */
 	uint64_t old_inputs;            /* their digest */
 	uint64_t live_inputs;           /* engine_apply_opts.live_inputs */
 	struct engine_incr inc;         /* what the patch did */
@@ -172,6 +176,33 @@ static char *behind_hold(const struct rctx *c, size_t i, const struct ir_ruleset
 	return NULL;
 }
 
+/* Whether the state can vouch for what the table was built from: not
+ * behind it, and no source gone stale (stale addresses leave by the full
+ * derivation's rules).  Otherwise the table is not patched. */
+static bool state_vouches(const struct engine_refresh *r, const struct state *st)
+{
+	if (st->behind)
+		return false;
+	for (size_t i = 0; i < r->src->n; i++)
+		if (r->src->v[i].status == SRC_STALE)
+			return false;
+	return true;
+}
+
+/* What the state says each partner's table addresses were built from:
+ * its inline addresses and its sources' last known good. */
+static struct addr_list *old_proposed(const struct engine_refresh *r, const struct state *st,
+				      int64_t now)
+{
+	struct addr_list *old = xcalloc(r->p->npartners + 1, sizeof(*old));
+
+	for (size_t i = 0; i < r->p->npartners; i++) {
+		push_inline(&r->p->partners[i], &old[i]);
+		srcset_state_addrs(r->src, r->p, i, st, now, &old[i]);
+	}
+	return old;
+}
+
 /* FEDWALL_INCR: "0" never patches, "verify" checks every patch against
  * the full derivation (tests). */
 static const char *incr_mode(void)
@@ -226,7 +257,13 @@ static bool patch_verified(struct rctx *c, const struct ir_ruleset *want, struct
  * addresses make: 1; 0: derive it in full; -1 after an error. */
 static int try_patch(struct rctx *c, const struct ir_ruleset *live, struct diag *d)
 {
-	const char *why = no_patch(c, live);
+	const char *why;
+
+	if (c->may_patch && !c->old && live) {
+		c->old = old_proposed(c->r, c->st, c->now);
+		c->old_inputs = engine_inputs_digest(c->r->p, c->old);
+	}
+	why = no_patch(c, live);
 	struct ir_ruleset *want = NULL;
 
 	if (!why) {
@@ -262,6 +299,8 @@ static const struct ir_ruleset *build_want(void *arg, const struct ir_ruleset *l
 	int patched;
 
 	rctx_reset(c);
+	if (!c->prop)
+		c->prop = engine_proposed(p, c->r->src, NULL);
 	patched = try_patch(c, live, d);
 	if (patched)
 		goto out_free;
@@ -511,36 +550,31 @@ uint64_t engine_inputs_digest(const struct policy *p, const struct addr_list *pr
 	return h ? h : 1;
 }
 
-/* What the state says each partner's table addresses were built from
- * (its inline addresses and its sources' last known good), when the
- * state can vouch for the table: not behind it, and no source gone
- * stale (stale addresses leave by the full derivation's rules).  NULL
- * otherwise: the table is not patched. */
-static struct addr_list *old_proposed(const struct engine_refresh *r, const struct state *st,
-				      int64_t now)
+uint64_t engine_sources_digest(const struct policy *p, const struct srcset *s)
 {
-	struct addr_list *old;
+	uint64_t h = fnv1a64(FNV1A64_INIT, &p->digest, sizeof(p->digest)), sum = 0;
 
-	if (st->behind)
-		return NULL;
-	for (size_t i = 0; i < r->src->n; i++)
-		if (r->src->v[i].status == SRC_STALE)
-			return NULL;
-	old = xcalloc(r->p->npartners + 1, sizeof(*old));
-	for (size_t i = 0; i < r->p->npartners; i++) {
-		push_inline(&r->p->partners[i], &old[i]);
-		srcset_state_addrs(r->src, r->p, i, st, now, &old[i]);
+	for (size_t i = 0; i < p->npartners; i++)
+		for (size_t k = 0; k < p->partners[i].naddresses; k++)
+			sum += addr_mix(i, &p->partners[i].addresses[k].p);
+	for (size_t k = 0; k < s->n; k++) {
+		const struct src *x = &s->v[k];
+
+		if (x->status != SRC_FRESH && x->status != SRC_KEPT)
+			continue;
+		for (size_t j = 0; j < x->naddrs; j++)
+			sum += addr_mix(x->partner, &x->addrs[j]);
 	}
-	return old;
+	h = mix64(h ^ sum);
+	return h ? h : 1;
 }
 
 static int cycle_apply(struct engine_refresh *r, struct state *st, const char *path,
 		       int64_t now, struct diag *d)
 {
-	struct addr_list *prop = engine_proposed(r->p, r->src, NULL);
 	struct rctx c = { .r = r, .st = st, .now = now, .n = r->p->npartners,
-			  .prop = prop, .inputs = engine_inputs_digest(r->p, prop),
-			  .reloaded = r->reloaded, .old = old_proposed(r, st, now) };
+			  .inputs = engine_sources_digest(r->p, r->src),
+			  .reloaded = r->reloaded, .may_patch = state_vouches(r, st) };
 	struct engine_apply_opts ao = { .want = build_want, .arg = &c, .verbose = r->verbose,
 					.out = r->verbose ? r->out : NULL,
 					.cache_dir = r->state_dir, .inputs = &c.inputs,
@@ -550,8 +584,6 @@ static int cycle_apply(struct engine_refresh *r, struct state *st, const char *p
 
 	c.inc.padd = xcalloc(c.n + 1, sizeof(*c.inc.padd));
 	c.inc.pdel = xcalloc(c.n + 1, sizeof(*c.inc.pdel));
-	if (c.old)
-		c.old_inputs = engine_inputs_digest(r->p, c.old);
 	ret = engine_apply(r->p->table, &ao, &res, d);
 	report_refused(&c, d);
 	if (!ret && res.unchanged) {
@@ -562,7 +594,7 @@ static int cycle_apply(struct engine_refresh *r, struct state *st, const char *p
 		ret = save(&c, st, res.changed, path, d);
 	}
 	rctx_reset(&c);
-	lists_free(prop, c.n);
+	lists_free(c.prop, c.n);
 	lists_free(c.old, c.n);
 	free(c.inc.padd);
 	free(c.inc.pdel);

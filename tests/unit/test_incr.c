@@ -366,3 +366,49 @@ TEST(overlap_with_another_partner_derives)
 	ir_free(full);
 	policy_free(p);
 }
+
+/* A refresh digests its sources without building the proposed lists
+ * (engine_sources_digest): the same digest as the lists' (what apply and
+ * the cache store), whatever order, and a failed-and-unknown source
+ * contributes nothing to either. */
+TEST(sources_digest_is_the_lists_digest)
+{
+	struct policy *p = load();
+	struct srcset s = { 0 };
+	struct addr_list *prop;
+	uint64_t a, b;
+
+	CHECK(p != NULL);
+	if (!p)
+		return;
+	srcset_build(p, &s);
+	for (size_t k = 0; k < s.n; k++) {
+		struct src *x = &s.v[k];
+
+		x->status = k == 1 ? SRC_UNKNOWN : k % 2 ? SRC_KEPT : SRC_FRESH;
+		x->naddrs = 3;
+		x->addrs = xcalloc(3, sizeof(*x->addrs));
+		for (size_t j = 0; j < 3; j++)
+			x->addrs[j] = rand_prefix();
+	}
+	prop = engine_proposed(p, &s, NULL);
+	a = engine_sources_digest(p, &s);
+	b = engine_inputs_digest(p, prop);
+	CHECK(a == b);
+	/* the order of a source's addresses does not change it; another
+	 * address does */
+	{
+		struct prefix t = s.v[0].addrs[0];
+
+		s.v[0].addrs[0] = s.v[0].addrs[2];
+		s.v[0].addrs[2] = t;
+	}
+	CHECK(engine_sources_digest(p, &s) == a);
+	s.v[0].addrs[0] = s.v[0].addrs[1];
+	CHECK(engine_sources_digest(p, &s) != a);
+	for (size_t i = 0; i < NPART; i++)
+		addr_list_free(&prop[i]);
+	free(prop);
+	srcset_free(&s);
+	policy_free(p);
+}
