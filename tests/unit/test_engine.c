@@ -673,3 +673,116 @@ out_free:
 	ir_free(a);
 	ir_free(b);
 }
+
+/* ---- the daemon's schedule (engine/schedule.c) ---------------------------- */
+
+static double jitter_none(void)
+{
+	return 0.5;     /* sched_delay_ms: the middle of the jitter, no change */
+}
+
+static double jitter_least(void)
+{
+	return 0.0;     /* SCHED_JITTER_PCT earlier */
+}
+
+/* A policy with one host name and one list file `list` (ttl_min 30 s). */
+static struct policy *sched_policy(const char *list)
+{
+	char yaml[512];
+	struct diag d;
+	struct policy *p;
+
+	snprintf(yaml, sizeof(yaml), "version: 1\nedge:\n  addresses: [203.0.113.10]\n"
+		 "resolve: {ttl_min: 30s, ttl_max: 1h}\npartners:\n  contoso:\n"
+		 "    services: [sip-federation]\n    hosts: [sip.contoso.example]\n"
+		 "    lists: [%s]\n", list);
+	diag_init(&d, stderr);
+	p = policy_parse("sched.yaml", yaml, strlen(yaml), &d);
+	CHECK(p != NULL);
+	return p;
+}
+
+static size_t src_of(const struct engine_sched *s, enum state_kind kind)
+{
+	for (size_t i = 0; i < s->src->n; i++)
+		if (s->src->v[i].kind == kind)
+			return i;
+	CHECK(!"no such source");
+	return 0;
+}
+
+TEST(schedule_start_ttl_jitter_and_backoff)
+{
+	struct engine_sched s = { .rnd = jitter_none };
+	const uint64_t t0 = 1000000;
+	struct tmpdir t = { "", "" };
+	struct policy *p = NULL;
+	struct stat sb;
+	size_t h, l;
+
+	if (!tmpdir_make(&t) || !write_list(t.file, "192.0.2.1\n") || stat(t.file, &sb) ||
+	    !(p = sched_policy(t.file)))
+		goto out_free;
+	/* The start: lists at once, names just after (the state protects). */
+	engine_sched_init(&s, p, false, t0);
+	h = src_of(&s, STATE_HOST);
+	l = src_of(&s, STATE_LIST);
+	s.src->v[l].mtime = (int64_t)sb.st_mtime;       /* as the cycle read it */
+	CHECK(s.src->v[l].due && !s.src->v[h].due);
+	CHECK_INT(engine_sched_wait_ms(&s, t0), 0);
+	CHECK(engine_sched_due(&s, t0));
+	CHECK(s.src->v[l].due && !s.src->v[h].due);
+	engine_sched_done(&s, t0);
+	CHECK(!s.src->v[l].due);
+	CHECK_INT(s.due[l], t0 + ENGINE_LIST_PERIOD_MS);
+	CHECK_INT(s.next_check, t0 + 30000);            /* resolve.ttl_min */
+	/* After the start's cycle every name is asked. */
+	engine_sched_names_now(&s, t0);
+	CHECK(engine_sched_due(&s, t0 + 10));
+	CHECK(s.src->v[h].due && !s.src->v[l].due);
+	/* A failed name: again at ttl_min. */
+	s.src->v[h].status = SRC_KEPT;
+	engine_sched_done(&s, t0 + 10);
+	CHECK_INT(s.due[h], t0 + 10 + 30000);
+	/* Nothing due before the lists' mtime look (every 2 s). */
+	CHECK(!engine_sched_due(&s, t0 + 20));
+	CHECK_INT(engine_sched_wait_ms(&s, t0 + 20), ENGINE_LIST_STAT_MS - 20);
+	/* A fresh answer: at its TTL, jittered, clamped to ttl_max. */
+	CHECK(engine_sched_due(&s, t0 + 30010));
+	CHECK(s.src->v[h].due && !s.src->v[l].due);      /* the list is as read */
+	s.src->v[h].status = SRC_FRESH;
+	s.src->v[h].ttl = 120;
+	engine_sched_done(&s, t0 + 30010);
+	CHECK_INT(s.due[h], t0 + 30010 + 120000);
+	s.src->v[h].due = true;
+	s.rnd = jitter_least;
+	engine_sched_done(&s, t0 + 30010);
+	CHECK_INT(s.due[h], t0 + 30010 + 108000);
+	s.src->v[h].due = true;
+	s.src->v[h].ttl = 7200;
+	s.rnd = jitter_none;
+	engine_sched_done(&s, t0 + 30010);
+	CHECK_INT(s.due[h], t0 + 30010 + 3600000);
+	/* A list whose mtime changed is due at the next look, not before. */
+	s.src->v[l].mtime = 1;
+	CHECK(!engine_sched_due(&s, s.next_stat - 1));
+	CHECK(engine_sched_due(&s, s.next_stat));
+	CHECK(s.src->v[l].due && !s.src->v[h].due);
+	/* The lock was busy: what was due, and the check, after 5 s. */
+	engine_sched_busy(&s, t0 + 40000);
+	CHECK_INT(s.due[l], t0 + 40000 + ENGINE_LOCK_RETRY_MS);
+	CHECK_INT(s.due[h], t0 + 30010 + 3600000);
+	CHECK_INT(s.next_check, t0 + 40000 + ENGINE_LOCK_RETRY_MS);
+	/* Nothing due at all: the table is still compared every ttl_min. */
+	engine_sched_done(&s, t0 + 40000);
+	s.src->v[l].mtime = (int64_t)sb.st_mtime;
+	CHECK(!engine_sched_due(&s, t0 + 40000 + 29999));
+	CHECK(engine_sched_due(&s, t0 + 40000 + 30000));
+	CHECK(!s.src->v[l].due && !s.src->v[h].due);
+out_free:
+	engine_sched_free(&s);
+	policy_free(p);
+	unlink(t.file);
+	rmdir(t.dir);
+}
