@@ -296,12 +296,22 @@ struct addr_list *engine_proposed(const struct policy *p, const struct srcset *s
  * or apply (which never holds a partner back: it refuses the whole
  * policy instead). */
 uint64_t engine_inputs_digest(const struct policy *p, const struct addr_list *prop);
+/* The same over spans (one per partner, inline addresses included). */
+struct prefix_span;
+uint64_t engine_spans_digest(const struct policy *p, const struct prefix_span *sp);
 /* The same digest straight from a refresh's sources (the inline
  * addresses, then every fresh or kept source's), without building the
  * lists: engine_inputs_digest(p, engine_proposed(p, s, NULL)). */
 uint64_t engine_sources_digest(const struct policy *p, const struct srcset *s);
 
 /* ---- the incremental refresh (engine/incr.c) ------------------------------ */
+
+/* A run of prefixes borrowed from whoever holds them (a source, the
+ * state), in any order. */
+struct prefix_span {
+	const struct prefix *v;
+	size_t n;
+};
 
 /* What engine_incr() patched, or why it did not. */
 struct engine_incr {
@@ -327,7 +337,7 @@ struct engine_incr {
  * then decides (and refuses with the whole story).  Pure: no I/O.  The
  * result is the caller's to ir_free(); its locs borrow from `live`. */
 struct ir_ruleset *engine_incr(const struct policy *p, const struct ir_ruleset *live,
-			       const struct addr_list *before, const struct addr_list *after,
+			       const struct prefix_span *before, const struct prefix_span *after,
 			       bool force, struct engine_incr *out);
 
 /* ---- the record of the last refresh (engine/record.c) -------------------- */

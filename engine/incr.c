@@ -50,7 +50,7 @@ struct incr {
 	bool *known;
 };
 
-static struct prefix *merged(const struct addr_list *l, size_t *n)
+static struct prefix *merged(const struct prefix_span *l, size_t *n)
 {
 	struct prefix *v = xreallocarray(NULL, l->n ? l->n : 1, sizeof(*v));
 
@@ -80,7 +80,7 @@ static int prefix_qcmp(const void *x, const void *y)
 }
 
 /* A sorted copy without repeats. */
-static struct prefix *unique(const struct addr_list *l, size_t *n)
+static struct prefix *unique(const struct prefix_span *l, size_t *n)
 {
 	struct prefix *v = xreallocarray(NULL, l->n ? l->n : 1, sizeof(*v));
 	size_t k = 0;
@@ -95,15 +95,15 @@ static struct prefix *unique(const struct addr_list *l, size_t *n)
 	return v;
 }
 
-static bool same_list(const struct addr_list *a, const struct addr_list *b)
+static bool same_list(const struct prefix_span *a, const struct prefix_span *b)
 {
 	return a->n == b->n && (!a->n || !memcmp(a->v, b->v, a->n * sizeof(*a->v)));
 }
 
 /* Partner i's prefixes before and after as given (sorted, unique), the
  * ones that came or left, and then both merged in place. */
-static void part_changed(struct part *t, const struct addr_list *before,
-			 const struct addr_list *after)
+static void part_changed(struct part *t, const struct prefix_span *before,
+			 const struct prefix_span *after)
 {
 	t->old = unique(before, &t->nold);
 	t->now = unique(after, &t->nnow);
@@ -116,8 +116,8 @@ static void part_changed(struct part *t, const struct addr_list *before,
 	t->changed = t->add.n || t->del.n || t->raw.n;
 }
 
-static void parts_build(struct incr *c, const struct addr_list *before,
-			const struct addr_list *after)
+static void parts_build(struct incr *c, const struct prefix_span *before,
+			const struct prefix_span *after)
 {
 	for (size_t i = 0; i < c->n; i++) {
 		struct part *t = &c->pt[i];
@@ -267,7 +267,7 @@ static size_t live_count(const struct incr *c, size_t i)
 	size_t n;
 
 	engine_partner_addrs(c->live, c->p, all);
-	v = merged(&all[i], &n);
+	v = merged(&(struct prefix_span){ all[i].v, all[i].n }, &n);
 	free(v);
 	for (size_t k = 0; k < c->n; k++)
 		addr_list_free(&all[k]);
@@ -609,7 +609,7 @@ static bool checks(struct incr *c, bool force)
 }
 
 struct ir_ruleset *engine_incr(const struct policy *p, const struct ir_ruleset *live,
-			       const struct addr_list *before, const struct addr_list *after,
+			       const struct prefix_span *before, const struct prefix_span *after,
 			       bool force, struct engine_incr *out)
 {
 	struct incr c = { .p = p, .live = live, .n = p->npartners, .out = out };

@@ -35,9 +35,10 @@ struct rctx {
 	bool reloaded;                  /* engine_refresh.reloaded */
 	/* The incremental refresh (engine_incr): */
 	bool may_patch;                 /* the state can vouch for the table */
-	struct addr_list *old;          /* per partner, what the state says the
+	struct spans *old;              /* per partner, what the state says the
 					 * table was built from (built when first
 					 * wanted); NULL: no patching */
+	struct spans *given;            /* per partner, what the sources give */
 	uint64_t old_inputs;            /* their digest */
 	uint64_t live_inputs;           /* engine_apply_opts.live_inputs */
 	struct engine_incr inc;         /* what the patch did */
@@ -189,18 +190,97 @@ static bool state_vouches(const struct engine_refresh *r, const struct state *st
 	return true;
 }
 
-/* What the state says each partner's table addresses were built from:
- * its inline addresses and its sources' last known good. */
-static struct addr_list *old_proposed(const struct engine_refresh *r, const struct state *st,
-				      int64_t now)
-{
-	struct addr_list *old = xcalloc(r->p->npartners + 1, sizeof(*old));
+/* Per partner, the addresses a patch weighs, as spans: borrowed from
+ * the one array that holds them when there is one (a partner with one
+ * list and no inline addresses: no copy), else gathered into `own`. */
+struct spans {
+	struct prefix_span *v;
+	struct prefix **own;
+	size_t n;
+};
 
-	for (size_t i = 0; i < r->p->npartners; i++) {
-		push_inline(&r->p->partners[i], &old[i]);
-		srcset_state_addrs(r->src, r->p, i, st, now, &old[i]);
+typedef VEC(struct prefix_span) span_vec;
+
+static void spans_free(struct spans *sp)
+{
+	for (size_t i = 0; sp && i < sp->n; i++)
+		free(sp->own[i]);
+	if (sp) {
+		free(sp->own);
+		free(sp->v);
 	}
-	return old;
+	free(sp);
+}
+
+/* Partner i's span from its pieces (none empty). */
+static void spans_set(struct spans *sp, size_t i, const span_vec *pc)
+{
+	size_t total = 0, k = 0;
+	struct prefix *m;
+
+	if (pc->n == 1)
+		sp->v[i] = pc->v[0];
+	if (pc->n <= 1)
+		return;
+	for (size_t j = 0; j < pc->n; j++)
+		total += pc->v[j].n;
+	m = xreallocarray(NULL, total, sizeof(*m));
+	for (size_t j = 0; j < pc->n; j++) {
+		memcpy(m + k, pc->v[j].v, pc->v[j].n * sizeof(*m));
+		k += pc->v[j].n;
+	}
+	sp->own[i] = m;
+	sp->v[i] = (struct prefix_span){ m, total };
+}
+
+/* Partner i's inline addresses, then its sources' from `state` (their
+ * last known good not stale at `now`) or, state NULL, what they give
+ * now (fresh or kept): the order engine_proposed() builds them in. */
+static void spans_partner(const struct rctx *c, size_t i, const struct state *state,
+			  struct spans *sp)
+{
+	const struct partner *pt = &c->r->p->partners[i];
+	const struct srcset *s = c->r->src;
+	span_vec pc = { 0 };
+	struct prefix *inl = NULL;
+
+	if (pt->naddresses) {
+		inl = xreallocarray(NULL, pt->naddresses, sizeof(*inl));
+		for (size_t k = 0; k < pt->naddresses; k++)
+			inl[k] = pt->addresses[k].p;
+		VEC_PUSH(&pc, ((struct prefix_span){ inl, pt->naddresses }));
+	}
+	for (size_t k = 0; k < s->n; k++) {
+		const struct src *x = &s->v[k];
+		const struct state_entry *e;
+
+		if (x->partner != i)
+			continue;
+		e = state ? srcset_state_of(s, c->r->p, k, state, c->now) : NULL;
+		if (e && e->naddrs)
+			VEC_PUSH(&pc, ((struct prefix_span){ e->addrs, e->naddrs }));
+		else if (!state && x->naddrs &&
+			 (x->status == SRC_FRESH || x->status == SRC_KEPT))
+			VEC_PUSH(&pc, ((struct prefix_span){ x->addrs, x->naddrs }));
+	}
+	spans_set(sp, i, &pc);
+	if (sp->own[i] || !inl)
+		free(inl);
+	else
+		sp->own[i] = inl;       /* the span is the inline copy */
+	free(pc.v);
+}
+
+static struct spans *spans_build(const struct rctx *c, const struct state *state)
+{
+	struct spans *sp = xcalloc(1, sizeof(*sp));
+
+	sp->n = c->n;
+	sp->v = xcalloc(c->n + 1, sizeof(*sp->v));
+	sp->own = xcalloc(c->n + 1, sizeof(*sp->own));
+	for (size_t i = 0; i < c->n; i++)
+		spans_partner(c, i, state, sp);
+	return sp;
 }
 
 /* FEDWALL_INCR: "0" never patches, "verify" checks every patch against
@@ -260,14 +340,15 @@ static int try_patch(struct rctx *c, const struct ir_ruleset *live, struct diag 
 	const char *why;
 
 	if (c->may_patch && !c->old && live) {
-		c->old = old_proposed(c->r, c->st, c->now);
-		c->old_inputs = engine_inputs_digest(c->r->p, c->old);
+		c->old = spans_build(c, c->st);
+		c->given = spans_build(c, NULL);
+		c->old_inputs = engine_spans_digest(c->r->p, c->old->v);
 	}
 	why = no_patch(c, live);
 	struct ir_ruleset *want = NULL;
 
 	if (!why) {
-		want = engine_incr(c->r->p, live, c->old, c->prop, c->r->force, &c->inc);
+		want = engine_incr(c->r->p, live, c->old->v, c->given->v, c->r->force, &c->inc);
 		why = want ? NULL : c->inc.why;
 	}
 	if (want && !strcmp(incr_mode(), "verify") && !patch_verified(c, want, d)) {
@@ -539,20 +620,36 @@ static uint64_t addr_mix(size_t i, const struct prefix *p)
 	return mix64(mix64(a ^ ((uint64_t)i << 16 | (uint64_t)p->family << 8 | p->len)) ^ b);
 }
 
+static uint64_t digest_of(const struct policy *p, uint64_t sum)
+{
+	uint64_t h = mix64(fnv1a64(FNV1A64_INIT, &p->digest, sizeof(p->digest)) ^ sum);
+
+	return h ? h : 1;
+}
+
 uint64_t engine_inputs_digest(const struct policy *p, const struct addr_list *prop)
 {
-	uint64_t h = fnv1a64(FNV1A64_INIT, &p->digest, sizeof(p->digest)), sum = 0;
+	uint64_t sum = 0;
 
 	for (size_t i = 0; i < p->npartners; i++)
 		for (size_t k = 0; k < prop[i].n; k++)
 			sum += addr_mix(i, &prop[i].v[k]);
-	h = mix64(h ^ sum);
-	return h ? h : 1;
+	return digest_of(p, sum);
+}
+
+uint64_t engine_spans_digest(const struct policy *p, const struct prefix_span *sp)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < p->npartners; i++)
+		for (size_t k = 0; k < sp[i].n; k++)
+			sum += addr_mix(i, &sp[i].v[k]);
+	return digest_of(p, sum);
 }
 
 uint64_t engine_sources_digest(const struct policy *p, const struct srcset *s)
 {
-	uint64_t h = fnv1a64(FNV1A64_INIT, &p->digest, sizeof(p->digest)), sum = 0;
+	uint64_t sum = 0;
 
 	for (size_t i = 0; i < p->npartners; i++)
 		for (size_t k = 0; k < p->partners[i].naddresses; k++)
@@ -565,8 +662,7 @@ uint64_t engine_sources_digest(const struct policy *p, const struct srcset *s)
 		for (size_t j = 0; j < x->naddrs; j++)
 			sum += addr_mix(x->partner, &x->addrs[j]);
 	}
-	h = mix64(h ^ sum);
-	return h ? h : 1;
+	return digest_of(p, sum);
 }
 
 static int cycle_apply(struct engine_refresh *r, struct state *st, const char *path,
@@ -595,7 +691,8 @@ static int cycle_apply(struct engine_refresh *r, struct state *st, const char *p
 	}
 	rctx_reset(&c);
 	lists_free(c.prop, c.n);
-	lists_free(c.old, c.n);
+	spans_free(c.old);
+	spans_free(c.given);
 	free(c.inc.padd);
 	free(c.inc.pdel);
 	return ret;

@@ -164,6 +164,10 @@ bool srcset_fill(const struct policy *p, struct srcset *s, const struct state *s
 /* Appends partner i's addresses from its fresh and kept sources. */
 void srcset_partner_addrs(const struct srcset *s, size_t partner,
 			  struct addr_list *out);
+/* The state's last known good of source k (s->v[k]), unless stale at
+ * `now`; NULL when it has none.  Borrowed from `st`. */
+const struct state_entry *srcset_state_of(const struct srcset *s, const struct policy *p,
+					  size_t k, const struct state *st, int64_t now);
 /* Appends what the state holds (not stale at `now`) for partner i. */
 void srcset_state_addrs(const struct srcset *s, const struct policy *p, size_t partner,
 			const struct state *st, int64_t now, struct addr_list *out);

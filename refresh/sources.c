@@ -413,18 +413,23 @@ void srcset_stale_addrs(const struct srcset *s, size_t partner, struct addr_list
 			push_all(out, s->v[i].addrs, s->v[i].naddrs, &s->v[i].loc);
 }
 
+const struct state_entry *srcset_state_of(const struct srcset *s, const struct policy *p,
+					  size_t k, const struct state *st, int64_t now)
+{
+	const struct state_entry *e = state_lookup(st, s->v[k].kind, s->v[k].key);
+
+	return e && now - e->confirmed <= (int64_t)p->guards.stale_after ? e : NULL;
+}
+
 void srcset_state_addrs(const struct srcset *s, const struct policy *p, size_t partner,
 			const struct state *st, int64_t now, struct addr_list *out)
 {
 	for (size_t i = 0; i < s->n; i++) {
-		const struct src *x = &s->v[i];
-		const struct state_entry *e;
+		const struct state_entry *e = s->v[i].partner == partner
+					      ? srcset_state_of(s, p, i, st, now) : NULL;
 
-		if (x->partner != partner)
-			continue;
-		e = state_lookup(st, x->kind, x->key);
-		if (e && now - e->confirmed <= (int64_t)p->guards.stale_after)
-			push_all(out, e->addrs, e->naddrs, &x->loc);
+		if (e)
+			push_all(out, e->addrs, e->naddrs, &s->v[i].loc);
 	}
 }
 

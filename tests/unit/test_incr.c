@@ -180,6 +180,20 @@ static void check_counts(const struct policy *p, const struct ir_ruleset *live,
 	}
 }
 
+/* engine_incr over the lists' spans. */
+static struct ir_ruleset *incr(const struct policy *p, const struct ir_ruleset *live,
+			       const struct addr_list *before, const struct addr_list *after,
+			       struct engine_incr *out)
+{
+	struct prefix_span b[NPART], a[NPART];
+
+	for (size_t i = 0; i < NPART; i++) {
+		b[i] = (struct prefix_span){ before[i].v, before[i].n };
+		a[i] = (struct prefix_span){ after[i].v, after[i].n };
+	}
+	return engine_incr(p, live, b, a, false, out);
+}
+
 static unsigned n_patched, n_full, n_guarded, n_rounds;
 
 static void one_round(const struct policy *p)
@@ -208,7 +222,7 @@ static void one_round(const struct policy *p)
 	live = gen(p, before);
 	full = gen(p, after);
 	CHECK(live && full);
-	got = live && full ? engine_incr(p, live, before, after, false, &inc) : NULL;
+	got = live && full ? incr(p, live, before, after, &inc) : NULL;
 	n_rounds++;
 	if (got) {
 		n_patched++;
@@ -292,7 +306,7 @@ TEST(one_address_of_many)
 	}
 	live = gen(p, before);
 	full = gen(p, after);
-	got = engine_incr(p, live, before, after, false, &inc);
+	got = incr(p, live, before, after, &inc);
 	CHECK(got != NULL);
 	CHECK_INT((long)inc.npartners, 1);
 	CHECK_INT((long)inc.padd[1], 1);
@@ -327,7 +341,7 @@ static struct ir_ruleset *add_over_beta(const struct policy *p, size_t who,
 	addr_list_push(&after[who], &host, NULL);
 	live = gen(p, before);
 	*full = gen(p, after);
-	got = engine_incr(p, live, before, after, false, inc);
+	got = incr(p, live, before, after, inc);
 	ir_free(live);
 	for (size_t i = 0; i < NPART; i++) {
 		addr_list_free(&before[i]);
