@@ -316,6 +316,8 @@ static bool patch_verified(struct rctx *c, const struct ir_ruleset *want, struct
 	struct ir_diff diff = { 0 };
 	bool same;
 
+	if (!c->prop)
+		c->prop = engine_proposed(c->r->p, c->r->src, NULL);
 	for (size_t i = 0; i < c->n; i++)
 		extra[i] = (struct gen_addrs){ c->prop[i].v, c->prop[i].n, c->prop[i].locs };
 	full = gen_quiet(c->r->p, extra, false, d);
@@ -380,11 +382,11 @@ static const struct ir_ruleset *build_want(void *arg, const struct ir_ruleset *l
 	int patched;
 
 	rctx_reset(c);
-	if (!c->prop)
-		c->prop = engine_proposed(p, c->r->src, NULL);
 	patched = try_patch(c, live, d);
 	if (patched)
 		goto out_free;
+	if (!c->prop)
+		c->prop = engine_proposed(p, c->r->src, NULL);
 	c->refused = xcalloc(c->n + 1, sizeof(*c->refused));
 	c->before = xcalloc(c->n + 1, sizeof(*c->before));
 	c->after = xcalloc(c->n + 1, sizeof(*c->after));
