@@ -155,6 +155,21 @@ bool prefix_contains(const struct prefix *outer, const struct prefix *inner)
 	return bits_equal(outer->a, inner->a, outer->len);
 }
 
+size_t prefix_upper(const struct prefix *v, size_t n, const struct prefix *p)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (prefix_cmp(&v[mid], p) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 bool prefix_overlaps(const struct prefix *x, const struct prefix *y)
 {
 	return prefix_contains(x, y) || prefix_contains(y, x);
@@ -244,6 +259,20 @@ static unsigned rbyte(const struct rkey *r, unsigned k, unsigned nb)
 	return (unsigned)((k < 8 ? r->hi >> (56 - 8 * k) : r->lo >> (120 - 8 * k)) & 0xff);
 }
 
+
+/* Counts per byte value into where each value's run starts. */
+static void offsets(size_t count[256])
+{
+	size_t off = 0;
+
+	for (unsigned c = 0; c < 256; c++) {
+		size_t here = count[c];
+
+		count[c] = off;
+		off += here;
+	}
+}
+
 /* LSD radix sort of idx[0..n) (one family), least significant byte
  * first; a byte that all of them share costs one counting pass and no
  * move. */
@@ -256,18 +285,13 @@ static void radix_family(const struct prefix *v, size_t *idx, size_t n, unsigned
 		a[i] = (struct rkey){ be64_at(v[idx[i]].a), be64_at(v[idx[i]].a + 8),
 				      idx[i], v[idx[i]].len };
 	for (unsigned k = nb + 1; n > 1 && k-- > 0;) {
-		size_t count[256] = { 0 }, off = 0;
+		size_t count[256] = { 0 };
 
 		for (size_t i = 0; i < n; i++)
 			count[rbyte(&a[i], k, nb)]++;
 		if (count[rbyte(&a[0], k, nb)] == n)
 			continue;
-		for (unsigned c = 0; c < 256; c++) {
-			size_t here = count[c];
-
-			count[c] = off;
-			off += here;
-		}
+		offsets(count);
 		for (size_t i = 0; i < n; i++)
 			b[count[rbyte(&a[i], k, nb)]++] = a[i];
 		t = a;
@@ -297,18 +321,13 @@ static void radix_v4(const struct prefix *v, size_t *idx, size_t n)
 			(uint64_t)x[3] << 32 | (uint64_t)v[idx[i]].len << 24 | i);
 	}
 	for (unsigned shift = 24; n > 1 && shift < 64; shift += 8) {
-		size_t count[256] = { 0 }, off = 0;
+		size_t count[256] = { 0 };
 
 		for (size_t i = 0; i < n; i++)
 			count[(a[i] >> shift) & 0xff]++;
 		if (count[(a[0] >> shift) & 0xff] == n)
 			continue;
-		for (unsigned c = 0; c < 256; c++) {
-			size_t here = count[c];
-
-			count[c] = off;
-			off += here;
-		}
+		offsets(count);
 		for (size_t i = 0; i < n; i++)
 			b[count[(a[i] >> shift) & 0xff]++] = a[i];
 		t = a;

@@ -129,6 +129,9 @@ void prefix_mask(struct prefix *p);
 int prefix_cmp(const struct prefix *x, const struct prefix *y);
 bool prefix_contains(const struct prefix *outer, const struct prefix *inner);
 bool prefix_overlaps(const struct prefix *x, const struct prefix *y);
+/* The index of the first entry of v (n of them, prefix_cmp order) after
+ * p: where p would go, after any equal to it (binary search). */
+size_t prefix_upper(const struct prefix *v, size_t n, const struct prefix *p);
 /* First and last address of the prefix, as 16 (v6) or 4 (v4) bytes. */
 void prefix_first(const struct prefix *p, uint8_t out[16]);
 void prefix_last(const struct prefix *p, uint8_t out[16]);

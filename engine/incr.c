@@ -147,27 +147,12 @@ static void parts_free(struct incr *c)
 
 /* ---- may the change be patched? --------------------------------------- */
 
-/* Index of the first element of v (sorted) after p in prefix_cmp order. */
-static size_t upper(const struct prefix *v, size_t n, const struct prefix *p)
-{
-	size_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (prefix_cmp(&v[mid], p) <= 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
 
 /* Whether r overlaps an entry of v (sorted, disjoint): only the last
  * entry not after r can contain it, only the first after it lie in it. */
 static bool overlaps_any(const struct prefix *r, const struct prefix *v, size_t n)
 {
-	size_t k = upper(v, n, r);
+	size_t k = prefix_upper(v, n, r);
 
 	return (k > 0 && prefix_overlaps(&v[k - 1], r)) ||
 	       (k < n && prefix_overlaps(&v[k], r));
@@ -175,7 +160,7 @@ static bool overlaps_any(const struct prefix *r, const struct prefix *v, size_t 
 
 static bool covered(const struct prefix *r, const struct prefix *v, size_t n)
 {
-	size_t k = upper(v, n, r);
+	size_t k = prefix_upper(v, n, r);
 
 	return k > 0 && prefix_contains(&v[k - 1], r);
 }
@@ -244,7 +229,7 @@ static bool width_ok(struct incr *c, size_t i)
 	if (g->max_entries && t->nnow > g->max_entries)
 		return fail(c, "partner '%s': more entries than guards.max_entries%s", c->p->partners[i].name, NULL);
 	for (size_t k = 0; k < t->add.n; k++) {
-		size_t at = upper(t->now, t->nnow, &t->add.v[k]) - 1, lo = at, hi = at + 1;
+		size_t at = prefix_upper(t->now, t->nnow, &t->add.v[k]) - 1, lo = at, hi = at + 1;
 
 		while (lo > 0 && touching(&t->now[lo - 1], &t->now[lo]))
 			lo--;
@@ -429,7 +414,7 @@ static const struct ir_elem *find_elem(const struct ir_set *s, const struct pref
  * its own chain `ch`). */
 static bool deleted(const struct part *t, const struct ir_elem *e, uint32_t ch)
 {
-	size_t k = upper(t->del.v, t->del.n, &e->addr);
+	size_t k = prefix_upper(t->del.v, t->del.n, &e->addr);
 
 	return e->chain == ch && k > 0 && !prefix_cmp(&t->del.v[k - 1], &e->addr);
 }

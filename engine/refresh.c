@@ -631,12 +631,14 @@ static uint64_t digest_of(const struct policy *p, uint64_t sum)
 
 uint64_t engine_inputs_digest(const struct policy *p, const struct addr_list *prop)
 {
-	uint64_t sum = 0;
+	struct prefix_span *sp = xcalloc(p->npartners + 1, sizeof(*sp));
+	uint64_t h;
 
 	for (size_t i = 0; i < p->npartners; i++)
-		for (size_t k = 0; k < prop[i].n; k++)
-			sum += addr_mix(i, &prop[i].v[k]);
-	return digest_of(p, sum);
+		sp[i] = (struct prefix_span){ prop[i].v, prop[i].n };
+	h = engine_spans_digest(p, sp);
+	free(sp);
+	return h;
 }
 
 uint64_t engine_spans_digest(const struct policy *p, const struct prefix_span *sp)

@@ -17,17 +17,9 @@
  * candidate is the last element of v not after p. */
 static bool covered(const struct prefix *p, const struct prefix *v, size_t n)
 {
-	size_t lo = 0, hi = n;
+	size_t k = prefix_upper(v, n, p);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (prefix_cmp(&v[mid], p) <= 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo > 0 && prefix_contains(&v[lo - 1], p);
+	return k > 0 && prefix_contains(&v[k - 1], p);
 }
 
 /* A sorted copy, merged: the smallest cover, which is also how the

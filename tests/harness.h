@@ -11,6 +11,16 @@
 
 typedef void (*th_fn)(void);
 
+/* xorshift32: the property tests' random numbers, seeded, so that every
+ * run draws the same and a failure can be replayed. */
+static inline unsigned th_xorshift(unsigned *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 17;
+	*s ^= *s << 5;
+	return *s;
+}
+
 static struct { const char *name; th_fn fn; } th_tests[256];
 static unsigned th_ntests, th_failed_checks;
 

@@ -292,14 +292,11 @@ TEST(engine_guard_by_hand)
 
 /* ---- the property test ------------------------------------------------------ */
 
-static uint32_t rng_state = SEED;
+static unsigned rng_state = SEED;
 
 static uint32_t rnd(void)
 {
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 17;
-	rng_state ^= rng_state << 5;
-	return rng_state;
+	return th_xorshift(&rng_state);
 }
 
 static unsigned below(unsigned n)

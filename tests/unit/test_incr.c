@@ -16,14 +16,11 @@
 #define ROUNDS 3000
 #define NPART 4
 
-static uint32_t rng_state = 20261207;
+static unsigned rng_state = 20261207;
 
 static uint32_t rnd(void)
 {
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 17;
-	rng_state ^= rng_state << 5;
-	return rng_state;
+	return th_xorshift(&rng_state);
 }
 
 static unsigned below(unsigned n)
