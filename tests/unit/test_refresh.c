@@ -297,145 +297,134 @@ static bool has_addr(const struct src *x, const char *pfx)
 	return false;
 }
 
+/* One partner whose one list is a new file holding `text`, settled (old
+ * enough for its identity to be trusted), its sources built: what the
+ * tests of the unchanged-list shortcut start from.  lf_free() undoes it. */
+struct lf {
+	char *path;
+	struct strbuf y;
+	struct policy *p;
+	struct state st;
+	struct srcset s;
+	struct diag d;
+};
+
+static bool lf_init(struct lf *f, const char *text)
+{
+	memset(f, 0, sizeof(*f));
+	f->path = tmpfile_with(text);
+	sb_addf(&f->y, "version: 1\npartners:\n"
+		"  a: {services: [sip-federation], lists: [%s]}\n", f->path);
+	f->p = pol(sb_str(&f->y));
+	if (!f->p)
+		return false;
+	diag_init(&f->d, NULL);
+	settle(f->path);
+	srcset_build(f->p, &f->s);
+	return true;
+}
+
+static void lf_free(struct lf *f)
+{
+	srcset_free(&f->s);
+	policy_free(f->p);
+	state_free(&f->st);
+	unlink(f->path);
+	free(f->path);
+	sb_free(&f->y);
+}
+
 TEST(list_unchanged_is_not_read)
 {
-	char *path = tmpfile_with("192.0.2.1\n192.0.2.2 # two\n");
+	struct lf f;
 	struct prefix other = P("203.0.113.9");
 	const struct state_entry *e;
-	struct strbuf y = { 0 };
-	struct state st = { 0 };
-	struct srcset s = { 0 };
 	struct state_ident id;
-	struct policy *p;
-	struct diag d;
 
-	sb_addf(&y, "version: 1\npartners:\n"
-		"  a: {services: [sip-federation], lists: [%s]}\n", path);
-	p = pol(sb_str(&y));
-	if (!p)
+	if (!lf_init(&f, "192.0.2.1\n192.0.2.2 # two\n"))
 		goto out;
-	diag_init(&d, NULL);
-	settle(path);
-	srcset_build(p, &s);
 	/* read: locs, and the file's identity recorded in the state */
-	fill_record(p, &s, &st, 1000, false, &d);
-	CHECK(s.v[0].status == SRC_FRESH && s.v[0].changed && s.v[0].locs != NULL);
-	e = state_lookup(&st, STATE_LIST, path);
+	fill_record(f.p, &f.s, &f.st, 1000, false, &f.d);
+	CHECK(f.s.v[0].status == SRC_FRESH && f.s.v[0].changed && f.s.v[0].locs != NULL);
+	e = state_lookup(&f.st, STATE_LIST, f.path);
 	CHECK(e && e->ident.ino != 0 && e->ident.ctime_ns != 0);
 	/* unchanged: the state's addresses, no locs, confirmed now */
-	fill_record(p, &s, &st, 1100, false, &d);
-	CHECK(s.v[0].status == SRC_FRESH && !s.v[0].changed && !s.v[0].failed);
-	CHECK(s.v[0].locs == NULL && s.v[0].naddrs == 2 && s.v[0].confirmed == 1100);
-	CHECK(has_addr(&s.v[0], "192.0.2.2"));
-	e = state_lookup(&st, STATE_LIST, path);
+	fill_record(f.p, &f.s, &f.st, 1100, false, &f.d);
+	CHECK(f.s.v[0].status == SRC_FRESH && !f.s.v[0].changed && !f.s.v[0].failed);
+	CHECK(f.s.v[0].locs == NULL && f.s.v[0].naddrs == 2 && f.s.v[0].confirmed == 1100);
+	CHECK(has_addr(&f.s.v[0], "192.0.2.2"));
+	e = state_lookup(&f.st, STATE_LIST, f.path);
 	CHECK(e && e->confirmed == 1100 && e->ident.ino != 0);
 	/* not opened: what the state says of that identity is what it gives */
 	id = e ? e->ident : (struct state_ident){ 0 };
-	state_update(&st, STATE_LIST, path, STATE_FROM_FILE, 1100, 0, &other, 1);
-	CHECK(state_lookup(&st, STATE_LIST, path)->ident.ino == 0);  /* cleared */
-	state_set_ident(&st, STATE_LIST, path, &id);
-	fill_record(p, &s, &st, 1200, false, &d);
-	CHECK(s.v[0].locs == NULL && s.v[0].naddrs == 1 && has_addr(&s.v[0], "203.0.113.9"));
+	state_update(&f.st, STATE_LIST, f.path, STATE_FROM_FILE, 1100, 0, &other, 1);
+	CHECK(state_lookup(&f.st, STATE_LIST, f.path)->ident.ino == 0);  /* cleared */
+	state_set_ident(&f.st, STATE_LIST, f.path, &id);
+	fill_record(f.p, &f.s, &f.st, 1200, false, &f.d);
+	CHECK(f.s.v[0].locs == NULL && f.s.v[0].naddrs == 1 && has_addr(&f.s.v[0], "203.0.113.9"));
 	/* offline commands always read (their errors name FILE:LINE) */
-	fill_record(p, &s, &st, 1200, true, &d);
-	CHECK(s.v[0].locs != NULL && s.v[0].naddrs == 2);
-	CHECK_INT(d.errors + d.warnings, 0);
-	srcset_free(&s);
-	policy_free(p);
+	fill_record(f.p, &f.s, &f.st, 1200, true, &f.d);
+	CHECK(f.s.v[0].locs != NULL && f.s.v[0].naddrs == 2);
+	CHECK_INT(f.d.errors + f.d.warnings, 0);
 out:
-	state_free(&st);
-	unlink(path);
-	free(path);
-	sb_free(&y);
+	lf_free(&f);
 }
 
 TEST(list_rewritten_or_touched_is_read)
 {
-	char *path = tmpfile_with("192.0.2.1\n192.0.2.2\n");
+	struct lf f;
 	struct timespec times[2] = { { 0, UTIME_NOW }, { 0, UTIME_NOW } };
-	struct strbuf y = { 0 };
-	struct state st = { 0 };
-	struct srcset s = { 0 };
-	struct policy *p;
-	struct diag d;
 
-	sb_addf(&y, "version: 1\npartners:\n"
-		"  a: {services: [sip-federation], lists: [%s]}\n", path);
-	p = pol(sb_str(&y));
-	if (!p)
+	if (!lf_init(&f, "192.0.2.1\n192.0.2.2\n"))
 		goto out;
-	diag_init(&d, NULL);
-	settle(path);
-	srcset_build(p, &s);
-	fill_record(p, &s, &st, 1000, false, &d);
-	fill_record(p, &s, &st, 1001, false, &d);
-	CHECK(s.v[0].locs == NULL);                 /* the shortcut, as a baseline */
+	fill_record(f.p, &f.s, &f.st, 1000, false, &f.d);
+	fill_record(f.p, &f.s, &f.st, 1001, false, &f.d);
+	CHECK(f.s.v[0].locs == NULL);                 /* the shortcut, as a baseline */
 	/* same size, other bytes: read again */
-	rewrite(path, "192.0.2.1\n192.0.2.3\n");
-	fill_record(p, &s, &st, 1002, false, &d);
-	CHECK(s.v[0].locs != NULL && s.v[0].changed);
-	CHECK(has_addr(&s.v[0], "192.0.2.3") && !has_addr(&s.v[0], "192.0.2.2"));
-	fill_record(p, &s, &st, 1003, false, &d);
-	CHECK(s.v[0].locs == NULL && !s.v[0].changed && has_addr(&s.v[0], "192.0.2.3"));
+	rewrite(f.path, "192.0.2.1\n192.0.2.3\n");
+	fill_record(f.p, &f.s, &f.st, 1002, false, &f.d);
+	CHECK(f.s.v[0].locs != NULL && f.s.v[0].changed);
+	CHECK(has_addr(&f.s.v[0], "192.0.2.3") && !has_addr(&f.s.v[0], "192.0.2.2"));
+	fill_record(f.p, &f.s, &f.st, 1003, false, &f.d);
+	CHECK(f.s.v[0].locs == NULL && !f.s.v[0].changed && has_addr(&f.s.v[0], "192.0.2.3"));
 	/* touched, bytes the same: read again, nothing changed */
-	CHECK_INT(utimensat(AT_FDCWD, path, times, 0), 0);
-	settle(path);
-	fill_record(p, &s, &st, 1004, false, &d);
-	CHECK(s.v[0].locs != NULL && !s.v[0].changed && s.v[0].status == SRC_FRESH);
+	CHECK_INT(utimensat(AT_FDCWD, f.path, times, 0), 0);
+	settle(f.path);
+	fill_record(f.p, &f.s, &f.st, 1004, false, &f.d);
+	CHECK(f.s.v[0].locs != NULL && !f.s.v[0].changed && f.s.v[0].status == SRC_FRESH);
 	/* gone: no shortcut on the state's word, the failure is seen */
-	unlink(path);
-	fill_record(p, &s, &st, 1005, false, &d);
-	CHECK(s.v[0].failed && s.v[0].status == SRC_KEPT);
-	srcset_free(&s);
-	policy_free(p);
+	unlink(f.path);
+	fill_record(f.p, &f.s, &f.st, 1005, false, &f.d);
+	CHECK(f.s.v[0].failed && f.s.v[0].status == SRC_KEPT);
 out:
-	state_free(&st);
-	unlink(path);
-	free(path);
-	sb_free(&y);
+	lf_free(&f);
 }
 
 /* The guards of the policy now hold for an unchanged list too: past
  * them it is read, and the error names the file. */
 TEST(list_unchanged_still_guarded)
 {
-	char *path = tmpfile_with("192.0.2.1\n192.0.2.2\n192.0.2.3\n");
-	struct strbuf y = { 0 };
-	struct state st = { 0 };
-	struct srcset s = { 0 };
+	struct lf f;
 	char *out = NULL;
 	size_t outlen = 0;
-	struct policy *p;
-	struct diag d;
 	FILE *mem;
 
-	sb_addf(&y, "version: 1\npartners:\n"
-		"  a: {services: [sip-federation], lists: [%s]}\n", path);
-	p = pol(sb_str(&y));
-	if (!p)
+	if (!lf_init(&f, "192.0.2.1\n192.0.2.2\n192.0.2.3\n"))
 		goto out;
-	diag_init(&d, NULL);
-	settle(path);
-	srcset_build(p, &s);
-	fill_record(p, &s, &st, 1000, false, &d);
-	fill_record(p, &s, &st, 1001, false, &d);
-	CHECK(s.v[0].locs == NULL && s.v[0].naddrs == 3);
-	p->guards.max_entries = 2;
+	fill_record(f.p, &f.s, &f.st, 1000, false, &f.d);
+	fill_record(f.p, &f.s, &f.st, 1001, false, &f.d);
+	CHECK(f.s.v[0].locs == NULL && f.s.v[0].naddrs == 3);
+	f.p->guards.max_entries = 2;
 	mem = open_memstream(&out, &outlen);
-	diag_init(&d, mem);
-	fill_record(p, &s, &st, 1002, false, &d);
+	diag_init(&f.d, mem);
+	fill_record(f.p, &f.s, &f.st, 1002, false, &f.d);
 	fclose(mem);
-	CHECK(s.v[0].failed && s.v[0].status == SRC_KEPT);
+	CHECK(f.s.v[0].failed && f.s.v[0].status == SRC_KEPT);
 	CHECK(out && strstr(out, "has 3 entries, more than guards.max_entries 2"));
-	CHECK(out && strstr(out, path));
+	CHECK(out && strstr(out, f.path));
 	free(out);
-	srcset_free(&s);
-	policy_free(p);
 out:
-	state_free(&st);
-	unlink(path);
-	free(path);
-	sb_free(&y);
+	lf_free(&f);
 }
 
 /* Dotted quads take a fast path in the list reader: whatever it takes,
