@@ -113,6 +113,29 @@ static void rand_change(const struct addr_list *before, struct addr_list *after)
 	}
 }
 
+static void lists_free(struct addr_list *before, struct addr_list *after)
+{
+	for (size_t i = 0; i < NPART; i++) {
+		addr_list_free(&before[i]);
+		addr_list_free(&after[i]);
+	}
+}
+
+/* Whether the patch `got` is the full derivation `full`, element for
+ * element (false when either is missing). */
+static bool same_table(const struct ir_ruleset *got, const struct ir_ruleset *full)
+{
+	struct ir_diff diff = { 0 };
+	bool same;
+
+	if (!got || !full)
+		return false;
+	ir_diff(got, full, &diff);
+	same = ir_diff_empty(&diff);
+	ir_diff_free(&diff);
+	return same;
+}
+
 static struct ir_ruleset *gen(const struct policy *p, const struct addr_list *l)
 {
 	struct gen_addrs x[NPART];
@@ -240,10 +263,7 @@ static void one_round(const struct policy *p)
 	ir_free(got);
 	ir_free(live);
 	ir_free(full);
-	for (size_t i = 0; i < NPART; i++) {
-		addr_list_free(&before[i]);
-		addr_list_free(&after[i]);
-	}
+	lists_free(before, after);
 }
 
 static struct policy *load(void)
@@ -282,7 +302,6 @@ TEST(one_address_of_many)
 	size_t padd[NPART], pdel[NPART];
 	struct engine_incr inc = { .padd = padd, .pdel = pdel };
 	struct ir_ruleset *live, *full, *got;
-	struct ir_diff diff = { 0 };
 
 	CHECK(p != NULL);
 	if (!p)
@@ -308,18 +327,11 @@ TEST(one_address_of_many)
 	CHECK_INT((long)inc.npartners, 1);
 	CHECK_INT((long)inc.padd[1], 1);
 	CHECK_INT((long)inc.pdel[1], 1);
-	if (got) {
-		ir_diff(got, full, &diff);
-		CHECK(ir_diff_empty(&diff));
-		ir_diff_free(&diff);
-	}
+	CHECK(same_table(got, full));
 	ir_free(got);
 	ir_free(live);
 	ir_free(full);
-	for (size_t i = 0; i < NPART; i++) {
-		addr_list_free(&before[i]);
-		addr_list_free(&after[i]);
-	}
+	lists_free(before, after);
 	policy_free(p);
 }
 
@@ -340,10 +352,7 @@ static struct ir_ruleset *add_over_beta(const struct policy *p, size_t who,
 	*full = gen(p, after);
 	got = incr(p, live, before, after, inc);
 	ir_free(live);
-	for (size_t i = 0; i < NPART; i++) {
-		addr_list_free(&before[i]);
-		addr_list_free(&after[i]);
-	}
+	lists_free(before, after);
 	return got;
 }
 
@@ -357,7 +366,6 @@ TEST(overlap_with_another_partner_derives)
 	size_t padd[NPART], pdel[NPART];
 	struct engine_incr inc = { .padd = padd, .pdel = pdel };
 	struct ir_ruleset *got, *full = NULL;
-	struct ir_diff diff = { 0 };
 
 	CHECK(p != NULL);
 	if (!p)
@@ -368,11 +376,7 @@ TEST(overlap_with_another_partner_derives)
 	ir_free(full);
 	got = add_over_beta(p, 3, &inc, &full);         /* delta: av-edge */
 	CHECK(got != NULL);
-	if (got && full) {
-		ir_diff(got, full, &diff);
-		CHECK(ir_diff_empty(&diff));
-		ir_diff_free(&diff);
-	}
+	CHECK(same_table(got, full));
 	ir_free(got);
 	ir_free(full);
 	policy_free(p);
