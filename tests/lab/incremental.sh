@@ -261,6 +261,14 @@ all_lines() {
 	done
 }
 
+# drop FILE LINE: LINE (each copy of it) leaves FILE, unless nothing would
+# be left: an empty list is a failed source, which keeps its last known
+# good addresses (B's empty state has none)
+drop() {
+	grep -vxF "$2" "$1" >"$1.new"
+	if [ -s "$1.new" ]; then mv "$1.new" "$1"; else rm -f "$1.new"; return 1; fi
+}
+
 # change: one random change, described in $WHAT (appended)
 change() {
 	rnd 6; nth $R $LISTS; f=$W; F=$L/$f.txt
@@ -285,15 +293,11 @@ change() {
 		rnd 2
 		if [ -n "$_to" ] && [ $R = 0 ] && pick_line "$L/$_to.txt"; then
 			echo "$W" >>"$F"; WHAT="$WHAT; $f +$W (a duplicate)"
-		elif [ -n "$_to" ] && [ "$(grep -c . "$F")" -gt 1 ] && pick_line "$F"; then
-			grep -vxF "$W" "$F" >"$F.new"; mv "$F.new" "$F"
+		elif [ -n "$_to" ] && pick_line "$F" && drop "$F" "$W"; then
 			echo "$W" >>"$L/$_to.txt"; WHAT="$WHAT; $W moved from $f to $_to"
 		fi ;;
 	11 | 12 | 13 | 14)
-		if [ "$(grep -c . "$F")" -gt 1 ] && pick_line "$F"; then
-			grep -vxF "$W" "$F" >"$F.new"; mv "$F.new" "$F"
-			WHAT="$WHAT; $f -$W"
-		fi ;;
+		if pick_line "$F" && drop "$F" "$W"; then WHAT="$WHAT; $f -$W"; fi ;;
 	15 | 16)
 		if pick_line "$F"; then
 			_old=$W; pfx
@@ -322,9 +326,7 @@ fix() {
 		pick_line "$D/wide" || return
 	fi
 	f=${W%% *}; _old=${W#* }
-	[ "$(grep -c . "$L/$f.txt")" -gt 1 ] || return
-	grep -vxF "$_old" "$L/$f.txt" >"$L/$f.new"; mv "$L/$f.new" "$L/$f.txt"
-	WHAT="$WHAT; $f -$_old (held back: the fix)"
+	drop "$L/$f.txt" "$_old" && WHAT="$WHAT; $f -$_old (held back: the fix)"
 }
 
 # ---- running fedwall in A and B ----------------------------------------------------
