@@ -82,7 +82,7 @@ int apply_main(int argc, const char *argv[])
 	rc = EXIT_ERROR;
 	diag_init(&d, stderr);
 	w = (struct engine_want){ .policy = o.policy, .state_dir = o.state_dir,
-				  .resolve = o.resolve, .digest = true };
+				  .resolve = o.resolve, .digest = true, .record = !secs };
 	want = engine_want_build(&w, &d);
 	p = w.p;
 	inputs = w.inputs;

@@ -408,6 +408,9 @@ struct engine_want {
 	const char *state_dir;  /* its last known good state */
 	bool resolve;           /* every name now (DNS), not the state's answers */
 	bool digest;            /* compute `inputs` */
+	/* apply: once the ruleset is built, record in the state what it was
+	 * built from (sources_record: the lists read, with their identity) */
+	bool record;
 	/* out: */
 	struct policy *p;       /* the policy when it loaded, the caller's to free */
 	uint64_t inputs;        /* with `digest`: engine_inputs_digest of what the
@@ -419,7 +422,7 @@ struct engine_want {
  * unless w->resolve, generated and passed through the final guard
  * (engine_guard), so that what apply would refuse shows offline.  NULL
  * after reporting; w->p is set whenever the policy loaded.  Changes
- * nothing. */
+ * nothing, but the state with w->record. */
 struct ir_ruleset *engine_want_build(struct engine_want *w, struct diag *d);
 
 /* ---- what an apply would change (engine/plan.c) ------------------------- */

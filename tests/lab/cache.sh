@@ -355,6 +355,33 @@ expect_rc 0 "apply: the list line back: apply exits 0"
 FW_TRACE=after1 fw refresh
 same_inputs "apply: ... and the refresh after it is the same-inputs no-op"
 count after1 NFNL_MSG_BATCH_BEGIN 0 "apply: ... committing nothing"
+# apply records each list it read in the state with the file's identity
+# (once the file is older than the racy window): the refresh after it
+# does not open the list apply read, and a line changed after the apply
+# is patched onto the table apply left (what the state records is what
+# the table was built from).  Before, only a refresh recorded lists: a
+# list apply alone had read was read again and the table derived anew.
+list 198.51.100.13 198.51.100.17
+sleep 0.2
+fw apply
+expect_rc 0 "apply: a list line apply alone has read: apply exits 0"
+lab_exec edge env "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+	strace -f -qq -e trace=openat,open -o "$D/trace.open" \
+	"$FEDWALL" refresh -f "$POLF" --state-dir "$ST" >/dev/null 2>&1
+if grep -q "$LIST" "$D/trace.open"; then
+	fail "apply: the refresh after it does not open the list apply read"
+	grep "$LIST" "$D/trace.open" >&2
+elif grep -q "$POLF" "$D/trace.open"; then
+	pass "apply: the refresh after it does not open the list apply read"
+else fail "apply: the refresh after it does not open the list apply read (no trace)"; fi
+list 198.51.100.13
+sleep 0.2
+fw apply
+list 198.51.100.13 198.51.100.19
+FW_ENV=FEDWALL_INCR=verify fw refresh
+expect_rc 0 "apply: then a list line changed: refresh exits 0 (the patch is the full derivation: verify)"
+has ERR "incremental: 1 partner patched, \+1 -0 elements" \
+	"apply: ... patched onto the table apply left (the state records the list apply read)"
 # a fresh table: created by apply, then a refresh
 lab_exec edge nft delete table inet fedwall
 FW_TRACE=fresh fw apply
