@@ -408,8 +408,8 @@ struct engine_want {
 	const char *state_dir;  /* its last known good state */
 	bool resolve;           /* every name now (DNS), not the state's answers */
 	bool digest;            /* compute `inputs` */
-	/* apply: once the ruleset is built, record in the state what it was
-	 * built from (sources_record: the lists read, with their identity) */
+	/* apply: record in the state what the sources read (struct
+	 * sources' `record`: the lists, with their identity) */
 	bool record;
 	/* out: */
 	struct policy *p;       /* the policy when it loaded, the caller's to free */

@@ -56,7 +56,7 @@ struct ir_ruleset *engine_want_build(struct engine_want *w, struct diag *d)
 	if (!p)
 		return NULL;
 	w->p = p;
-	src.keep = w->record && w->state_dir;
+	src.record = w->record;
 	if (!want_sources(w, p, &src, d))
 		goto out_free;
 	extra = xcalloc(p->npartners + 1, sizeof(*extra));
@@ -73,12 +73,6 @@ struct ir_ruleset *engine_want_build(struct engine_want *w, struct diag *d)
 	}
 	if (rs && w->digest)
 		w->inputs = want_inputs(p, &src);
-	/* apply: the state records what it was built from, as a refresh's
-	 * save does; a failure there leaves the state as it was (the next
-	 * refresh reads the lists again), never the apply undone */
-	if (rs && w->record && sources_record(p, &src, w->state_dir, d) < 0)
-		diag_note(d, NULL, "the lists read are not recorded in the state; the next"
-			  " refresh reads them again");
 out_free:
 	free(extra);
 	sources_free(&src);

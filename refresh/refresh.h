@@ -71,15 +71,17 @@ bool list_parse(const char *name, const char *buf, size_t len, const struct guar
 		struct addr_list *out, struct diag *d);
 
 /* Per partner, the addresses beyond its inline ones. */
-struct srcset;
 struct sources {
 	struct addr_list *partners;     /* parallel to policy->partners */
 	size_t n;
-	/* in: keep the sources as read for sources_record() (apply); out:
-	 * them, and when they were read.  sources_free() releases them. */
-	bool keep;
-	struct srcset *set;
-	int64_t now;
+	/* in (apply): record in the state directory what was read fresh,
+	 * when all of it was good: each list file with its identity,
+	 * --resolve's answers, as refresh saves them (under the state
+	 * directory's lock; not while the state is behind the table), so
+	 * that the first refresh after an apply does not read an unchanged
+	 * list again, and patches a changed one onto the table the apply
+	 * left.  A state that cannot be written is a note, nothing more. */
+	bool record;
 };
 
 /* Fills `out` from the partners' list files and what `state_dir` knows of
@@ -92,16 +94,6 @@ bool sources_offline(const struct policy *p, const char *state_dir,
 bool sources_online(const struct policy *p, const char *state_dir,
 		    struct dns_ctx *dns, struct sources *out, struct diag *d);
 void sources_free(struct sources *s);
-/* Records in the state directory what `s` (kept: s->keep) read fresh:
- * each list file with its identity, --resolve's answers (srcset_record),
- * as refresh saves them, so that the first refresh after an apply starts
- * from what the apply was built from (an unchanged list is not read
- * again; a changed one is patched onto the table).  Takes the state
- * directory's lock (state_lock); leaves the state alone while it is
- * behind the table (refresh's to settle).  0 or -errno after reporting
- * (a busy lock: a note and -EAGAIN). */
-int sources_record(const struct policy *p, const struct sources *s, const char *state_dir,
-		   struct diag *d);
 
 /* ---- sources with last known good ------------------------------------ */
 

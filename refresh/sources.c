@@ -547,6 +547,35 @@ static void load_state(const char *state_dir, struct state *st, struct diag *d)
 	sb_free(&path);
 }
 
+/* sources_get's record: `s` into the state, as it is on disk now under
+ * the lock (a refresh may have saved since it was loaded). */
+static void record(const struct policy *p, const struct srcset *s, const char *state_dir,
+		   int64_t now, struct diag *d)
+{
+	struct strbuf path = { 0 };
+	struct state st = { 0 };
+	struct diag quiet;
+	int lock, err;
+
+	if (!state_dir)
+		return;
+	diag_init(&quiet, NULL);
+	lock = state_lock(state_dir, LOCK_WAIT_MS, &quiet);
+	if (lock < 0) {
+		diag_note(d, NULL, "the lists read are not recorded in the state '%s' (%s):"
+			  " the next refresh reads them again", state_dir, strerror(-lock));
+		return;
+	}
+	sb_addf(&path, "%s/%s", state_dir, STATE_FILE_NAME);
+	err = state_load(&st, path.s, d);
+	if (!err && !st.behind) {
+		srcset_record(s, p, NULL, &st, now);
+		state_write(&st, path.s, d);
+	}
+	state_free(&st);
+	sb_free(&path);
+	state_unlock(lock);
+}
 static bool sources_get(const struct policy *p, const char *state_dir,
 			struct dns_ctx *dns, struct sources *out, struct diag *d)
 {
@@ -568,13 +597,9 @@ static bool sources_get(const struct policy *p, const char *state_dir,
 		unknown_note(&p->partners[i], &s, i, out->partners[i].n, d);
 		ok &= partner_width(&p->partners[i], &out->partners[i], &p->guards, d);
 	}
-	if (out->keep) {
-		out->set = xcalloc(1, sizeof(*out->set));
-		*out->set = s;
-		out->now = o.now;
-	} else {
-		srcset_free(&s);
-	}
+	if (ok && out->record)
+		record(p, &s, state_dir, o.now, d);
+	srcset_free(&s);
 	state_free(&st);
 	return ok;
 }
@@ -596,39 +621,6 @@ void sources_free(struct sources *s)
 	for (size_t i = 0; s->partners && i < s->n; i++)
 		addr_list_free(&s->partners[i]);
 	free(s->partners);
-	if (s->set)
-		srcset_free(s->set);
-	free(s->set);
 	memset(s, 0, sizeof(*s));
 }
 
-int sources_record(const struct policy *p, const struct sources *s, const char *state_dir,
-		   struct diag *d)
-{
-	struct strbuf path = { 0 };
-	struct state st = { 0 };
-	struct diag quiet;
-	int lock, err;
-
-	if (!state_dir || !s->set)
-		return 0;
-	diag_init(&quiet, NULL);
-	lock = state_lock(state_dir, LOCK_WAIT_MS, &quiet);
-	if (lock < 0) {
-		diag_note(d, NULL, "the state directory '%s' is busy or cannot be locked (%s)",
-			  state_dir, strerror(-lock));
-		return lock;
-	}
-	sb_addf(&path, "%s/%s", state_dir, STATE_FILE_NAME);
-	/* the state as it is now, under the lock: a refresh may have saved
-	 * since the sources were read */
-	err = state_load(&st, path.s, d);
-	if (!err && !st.behind) {
-		srcset_record(s->set, p, NULL, &st, s->now);
-		err = state_write(&st, path.s, d);
-	}
-	state_free(&st);
-	sb_free(&path);
-	state_unlock(lock);
-	return err;
-}
