@@ -385,7 +385,8 @@ derive_b() {
 		return 1
 	fi
 	rm -rf "$STB"; mkdir -p "$STB"
-	fb refresh
+	# shellcheck disable=SC2086
+	fb refresh $FORCE
 	RCB=$RC
 	cp "$D/err" "$D/b.$1.err"
 	tbl bee "$D/b.$1"
@@ -420,7 +421,8 @@ echo "incremental: seed $SEED, $STEPS steps (INCR_SEED=N to replay another)"
 # in); GW+1 takes it away again.  GS leaves one IPv6 line in each of
 # guardco's lists (an empty list would be a failed source, not an empty
 # partner): more than max_shrink, refused, while webco gains a line in
-# the same step; GS+1 puts them back.
+# the same step; GS+1 refreshes the same with --force, which lets the
+# shrink through (B's too); GS+2 puts the lines back.
 GW=$((STEPS / 3))
 GS=$((2 * STEPS / 3))
 [ $GS -gt $((GW + 2)) ] || GS=$((GW + 3))
@@ -430,7 +432,7 @@ NAPPLY=0 NINC=0 NFULL=0 NREF=0 NB1=0 NB2=0 NPLAN=0 NCOMMIT=0 NQUIET=0 NBINC=0
 
 step=0
 while [ $step -le "$STEPS" ]; do
-	WHAT='' DNS_CHANGED='' APPLY=''
+	WHAT='' DNS_CHANGED='' APPLY='' FORCE=''
 	lab_exec edge nft list table inet fedwall >"$D/pre.nft" 2>/dev/null || : >"$D/pre.nft"
 	tbl edge "$D/a.pre"
 	if [ $step = 0 ]; then
@@ -450,6 +452,9 @@ while [ $step -le "$STEPS" ]; do
 		echo 2001:db8:5:7::1 >>"$L/web1.txt"
 		WHAT="; g1, g2 one new line each (all else removed: more than max_shrink); web1 +2001:db8:5:7::1"
 	elif [ $step = $((GS + 1)) ]; then
+		FORCE=--force
+		WHAT="; nothing, but refresh --force: the shrink goes through"
+	elif [ $step = $((GS + 2)) ]; then
 		cp "$D/g1.keep" "$L/g1.txt"; cp "$D/g2.keep" "$L/g2.txt"
 		WHAT="; g1, g2 back"
 	else
@@ -495,7 +500,8 @@ while [ $step -le "$STEPS" ]; do
 	else
 		cp "$D/a.pre" "$D/a.mid"; cp "$D/a.pre.el" "$D/a.mid.el"
 	fi
-	fa refresh
+	# shellcheck disable=SC2086
+	fa refresh $FORCE
 	RCA=$RC
 	cp "$D/out" "$D/a.out"; cp "$D/err" "$D/a.err"
 	tbl edge "$D/a.post"
@@ -610,6 +616,14 @@ while [ $step -le "$STEPS" ]; do
 			pass "guard: guardco's lists replaced by one line: refused past max_shrink, webco's line goes in (as B's)"
 		else
 			fail "guard: guardco's lists replaced by one line: refused past max_shrink, webco's line goes in"
+			errs A a.err
+		fi ;;
+	$((GS + 1)))
+		if [ $RCA -eq 0 ] && grep -Eq "2001:db8:5:9::99( |\$)" "$D/a.post" &&
+			! grep -Eq "2001:db8:5:9::1( |\$)" "$D/a.post"; then
+			pass "guard: refresh --force lets guardco's shrink through (as B's)"
+		else
+			fail "guard: refresh --force lets guardco's shrink through (exit $RCA)"
 			errs A a.err
 		fi ;;
 	esac
