@@ -116,38 +116,6 @@ char *prefix_fmt(const struct prefix *p, char *buf, size_t len)
 	return buf;
 }
 
-static uint64_t be64_at(const uint8_t *b)
-{
-	uint64_t v;
-
-	memcpy(&v, b, sizeof(v));
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	v = __builtin_bswap64(v);
-#endif
-	return v;
-}
-
-/* memcmp's order, word by word: sorting 100k prefixes calls it millions
- * of times, and a library call per comparison showed in profiles. */
-int prefix_cmp(const struct prefix *x, const struct prefix *y)
-{
-	uint64_t a, b;
-
-	if (x->family != y->family)
-		return x->family < y->family ? -1 : 1;
-	a = be64_at(x->a);
-	b = be64_at(y->a);
-	if (a == b) {
-		a = be64_at(x->a + 8);
-		b = be64_at(y->a + 8);
-	}
-	if (a != b)
-		return a < b ? -1 : 1;
-	if (x->len != y->len)
-		return x->len < y->len ? -1 : 1;
-	return 0;
-}
-
 bool prefix_contains(const struct prefix *outer, const struct prefix *inner)
 {
 	if (outer->family != inner->family || outer->len > inner->len)
@@ -207,24 +175,29 @@ static bool siblings(const struct prefix *x, const struct prefix *y)
 	return bits_equal(x->a, y->a, x->len - 1u);
 }
 
-size_t prefixes_merge(struct prefix *v, size_t n)
+size_t prefixes_merge_into(const struct prefix *in, size_t n, struct prefix *out)
 {
-	size_t top = 0;     /* v[0..top) is the merged stack */
+	size_t top = 0;     /* out[0..top) is the merged stack */
 
-	if (n == 0)
-		return 0;
-	sort_unless_sorted(v, n, sizeof(*v), prefix_qcmp);
 	for (size_t i = 0; i < n; i++) {
-		if (top && prefix_contains(&v[top - 1], &v[i]))
+		if (top && prefix_contains(&out[top - 1], &in[i]))
 			continue;
-		v[top++] = v[i];
-		while (top >= 2 && siblings(&v[top - 2], &v[top - 1])) {
+		out[top++] = in[i];
+		while (top >= 2 && siblings(&out[top - 2], &out[top - 1])) {
 			top--;
-			v[top - 1].len--;
-			prefix_mask(&v[top - 1]);
+			out[top - 1].len--;
+			prefix_mask(&out[top - 1]);
 		}
 	}
 	return top;
+}
+
+size_t prefixes_merge(struct prefix *v, size_t n)
+{
+	if (n == 0)
+		return 0;
+	sort_unless_sorted(v, n, sizeof(*v), prefix_qcmp);
+	return prefixes_merge_into(v, n, v);
 }
 
 void prefix_subtract(const struct prefix *outer, const struct prefix *hole,
@@ -282,7 +255,7 @@ static void radix_family(const struct prefix *v, size_t *idx, size_t n, unsigned
 	struct rkey *b = xreallocarray(NULL, n, sizeof(*b)), *t;
 
 	for (size_t i = 0; i < n; i++)
-		a[i] = (struct rkey){ be64_at(v[idx[i]].a), be64_at(v[idx[i]].a + 8),
+		a[i] = (struct rkey){ prefix_word_(v[idx[i]].a), prefix_word_(v[idx[i]].a + 8),
 				      idx[i], v[idx[i]].len };
 	for (unsigned k = nb + 1; n > 1 && k-- > 0;) {
 		size_t count[256] = { 0 };

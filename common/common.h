@@ -126,7 +126,38 @@ unsigned prefix_maxlen(const struct prefix *p);
 bool prefix_is_host(const struct prefix *p);
 void prefix_mask(struct prefix *p);
 /* Orders by family, then address, then length (shorter first). */
-int prefix_cmp(const struct prefix *x, const struct prefix *y);
+static inline uint64_t prefix_word_(const uint8_t *b)
+{
+	uint64_t v;
+
+	__builtin_memcpy(&v, b, sizeof(v));
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	v = __builtin_bswap64(v);
+#endif
+	return v;
+}
+
+/* Inline, word by word (memcmp's order): sorts, merges and the
+ * incremental refresh's walks over 100k prefixes call it millions of
+ * times. */
+static inline int prefix_cmp(const struct prefix *x, const struct prefix *y)
+{
+	uint64_t a, b;
+
+	if (x->family != y->family)
+		return x->family < y->family ? -1 : 1;
+	a = prefix_word_(x->a);
+	b = prefix_word_(y->a);
+	if (a == b) {
+		a = prefix_word_(x->a + 8);
+		b = prefix_word_(y->a + 8);
+	}
+	if (a != b)
+		return a < b ? -1 : 1;
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	return 0;
+}
 bool prefix_contains(const struct prefix *outer, const struct prefix *inner);
 bool prefix_overlaps(const struct prefix *x, const struct prefix *y);
 /* The index of the first entry of v (n of them, prefix_cmp order) after
@@ -140,6 +171,9 @@ void prefix_last(const struct prefix *p, uint8_t out[16]);
  * list of prefixes covering exactly the same addresses, in prefix_cmp
  * order.  Returns the new count. */
 size_t prefixes_merge(struct prefix *v, size_t n);
+/* The same from `in`, already in prefix_cmp order, into `out` (room for
+ * n; may be `in` itself), without a sort or a copy first. */
+size_t prefixes_merge_into(const struct prefix *in, size_t n, struct prefix *out);
 /* Appends to `out` the prefixes covering `outer` minus `hole` (hole must
  * lie inside outer): at most one per bit between the two lengths. */
 void prefix_subtract(const struct prefix *outer, const struct prefix *hole,

@@ -50,28 +50,12 @@ struct incr {
 	bool *known;
 };
 
-static struct prefix *merged(const struct prefix_span *l, size_t *n)
+static bool sorted_unique(const struct prefix_span *l)
 {
-	struct prefix *v = xreallocarray(NULL, l->n ? l->n : 1, sizeof(*v));
-
-	if (l->n)
-		memcpy(v, l->v, l->n * sizeof(*v));
-	*n = prefixes_merge(v, l->n);
-	return v;
-}
-
-/* Entries of a not in b, appended to out (both sorted, unique). */
-static void minus(const struct prefix *a, size_t na, const struct prefix *b, size_t nb,
-		  pvec *out)
-{
-	size_t j = 0;
-
-	for (size_t i = 0; i < na; i++) {
-		while (j < nb && prefix_cmp(&b[j], &a[i]) < 0)
-			j++;
-		if (!(j < nb && !prefix_cmp(&b[j], &a[i])))
-			VEC_PUSH(out, a[i]);
-	}
+	for (size_t i = 1; i < l->n; i++)
+		if (prefix_cmp(&l->v[i - 1], &l->v[i]) >= 0)
+			return false;
+	return true;
 }
 
 static int prefix_qcmp(const void *x, const void *y)
@@ -79,20 +63,57 @@ static int prefix_qcmp(const void *x, const void *y)
 	return prefix_cmp(x, y);
 }
 
-/* A sorted copy without repeats. */
-static struct prefix *unique(const struct prefix_span *l, size_t *n)
+/* l in prefix_cmp order without repeats: l's own array when it is so
+ * (*own NULL), else a sorted copy (*own, the caller's to free). */
+static const struct prefix *ordered(const struct prefix_span *l, size_t *n,
+				    struct prefix **own)
 {
-	struct prefix *v = xreallocarray(NULL, l->n ? l->n : 1, sizeof(*v));
+	struct prefix *v;
 	size_t k = 0;
 
-	if (l->n)
-		memcpy(v, l->v, l->n * sizeof(*v));
-	sort_unless_sorted(v, l->n, sizeof(*v), prefix_qcmp);
+	*own = NULL;
+	*n = l->n;
+	if (sorted_unique(l))
+		return l->v;
+	v = xreallocarray(NULL, l->n, sizeof(*v));
+	memcpy(v, l->v, l->n * sizeof(*v));
+	qsort(v, l->n, sizeof(*v), prefix_qcmp);
 	for (size_t i = 0; i < l->n; i++)
 		if (!k || prefix_cmp(&v[k - 1], &v[i]))
 			v[k++] = v[i];
 	*n = k;
+	*own = v;
 	return v;
+}
+
+/* l merged (prefixes_merge), a new array. */
+static struct prefix *merged(const struct prefix_span *l, size_t *n)
+{
+	struct prefix *own, *v = xreallocarray(NULL, l->n ? l->n : 1, sizeof(*v));
+	const struct prefix *o = ordered(l, n, &own);
+
+	*n = prefixes_merge_into(o, *n, v);
+	free(own);
+	return v;
+}
+
+/* Entries of a not in b to only_a, of b not in a to only_b (both sorted,
+ * unique): one walk. */
+static void diff2(const struct prefix *a, size_t na, const struct prefix *b, size_t nb,
+		  pvec *only_a, pvec *only_b)
+{
+	size_t i = 0, j = 0;
+
+	while (i < na || j < nb) {
+		int c = i == na ? 1 : j == nb ? -1 : prefix_cmp(&a[i], &b[j]);
+
+		if (c < 0)
+			VEC_PUSH(only_a, a[i++]);
+		else if (c > 0)
+			VEC_PUSH(only_b, b[j++]);
+		else
+			i++, j++;
+	}
 }
 
 static bool same_list(const struct prefix_span *a, const struct prefix_span *b)
@@ -100,19 +121,23 @@ static bool same_list(const struct prefix_span *a, const struct prefix_span *b)
 	return a->n == b->n && (!a->n || !memcmp(a->v, b->v, a->n * sizeof(*a->v)));
 }
 
-/* Partner i's prefixes before and after as given (sorted, unique), the
- * ones that came or left, and then both merged in place. */
+/* Partner i's prefixes as given that came or left, then both sides
+ * merged and what came and left of those. */
 static void part_changed(struct part *t, const struct prefix_span *before,
 			 const struct prefix_span *after)
 {
-	t->old = unique(before, &t->nold);
-	t->now = unique(after, &t->nnow);
-	minus(t->old, t->nold, t->now, t->nnow, &t->raw);
-	minus(t->now, t->nnow, t->old, t->nold, &t->raw);
-	t->nold = prefixes_merge(t->old, t->nold);
-	t->nnow = prefixes_merge(t->now, t->nnow);
-	minus(t->old, t->nold, t->now, t->nnow, &t->del);
-	minus(t->now, t->nnow, t->old, t->nold, &t->add);
+	struct prefix *ob, *oa;
+	size_t nb, na;
+	const struct prefix *b = ordered(before, &nb, &ob), *a = ordered(after, &na, &oa);
+
+	diff2(b, nb, a, na, &t->raw, &t->raw);
+	t->old = xreallocarray(NULL, nb ? nb : 1, sizeof(*t->old));
+	t->now = xreallocarray(NULL, na ? na : 1, sizeof(*t->now));
+	t->nold = prefixes_merge_into(b, nb, t->old);
+	t->nnow = prefixes_merge_into(a, na, t->now);
+	free(ob);
+	free(oa);
+	diff2(t->old, t->nold, t->now, t->nnow, &t->del, &t->add);
 	t->changed = t->add.n || t->del.n || t->raw.n;
 }
 
