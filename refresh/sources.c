@@ -441,11 +441,8 @@ static bool named(const struct srcset *s, const struct state_entry *e)
 	return false;
 }
 
-void srcset_record(const struct srcset *s, const struct policy *p, const bool *skip,
-		   struct state *st, int64_t now)
+void srcset_record_fresh(const struct srcset *s, const bool *skip, struct state *st)
 {
-	struct diag quiet;
-
 	for (size_t i = 0; i < s->n; i++) {
 		const struct src *x = &s->v[i];
 
@@ -457,6 +454,14 @@ void srcset_record(const struct srcset *s, const struct policy *p, const bool *s
 		if (x->kind == STATE_LIST)
 			state_set_ident(st, x->kind, x->key, &x->ident);
 	}
+}
+
+void srcset_record(const struct srcset *s, const struct policy *p, const bool *skip,
+		   struct state *st, int64_t now)
+{
+	struct diag quiet;
+
+	srcset_record_fresh(s, skip, st);
 	for (size_t i = 0; i < st->n;) {
 		if (named(s, &st->v[i]))
 			i++;
@@ -549,8 +554,7 @@ static void load_state(const char *state_dir, struct state *st, struct diag *d)
 
 /* sources_get's record: `s` into the state, as it is on disk now under
  * the lock (a refresh may have saved since it was loaded). */
-static void record(const struct policy *p, const struct srcset *s, const char *state_dir,
-		   int64_t now, struct diag *d)
+static void record(const struct srcset *s, const char *state_dir, struct diag *d)
 {
 	struct strbuf path = { 0 };
 	struct state st = { 0 };
@@ -568,8 +572,10 @@ static void record(const struct policy *p, const struct srcset *s, const char *s
 	}
 	sb_addf(&path, "%s/%s", state_dir, STATE_FILE_NAME);
 	err = state_load(&st, path.s, d);
+	/* What was read, nothing forgotten: the state's stale entries stay
+	 * for refresh to weigh and report. */
 	if (!err && !st.behind) {
-		srcset_record(s, p, NULL, &st, now);
+		srcset_record_fresh(s, NULL, &st);
 		state_write(&st, path.s, d);
 	}
 	state_free(&st);
@@ -598,7 +604,7 @@ static bool sources_get(const struct policy *p, const char *state_dir,
 		ok &= partner_width(&p->partners[i], &out->partners[i], &p->guards, d);
 	}
 	if (ok && out->record)
-		record(p, &s, state_dir, o.now, d);
+		record(&s, state_dir, d);
 	srcset_free(&s);
 	state_free(&st);
 	return ok;

@@ -138,8 +138,10 @@ has "metrics: fresh source is not stale" \
 has "metrics: source past stale_after is stale" \
 	'fedwall_source_stale{kind="domain",partner="beta",source="_xmpp-server._tcp.beta.example"} 1.0'
 has "metrics: stale sources per partner" 'fedwall_partner_stale_sources{partner="beta"} 1.0'
-has "metrics: a source the state does not know: never confirmed (0)" \
-	"fedwall_source_last_confirmed_timestamp_seconds{kind=\"list\",partner=\"gamma\",source=\"$T/lists/gamma.txt\"} 0.0"
+# apply recorded the list it read (sources' record): confirmed then
+if grep -q "^fedwall_source_last_confirmed_timestamp_seconds{kind=\"list\",partner=\"gamma\",source=\"$T/lists/gamma.txt\"} [1-9][0-9]*\.0$" "$T/samples"; then
+	pass "metrics: the list apply read: confirmed by the apply"
+else fail "metrics: the list apply read: confirmed by the apply"; grep gamma "$T/samples" >&2; fi
 has "metrics: ... and not counted stale" 'fedwall_partner_stale_sources{partner="gamma"} 0.0'
 has "metrics: no stale source for alpha" 'fedwall_partner_stale_sources{partner="alpha"} 0.0'
 
