@@ -965,6 +965,24 @@ static int revoke_ct(struct dump *dp, size_t *n, const char **what)
 	return ret;
 }
 
+/* How many conntrack entries this network namespace holds (its own
+ * net.netfilter.nf_conntrack_count), or -1 when that cannot be read (no
+ * conntrack: the dump says so).  With none there is nothing to cut, and
+ * the dump would still walk every bucket of the host's hash (~14 ms on
+ * an idle 2-CPU machine, a commit's worth). */
+static long ct_count(void)
+{
+	FILE *f = fopen("/proc/sys/net/netfilter/nf_conntrack_count", "re");
+	long n = -1;
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld", &n) != 1)
+		n = -1;
+	fclose(f);
+	return n;
+}
+
 /* Whether some partner map of `live` lost an element. */
 static bool partner_lost(const struct ir_ruleset *live, const struct ir_ruleset *want)
 {
@@ -1006,7 +1024,7 @@ size_t nft_revoke(const struct ir_ruleset *live, const struct ir_ruleset *want,
 		ir_eval_init(want, &dp.want_eval);
 		index_mgmt(&dp.keep, live, true);
 	}
-	if (dp.sweep || partner_lost(live, want)) {
+	if ((dp.sweep || partner_lost(live, want)) && ct_count() != 0) {
 		ir_gates_find(live, &dp.live_gates);
 		ir_gates_find(want, &dp.want_gates);
 		ret = revoke_ct(&dp, &n, &what);

@@ -61,6 +61,23 @@ else
 fi
 
 ok "revoke: apply host.yaml" lab_apply "$POL/host.yaml" || exit 1
+
+# 0. No connection at all: an element leaving has nothing to cut, and the
+#    conntrack dump (a walk of every bucket of the host's hash) is not
+#    even asked for; the namespace's own nf_conntrack_count says so.
+sed 's/198\.51\.100\.11,/198.51.100.14,/' "$POL/host.yaml" >"$LAB_DIR/moved.yaml"
+lab_exec edge conntrack -F >/dev/null 2>&1
+lab_exec edge env "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+	strace -f -qq -e trace=sendto,sendmsg -o "$LAB_DIR/ct.trace" \
+	"$FEDWALL" apply -f "$LAB_DIR/moved.yaml" >/dev/null 2>&1
+if [ "$(lab_exec edge cat /proc/sys/net/netfilter/nf_conntrack_count)" != 0 ]; then
+	skip "revoke: no connection, no conntrack dump (the edge has conntrack entries)"
+elif grep -q 'IPCTNL_MSG_CT_GET' "$LAB_DIR/ct.trace"; then
+	fail "revoke: no connection, no conntrack dump"
+elif grep -q 'NFT_MSG_DELSETELEM' "$LAB_DIR/ct.trace"; then
+	pass "revoke: no connection, no conntrack dump"
+else fail "revoke: no connection, no conntrack dump (no element deleted)"; fi
+ok "revoke: apply host.yaml again" lab_apply "$POL/host.yaml" || exit 1
 lab_serve edge tcp 5061 5269 || exit 1
 
 # 1. An address leaves a partner: alpha's IPv4 address is replaced, an
