@@ -187,9 +187,11 @@ void srcset_stale_addrs(const struct srcset *s, size_t partner, struct addr_list
  * names any more and those older than stale_after. */
 void srcset_record(const struct srcset *s, const struct policy *p, const bool *skip,
 		   struct state *st, int64_t now);
-/* Its first half: records every fresh source of a partner not in `skip`,
- * forgets nothing (apply's record of what it read). */
+/* Its parts: records every fresh source of a partner not in `skip`;
+ * forgets the entries no source of `s` names (apply's record of what it
+ * read is these two, without expiring what went stale). */
 void srcset_record_fresh(const struct srcset *s, const bool *skip, struct state *st);
+void srcset_forget_unnamed(const struct srcset *s, struct state *st);
 
 /* ---- guards ------------------------------------------------------------ */
 

@@ -456,18 +456,23 @@ void srcset_record_fresh(const struct srcset *s, const bool *skip, struct state 
 	}
 }
 
-void srcset_record(const struct srcset *s, const struct policy *p, const bool *skip,
-		   struct state *st, int64_t now)
+void srcset_forget_unnamed(const struct srcset *s, struct state *st)
 {
-	struct diag quiet;
-
-	srcset_record_fresh(s, skip, st);
 	for (size_t i = 0; i < st->n;) {
 		if (named(s, &st->v[i]))
 			i++;
 		else
 			state_remove(st, st->v[i].kind, st->v[i].name);
 	}
+}
+
+void srcset_record(const struct srcset *s, const struct policy *p, const bool *skip,
+		   struct state *st, int64_t now)
+{
+	struct diag quiet;
+
+	srcset_record_fresh(s, skip, st);
+	srcset_forget_unnamed(s, st);
 	/* Already warned about, per partner, by srcset_fill. */
 	diag_init(&quiet, NULL);
 	state_expire(st, now, p->guards.stale_after, &quiet);
@@ -572,10 +577,12 @@ static void record(const struct srcset *s, const char *state_dir, struct diag *d
 	}
 	sb_addf(&path, "%s/%s", state_dir, STATE_FILE_NAME);
 	err = state_load(&st, path.s, d);
-	/* What was read, nothing forgotten: the state's stale entries stay
-	 * for refresh to weigh and report. */
+	/* What was read, and what no source of this policy names goes (the
+	 * state stays the size of its policy); entries gone stale stay, for
+	 * refresh to weigh and report. */
 	if (!err && !st.behind) {
 		srcset_record_fresh(s, NULL, &st);
+		srcset_forget_unnamed(s, &st);
 		state_write(&st, path.s, d);
 	}
 	state_free(&st);
