@@ -221,7 +221,10 @@ for n in $SIZES; do
 	[ "$n" -ge 1000000 ] && r=1
 	progress "apply $n prefixes ($r runs each)"
 	for i in $(seq "$r"); do
-		measure "apply$n" - "$FEDWALL" apply -f "$W/p$n/policy.yaml"
+		# a state directory of its own, empty, as a first apply finds it
+		# (never the system's /var/lib/fedwall)
+		fresh_state "$W/sa$n"
+		measure "apply$n" - "$FEDWALL" apply -f "$W/p$n/policy.yaml" --state-dir "$W/sa$n"
 		sleep 0.5	# let the dead namespace's table be freed
 		measure "nftf$n" - nft -f "$W/p$n.nft"
 		sleep 0.5
@@ -369,7 +372,7 @@ shape_changes() {
 # size does in the kernel, in plan's words
 readback_plan() {
 	for i in $(seq "$REPS"); do
-		measure plan "$SNS" "$FEDWALL" plan -f "$1/policy.yaml"
+		measure plan "$SNS" "$FEDWALL" plan -f "$1/policy.yaml" --state-dir "$STATE"
 	done
 	progress "read-back baseline: nft list table ($LIST_REPS runs)"
 	for i in $(seq "$LIST_REPS"); do
@@ -377,7 +380,8 @@ readback_plan() {
 	done
 	for v in one pct; do
 		echo "plan of the $v variant against the loaded base:" >"$W/plan-$v.txt"
-		inns "$SNS" "$FEDWALL" plan -f "$W/$v/policy.yaml" 2>&1 | grep -v '^ *[+-] ' |
+		inns "$SNS" "$FEDWALL" plan -f "$W/$v/policy.yaml" --state-dir "$STATE" 2>&1 |
+			grep -v '^ *[+-] ' |
 			head -6 | sed 's/^/  /' >>"$W/plan-$v.txt"
 	done
 }
@@ -535,7 +539,8 @@ rate_lab() {	# rate_lab TAG KIND N: namespaces eTAG (edge) and cTAG (client)
 	if [ "$2" = ipt ]; then
 		inns "e$1" nft -f "$W/ipt$3.nft" || return 1
 	else
-		inns "e$1" "$FEDWALL" apply -f "$W/p$3/policy.yaml" >>"$W/log" 2>&1 || return 1
+		inns "e$1" "$FEDWALL" apply -f "$W/p$3/policy.yaml" --state-dir "$W/se$1" \
+			>>"$W/log" 2>&1 || return 1
 	fi
 	ip netns exec "$NS-e$1" "$HB/connload" serve 203.0.113.10 5061 >"$W/serve.$1" 2>&1 &
 	PIDS="$PIDS $!"
