@@ -403,18 +403,7 @@ expect_rc 0 "behind: with room and the list back, the next refresh exits 0"
 
 # ---- (d) the DNS server hangs ---------------------------------------------
 if [ -x "$DNSMASQ" ]; then
-	cat >"$D/dnsmasq.conf" <<EOF
-port=53
-listen-address=127.0.0.1
-bind-interfaces
-no-resolv
-no-hosts
-addn-hosts=$D/hosts
-local=/example.test/
-local-ttl=1
-user=root
-group=root
-EOF
+	lab_dnsmasq_conf "$D/dnsmasq.conf" 127.0.0.1 "$D/hosts"
 	echo "198.51.100.21 named.example.test" >"$D/hosts"
 	ip netns exec "$LAB-h" "$DNSMASQ" --keep-in-foreground --conf-file="$D/dnsmasq.conf" \
 		--log-facility="$D/dns.log" --pid-file="$D/dns.pid" &

@@ -194,19 +194,8 @@ EOF
 }
 policy
 
-cat >"$D/dns/dnsmasq.conf" <<EOF
-port=53
-listen-address=198.51.100.53
-bind-interfaces
-no-resolv
-no-hosts
-addn-hosts=$D/dns/hosts
-local=/example.test/
-local-ttl=1
-srv-host=_sipfederationtls._tcp.sipco.example.test,sip.sipco.example.test,5061
-user=root
-group=root
-EOF
+lab_dnsmasq_conf "$D/dns/dnsmasq.conf" 198.51.100.53 "$D/dns/hosts" \
+	_sipfederationtls._tcp.sipco.example.test,sip.sipco.example.test,5061
 # answer NAME: P = 1-3 addresses for NAME: fresh ones, or one inside a
 # prefix some list holds (an overlap with that list's partner)
 answer() {

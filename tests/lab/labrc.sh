@@ -317,6 +317,19 @@ lab_counter() {
 	echo "${_n:--1}"
 }
 
+# lab_dnsmasq_conf FILE LISTEN HOSTS [SRV...]: a dnsmasq configuration in
+# FILE for the lab's DNS server: port 53 on address LISTEN only,
+# authoritative for example.test from the hosts file HOSTS (TTL 1), no
+# upstream; each SRV ("_svc._tcp.name,target,port") as an srv-host.
+lab_dnsmasq_conf() {
+	_f=$1 _l=$2 _h=$3
+	shift 3
+	{ printf 'port=53\nlisten-address=%s\nbind-interfaces\nno-resolv\nno-hosts\n' "$_l"
+	  printf 'addn-hosts=%s\nlocal=/example.test/\nlocal-ttl=1\n' "$_h"
+	  for _s in "$@"; do printf 'srv-host=%s\n' "$_s"; done
+	  printf 'user=root\ngroup=root\n'; } >"$_f"
+}
+
 # ---- a suite's fedwall runs ------------------------------------------------
 # A suite's own fw() runs fedwall with its arguments and leaves the exit
 # status in $RC, stdout in $LAB_DIR/out ($OUT) and stderr in

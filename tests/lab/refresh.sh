@@ -41,19 +41,8 @@ mkdir -p "$NETNS_ETC" "$D"
 echo "nameserver 198.51.100.53" >"$NETNS_ETC/resolv.conf"
 
 # ---- the DNS server ------------------------------------------------------
-cat >"$D/dnsmasq.conf" <<EOF
-port=53
-listen-address=198.51.100.53
-bind-interfaces
-no-resolv
-no-hosts
-addn-hosts=$D/hosts
-local=/example.test/
-local-ttl=1
-srv-host=_sipfederationtls._tcp.fabrikam.example.test,sip.fabrikam.example.test,5061
-user=root
-group=root
-EOF
+lab_dnsmasq_conf "$D/dnsmasq.conf" 198.51.100.53 "$D/hosts" \
+	_sipfederationtls._tcp.fabrikam.example.test,sip.fabrikam.example.test,5061
 # records MOVER_ADDR: the zone (big has four addresses, one of them delta's:
 # three prefixes, .22 and .23 join into a /31)
 records() {
