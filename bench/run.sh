@@ -81,6 +81,7 @@ RUNSTAT=$HB/runstat
 
 has() { "$FEDWALL" --help 2>/dev/null | grep -q "^  $1 "; }
 
+fresh_state() { rm -rf "$1" && mkdir -m 700 "$1"; }	# fresh_state DIR
 ns_new() {		# ns_new NAME: fresh namespace, lo up
 	ip netns add "$NS-$1" || exit 1
 	NSLIST="$NSLIST $1"
@@ -289,7 +290,6 @@ batches() {
 	fi
 	commits "$1"
 }
-fresh_state() { rm -rf "$1" && mkdir -m 700 "$1"; }	# fresh_state DIR
 use_shape() {	# use_shape TAG POLICY: live dir, state dir, namespace
 	SNS=L$1 LIVE=$W/$1-live STATE=$W/$1-state
 	rm -rf "$LIVE" && mkdir -p "$LIVE/lists" && fresh_state "$STATE"
