@@ -655,7 +655,7 @@ echo "incremental: changes: $(kinds '[a-z0-9]* +[0-9a-f]')" \
 	"times apply before the refresh; $(kinds '; nothing') steps without any"
 if [ -s "$D/why.log" ]; then
 	echo "incremental: why A's refresh derived in full (partners and prefixes blanked):"
-	sed -E "s/'[^']*'/'X'/g; s/[0-9a-f:.]+\/[0-9]+/P/g" "$D/why.log" | sort | uniq -c | sort -rn |
+	sed -E "s/'[^']*'/'X'/g; s/[0-9a-f:.]+\/[0-9]+/P/g; s/prefix [0-9a-f:.]+ /prefix P /g" "$D/why.log" | sort | uniq -c | sort -rn |
 		head -8 | sed 's/^/    /'
 fi
 echo "incremental: $NCOMMIT steps changed A's table, $NQUIET did not; notes: $NINC incremental, $NFULL full derivation"
