@@ -290,8 +290,8 @@ lab_apply_how() {
 	else echo "fedwall generate | nft -f (no 'fedwall apply' yet)"; fi
 }
 
-# lab_table POLICY: the table name a policy uses (default fedwall).
-lab_table() {
+# lab_table_name POLICY: the table name a policy uses (default fedwall).
+lab_table_name() {
 	_t=$(sed -n 's/^table:[[:space:]]*\([A-Za-z0-9_.-]*\).*/\1/p' "$1")
 	echo "${_t:-fedwall}"
 }
@@ -302,7 +302,7 @@ lab_flush() {
 		lab_exec "$_h" "$FEDWALL" flush -f "$1" \
 			--state-dir "$LAB_DIR/state" >"$LAB_DIR/flush.out" 2>&1
 	else
-		lab_exec "$_h" nft delete table inet "$(lab_table "$1")" \
+		lab_exec "$_h" nft delete table inet "$(lab_table_name "$1")" \
 			>"$LAB_DIR/flush.out" 2>&1
 	fi
 	_rc=$?
