@@ -1,7 +1,7 @@
 #!/bin/sh
 # bench/run.sh FEDWALL - fedwall's benchmarks, every figure next to its
-# baseline measured in the same run (issues 6 and 14; docs/BENCHMARKS.md,
-# docs/BENCHMARKS.md, the rows of issue 14).  Refresh figures for two policy shapes:
+# baseline measured in the same run (issues 6 and 14; docs/BENCHMARKS.md
+# and its rows of issue 14).  Refresh figures for two policy shapes:
 # the eight-partner mix and one partner with one service.  The real-list
 # rows read ../shared/data/real-lists/ (next to the repository) and say
 # "skipped" without it.
