@@ -328,9 +328,11 @@ struct engine_incr {
  * proves it: the inputs digest stored with the cached table): each
  * partner's merged addresses that left or came (prefixes_merge of
  * before[i] and after[i]) become element deletions and additions in its
- * port classes' address maps.  Only where no other partner's addresses
- * (before or after) overlap a changed prefix, every removed prefix is an
- * element of the partner's maps and every added one meets none, an added
+ * port classes' address maps.  Only where no other partner of the same
+ * port class has addresses (before or after) overlapping a changed
+ * prefix (merged, or as given: a nested one is more specific), every
+ * removed prefix is an element of the partner's maps and every added one
+ * meets none but those the patch removes, an added
  * prefix joins no run wider than the guards, the count stays within
  * guards.max_entries and the net shrink within guards.max_shrink (unless
  * `force`); otherwise NULL, and out->why says which: the full derivation
