@@ -259,8 +259,7 @@ static void spans_partner(const struct rctx *c, size_t i, const struct state *st
 		e = state ? srcset_state_of(s, c->r->p, k, state, c->now) : NULL;
 		if (e && e->naddrs)
 			VEC_PUSH(&pc, ((struct prefix_span){ e->addrs, e->naddrs }));
-		else if (!state && x->naddrs &&
-			 (x->status == SRC_FRESH || x->status == SRC_KEPT))
+		else if (!state && x->naddrs && src_contributes(x))
 			VEC_PUSH(&pc, ((struct prefix_span){ x->addrs, x->naddrs }));
 	}
 	spans_set(sp, i, &pc);
@@ -661,7 +660,7 @@ uint64_t engine_sources_digest(const struct policy *p, const struct srcset *s)
 	for (size_t k = 0; k < s->n; k++) {
 		const struct src *x = &s->v[k];
 
-		if (x->status != SRC_FRESH && x->status != SRC_KEPT)
+		if (!src_contributes(x))
 			continue;
 		for (size_t j = 0; j < x->naddrs; j++)
 			sum += addr_mix(x->partner, &x->addrs[j]);

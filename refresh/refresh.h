@@ -169,6 +169,9 @@ struct src_opts {
 bool srcset_fill(const struct policy *p, struct srcset *s, const struct state *st,
 		 const struct src_opts *o, struct diag *d);
 
+/* Whether source x's addresses count now: fresh, or kept on its last
+ * known good (the one rule every consumer of the sources applies). */
+bool src_contributes(const struct src *x);
 /* Appends partner i's addresses from its fresh and kept sources. */
 void srcset_partner_addrs(const struct srcset *s, size_t partner,
 			  struct addr_list *out);

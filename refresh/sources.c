@@ -395,13 +395,17 @@ static void push_src(struct addr_list *out, const struct src *x)
 		addr_list_push(out, &x->addrs[i], x->locs ? &x->locs[i] : &x->loc);
 }
 
+bool src_contributes(const struct src *x)
+{
+	return x->status == SRC_FRESH || x->status == SRC_KEPT;
+}
+
 void srcset_partner_addrs(const struct srcset *s, size_t partner, struct addr_list *out)
 {
 	for (size_t i = 0; i < s->n; i++) {
 		const struct src *x = &s->v[i];
 
-		if (x->partner == partner &&
-		    (x->status == SRC_FRESH || x->status == SRC_KEPT))
+		if (x->partner == partner && src_contributes(x))
 			push_src(out, x);
 	}
 }
