@@ -417,22 +417,28 @@ static bool share_class(struct incr *c, size_t i, size_t j)
 	return false;
 }
 
-static const struct ir_elem *find_elem(const struct ir_set *s, const struct prefix *p)
+/* The index of the first element of s (ir_elem_cmp order: by prefix, the
+ * map's elements disjoint) after p. */
+static size_t elem_upper(const struct ir_set *s, const struct prefix *p)
 {
 	size_t lo = 0, hi = s->nelems;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int k = prefix_cmp(&s->elems[mid].addr, p);
 
-		if (!k)
-			return &s->elems[mid];
-		if (k < 0)
+		if (prefix_cmp(&s->elems[mid].addr, p) <= 0)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return NULL;
+	return lo;
+}
+
+static const struct ir_elem *find_elem(const struct ir_set *s, const struct prefix *p)
+{
+	size_t k = elem_upper(s, p);
+
+	return k > 0 && !prefix_cmp(&s->elems[k - 1].addr, p) ? &s->elems[k - 1] : NULL;
 }
 
 /* Whether element e is one partner i deletes in this patch (t->del,
@@ -451,16 +457,8 @@ static bool deleted(const struct part *t, const struct ir_elem *e, uint32_t ch)
 static bool meets_other(const struct ir_set *s, const struct prefix *p, const struct part *t,
 			uint32_t ch)
 {
-	size_t lo = 0, hi = s->nelems;
+	size_t lo = elem_upper(s, p);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (prefix_cmp(&s->elems[mid].addr, p) <= 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
 	if (lo > 0 && prefix_overlaps(&s->elems[lo - 1].addr, p) &&
 	    !deleted(t, &s->elems[lo - 1], ch))
 		return true;
