@@ -43,6 +43,18 @@ static uint32_t gen_now(struct nft_ctx *ctx)
 	return g;
 }
 
+/* Creates table `a` in the test's namespace (one commit); what the commit
+ * did in *cr. */
+static void create(struct nft_ctx *ctx, const struct ir_ruleset *a,
+		   struct nft_commit_result *cr, struct diag *d)
+{
+	struct ir_diff diff = { 0 };
+
+	ir_diff(NULL, a, &diff);
+	CHECK_INT(nft_commit(ctx, NULL, a, &diff, gen_now(ctx), cr, d), 0);
+	ir_diff_free(&diff);
+}
+
 /* The image of rs with its counters at zero (they move by themselves). */
 static void image(struct ir_ruleset *rs, struct strbuf *out)
 {
@@ -107,9 +119,7 @@ TEST(stale_generation_refused_and_unknown)
 	if (!a || !b || !fixture_netns(__func__) || nft_open(&ctx))
 		goto out_free;
 	diag_init(&d, NULL);
-	ir_diff(NULL, a, &diff);
-	CHECK_INT(nft_commit(ctx, NULL, a, &diff, gen_now(ctx), &cr, &d), 0);
-	ir_diff_free(&diff);
+	create(ctx, a, &cr, &d);
 	CHECK(cr.genid != 0);
 	CHECK_INT(nft_read(ctx, a->table, &live, &g), 0);
 	ir_diff(live, b, &diff);
@@ -150,7 +160,6 @@ TEST(counters_read_alone)
 {
 	struct ir_ruleset *a = generated(A), *copy = NULL;
 	struct nft_commit_result cr;
-	struct ir_diff diff = { 0 };
 	struct strbuf img = { 0 };
 	struct nft_ctx *ctx;
 	const char *why;
@@ -159,8 +168,7 @@ TEST(counters_read_alone)
 	if (!a || !fixture_netns(__func__) || nft_open(&ctx))
 		goto out_free;
 	diag_init(&d, stderr);
-	ir_diff(NULL, a, &diff);
-	CHECK_INT(nft_commit(ctx, NULL, a, &diff, gen_now(ctx), &cr, &d), 0);
+	create(ctx, a, &cr, &d);
 	CHECK(a->ncounters > 0);
 	ir_encode(a, &img);
 	copy = ir_decode(img.s, img.len, &why);
@@ -177,7 +185,6 @@ TEST(counters_read_alone)
 	}
 	nft_close(ctx);
 out_free:
-	ir_diff_free(&diff);
 	sb_free(&img);
 	ir_free(copy);
 	ir_free(a);
@@ -229,9 +236,7 @@ TEST(shape_after_create_and_swap)
 	if (!a || !b || !fixture_netns(__func__) || nft_open(&ctx))
 		goto out_free;
 	diag_init(&d, stderr);
-	ir_diff(NULL, a, &diff);
-	CHECK_INT(nft_commit(ctx, NULL, a, &diff, gen_now(ctx), &cr, &d), 0);
-	ir_diff_free(&diff);
+	create(ctx, a, &cr, &d);
 	CHECK(cr.replaced);
 	shape_is_readback(ctx, a, cr.genid);
 	/* rebuilt sets come back last, their rules with new handles */
