@@ -79,6 +79,19 @@ count() {
 	if [ "$_n" -eq "$3" ]; then pass "$4"
 	else fail "$4"; echo "    $2: $_n, expected $3" >&2; fi
 }
+# hand_add TAG ADDR: an element for ADDR (as alpha's 198.51.100.7, $WHOLE)
+# added to $MAP by hand, behind fedwall's back, then a traced refresh
+hand_add() {
+	lab_exec edge nft add element inet fedwall "$MAP" \
+		"{ $(printf '%s' "$WHOLE" | sed "s/^198\\.51\\.100\\.7/$2/") }"
+	FW_TRACE=$1 fw refresh
+}
+# hand_add_read TAG CHECK DUMPED: that refresh read the table back (the
+# generation moved), dumping the sets
+hand_add_read() {
+	read_back "$2" "at generation [0-9]+, the ruleset is at [0-9]+"
+	if [ "$(msgs "$1" NFT_MSG_GETSETELEM)" -gt 0 ]; then pass "$3"; else fail "$3"; fi
+}
 table() { lab_table edge; }
 # elem ADDR: "MAP KEY" and, in $ELEM, the whole element of the first map
 # element whose key starts with ADDR
@@ -220,14 +233,10 @@ WHOLE=$(printf '%s\n' "$ELEM" | cut -f3)
 if [ -z "$MAP" ]; then
 	fail "cache: find small's element in nft list"
 else
-	lab_exec edge nft add element inet fedwall "$MAP" \
-		"{ $(printf '%s' "$WHOLE" | sed 's/^198\.51\.100\.7/198.51.100.201/') }"
-	FW_TRACE=add fw refresh
+	hand_add add 198.51.100.201
 	expect_rc 0 "tamper: refresh after 'nft add element' exits 0"
-	read_back "tamper: an element added by hand moves the generation: read back" \
-		"at generation [0-9]+, the ruleset is at [0-9]+"
-	if [ "$(msgs add NFT_MSG_GETSETELEM)" -gt 0 ]; then pass "tamper: ... (the sets were dumped)"
-	else fail "tamper: ... (the sets were dumped)"; fi
+	hand_add_read add "tamper: an element added by hand moves the generation: read back" \
+		"tamper: ... (the sets were dumped)"
 	table >"$D/t.now"
 	same "$D/t.good" "$D/t.now" "tamper: the element added by hand is gone"
 	lab_exec edge nft delete element inet fedwall "$MAP" "{ $KEY }"
@@ -415,13 +424,9 @@ fw apply
 expect_rc 0 "apply: charlie removed again (the table replaced back)"
 blocked "apply: charlie not admitted after it" charlie tcp $E4 5061
 if [ -n "$MAP" ]; then
-	lab_exec edge nft add element inet fedwall "$MAP" \
-		"{ $(printf '%s' "$WHOLE" | sed 's/^198\.51\.100\.7/198.51.100.202/') }"
-	FW_TRACE=tamper2 fw refresh
-	read_back "apply: an element added by hand after apply: read back" \
-		"at generation [0-9]+, the ruleset is at [0-9]+"
-	if [ "$(msgs tamper2 NFT_MSG_GETSETELEM)" -gt 0 ]; then pass "apply: ... (the sets were dumped)"
-	else fail "apply: ... (the sets were dumped)"; fi
+	hand_add tamper2 198.51.100.202
+	hand_add_read tamper2 "apply: an element added by hand after apply: read back" \
+		"apply: ... (the sets were dumped)"
 fi
 table >"$D/t.now"
 same "$D/t.good" "$D/t.now" "apply: ... and the table is as before"
