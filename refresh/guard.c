@@ -22,9 +22,8 @@ static bool covered(const struct prefix *p, const struct prefix *v, size_t n)
 	return k > 0 && prefix_contains(&v[k - 1], p);
 }
 
-/* A sorted copy, merged: the smallest cover, which is also how the
- * generator and the kernel hold a partner's addresses, so that counts
- * mean the same on both sides. */
+/* A sorted copy, merged: disjoint, as the address counts below need,
+ * and the prefixes the kernel holds, as the message counts them. */
 static struct prefix *norm(const struct prefix *a, size_t n, size_t *nout)
 {
 	struct prefix *v = xreallocarray(NULL, n ? n : 1, sizeof(*v));
@@ -33,36 +32,6 @@ static struct prefix *norm(const struct prefix *a, size_t n, size_t *nout)
 		memcpy(v, a, n * sizeof(*v));
 	*nout = prefixes_merge(v, n);
 	return v;
-}
-
-/* The net shrink: addresses removed beyond those added in their place, so
- * that a host whose A record moves (one out, one in) is no shrink, while
- * a zone that suddenly answers with one address of four is. */
-static char *shrink_why(const struct guards *g, const struct prefix *have, size_t nhave,
-			const struct prefix *want, size_t nwant,
-			const struct prefix *exempt, size_t nexempt)
-{
-	struct strbuf sb = { 0 };
-	size_t gone = 0, counted = 0, added = 0, net;
-
-	for (size_t i = 0; i < nhave; i++) {
-		if (covered(&have[i], exempt, nexempt))
-			continue;       /* leaves because it went stale */
-		counted++;
-		gone += !covered(&have[i], want, nwant);
-	}
-	for (size_t i = 0; i < nwant; i++)
-		added += !covered(&want[i], have, nhave);
-	net = gone > added ? gone - added : 0;
-	if (counted == 0 || net * 100 <= (size_t)g->max_shrink * counted)
-		return NULL;
-	sb_addf(&sb, "would remove %zu of its %zu prefix%s", gone, counted,
-		counted == 1 ? "" : "es");
-	if (added)
-		sb_addf(&sb, " and add %zu", added);
-	sb_addf(&sb, " (%zu%% fewer, more than guards.max_shrink %u%%)",
-		net * 100 / counted, g->max_shrink);
-	return sb.s;
 }
 
 /* ---- width: what no --force passes ------------------------------------ */
@@ -157,7 +126,231 @@ char *guard_width(const struct guards *g, const struct addr_list *want)
 	return why;
 }
 
+/* ---- address counts ------------------------------------------------------ */
+
+/* A count of addresses, exact: a family holds up to 2^128 of them and the
+ * guard compares count x percent, so 160 bits (five 32-bit limbs, least
+ * significant first, 64-bit intermediates) never overflow. */
+#define AC_LIMBS 5
+
+struct acount {
+	uint32_t w[AC_LIMBS];
+};
+
+static void ac_add_pow2(struct acount *a, unsigned bit)
+{
+	uint64_t carry = (uint64_t)1 << (bit % 32);
+
+	for (unsigned i = bit / 32; i < AC_LIMBS && carry; i++) {
+		carry += a->w[i];
+		a->w[i] = (uint32_t)carry;
+		carry >>= 32;
+	}
+}
+
+/* a - b; the callers subtract only what a holds (b <= a). */
+static struct acount ac_sub(struct acount a, const struct acount *b)
+{
+	uint64_t borrow = 0;
+
+	for (unsigned i = 0; i < AC_LIMBS; i++) {
+		uint64_t d = (uint64_t)a.w[i] - b->w[i] - borrow;
+
+		a.w[i] = (uint32_t)d;
+		borrow = d >> 63;
+	}
+	return a;
+}
+
+static struct acount ac_mul(struct acount a, unsigned k)
+{
+	uint64_t carry = 0;
+
+	for (unsigned i = 0; i < AC_LIMBS; i++) {
+		carry += (uint64_t)a.w[i] * k;
+		a.w[i] = (uint32_t)carry;
+		carry >>= 32;
+	}
+	return a;
+}
+
+static int ac_cmp(const struct acount *a, const struct acount *b)
+{
+	for (unsigned i = AC_LIMBS; i-- > 0;)
+		if (a->w[i] != b->w[i])
+			return a->w[i] < b->w[i] ? -1 : 1;
+	return 0;
+}
+
+static bool ac_zero(const struct acount *a)
+{
+	return ac_cmp(a, &(struct acount){ { 0 } }) == 0;
+}
+
+/* In decimal: up to 2^128 is 39 digits. */
+static void ac_put(struct strbuf *sb, struct acount a)
+{
+	char buf[AC_LIMBS * 10 + 1], *p = buf + sizeof(buf) - 1;
+
+	*p = '\0';
+	do {
+		uint64_t rem = 0;
+
+		for (unsigned i = AC_LIMBS; i-- > 0;) {
+			uint64_t cur = rem << 32 | a.w[i];
+
+			a.w[i] = (uint32_t)(cur / 10);
+			rem = cur % 10;
+		}
+		*--p = (char)('0' + rem);
+	} while (!ac_zero(&a));
+	sb_addf(sb, "%s", p);
+}
+
 /* ---- shrink: what --force overrides -------------------------------------- */
+
+/* One family's side of the shrink, in addresses and in merged prefixes. */
+struct shrink {
+	struct acount counted, gone, added;     /* addresses */
+	size_t pgone;                           /* have's prefixes that leave */
+};
+
+static unsigned fam_idx(const struct prefix *p)
+{
+	return p->family == 4 ? 0 : 1;
+}
+
+/* Adds each family's addresses of v to sz[0] (IPv4) and sz[1] (IPv6). */
+static void sizes(const struct prefix *v, size_t n, struct acount sz[2])
+{
+	for (size_t i = 0; i < n; i++)
+		ac_add_pow2(&sz[fam_idx(&v[i])], prefix_maxlen(&v[i]) - v[i].len);
+}
+
+/* The addresses both a and b hold (each merged, so disjoint and in
+ * prefix_cmp order), as prefixes: two aligned prefixes meet only where
+ * one contains the other, and then the smaller is what they share. */
+static struct prefix *inter(const struct prefix *a, size_t na, const struct prefix *b,
+			    size_t nb, size_t *nout)
+{
+	struct prefix *out = xreallocarray(NULL, (na < nb ? nb : na) + 1, sizeof(*out));
+	size_t i = 0, j = 0, n = 0;
+
+	while (i < na && j < nb) {
+		if (prefix_contains(&a[i], &b[j]))
+			out[n++] = b[j++];
+		else if (prefix_contains(&b[j], &a[i]))
+			out[n++] = a[i++];
+		else if (prefix_cmp(&a[i], &b[j]) < 0)
+			i++;
+		else
+			j++;
+	}
+	*nout = n;
+	return out;
+}
+
+/* Per family (sh[0] IPv4, sh[1] IPv6), from have, want and exempt merged:
+ * the addresses of `have` that count (not exempt: they leave because
+ * they went stale), those of them `want` drops, and those `want` adds;
+ * and have's prefixes that count and do not stay whole. */
+static void shrink_count(const struct prefix *h, size_t nh, const struct prefix *w, size_t nw,
+			 const struct prefix *e, size_t ne, struct shrink sh[2])
+{
+	struct acount hs[2] = { 0 }, he[2] = { 0 }, hw[2] = { 0 }, hwe[2] = { 0 },
+		      ws[2] = { 0 };
+	size_t n1, n2, n3;
+	struct prefix *x1 = inter(h, nh, e, ne, &n1);
+	struct prefix *x2 = inter(h, nh, w, nw, &n2);
+	struct prefix *x3 = inter(x2, n2, e, ne, &n3);
+
+	sizes(h, nh, hs);
+	sizes(x1, n1, he);
+	sizes(x2, n2, hw);
+	sizes(x3, n3, hwe);
+	sizes(w, nw, ws);
+	for (unsigned f = 0; f < 2; f++) {
+		struct acount kept = ac_sub(hw[f], &hwe[f]);
+
+		sh[f].counted = ac_sub(hs[f], &he[f]);
+		sh[f].gone = ac_sub(sh[f].counted, &kept);
+		sh[f].added = ac_sub(ws[f], &hw[f]);
+		sh[f].pgone = 0;
+	}
+	for (size_t i = 0; i < nh; i++)
+		if (!covered(&h[i], e, ne) && !covered(&h[i], w, nw))
+			sh[fam_idx(&h[i])].pgone++;
+	free(x1);
+	free(x2);
+	free(x3);
+}
+
+/* The net shrink (addresses removed beyond those added in their place:
+ * a host whose A record moves is no shrink, a zone that suddenly answers
+ * with one address of four is) as a whole percent of `counted`, rounded
+ * down; *over when above max_shrink.  Exact: net x 100 against
+ * counted x percent. */
+static unsigned shrink_pct(const struct shrink *s, unsigned max, bool *over)
+{
+	struct acount net = { { 0 } }, net100, c;
+	unsigned pct = 100;
+
+	*over = false;
+	if (ac_zero(&s->counted))
+		return 0;
+	if (ac_cmp(&s->gone, &s->added) > 0)
+		net = ac_sub(s->gone, &s->added);
+	net100 = ac_mul(net, 100);
+	c = ac_mul(s->counted, max);
+	*over = ac_cmp(&net100, &c) > 0;
+	if (!*over)
+		return 0;       /* only a refusal tells the percent */
+	/* The largest pct with counted x pct <= net x 100. */
+	while (pct > 0 && (c = ac_mul(s->counted, pct), ac_cmp(&c, &net100) > 0))
+		pct--;
+	return pct;
+}
+
+/* "would remove 1 prefix, 256 of its 257 IPv4 addresses (99% fewer, more
+ * than guards.max_shrink 50%)" */
+static void shrink_put(struct strbuf *sb, const struct shrink *s, char fam, unsigned pct,
+		       unsigned max)
+{
+	bool one = ac_cmp(&s->counted, &(struct acount){ { 1 } }) == 0;
+
+	sb_addf(sb, "%swould remove %zu prefix%s, ", sb->len ? "; " : "", s->pgone,
+		s->pgone == 1 ? "" : "es");
+	ac_put(sb, s->gone);
+	sb_addf(sb, " of its ");
+	ac_put(sb, s->counted);
+	sb_addf(sb, " IPv%c address%s", fam, one ? "" : "es");
+	if (!ac_zero(&s->added)) {
+		sb_addf(sb, " and add ");
+		ac_put(sb, s->added);
+	}
+	sb_addf(sb, " (%u%% fewer, more than guards.max_shrink %u%%)", pct, max);
+}
+
+/* Each family on its own: IPv6 counts dwarf IPv4's, and a partner that
+ * loses every IPv4 address is cut off from IPv4 callers whatever its
+ * IPv6 ranges hold. */
+static char *shrink_why(const struct guards *g, const struct prefix *have, size_t nhave,
+			const struct prefix *want, size_t nwant,
+			const struct prefix *exempt, size_t nexempt)
+{
+	struct strbuf sb = { 0 };
+	struct shrink sh[2];
+
+	shrink_count(have, nhave, want, nwant, exempt, nexempt, sh);
+	for (unsigned f = 0; f < 2; f++) {
+		bool over;
+		unsigned pct = shrink_pct(&sh[f], g->max_shrink, &over);
+
+		if (over)
+			shrink_put(&sb, &sh[f], f ? '6' : '4', pct, g->max_shrink);
+	}
+	return sb.s;
+}
 
 char *guard_max_shrink(const struct guards *g, const struct prefix *have, size_t nhave,
 		       const struct prefix *want, size_t nwant,

@@ -143,7 +143,150 @@ TEST(guard_width_has_no_exemption_and_caps_entries)
 	CHECK(why == NULL);
 	free(why);
 	why = guard_max_shrink(&G, six, 6, six, 1, NULL, 0);    /* --force's one */
-	CHECK(why && strstr(why, "would remove 5 of its 6 prefixes"));
+	CHECK_STR(why, "would remove 5 prefixes, 5 of its 6 IPv4 addresses (83% fewer,"
+		  " more than guards.max_shrink 50%)");
+	free(why);
+}
+
+/* ---- max_shrink in addresses ------------------------------------------------ */
+
+/* guard_max_shrink over lists written as strings; NULL-terminated. */
+static char *shrink(unsigned max, const char *const *have, const char *const *want)
+{
+	struct guards g = G;
+	struct prefix h[160], w[160];
+	size_t nh = 0, nw = 0;
+
+	g.max_shrink = max;
+	while (have[nh])
+		h[nh] = P(have[nh]), nh++;
+	while (want[nw])
+		w[nw] = P(want[nw]), nw++;
+	return guard_max_shrink(&g, h, nh, w, nw, NULL, 0);
+}
+
+/* Whether the shrink is refused; the message goes to stderr. */
+static bool shrink_refused(unsigned max, const char *const *have, const char *const *want)
+{
+	char *why = shrink(max, have, want);
+	bool refused = why != NULL;
+
+	if (why)
+		fprintf(stderr, "  (guard: %s)\n", why);
+	free(why);
+	return refused;
+}
+
+/* Ten contiguous addresses merge into a /29 and a /31: losing one of
+ * them is 10% of the addresses, not "1 of 2 prefixes"; a /24 and one
+ * address losing the /24 is 256 of 257, not "1 of 2". */
+TEST(max_shrink_counts_addresses)
+{
+	const char *ten[] = { "198.51.100.0/29", "198.51.100.8", "198.51.100.9", NULL };
+	const char *nine[] = { "198.51.100.0/29", "198.51.100.8", NULL };
+	const char *big[] = { "198.51.100.0/24", "203.0.113.1", NULL };
+	const char *one[] = { "203.0.113.1", NULL };
+	const char *none[] = { NULL };
+	char *why;
+
+	CHECK(!shrink_refused(25, ten, nine));
+	CHECK(!shrink_refused(10, ten, nine));                  /* exactly 10% */
+	why = shrink(9, ten, nine);
+	CHECK_STR(why, "would remove 1 prefix, 1 of its 10 IPv4 addresses (10% fewer,"
+		  " more than guards.max_shrink 9%)");
+	free(why);
+	why = shrink(50, big, one);
+	CHECK_STR(why, "would remove 1 prefix, 256 of its 257 IPv4 addresses (99% fewer,"
+		  " more than guards.max_shrink 50%)");
+	free(why);
+	CHECK(!shrink_refused(50, one, big));                   /* growth */
+	CHECK(!shrink_refused(50, big, big));
+	why = shrink(0, one, none);
+	CHECK_STR(why, "would remove 1 prefix, 1 of its 1 IPv4 address (100% fewer,"
+		  " more than guards.max_shrink 0%)");
+	free(why);
+}
+
+/* Addresses removed and added in their place cancel out; the message
+ * says both. */
+TEST(max_shrink_nets_out_moves)
+{
+	const char *have[] = { "198.51.100.0/30", NULL };
+	const char *moved[] = { "198.51.100.4/30", NULL };
+	const char *less[] = { "198.51.100.8", NULL };
+	char *why;
+
+	CHECK(!shrink_refused(0, have, moved));                 /* 4 out, 4 in */
+	why = shrink(50, have, less);
+	CHECK_STR(why, "would remove 1 prefix, 4 of its 4 IPv4 addresses and add 1"
+		  " (75% fewer, more than guards.max_shrink 50%)");
+	free(why);
+}
+
+/* IPv6 counts go to 2^128 and are exact: a /32 losing half of itself
+ * plus one address is more than 50%, by one address in 2^96. */
+TEST(max_shrink_ipv6_exact)
+{
+	const char *big[] = { "2001:db8:100::/48", "2001:db8::1", NULL };
+	const char *one[] = { "2001:db8::1", NULL };
+	const char *all[] = { "2001:db8::/32", NULL };
+	const char *half[] = { "2001:db8::/33", NULL };
+	const char *world[] = { "::/0", NULL };
+	const char *half_and_one[] = { "2001:db8::/33", "2001:db8:8000::", NULL };
+	struct prefix h = P("2001:db8::/32"), w[100], outer = P("2001:db8::/33");
+	struct prefix hole = P("2001:db8::1");
+	size_t nw = 0;
+	char *why;
+
+	why = shrink(50, big, one);
+	CHECK_STR(why, "would remove 1 prefix, 1208925819614629174706176 of its"
+		  " 1208925819614629174706177 IPv6 addresses (99% fewer, more than"
+		  " guards.max_shrink 50%)");
+	free(why);
+	CHECK(!shrink_refused(50, all, half));                  /* exactly half */
+	CHECK(!shrink_refused(50, all, half_and_one));
+	why = shrink(49, all, half_and_one);    /* 2^95 - 1 of 2^96: 49.99..% */
+	CHECK_STR(why, "would remove 1 prefix, 39614081257132168796771975167 of its"
+		  " 79228162514264337593543950336 IPv6 addresses (49% fewer, more than"
+		  " guards.max_shrink 49%)");
+	free(why);
+	/* half less one address: one address over 50% */
+	prefix_subtract(&outer, &hole, w, &nw);
+	CHECK_INT(nw, 95);
+	why = guard_max_shrink(&G, &h, 1, w, nw, NULL, 0);
+	CHECK_STR(why, "would remove 1 prefix, 39614081257132168796771975169 of its"
+		  " 79228162514264337593543950336 IPv6 addresses (50% fewer, more than"
+		  " guards.max_shrink 50%)");
+	free(why);
+	why = shrink(50, world, one);   /* all 2^128: no overflow */
+	CHECK_STR(why, "would remove 1 prefix, 340282366920938463463374607431768211455 of"
+		  " its 340282366920938463463374607431768211456 IPv6 addresses (99% fewer,"
+		  " more than guards.max_shrink 50%)");
+	free(why);
+	CHECK(!shrink_refused(100, world, one));
+}
+
+/* IPv4 and IPv6 are weighed each on its own: a partner that loses every
+ * IPv4 address is refused, however many IPv6 ones it keeps. */
+TEST(max_shrink_per_family)
+{
+	const char *both[] = { "198.51.100.0/29", "198.51.100.8/31", "2001:db8::/64", NULL };
+	const char *v6[] = { "2001:db8::/64", NULL };
+	const char *v4[] = { "198.51.100.0/29", "198.51.100.8/31", "2001:db8::1", NULL };
+	char *why;
+
+	why = shrink(50, both, v6);
+	CHECK_STR(why, "would remove 2 prefixes, 10 of its 10 IPv4 addresses (100% fewer,"
+		  " more than guards.max_shrink 50%)");
+	free(why);
+	why = shrink(50, both, v4);
+	CHECK(why && strstr(why, "18446744073709551615 of its 18446744073709551616 IPv6"
+			    " addresses (99% fewer"));
+	CHECK(why && !strstr(why, "IPv4"));
+	free(why);
+	why = shrink(50, both, (const char *const[]){ NULL });
+	CHECK(why && strstr(why, "IPv4 addresses (100% fewer") &&
+	      strstr(why, "; would remove 1 prefix, 18446744073709551616 of its"));
 	free(why);
 }
 
