@@ -2,7 +2,9 @@
 # tests/lab/guard.sh - the guards fail closed, with real packets: no path
 # (check, apply, refresh, refresh --force) puts into the kernel an address
 # range wider than guards.min_prefix_v4 once its prefixes are joined, a
-# whole family never, and no list longer than guards.max_entries.  A
+# whole family never, and no list longer than guards.max_entries; a
+# refresh removes no more than guards.max_shrink of a partner's addresses
+# (counted in addresses, IPv4 and IPv6 each on its own) unless forced.  A
 # refused partner keeps its previous addresses while the others proceed;
 # a stranger stays out on the partner port throughout.
 . "$(dirname "$0")/../lib.sh"
@@ -181,5 +183,72 @@ expect_rc 1 "cap: refresh exits 1"
 has ERR "has 5000 entries, more than guards.max_entries 1000" "cap: refresh says why"
 in_ok "cap: lp keeps its previous address (alpha)" alpha
 in_no "cap: stranger dropped" stranger
+
+# ---- max_shrink weighs addresses, each family on its own -----------------
+E6=2001:db8:10::10
+in6_ok() { reach "$1" "$2" tcp $E6 5061; }
+in6_no() { blocked "$1" "$2" tcp $E6 5061; }
+# lines ADDR...: the list lp.txt
+lines() { printf '%s\n' "$@" >"$LP"; }
+
+policy 16 ", max_shrink: 25%"
+lines 198.51.100.8/29 198.51.100.16/31          # ten addresses, .8 to .17
+echo 192.0.2.99 >"$OTHER"                       # charlie only through lp
+fw refresh --force
+expect_rc 0 "shrink setup: lp holds ten contiguous addresses (a /29 and a /31)"
+in_ok "shrink setup: charlie (.13) admitted" charlie
+# charlie leaves: 1 of 10 addresses, though 1 of the 2 merged prefixes
+lines 198.51.100.8/30 198.51.100.12 198.51.100.14/31 198.51.100.16/31
+fw refresh
+expect_rc 0 "1 of 10 addresses at max_shrink 25%: accepted (1 of 2 prefixes once)"
+in_no "1 of 10: charlie, the address removed, dropped" charlie
+in_ok "1 of 10: alpha still admitted" alpha
+in_ok "1 of 10: bravo still admitted" bravo
+
+policy 16 ", max_shrink: 50%"
+lines 198.51.100.0/24 192.0.2.5
+fw refresh
+expect_rc 0 "/24 + 1 setup: lp grows to a /24 and one address"
+in_ok "/24 + 1 setup: the stranger is inside the /24 now" stranger
+lines 192.0.2.5
+fw refresh
+expect_rc 1 "/24 + 1 losing the /24 at max_shrink 50%: refused (1 of 2 prefixes once)"
+has ERR "partner 'lp': refresh refused: would remove 1 prefix, 256 of its 257 IPv4 addresses \(99% fewer, more than guards\.max_shrink 50%\); it keeps its previous addresses" \
+	"/24 + 1: the message gives the prefix and the addresses"
+in_ok "/24 + 1: lp keeps its /24 (alpha)" alpha
+fw refresh --force
+expect_rc 0 "/24 + 1: --force applies it"
+in_no "/24 + 1: after --force alpha is dropped" alpha
+in_no "/24 + 1: after --force the stranger is dropped" stranger
+
+# IPv6: ten contiguous addresses ::8 to ::11, alpha's ::11 leaves
+lines 198.51.100.11 2001:db8:51::8/125 2001:db8:51::10/127
+fw refresh
+expect_rc 0 "IPv6 setup: lp has alpha and ten contiguous IPv6 addresses"
+in6_ok "IPv6 setup: alpha admitted over IPv6" alpha
+lines 198.51.100.11 2001:db8:51::8/125 2001:db8:51::10
+fw refresh
+expect_rc 0 "IPv6: 1 of 10 addresses at max_shrink 50%: accepted"
+in6_no "IPv6: alpha's removed address dropped" alpha
+in_ok "IPv6: alpha still admitted over IPv4" alpha
+lines 198.51.100.11 2001:db8:51::/120 2001:db8:99::1
+fw refresh
+expect_rc 0 "IPv6 /120 + 1 setup: accepted (growth)"
+in6_ok "IPv6 /120 + 1 setup: the stranger's ::99 inside the /120" stranger
+lines 198.51.100.11 2001:db8:99::1
+fw refresh
+expect_rc 1 "IPv6 /120 + 1 losing the /120: refused"
+has ERR "would remove 1 prefix, 256 of its 257 IPv6 addresses \(99% fewer" \
+	"IPv6 /120 + 1: the message counts IPv6 addresses"
+in6_ok "IPv6 /120 + 1: lp keeps its /120 (the stranger over IPv6)" stranger
+# Each family weighs on its own: all of IPv4 leaving is refused, however
+# many IPv6 addresses come in its place.
+lines 2001:db8:51::/64
+fw refresh
+expect_rc 1 "per family: IPv4's one address leaving for a whole IPv6 /64: refused"
+has ERR "would remove 1 prefix, 1 of its 1 IPv4 address \(100% fewer" \
+	"per family: the message names IPv4"
+in_ok "per family: alpha still admitted over IPv4" alpha
+in_no "per family: the stranger still dropped over IPv4" stranger
 
 exit $SUITE_FAILED
