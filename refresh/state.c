@@ -1,5 +1,5 @@
 /* state.c - last known good addresses, kept in one checksummed binary
- * file (format 2; format 1, text, is still read) that is replaced
+ * file (format 3; formats 2 and 1, text, are still read) that is replaced
  * atomically.  A file we cannot verify is worth nothing:
  * trusting a damaged one could admit addresses nobody vouches for any
  * more, so it is dropped with a warning and the sources start afresh. */
@@ -48,23 +48,28 @@ static int lookup_word(const char *const *names, size_t n, const char *w)
 
 /* ---- the in-memory table ----------------------------------------------- */
 
-static int entry_cmp(enum state_kind kind, const char *name,
+static int entry_cmp(enum state_kind kind, const char *name, unsigned family,
 		     const struct state_entry *e)
 {
+	int c;
+
 	if (kind != e->kind)
 		return kind < e->kind ? -1 : 1;
-	return strcmp(name, e->name);
+	c = strcmp(name, e->name);
+	if (c || family == e->family)
+		return c;
+	return family < e->family ? -1 : 1;
 }
 
-/* Index of (kind, name), or where it would go (*found false). */
+/* Index of (kind, name, family), or where it would go (*found false). */
 static size_t find(const struct state *st, enum state_kind kind,
-		   const char *name, bool *found)
+		   const char *name, unsigned family, bool *found)
 {
 	size_t lo = 0, hi = st->n;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int c = entry_cmp(kind, name, &st->v[mid]);
+		int c = entry_cmp(kind, name, family, &st->v[mid]);
 
 		if (c == 0) {
 			*found = true;
@@ -79,13 +84,19 @@ static size_t find(const struct state *st, enum state_kind kind,
 	return lo;
 }
 
+const struct state_entry *state_lookup_family(const struct state *st, enum state_kind kind,
+					      const char *name, unsigned family)
+{
+	bool found;
+	size_t i = find(st, kind, name, family, &found);
+
+	return found ? &st->v[i] : NULL;
+}
+
 const struct state_entry *state_lookup(const struct state *st,
 				       enum state_kind kind, const char *name)
 {
-	bool found;
-	size_t i = find(st, kind, name, &found);
-
-	return found ? &st->v[i] : NULL;
+	return state_lookup_family(st, kind, name, 0);
 }
 
 static void entry_free(struct state_entry *e)
@@ -127,14 +138,17 @@ static void mask(struct prefix *p)
 	memset(p->a + full, 0, 16 - full);
 }
 
-/* Copies, masks, sorts and deduplicates; NULL if one is not a prefix. */
-static struct prefix *norm_addrs(const struct prefix *in, size_t n, size_t *nout)
+/* Copies, masks, sorts and deduplicates; NULL if one is not a prefix
+ * (of `family`, unless 0). */
+static struct prefix *norm_addrs(const struct prefix *in, size_t n, unsigned family,
+				 size_t *nout)
 {
 	struct prefix *v = xreallocarray(NULL, n ? n : 1, sizeof(*v));
 	size_t k = 0;
 
 	for (size_t i = 0; i < n; i++) {
 		if ((in[i].family != 4 && in[i].family != 6) ||
+		    (family && in[i].family != family) ||
 		    in[i].len > prefix_maxlen(&in[i])) {
 			free(v);
 			return NULL;
@@ -150,9 +164,21 @@ static struct prefix *norm_addrs(const struct prefix *in, size_t n, size_t *nout
 	return v;
 }
 
+static bool family_ok(enum state_kind kind, unsigned family)
+{
+	return family == 0 || (kind != STATE_LIST && (family == 4 || family == 6));
+}
+
 int state_update(struct state *st, enum state_kind kind, const char *name,
 		 enum state_from from, int64_t when, uint32_t ttl,
 		 const struct prefix *addrs, size_t naddrs)
+{
+	return state_update_family(st, kind, name, 0, from, when, ttl, addrs, naddrs);
+}
+
+int state_update_family(struct state *st, enum state_kind kind, const char *name,
+			unsigned family, enum state_from from, int64_t when, uint32_t ttl,
+			const struct prefix *addrs, size_t naddrs)
 {
 	struct state_entry *e;
 	struct prefix *v;
@@ -161,9 +187,9 @@ int state_update(struct state *st, enum state_kind kind, const char *name,
 
 	if ((unsigned)kind >= ARRAY_SIZE(kind_names) ||
 	    (unsigned)from >= ARRAY_SIZE(from_names) || !name_ok(name) ||
-	    when < 0)
+	    when < 0 || !family_ok(kind, family))
 		return -EINVAL;
-	i = find(st, kind, name, &found);
+	i = find(st, kind, name, family, &found);
 	/* What the state has already (a list read again unchanged): its
 	 * normalised addresses, bytewise, need no sorting again. */
 	if (found && naddrs == st->v[i].naddrs &&
@@ -173,7 +199,7 @@ int state_update(struct state *st, enum state_kind kind, const char *name,
 			memcpy(v, addrs, naddrs * sizeof(*v));
 		n = naddrs;
 	} else {
-		v = norm_addrs(addrs, naddrs, &n);
+		v = norm_addrs(addrs, naddrs, family, &n);
 	}
 	if (!v)
 		return -EINVAL;
@@ -184,7 +210,8 @@ int state_update(struct state *st, enum state_kind kind, const char *name,
 		}
 		memmove(&st->v[i + 1], &st->v[i], (st->n - i) * sizeof(*st->v));
 		st->n++;
-		st->v[i] = (struct state_entry){ .kind = kind, .name = xstrdup(name) };
+		st->v[i] = (struct state_entry){ .kind = kind, .name = xstrdup(name),
+						 .family = (uint8_t)family };
 	}
 	e = &st->v[i];
 	free(e->addrs);
@@ -194,6 +221,8 @@ int state_update(struct state *st, enum state_kind kind, const char *name,
 	e->confirmed = when;
 	e->ttl = ttl;
 	e->ident = (struct state_ident){ 0 };
+	e->dropped = false;
+	e->ndropped = 0;
 	return 0;
 }
 
@@ -201,7 +230,7 @@ bool state_set_ident(struct state *st, enum state_kind kind, const char *name,
 		     const struct state_ident *id)
 {
 	bool found;
-	size_t i = find(st, kind, name, &found);
+	size_t i = find(st, kind, name, 0, &found);
 
 	if (found)
 		st->v[i].ident = *id;
@@ -216,10 +245,11 @@ bool state_ident_same(const struct state_entry *e, const struct state_ident *id)
 	       memcmp(id, &e->ident, sizeof(*id)) == 0;
 }
 
-bool state_remove(struct state *st, enum state_kind kind, const char *name)
+bool state_remove_family(struct state *st, enum state_kind kind, const char *name,
+			 unsigned family)
 {
 	bool found;
-	size_t i = find(st, kind, name, &found);
+	size_t i = find(st, kind, name, family, &found);
 
 	if (!found)
 		return false;
@@ -229,31 +259,48 @@ bool state_remove(struct state *st, enum state_kind kind, const char *name)
 	return true;
 }
 
+bool state_remove(struct state *st, enum state_kind kind, const char *name)
+{
+	bool found;
+	size_t i = find(st, kind, name, 0, &found), k = i;
+
+	/* Family 0 sorts first: every family of the name follows from i. */
+	while (k < st->n && st->v[k].kind == kind && !strcmp(st->v[k].name, name))
+		entry_free(&st->v[k++]);
+	if (k == i)
+		return false;
+	memmove(&st->v[i], &st->v[k], (st->n - k) * sizeof(*st->v));
+	st->n -= k - i;
+	return true;
+}
+
 size_t state_expire(struct state *st, int64_t now, unsigned stale_after,
 		    struct diag *d)
 {
-	size_t k = 0, dropped = 0;
+	size_t dropped = 0;
 
 	for (size_t i = 0; i < st->n; i++) {
 		struct state_entry *e = &st->v[i];
 		int64_t age = now - e->confirmed;
 
-		if (age <= (int64_t)stale_after) {
-			st->v[k++] = *e;
+		if (e->dropped || age <= (int64_t)stale_after)
 			continue;
-		}
-		diag_warn(d, NULL, "%s '%s' not confirmed for %" PRId64 " s "
+		diag_warn(d, NULL, "%s '%s'%s not confirmed for %" PRId64 " s "
 			  "(stale_after %u s): dropping its %zu last known "
 			  "good address%s", state_kind_name(e->kind), e->name,
+			  e->family == 4 ? " (A)" : e->family == 6 ? " (AAAA)" : "",
 			  age, stale_after, e->naddrs, e->naddrs == 1 ? "" : "es");
-		entry_free(e);
+		/* Kept, empty: the time it was last confirmed is what status
+		 * and the metrics report until it answers again. */
+		e->dropped = true;
+		e->ndropped = (uint32_t)e->naddrs;
+		e->naddrs = 0;
 		dropped++;
 	}
-	st->n = k;
 	return dropped;
 }
 
-/* ---- format 2 ---------------------------------------------------------- */
+/* ---- format 3 (and 2) ---------------------------------------------------- */
 
 #define HDR2 32         /* magic, version, flags, entries, length */
 #define ENT2 72         /* an entry's fixed part */
@@ -405,20 +452,34 @@ static void push_entry(struct state *st, const struct state_entry *e)
 	st->v[st->n++] = *e;
 }
 
+/* Format 3's family, flags and ndropped, as state_encode() writes them
+ * (format 2 has zeros there). */
+static bool entry_fam_ok(const unsigned char *h, uint32_t n4, uint32_t n6)
+{
+	bool dropped = h[3] == 1;
+
+	return h[0] < ARRAY_SIZE(kind_names) && family_ok(h[0], h[2]) && h[3] <= 1 &&
+	       (dropped || !get32(h + 28)) && (!dropped || (!n4 && !n6)) &&
+	       !(h[2] == 4 && n6) && !(h[2] == 6 && n4);
+}
+
 /* The fixed part of an entry, name and counts checked; false if it is
- * not what state_encode() writes. */
-static bool entry_head(const unsigned char *h, struct state_entry *e, uint32_t *nlen,
-		       uint32_t *n4, uint32_t *n6)
+ * not what state_encode() writes (format `version`). */
+static bool entry_head(const unsigned char *h, uint32_t version, struct state_entry *e,
+		       uint32_t *nlen, uint32_t *n4, uint32_t *n6)
 {
 	*nlen = get32(h + 4);
 	*n4 = get32(h + 20);
 	*n6 = get32(h + 24);
-	if (h[0] >= ARRAY_SIZE(kind_names) || h[1] >= ARRAY_SIZE(from_names) || h[2] ||
-	    h[3] || get32(h + 28) || *nlen == 0 || *nlen > STATE_NAME_MAX ||
-	    (int64_t)get64(h + 8) < 0)
+	if (h[0] >= ARRAY_SIZE(kind_names) || h[1] >= ARRAY_SIZE(from_names) ||
+	    *nlen == 0 || *nlen > STATE_NAME_MAX || (int64_t)get64(h + 8) < 0)
+		return false;
+	if (version == STATE_VERSION ? !entry_fam_ok(h, *n4, *n6)
+				     : h[2] || h[3] || get32(h + 28))
 		return false;
 	*e = (struct state_entry){
-		.kind = h[0], .from = h[1], .confirmed = (int64_t)get64(h + 8),
+		.kind = h[0], .from = h[1], .family = h[2], .dropped = h[3] == 1,
+		.ndropped = get32(h + 28), .confirmed = (int64_t)get64(h + 8),
 		.ttl = get32(h + 16),
 		.ident = { get64(h + 32), get64(h + 40), get64(h + 48),
 			   (int64_t)get64(h + 56), (int64_t)get64(h + 64) },
@@ -426,19 +487,20 @@ static bool entry_head(const unsigned char *h, struct state_entry *e, uint32_t *
 	return true;
 }
 
-static bool parse_entry2(struct state *st, struct rd *r)
+static bool parse_entry2(struct state *st, struct rd *r, uint32_t version)
 {
 	const unsigned char *h = take(r, ENT2), *name, *a;
 	struct state_entry e;
 	uint32_t nlen, n4, n6;
 
-	if (!h || !entry_head(h, &e, &nlen, &n4, &n6) || !(name = take(r, nlen)) ||
+	if (!h || !entry_head(h, version, &e, &nlen, &n4, &n6) || !(name = take(r, nlen)) ||
 	    memchr(name, '\0', nlen) || !(a = take(r, (uint64_t)n4 * 5 + (uint64_t)n6 * 17)))
 		return false;
 	e.name = xstrndup((const char *)name, nlen);
 	e.naddrs = (size_t)n4 + n6;
 	e.addrs = xreallocarray(NULL, e.naddrs + 1, sizeof(*e.addrs));
-	if (!name_ok(e.name) || (st->n && entry_cmp(e.kind, e.name, &st->v[st->n - 1]) <= 0) ||
+	if (!name_ok(e.name) ||
+	    (st->n && entry_cmp(e.kind, e.name, e.family, &st->v[st->n - 1]) <= 0) ||
 	    !unpack4(a, n4, e.addrs) || !unpack6(a + (size_t)n4 * 5, n6, e.addrs + n4)) {
 		entry_free(&e);
 		return false;
@@ -447,11 +509,12 @@ static bool parse_entry2(struct state *st, struct rd *r)
 	return true;
 }
 
-/* Parses a format-2 file (its magic checked); NULL, or why it is not
- * trusted (*at: the byte offset of the entry that gave it away). */
+/* Parses a format-3 or -2 file (its magic checked); NULL, or why it is
+ * not trusted (*at: the byte offset of the entry that gave it away). */
 static const char *parse2(struct state *st, const unsigned char *b, size_t len, size_t *at)
 {
 	struct rd r = { b, HDR2, len - SUM2 };
+	uint32_t version;
 	uint64_t n;
 
 	*at = 0;
@@ -459,12 +522,13 @@ static const char *parse2(struct state *st, const unsigned char *b, size_t len, 
 		return "is truncated or corrupted (length)";
 	if (get64(b + len - SUM2) != state_sum(b, len - SUM2))
 		return "is truncated or corrupted (checksum)";
-	if (get32(b + 8) != STATE_VERSION || get32(b + 12))
+	version = get32(b + 8);
+	if ((version != STATE_VERSION && version != STATE_VERSION_OLD) || get32(b + 12))
 		return "has an unknown format version";
 	n = get64(b + 16);
 	for (uint64_t i = 0; i < n; i++) {
 		*at = r.off;
-		if (!parse_entry2(st, &r))
+		if (!parse_entry2(st, &r, version))
 			return "is malformed";
 	}
 	*at = r.off;
@@ -487,6 +551,38 @@ static uint64_t entry2_size(const struct state_entry *e)
 	return ENT2 + pad8(strlen(e->name)) + pad8(n4 * 5 + (e->naddrs - n4) * 17);
 }
 
+/* Formats 1 and 2 kept one entry per name: its families become two
+ * entries, each with its own addresses (possibly none), confirmed when
+ * the name was, as a refresh that saw both answer would record them. */
+static void split_families(struct state *st)
+{
+	struct state out = { 0 };
+
+	for (size_t i = 0; i < st->n; i++) {
+		struct state_entry a = st->v[i], b = st->v[i];
+		size_t n4 = count_v4(&a);
+
+		if (a.kind == STATE_LIST || a.family) {
+			push_entry(&out, &a);
+			continue;
+		}
+		a.family = 4;
+		a.naddrs = n4;
+		b.family = 6;
+		b.name = xstrdup(a.name);
+		b.naddrs -= n4;
+		b.addrs = xreallocarray(NULL, b.naddrs + 1, sizeof(*b.addrs));
+		if (b.naddrs)
+			memcpy(b.addrs, a.addrs + n4, b.naddrs * sizeof(*b.addrs));
+		push_entry(&out, &a);
+		push_entry(&out, &b);
+	}
+	free(st->v);
+	st->v = out.v;
+	st->n = out.n;
+	st->cap = out.cap;
+}
+
 static unsigned char *put_entry2(unsigned char *b, const struct state_entry *e)
 {
 	size_t n4 = count_v4(e), nlen = strlen(e->name);
@@ -494,11 +590,14 @@ static unsigned char *put_entry2(unsigned char *b, const struct state_entry *e)
 
 	b[0] = (unsigned char)e->kind;
 	b[1] = (unsigned char)e->from;
+	b[2] = e->family;
+	b[3] = e->dropped ? 1 : 0;
 	put32(b + 4, (uint32_t)nlen);
 	put64(b + 8, (uint64_t)e->confirmed);
 	put32(b + 16, e->ttl);
 	put32(b + 20, (uint32_t)n4);
 	put32(b + 24, (uint32_t)(e->naddrs - n4));
+	put32(b + 28, e->dropped ? e->ndropped : 0);
 	put64(b + 32, e->ident.dev);
 	put64(b + 40, e->ident.ino);
 	put64(b + 48, e->ident.size);
@@ -638,7 +737,7 @@ static bool parse_source(struct state *st, char *line)
 	    ttl > UINT32_MAX || !name_ok(rest))
 		return false;
 	/* Written sorted and unique: anything else is not our file. */
-	if (st->n && entry_cmp(kind, rest, &st->v[st->n - 1]) <= 0)
+	if (st->n && entry_cmp(kind, rest, 0, &st->v[st->n - 1]) <= 0)
 		return false;
 	return state_update(st, kind, rest, from, when, (uint32_t)ttl,
 			    NULL, 0) == 0;
@@ -772,6 +871,8 @@ static void parse_any(struct state *st, struct diag *d, const char *name, char *
 
 	if (len >= STATE2_MAGIC_LEN && !memcmp(buf, STATE2_MAGIC, STATE2_MAGIC_LEN)) {
 		load2(st, d, name, buf, len);
+		if (!st->discarded && get32((const unsigned char *)buf + 8) != STATE_VERSION)
+			split_families(st);
 		return;
 	}
 	body = verify_sum(buf, len);
@@ -782,6 +883,8 @@ static void parse_any(struct state *st, struct diag *d, const char *name, char *
 	bad = parse_body(st, buf, body);
 	if (bad)
 		discard(st, d, name, bad, "is malformed");
+	else
+		split_families(st);
 }
 
 bool state_parse(struct state *st, const char *name, const void *buf, size_t len,

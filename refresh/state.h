@@ -3,35 +3,49 @@
  * Internal header of the refresh module; it will be folded into
  * refresh/refresh.h.
  *
- * Per source (host name, SRV domain or list file) the state keeps the
- * addresses last seen, when they were last confirmed, where they came from
- * and the TTL, so that a source that fails keeps admitting what it
+ * Per source (a host name's A records, its AAAA records, an SRV
+ * domain's targets' A or AAAA records, or a list file) the state keeps
+ * the addresses last seen, when they were last confirmed, where they came
+ * from and the TTL, so that a source that fails keeps admitting what it
  * admitted until guards.stale_after, and a rebooted appliance is protected
- * before DNS answers.
+ * before DNS answers.  The two families of a name are two entries: one
+ * failing never discards or freezes the other.  An entry past stale_after
+ * is not forgotten but marked dropped (its addresses gone, when it was
+ * last confirmed and how many it had kept), so that status and the
+ * metrics go on reporting it until it answers again.
  *
- * The file is binary, format 2, all integers little-endian, every
+ * The file is binary, format 3, all integers little-endian, every
  * part a multiple of 8 bytes:
  *
  *	header (32)  magic "\x89FWS\r\n\x1a\n" (8: the high bit, CRLF and ^Z
- *	             catch a text-mode copy), u32 version 2, u32 flags 0,
+ *	             catch a text-mode copy), u32 version 3, u32 flags 0,
  *	             u64 number of entries, u64 length of the whole file
- *	entry        u8 kind, u8 from, u16 0, u32 name length (1..STATE_NAME_MAX),
- *	             i64 confirmed, u32 ttl, u32 n4, u32 n6, u32 0,
+ *	entry        u8 kind, u8 from, u8 family (0: a list, or a name's
+ *	             two families together; 4: A records; 6: AAAA records),
+ *	             u8 flags (1: dropped), u32 name length (1..STATE_NAME_MAX),
+ *	             i64 confirmed, u32 ttl, u32 n4, u32 n6, u32 ndropped
+ *	             (addresses dropped; 0 unless dropped),
  *	             u64 dev, u64 ino, u64 size, i64 mtime_ns, i64 ctime_ns
  *	             (the list file's identity, zero if unknown): 72 bytes;
  *	             then the name, zero-padded; then n4 IPv4 prefixes of 5
  *	             bytes (address in network order, length) and n6 IPv6
- *	             ones of 17 (16 + 1), zero-padded
+ *	             ones of 17 (16 + 1), zero-padded.  A family-4 entry
+ *	             has no IPv6 prefix, a family-6 one no IPv4 prefix, a
+ *	             dropped one none at all
  *	trailer (8)  u64 checksum of every byte before it (state_sum():
  *	             64-bit words, multiply and xor-shift; any one changed
  *	             word always changes it)
  *
- * Entries sorted by kind, then name, unique; prefixes masked, in
- * prefix_cmp order, unique.  A 100k-prefix state is 0.6 MB and loads
- * without a text parser.  Format 1, text ("fedwall-state 1", `source
- * KIND CONFIRMED TTL FROM NAME` lines each followed by its `addr PREFIX`
- * lines, a last line `# sum HEX`, the 64-bit FNV-1a of every byte before
- * it), is still read, so that an install migrates on its next save; it
+ * Entries sorted by kind, then name, then family, unique; prefixes
+ * masked, in prefix_cmp order, unique.  A 100k-prefix state is 0.6 MB
+ * and loads without a text parser.  Format 2 (the same layout with the
+ * family, flags and ndropped bytes zero: one entry per name) is still
+ * read: each host and domain entry becomes its two family entries, each
+ * with its family's addresses, confirmed when the name was.  Format 1,
+ * text ("fedwall-state 1", `source KIND CONFIRMED TTL FROM NAME` lines
+ * each followed by its `addr PREFIX` lines, a last line `# sum HEX`, the
+ * 64-bit FNV-1a of every byte before it), is still read (and split the
+ * same way), so that an install migrates on its next save; it
  * is no longer written.  A file that is truncated, corrupted, too big
  * (STATE_MAX_FILE), has a line over STATE_MAX_LINE (format 1) or is not
  * exactly what the writer writes (padding, order, host bits, sizes) is
@@ -56,7 +70,8 @@
 #define STATE_MAGIC "fedwall-state 1"  /* format 1 (text), read only */
 #define STATE2_MAGIC "\x89" "FWS\r\n\x1a\n"
 #define STATE2_MAGIC_LEN 8
-#define STATE_VERSION 2
+#define STATE_VERSION 3
+#define STATE_VERSION_OLD 2              /* read, split by family */
 #define STATE_MAX_FILE (256u << 20)     /* bytes */
 #define STATE_MAX_LINE 4096             /* bytes, newline included */
 #define STATE_NAME_MAX 1024             /* a source's name */
@@ -89,16 +104,19 @@ struct state_ident {
 struct state_entry {
 	enum state_kind kind;
 	char *name;
+	uint8_t family;         /* 4: A records, 6: AAAA, 0: both (or a list) */
 	enum state_from from;
 	int64_t confirmed;      /* unix time the addresses were last confirmed */
 	uint32_t ttl;           /* seconds; 0 for files */
 	struct prefix *addrs;   /* normalised, sorted, unique */
 	size_t naddrs;
 	struct state_ident ident;       /* STATE_LIST: the file they were read from */
+	bool dropped;           /* stale_after passed: addrs gone (naddrs 0) */
+	uint32_t ndropped;      /* dropped: how many addresses it had kept */
 };
 
 struct state {
-	struct state_entry *v;  /* sorted by kind, then name */
+	struct state_entry *v;  /* sorted by kind, then name, then family */
 	size_t n, cap;
 	bool discarded;         /* state_load found a file it did not trust */
 	bool behind;            /* state_load found STATE_BEHIND_SUFFIX beside it */
@@ -139,17 +157,25 @@ void state_clear_behind(const char *path);
 /* Whether PATH-behind is there (without loading the state). */
 bool state_behind(const char *path);
 
-/* The entry of (kind, name), or NULL. */
+/* The entry of (kind, name) of family 0 (a list), or NULL. */
 const struct state_entry *state_lookup(const struct state *st,
 				       enum state_kind kind, const char *name);
+/* The entry of (kind, name, family), or NULL. */
+const struct state_entry *state_lookup_family(const struct state *st, enum state_kind kind,
+					      const char *name, unsigned family);
 
-/* Records that (kind, name) was confirmed at `when` with these addresses
- * (copied; sorted and deduplicated here), replacing what was there.
- * -EINVAL if the name is empty, too long or has control characters, or an
- * address is not a valid prefix. */
+/* Records that (kind, name, family 0) was confirmed at `when` with these
+ * addresses (copied; sorted and deduplicated here), replacing what was
+ * there (a dropped mark too).  -EINVAL if the name is empty, too long or
+ * has control characters, or an address is not a valid prefix. */
 int state_update(struct state *st, enum state_kind kind, const char *name,
 		 enum state_from from, int64_t when, uint32_t ttl,
 		 const struct prefix *addrs, size_t naddrs);
+/* The same for one family (4 or 6: every address of that family, else
+ * -EINVAL; 0: state_update). */
+int state_update_family(struct state *st, enum state_kind kind, const char *name,
+			unsigned family, enum state_from from, int64_t when, uint32_t ttl,
+			const struct prefix *addrs, size_t naddrs);
 
 /* Sets the file identity of (kind, name) (state_update() clears it: new
  * addresses come from no file until said so).  False if not there. */
@@ -158,12 +184,18 @@ bool state_set_ident(struct state *st, enum state_kind kind, const char *name,
 /* Whether `id` is known (not all zero) and equal to `e`'s. */
 bool state_ident_same(const struct state_entry *e, const struct state_ident *id);
 
-/* Forgets (kind, name), e.g. when it left the policy.  True if it was there. */
+/* Forgets (kind, name), every family of it, e.g. when it left the
+ * policy.  True if it was there. */
 bool state_remove(struct state *st, enum state_kind kind, const char *name);
+/* Forgets the one entry (kind, name, family).  True if it was there. */
+bool state_remove_family(struct state *st, enum state_kind kind, const char *name,
+			 unsigned family);
 
-/* Drops every entry last confirmed more than stale_after seconds before
- * `now`, warning about each through `d` (they stop being admitted).
- * Returns how many were dropped. */
+/* Drops the addresses of every entry last confirmed more than
+ * stale_after seconds before `now`, warning about each through `d` (they
+ * stop being admitted); the entry stays, marked dropped, with when it was
+ * last confirmed, until the source answers again (state_update) or
+ * leaves the policy (state_remove).  Returns how many were dropped now. */
 size_t state_expire(struct state *st, int64_t now, unsigned stale_after,
 		    struct diag *d);
 

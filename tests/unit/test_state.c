@@ -114,6 +114,21 @@ static void spit_summed(const char *body)
 	sb_free(&sb);
 }
 
+/* A name's two families as refresh records them: A answered now, AAAA
+ * failing for a day and dropped (state_expire keeps it, marked). */
+static void sample_families(struct state *st)
+{
+	struct prefix a4 = P("198.51.100.8"), a6 = P("2001:db8:51::8");
+	struct diag quiet;
+
+	diag_init(&quiet, NULL);
+	CHECK_INT(state_update_family(st, STATE_HOST, "fam.example.test", 4, STATE_FROM_DNS,
+				      1700000000, 120, &a4, 1), 0);
+	CHECK_INT(state_update_family(st, STATE_HOST, "fam.example.test", 6, STATE_FROM_DNS,
+				      1600000000, 120, &a6, 1), 0);
+	CHECK_INT(state_expire(st, 1700000000, 86400, &quiet), 1);
+}
+
 static void sample(struct state *st)
 {
 	struct prefix h[] = { P("2001:db8:51::7"), P("198.51.100.7"),
@@ -130,6 +145,7 @@ static void sample(struct state *st)
 			       STATE_FROM_DNSSEC, 1700000200, 60, s, 1), 0);
 	CHECK_INT(state_update(st, STATE_HOST, "empty.example.test",
 			       STATE_FROM_DNS, 1700000300, 30, NULL, 0), 0);
+	sample_families(st);
 }
 
 TEST(round_trip)
@@ -148,7 +164,16 @@ TEST(round_trip)
 	CHECK_INT(state_load(&b, path, &d), 0);
 	CHECK_INT(d.warnings, 0);
 	CHECK(!b.discarded);
-	CHECK_INT(b.n, 4);
+	CHECK_INT(b.n, 6);
+	e = state_lookup_family(&b, STATE_HOST, "fam.example.test", 4);
+	CHECK(e && e->naddrs == 1 && !e->dropped && e->ndropped == 0 && e->ttl == 120 &&
+	      e->confirmed == 1700000000 && e->family == 4);
+	/* Dropped: no address, but when it was last confirmed and how many
+	 * it had survive the save, for status and the metrics. */
+	e = state_lookup_family(&b, STATE_HOST, "fam.example.test", 6);
+	CHECK(e && e->naddrs == 0 && e->dropped && e->ndropped == 1 &&
+	      e->confirmed == 1600000000 && e->family == 6);
+	CHECK(state_lookup(&b, STATE_HOST, "fam.example.test") == NULL);
 	e = state_lookup(&b, STATE_HOST, "partner1.example.test");
 	CHECK(e != NULL);
 	if (e) {
@@ -212,8 +237,8 @@ TEST(ident_round_trip)
 	state_free(&b);
 }
 
-/* An install's format-1 (text) state loads, and its next save is format 2
- * with the same content. */
+/* An install's format-1 (text) state loads, each name split into its two
+ * families, and its next save is format 3 with the same content. */
 TEST(format1_migrates)
 {
 	struct state st = { 0 }, again = { 0 };
@@ -231,16 +256,22 @@ TEST(format1_migrates)
 		    "source list 1700000100 0 file /var/lib/fedwall/lists/a b.txt\n"
 		    "addr 192.0.2.0/24\n");
 	CHECK_INT(state_load(&st, path, &d), 0);
-	CHECK(!st.discarded && st.n == 3);
+	CHECK(!st.discarded && st.n == 4);
 	CHECK_INT(state_save(&st, path), 0);
 	bytes = slurp(path, &len);
 	CHECK(bytes && len > STATE2_MAGIC_LEN && !memcmp(bytes, STATE2_MAGIC, STATE2_MAGIC_LEN));
+	CHECK(bytes && len > 12 && bytes[8] == STATE_VERSION);
 	CHECK_INT(state_load(&again, path, &d), 0);
-	CHECK(!again.discarded && again.n == 3);
-	e = state_lookup(&again, STATE_HOST, "partner1.example.test");
-	CHECK(e && e->naddrs == 2 && e->ttl == 300 && e->confirmed == 1700000000);
-	if (e && e->naddrs == 2)
-		CHECK_STR(prefix_fmt(&e->addrs[1], buf, sizeof(buf)), "2001:db8:51::7");
+	CHECK(!again.discarded && again.n == 4);
+	CHECK(state_lookup(&again, STATE_HOST, "partner1.example.test") == NULL);
+	e = state_lookup_family(&again, STATE_HOST, "partner1.example.test", 4);
+	CHECK(e && e->naddrs == 1 && e->ttl == 300 && e->confirmed == 1700000000);
+	if (e && e->naddrs == 1)
+		CHECK_STR(prefix_fmt(&e->addrs[0], buf, sizeof(buf)), "198.51.100.7");
+	e = state_lookup_family(&again, STATE_HOST, "partner1.example.test", 6);
+	CHECK(e && e->naddrs == 1 && e->ttl == 300 && e->confirmed == 1700000000);
+	if (e && e->naddrs == 1)
+		CHECK_STR(prefix_fmt(&e->addrs[0], buf, sizeof(buf)), "2001:db8:51::7");
 	e = state_lookup(&again, STATE_LIST, "/var/lib/fedwall/lists/a b.txt");
 	CHECK(e && e->naddrs == 1 && e->from == STATE_FROM_FILE && e->ident.ino == 0);
 	e = state_lookup(&again, STATE_LIST, "/l/empty.txt");
@@ -251,11 +282,13 @@ TEST(format1_migrates)
 	state_free(&again);
 }
 
-/* A format-2 file with a correct checksum is trusted only if it is
+/* A format-3 file with a correct checksum is trusted only if it is
  * exactly what the writer writes: every single-byte change (checksum
  * fixed up after it) is refused with one warning, or reads as a state
- * that saves to those very bytes (a changed time, ttl or identity). */
-TEST(format2_canonical_or_refused)
+ * that saves to those very bytes (a changed time, ttl, identity or
+ * count of dropped addresses).  The version field is left alone: 3 with
+ * one bit flipped is 2, which is read and migrated (format2_loads_split). */
+TEST(format3_canonical_or_refused)
 {
 	static const uint8_t deltas[] = { 0x01, 0x80, 0xff };
 	struct state a = { 0 }, b = { 0 };
@@ -269,6 +302,8 @@ TEST(format2_canonical_or_refused)
 	CHECK_INT(state_save(&a, path), 0);
 	good = slurp(path, &len);
 	for (size_t i = 0; good && i + 8 < len; i++) {
+		if (i >= 8 && i < 12)
+			continue;
 		for (size_t k = 0; k < ARRAY_SIZE(deltas); k++) {
 			uint64_t sum;
 			size_t rlen = 0;
@@ -334,6 +369,31 @@ TEST(update_lookup_remove)
 	CHECK(state_remove(&st, STATE_HOST, "x"));
 	CHECK(!state_remove(&st, STATE_HOST, "x"));
 	CHECK_INT(st.n, 0);
+	/* Per family: a family's entry holds that family's addresses only;
+	 * a list has no family. */
+	CHECK_INT(state_update_family(&st, STATE_HOST, "x", 6, STATE_FROM_DNS, 1, 1, &a, 1),
+		  -EINVAL);
+	CHECK_INT(state_update_family(&st, STATE_LIST, "/x", 4, STATE_FROM_FILE, 1, 0, &a, 1),
+		  -EINVAL);
+	CHECK_INT(state_update_family(&st, STATE_HOST, "x", 5, STATE_FROM_DNS, 1, 1, NULL, 0),
+		  -EINVAL);
+	CHECK_INT(st.n, 0);
+	CHECK_INT(state_update_family(&st, STATE_HOST, "x", 4, STATE_FROM_DNS, 1, 1, &a, 1), 0);
+	CHECK_INT(state_update_family(&st, STATE_HOST, "x", 6, STATE_FROM_DNS, 2, 1, NULL, 0), 0);
+	CHECK_INT(state_update(&st, STATE_HOST, "w", STATE_FROM_DNS, 2, 1, NULL, 0), 0);
+	CHECK_INT(st.n, 3);
+	e = state_lookup_family(&st, STATE_HOST, "x", 4);
+	CHECK(e && e->naddrs == 1 && e->confirmed == 1);
+	e = state_lookup_family(&st, STATE_HOST, "x", 6);
+	CHECK(e && e->naddrs == 0 && e->confirmed == 2);
+	CHECK(state_lookup(&st, STATE_HOST, "x") == NULL);
+	CHECK(state_remove_family(&st, STATE_HOST, "x", 6));
+	CHECK(!state_remove_family(&st, STATE_HOST, "x", 6));
+	CHECK(state_lookup_family(&st, STATE_HOST, "x", 4) != NULL);
+	CHECK(state_update_family(&st, STATE_HOST, "x", 6, STATE_FROM_DNS, 2, 1, NULL, 0) == 0);
+	CHECK(state_remove(&st, STATE_HOST, "x"));      /* every family */
+	CHECK_INT(st.n, 1);
+	CHECK(state_lookup(&st, STATE_HOST, "w") != NULL);
 	state_free(&st);
 }
 
@@ -456,7 +516,8 @@ TEST(malformed_file_is_ignored)
 	spit_summed("fedwall-state 1\nsource host 1 2 dns x y\naddr 192.0.2.1\n");
 	diag_init(&d, NULL);
 	CHECK_INT(state_load(&st, path, &d), 0);
-	CHECK(st.n == 1 && !st.discarded && state_lookup(&st, STATE_HOST, "x y"));
+	CHECK(st.n == 2 && !st.discarded && state_lookup_family(&st, STATE_HOST, "x y", 4) &&
+	      state_lookup_family(&st, STATE_HOST, "x y", 6));
 	sb_free(&longline);
 	state_free(&st);
 }
@@ -590,6 +651,7 @@ TEST(read_only_dir_keeps_old_file)
 TEST(expiry)
 {
 	struct state st = { 0 };
+	const struct state_entry *e;
 	struct prefix a = P("198.51.100.7");
 	char *out = NULL;
 	size_t outlen = 0;
@@ -601,21 +663,109 @@ TEST(expiry)
 	state_update(&st, STATE_HOST, "edge.example.test", STATE_FROM_DNS, 1000 + 100, 60, &a, 1);
 	state_update(&st, STATE_LIST, "/l.txt", STATE_FROM_FILE, 1000 + 150, 0, &a, 1);
 	state_update(&st, STATE_DOMAIN, "_x._tcp.example.test", STATE_FROM_DNS, 5000, 60, &a, 1);
-	/* now 1200, stale_after 100: old is 200 s old, edge exactly 100. */
-	CHECK_INT(state_expire(&st, 1200, 100, &d), 1);
-	CHECK_INT(d.warnings, 1);
-	CHECK_INT(st.n, 3);
-	CHECK(state_lookup(&st, STATE_HOST, "old.example.test") == NULL);
-	CHECK(state_lookup(&st, STATE_HOST, "edge.example.test") != NULL);
-	CHECK(state_lookup(&st, STATE_DOMAIN, "_x._tcp.example.test") != NULL);
+	state_update_family(&st, STATE_HOST, "six.example.test", 6, STATE_FROM_DNS, 1000, 60,
+			    NULL, 0);
+	/* now 1200, stale_after 100: old is 200 s old, edge exactly 100.
+	 * What is dropped stays, marked, with when it was last confirmed:
+	 * status and the metrics keep reporting it stale. */
+	CHECK_INT(state_expire(&st, 1200, 100, &d), 2);
+	CHECK_INT(d.warnings, 2);
+	CHECK_INT(st.n, 5);
+	e = state_lookup(&st, STATE_HOST, "old.example.test");
+	CHECK(e && e->dropped && e->naddrs == 0 && e->ndropped == 1 && e->confirmed == 1000);
+	e = state_lookup(&st, STATE_HOST, "edge.example.test");
+	CHECK(e && !e->dropped && e->naddrs == 1);
+	e = state_lookup(&st, STATE_DOMAIN, "_x._tcp.example.test");
+	CHECK(e && !e->dropped);
+	e = state_lookup_family(&st, STATE_HOST, "six.example.test", 6);
+	CHECK(e && e->dropped && e->ndropped == 0);     /* an empty family goes stale too */
+	/* Dropped once: not again, not warned again. */
 	CHECK_INT(state_expire(&st, 1300, 100, &d), 2);
-	CHECK_INT(st.n, 1);
+	CHECK_INT(d.warnings, 4);
+	CHECK_INT(st.n, 5);
 	CHECK_INT(state_expire(&st, 1300, 100, &d), 0);
+	CHECK_INT(d.warnings, 4);
+	/* It answers again: confirmed, its addresses back, the mark gone. */
+	CHECK_INT(state_update(&st, STATE_HOST, "old.example.test", STATE_FROM_DNS, 1400, 60,
+			       &a, 1), 0);
+	e = state_lookup(&st, STATE_HOST, "old.example.test");
+	CHECK(e && !e->dropped && e->ndropped == 0 && e->naddrs == 1 && e->confirmed == 1400);
 	fclose(mem);
 	CHECK(out && strstr(out, "warning: host 'old.example.test' not confirmed for 200 s"));
+	CHECK(out && strstr(out, "warning: host 'six.example.test' (AAAA) not confirmed"));
 	CHECK(out && strstr(out, "list '/l.txt'"));
 	free(out);
 	state_free(&st);
+}
+
+/* A format-2 file (one entry per name, as fedwall wrote until the
+ * families were split) loads: each host and domain entry becomes its A
+ * and its AAAA entry, each with its family's addresses, confirmed when
+ * the name was; lists stay as they are.  Its next save is format 3. */
+TEST(format2_loads_split)
+{
+	struct state_ident id = { 1, 2, 3, 4, 5 };
+	struct state a = { 0 }, b = { 0 }, c = { 0 };
+	const struct state_entry *e;
+	unsigned char *bytes, *again;
+	size_t len = 0, len2 = 0;
+	char buf[PREFIX_STRLEN];
+	uint64_t sum;
+	struct diag d;
+
+	diag_init(&d, stderr);
+	sample(&a);
+	state_remove(&a, STATE_HOST, "fam.example.test");       /* format 3's */
+	CHECK(state_set_ident(&a, STATE_LIST, "/var/lib/fedwall/lists/a b.txt", &id));
+	bytes = state_encode(&a, &len);
+	CHECK(bytes != NULL);
+	if (!bytes)
+		goto out_free;
+	/* Without family entries the layout is format 2's: only the
+	 * version differs. */
+	bytes[8] = 2;
+	sum = htole64(state_sum(bytes, len - 8));
+	memcpy(bytes + len - 8, &sum, 8);
+	CHECK(state_parse(&b, "v2", bytes, len, &d));
+	CHECK_INT(d.warnings, 0);
+	CHECK_INT(b.n, 7);
+	CHECK(state_lookup(&b, STATE_HOST, "partner1.example.test") == NULL);
+	e = state_lookup_family(&b, STATE_HOST, "partner1.example.test", 4);
+	CHECK(e && e->naddrs == 1 && e->confirmed == 1700000000 && e->ttl == 300 &&
+	      e->from == STATE_FROM_DNS && !e->dropped);
+	if (e && e->naddrs)
+		CHECK_STR(prefix_fmt(&e->addrs[0], buf, sizeof(buf)), "198.51.100.7");
+	e = state_lookup_family(&b, STATE_HOST, "partner1.example.test", 6);
+	CHECK(e && e->naddrs == 1 && e->confirmed == 1700000000 && e->ttl == 300);
+	if (e && e->naddrs)
+		CHECK_STR(prefix_fmt(&e->addrs[0], buf, sizeof(buf)), "2001:db8:51::7");
+	/* A family the name had no address of: confirmed empty then. */
+	e = state_lookup_family(&b, STATE_DOMAIN, "_sipfederationtls._tcp.example.test", 6);
+	CHECK(e && e->naddrs == 0 && e->confirmed == 1700000200 && e->from == STATE_FROM_DNSSEC);
+	e = state_lookup_family(&b, STATE_DOMAIN, "_sipfederationtls._tcp.example.test", 4);
+	CHECK(e && e->naddrs == 1);
+	CHECK(state_lookup_family(&b, STATE_HOST, "empty.example.test", 4) &&
+	      state_lookup_family(&b, STATE_HOST, "empty.example.test", 6));
+	e = state_lookup(&b, STATE_LIST, "/var/lib/fedwall/lists/a b.txt");
+	CHECK(e && e->naddrs == 2 && e->family == 0 && state_ident_same(e, &id));
+	/* Saved again: format 3, and read back the same. */
+	again = state_encode(&b, &len2);
+	CHECK(again && again[8] == STATE_VERSION);
+	CHECK(again && state_parse(&c, "v3", again, len2, &d) && c.n == 7);
+	free(again);
+	/* Format 2 has no family, flags or dropped count: a file with one is
+	 * not what it wrote. */
+	bytes[32 + 2] = 4;
+	sum = htole64(state_sum(bytes, len - 8));
+	memcpy(bytes + len - 8, &sum, 8);
+	diag_init(&d, NULL);
+	CHECK(!state_parse(&c, "v2", bytes, len, &d));
+	CHECK(c.discarded && c.n == 0 && d.warnings == 1);
+out_free:
+	free(bytes);
+	state_free(&a);
+	state_free(&b);
+	state_free(&c);
 }
 
 /* Runs state_write on what is at `path` now; *msg gets what it printed. */
