@@ -153,10 +153,13 @@ static void print_source(const struct explain_source *x, int64_t now)
 		printf(" (%s; file modified %s; lists: at ", x->status,
 		       when(x->confirmed, tb, sizeof(tb)));
 	} else if (x->kind == EXPLAIN_HOST || x->kind == EXPLAIN_SRV) {
+		const char *rr = x->prefix.family == 6 ? "AAAA" : "A";
+
 		if (x->kind == EXPLAIN_SRV)
-			printf("record %s (domain %s) -> its targets' A/AAAA: ", x->record, x->name);
+			printf("record %s (domain %s) -> its targets' %s records: ", x->record,
+			       x->name, rr);
 		else
-			printf("%s: ", x->name);
+			printf("%s (%s records): ", x->name, rr);
 		printf("%s (%s, last confirmed %s", prefix_fmt(&x->prefix, pb, sizeof(pb)),
 		       x->status, when(x->confirmed, tb, sizeof(tb)));
 		if (x->confirmed)
@@ -192,6 +195,8 @@ static void print_partner(const struct engine_explain *e, size_t i)
 	for (size_t k = 0; k < pt->nservices; k++)
 		printf("%s %s", k ? "," : "", e->p->services[pt->services[k].idx].name);
 	printf(":\n");
+	if (explain_partner_why(e, i))
+		printf("    admits it nowhere asked: %s\n", explain_partner_why(e, i));
 	for (size_t k = 0; k < e->sources.n; k++)
 		if (e->sources.v[k].partner == i)
 			print_source(&e->sources.v[k], e->now);

@@ -223,8 +223,10 @@ static const char *status_word(const struct src *x)
 		return "last known good";
 	case SRC_STALE:
 		return "stale (dropped)";
-	default:
+	case SRC_UNKNOWN:
 		return "never confirmed";
+	default:
+		return "not counting";
 	}
 }
 
@@ -328,6 +330,54 @@ bool explain_backed(const struct policy *p, const struct explain_sources *s,
 	return false;
 }
 
+static bool partner_admits(const struct explain_table *t, const char *name)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (t->v[i].partner && !strcmp(t->v[i].partner, name))
+			return true;
+	return false;
+}
+
+static bool partner_counts(const struct explain_sources *s, size_t i)
+{
+	for (size_t k = 0; k < s->n; k++)
+		if (s->v[k].partner == i && s->v[k].counts)
+			return true;
+	return false;
+}
+
+static bool partner_port(const struct policy *p, size_t i, const struct portrange *port)
+{
+	const struct partner *pt = &p->partners[i];
+
+	for (size_t k = 0; k < pt->nservices; k++) {
+		const struct service *sv = &p->services[pt->services[k].idx];
+
+		for (size_t j = 0; j < sv->nports; j++)
+			if (port_in(&sv->ports[j].r, port))
+				return true;
+	}
+	return false;
+}
+
+const char *explain_partner_why(const struct engine_explain *e, size_t i)
+{
+	const struct portrange *port = e->has_port ? &e->port : NULL;
+
+	if (partner_admits(&e->table, e->p->partners[i].name))
+		return NULL;
+	if (!partner_counts(&e->sources, i))
+		return "what names it does not count now (stale, or never confirmed)";
+	if (port && !partner_port(e->p, i, port))
+		return "the port is none of its services' ports";
+	if (e->from_live && !partner_admits(&e->policy_table, e->p->partners[i].name))
+		return "the live table does not hold it, nor would the policy's";
+	if (e->from_live)
+		return "the live table does not hold it (the policy's would: fedwall apply)";
+	return "another partner owns the address on these ports (the longer prefix wins,"
+	       " then the name that sorts first)";
+}
+
 /* ---- the whole question ---------------------------------------------------- */
 
 /* The policy's sources as plan and generate see them: list files read
@@ -371,9 +421,32 @@ static int read_live(struct engine_explain *e, struct diag *d)
 	return ret;
 }
 
-int engine_explain(struct engine_explain *e, struct diag *d)
+/* The table plan would build.  Its warnings (overlaps, names not
+ * resolved yet) are plan's and check's to give, about the whole policy:
+ * here they are shown only when it was refused, with the errors. */
+static struct ir_ruleset *build_want(struct engine_explain *e, struct diag *d)
 {
 	struct engine_want w = { .policy = e->policy, .state_dir = e->state_dir };
+	struct ir_ruleset *rs;
+	struct diag mem;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	diag_init(&mem, f ? f : d->out);
+	rs = engine_want_build(&w, &mem);
+	e->p = w.p;
+	if (f)
+		fclose(f);
+	if (!rs && d->out && len)
+		fwrite(buf, 1, len, d->out);
+	d->errors += mem.errors;
+	free(buf);
+	return rs;
+}
+
+int engine_explain(struct engine_explain *e, struct diag *d)
+{
 	const struct portrange *port = e->has_port ? &e->port : NULL;
 	struct srcset s = { 0 };
 	int ret;
@@ -385,8 +458,7 @@ int engine_explain(struct engine_explain *e, struct diag *d)
 	memset(&e->sources, 0, sizeof(e->sources));
 	if (!e->now)
 		e->now = (int64_t)time(NULL);
-	e->want = engine_want_build(&w, d);
-	e->p = w.p;
+	e->want = build_want(e, d);
 	if (!e->want)
 		return -EINVAL;
 	if (e->from_live && (ret = read_live(e, d)))

@@ -130,7 +130,7 @@ json 'all(a["partner"] == "listed" and a["direction"] == "in" and a["ports"] == 
 # ---- a DNS name: the name, when last confirmed -----------------------------
 fwx 198.51.100.14
 expect_rc 0 "explain: an address of a DNS name is admitted"
-has OUT "^    host mover.example.test: 198.51.100.14 \(last known good, last confirmed 20[0-9-]+T[0-9:]+Z, [0-9]+ s ago, not DNSSEC-validated; at $POLF:$HOST_LINE\)$" \
+has OUT "^    host mover.example.test \(A records\): 198.51.100.14 \(last known good, last confirmed 20[0-9-]+T[0-9:]+Z, [0-9]+ s ago, not DNSSEC-validated; at $POLF:$HOST_LINE\)$" \
 	"explain: host: the name, last confirmed, the policy's line"
 fwx --json 198.51.100.14
 json '[(s["name"], s["policy"]) for s in j["sources"]] == [("mover.example.test", "'"$POLF:$HOST_LINE"'")] and '"$T0"' <= j["sources"][0]["confirmed"] <= '"$T1" \
@@ -140,7 +140,7 @@ reach "explain: host: delta really gets in" delta tcp $E4 5061
 # ---- an SRV chain: the SRV record that led to the address ------------------
 fwx 198.51.100.15
 expect_rc 0 "explain: an address found through SRV is admitted"
-has OUT "^    srv record _sipfederationtls._tcp.fabrikam.example.test \(domain fabrikam.example.test\) -> its targets' A/AAAA: 198.51.100.15 \(last known good, last confirmed 20" \
+has OUT "^    srv record _sipfederationtls._tcp.fabrikam.example.test \(domain fabrikam.example.test\) -> its targets' A records: 198.51.100.15 \(last known good, last confirmed 20" \
 	"explain: srv: the SRV record and its domain"
 has OUT "at $POLF:$DOM_LINE\)$" "explain: srv: the policy's domains: line"
 fwx --json 198.51.100.15
@@ -176,6 +176,8 @@ fwx 198.51.100.11 tcp/5269
 expect_rc 2 "explain: inline address on tcp/5269 (not its service) is dropped (exit 2)"
 has OUT "^  inbound on tcp/5269: nothing admits it: dropped by chain edge_in's last rule \(counter dropped_in\)$" \
 	"explain: port: the dropping rule for that port"
+has OUT "^    admits it nowhere asked: the port is none of its services' ports$" \
+	"explain: port: says tcp/5269 is none of partner inl's services' ports"
 fwx 198.51.100.11 tcp/5061
 expect_rc 0 "explain: the same address on tcp/5061 is admitted"
 blocked "explain: port: alpha really dropped on tcp/5269" alpha tcp $E4 5269
