@@ -53,28 +53,44 @@ static void set_defaults(struct policy *p)
 	p->log.prefix = xstrdup("fedwall drop: ");
 }
 
-struct policy *policy_parse(const char *name, const char *buf, size_t len,
-			    struct diag *d)
+/* With `partial`, a file that parsed as YAML gives its policy despite
+ * its errors (policy_load_partial). */
+static struct policy *parse(const char *name, const char *buf, size_t len,
+			    bool partial, struct diag *d)
 {
 	struct policy *p = xcalloc(1, sizeof(*p));
 	struct perrs e = { 0 };
 	struct ynode *root;
+	bool tree, bad;
 
 	p->file = xstrdup(name);
 	set_defaults(p);
 	root = ytree_parse(p->file, buf, len, &e);
-	if (root || !e.n)
+	tree = root || !e.n;
+	if (tree)
 		policy_validate(p, root, &e);
 	ytree_free(root);
-	if (e.n) {
-		perr_flush(&e, d);
+	bad = e.n != 0;
+	perr_flush(&e, d);
+	if (bad && !(partial && tree)) {
 		policy_free(p);
 		return NULL;
 	}
-	perr_flush(&e, d);
 	/* after the parse: it refuses a `len` over POLICY_MAX_SIZE unread */
 	p->digest = fnv1a64(FNV1A64_INIT, buf, len);
 	return p;
+}
+
+struct policy *policy_parse(const char *name, const char *buf, size_t len,
+			    struct diag *d)
+{
+	return parse(name, buf, len, false, d);
+}
+
+struct policy *policy_parse_partial(const char *name, const char *buf, size_t len,
+				    struct diag *d)
+{
+	return parse(name, buf, len, true, d);
 }
 
 /* Reads at most POLICY_MAX_SIZE + 1 bytes, so that a huge file (or a
@@ -103,7 +119,7 @@ static char *read_bounded(FILE *f, size_t *len, int *err)
 	return buf;
 }
 
-struct policy *policy_load(const char *path, struct diag *d)
+static struct policy *load(const char *path, bool partial, struct diag *d)
 {
 	struct loc l = { path, 0, 0 };
 	struct policy *p = NULL;
@@ -134,9 +150,19 @@ struct policy *policy_load(const char *path, struct diag *d)
 	if (err)
 		diag_error(d, &l, "cannot read: %s", strerror(err));
 	else
-		p = policy_parse(path, buf, len, d);
+		p = parse(path, buf, len, partial, d);
 	free(buf);
 	return p;
+}
+
+struct policy *policy_load(const char *path, struct diag *d)
+{
+	return load(path, false, d);
+}
+
+struct policy *policy_load_partial(const char *path, struct diag *d)
+{
+	return load(path, true, d);
 }
 
 static void strvals_free(struct strval *v, size_t n)

@@ -54,6 +54,32 @@ for f in tests/policy/fail/*.yaml; do
 	fi
 done
 
+# multi CASE: `check` of tests/policy/multi/CASE.yaml exits 1 and writes
+# exactly CASE.err (list files named relative to the top of the tree):
+# every problem in one run, the policy's and its list files'.
+multi() {
+	name=policy/multi/$1 f=tests/policy/multi/$1
+	"$FEDWALL" check -f "$f.yaml" >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	if [ "$rc" -ne 1 ] || [ -s "$tmp/out" ]; then
+		fail "$name (exit $rc, expected 1 and nothing on stdout)"
+		sed 's/^/    /' "$tmp/err" >&2
+		return
+	fi
+	sed "s|$TOP/||g" "$tmp/err" >"$tmp/rel"
+	same "$f.err" "$tmp/rel" "$name"
+}
+
+multi policy
+multi lists-only
+# generate reads the policy the same way, and builds nothing from it
+if "$FEDWALL" generate -f tests/policy/multi/policy.yaml >"$tmp/out" 2>/dev/null ||
+	[ -s "$tmp/out" ]; then
+	fail "policy/multi/generate-refuses"
+else
+	pass "policy/multi/generate-refuses"
+fi
+
 for f in examples/*.yaml; do
 	check_ok "policy/example/${f##*/}" "$f"
 done

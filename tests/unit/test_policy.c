@@ -316,3 +316,98 @@ TEST(enum_names)
 	CHECK_STR(mode_name(MODE_GATEWAY), "gateway");
 	CHECK_STR(log_unit_name(LOG_DAY), "day");
 }
+
+/* ---- every problem in one run ------------------------------------------ */
+
+/* A partner whose name is bad, with two more problems and a list. */
+static const char *const bad_partner =
+	"version: 1\n"
+	"partners:\n"
+	"  Beta Corp:\n"
+	"    services: [sip-federation]\n"
+	"    direction: sideways\n"
+	"    colour: blue\n"
+	"    lists: [/srv/beta.txt]\n"
+	"  good:\n"
+	"    services: [sip-federation]\n"
+	"    lists: nope\n";
+
+/* Parses `text` keeping the policy despite its errors. */
+static struct policy *parse_partial(const char *text, struct diag *d)
+{
+	diag_init(d, NULL);
+	return policy_parse_partial("mem.yaml", text, strlen(text), d);
+}
+
+TEST(bad_partner_name_hides_nothing)
+{
+	struct diag d;
+	struct policy *p = parse(bad_partner, &d);
+
+	CHECK(p == NULL);
+	/* the name, the direction, the key, and good's lists */
+	CHECK_INT(d.errors, 4);
+	policy_free(p);
+}
+
+TEST(partial_keeps_what_was_valid)
+{
+	struct diag d;
+	struct policy *p = parse_partial(bad_partner, &d);
+
+	CHECK(p != NULL);
+	CHECK_INT(d.errors, 4);
+	if (!p)
+		return;
+	CHECK_INT(p->npartners, 2);
+	CHECK_STR(p->partners[0].name, "Beta Corp");
+	CHECK_INT(p->partners[0].nlists, 1);
+	if (p->partners[0].nlists)
+		CHECK_STR(p->partners[0].lists[0].s, "/srv/beta.txt");
+	CHECK_STR(p->partners[1].name, "good");
+	CHECK_INT(p->partners[1].nlists, 0);
+	policy_free(p);
+}
+
+TEST(partial_of_valid_is_the_policy)
+{
+	struct diag d;
+	struct policy *p = parse_partial("version: 1\ntable: t\n", &d);
+
+	CHECK(p != NULL);
+	CHECK_INT(d.errors, 0);
+	if (p)
+		CHECK_STR(p->table, "t");
+	policy_free(p);
+}
+
+/* Not YAML: nothing after the error can be read, so nothing comes back. */
+TEST(partial_needs_yaml)
+{
+	struct diag d;
+	struct policy *p = parse_partial("version: 1\npartners: [a\n", &d);
+
+	CHECK(p == NULL);
+	CHECK_INT(d.errors, 1);
+	p = parse_partial("version: 1\na: &x 1\n", &d);
+	CHECK(p == NULL);
+	CHECK_INT(d.errors, 1);
+}
+
+/* A service with a bad name is one problem: the partner naming it finds
+ * it (no "unknown service" besides). */
+TEST(bad_service_name_once)
+{
+	struct diag d;
+	struct policy *p = parse("version: 1\n"
+				 "services:\n"
+				 "  Media: [udp/5000]\n"
+				 "partners:\n"
+				 "  a:\n"
+				 "    services: [Media]\n"
+				 "    addresses: [192.0.2.1]\n", &d);
+
+	CHECK(p == NULL);
+	CHECK_INT(d.errors, 1);
+	policy_free(p);
+}
