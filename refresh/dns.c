@@ -33,6 +33,15 @@ struct dns_ctx {
 	VEC(struct lookup *) orphans;   /* cancel failed: callback may still come */
 };
 
+/* What one address family of a job found (dns_fam). */
+struct fam_job {
+	VEC(struct prefix) addrs;
+	enum dns_status fail;           /* first failure, DNS_OK if none */
+	char *fail_msg;
+	bool have_ttl, secure;
+	uint32_t ttl;
+};
+
 /* One query's progress. */
 struct job {
 	struct dns_query *q;
@@ -47,6 +56,7 @@ struct job {
 	bool secure;
 	bool have_ttl;
 	uint32_t ttl;
+	struct fam_job fam[2];          /* [0]: A, [1]: AAAA */
 };
 
 /* One ub_resolve_async in flight. */
@@ -112,6 +122,13 @@ const char *dns_status_name(enum dns_status s)
 static const char *rr_name(int rrtype)
 {
 	return rrtype == RR_A ? "A" : rrtype == RR_AAAA ? "AAAA" : "SRV";
+}
+
+/* The family a lookup answers for: 0 (A), 1 (AAAA), or -1 for both (the
+ * SRV record, which both families' targets hang on). */
+static int rr_fam(int rrtype)
+{
+	return rrtype == RR_A ? 0 : rrtype == RR_AAAA ? 1 : -1;
 }
 
 /* ---- address policy ---------------------------------------------------- */
@@ -327,6 +344,11 @@ void dns_ctx_free(struct dns_ctx *c)
 
 void dns_query_clear(struct dns_query *q)
 {
+	for (int f = 0; f < 2; f++) {
+		free(q->fam[f].addrs);
+		free(q->fam[f].msg);
+		q->fam[f] = (struct dns_fam){ 0 };
+	}
 	free(q->addrs);
 	free(q->msg);
 	q->addrs = NULL;
@@ -343,33 +365,58 @@ static const struct loc *qloc(const struct dns_query *q)
 	return q->loc.file ? &q->loc : NULL;
 }
 
-static void job_fail(struct job *j, enum dns_status s, const char *fmt, ...)
-	PRINTF(3, 4);
+static void job_fail(struct job *j, int fam, enum dns_status s, const char *fmt, ...)
+	PRINTF(4, 5);
 
-static void job_fail(struct job *j, enum dns_status s, const char *fmt, ...)
+/* A failure of family `fam` (0, 1; -1: both), and of the job as a whole.
+ * The first failure of each tells its story. */
+static void job_fail(struct job *j, int fam, enum dns_status s, const char *fmt, ...)
 {
 	struct strbuf sb = { 0 };
 	va_list ap;
 
-	if (j->fail != DNS_OK)
-		return;         /* the first failure tells the story */
 	va_start(ap, fmt);
 	sb_vaddf(&sb, fmt, ap);
 	va_end(ap);
-	j->fail = s;
-	j->fail_msg = sb.s;
+	for (int f = 0; f < 2; f++) {
+		if ((fam >= 0 && f != fam) || j->fam[f].fail != DNS_OK)
+			continue;
+		j->fam[f].fail = s;
+		j->fam[f].fail_msg = xstrdup(sb_str(&sb));
+	}
+	if (j->fail == DNS_OK) {
+		j->fail = s;
+		j->fail_msg = sb.s;
+	} else {
+		sb_free(&sb);
+	}
 }
 
-static void job_ttl(struct job *j, const struct ub_result *r)
+static void ttl_min(bool *have, uint32_t *ttl, uint32_t t)
+{
+	if (!*have || t < *ttl) {
+		*ttl = t;
+		*have = true;
+	}
+}
+
+static void job_ttl(struct job *j, int rrtype, const struct ub_result *r)
 {
 	uint32_t t = r->ttl > 0 ? (uint32_t)r->ttl : 0;
+	int fam = rr_fam(rrtype);
 
 	/* Negative answers' TTLs are left out: without an SOA, unbound
 	 * makes one up. */
-	if (r->havedata && (!j->have_ttl || t < j->ttl)) {
-		j->ttl = t;
-		j->have_ttl = true;
+	for (int f = 0; f < 2; f++) {
+		if (fam >= 0 && f != fam)
+			continue;
+		if (r->havedata)
+			ttl_min(&j->fam[f].have_ttl, &j->fam[f].ttl, t);
+		if (!r->secure)
+			j->fam[f].secure = false;
 	}
+	if (r->havedata)
+		ttl_min(&j->have_ttl, &j->ttl, t);
 	if (!r->secure)
 		j->secure = false;
 }
@@ -427,6 +474,7 @@ static void take_addrs(struct batch *b, struct lookup *l)
 			continue;
 		}
 		VEC_PUSH(&l->job->addrs, p);
+		VEC_PUSH(&l->job->fam[want == 16].addrs, p);
 	}
 }
 
@@ -486,7 +534,7 @@ static void lookup_expire(struct batch *b, struct lookup *l, uint64_t now)
 	l->answered = true;
 	b->pending--;
 	j->answered++;
-	job_fail(j, DNS_TIMEOUT, "%s %s: no answer %s",
+	job_fail(j, rr_fam(l->rrtype), DNS_TIMEOUT, "%s %s: no answer %s",
 		 l->name, rr_name(l->rrtype),
 		 b->stopping ? "before fedwall was asked to stop"
 		 : now >= b->deadline ? "by the deadline" : "within the timeout");
@@ -548,7 +596,7 @@ static void lookup_handle(struct batch *b, struct lookup *l)
 
 	j->answered++;
 	if (l->res)
-		job_ttl(j, l->res);
+		job_ttl(j, l->rrtype, l->res);
 	switch (s) {
 	case DNS_OK:
 		if (l->rrtype == RR_SRV)
@@ -568,8 +616,8 @@ static void lookup_handle(struct batch *b, struct lookup *l)
 			j->nodata_srv = true;
 		break;
 	default:
-		job_fail(j, s, "%s %s: %s", l->name, rr_name(l->rrtype),
-			 sb_str(&why));
+		job_fail(j, rr_fam(l->rrtype), s, "%s %s: %s", l->name,
+			 rr_name(l->rrtype), sb_str(&why));
 		break;
 	}
 	sb_free(&why);
@@ -624,14 +672,14 @@ static void job_start(struct batch *b, struct job *j)
 	const char *svc = q->service ? q->service : DNS_SRV_SIP;
 	char *owner;
 
-	j->secure = true;
+	j->secure = j->fam[0].secure = j->fam[1].secure = true;
 	j->domain = q->name ? norm_name(q->name) : NULL;
 	if (!j->domain) {
-		job_fail(j, DNS_ERROR, "not a DNS name");
+		job_fail(j, -1, DNS_ERROR, "not a DNS name");
 		return;
 	}
 	if (q->dnssec_require && !b->c->valid) {
-		job_fail(j, DNS_ERROR, "'%s': dnssec required, but no trust "
+		job_fail(j, -1, DNS_ERROR, "'%s': dnssec required, but no trust "
 			 "anchor '%s'", j->domain, b->c->anchor);
 		return;
 	}
@@ -647,7 +695,7 @@ static void job_start(struct batch *b, struct job *j)
 		j->qname = norm_name(owner);
 	free(owner);
 	if (!j->qname) {
-		job_fail(j, DNS_ERROR, "bad SRV service label '%s'", svc);
+		job_fail(j, -1, DNS_ERROR, "bad SRV service label '%s'", svc);
 		return;
 	}
 	lookup_start(b, j, j->qname, RR_SRV);
@@ -684,6 +732,53 @@ static enum dns_status job_status(const struct job *j)
 	return DNS_NODATA;
 }
 
+/* A family without addresses beside the other family's addresses or
+ * failure: the name's valid "no such record" (NODATA).  Only when
+ * neither family has any does the name's emptiness stand, for both. */
+static enum dns_status fam_status(const struct job *j, int f)
+{
+	const struct fam_job *m = &j->fam[f], *o = &j->fam[!f];
+
+	if (m->fail != DNS_OK)
+		return m->fail;
+	if (m->addrs.n || o->addrs.n || o->fail != DNS_OK)
+		return DNS_OK;
+	return job_status(j);
+}
+
+static void fam_finish(struct job *j, int f, const char *name)
+{
+	const char *rr = f ? "AAAA" : "A";
+	struct fam_job *m = &j->fam[f];
+	struct dns_fam *r = &j->q->fam[f];
+	struct strbuf sb = { 0 };
+	size_t n = uniq_addrs(m->addrs.v, m->addrs.n);
+
+	if (n > DNS_MAX_ADDRS)
+		n = DNS_MAX_ADDRS;      /* job_finish warns about the name */
+	r->addrs = m->addrs.v;
+	r->naddrs = n;
+	m->addrs.v = NULL;
+	r->status = fam_status(j, f);
+	/* An empty family is asked again with its name. */
+	r->ttl = m->have_ttl ? m->ttl : j->have_ttl ? j->ttl : 0;
+	r->secure = m->secure && j->lookups > 0 && r->status == DNS_OK;
+	sb_addf(&sb, "%s %s: %s", name, rr, dns_status_name(r->status));
+	if (m->fail_msg)
+		sb_addf(&sb, " (%s)", m->fail_msg);
+	else if (r->status == DNS_OK && n == 0)
+		sb_addf(&sb, " (no %s record)", rr);
+	else if (r->status == DNS_NODATA && j->q->kind == DNS_DOMAIN && j->nodata_srv)
+		sb_addf(&sb, " (no SRV record)");
+	if (j->q->kind == DNS_DOMAIN && j->targets)
+		sb_addf(&sb, ", %u target%s", j->targets, j->targets == 1 ? "" : "s");
+	if (r->status == DNS_OK || n)
+		sb_addf(&sb, ", %zu address%s, ttl %u s", n, n == 1 ? "" : "es", r->ttl);
+	if (r->secure)
+		sb_addf(&sb, ", dnssec");
+	r->msg = sb.s;
+}
+
 static void job_finish(struct batch *b, struct job *j)
 {
 	struct dns_query *q = j->q;
@@ -718,6 +813,8 @@ static void job_finish(struct batch *b, struct job *j)
 	if (q->secure)
 		sb_addf(&sb, ", dnssec");
 	q->msg = sb.s;
+	for (int f = 0; f < 2; f++)
+		fam_finish(j, f, name);
 }
 
 /* Frees the orphans whose late answer has come (and been dropped). */
@@ -766,6 +863,10 @@ void dns_resolve(struct dns_ctx *c, struct dns_query *q, size_t n,
 		free(jobs[i].qname);
 		free(jobs[i].domain);
 		free(jobs[i].fail_msg);
+		for (int f = 0; f < 2; f++) {
+			free(jobs[i].fam[f].addrs.v);
+			free(jobs[i].fam[f].fail_msg);
+		}
 	}
 	for (size_t i = 0; i < b.all.n; i++) {
 		struct lookup *l = b.all.v[i];

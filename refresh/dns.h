@@ -52,6 +52,27 @@ enum dns_status {
 	DNS_ERROR,              /* local failure: bad name, resolver setup */
 };
 
+/* One address family of a query's answer: a host's A (or AAAA) records,
+ * or those of every SRV target of a domain (the SRV answer itself counts
+ * for both).  Each family is a source of its own: one failing (SERVFAIL,
+ * REFUSED, a timeout) leaves the other's answer whole.  A family without
+ * addresses is DNS_OK (a valid empty answer: NODATA) when the other
+ * family has addresses or failed; when neither has any, both take the
+ * name's status (DNS_NXDOMAIN, DNS_NOSERVICE or DNS_NODATA), as a whole
+ * name without addresses always did. */
+struct dns_fam {
+	enum dns_status status;
+	struct prefix *addrs;   /* host prefixes of this family, sorted, unique
+				 * (with a failed status: partial, as above) */
+	size_t naddrs;
+	uint32_t ttl;           /* lowest TTL of the records used for it (the
+				 * SRV's too) that had data; an empty family
+				 * takes the name's (ttl below) */
+	bool secure;            /* every answer used was DNSSEC-validated */
+	char *msg;              /* "NAME AAAA: servfail (...)", never NULL
+				 * after resolve */
+};
+
 struct dns_query {
 	/* in: */
 	enum dns_kind kind;
@@ -75,6 +96,8 @@ struct dns_query {
 	bool secure;            /* every answer used was DNSSEC-validated */
 	unsigned dropped;       /* addresses refused (not unicast, over cap) */
 	char *msg;              /* one line for the log, never NULL after resolve */
+	struct dns_fam fam[2];  /* [0]: IPv4 (A), [1]: IPv6 (AAAA); the fields
+				 * above are both together */
 };
 
 struct dns_opts {
