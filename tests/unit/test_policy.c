@@ -411,3 +411,31 @@ TEST(bad_service_name_once)
 	CHECK_INT(d.errors, 1);
 	policy_free(p);
 }
+
+/* A guard in error is unknown: nothing is measured against its default
+ * (which the intended value may not share), but the whole Internet,
+ * which no guard admits, still is. */
+TEST(bad_guard_measures_nothing)
+{
+	static const char *const guards[] = {
+		"{min_prefix_v4: 4x}", "{min_prefix_v4: 0}", "50%",
+	};
+	struct strbuf sb = { 0 };
+	struct diag d;
+
+	for (size_t i = 0; i < ARRAY_SIZE(guards); i++) {
+		struct policy *p;
+
+		sb_reset(&sb);
+		sb_addf(&sb, "version: 1\nguards: %s\npartners:\n  a:\n"
+			"    services: [sip-federation]\n"
+			"    addresses: [64.0.0.0/6]\n"
+			"  b:\n    services: [sip-federation]\n"
+			"    addresses: [0.0.0.0/0]\n", guards[i]);
+		p = parse(sb_str(&sb), &d);
+		CHECK(p == NULL);
+		CHECK_INT(d.errors, 2);
+		policy_free(p);
+	}
+	sb_free(&sb);
+}
