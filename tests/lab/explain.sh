@@ -66,7 +66,7 @@ partners:
   inl:
     services: [sip-federation]
     direction: inbound
-    addresses: [198.51.100.11]
+    addresses: [198.51.100.11, 2001:db8:51::11]
   listed:
     services: [sip-federation]
     direction: inbound
@@ -83,7 +83,7 @@ management:
   - {from: 192.0.2.22, to: tcp/22}
 resolve: {ttl_min: 1s, ttl_max: 2s, timeout: 1s}
 EOF
-INL_LINE=$(grep -n 'addresses: \[198.51.100.11\]' "$POLF" | cut -d: -f1)
+INL_LINE=$(grep -n 'addresses: \[198.51.100.11,' "$POLF" | cut -d: -f1)
 HOST_LINE=$(grep -n 'hosts: \[mover' "$POLF" | cut -d: -f1)
 DOM_LINE=$(grep -n 'domains: \[fabrikam' "$POLF" | cut -d: -f1)
 MGMT_LINE=$(grep -n 'from: 192.0.2.22' "$POLF" | cut -d: -f1)
@@ -102,6 +102,7 @@ sys.exit(0 if eval(sys.argv[1]) else 1)' "$1"; then pass "$2"; else fail "$2"; s
 
 lab_serve edge tcp 5061 || { fail "explain lab: probe server"; exit 1; }
 lab_serve edge tcp 5269 || { fail "explain lab: probe server (5269)"; exit 1; }
+lab_serve edge tcp 22 || { fail "explain lab: probe server (22)"; exit 1; }
 T0=$(date +%s)
 fw refresh
 expect_rc 0 "explain lab: refresh resolves the names and applies the table"
@@ -115,6 +116,11 @@ has OUT "^  inbound from 198.51.100.11 on tcp/5061: partner inl \(map in4_[0-9]+
 has OUT "^    inline 198.51.100.11 \(at $POLF:$INL_LINE\)$" \
 	"explain: inline: the policy's file:line"
 reach "explain: inline: alpha really gets in on tcp/5061" alpha tcp $E4 5061
+fwx 2001:db8:51::11 tcp/5061
+expect_rc 0 "explain: an inline IPv6 address is admitted on tcp/5061"
+has OUT "^  inbound from 2001:db8:51::11 on tcp/5061: partner inl \(map in6_[0-9]+, element 2001:db8:51::11\)$" \
+	"explain: inline IPv6: the IPv6 map"
+has OUT "^    inline 2001:db8:51::11 \(at $POLF:$INL_LINE\)$" "explain: inline IPv6: the policy's line"
 
 # ---- a list line: every line that covers it, file:line ---------------------
 fwx 198.51.100.12
@@ -154,6 +160,7 @@ expect_rc 0 "explain: management admits its host on tcp/22"
 has OUT "^  inbound from 192.0.2.22 on tcp/22: management \(set mgmt4, element 192.0.2.22\)$" \
 	"explain: management: the set and port"
 has OUT "^    management 192.0.2.22 \(at $POLF:$MGMT_LINE\)$" "explain: management: the policy's line"
+reach "explain: management: mgmt really gets in on tcp/22" mgmt tcp $E4 22
 
 # ---- a stranger: exit 2, the rule that drops it, whose counter moves -------
 fwx 198.51.100.99
