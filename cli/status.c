@@ -4,7 +4,11 @@
  * table), so it shows what is really there.  `--format prometheus` is
  * the metrics file of refresh and the daemon (engine/metrics.c), which
  * adds, from the policy and the state directory, when each address source
- * was last confirmed, for node_exporter's textfile collector. */
+ * was last confirmed, for node_exporter's textfile collector.  With a
+ * policy, the text names every stale source (a name's A and AAAA records
+ * each), and the JSON has every source: stale ones stay reported, with
+ * when they were last confirmed, after stale_after dropped their
+ * addresses, until they answer again. */
 #include "cli.h"
 #include "engine/engine.h"
 #include "generator/generator.h"
@@ -15,6 +19,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define USAGE "[-f POLICY | --table NAME] [--state-dir DIR]\n" \
 	"       [--json | --format text|json|prometheus] [-o FILE]"
@@ -100,6 +105,111 @@ static void json_problems(FILE *out, const struct policy *p, const char *state_d
 	sb_free(&path);
 }
 
+/* ---- sources: what the state says of each ------------------------------- */
+
+/* The policy's sources and the state, loaded quietly: a state refresh
+ * cannot trust is reported by refresh (and by the metrics' gauges). */
+struct seen_run {
+	struct srcset s;
+	struct state st;
+	int64_t now;
+};
+
+static void seen_load(struct seen_run *r, const struct policy *p, const char *state_dir)
+{
+	struct strbuf path = { 0 };
+	struct diag quiet;
+
+	memset(r, 0, sizeof(*r));
+	r->now = (int64_t)time(NULL);
+	if (!p)
+		return;
+	diag_init(&quiet, NULL);
+	sb_addf(&path, "%s/%s", state_dir, STATE_FILE_NAME);
+	(void)state_load(&r->st, sb_str(&path), &quiet);
+	srcset_build(p, &r->s);
+	sb_free(&path);
+}
+
+static void seen_free(struct seen_run *r)
+{
+	srcset_free(&r->s);
+	state_free(&r->st);
+}
+
+static void json_source(FILE *out, const struct policy *p, const struct src *x,
+			const struct src_seen *e)
+{
+	fprintf(out, "{\"partner\": ");
+	json_str(out, p->partners[x->partner].name);
+	fprintf(out, ", \"kind\": \"%s\", \"source\": ", state_kind_name(x->kind));
+	json_str(out, x->key);
+	fprintf(out, ", \"family\": ");
+	if (src_family_name(x))
+		json_str(out, src_family_name(x));
+	else
+		fprintf(out, "null");
+	if (e->confirmed)
+		fprintf(out, ", \"last_confirmed\": %lld", (long long)e->confirmed);
+	else
+		fprintf(out, ", \"last_confirmed\": null");
+	fprintf(out, ", \"stale\": %s, \"dropped\": %s, \"addresses\": %zu,"
+		" \"dropped_addresses\": %zu}", e->stale ? "true" : "false",
+		e->dropped ? "true" : "false", e->naddrs, e->ndropped);
+}
+
+/* Every source of the policy (none with --table). */
+static void json_sources(FILE *out, const struct policy *p, const char *state_dir)
+{
+	struct seen_run r;
+
+	seen_load(&r, p, state_dir);
+	fprintf(out, ", \"sources\": [");
+	for (size_t k = 0; k < r.s.n; k++) {
+		struct src_seen e;
+
+		srcset_seen(&r.s, p, k, &r.st, r.now, &e);
+		fprintf(out, "%s", k ? ", " : "");
+		json_source(out, p, &r.s.v[k], &e);
+	}
+	fprintf(out, "]");
+	seen_free(&r);
+}
+
+/* One line per stale source: an alert on staleness must not resolve
+ * just as the outage begins, when stale_after drops its addresses. */
+static void text_stale(FILE *out, const struct policy *p, const char *state_dir)
+{
+	struct seen_run r;
+
+	seen_load(&r, p, state_dir);
+	for (size_t k = 0; k < r.s.n; k++) {
+		const struct src *x = &r.s.v[k];
+		time_t t;
+		struct tm tm;
+		char when[32];
+		struct src_seen e;
+
+		srcset_seen(&r.s, p, k, &r.st, r.now, &e);
+		if (!e.stale)
+			continue;
+		t = (time_t)e.confirmed;
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&t, &tm));
+		fprintf(out, "stale source: partner %s, %s %s%s%s%s: last confirmed %s (%lld s ago,"
+			" stale_after %u s); ", p->partners[x->partner].name,
+			state_kind_name(x->kind), x->key, src_rr(x) ? " (" : "",
+			src_rr(x) ? src_rr(x) : "", src_rr(x) ? ")" : "", when,
+			(long long)(r.now - e.confirmed), p->guards.stale_after);
+		if (e.dropped)
+			fprintf(out, "its %zu address%s dropped: it admits nothing until it"
+				" answers again\n", e.ndropped, e.ndropped == 1 ? "" : "es");
+		else
+			fprintf(out, "its %zu address%s go%s at the next refresh\n", e.naddrs,
+				e.naddrs == 1 ? "" : "es", e.naddrs == 1 ? "es" : "");
+	}
+	seen_free(&r);
+}
+
 static void print_json(FILE *out, const struct ir_ruleset *rs, const struct engine_stats *v,
 		       const char *foreign, const struct policy *p, const char *state_dir)
 {
@@ -126,6 +236,7 @@ static void print_json(FILE *out, const struct ir_ruleset *rs, const struct engi
 	fprintf(out, ", \"flags\": %u, \"dormant\": %s", (unsigned)rs->flags,
 		dormant(rs) ? "true" : "false");
 	json_problems(out, p, state_dir);
+	json_sources(out, p, state_dir);
 	fprintf(out, ", \"other_elements\": %zu}\n", v->other);
 }
 
@@ -209,6 +320,7 @@ static void show_missing(FILE *out, const struct status_run *st)
 		json_str(out, st->table);
 		fprintf(out, ", \"loaded\": false");
 		json_problems(out, st->p, st->state_dir);
+		json_sources(out, st->p, st->state_dir);
 		fprintf(out, "}\n");
 	} else if (st->fmt == FMT_TEXT) {
 		fprintf(out, "fedwall: table inet %s is not loaded\n", st->table);
@@ -237,6 +349,8 @@ static int show(struct nft_ctx *ctx, struct status_run *st, FILE *out, struct di
 	} else if (live) {
 		print_text(out, live, &v, nft_foreign(ctx));
 	}
+	if (st->fmt == FMT_TEXT && st->p)
+		text_stale(out, st->p, st->state_dir);
 	if (st->fmt != FMT_PROM)
 		dormant_note(live, st, d);
 	engine_stats_free(&v);

@@ -115,66 +115,28 @@ static void prom_kernel(FILE *out, const struct ir_ruleset *rs, const struct eng
 
 /* ---- per-source freshness, from the policy and the state directory ---- */
 
-/* One row of the per-source metrics. */
+/* One row of the per-source metrics: a source of srcset_build (a name's
+ * A and AAAA records are two) with what the state says of it. */
 struct srow {
-	const char *partner, *kind, *source;    /* borrowed */
-	int64_t confirmed;                      /* 0: never */
-	bool stale;
+	const char *partner, *kind, *source, *family;   /* borrowed; family NULL: a list */
+	struct src_seen seen;
 };
 
 typedef VEC(struct srow) srow_vec;
 
-/* Whether `e` is an SRV owner of `domain` ("_xmpp-server._tcp.DOMAIN"). */
-static bool srv_of(const struct state_entry *e, const char *domain)
-{
-	size_t n = strlen(e->name), k = strlen(domain);
-
-	return e->kind == STATE_DOMAIN && e->name[0] == '_' && n > k + 1 &&
-	       e->name[n - k - 1] == '.' && !strcmp(e->name + n - k, domain);
-}
-
-static void srow_add(srow_vec *v, const struct partner *pt, enum state_kind kind,
-		     const char *source, const struct state_entry *e, int64_t now,
-		     unsigned stale_after)
-{
-	struct srow r = { pt->name, state_kind_name(kind), e ? e->name : source, 0, false };
-
-	if (e) {
-		r.confirmed = e->confirmed;
-		r.stale = now - e->confirmed > (int64_t)stale_after;
-	}
-	VEC_PUSH(v, r);
-}
-
 /* Every source of every partner, with what the state says of it; a
- * source the state does not know is reported as never confirmed.
- * TODO(refresh): take the rows from srcset_build/srcset_fill once those
- * are committed. */
-static void source_rows(const struct policy *p, const struct state *st, int64_t now,
-			srow_vec *v)
+ * source the state does not know is reported as never confirmed.  `s`
+ * must outlive the rows. */
+static void source_rows(const struct policy *p, const struct srcset *s,
+			const struct state *st, int64_t now, srow_vec *v)
 {
-	unsigned sa = p->guards.stale_after;
+	for (size_t k = 0; k < s->n; k++) {
+		const struct src *x = &s->v[k];
+		struct srow r = { p->partners[x->partner].name, state_kind_name(x->kind),
+				  x->key, src_family_name(x), { 0 } };
 
-	for (size_t i = 0; i < p->npartners; i++) {
-		const struct partner *pt = &p->partners[i];
-
-		for (size_t k = 0; k < pt->nhosts; k++)
-			srow_add(v, pt, STATE_HOST, pt->hosts[k].s,
-				 state_lookup(st, STATE_HOST, pt->hosts[k].s), now, sa);
-		for (size_t k = 0; k < pt->ndomains; k++) {
-			bool found = false;
-
-			for (size_t e = 0; e < st->n; e++)
-				if (srv_of(&st->v[e], pt->domains[k].s)) {
-					srow_add(v, pt, STATE_DOMAIN, NULL, &st->v[e], now, sa);
-					found = true;
-				}
-			if (!found)
-				srow_add(v, pt, STATE_DOMAIN, pt->domains[k].s, NULL, now, sa);
-		}
-		for (size_t k = 0; k < pt->nlists; k++)
-			srow_add(v, pt, STATE_LIST, pt->lists[k].s,
-				 state_lookup(st, STATE_LIST, pt->lists[k].s), now, sa);
+		srcset_seen(s, p, k, st, now, &r.seen);
+		VEC_PUSH(v, r);
 	}
 }
 
@@ -184,7 +146,35 @@ static void prom_row(FILE *out, const char *metric, const struct srow *r, long l
 	prom_label(out, r->partner);
 	fprintf(out, ",kind=\"%s\",source=", r->kind);
 	prom_label(out, r->source);
+	if (r->family)
+		fprintf(out, ",family=\"%s\"", r->family);
 	fprintf(out, "} %lld\n", val);
+}
+
+static void prom_source_rows(FILE *out, const srow_vec *v)
+{
+	prom_head(out, "fedwall_source_last_confirmed_timestamp_seconds", "gauge",
+		  "When a partner's address source (host, domain, list; a name's A and AAAA"
+		  " records each) was last confirmed; 0 if never.  Kept after stale_after"
+		  " dropped its addresses, until it answers again.");
+	for (size_t i = 0; i < v->n; i++)
+		prom_row(out, "fedwall_source_last_confirmed_timestamp_seconds", &v->v[i],
+			 (long long)v->v[i].seen.confirmed);
+	prom_head(out, "fedwall_source_stale", "gauge",
+		  "1 if a source was last confirmed longer ago than guards.stale_after"
+		  " (also once its addresses were dropped, until it answers again).");
+	for (size_t i = 0; i < v->n; i++)
+		prom_row(out, "fedwall_source_stale", &v->v[i], v->v[i].seen.stale);
+	prom_head(out, "fedwall_source_dropped", "gauge",
+		  "1 if a stale source's addresses were dropped: it admits nothing until it"
+		  " answers again.");
+	for (size_t i = 0; i < v->n; i++)
+		prom_row(out, "fedwall_source_dropped", &v->v[i], v->v[i].seen.dropped);
+	prom_head(out, "fedwall_source_addresses", "gauge",
+		  "Addresses a source's last known good holds (0 once dropped).");
+	for (size_t i = 0; i < v->n; i++)
+		prom_row(out, "fedwall_source_addresses", &v->v[i],
+			 (long long)v->v[i].seen.naddrs);
 }
 
 static void prom_sources(FILE *out, const struct policy *p, const char *state_dir,
@@ -192,6 +182,7 @@ static void prom_sources(FILE *out, const struct policy *p, const char *state_di
 {
 	struct state st = { 0 };
 	struct strbuf path = { 0 };
+	struct srcset s = { 0 };
 	srow_vec v = { 0 };
 	struct stat sb;
 	bool loaded;
@@ -199,7 +190,8 @@ static void prom_sources(FILE *out, const struct policy *p, const char *state_di
 	sb_addf(&path, "%s/%s", state_dir, STATE_FILE_NAME);
 	loaded = state_load(&st, sb_str(&path), d) == 0 && stat(sb_str(&path), &sb) == 0 &&
 		 !st.discarded;
-	source_rows(p, &st, time(NULL), &v);
+	srcset_build(p, &s);
+	source_rows(p, &s, &st, time(NULL), &v);
 	prom_head(out, "fedwall_state_behind", "gauge",
 		  "1 if the state file is older than the table (a save failed after a"
 		  " commit: the state directory is full or read-only).");
@@ -208,28 +200,20 @@ static void prom_sources(FILE *out, const struct policy *p, const char *state_di
 		  "When the state file (last known good addresses) was last written; 0 if none.");
 	fprintf(out, "fedwall_state_write_timestamp_seconds %lld\n",
 		loaded ? (long long)sb.st_mtime : 0LL);
-	prom_head(out, "fedwall_source_last_confirmed_timestamp_seconds", "gauge",
-		  "When a partner's address source (host, domain, list) was last confirmed; "
-		  "0 if never.");
-	for (size_t i = 0; i < v.n; i++)
-		prom_row(out, "fedwall_source_last_confirmed_timestamp_seconds", &v.v[i],
-			 (long long)v.v[i].confirmed);
-	prom_head(out, "fedwall_source_stale", "gauge",
-		  "1 if a source was last confirmed longer ago than guards.stale_after.");
-	for (size_t i = 0; i < v.n; i++)
-		prom_row(out, "fedwall_source_stale", &v.v[i], v.v[i].stale);
+	prom_source_rows(out, &v);
 	prom_head(out, "fedwall_partner_stale_sources", "gauge",
-		  "Number of a partner's sources past guards.stale_after.");
+		  "Number of a partner's sources past guards.stale_after (dropped ones too).");
 	for (size_t i = 0; i < p->npartners; i++) {
 		unsigned n = 0;
 
 		for (size_t k = 0; k < v.n; k++)
-			n += v.v[k].partner == p->partners[i].name && v.v[k].stale;
+			n += v.v[k].partner == p->partners[i].name && v.v[k].seen.stale;
 		fprintf(out, "fedwall_partner_stale_sources{partner=");
 		prom_label(out, p->partners[i].name);
 		fprintf(out, "} %u\n", n);
 	}
 	free(v.v);
+	srcset_free(&s);
 	state_free(&st);
 	sb_free(&path);
 }

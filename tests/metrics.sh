@@ -131,13 +131,25 @@ for dir in in out; do
 	done
 done
 has "metrics: the table is not dormant" "fedwall_table_dormant{} 0.0"
-has "metrics: source last confirmed" \
-	"fedwall_source_last_confirmed_timestamp_seconds{kind=\"host\",partner=\"alpha\",source=\"sip.alpha.example\"} $(($now - 60)).0"
-has "metrics: fresh source is not stale" \
-	'fedwall_source_stale{kind="host",partner="alpha",source="sip.alpha.example"} 0.0'
-has "metrics: source past stale_after is stale" \
-	'fedwall_source_stale{kind="domain",partner="beta",source="_xmpp-server._tcp.beta.example"} 1.0'
-has "metrics: stale sources per partner" 'fedwall_partner_stale_sources{partner="beta"} 1.0'
+# A name's A and AAAA records are two sources (family label); the
+# format-1 state's one entry per name reads as both, confirmed then.
+for fam in ipv4 ipv6; do
+	has "metrics: source last confirmed ($fam)" \
+		"fedwall_source_last_confirmed_timestamp_seconds{family=\"$fam\",kind=\"host\",partner=\"alpha\",source=\"sip.alpha.example\"} $(($now - 60)).0"
+	has "metrics: fresh source is not stale ($fam)" \
+		"fedwall_source_stale{family=\"$fam\",kind=\"host\",partner=\"alpha\",source=\"sip.alpha.example\"} 0.0"
+	has "metrics: source past stale_after is stale ($fam)" \
+		"fedwall_source_stale{family=\"$fam\",kind=\"domain\",partner=\"beta\",source=\"_xmpp-server._tcp.beta.example\"} 1.0"
+	has "metrics: stale, not dropped yet: no refresh since ($fam)" \
+		"fedwall_source_dropped{family=\"$fam\",kind=\"domain\",partner=\"beta\",source=\"_xmpp-server._tcp.beta.example\"} 0.0"
+done
+has "metrics: the A records' addresses" \
+	'fedwall_source_addresses{family="ipv4",kind="host",partner="alpha",source="sip.alpha.example"} 1.0'
+has "metrics: no AAAA record" \
+	'fedwall_source_addresses{family="ipv6",kind="host",partner="alpha",source="sip.alpha.example"} 0.0'
+has "metrics: stale sources per partner" 'fedwall_partner_stale_sources{partner="beta"} 2.0'
+has "metrics: a list has no family label" \
+	"fedwall_source_stale{kind=\"list\",partner=\"gamma\",source=\"$T/lists/gamma.txt\"} 0.0"
 # apply recorded the list it read (sources' record): confirmed then
 if grep -q "^fedwall_source_last_confirmed_timestamp_seconds{kind=\"list\",partner=\"gamma\",source=\"$T/lists/gamma.txt\"} [1-9][0-9]*\.0$" "$T/samples"; then
 	pass "metrics: the list apply read: confirmed by the apply"
@@ -246,6 +258,55 @@ ok "metrics: --format json is --json" sh -c \
 	"'$FEDWALL' status --format json --table fedwall | $PY -m json.tool >/dev/null"
 ok "metrics: bad format is a usage error (2)" \
 	sh -c "'$FEDWALL' status --format yaml >/dev/null 2>&1; test \$? -eq 2"
+
+# ---- a stale source stays reported after its addresses were dropped ----
+# A refresh (no DNS in this namespace: every name fails) drops the
+# addresses of beta's stale SRV domain; the source stays reported stale,
+# confirmed when it was, its addresses dropped, until it answers again.
+sed 's/^guards:$/resolve: {timeout: 1s}\nguards:/' "$T/policy.yaml" >"$T/policy-r.yaml"
+fw refresh -f "$T/policy-r.yaml" >"$T/refresh.out" 2>&1
+rc=$?
+ok "metrics: refresh without DNS exits 1 (sources failed)" test $rc -eq 1
+ok "metrics: refresh drops the stale source's addresses, loudly" grep -q \
+	"partner 'beta': domain '_xmpp-server._tcp.beta.example' (A) (.*): last confirmed [0-9]* s ago, more than stale_after (3600 s): dropping its 1 last known good address" \
+	"$T/refresh.out"
+fw refresh -f "$T/policy-r.yaml" >"$T/refresh.out" 2>&1
+ok "metrics: the next refresh still says it is stale, its address dropped" grep -q \
+	"partner 'beta': domain '_xmpp-server._tcp.beta.example' (A): .*; still stale: last confirmed [0-9]* s ago, more than stale_after (3600 s), its 1 last known good address dropped" \
+	"$T/refresh.out"
+fw status --format prometheus -f "$T/policy-r.yaml" -o "$M"
+check_parse "metrics: after the drop: parses" "$M"
+stale=$((now - 7200))
+beta='kind="domain",partner="beta",source="_xmpp-server._tcp.beta.example"'
+has "metrics: after the drop: still stale" "fedwall_source_stale{family=\"ipv4\",$beta} 1.0"
+has "metrics: after the drop: dropped" "fedwall_source_dropped{family=\"ipv4\",$beta} 1.0"
+has "metrics: after the drop: last confirmed kept" \
+	"fedwall_source_last_confirmed_timestamp_seconds{family=\"ipv4\",$beta} $stale.0"
+has "metrics: after the drop: no address left" "fedwall_source_addresses{family=\"ipv4\",$beta} 0.0"
+has "metrics: after the drop: the partner's stale count stays" \
+	'fedwall_partner_stale_sources{partner="beta"} 2.0'
+has "metrics: alpha's failing names kept (not stale yet)" \
+	'fedwall_partner_stale_sources{partner="alpha"} 0.0'
+fw status --json -f "$T/policy-r.yaml" >"$T/status.json" 2>/dev/null
+ok "metrics: status --json: the dropped source, stale, last confirmed" $PY -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+src = [s for s in j["sources"] if s["partner"] == "beta" and s["family"] == "ipv4"]
+assert len(src) == 1, j["sources"]
+s = src[0]
+assert s["kind"] == "domain" and s["source"] == "_xmpp-server._tcp.beta.example", s
+assert s["stale"] is True and s["dropped"] is True, s
+assert s["last_confirmed"] == int(sys.argv[2]), s
+assert s["addresses"] == 0 and s["dropped_addresses"] == 1, s
+lst = [s for s in j["sources"] if s["kind"] == "list"]
+assert len(lst) == 1 and lst[0]["family"] is None and lst[0]["stale"] is False, lst' \
+	"$T/status.json" "$stale"
+fw status -f "$T/policy-r.yaml" >"$T/status.txt" 2>/dev/null
+ok "metrics: status names the stale source and that its address was dropped" grep -q \
+	"^stale source: partner beta, domain _xmpp-server._tcp.beta.example (A): last confirmed .* (7[0-9]* s ago, stale_after 3600 s); its 1 address dropped" \
+	"$T/status.txt"
+ok "metrics: status: no line for a source that is not stale" sh -c \
+	"! grep -q 'partner alpha' '$T/status.txt'"
 
 # ---- refresh --metrics, daemon --metrics: the last refresh ----
 # Their own table and state; only inline addresses and a list (no DNS in

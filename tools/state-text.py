@@ -3,10 +3,14 @@
 
     tools/state-text.py [STATE_FILE]      (default /var/lib/fedwall/state)
 
-Format 2 (binary, refresh/state.h) is printed the way format 1 was
-written, one `source KIND CONFIRMED TTL FROM NAME` line per entry, then
-its `addr PREFIX` lines, plus, for a list whose file identity is known, an
-`ident DEV INO SIZE MTIME_NS CTIME_NS` line after its source line.  A
+Formats 3 and 2 (binary, refresh/state.h) are printed the way format 1
+was written, one `source KIND CONFIRMED TTL FROM NAME` line per entry,
+then its `addr PREFIX` lines, plus, after its source line: a `family 4`
+or `family 6` line for one family of a name (format 3: a name's A and
+AAAA records are two entries), a `dropped N` line for an entry whose N
+addresses were dropped at stale_after (kept, with when it was last
+confirmed, until it answers again), and for a list whose file identity
+is known an `ident DEV INO SIZE MTIME_NS CTIME_NS` line.  A
 format-1 file is printed as it is, without its `# sum` line.  The checksum
 and the layout are checked as fedwall checks them; a file fedwall would
 not trust is an error (exit 1).  For the lab suites and for operators:
@@ -49,16 +53,24 @@ def dump2(b, out):
     if struct.unpack_from("<Q", b, len(b) - 8)[0] != state_sum(b[:-8]):
         raise ValueError("truncated or corrupted (checksum)")
     version, flags, n = struct.unpack_from("<IIQ", b, 8)
-    if version != 2 or flags:
+    if version not in (2, 3) or flags:
         raise ValueError("unknown format version %d" % version)
     off = 32
     for _ in range(n):
-        (kind, frm, _z, nlen, confirmed, ttl, n4, n6, _z2, dev, ino, size,
-         mtime, ctime) = struct.unpack_from("<BBHIqIIIIQQQqq", b, off)
+        (kind, frm, family, eflags, nlen, confirmed, ttl, n4, n6, ndropped, dev, ino,
+         size, mtime, ctime) = struct.unpack_from("<BBBBIqIIIIQQQqq", b, off)
+        if version == 2 and (family or eflags or ndropped):
+            raise ValueError("malformed")
+        if family not in (0, 4, 6) or eflags > 1:
+            raise ValueError("malformed")
         off += 72
         name = b[off:off + nlen].decode("utf-8", "replace")
         off += pad8(nlen)
         out.write("source %s %d %d %s %s\n" % (KINDS[kind], confirmed, ttl, FROMS[frm], name))
+        if family:
+            out.write("family %d\n" % family)
+        if eflags & 1:
+            out.write("dropped %d\n" % ndropped)
         if dev or ino or size or mtime or ctime:
             out.write("ident %d %d %d %d %d\n" % (dev, ino, size, mtime, ctime))
         a = off

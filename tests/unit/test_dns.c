@@ -167,6 +167,13 @@ static const char *const zone[] = {
 	"host-record=zero.example.test,0.0.0.0,600",
 	"srv-host=_sipfederationtls._tcp.trap.example.test,loop.trap.example.test,5061",
 	"host-record=loop.trap.example.test,127.0.0.2,600",
+	/* Outside the local domain dnsmasq answers only the family it has,
+	 * and REFUSED for the other (no upstream): one family failing. */
+	"host-record=v4.fam.test,198.51.100.41,600",
+	"host-record=v6.fam.test,2001:db8:51::41,600",
+	"srv-host=_sipfederationtls._tcp.fam.test,sip.fam.test,5061",
+	"host-record=sip.fam.test,198.51.100.43,600",
+	"host-record=v4only.example.test,198.51.100.42,600",
 	NULL
 };
 
@@ -403,6 +410,71 @@ TEST(srv_discovery)
 	CHECK(q[4].status == DNS_NXDOMAIN || q[4].status == DNS_NODATA);
 	CHECK(q[5].status == DNS_NXDOMAIN || q[5].status == DNS_NODATA);
 	CHECK_INT(d.warnings, 3);       /* evil.attacker.test, gone twice */
+	clear_all(q, ARRAY_SIZE(q));
+	dns_ctx_free(c);
+}
+
+static const char *fam_addrs(const struct dns_fam *f)
+{
+	struct dns_query q = { .addrs = f->addrs, .naddrs = f->naddrs };
+
+	return addrs(&q);
+}
+
+/* Each family is answered on its own: one failing (REFUSED, which the
+ * resolver reports as SERVFAIL) leaves the other's addresses whole; a
+ * family without records beside the other's addresses is a valid empty
+ * answer. */
+TEST(families_each_on_its_own)
+{
+	struct dns_query q[] = {
+		host("v4.fam.test"),
+		host("v6.fam.test"),
+		host("v4only.example.test"),
+		host("partner1.example.test"),
+		host("nosuch.example.test"),
+		domain("fam.test", NULL, true),
+		domain("nosip.example.test", NULL, true),
+	};
+	struct dns_ctx *c;
+	struct diag d;
+
+	if (!lab_up() || !(c = lab_ctx(2000, 5000)))
+		return;
+	diag_init(&d, stderr);
+	dns_resolve(c, q, ARRAY_SIZE(q), &d);
+	/* The name as a whole failed, as it always did ... */
+	CHECK_INT(q[0].status, DNS_SERVFAIL);
+	/* ... but its A records answered. */
+	CHECK_INT(q[0].fam[0].status, DNS_OK);
+	CHECK_STR(fam_addrs(&q[0].fam[0]), "198.51.100.41");
+	CHECK(q[0].fam[0].ttl > 0 && q[0].fam[0].ttl <= 600);
+	CHECK_INT(q[0].fam[1].status, DNS_SERVFAIL);
+	CHECK_INT(q[0].fam[1].naddrs, 0);
+	CHECK(q[0].fam[1].msg && strstr(q[0].fam[1].msg, "v4.fam.test AAAA: servfail ("));
+	CHECK(q[0].fam[0].msg && strstr(q[0].fam[0].msg, "v4.fam.test A: ok, 1 address"));
+	/* The reverse. */
+	CHECK_INT(q[1].fam[0].status, DNS_SERVFAIL);
+	CHECK_INT(q[1].fam[1].status, DNS_OK);
+	CHECK_STR(fam_addrs(&q[1].fam[1]), "2001:db8:51::41");
+	/* NODATA for AAAA beside an A record: empty, not a failure. */
+	CHECK_INT(q[2].status, DNS_OK);
+	CHECK_INT(q[2].fam[1].status, DNS_OK);
+	CHECK_INT(q[2].fam[1].naddrs, 0);
+	CHECK(q[2].fam[1].ttl == q[2].ttl && q[2].ttl > 0);
+	CHECK(q[2].fam[1].msg && strstr(q[2].fam[1].msg, "(no AAAA record)"));
+	CHECK_STR(fam_addrs(&q[2].fam[0]), "198.51.100.42");
+	CHECK(q[3].fam[0].status == DNS_OK && q[3].fam[1].status == DNS_OK);
+	CHECK_STR(fam_addrs(&q[3].fam[0]), "198.51.100.7");
+	CHECK_STR(fam_addrs(&q[3].fam[1]), "2001:db8:51::7");
+	/* A name without any address: its emptiness for both. */
+	CHECK(q[4].fam[0].status == DNS_NXDOMAIN && q[4].fam[1].status == DNS_NXDOMAIN);
+	/* SRV targets alike: the target's A kept while its AAAA fails. */
+	CHECK_INT(q[5].fam[0].status, DNS_OK);
+	CHECK_STR(fam_addrs(&q[5].fam[0]), "198.51.100.43");
+	CHECK_INT(q[5].fam[1].status, DNS_SERVFAIL);
+	CHECK(q[5].fam[1].msg && strstr(q[5].fam[1].msg, "sip.fam.test AAAA"));
+	CHECK(q[6].fam[0].status == DNS_NOSERVICE && q[6].fam[1].status == DNS_NOSERVICE);
 	clear_all(q, ARRAY_SIZE(q));
 	dns_ctx_free(c);
 }

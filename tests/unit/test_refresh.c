@@ -83,12 +83,23 @@ TEST(srcset_keys)
 	if (!p)
 		return;
 	srcset_build(p, &s);
-	CHECK_INT(s.n, 4);
+	/* A name's A records and its AAAA records are two sources. */
+	CHECK_INT(s.n, 7);
 	CHECK_STR(s.v[0].key, "h.example");
-	CHECK_STR(s.v[1].key, "_sipfederationtls._tcp.c.example");
-	CHECK_STR(s.v[2].key, "_xmpp-server._tcp.c.example");
-	CHECK_STR(s.v[3].key, "/nonexistent/l.txt");
-	CHECK_INT(s.v[3].kind, STATE_LIST);
+	CHECK_STR(s.v[1].key, "h.example");
+	CHECK(s.v[0].family == 4 && s.v[1].family == 6);
+	CHECK_STR(src_rr(&s.v[0]), "A");
+	CHECK_STR(src_family_name(&s.v[1]), "ipv6");
+	CHECK_STR(s.v[2].key, "_sipfederationtls._tcp.c.example");
+	CHECK_STR(s.v[3].key, "_sipfederationtls._tcp.c.example");
+	CHECK(s.v[2].family == 4 && s.v[3].family == 6);
+	CHECK_STR(s.v[3].service, DNS_SRV_SIP);
+	CHECK_STR(s.v[4].key, "_xmpp-server._tcp.c.example");
+	CHECK_STR(s.v[5].key, "_xmpp-server._tcp.c.example");
+	CHECK_STR(s.v[6].key, "/nonexistent/l.txt");
+	CHECK_INT(s.v[6].kind, STATE_LIST);
+	CHECK_INT(s.v[6].family, 0);
+	CHECK(src_rr(&s.v[6]) == NULL);
 	srcset_free(&s);
 	policy_free(p);
 }
@@ -125,21 +136,75 @@ TEST(lkg_kept_until_stale_after)
 	CHECK_INT(s.v[0].status, SRC_UNKNOWN);
 	CHECK_INT(partner_n(&s, 0), 0);
 	/* confirmed 50 s ago: kept */
-	CHECK_INT(state_update(&st, STATE_HOST, "h.example", STATE_FROM_DNS, 9950, 60,
-			       two, 2), 0);
+	CHECK_INT(state_update_family(&st, STATE_HOST, "h.example", 4, STATE_FROM_DNS, 9950,
+				      60, &two[0], 1), 0);
+	CHECK_INT(state_update_family(&st, STATE_HOST, "h.example", 6, STATE_FROM_DNS, 9950,
+				      60, &two[1], 1), 0);
 	srcset_fill(p, &s, &st, &o, &d);
 	CHECK_INT(s.v[0].status, SRC_KEPT);
+	CHECK_INT(s.v[1].status, SRC_KEPT);
 	CHECK_INT(partner_n(&s, 0), 2);
 	CHECK_INT(d.warnings, 0);       /* not due: no failure to report */
-	/* confirmed 101 s ago: stale, dropped, warned */
+	/* confirmed 101 s ago: stale, dropped, warned (each family) */
 	o.now = 10051;
 	srcset_fill(p, &s, &st, &o, &d);
 	CHECK_INT(s.v[0].status, SRC_STALE);
+	CHECK_INT(s.v[1].status, SRC_STALE);
 	CHECK_INT(partner_n(&s, 0), 0);
-	CHECK_INT(d.warnings, 1);
-	/* the state forgets it when recorded */
+	CHECK_INT(d.warnings, 2);
+	/* recorded: the state keeps it, marked dropped, confirmed when it was */
 	srcset_record(&s, p, NULL, &st, o.now);
-	CHECK(state_lookup(&st, STATE_HOST, "h.example") == NULL);
+	CHECK(state_lookup_family(&st, STATE_HOST, "h.example", 4) != NULL);
+	/* and it stays reported stale, with nothing to drop any more */
+	srcset_fill(p, &s, &st, &o, &d);
+	CHECK_INT(s.v[0].status, SRC_DROPPED);
+	CHECK_INT(s.v[0].confirmed, 9950);
+	CHECK_INT(partner_n(&s, 0), 0);
+	CHECK_INT(d.warnings, 2);       /* not due: nothing new to say */
+	{
+		struct src_seen seen;
+
+		srcset_seen(&s, p, 1, &st, o.now + 3600, &seen);
+		CHECK(seen.stale && seen.dropped && seen.confirmed == 9950 &&
+		      seen.naddrs == 0 && seen.ndropped == 1);
+		CHECK(srcset_state_of(&s, p, 1, &st, o.now) == NULL);
+	}
+	srcset_free(&s);
+	state_free(&st);
+	policy_free(p);
+}
+
+/* A name's two families go stale each on its own: the AAAA records,
+ * unconfirmed for longer than stale_after, are dropped; the A records,
+ * confirmed, stay admitted. */
+TEST(families_stand_alone)
+{
+	struct policy *p = pol("version: 1\nguards: {stale_after: 100s}\npartners:\n"
+		"  a: {services: [sip-federation], domains: [d.example]}\n");
+	struct prefix v4 = P("198.51.100.7"), v6 = P("2001:db8::7");
+	struct src_opts o = { .now = 10000 };
+	struct addr_list stale = { 0 };
+	struct state st = { 0 };
+	struct srcset s = { 0 };
+	struct diag d;
+
+	if (!p)
+		return;
+	diag_init(&d, NULL);
+	srcset_build(p, &s);
+	CHECK_INT(state_update_family(&st, STATE_DOMAIN, s.v[0].key, 4, STATE_FROM_DNS, 9990,
+				      60, &v4, 1), 0);
+	CHECK_INT(state_update_family(&st, STATE_DOMAIN, s.v[0].key, 6, STATE_FROM_DNS, 9000,
+				      60, &v6, 1), 0);
+	srcset_fill(p, &s, &st, &o, &d);
+	CHECK_INT(s.v[0].status, SRC_KEPT);
+	CHECK_INT(s.v[1].status, SRC_STALE);
+	CHECK_INT(partner_n(&s, 0), 1);
+	srcset_stale_addrs(&s, 0, &stale);
+	CHECK(stale.n == 1 && prefix_cmp(&stale.v[0], &v6) == 0);
+	CHECK(srcset_state_of(&s, p, 0, &st, o.now) != NULL);
+	CHECK(srcset_state_of(&s, p, 1, &st, o.now) == NULL);
+	addr_list_free(&stale);
 	srcset_free(&s);
 	state_free(&st);
 	policy_free(p);
@@ -229,17 +294,22 @@ TEST(record_skips_refused_and_forgets_old_sources)
 		return;
 	srcset_build(p, &s);
 	state_update(&st, STATE_HOST, "gone.example", STATE_FROM_DNS, 1, 0, &x, 1);
+	/* a format-2 entry of a name the policy has: replaced by families */
+	state_update(&st, STATE_HOST, "a.example", STATE_FROM_DNS, 1, 0, &x, 1);
 	for (size_t i = 0; i < s.n; i++) {
 		s.v[i].status = SRC_FRESH;
 		s.v[i].confirmed = 100;
 		s.v[i].addrs = xmalloc(sizeof(x));
 		s.v[i].addrs[0] = x;
-		s.v[i].naddrs = 1;
+		s.v[i].naddrs = s.v[i].family == 4;
 	}
 	srcset_record(&s, p, skip, &st, 100);
-	CHECK(state_lookup(&st, STATE_HOST, "a.example") != NULL);
-	CHECK(state_lookup(&st, STATE_HOST, "b.example") == NULL);    /* refused */
+	CHECK(state_lookup_family(&st, STATE_HOST, "a.example", 4) != NULL);
+	CHECK(state_lookup_family(&st, STATE_HOST, "a.example", 6) != NULL);
+	CHECK(state_lookup(&st, STATE_HOST, "a.example") == NULL);
+	CHECK(state_lookup_family(&st, STATE_HOST, "b.example", 4) == NULL);  /* refused */
 	CHECK(state_lookup(&st, STATE_HOST, "gone.example") == NULL); /* left the policy */
+	CHECK_INT(st.n, 2);
 	srcset_free(&s);
 	state_free(&st);
 	policy_free(p);
