@@ -219,4 +219,8 @@ fwx 198.51.100.11 tcp/5061-5062
 expect_rc 64 "explain: a port range is a usage error (64)"
 lab_fw edge explain -f "$LAB_DIR/nonexistent.yaml" --state-dir "$ST" 198.51.100.11
 expect_rc 1 "explain: a missing policy is an error (exit 1)"
+lab_flush "$POLF"
+fwx --live 198.51.100.11
+expect_rc 1 "explain --live without the table is an error (exit 1)"
+has ERR "table inet fedwall is not loaded" "explain --live: says the table is not loaded"
 exit $SUITE_FAILED
