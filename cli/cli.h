@@ -55,5 +55,6 @@ int flush_main(int argc, const char *argv[]);
 int refresh_main(int argc, const char *argv[]);
 int daemon_main(int argc, const char *argv[]);
 int confirm_main(int argc, const char *argv[]);
+int explain_main(int argc, const char *argv[]);
 
 #endif

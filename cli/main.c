@@ -14,6 +14,7 @@ static const struct {
 	{ "plan", plan_main, "Show what apply would change in the kernel (exit 2: changes pending)" },
 	{ "apply", apply_main, "Apply a policy to the kernel in one transaction" },
 	{ "status", status_main, "Show the live table: per partner elements and counters" },
+	{ "explain", explain_main, "Say who admits an address, on which ports, and why (exit 2: dropped)" },
 	{ "flush", flush_main, "Delete fedwall's table (and nothing else)" },
 	{ "refresh", refresh_main, "Resolve names, re-read lists, apply what changed (for cron)" },
 	{ "daemon", daemon_main, "Keep partners' addresses current, each source on its own schedule" },

@@ -32,6 +32,9 @@ static const struct opt_help {
 	{ 0, " apply ", "--confirm SECONDS",
 	  "roll the table back unless 'fedwall confirm' runs within SECONDS"
 	  " (1 to 86400)" },
+	{ 0, " explain ", "--live",
+	  "answer from the kernel's table (read back) instead of the table the"
+	  " policy and the state make; say where they disagree" },
 	{ 'F', NULL, "--force",
 	  "let a partner shrink by more than guards.max_shrink (that guard"
 	  " only: no other guard yields)" },

@@ -12,7 +12,7 @@ _fedwall()
 		cword=$COMP_CWORD
 	}
 
-	local cmds="check generate plan apply confirm status flush refresh daemon"
+	local cmds="check generate plan apply confirm status explain flush refresh daemon"
 	if [[ $cword -eq 1 ]]; then
 		COMPREPLY=($(compgen -W "$cmds --help --version" -- "$cur"))
 		return
@@ -53,6 +53,7 @@ _fedwall()
 	apply) opts="-f --file -v --verbose --state-dir --resolve --confirm --allow-missing-interfaces" ;;
 	confirm) opts="--state-dir" ;;
 	status) opts="-f --file --table --json --format -o --output --state-dir" ;;
+	explain) opts="-f --file --state-dir --live --json" ;;
 	flush) opts="-f --file --table -v --verbose --state-dir" ;;
 	refresh) opts="-f --file --force -v --verbose --state-dir --metrics --allow-missing-interfaces" ;;
 	daemon) opts="-f --file -d --foreground -v --verbose --state-dir --metrics --allow-missing-interfaces" ;;

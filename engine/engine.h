@@ -620,4 +620,146 @@ void engine_sched_names_now(struct engine_sched *s, uint64_t now);
  * ENGINE_WAIT_MAX_MS. */
 int engine_sched_wait_ms(const struct engine_sched *s, uint64_t now);
 
+/* ---- why an address is admitted or dropped (engine/explain.c) ----------- */
+
+/* Contract of `fedwall explain`: what a table does with one address (and
+ * one port, when asked) is read from the IR alone (explain_table), so that
+ * the table the policy and the state make and the live table read back
+ * are asked the same way, and an element added behind fedwall's back
+ * shows; where the policy and its sources name the address
+ * (explain_sources) comes from the policy and the sources as plan and
+ * generate see them (list files read now, every line that covers it; host
+ * names and SRV domains from the state directory), never from the kernel,
+ * which keeps no provenance.  Nothing here changes the kernel or the
+ * state directory. */
+
+/* What admits an address: an element of a partner's address map, a
+ * management entry (inbound), an outbound allowance. */
+enum explain_via { EXPLAIN_BY_PARTNER = 0, EXPLAIN_BY_MGMT, EXPLAIN_BY_ALLOW };
+
+/* One admission: who, in which direction, on which port range, by which
+ * element.  Strings borrowed from the ruleset explained. */
+struct explain_admit {
+	enum explain_via via;
+	bool inbound;           /* from the address (else: to it) */
+	const char *partner;    /* EXPLAIN_BY_PARTNER: whose chain the element jumps to */
+	const char *set;        /* the map or set that holds the element */
+	struct prefix elem;     /* the element (its address part) */
+	struct portrange port;  /* the ports it is admitted on */
+};
+
+/* What a table does with the address (a VEC of admissions), and when
+ * nothing admits it in a direction, the rule that drops it: the counter
+ * of the last drop of edge_in / edge_out, and the ports that drop is
+ * limited to (the restricting ports, `fedports`; NULL: every port).
+ * drop_out is NULL for a port no service restricts: the edge calls
+ * anybody there.  Borrowed from the ruleset. */
+struct explain_table {
+	struct explain_admit *v;
+	size_t n, cap;
+	const char *drop_in, *drop_out;
+	const struct ir_set *drop_in_ports, *drop_out_ports;
+};
+
+/* Fills `t` (zeroed on entry) with what `rs` (may be NULL: nothing) does
+ * with host address `addr`: every port class's address map holding it
+ * (through the port dispatch maps, each port range) and every management
+ * or allowance element covering it; with `port` (NULL: every port; else
+ * one port, lo == hi) only what admits it on that port.  Pure. */
+void explain_table(const struct ir_ruleset *rs, const struct prefix *addr,
+		   const struct portrange *port, struct explain_table *t);
+void explain_table_free(struct explain_table *t);
+/* Whether two tables admit the address alike (same via, direction,
+ * partner, element and ports), and whether `t` has admission `a`. */
+bool explain_tables_agree(const struct explain_table *a, const struct explain_table *b);
+bool explain_admitted(const struct explain_table *t, const struct explain_admit *a);
+
+enum explain_kind {
+	EXPLAIN_INLINE = 0,     /* a partner's `addresses:` */
+	EXPLAIN_HOST,           /* a DNS name (A/AAAA) of `hosts:` */
+	EXPLAIN_SRV,            /* an SRV record of a `domains:` entry */
+	EXPLAIN_LIST,           /* a line of a list file of `lists:` */
+	EXPLAIN_MGMT,           /* a `management:` entry's `from:` */
+	EXPLAIN_ALLOW,          /* an `outbound: {allow}` entry's `to:` */
+};
+
+/* One place that names the address. */
+struct explain_source {
+	enum explain_kind kind;
+	size_t partner;         /* index into p->partners; SIZE_MAX: management, allowance */
+	size_t entry;           /* EXPLAIN_MGMT, EXPLAIN_ALLOW: index of the entry */
+	const char *name;       /* host, domain or list path as written (the policy's) */
+	char *record;           /* EXPLAIN_SRV: the SRV record asked
+				 * ("_sipfederationtls._tcp.example.com"), owned */
+	const char *service;    /* EXPLAIN_SRV: its SRV label (static) */
+	struct loc at;          /* the policy's entry */
+	struct loc line;        /* EXPLAIN_LIST: the list's line (else = at) */
+	struct prefix prefix;   /* what it says: the prefix that holds the address */
+	const char *status;     /* "inline", "read now", "confirmed now", "last
+				 * known good", "stale (dropped)" (static) */
+	bool counts;            /* its addresses count now (inline, fresh, kept) */
+	bool dnssec;            /* the state's answer was DNSSEC-validated */
+	uint32_t ttl;
+	int64_t confirmed;      /* last confirmed (lists: the file's mtime); 0: never */
+};
+
+struct explain_sources {
+	struct explain_source *v;
+	size_t n, cap;
+};
+
+struct srcset;
+
+/* Every place of policy `p` and of its sources `s` (filled; may be NULL)
+ * that names `addr`, in the policy's order then the sources': each
+ * inline prefix, management and allowance entry that covers it; each
+ * source whose addresses (fresh, kept or gone stale) cover it, and for a
+ * list every line of the file that covers it (read again: exact or a
+ * containing prefix).  `out` is zeroed on entry.  Reads list files. */
+void explain_sources(const struct policy *p, const struct srcset *s, const struct prefix *addr,
+		     int64_t now, struct explain_sources *out);
+void explain_sources_free(struct explain_sources *s);
+/* Whether some source that counts names admission `a`'s element for its
+ * partner (or its management / allowance entry): else the table holds
+ * what the policy does not say (added behind fedwall's back, or the
+ * state moved on since the last apply). */
+bool explain_backed(const struct policy *p, const struct explain_sources *s,
+		    const struct explain_admit *a);
+
+/* engine_explain()'s question and answer; the caller owns the strings,
+ * which must outlive the call. */
+struct engine_explain {
+	/* in: */
+	const char *policy;     /* the policy file */
+	const char *state_dir;
+	bool from_live;         /* answer from the live table (else the policy's) */
+	struct prefix addr;     /* a host address */
+	bool has_port;
+	struct portrange port;  /* with has_port: one port (lo == hi) */
+	int64_t now;            /* unix time; 0: now */
+	/* out (engine_explain_free frees): */
+	struct policy *p;               /* when it loaded */
+	struct ir_ruleset *want;        /* the table policy and state make (engine_want_build) */
+	struct ir_ruleset *live;        /* from_live: the table read back */
+	struct explain_table table;     /* of live (from_live) or want */
+	struct explain_table policy_table;      /* of want */
+	struct explain_sources sources;
+};
+
+/* Why partner i (which some source names the address for) admits it on
+ * none of the ports asked, in e->table: what names it does not count,
+ * the port is not its services', the live table lacks it, or another
+ * partner's longer prefix owns it there; NULL when it does admit it.
+ * A static string. */
+const char *explain_partner_why(const struct engine_explain *e, size_t i);
+
+/* Answers `e`: the policy's table built as plan builds it (offline:
+ * engine_want_build), with from_live the table read back (nft_read,
+ * never the cache), each explained (explain_table), and the provenance
+ * (explain_sources) from the policy, its lists and the state directory.
+ * 0, or -errno after reporting (-EINVAL: the policy or its sources were
+ * refused; -ENOENT: no live table).  Changes nothing. */
+int engine_explain(struct engine_explain *e, struct diag *d);
+void engine_explain_free(struct engine_explain *e);
+
 #endif

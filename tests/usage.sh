@@ -34,8 +34,14 @@ usage "--force is refresh's" 2 "unknown option '--force'" apply --force
 usage "--allow-missing-interfaces is not check's" 2 \
 	"unknown option '--allow-missing-interfaces'" check --allow-missing-interfaces
 usage "plan's usage errors are 64" 64 "unknown option" plan --bogus
+usage "explain's usage errors are 64 (2 is dropped)" 64 "unknown option" explain --bogus 192.0.2.1
+usage "explain needs an ADDRESS" 64 "missing 'ADDRESS'" explain
+usage "explain takes an address, not a prefix" 64 \
+	"not an IPv4 or IPv6 address: '192.0.2.0/24'" explain 192.0.2.0/24
+usage "explain takes one port" 64 "not one port" explain 192.0.2.1 tcp/1-2
+usage "explain takes at most two operands" 64 "unexpected argument 'x'" explain 192.0.2.1 tcp/1 x
 
-for c in check generate plan apply confirm status flush refresh daemon; do
+for c in check generate plan apply confirm status flush refresh daemon explain; do
 	"$FEDWALL" "$c" -h >"$T/h" 2>&1
 	rc=$?
 	if [ "$rc" -eq 0 ] && grep -q '^Options:$' "$T/h" &&
