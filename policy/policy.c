@@ -181,6 +181,7 @@ static void partner_free(struct partner *pt)
 	strvals_free(pt->hosts, pt->nhosts);
 	strvals_free(pt->lists, pt->nlists);
 	strvals_free(pt->domains, pt->ndomains);
+	strvals_free(pt->srv_targets, pt->nsrv_targets);
 }
 
 void policy_free(struct policy *p)

@@ -82,6 +82,12 @@ struct partner {
 	size_t nlists;
 	struct strval *domains;         /* DNS SRV discovery */
 	size_t ndomains;
+	/* Where SRV targets may lie besides the partner's domains (a hosted
+	 * service's edge: online.lync.com): DNS suffixes, lowercase, without
+	 * the trailing dot; a target is the suffix or a name under it.
+	 * Only with `domains`. */
+	struct strval *srv_targets;
+	size_t nsrv_targets;
 };
 
 struct mgmt {
@@ -164,6 +170,16 @@ struct policy *policy_load(const char *path, struct diag *d);
 /* Same, from memory; `name` is what diagnostics call the file. */
 struct policy *policy_parse(const char *name, const char *buf, size_t len,
 			    struct diag *d);
+/* `check` alone: the same, but a file that parses as YAML gives a policy
+ * even with errors (d->errors grows), holding the parts that were valid
+ * (a partner under its name as written, its lists that were good), so
+ * that the list files it names are read in the same run.  Such a policy
+ * breaks the promise above (a partner may lack services, addresses or a
+ * valid name): read its partners' lists and its guards, never generate
+ * from it.  NULL when the file cannot be read or is not YAML. */
+struct policy *policy_load_partial(const char *path, struct diag *d);
+struct policy *policy_parse_partial(const char *name, const char *buf, size_t len,
+				    struct diag *d);
 void policy_free(struct policy *p);
 
 /* Prints the normalised policy as YAML that policy_parse() accepts and that

@@ -157,6 +157,7 @@ static void put_partner(FILE *out, const struct policy *p, const struct partner 
 	put_strs(out, 4, "hosts", pt->hosts, pt->nhosts, false);
 	put_strs(out, 4, "lists", pt->lists, pt->nlists, false);
 	put_strs(out, 4, "domains", pt->domains, pt->ndomains, false);
+	put_strs(out, 4, "srv_targets", pt->srv_targets, pt->nsrv_targets, false);
 }
 
 static void put_management(FILE *out, const struct policy *p)

@@ -246,6 +246,38 @@ static char *check_domain(struct vctx *v, const struct ynode *n)
 	return check_dns(v, n, "domain");
 }
 
+/* A suffix of one label would admit targets anywhere under a top-level
+ * domain: a hosted partner's edge always has two or more. */
+static char *check_srv_target(struct vctx *v, const struct ynode *n)
+{
+	struct prefix pf;
+	char *s;
+	size_t len;
+
+	if (n->s[0] == '*' && n->s[1] == '.') {
+		ERR(v, n, "bad srv_targets entry '%s': write the suffix without '*.'"
+		    " ('%s' admits targets under it)", n->s, n->s + 2);
+		return NULL;
+	}
+	if (prefix_parse(n->s, &pf) != PREFIX_BAD_ADDR) {
+		ERR(v, n, "bad srv_targets entry '%s': a DNS name suffix, not an address",
+		    n->s);
+		return NULL;
+	}
+	if (!(s = check_dns(v, n, "srv_targets entry")))
+		return NULL;
+	len = strlen(s);
+	if (s[len - 1] == '.')
+		s[--len] = '\0';
+	if (!strchr(s, '.')) {
+		ERR(v, n, "bad srv_targets entry '%s': a single label would admit SRV"
+		    " targets anywhere under it", n->s);
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
 static char *check_iface(struct vctx *v, const struct ynode *n)
 {
 	const char *s = n->s, *why = NULL;
@@ -704,6 +736,10 @@ static void guard_prefix(struct vctx *v, const struct ynode *n, const char *key,
 {
 	unsigned long x;
 
+	/* Unknown, no prefix is measured against it (0): the default would
+	 * refuse what the intended value may allow.  Only the whole
+	 * Internet, which no guard admits, is still reported. */
+	*out = 0;
 	if (!want(v, n, YN_SCALAR, key))
 		return;
 	if (!parse_uint(n->s, max, &x) || x == 0) {
@@ -800,8 +836,10 @@ static void do_guards(struct vctx *v, const struct ynode *n)
 	struct guards *g = &v->p->guards;
 	const struct ynode *it;
 
-	if (!want(v, n, YN_MAP, "guards"))
+	if (!want(v, n, YN_MAP, "guards")) {
+		g->min_prefix_v4 = g->min_prefix_v6 = 0;        /* as guard_prefix() */
 		return;
+	}
 	check_keys(v, n, keys, ARRAY_SIZE(keys), " in 'guards'");
 	if ((it = ymap_get(n, "max_shrink")))
 		guard_shrink(v, it);
@@ -1052,8 +1090,9 @@ static void do_services(struct vctx *v, const struct ynode *n)
 		struct service s = { .loc = key->loc };
 		ssize_t at;
 
-		if (!name_ok(v, key, "service"))
-			continue;
+		/* A bad name is one problem: the body is still checked, and
+		 * the partners naming the service find it. */
+		name_ok(v, key, "service");
 		s.name = xstrdup(key->s);
 		service_body(v, key, ymap_val(n, i), &s);
 		at = service_find(p, s.name);
@@ -1169,6 +1208,13 @@ static void partner_body(struct vctx *v, struct partner *pt, const struct ynode 
 		str_list(v, it, "lists", check_list, &pt->lists, &pt->nlists);
 	if ((it = ymap_get(m, "domains")))
 		str_list(v, it, "domains", check_domain, &pt->domains, &pt->ndomains);
+	if ((it = ymap_get(m, "srv_targets"))) {
+		str_list(v, it, "srv_targets", check_srv_target, &pt->srv_targets,
+			 &pt->nsrv_targets);
+		if (!written(ymap_get(m, "domains")))
+			ERR(v, it, "partner '%s' has srv_targets but no domains: SRV"
+			    " targets come only from its domains' SRV records", pt->name);
+	}
 	if (!written(ymap_get(m, "addresses")) && !written(ymap_get(m, "hosts")) &&
 	    !written(ymap_get(m, "lists")) && !written(ymap_get(m, "domains")))
 		ERR(v, key, "partner '%s' has no addresses, hosts, lists or domains",
@@ -1180,7 +1226,7 @@ static void partner_one(struct vctx *v, const struct ynode *key, const struct yn
 {
 	static const char *const keys[] = {
 		"description", "services", "direction", "addresses", "hosts", "lists",
-		"domains",
+		"domains", "srv_targets",
 	};
 	struct strbuf where = { 0 };
 
@@ -1214,8 +1260,9 @@ static void do_partners(struct vctx *v, const struct ynode *n)
 	for (size_t i = 0; i < ymap_len(n); i++) {
 		const struct ynode *key = ymap_key(n, i);
 
-		if (!name_ok(v, key, "partner"))
-			continue;
+		/* Checked on under the name as written: a bad name must not
+		 * hide the partner's other problems. */
+		name_ok(v, key, "partner");
 		partner_one(v, key, ymap_val(n, i), &p->partners[p->npartners++]);
 	}
 	qsort(p->partners, p->npartners, sizeof(*p->partners), partner_cmp);
