@@ -268,38 +268,47 @@ static bool width_ok(struct incr *c, size_t i)
 	return true;
 }
 
-/* How many merged prefixes partner i holds in `rs`, as the full
- * derivation's max_shrink counts them (engine_partner_addrs). */
-static size_t live_count(const struct incr *c, size_t i)
+/* Partner i's addresses in the live table, as the full derivation's
+ * max_shrink weighs them (engine_partner_addrs); the caller frees. */
+static struct addr_list live_addrs(const struct incr *c, size_t i)
 {
-	struct addr_list *all = xcalloc(c->n + 1, sizeof(*all));
-	struct prefix *v;
-	size_t n;
+	struct addr_list *all = xcalloc(c->n + 1, sizeof(*all)), mine;
 
 	engine_partner_addrs(c->live, c->p, all);
-	v = merged(&(struct prefix_span){ all[i].v, all[i].n }, &n);
-	free(v);
+	mine = all[i];
 	for (size_t k = 0; k < c->n; k++)
-		addr_list_free(&all[k]);
+		if (k != i)
+			addr_list_free(&all[k]);
 	free(all);
-	return n;
+	return mine;
 }
 
+/* The full derivation's own max_shrink (guard_max_shrink: no source is
+ * stale here, state_vouches, so nothing is exempt), asked first of the
+ * partner's old and new addresses at 0%: no net shrink there is none in
+ * the live table either (it holds the old ones, less what other
+ * partners claim: never more), and the live table need not be read. */
 static bool shrink_ok(struct incr *c, size_t i)
 {
 	const struct part *t = &c->pt[i];
-	size_t gone = 0, added = 0, net, counted;
+	struct guards none = c->p->guards;
+	struct addr_list live;
+	bool leaves = false;
+	char *why;
 
-	for (size_t k = 0; k < t->del.n; k++)
-		gone += !covered(&t->del.v[k], t->now, t->nnow);
-	for (size_t k = 0; k < t->add.n; k++)
-		added += !covered(&t->add.v[k], t->old, t->nold);
-	net = gone > added ? gone - added : 0;
-	if (!net)
+	for (size_t k = 0; k < t->del.n && !leaves; k++)
+		leaves = !covered(&t->del.v[k], t->now, t->nnow);
+	none.max_shrink = 0;
+	if (!leaves || !(why = guard_max_shrink(&none, t->old, t->nold, t->now, t->nnow,
+						NULL, 0)))
 		return true;
-	counted = live_count(c, i);
-	if (counted == 0 || net * 100 <= (size_t)c->p->guards.max_shrink * counted)
+	free(why);
+	live = live_addrs(c, i);
+	why = guard_max_shrink(&c->p->guards, live.v, live.n, t->now, t->nnow, NULL, 0);
+	addr_list_free(&live);
+	if (!why)
 		return true;
+	free(why);
 	return fail(c, "partner '%s': a shrink the guards may refuse%s", c->p->partners[i].name,
 		    NULL);
 }

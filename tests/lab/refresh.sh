@@ -168,7 +168,7 @@ in_no "list: bravo, gone from the list, refused" bravo
 BIG=198.51.100.21 records 198.51.100.11
 fw refresh
 expect_rc 1 "guard: refresh exits 1 when a partner was refused"
-has ERR "partner 'big': refresh refused: would remove 2 of its 3 prefixes \(66% fewer" \
+has ERR "partner 'big': refresh refused: would remove 2 prefixes, 3 of its 4 IPv4 addresses \(75% fewer" \
 	"guard: a clear message naming the partner and the shrink"
 in_ok "guard: big keeps its previous addresses (delta still admitted)" delta
 in_ok "guard: other partners proceed (mover moved back to alpha)" alpha
