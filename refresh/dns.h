@@ -12,7 +12,9 @@
  * unicast (0.0.0.0/8, 127/8, 169.254/16, 224/4, 240/4, ::, ::1, ::/96,
  * ::ffff:0:0/96, fe80::/10, ff00::/8) are dropped with a warning, so whoever
  * controls a partner's DNS cannot open the firewall to our own loopback or
- * to the world; at most DNS_MAX_ADDRS addresses per queried name are kept.
+ * to the world; at most DNS_MAX_ADDRS addresses per queried name are kept
+ * (and per family of it).  Each family (A, AAAA) is answered on its own
+ * too (struct dns_fam), so that one failing never discards the other.
  *
  * Ownership: a struct dns_query borrows `name` and `service`; its results
  * (addrs, msg) are owned by it and freed by dns_query_clear().
