@@ -240,6 +240,20 @@ static bool under_domain(const char *target, const char *domain)
 	       strcmp(target + t - d, domain) == 0;
 }
 
+/* The partner's domain, or where the policy says its hosted service's
+ * targets lie: whoever edits the partner's zone must not point us at
+ * any host on the Internet. */
+static bool target_allowed(const struct dns_query *q, const char *target,
+			   const char *domain)
+{
+	if (under_domain(target, domain))
+		return true;
+	for (size_t i = 0; i < q->nsrv_targets; i++)
+		if (under_domain(target, q->srv_targets[i].s))
+			return true;
+	return false;
+}
+
 /* ---- context ----------------------------------------------------------- */
 
 static bool ub_check(int err, const char *what, const char *arg, struct diag *d)
@@ -564,9 +578,12 @@ static void on_srv(struct batch *b, struct lookup *l)
 			free(t);
 			continue;
 		}
-		if (j->q->srv_in_domain && !under_domain(t, j->domain)) {
+		if (j->q->srv_in_domain && !target_allowed(j->q, t, j->domain)) {
 			diag_warn(b->d, qloc(j->q), "DNS: '%s' SRV: ignoring target "
-				  "'%s' outside the domain '%s'", l->name, t, j->domain);
+				  "'%s' outside the domain '%s'%s", l->name, t, j->domain,
+				  j->q->nsrv_targets ? " and its srv_targets"
+				  : " (a hosting provider's? add its suffix to the partner's"
+				  " srv_targets)");
 			free(t);
 			continue;
 		}

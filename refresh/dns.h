@@ -81,9 +81,14 @@ struct dns_query {
 	const char *name;       /* host or domain, borrowed; trailing dot optional */
 	const char *service;    /* DNS_DOMAIN: SRV label; NULL = DNS_SRV_SIP */
 	bool dnssec_require;    /* refuse answers that are not secure */
-	bool srv_in_domain;     /* DNS_DOMAIN: a target must be name or lie
-				 * under it (the SIP federation rule); others
-				 * are dropped with a warning */
+	bool srv_in_domain;     /* DNS_DOMAIN: a target must be name, or one
+				 * of srv_targets, or lie under one of them;
+				 * others are dropped with a warning (what
+				 * refresh asks for every service; false
+				 * follows any target) */
+	const struct strval *srv_targets;  /* borrowed: suffixes, lowercase,
+					    * no trailing dot (policy's) */
+	size_t nsrv_targets;
 	struct loc loc;         /* where the name stood; for warnings (may be 0) */
 
 	/* out (dns_resolve fills, dns_query_clear frees): */
