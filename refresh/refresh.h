@@ -114,12 +114,19 @@ enum src_status {
 	SRC_FRESH,              /* confirmed now */
 	SRC_KEPT,               /* not due, or failed: last known good from the state */
 	SRC_STALE,              /* failed past stale_after: its addrs are dropped */
+	SRC_DROPPED,            /* failed, and an earlier run dropped its addrs
+				 * (the state's dropped mark): contributes
+				 * nothing until it answers, reported stale */
 };
 
-/* One address source of one partner: a host name, a (domain, SRV service)
- * or a list file. */
+/* One address source of one partner: one family (A or AAAA records) of a
+ * host name or of a (domain, SRV service)'s targets, or a list file.  A
+ * name's two families are two sources, each with its own last known
+ * good, TTL and staleness: one failing never discards or freezes the
+ * other. */
 struct src {
 	enum state_kind kind;
+	uint8_t family;         /* 4: A records, 6: AAAA; 0: a list file */
 	char *key;              /* state name: host, "_svc._tcp.domain", list path */
 	const char *name;       /* as written (borrowed from the policy) */
 	const char *service;    /* STATE_DOMAIN: SRV label (static) */
@@ -144,7 +151,8 @@ struct src {
 };
 
 struct srcset {
-	struct src *v;          /* partners' order, then hosts, domains, lists */
+	struct src *v;          /* partners' order, then hosts, domains, lists;
+				 * a name's family 4 right before its family 6 */
 	size_t n;
 };
 
@@ -163,7 +171,11 @@ struct src_opts {
 /* Fills each source's result: due ones are resolved (with o->dns) or read,
  * the others and the failed ones take their last known good addresses
  * from `st` unless older than guards.stale_after (then they are dropped
- * and that is warned about, naming partner, source and age).  Failures
+ * and that is warned about, naming partner, source and age; a failing
+ * source an earlier run dropped is SRC_DROPPED, and said to be still
+ * stale).  A name's two sources are resolved in one query when either
+ * is due (dns.h: an empty family is told from an empty name by the
+ * other's answer); only the due ones take its answer.  Failures
  * are warnings through `d`; false only when strict_lists and a list could
  * not be read (an error then). */
 bool srcset_fill(const struct policy *p, struct srcset *s, const struct state *st,
@@ -185,9 +197,29 @@ void srcset_state_addrs(const struct srcset *s, const struct policy *p, size_t p
 /* Appends partner i's addresses that went stale. */
 void srcset_stale_addrs(const struct srcset *s, size_t partner, struct addr_list *out);
 
+/* "A" or "AAAA" for a name's source, NULL for a list; "ipv4", "ipv6" or
+ * NULL. */
+const char *src_rr(const struct src *x);
+const char *src_family_name(const struct src *x);
+
+/* What the state says of source k at `now`, for status and the metrics. */
+struct src_seen {
+	int64_t confirmed;      /* unix time last confirmed; 0: never */
+	bool stale;             /* confirmed more than stale_after ago */
+	bool dropped;           /* its addresses were dropped (stale_after
+				 * passed at a refresh): it admits nothing
+				 * until it answers again */
+	size_t naddrs;          /* last known good held (0 when dropped) */
+	size_t ndropped;        /* dropped: how many it had */
+};
+void srcset_seen(const struct srcset *s, const struct policy *p, size_t k,
+		 const struct state *st, int64_t now, struct src_seen *out);
+
 /* Records every fresh source of a partner not in `skip` (may be NULL,
  * parallel to partners) in `st`, forgets entries that no source of `s`
- * names any more and those older than stale_after. */
+ * names any more, and drops the addresses of those older than
+ * stale_after (state_expire: the entry stays, marked dropped, so that
+ * the source stays reported stale until it answers again). */
 void srcset_record(const struct srcset *s, const struct policy *p, const bool *skip,
 		   struct state *st, int64_t now);
 /* Its parts: records every fresh source of a partner not in `skip`;
@@ -213,11 +245,13 @@ char *guard_width(const struct guards *g, const struct addr_list *want);
 
 /* Whether a partner may shrink from `have` (what is live) to `want`: NULL
  * if so, else why not (malloc'd, one line).  Refused: a net shrink of
- * more than guards.max_shrink percent of `have`'s prefixes, both sides
- * merged as the kernel holds them (those removed minus those added: a
- * moved A record is no shrink; prefixes covered by `exempt`, the
- * addresses of sources gone stale, do not count).  The one guard
- * `fedwall refresh --force` overrides.  The arrays need not be sorted. */
+ * more than guards.max_shrink percent of `have`'s addresses, IPv4 and
+ * IPv6 each on its own, counted exactly (addresses removed minus those
+ * added: a moved A record is no shrink; addresses covered by `exempt`,
+ * those of sources gone stale, do not count): "would remove 1 prefix,
+ * 256 of its 257 IPv4 addresses (99% fewer, more than guards.max_shrink
+ * 50%)".  The one guard `fedwall refresh --force` overrides, and the one
+ * the incremental refresh asks too.  The arrays need not be sorted. */
 char *guard_max_shrink(const struct guards *g, const struct prefix *have, size_t nhave,
 		       const struct prefix *want, size_t nwant,
 		       const struct prefix *exempt, size_t nexempt);

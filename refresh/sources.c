@@ -74,6 +74,20 @@ static struct src *src_add(struct srcvec *v, enum state_kind kind, size_t partne
 	return &v->v[v->n - 1];
 }
 
+/* A name's two sources: its A records, then its AAAA records (each
+ * owning its copy of `key`). */
+static void src_add_name(struct srcvec *v, enum state_kind kind, size_t partner,
+			 const struct strval *sv, char *key, const char *service)
+{
+	struct src *x = src_add(v, kind, partner, sv, xstrdup(key));
+
+	x->family = 4;
+	x->service = service;
+	x = src_add(v, kind, partner, sv, key);
+	x->family = 6;
+	x->service = service;
+}
+
 void srcset_build(const struct policy *p, struct srcset *s)
 {
 	struct srcvec v = { 0 };
@@ -84,13 +98,14 @@ void srcset_build(const struct policy *p, struct srcset *s)
 		size_t nsvc = srv_services(p, pt, svc);
 
 		for (size_t k = 0; k < pt->nhosts; k++)
-			src_add(&v, STATE_HOST, i, &pt->hosts[k], xstrdup(pt->hosts[k].s));
+			src_add_name(&v, STATE_HOST, i, &pt->hosts[k], xstrdup(pt->hosts[k].s),
+				     NULL);
 		for (size_t k = 0; k < pt->ndomains; k++) {
 			for (size_t j = 0; j < nsvc; j++) {
 				struct strbuf key = { 0 };
 
 				sb_addf(&key, "%s.%s", svc[j], pt->domains[k].s);
-				src_add(&v, STATE_DOMAIN, i, &pt->domains[k], key.s)->service = svc[j];
+				src_add_name(&v, STATE_DOMAIN, i, &pt->domains[k], key.s, svc[j]);
 			}
 		}
 		for (size_t k = 0; k < pt->nlists; k++)
@@ -155,7 +170,9 @@ static void src_fresh(struct src *x, const struct state_entry *e, const struct p
 	x->from = from;
 	x->ttl = ttl;
 	x->confirmed = now;
-	x->changed = !e || !same_addrs(e->addrs, e->naddrs, x->addrs, x->naddrs);
+	/* A first answer without addresses (a name's empty family) moves
+	 * nothing. */
+	x->changed = e ? !same_addrs(e->addrs, e->naddrs, x->addrs, x->naddrs) : x->naddrs > 0;
 }
 
 static const char *kind_word(enum state_kind k)
@@ -163,18 +180,62 @@ static const char *kind_word(enum state_kind k)
 	return k == STATE_HOST ? "host" : k == STATE_DOMAIN ? "domain" : "list";
 }
 
+const char *src_rr(const struct src *x)
+{
+	return x->family == 4 ? "A" : x->family == 6 ? "AAAA" : NULL;
+}
+
+const char *src_family_name(const struct src *x)
+{
+	return x->family == 4 ? "ipv4" : x->family == 6 ? "ipv6" : NULL;
+}
+
+/* " (A)", " (AAAA)", or "" for a list: after the source's name. */
+static const char *rr_tag(const struct src *x)
+{
+	return x->family == 4 ? " (A)" : x->family == 6 ? " (AAAA)" : "";
+}
+
+static const struct state_entry *src_entry(const struct state *st, const struct src *x)
+{
+	return state_lookup_family(st, x->kind, x->key, x->family);
+}
+
+/* An earlier run dropped its addresses (the state's mark): it stays
+ * reported stale, in every failing run's messages too, until it answers. */
+static void src_dropped(const struct policy *p, struct src *x, const struct state_entry *e,
+			const char *why, int64_t now, struct diag *d)
+{
+	src_clear(x);
+	x->status = SRC_DROPPED;
+	x->from = e->from;
+	x->ttl = e->ttl;
+	x->confirmed = e->confirmed;
+	if (why)
+		diag_warn(d, &x->loc, "partner '%s': %s '%s'%s: %s; still stale: last"
+			  " confirmed %" PRId64 " s ago, more than stale_after (%u s), its %u"
+			  " last known good address%s dropped", p->partners[x->partner].name,
+			  kind_word(x->kind), x->key, rr_tag(x), why,
+			  now - e->confirmed, p->guards.stale_after, e->ndropped,
+			  e->ndropped == 1 ? "" : "es");
+}
+
 /* Not answered now: what the state knows, if not too old.  `why` (NULL
  * when the source simply was not due) says what failed. */
 static void src_fallback(const struct policy *p, struct src *x, const struct state *st,
 			 const char *why, int64_t now, struct diag *d)
 {
-	const struct state_entry *e = state_lookup(st, x->kind, x->key);
+	const struct state_entry *e = src_entry(st, x);
 	const char *pn = p->partners[x->partner].name;
 	unsigned stale = p->guards.stale_after;
 	int64_t age;
 
 	x->failed = why != NULL;
 	x->changed = false;
+	if (e && e->dropped) {
+		src_dropped(p, x, e, why, now, d);
+		return;
+	}
 	if (!e) {
 		x->status = SRC_UNKNOWN;
 		src_clear(x);
@@ -190,10 +251,10 @@ static void src_fallback(const struct policy *p, struct src *x, const struct sta
 	x->confirmed = e->confirmed;
 	if (age > (int64_t)stale) {
 		x->status = SRC_STALE;
-		diag_warn(d, &x->loc, "partner '%s': %s '%s'%s%s%s: last confirmed %" PRId64
+		diag_warn(d, &x->loc, "partner '%s': %s '%s'%s%s%s%s: last confirmed %" PRId64
 			  " s ago, more than stale_after (%u s): dropping its %zu last known"
-			  " good address%s", pn, kind_word(x->kind), x->key, why ? " (" : "",
-			  why ? why : "", why ? ")" : "", age, stale, e->naddrs,
+			  " good address%s", pn, kind_word(x->kind), x->key, rr_tag(x),
+			  why ? " (" : "", why ? why : "", why ? ")" : "", age, stale, e->naddrs,
 			  e->naddrs == 1 ? "" : "es");
 		return;
 	}
@@ -207,6 +268,41 @@ static void src_fallback(const struct policy *p, struct src *x, const struct sta
 
 /* ---- DNS --------------------------------------------------------------- */
 
+/* The other family's source of the same name (srcset_build puts a
+ * name's A source right before its AAAA source), or NULL. */
+static struct src *src_sibling(struct srcset *s, size_t i)
+{
+	struct src *x = &s->v[i], *y;
+	size_t j = x->family == 4 ? i + 1 : i - 1;
+
+	if (x->family == 0 || (x->family == 6 && i == 0) || j >= s->n)
+		return NULL;
+	y = &s->v[j];
+	return y->family + x->family == 10 && y->kind == x->kind &&
+	       y->partner == x->partner && !strcmp(y->key, x->key) ? y : NULL;
+}
+
+/* A due source's family of the answer: "no service" is the one
+ * definitive empty answer of a name, and a family's empty answer beside
+ * the other family's addresses or failure is one too (dns.h: the
+ * family's status is then DNS_OK). */
+static void dns_take(const struct policy *p, struct src *x, const struct dns_query *q,
+		     const struct state *st, const struct src_opts *o, struct diag *d)
+{
+	const struct dns_fam *r = &q->fam[x->family == 6];
+
+	if (!x->due)
+		return;         /* srcset_fill gave it the state's */
+	if (r->status == DNS_OK || r->status == DNS_NOSERVICE)
+		src_fresh(x, src_entry(st, x), r->addrs, r->status == DNS_OK ? r->naddrs : 0,
+			  r->secure ? STATE_FROM_DNSSEC : STATE_FROM_DNS, r->ttl, o->now);
+	else
+		src_fallback(p, x, st, r->msg, o->now, d);
+}
+
+/* One query per name asks both its families (an empty family is told
+ * from an empty name by the other's answer); the answer goes to the
+ * sources that are due. */
 static void fill_dns(const struct policy *p, struct srcset *s, const struct state *st,
 		     const struct src_opts *o, struct diag *d)
 {
@@ -214,30 +310,30 @@ static void fill_dns(const struct policy *p, struct srcset *s, const struct stat
 	size_t *idx = xcalloc(s->n + 1, sizeof(*idx)), n = 0;
 
 	for (size_t i = 0; i < s->n; i++) {
-		struct src *x = &s->v[i];
+		struct src *x = &s->v[i], *y = src_sibling(s, i);
 
-		if (x->kind == STATE_LIST || !x->due)
+		if (x->kind == STATE_LIST || (x->family == 6 && y) ||
+		    !(x->due || (y && y->due)))
 			continue;
+		/* Every SRV service alike: targets in the partner's domain
+		 * or its srv_targets. */
 		q[n] = (struct dns_query){
 			.kind = x->kind == STATE_HOST ? DNS_HOST : DNS_DOMAIN,
 			.name = x->name, .service = x->service, .loc = x->loc,
-			.srv_in_domain = x->service && !strcmp(x->service, DNS_SRV_SIP),
+			.srv_in_domain = true,
+			.srv_targets = p->partners[x->partner].srv_targets,
+			.nsrv_targets = p->partners[x->partner].nsrv_targets,
 		};
 		idx[n++] = i;
 	}
 	if (n)
 		dns_resolve(o->dns, q, n, d);
 	for (size_t k = 0; k < n; k++) {
-		struct src *x = &s->v[idx[k]];
+		struct src *y = src_sibling(s, idx[k]);
 
-		/* "no service" is the one definitive empty answer. */
-		if (q[k].status == DNS_OK || q[k].status == DNS_NOSERVICE)
-			src_fresh(x, state_lookup(st, x->kind, x->key), q[k].addrs,
-				  q[k].status == DNS_OK ? q[k].naddrs : 0,
-				  q[k].secure ? STATE_FROM_DNSSEC : STATE_FROM_DNS,
-				  q[k].ttl, o->now);
-		else
-			src_fallback(p, x, st, q[k].msg, o->now, d);
+		dns_take(p, &s->v[idx[k]], &q[k], st, o, d);
+		if (y)
+			dns_take(p, y, &q[k], st, o, d);
 		dns_query_clear(&q[k]);
 	}
 	free(idx);
@@ -420,9 +516,10 @@ void srcset_stale_addrs(const struct srcset *s, size_t partner, struct addr_list
 const struct state_entry *srcset_state_of(const struct srcset *s, const struct policy *p,
 					  size_t k, const struct state *st, int64_t now)
 {
-	const struct state_entry *e = state_lookup(st, s->v[k].kind, s->v[k].key);
+	const struct state_entry *e = src_entry(st, &s->v[k]);
 
-	return e && now - e->confirmed <= (int64_t)p->guards.stale_after ? e : NULL;
+	return e && !e->dropped && now - e->confirmed <= (int64_t)p->guards.stale_after
+	       ? e : NULL;
 }
 
 void srcset_state_addrs(const struct srcset *s, const struct policy *p, size_t partner,
@@ -437,10 +534,27 @@ void srcset_state_addrs(const struct srcset *s, const struct policy *p, size_t p
 	}
 }
 
+void srcset_seen(const struct srcset *s, const struct policy *p, size_t k,
+		 const struct state *st, int64_t now, struct src_seen *out)
+{
+	const struct state_entry *e = src_entry(st, &s->v[k]);
+
+	*out = (struct src_seen){ 0 };
+	if (!e)
+		return;
+	out->confirmed = e->confirmed;
+	/* Dropped is stale until it answers, whatever stale_after says now. */
+	out->stale = e->dropped || now - e->confirmed > (int64_t)p->guards.stale_after;
+	out->dropped = e->dropped;
+	out->naddrs = e->naddrs;
+	out->ndropped = e->ndropped;
+}
+
 static bool named(const struct srcset *s, const struct state_entry *e)
 {
 	for (size_t i = 0; i < s->n; i++)
-		if (s->v[i].kind == e->kind && !strcmp(s->v[i].key, e->name))
+		if (s->v[i].kind == e->kind && s->v[i].family == e->family &&
+		    !strcmp(s->v[i].key, e->name))
 			return true;
 	return false;
 }
@@ -453,8 +567,8 @@ void srcset_record_fresh(const struct srcset *s, const bool *skip, struct state 
 		if (x->status != SRC_FRESH || (skip && skip[x->partner]))
 			continue;
 		/* Only invalid names fail, and the policy validated those. */
-		(void)state_update(st, x->kind, x->key, x->from, x->confirmed, x->ttl,
-				   x->addrs, x->naddrs);
+		(void)state_update_family(st, x->kind, x->key, x->family, x->from,
+					  x->confirmed, x->ttl, x->addrs, x->naddrs);
 		if (x->kind == STATE_LIST)
 			state_set_ident(st, x->kind, x->key, &x->ident);
 	}
@@ -466,7 +580,8 @@ void srcset_forget_unnamed(const struct srcset *s, struct state *st)
 		if (named(s, &st->v[i]))
 			i++;
 		else
-			state_remove(st, st->v[i].kind, st->v[i].name);
+			state_remove_family(st, st->v[i].kind, st->v[i].name,
+					    st->v[i].family);
 	}
 }
 
