@@ -741,8 +741,9 @@ TEST(schedule_start_ttl_jitter_and_backoff)
 	engine_sched_names_now(&s, t0);
 	CHECK(engine_sched_due(&s, t0 + 10));
 	CHECK(s.src->v[h].due && !s.src->v[l].due);
-	/* A failed name: again at ttl_min. */
-	s.src->v[h].status = SRC_KEPT;
+	/* A failed name (both families: h + 1 is its AAAA source): again
+	 * at ttl_min. */
+	s.src->v[h].status = s.src->v[h + 1].status = SRC_KEPT;
 	engine_sched_done(&s, t0 + 10);
 	CHECK_INT(s.due[h], t0 + 10 + 30000);
 	/* Nothing due before the lists' mtime look (every 2 s). */
@@ -751,8 +752,8 @@ TEST(schedule_start_ttl_jitter_and_backoff)
 	/* A fresh answer: at its TTL, jittered, clamped to ttl_max. */
 	CHECK(engine_sched_due(&s, t0 + 30010));
 	CHECK(s.src->v[h].due && !s.src->v[l].due);      /* the list is as read */
-	s.src->v[h].status = SRC_FRESH;
-	s.src->v[h].ttl = 120;
+	s.src->v[h].status = s.src->v[h + 1].status = SRC_FRESH;
+	s.src->v[h].ttl = s.src->v[h + 1].ttl = 120;
 	engine_sched_done(&s, t0 + 30010);
 	CHECK_INT(s.due[h], t0 + 30010 + 120000);
 	s.src->v[h].due = true;
