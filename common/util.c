@@ -215,3 +215,23 @@ uint64_t fnv1a64(uint64_t h, const void *data, size_t n)
 	}
 	return h;
 }
+
+/* Eight bytes a step (fnv1a64 takes one): a checksum of a table's 1.3 MB
+ * image costs a quarter of a millisecond, not four.  A torn or damaged
+ * file is what it catches, not an adversary: the files it guards are
+ * private to root (file_check_private). */
+uint64_t sum64(const void *data, size_t n)
+{
+	const unsigned char *p = data;
+	uint64_t h = 0x9e3779b97f4a7c15ULL ^ n, w = 0;
+
+	for (; n >= 8; p += 8, n -= 8) {
+		memcpy(&w, p, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdULL;
+		h ^= h >> 29;
+	}
+	w = 0;
+	memcpy(&w, p, n);
+	h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+	return h ^ h >> 32;
+}

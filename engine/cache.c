@@ -43,7 +43,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CACHE_MAGIC "fedwall-live-cache 1"
+#define CACHE_MAGIC "fedwall-live-cache 2"
 #define CACHE_MAX_FILE (1024u << 20)    /* bytes: ~80M elements */
 #define CACHE_HEADER_MAX 1024
 #define SUM_LEN 17                      /* 16 hex digits and a newline */
@@ -250,7 +250,7 @@ static const char *unwrap(const char *buf, size_t len, size_t *hlen, size_t *ple
 	*why = "damaged (checksum)";
 	if (buf[len - 1] != '\n' || strspn(hex, "0123456789abcdef") != SUM_LEN - 1 ||
 	    end != hex + SUM_LEN - 1 ||
-	    sum != fnv1a64(FNV1A64_INIT, buf, len - SUM_LEN))
+	    sum != sum64(buf, len - SUM_LEN))
 		return NULL;
 	size = memmem(buf, *hlen, " size=", 6);
 	*why = "truncated (size)";
@@ -469,7 +469,7 @@ void engine_live_put(struct nft_ctx *ctx, const struct engine_cache *cc,
 	header(&file, &id, live->table, genid, cc->inputs, img.len);
 	sb_add(&file, img.s ? img.s : "", img.len);
 	sb_addf(&file, "%016llx\n",
-		(unsigned long long)fnv1a64(FNV1A64_INIT, file.s, file.len));
+		(unsigned long long)sum64(file.s, file.len));
 	path = cache_path(cc->dir);
 	/* apply may be the first to use the state directory: made as
 	 * refresh's lock makes it (private), so that the first refresh after
