@@ -1024,7 +1024,9 @@ size_t nft_revoke(const struct ir_ruleset *live, const struct ir_ruleset *want,
 		ir_eval_init(want, &dp.want_eval);
 		index_mgmt(&dp.keep, live, true);
 	}
-	if ((dp.sweep || partner_lost(live, want)) && ct_count() != 0) {
+	/* The count first: with no connection at all, nothing can be cut, and
+	 * partner_lost() is a sort and a walk of every partner map. */
+	if (ct_count() != 0 && (dp.sweep || partner_lost(live, want))) {
 		ir_gates_find(live, &dp.live_gates);
 		ir_gates_find(want, &dp.want_gates);
 		ret = revoke_ct(&dp, &n, &what);
