@@ -223,6 +223,8 @@ static const char *status_word(const struct src *x)
 		return "last known good";
 	case SRC_STALE:
 		return "stale (dropped)";
+	case SRC_DROPPED:
+		return "stale (dropped earlier, until it answers again)";
 	case SRC_UNKNOWN:
 		return "never confirmed";
 	default:

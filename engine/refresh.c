@@ -430,6 +430,21 @@ static size_t minus(const struct addr_list *a, const struct addr_list *b)
 	return n;
 }
 
+static bool moved(const struct src *x)
+{
+	return x->changed || x->status == SRC_STALE;
+}
+
+/* Whether x is a name's AAAA source whose A source (right before it,
+ * srcset_build) moved too: the name is said once. */
+static bool said_with_a(const struct srcset *s, size_t i)
+{
+	const struct src *x = &s->v[i], *a = i ? &s->v[i - 1] : NULL;
+
+	return a && x->family == 6 && a->family == 4 && a->partner == x->partner &&
+	       a->kind == x->kind && !strcmp(a->key, x->key) && moved(a);
+}
+
 /* "hosts a b; lists /x": the partner's sources that moved. */
 static void moved_sources(const struct srcset *s, size_t partner, struct strbuf *sb)
 {
@@ -441,8 +456,8 @@ static void moved_sources(const struct srcset *s, size_t partner, struct strbuf 
 		for (size_t i = 0; i < s->n; i++) {
 			const struct src *x = &s->v[i];
 
-			if (x->partner != partner || (int)x->kind != kind ||
-			    !(x->changed || x->status == SRC_STALE))
+			if (x->partner != partner || (int)x->kind != kind || !moved(x) ||
+			    said_with_a(s, i))
 				continue;
 			sb_addf(sb, "%s%s %s", first ? (sb->len ? "; " : "") : "",
 				first ? words[kind] : "", x->key);

@@ -124,7 +124,7 @@ policy 1h
 
 # ---- both families answer ---------------------------------------------------
 fw refresh
-has OUT "^fedwall: partner mover: \+2 -0 addresses \(hosts mover.fam.test" \
+has OUT "^fedwall: partner mover: \+2 -0 addresses \(hosts mover.fam.test)$" \
 	"both answer: mover admitted on its A and AAAA records"
 in4_ok "both answer: alpha over IPv4 (A)" alpha
 in6_ok "both answer: alpha over IPv6 (AAAA)" alpha
