@@ -136,6 +136,7 @@ struct src {
 	/* out of srcset_fill: */
 	enum src_status status;
 	bool failed;            /* was due and did not answer */
+	const char *why;        /* failed: what failed (static; lists only) */
 	bool changed;           /* fresh, and not what the state had */
 	struct prefix *addrs;   /* owned; SRC_STALE: the ones dropped */
 	struct loc *locs;       /* owned, parallel to addrs, or NULL: a list

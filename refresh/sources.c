@@ -231,6 +231,7 @@ static void src_fallback(const struct policy *p, struct src *x, const struct sta
 	int64_t age;
 
 	x->failed = why != NULL;
+	x->why = why;
 	x->changed = false;
 	if (e && e->dropped) {
 		src_dropped(p, x, e, why, now, d);
@@ -456,6 +457,47 @@ static bool fill_list(const struct policy *p, struct src *x, const struct state 
 	return ok || !o->strict_lists;
 }
 
+/* An earlier list source of this run that read the same file, or NULL. */
+static const struct src *list_twin(const struct srcset *s, size_t i)
+{
+	for (size_t k = 0; k < i; k++)
+		if (s->v[k].kind == STATE_LIST && s->v[k].due && !strcmp(s->v[k].key, s->v[i].key))
+			return &s->v[k];
+	return NULL;
+}
+
+/* A file two partners name is read, and its bad lines reported, once:
+ * the second takes the first's result, and a failure is noted for its
+ * partner alone. */
+static bool list_take(const struct policy *p, struct src *x, const struct src *t,
+		      const struct state *st, const struct src_opts *o, struct diag *d)
+{
+	x->mtime = t->mtime;
+	x->failed = false;
+	if (t->status == SRC_FRESH) {
+		src_set(x, t->addrs, t->naddrs);
+		if (t->locs) {
+			x->locs = xreallocarray(NULL, t->naddrs + 1, sizeof(*x->locs));
+			memcpy(x->locs, t->locs, t->naddrs * sizeof(*x->locs));
+		}
+		x->status = SRC_FRESH;
+		x->changed = t->changed;
+		x->from = t->from;
+		x->ttl = t->ttl;
+		x->confirmed = t->confirmed;
+		x->ident = t->ident;
+		return true;
+	}
+	if (!o->strict_lists) {
+		src_fallback(p, x, st, t->why, o->now, d);
+		return true;
+	}
+	diag_note(d, &x->loc, "list of partner '%s', refused as a whole",
+		  p->partners[x->partner].name);
+	x->status = SRC_UNKNOWN;
+	return false;
+}
+
 bool srcset_fill(const struct policy *p, struct srcset *s, const struct state *st,
 		 const struct src_opts *o, struct diag *d)
 {
@@ -463,8 +505,11 @@ bool srcset_fill(const struct policy *p, struct srcset *s, const struct state *s
 
 	for (size_t i = 0; i < s->n; i++) {
 		struct src *x = &s->v[i];
+		const struct src *twin = x->kind == STATE_LIST && x->due ? list_twin(s, i) : NULL;
 
-		if (x->kind == STATE_LIST && x->due)
+		if (twin)
+			ok &= list_take(p, x, twin, st, o, d);
+		else if (x->kind == STATE_LIST && x->due)
 			ok &= fill_list(p, x, st, o, d);
 		else if (!x->due || !o->dns)
 			src_fallback(p, x, st, NULL, o->now, d);

@@ -72,6 +72,7 @@ multi() {
 
 multi policy
 multi lists-only
+multi shared-list
 # generate reads the policy the same way, and builds nothing from it
 if "$FEDWALL" generate -f tests/policy/multi/policy.yaml >"$tmp/out" 2>/dev/null ||
 	[ -s "$tmp/out" ]; then
