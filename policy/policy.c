@@ -214,6 +214,7 @@ void policy_free(struct policy *p)
 	free(p->edge.addresses);
 	free(p->table);
 	free(p->log.prefix);
+	free(p->resolve.trust_anchor.s);
 	free(p->file);
 	free(p);
 }

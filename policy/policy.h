@@ -18,6 +18,8 @@
 #define POLICY_DEFAULT_PATH "/etc/fedwall/policy.yaml"
 #define POLICY_DEFAULT_TABLE "fedwall"
 #define POLICY_NAME_MAX 32      /* partner, service and table names */
+/* Debian's root trust anchor (dns-root-data; the file unbound uses). */
+#define POLICY_DEFAULT_TRUST_ANCHOR "/usr/share/dns/root.key"
 
 enum policy_mode { MODE_HOST = 0, MODE_GATEWAY };
 
@@ -88,6 +90,11 @@ struct partner {
 	 * Only with `domains`. */
 	struct strval *srv_targets;
 	size_t nsrv_targets;
+	/* `dnssec: require`: its hosts' and domains' answers count only
+	 * when DNSSEC-validated (resolve.trust_anchor); an unvalidated or
+	 * bogus one is a failed source.  `dnssec: off` or absent: any. */
+	bool dnssec_require;
+	struct loc dnssec_loc;          /* where `dnssec` stood (file 0: absent) */
 };
 
 struct mgmt {
@@ -128,6 +135,10 @@ struct resolvecfg {
 	unsigned ttl_min;       /* seconds; a record is re-resolved no sooner; default 30 */
 	unsigned ttl_max;       /* seconds; and no later; default 3600 */
 	unsigned timeout;       /* seconds per DNS lookup; default 3 */
+	/* The DNSSEC trust anchor file (DS or DNSKEY records, zone-file
+	 * syntax), absolute; s NULL: POLICY_DEFAULT_TRUST_ANCHOR, which
+	 * only partners with `dnssec: require` need. */
+	struct strval trust_anchor;
 };
 
 struct logcfg {

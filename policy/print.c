@@ -158,6 +158,8 @@ static void put_partner(FILE *out, const struct policy *p, const struct partner 
 	put_strs(out, 4, "lists", pt->lists, pt->nlists, false);
 	put_strs(out, 4, "domains", pt->domains, pt->ndomains, false);
 	put_strs(out, 4, "srv_targets", pt->srv_targets, pt->nsrv_targets, false);
+	if (pt->dnssec_require)
+		fputs("    dnssec: require\n", out);
 }
 
 static void put_management(FILE *out, const struct policy *p)
@@ -216,6 +218,12 @@ static void put_tail(FILE *out, const struct policy *p)
 	put_duration(out, p->resolve.ttl_max);
 	fprintf(out, "\n  timeout: ");
 	put_duration(out, p->resolve.timeout);
+	/* The default is not written out: named, a missing file is an
+	 * error; by default, only when a partner requires DNSSEC. */
+	if (p->resolve.trust_anchor.s) {
+		fprintf(out, "\n  trust_anchor: ");
+		put_str(out, p->resolve.trust_anchor.s, false);
+	}
 	fprintf(out, "\nlog:\n  enabled: %s\n  rate: %u/%s\n  prefix: ",
 		p->log.enabled ? "true" : "false", p->log.rate,
 		log_unit_name(p->log.unit));

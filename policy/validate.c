@@ -324,7 +324,8 @@ static char *path_clean(const char *path)
 	return sb.s;
 }
 
-static char *check_list(struct vctx *v, const struct ynode *n)
+/* A file named relative to the policy's directory: absolute, cleaned. */
+static char *check_file(struct vctx *v, const struct ynode *n, const char *kind)
 {
 	struct strbuf sb = { 0 };
 	char *clean;
@@ -335,7 +336,7 @@ static char *check_list(struct vctx *v, const struct ynode *n)
 	 * as what this refuses: `check -v` must print what loads again. */
 	base = base ? base + 1 : n->s;
 	if (!len || n->s[len - 1] == '/' || !strcmp(base, ".") || !strcmp(base, "..")) {
-		ERR(v, n, "bad list file '%s': expected a file name", n->s);
+		ERR(v, n, "bad %s '%s': expected a file name", kind, n->s);
 		return NULL;
 	}
 	if (n->s[0] == '/')
@@ -345,6 +346,11 @@ static char *check_list(struct vctx *v, const struct ynode *n)
 	clean = path_clean(sb_str(&sb));
 	sb_free(&sb);
 	return clean;
+}
+
+static char *check_list(struct vctx *v, const struct ynode *n)
+{
+	return check_file(v, n, "list file");
 }
 
 static char *policy_dir(const char *file)
@@ -853,10 +859,26 @@ static void do_guards(struct vctx *v, const struct ynode *n)
 		guard_entries(v, it);
 }
 
-/* resolve: {ttl_min, ttl_max, timeout}: the daemon's DNS schedule. */
+/* A file named relative to the policy's directory, as list files are;
+ * whether it can be read is `check`'s (and refresh's) business. */
+static void resolve_anchor(struct vctx *v, const struct ynode *n)
+{
+	char *path;
+
+	if (!want(v, n, YN_SCALAR, "trust_anchor"))
+		return;
+	if (!(path = check_file(v, n, "trust_anchor")))
+		return;
+	free(v->p->resolve.trust_anchor.s);
+	v->p->resolve.trust_anchor = (struct strval){ path, n->loc };
+}
+
+/* resolve: {ttl_min, ttl_max, timeout}: the daemon's DNS schedule;
+ * trust_anchor: DNSSEC's. */
 static void do_resolve(struct vctx *v, const struct ynode *n)
 {
-	static const char *const keys[] = { "ttl_min", "ttl_max", "timeout" };
+	static const char *const keys[] = { "ttl_min", "ttl_max", "timeout",
+					    "trust_anchor" };
 	struct resolvecfg *r = &v->p->resolve;
 	const struct ynode *it, *max = NULL;
 
@@ -873,6 +895,8 @@ static void do_resolve(struct vctx *v, const struct ynode *n)
 	if (r->ttl_max < r->ttl_min)
 		ERR(v, max ? max : n, "ttl_max (%us) is below ttl_min (%us)",
 		    r->ttl_max, r->ttl_min);
+	if ((it = ymap_get(n, "trust_anchor")))
+		resolve_anchor(v, it);
 }
 
 static void log_rate(struct vctx *v, const struct ynode *n)
@@ -1187,6 +1211,26 @@ static size_t written(const struct ynode *n)
 	return n ? (n->kind == YN_SEQ ? n->n : 1) : 0;
 }
 
+/* dnssec: require | off.  Only with names to resolve: on a partner of
+ * addresses and lists alone it would promise what nothing checks. */
+static void partner_dnssec(struct vctx *v, struct partner *pt, const struct ynode *n,
+			   const struct ynode *m)
+{
+	static const char *const vals[] = { "require", "off" };
+	int i;
+
+	if (!want(v, n, YN_SCALAR, "dnssec"))
+		return;
+	if ((i = pick(v, n, "dnssec value", vals, ARRAY_SIZE(vals))) < 0)
+		return;
+	pt->dnssec_require = i == 0;
+	pt->dnssec_loc = n->loc;
+	if (pt->dnssec_require && !written(ymap_get(m, "hosts")) &&
+	    !written(ymap_get(m, "domains")))
+		ERR(v, n, "partner '%s' has dnssec 'require' but no hosts or domains:"
+		    " DNSSEC validates DNS answers only", pt->name);
+}
+
 static void partner_body(struct vctx *v, struct partner *pt, const struct ynode *key,
 			 const struct ynode *m)
 {
@@ -1215,6 +1259,8 @@ static void partner_body(struct vctx *v, struct partner *pt, const struct ynode 
 			ERR(v, it, "partner '%s' has srv_targets but no domains: SRV"
 			    " targets come only from its domains' SRV records", pt->name);
 	}
+	if ((it = ymap_get(m, "dnssec")))
+		partner_dnssec(v, pt, it, m);
 	if (!written(ymap_get(m, "addresses")) && !written(ymap_get(m, "hosts")) &&
 	    !written(ymap_get(m, "lists")) && !written(ymap_get(m, "domains")))
 		ERR(v, key, "partner '%s' has no addresses, hosts, lists or domains",
@@ -1226,7 +1272,7 @@ static void partner_one(struct vctx *v, const struct ynode *key, const struct yn
 {
 	static const char *const keys[] = {
 		"description", "services", "direction", "addresses", "hosts", "lists",
-		"domains", "srv_targets",
+		"domains", "srv_targets", "dnssec",
 	};
 	struct strbuf where = { 0 };
 

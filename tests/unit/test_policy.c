@@ -439,3 +439,39 @@ TEST(bad_guard_measures_nothing)
 	}
 	sb_free(&sb);
 }
+
+/* dnssec: require reaches the partner (off and absent: not required);
+ * the trust anchor is made absolute against the policy's directory, and
+ * absent stays NULL (the default, which only requiring partners need). */
+TEST(dnssec_and_trust_anchor)
+{
+	const char *text = "version: 1\npartners:\n"
+			   "  a:\n    services: [sip-federation]\n    hosts: [sip.a.example]\n"
+			   "    dnssec: require\n"
+			   "  b:\n    services: [sip-federation]\n    hosts: [sip.b.example]\n"
+			   "    dnssec: off\n"
+			   "  c:\n    services: [sip-federation]\n    domains: [c.example]\n"
+			   "resolve: {trust_anchor: keys/../test.key}\n";
+	struct policy *p;
+	struct diag d;
+
+	diag_init(&d, NULL);
+	p = policy_parse("/etc/fedwall/policy.yaml", text, strlen(text), &d);
+	CHECK(p != NULL);
+	if (!p)
+		return;
+	CHECK_INT(p->partners[0].dnssec_require, true);
+	CHECK_INT(p->partners[0].dnssec_loc.line, 6);
+	CHECK_INT(p->partners[1].dnssec_require, false);
+	CHECK_INT(p->partners[2].dnssec_require, false);
+	CHECK_STR(p->resolve.trust_anchor.s, "/etc/fedwall/test.key");
+	CHECK_INT(p->resolve.trust_anchor.loc.line, 14);
+	policy_free(p);
+	p = parse("version: 1\n", &d);
+	CHECK(p && !p->resolve.trust_anchor.s);
+	policy_free(p);
+	p = parse("version: 1\npartners:\n  a:\n    services: [sip-federation]\n"
+		  "    hosts: [sip.a.example]\n    dnssec: true\n", &d);
+	CHECK(p == NULL);
+	CHECK_INT(d.errors, 1);
+}
