@@ -284,10 +284,13 @@ static struct addr_list live_addrs(const struct incr *c, size_t i)
 }
 
 /* The full derivation's own max_shrink (guard_max_shrink: no source is
- * stale here, state_vouches, so nothing is exempt), asked first of the
- * partner's old and new addresses at 0%: no net shrink there is none in
- * the live table either (it holds the old ones, less what other
- * partners claim: never more), and the live table need not be read. */
+ * stale here, state_vouches, so nothing is exempt), asked first at 0%
+ * whether the partner's addresses shrink at all: no net shrink of its old
+ * and new addresses, none in the live table either (it holds the old
+ * ones, less what other partners claim: never more), and the live table
+ * need not be read.  Old and new are merged, so the prefixes both hold
+ * overlap neither `del` nor `add`: old less new counts as del less add,
+ * and the question costs the change, not the partner's 100k prefixes. */
 static bool shrink_ok(struct incr *c, size_t i)
 {
 	const struct part *t = &c->pt[i];
@@ -299,7 +302,7 @@ static bool shrink_ok(struct incr *c, size_t i)
 	for (size_t k = 0; k < t->del.n && !leaves; k++)
 		leaves = !covered(&t->del.v[k], t->now, t->nnow);
 	none.max_shrink = 0;
-	if (!leaves || !(why = guard_max_shrink(&none, t->old, t->nold, t->now, t->nnow,
+	if (!leaves || !(why = guard_max_shrink(&none, t->del.v, t->del.n, t->add.v, t->add.n,
 						NULL, 0)))
 		return true;
 	free(why);
