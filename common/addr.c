@@ -395,6 +395,45 @@ static bool run_touches(const struct prefix_run *r, const struct prefix *p)
 	return !addr_inc(next, nb) || memcmp(p->a, next, nb) == 0;
 }
 
+static uint32_t get4(const uint8_t *a)
+{
+	return (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8 | a[3];
+}
+
+static void put4(uint8_t *a, uint32_t v)
+{
+	a[0] = (uint8_t)(v >> 24);
+	a[1] = (uint8_t)(v >> 16);
+	a[2] = (uint8_t)(v >> 8);
+	a[3] = (uint8_t)v;
+}
+
+static uint32_t hostmask4(unsigned len)
+{
+	return len >= 32 ? 0 : 0xffffffffu >> len;
+}
+
+/* prefix_run_next() for an IPv4 run in 32-bit arithmetic: the final
+ * guard walks every element of a table, and most runs are one prefix. */
+static void run_next4(const struct prefix *v, size_t n, size_t *pos, struct prefix_run *out)
+{
+	size_t i = *pos;
+	uint32_t last = get4(v[i].a) | hostmask4(v[i].len);
+
+	put4(out->first, get4(v[i].a));
+	for (i++; i < n && v[i].family == 4; i++) {
+		uint32_t f = get4(v[i].a), l = f | hostmask4(v[i].len);
+
+		if (f > last && f != last + 1)  /* neither inside nor right after */
+			break;
+		if (l > last)
+			last = l;
+	}
+	put4(out->last, last);
+	out->hi = i;
+	*pos = i;
+}
+
 bool prefix_run_next(const struct prefix *v, size_t n, size_t *pos, struct prefix_run *out)
 {
 	size_t i = *pos;
@@ -402,6 +441,12 @@ bool prefix_run_next(const struct prefix *v, size_t n, size_t *pos, struct prefi
 	if (i >= n)
 		return false;
 	memset(out, 0, sizeof(*out));
+	if (v[i].family == 4) {
+		out->family = 4;
+		out->lo = i;
+		run_next4(v, n, pos, out);
+		return true;
+	}
 	out->family = v[i].family;
 	out->lo = i;
 	prefix_first(&v[i], out->first);
@@ -454,6 +499,11 @@ bool prefix_run_wider(const struct prefix_run *r, unsigned min)
 
 	if (prefix_run_whole(r))
 		return true;
+	if (r->family == 4) {
+		uint32_t span = get4(r->last) - get4(r->first);
+
+		return min && (min >= 32 ? span != 0 : span >> (32 - min) != 0);
+	}
 	for (unsigned i = nb; i-- > 0;) {
 		int x = r->last[i] - r->first[i] - borrow;
 

@@ -190,3 +190,63 @@ TEST(did_you_mean)
 	CHECK_STR(closest_word("service", keys, 4), "services");
 	CHECK(closest_word("frobnicate", keys, 4) == NULL);
 }
+
+/* IPv4 runs (prefix_run_next, prefix_run_wider: 32-bit arithmetic)
+ * against 64-bit intervals merged here: random prefixes bunched in a few
+ * /16s so that runs nest, overlap, touch and reach the family's ends. */
+TEST(runs_ipv4_against_intervals)
+{
+	enum { N = 300, ROUNDS = 2000 };
+	static const uint8_t tops[] = { 0, 10, 255 };
+	struct prefix v[N];
+	unsigned seed = 20261207;
+
+	for (int round = 0; round < ROUNDS; round++) {
+		size_t n = 1 + (size_t)(rand_r(&seed) % N), pos = 0, next = 0;
+		struct prefix_run r;
+
+		for (size_t i = 0; i < n; i++) {
+			uint32_t a = (uint32_t)tops[rand_r(&seed) % 3] << 24 |
+				     (uint32_t)(rand_r(&seed) % 2) << 16 |
+				     (uint32_t)(rand_r(&seed) % 4) << 8 | (uint32_t)(rand_r(&seed) % 256);
+			unsigned len = rand_r(&seed) % 8 == 0 ? (unsigned)(rand_r(&seed) % 33) :
+				       22 + (unsigned)(rand_r(&seed) % 11);
+			uint32_t mask = len ? 0xffffffffu << (32 - len) : 0;
+
+			a &= mask;
+			v[i] = (struct prefix){ .family = 4, .len = (uint8_t)len,
+						.a = { a >> 24, a >> 16 & 0xff, a >> 8 & 0xff, a & 0xff } };
+		}
+		prefixes_sort(v, n);
+		while (prefix_run_next(v, n, &pos, &r)) {
+			uint64_t lo = UINT64_MAX, hi = 0, f, l;
+			unsigned min = (unsigned)(rand_r(&seed) % 33);
+
+			CHECK_INT(r.lo, next);
+			for (size_t i = r.lo; i < r.hi; i++) {
+				f = (uint64_t)v[i].a[0] << 24 | v[i].a[1] << 16 | v[i].a[2] << 8 | v[i].a[3];
+				l = f + (1ull << (32 - v[i].len)) - 1;
+				if (i > r.lo)
+					CHECK(f <= hi + 1);     /* touches what came before */
+				lo = f < lo ? f : lo;
+				hi = l > hi ? l : hi;
+			}
+			if (r.hi < n) {                 /* the next prefix does not touch */
+				f = (uint64_t)v[r.hi].a[0] << 24 | v[r.hi].a[1] << 16 |
+				    v[r.hi].a[2] << 8 | v[r.hi].a[3];
+				CHECK(f > hi + 1);
+			}
+			CHECK_INT(((uint64_t)r.first[0] << 24 | r.first[1] << 16 | r.first[2] << 8 |
+				   r.first[3]), lo);
+			CHECK_INT(((uint64_t)r.last[0] << 24 | r.last[1] << 16 | r.last[2] << 8 |
+				   r.last[3]), hi);
+			/* Wider than one /min: more addresses than it holds;
+			 * the whole family always is. */
+			CHECK_INT(prefix_run_wider(&r, min),
+				  (lo == 0 && hi == 0xffffffffull) ||
+				  (min > 0 && hi - lo + 1 > (1ull << (32 - min))));
+			next = r.hi;
+		}
+		CHECK_INT(next, n);
+	}
+}
