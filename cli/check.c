@@ -44,8 +44,8 @@ static void lists_due(struct srcset *s)
 /* A policy with errors builds nothing, but the list files it names are
  * read all the same, as the offline sources read them (and only those:
  * the rest depends on the policy), so that one run shows their errors
- * too.  The policy's own errors were reported: its second parse is
- * quiet. */
+ * too, and its trust anchor looked at.  The policy's own errors were
+ * reported: its second parse is quiet. */
 static void check_lists(const char *path, struct diag *d)
 {
 	struct src_opts so = { .strict_lists = true, .now = (int64_t)time(NULL) };
@@ -61,6 +61,7 @@ static void check_lists(const char *path, struct diag *d)
 	srcset_build(p, &s);
 	lists_due(&s);
 	srcset_fill(p, &s, &st, &so, d);
+	dns_anchor_check(p, d);
 	srcset_free(&s);
 	policy_free(p);
 }
@@ -87,6 +88,11 @@ int check_main(int argc, const char *argv[])
 		ifaces_check(p, IFACE_NOTE, &d);
 	else
 		check_lists(o.policy, &d);
+	/* What a refresh would find only when it resolves. */
+	if (p && !dns_anchor_check(p, &d)) {
+		ir_free(rs);
+		rs = NULL;
+	}
 	if (p && o.verbose)
 		policy_print(stdout, p);
 	if (!rs)

@@ -27,8 +27,14 @@ struct lookup;
 
 struct dns_ctx {
 	struct ub_ctx *plain;           /* no trust anchor: like the system resolver */
-	struct ub_ctx *valid;           /* with trust anchor; NULL if none readable */
-	char *anchor;                   /* for messages */
+	/* The validating context, made at the first query that requires
+	 * DNSSEC (a policy without such a partner never reads an anchor):
+	 * for `anchor`; NULL with `valid_err` when that cannot be used. */
+	struct ub_ctx *valid;
+	char *anchor;                   /* the one it was made (or tried) for */
+	char *valid_err;
+	char *def_anchor;               /* dns_opts.trust_anchor, or the default */
+	struct dns_opts o;              /* its strings owned: for `valid` */
 	unsigned timeout_ms, deadline_ms;
 	VEC(struct lookup *) orphans;   /* cancel failed: callback may still come */
 };
@@ -57,6 +63,7 @@ struct job {
 	bool have_ttl;
 	uint32_t ttl;
 	struct fam_job fam[2];          /* [0]: A, [1]: AAAA */
+	struct ub_ctx *ub;              /* dnssec_require: the validating one */
 };
 
 /* One ub_resolve_async in flight. */
@@ -305,6 +312,11 @@ out_delete:
 	return NULL;
 }
 
+static char *dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
 struct dns_ctx *dns_ctx_new(const struct dns_opts *o, struct diag *d)
 {
 	static const struct dns_opts defaults;
@@ -314,26 +326,48 @@ struct dns_ctx *dns_ctx_new(const struct dns_opts *o, struct diag *d)
 		o = &defaults;
 	c->timeout_ms = o->timeout_ms ? o->timeout_ms : DNS_DEFAULT_TIMEOUT_MS;
 	c->deadline_ms = o->deadline_ms ? o->deadline_ms : DNS_DEFAULT_DEADLINE_MS;
-	c->anchor = xstrdup(o->trust_anchor ? o->trust_anchor
-					    : DNS_DEFAULT_TRUST_ANCHOR);
+	c->def_anchor = xstrdup(o->trust_anchor ? o->trust_anchor
+						: DNS_DEFAULT_TRUST_ANCHOR);
+	c->o.resolv_conf = dup_or_null(o->resolv_conf);
+	c->o.hosts = dup_or_null(o->hosts);
+	c->o.forwarder = dup_or_null(o->forwarder);
 	c->plain = ub_new(o, NULL, d);
-	if (!c->plain)
-		goto out_free;
-	/* A missing default anchor only matters to dnssec_require queries;
-	 * one the operator named must be there. */
-	if (access(c->anchor, R_OK) == 0) {
-		c->valid = ub_new(o, c->anchor, d);
-		if (!c->valid)
-			goto out_free;
-	} else if (o->trust_anchor) {
-		diag_error(d, NULL, "DNS: trust anchor '%s': %s", c->anchor,
-			   strerror(errno));
-		goto out_free;
+	if (!c->plain) {
+		dns_ctx_free(c);
+		return NULL;
 	}
 	return c;
-out_free:
-	dns_ctx_free(c);
-	return NULL;
+}
+
+/* The validating context for `anchor`, made on first use; NULL with
+ * *why when it cannot be (the anchor is missing or unreadable, or not
+ * in the format libunbound reads: DS or DNSKEY records, zone-file
+ * syntax).  One anchor per context: a policy has one. */
+static struct ub_ctx *valid_ctx(struct dns_ctx *c, const char *anchor, const char **why)
+{
+	struct strbuf sb = { 0 };
+	struct diag quiet;
+
+	if (c->anchor && strcmp(c->anchor, anchor)) {
+		*why = "a second trust anchor for one resolver";
+		return NULL;
+	}
+	if (c->anchor) {
+		*why = c->valid_err;
+		return c->valid;
+	}
+	c->anchor = xstrdup(anchor);
+	diag_init(&quiet, NULL);
+	if (access(anchor, R_OK) != 0)
+		sb_addf(&sb, "DNSSEC: trust anchor '%s': %s", anchor, strerror(errno));
+	else if (!(c->valid = ub_new(&c->o, anchor, &quiet)))
+		sb_addf(&sb, "DNSSEC: trust anchor '%s': not usable (libunbound reads DS"
+			" or DNSKEY records in zone-file syntax)", anchor);
+	if (!strcmp(anchor, DNS_DEFAULT_TRUST_ANCHOR) && sb.s)
+		sb_addf(&sb, " (install dns-root-data, or set resolve.trust_anchor)");
+	c->valid_err = sb.s;
+	*why = c->valid_err;
+	return c->valid;
 }
 
 void dns_ctx_free(struct dns_ctx *c)
@@ -351,7 +385,34 @@ void dns_ctx_free(struct dns_ctx *c)
 	}
 	free(c->orphans.v);
 	free(c->anchor);
+	free(c->valid_err);
+	free(c->def_anchor);
+	free((char *)c->o.resolv_conf);
+	free((char *)c->o.hosts);
+	free((char *)c->o.forwarder);
 	free(c);
+}
+
+bool dns_anchor_check(const struct policy *p, struct diag *d)
+{
+	const struct strval *a = &p->resolve.trust_anchor;
+
+	if (a->s) {
+		if (access(a->s, R_OK) == 0)
+			return true;
+		diag_error(d, &a->loc, "trust_anchor '%s': %s", a->s, strerror(errno));
+		return false;
+	}
+	if (access(DNS_DEFAULT_TRUST_ANCHOR, R_OK) == 0)
+		return true;
+	for (size_t i = 0; i < p->npartners; i++)
+		if (p->partners[i].dnssec_require)
+			diag_warn(d, &p->partners[i].dnssec_loc, "partner '%s' requires"
+				  " DNSSEC, but the default trust anchor '%s' cannot be read"
+				  " (%s): its names will fail to refresh (install dns-root-data,"
+				  " or set resolve.trust_anchor)", p->partners[i].name,
+				  DNS_DEFAULT_TRUST_ANCHOR, strerror(errno));
+	return true;
 }
 
 /* ---- results ----------------------------------------------------------- */
@@ -446,12 +507,12 @@ static enum dns_status classify(const struct lookup *l, struct strbuf *why)
 	}
 	if (l->job->q->dnssec_require) {
 		if (r->bogus) {
-			sb_addf(why, "DNSSEC bogus: %s",
+			sb_addf(why, "DNSSEC: bogus: %s",
 				r->why_bogus ? r->why_bogus : "validation failed");
 			return DNS_BOGUS;
 		}
 		if (!r->secure) {
-			sb_addf(why, "answer is not DNSSEC-validated");
+			sb_addf(why, "DNSSEC: answer not validated (insecure)");
 			return DNS_INSECURE;
 		}
 	}
@@ -521,7 +582,7 @@ static void lookup_start(struct batch *b, struct job *j, const char *name,
 	l->job = j;
 	l->name = xstrdup(name);
 	l->rrtype = rrtype;
-	l->ub = j->q->dnssec_require ? b->c->valid : b->c->plain;
+	l->ub = j->q->dnssec_require ? j->ub : b->c->plain;
 	l->expires = now + b->c->timeout_ms;
 	if (l->expires > b->deadline)
 		l->expires = b->deadline;
@@ -687,6 +748,7 @@ static void job_start(struct batch *b, struct job *j)
 {
 	struct dns_query *q = j->q;
 	const char *svc = q->service ? q->service : DNS_SRV_SIP;
+	const char *why;
 	char *owner;
 
 	j->secure = j->fam[0].secure = j->fam[1].secure = true;
@@ -695,9 +757,10 @@ static void job_start(struct batch *b, struct job *j)
 		job_fail(j, -1, DNS_ERROR, "not a DNS name");
 		return;
 	}
-	if (q->dnssec_require && !b->c->valid) {
-		job_fail(j, -1, DNS_ERROR, "'%s': dnssec required, but no trust "
-			 "anchor '%s'", j->domain, b->c->anchor);
+	if (q->dnssec_require &&
+	    !(j->ub = valid_ctx(b->c, q->trust_anchor ? q->trust_anchor
+				: b->c->def_anchor, &why))) {
+		job_fail(j, -1, DNS_ERROR, "%s", why);
 		return;
 	}
 	if (q->kind == DNS_HOST) {

@@ -29,7 +29,7 @@
 #define DNS_MAX_TARGETS 32      /* SRV targets followed per domain */
 #define DNS_DEFAULT_TIMEOUT_MS 3000
 #define DNS_DEFAULT_DEADLINE_MS 10000
-#define DNS_DEFAULT_TRUST_ANCHOR "/usr/share/dns/root.key"  /* dns-root-data */
+#define DNS_DEFAULT_TRUST_ANCHOR POLICY_DEFAULT_TRUST_ANCHOR
 
 #define DNS_SRV_SIP "_sipfederationtls._tcp"
 #define DNS_SRV_XMPP "_xmpp-server._tcp"
@@ -80,7 +80,12 @@ struct dns_query {
 	enum dns_kind kind;
 	const char *name;       /* host or domain, borrowed; trailing dot optional */
 	const char *service;    /* DNS_DOMAIN: SRV label; NULL = DNS_SRV_SIP */
-	bool dnssec_require;    /* refuse answers that are not secure */
+	bool dnssec_require;    /* refuse answers that are not secure: a
+				 * bogus one is DNS_BOGUS ("DNSSEC: bogus:
+				 * WHY"), an unvalidated one DNS_INSECURE */
+	const char *trust_anchor;  /* dnssec_require: the anchor file,
+				    * borrowed (policy's resolve.trust_anchor);
+				    * NULL: dns_opts' */
 	bool srv_in_domain;     /* DNS_DOMAIN: a target must be name, or one
 				 * of srv_targets, or lie under one of them;
 				 * others are dropped with a warning (what
@@ -113,7 +118,8 @@ struct dns_opts {
 	const char *forwarder;    /* an explicit resolver address ("127.0.0.1",
 				   * "2001:db8::53@5353"), used instead of
 				   * resolv_conf (tests, or an operator choice) */
-	const char *trust_anchor; /* for dnssec_require; NULL: DNS_DEFAULT_TRUST_ANCHOR */
+	const char *trust_anchor; /* for dnssec_require queries without their
+				   * own; NULL: DNS_DEFAULT_TRUST_ANCHOR */
 	unsigned timeout_ms;      /* per DNS lookup; 0: DNS_DEFAULT_TIMEOUT_MS */
 	unsigned deadline_ms;     /* per dns_resolve() call; 0: DNS_DEFAULT_DEADLINE_MS */
 };
@@ -121,9 +127,20 @@ struct dns_opts {
 struct dns_ctx;
 
 /* Builds a resolver from `o` (NULL: all defaults).  NULL after reporting
- * through `d` (unreadable resolv.conf or hosts, bad forwarder address). */
+ * through `d` (unreadable resolv.conf or hosts, bad forwarder address).
+ * The trust anchor is read only when a dnssec_require query comes (one
+ * anchor per context): one that is missing or unusable fails those
+ * queries (DNS_ERROR, "DNSSEC: trust anchor 'FILE': why"), not the
+ * others. */
 struct dns_ctx *dns_ctx_new(const struct dns_opts *o, struct diag *d);
 void dns_ctx_free(struct dns_ctx *c);
+
+/* `check`'s look at the policy's DNSSEC: resolve.trust_anchor must be a
+ * readable file (an error at its FILE:LINE:COL); the default
+ * (DNS_DEFAULT_TRUST_ANCHOR) missing while a partner requires DNSSEC is
+ * a warning (its refresh would fail those partners' names).  False
+ * after an error. */
+bool dns_anchor_check(const struct policy *p, struct diag *d);
 
 /* Resolves the n queries in parallel and fills their results; returns
  * when every one is answered, or when the deadline passes (what is left

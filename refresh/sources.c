@@ -324,6 +324,9 @@ static void fill_dns(const struct policy *p, struct srcset *s, const struct stat
 			.srv_in_domain = true,
 			.srv_targets = p->partners[x->partner].srv_targets,
 			.nsrv_targets = p->partners[x->partner].nsrv_targets,
+			/* Refused unvalidated: a failed source (dns_take). */
+			.dnssec_require = p->partners[x->partner].dnssec_require,
+			.trust_anchor = p->resolve.trust_anchor.s,
 		};
 		idx[n++] = i;
 	}

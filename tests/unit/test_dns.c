@@ -119,9 +119,6 @@ TEST(local_failures)
 	CHECK(dns_ctx_new(&o, &d) == NULL);
 	o.resolv_conf = NULL;
 	o.forwarder = "192.0.2.53";
-	o.trust_anchor = "/nonexistent/root.key";
-	CHECK(dns_ctx_new(&o, &d) == NULL);
-	o.trust_anchor = NULL;
 	c = dns_ctx_new(&o, &d);
 	CHECK(c != NULL);
 	if (!c)
@@ -136,6 +133,80 @@ TEST(local_failures)
 	dns_resolve(c, NULL, 0, &d);    /* an empty batch is fine */
 	dns_ctx_free(c);
 	dns_ctx_free(NULL);
+}
+
+static bool has(const char *s, const char *part)
+{
+	return s && strstr(s, part);
+}
+
+/* A temporary file holding `text`; its path (static) or NULL. */
+static const char *temp_file(const char *text)
+{
+	static char path[64];
+	int fd;
+
+	strcpy(path, "/tmp/fedwall-anchor.XXXXXX");
+	fd = mkstemp(path);
+	if (fd < 0)
+		return NULL;
+	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text)) {
+		close(fd);
+		unlink(path);
+		return NULL;
+	}
+	close(fd);
+	return path;
+}
+
+/* The trust anchor is read at the first query that requires DNSSEC:
+ * a missing or unusable one fails those queries, with the file and why,
+ * before any packet; the context itself (and queries that do not
+ * require DNSSEC) never depend on it. */
+TEST(anchor_failures_fail_dnssec_queries)
+{
+	struct dns_opts o = { .forwarder = "192.0.2.53", .hosts = "",
+			      .trust_anchor = "/nonexistent/root.key",
+			      .timeout_ms = 300, .deadline_ms = 600 };
+	struct dns_query q = { .kind = DNS_HOST, .name = "sip.example.test",
+			       .dnssec_require = true };
+	const char *junk = temp_file("this is not a zone file\n");
+	struct dns_ctx *c;
+	struct diag d;
+
+	diag_init(&d, NULL);
+	c = dns_ctx_new(&o, &d);
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	dns_resolve(c, &q, 1, &d);
+	CHECK_INT(q.status, DNS_ERROR);
+	CHECK_INT(q.fam[0].status, DNS_ERROR);
+	CHECK_INT(q.fam[1].status, DNS_ERROR);
+	CHECK(has(q.msg, "DNSSEC: trust anchor '/nonexistent/root.key': No such file"));
+	CHECK(has(q.fam[1].msg, "DNSSEC: trust anchor '/nonexistent/root.key'"));
+	/* One anchor per context: a policy has one. */
+	q.trust_anchor = "/nonexistent/other.key";
+	dns_resolve(c, &q, 1, &d);
+	CHECK_INT(q.status, DNS_ERROR);
+	CHECK(has(q.msg, "a second trust anchor"));
+	dns_query_clear(&q);
+	dns_ctx_free(c);
+	CHECK(junk != NULL);
+	if (!junk)
+		return;
+	o.trust_anchor = NULL;
+	c = dns_ctx_new(&o, &d);
+	CHECK(c != NULL);
+	q.trust_anchor = junk;
+	if (c)
+		dns_resolve(c, &q, 1, &d);
+	CHECK_INT(q.status, DNS_ERROR);
+	CHECK(has(q.msg, "not usable"));
+	dns_query_clear(&q);
+	dns_ctx_free(c);
+	unlink(junk);
+	CHECK_INT(d.errors, 0);
 }
 
 /* ---- the lab ----------------------------------------------------------- */
@@ -573,6 +644,43 @@ TEST(dnssec_required_refuses_unsigned)
 	CHECK(!q.secure);
 	dns_query_clear(&q);
 	dns_ctx_free(c);
+}
+
+/* An anchor for another zone: dnsmasq's unsigned answers are insecure,
+ * refused for the query that requires DNSSEC ("DNSSEC: answer not
+ * validated (insecure)", both families), and the same name answers the
+ * query that does not, in the same batch. */
+TEST(dnssec_insecure_refused_plain_answered)
+{
+	const char *anchor = temp_file("elsewhere.test. 3600 IN DS 31406 13 2 "
+		"8cbf2bd7b2f2f4a6d9a4f0c4b0f6ee7b6d2f0b7c3c0f2f7e3a9b1a6d3a8c2e11\n");
+	struct dns_query q[2] = { host("partner1.example.test"),
+				  host("partner1.example.test") };
+	struct dns_ctx *c;
+	struct diag d;
+
+	if (!anchor)
+		CHECK(anchor != NULL);
+	if (!anchor || !lab_up() || !(c = lab_ctx(1500, 4000))) {
+		if (anchor)
+			unlink(anchor);
+		return;
+	}
+	q[0].dnssec_require = true;
+	q[0].trust_anchor = anchor;
+	diag_init(&d, stderr);
+	dns_resolve(c, q, 2, &d);
+	CHECK_INT(q[0].status, DNS_INSECURE);
+	CHECK_INT(q[0].fam[0].status, DNS_INSECURE);
+	CHECK_INT(q[0].fam[1].status, DNS_INSECURE);
+	CHECK_INT(q[0].naddrs, 0);
+	CHECK(has(q[0].fam[0].msg, "DNSSEC: answer not validated (insecure)"));
+	CHECK_INT(q[1].status, DNS_OK);
+	CHECK(q[1].naddrs > 0);
+	CHECK(!q[1].secure);
+	clear_all(q, 2);
+	dns_ctx_free(c);
+	unlink(anchor);
 }
 
 /* A stopped server: its queries give up at the per-query timeout, long
