@@ -110,22 +110,25 @@ elem() {
 		}')
 }
 # rekey FIELD VALUE: the cache's header field FIELD=... becomes VALUE, the
-# checksum made right again (64-bit FNV-1a in 32-bit halves)
+# checksum made right again (engine/cache.c's sum64: eight little-endian
+# bytes a step)
 rekey() {
-	perl -e '
-		my ($f, $field, $val) = @ARGV;
-		open(my $fh, "<:raw", $f) or die; local $/; my $d = <$fh>; close $fh;
-		my $body = substr($d, 0, length($d) - 17);
-		$body =~ s/^([^\n]*? )\Q$field\E=[^ \n]*/$1$field=$val/ or die "no $field\n";
-		my ($hi, $lo) = (0xcbf29ce4, 0x84222325);
-		for my $c (unpack("C*", $body)) {
-			$lo ^= $c;
-			my $l = $lo * 0x1b3;
-			my $h = $hi * 0x1b3 + ($l >> 32) + (($lo << 8) & 0xffffffff);
-			($hi, $lo) = ($h & 0xffffffff, $l & 0xffffffff);
-		}
-		open($fh, ">:raw", $f) or die;
-		print $fh $body, sprintf("%08x%08x\n", $hi, $lo);' "$CACHE" "$1" "$2"
+	python3 - "$CACHE" "$1" "$2" <<'EOF'
+import re, sys
+f, field, val = sys.argv[1:]
+d = open(f, "rb").read()
+body, n = re.subn(rb"^([^\n]*? )" + re.escape(field.encode()) + rb"=[^ \n]*",
+                  lambda m: m.group(1) + field.encode() + b"=" + val.encode(), d[:-17], count=1)
+if not n:
+    sys.exit("no " + field)
+M, n = (1 << 64) - 1, len(body)
+h = 0x9e3779b97f4a7c15 ^ n
+for i in range(0, n - n % 8, 8):
+    h = ((h ^ int.from_bytes(body[i:i + 8], "little")) * 0xff51afd7ed558ccd) & M
+    h ^= h >> 29
+h = ((h ^ int.from_bytes(body[n - n % 8:], "little")) * 0xc4ceb9fe1a85ec53) & M
+open(f, "wb").write(body + b"%016x\n" % (h ^ h >> 32))
+EOF
 }
 # hit: the cache was used: its table, or (same inputs) nothing to build
 hit() { has ERR "(live table from the cache|built from these very inputs, and nothing changed it since) \(?(at )?generation [0-9]+" "$1"; }
