@@ -188,7 +188,9 @@ static int apply_once(struct nft_ctx *ctx, const char *table, const struct engin
 		goto out_free;
 	}
 	rd.cc.inputs = o->inputs ? *o->inputs : 0;     /* `want` may have said no */
-	engine_diff(ctx, rd.got.rs, rd.want, &rd.diff);
+	if (nft_foreign(ctx) || !o->known_diff ||
+	    !o->known_diff(o->arg, rd.got.rs, rd.want, &rd.diff))
+		engine_diff(ctx, rd.got.rs, rd.want, &rd.diff);
 	/* The final guard: whatever path built `want`, nothing wider than
 	 * the guards reaches the kernel. */
 	if (!o->guard_changes_only || !ir_diff_empty(&rd.diff))

@@ -198,6 +198,12 @@ struct engine_apply_opts {
 	/* The final guard only when something is to be committed: a table
 	 * that is `want` already stays as it is (the rollback). */
 	bool guard_changes_only;
+	/* After `want` (may be NULL): when it knows the diff from the live
+	 * table it was given to what it returned (it patched it), moves that
+	 * into `out` (ir_diff()'s, pointers into both) and says true; else
+	 * false, and the two are compared. */
+	bool (*known_diff)(void *arg, const struct ir_ruleset *live,
+			   const struct ir_ruleset *want, struct ir_diff *out);
 };
 
 /* What engine_apply() did. */
@@ -320,6 +326,10 @@ struct engine_incr {
 	size_t *padd, *pdel;    /* in: arrays of p->npartners; out: per partner,
 				 * merged prefixes added, removed */
 	char why[256];          /* NULL returned: why the full derivation is needed */
+	/* Out, with a table returned: live -> that table as ir_diff() finds
+	 * it (its pointers borrow from both; ir_diff_free), so that the
+	 * commit need not compare every element again. */
+	struct ir_diff diff;
 };
 
 /* The table a full derivation (generate()) would make from proposed

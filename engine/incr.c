@@ -573,6 +573,37 @@ static void apply_patch(struct ir_set *s, struct setpatch *sp)
 	s->nelems = n;
 }
 
+/* The patch as ir_diff() would find it from live to rs: added elements
+ * point into rs, removed ones into live, each set's in element order
+ * (the patches are sorted).  False if one is not where it should be. */
+static bool patch_diff(const struct ir_ruleset *live, const struct ir_ruleset *rs,
+		       const patch_vec *pv, struct ir_diff *out)
+{
+	bool ok = true;
+
+	memset(out, 0, sizeof(*out));
+	out->sets = xcalloc(pv->n + 1, sizeof(*out->sets));
+	for (size_t k = 0; ok && k < pv->n; k++) {
+		const struct setpatch *sp = &pv->v[k];
+		struct ir_set_delta *sd = &out->sets[out->nsets];
+
+		if (!sp->add.n && !sp->del.n)
+			continue;
+		out->nsets++;
+		sd->set = &rs->sets[sp->set];
+		sd->add = xcalloc(sp->add.n + 1, sizeof(*sd->add));
+		sd->del = xcalloc(sp->del.n + 1, sizeof(*sd->del));
+		for (size_t a = 0; ok && a < sp->add.n; a++)
+			ok = (sd->add[sd->nadd++] = find_elem(sd->set, &sp->add.v[a].addr));
+		for (size_t d = 0; ok && d < sp->del.n; d++)
+			ok = (sd->del[sd->ndel++] = find_elem(&live->sets[sp->set],
+							      &sp->del.v[d].addr));
+	}
+	if (!ok)
+		ir_diff_free(out);
+	return ok;
+}
+
 static struct ir_ruleset *patch(struct incr *c)
 {
 	patch_vec pv = { 0 };
@@ -590,6 +621,12 @@ static struct ir_ruleset *patch(struct incr *c)
 			c->out->nadd += pv.v[k].add.n;
 			c->out->ndel += pv.v[k].del.n;
 			apply_patch(&rs->sets[pv.v[k].set], &pv.v[k]);
+		}
+		if (!patch_diff(c->live, rs, &pv, &c->out->diff)) {
+			snprintf(c->out->why, sizeof(c->out->why), "the patch's elements are not"
+				 " where it put them");
+			ir_free(rs);
+			rs = NULL;
 		}
 	}
 	for (size_t k = 0; k < pv.n; k++) {
@@ -637,6 +674,7 @@ struct ir_ruleset *engine_incr(const struct policy *p, const struct ir_ruleset *
 
 	out->npartners = out->nadd = out->ndel = 0;
 	out->why[0] = '\0';
+	ir_diff_free(&out->diff);
 	memset(out->padd, 0, p->npartners * sizeof(*out->padd));
 	memset(out->pdel, 0, p->npartners * sizeof(*out->pdel));
 	c.pt = xcalloc(c.n + 1, sizeof(*c.pt));

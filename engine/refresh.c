@@ -64,6 +64,7 @@ static void rctx_reset(struct rctx *c)
 	c->before = c->after = NULL;
 	c->refused = NULL;
 	c->patched = false;
+	ir_diff_free(&c->inc.diff);
 }
 
 static void push_inline(const struct partner *pt, struct addr_list *out)
@@ -415,6 +416,21 @@ out_free:
 	return c->want;
 }
 
+/* The patch's diff (engine_incr) for the table it patched: the commit
+ * takes it as it is. */
+static bool patch_diff(void *arg, const struct ir_ruleset *live, const struct ir_ruleset *want,
+		       struct ir_diff *out)
+{
+	struct rctx *c = arg;
+
+	if (!c->patched || want != c->want || !c->inc.diff.sets)
+		return false;
+	(void)live;     /* the one build_want() patched */
+	*out = c->inc.diff;
+	memset(&c->inc.diff, 0, sizeof(c->inc.diff));
+	return true;
+}
+
 /* ---- reporting --------------------------------------------------------- */
 
 /* Entries of a not in b (both sorted, unique). */
@@ -692,7 +708,8 @@ static int cycle_apply(struct engine_refresh *r, struct state *st, const char *p
 	struct engine_apply_opts ao = { .want = build_want, .arg = &c, .verbose = r->verbose,
 					.out = r->verbose ? r->out : NULL,
 					.cache_dir = r->state_dir, .inputs = &c.inputs,
-					.policy = r->p, .live_inputs = &c.live_inputs };
+					.policy = r->p, .live_inputs = &c.live_inputs,
+					.known_diff = patch_diff };
 	struct engine_applied res;
 	int ret;
 

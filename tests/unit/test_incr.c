@@ -216,6 +216,25 @@ static struct ir_ruleset *incr(const struct policy *p, const struct ir_ruleset *
 
 static unsigned n_patched, n_full, n_guarded, n_rounds;
 
+/* The same sets with the same elements added and removed (pointers into
+ * the same two tables), in any order of sets. */
+static bool same_diff(const struct ir_diff *a, const struct ir_diff *b)
+{
+	if (a->structural || b->structural || a->nsets != b->nsets)
+		return false;
+	for (size_t i = 0; i < a->nsets; i++) {
+		const struct ir_set_delta *x = &a->sets[i], *y = NULL;
+
+		for (size_t j = 0; j < b->nsets && !y; j++)
+			y = b->sets[j].set == x->set ? &b->sets[j] : NULL;
+		if (!y || x->nadd != y->nadd || x->ndel != y->ndel ||
+		    (x->nadd && memcmp(x->add, y->add, x->nadd * sizeof(*x->add))) ||
+		    (x->ndel && memcmp(x->del, y->del, x->ndel * sizeof(*x->del))))
+			return false;
+	}
+	return true;
+}
+
 static void one_round(const struct policy *p)
 {
 	struct addr_list before[NPART] = { 0 }, after[NPART] = { 0 };
@@ -251,6 +270,10 @@ static void one_round(const struct policy *p)
 		if (!ir_diff_empty(&diff))
 			fprintf(stderr, "  seed %u round %u: the patch is not the full derivation"
 				" (%s)\n", rng_state, n_rounds, diff.why ? diff.why : "elements");
+		/* the diff it hands the commit is the one ir_diff() finds */
+		ir_diff_free(&diff);
+		ir_diff(live, got, &diff);
+		CHECK(same_diff(&diff, &inc.diff));
 		/* never where the full path's guards would hold a partner back */
 		CHECK(guards_pass(p, live, after));
 		check_counts(p, live, full, &inc);
@@ -260,6 +283,7 @@ static void one_round(const struct policy *p)
 		n_guarded += !guards_pass(p, live, after);
 		CHECK(inc.why[0] != '\0');
 	}
+	ir_diff_free(&inc.diff);
 	ir_free(got);
 	ir_free(live);
 	ir_free(full);
@@ -328,6 +352,7 @@ TEST(one_address_of_many)
 	CHECK_INT((long)inc.padd[1], 1);
 	CHECK_INT((long)inc.pdel[1], 1);
 	CHECK(same_table(got, full));
+	ir_diff_free(&inc.diff);
 	ir_free(got);
 	ir_free(live);
 	ir_free(full);
@@ -377,6 +402,7 @@ TEST(overlap_with_another_partner_derives)
 	got = add_over_beta(p, 3, &inc, &full);         /* delta: av-edge */
 	CHECK(got != NULL);
 	CHECK(same_table(got, full));
+	ir_diff_free(&inc.diff);
 	ir_free(got);
 	ir_free(full);
 	policy_free(p);
