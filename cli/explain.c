@@ -164,7 +164,7 @@ static void print_source(const struct explain_source *x, int64_t now)
 		       x->status, when(x->confirmed, tb, sizeof(tb)));
 		if (x->confirmed)
 			printf(", %lld s ago", (long long)(now - x->confirmed));
-		printf(", %s; at ", x->dnssec ? "DNSSEC-validated" : "not DNSSEC-validated");
+		printf(", %s; at ", x->dnssec ? "validated by DNSSEC" : "not validated by DNSSEC");
 	} else {
 		printf("%s (at ", prefix_fmt(&x->prefix, pb, sizeof(pb)));
 	}

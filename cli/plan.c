@@ -6,10 +6,12 @@
 #include "engine/engine.h"
 #include "generator/generator.h"
 #include "policy/policy.h"
+#include "refresh/refresh.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define USAGE "[-f POLICY] [--state-dir DIR] [--resolve] [--json] [-v]"
 #define EXIT_PENDING 2
@@ -22,6 +24,9 @@ struct change {
 	bool add;
 	char *elem;
 	char *ports;            /* a port class map's ports, or NULL */
+	char *dnssec;           /* the names whose DNSSEC-validated answers
+				 * gave an added address, or NULL */
+	struct prefix addr;     /* family 0: not an address element */
 	size_t order;
 };
 
@@ -95,6 +100,8 @@ static void add_change(struct plan *pl, const struct ir_ruleset *rs, const struc
 	c.add = add;
 	c.elem = elem_text(s, e);
 	c.ports = s->is_map && s->key != IR_KEY_PROTO_PORT ? class_ports(rs, s) : NULL;
+	c.dnssec = NULL;
+	c.addr = s->key != IR_KEY_PROTO_PORT ? e->addr : (struct prefix){ 0 };
 	c.order = pl->ch.n;
 	VEC_PUSH(&pl->ch, c);
 	if (add)
@@ -160,12 +167,75 @@ static void plan_build(struct plan *pl, const struct ir_ruleset *live,
 	}
 }
 
+/* ---- which added addresses DNSSEC vouches for ---------------------------- */
+
+static bool overlap(const struct prefix *a, const struct prefix *b)
+{
+	return a->family == b->family && (prefix_contains(a, b) || prefix_contains(b, a));
+}
+
+static ssize_t partner_idx(const struct policy *p, const char *name)
+{
+	for (size_t i = 0; i < p->npartners; i++)
+		if (!strcmp(p->partners[i].name, name))
+			return (ssize_t)i;
+	return -1;
+}
+
+/* The partner's names whose validated answers (the state's, as the
+ * offline plan builds from it) hold an address of `c`: "www.a.example". */
+static char *vouched(const struct policy *p, const struct srcset *s, const struct state *st,
+		     int64_t now, const struct change *c)
+{
+	ssize_t pi = partner_idx(p, c->group);
+	struct strbuf sb = { 0 };
+	const char *last = NULL;
+
+	for (size_t k = 0; pi >= 0 && k < s->n; k++) {
+		const struct state_entry *e = s->v[k].partner == (size_t)pi
+					      ? srcset_state_of(s, p, k, st, now) : NULL;
+		bool hit = false;
+
+		for (size_t j = 0; e && e->from == STATE_FROM_DNSSEC && j < e->naddrs; j++)
+			hit |= overlap(&e->addrs[j], &c->addr);
+		/* A name's A and AAAA sources (side by side): once. */
+		if (!hit || (last && !strcmp(last, s->v[k].key)))
+			continue;
+		sb_addf(&sb, "%s%s", sb.s ? ", " : "", s->v[k].key);
+		last = s->v[k].key;
+	}
+	return sb.s;
+}
+
+static void plan_dnssec(struct plan *pl, const struct policy *p, const char *state_dir)
+{
+	struct strbuf path = { 0 };
+	struct state st = { 0 };
+	struct srcset s = { 0 };
+	struct diag quiet;
+
+	diag_init(&quiet, NULL);
+	sb_addf(&path, "%s/%s", state_dir, STATE_FILE_NAME);
+	(void)state_load(&st, sb_str(&path), &quiet);
+	srcset_build(p, &s);
+	for (size_t i = 0; i < pl->ch.n; i++) {
+		struct change *c = &pl->ch.v[i];
+
+		if (c->add && c->group[0] && c->addr.family)
+			c->dnssec = vouched(p, &s, &st, (int64_t)time(NULL), c);
+	}
+	srcset_free(&s);
+	state_free(&st);
+	sb_free(&path);
+}
+
 static void plan_free(struct plan *pl)
 {
 	for (size_t i = 0; i < pl->ch.n; i++) {
 		free(pl->ch.v[i].group);
 		free(pl->ch.v[i].elem);
 		free(pl->ch.v[i].ports);
+		free(pl->ch.v[i].dnssec);
 	}
 	free(pl->ch.v);
 	free(pl->obj.v);
@@ -204,7 +274,9 @@ static void print_text(const struct plan *pl, const struct ir_ruleset *want,
 		}
 		printf("    %c %s", c->add ? '+' : '-', c->elem);
 		if (c->group[0])
-			printf("  (%s%s%s)", c->set, c->ports ? ": " : "", c->ports ? c->ports : "");
+			printf("  (%s%s%s%s%s)", c->set, c->ports ? ": " : "",
+			       c->ports ? c->ports : "", c->dnssec ? "; validated by DNSSEC: " : "",
+			       c->dnssec ? c->dnssec : "");
 		printf("\n");
 	}
 	printf("%zu element%s to add, %zu to remove%s\n", pl->nadd, pl->nadd == 1 ? "" : "s",
@@ -228,6 +300,10 @@ static void json_elems(const struct plan *pl, const char *group, const char *set
 		if (c->ports) {
 			printf(", \"ports\": ");
 			json_str(stdout, c->ports);
+		}
+		if (c->dnssec) {
+			printf(", \"dnssec\": ");
+			json_str(stdout, c->dnssec);
 		}
 		printf("}");
 		first = false;
@@ -297,7 +373,8 @@ static void print_json(const struct plan *pl, const struct ir_ruleset *want,
 	printf(", \"add\": %zu, \"remove\": %zu}\n", pl->nadd, pl->ndel);
 }
 
-static int run(const struct common_opts *o, const struct ir_ruleset *want, struct diag *d)
+static int run(const struct common_opts *o, const struct policy *p,
+	       const struct ir_ruleset *want, struct diag *d)
 {
 	struct engine_plan ep = { .want = want };
 	struct plan pl = { 0 };
@@ -306,6 +383,9 @@ static int run(const struct common_opts *o, const struct ir_ruleset *want, struc
 	if (engine_plan(&ep, d))
 		return EXIT_ERROR;
 	plan_build(&pl, ep.live, want, &ep.diff);
+	/* --resolve's answers are not in the state: it vouches for none. */
+	if (!o->resolve)
+		plan_dnssec(&pl, p, o->state_dir);
 	if (o->json)
 		print_json(&pl, want, &ep.diff, ep.rebuild);
 	else
@@ -337,7 +417,7 @@ int plan_main(int argc, const char *argv[])
 	if (p)
 		ifaces_check(p, IFACE_NOTE, &d);
 	if (want)
-		rc = run(&o, want, &d);
+		rc = run(&o, p, want, &d);
 	ir_free(want);
 	policy_free(p);
 	return rc;

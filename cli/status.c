@@ -154,8 +154,10 @@ static void json_source(FILE *out, const struct policy *p, const struct src *x,
 	else
 		fprintf(out, ", \"last_confirmed\": null");
 	fprintf(out, ", \"stale\": %s, \"dropped\": %s, \"addresses\": %zu,"
-		" \"dropped_addresses\": %zu}", e->stale ? "true" : "false",
-		e->dropped ? "true" : "false", e->naddrs, e->ndropped);
+		" \"dropped_addresses\": %zu, \"dnssec\": %s, \"dnssec_required\": %s}",
+		e->stale ? "true" : "false", e->dropped ? "true" : "false", e->naddrs,
+		e->ndropped, e->dnssec ? "true" : "false",
+		p->partners[x->partner].dnssec_require ? "true" : "false");
 }
 
 /* Every source of the policy (none with --table). */
@@ -206,6 +208,36 @@ static void text_stale(FILE *out, const struct policy *p, const char *state_dir)
 		else
 			fprintf(out, "its %zu address%s go%s at the next refresh\n", e.naddrs,
 				e.naddrs == 1 ? "" : "es", e.naddrs == 1 ? "es" : "");
+	}
+	seen_free(&r);
+}
+
+/* One line per DNS source validated by DNSSEC, or of a partner that
+ * requires it: which addresses a signature vouches for, and which
+ * partner's names do not (yet) validate. */
+static void text_dnssec(FILE *out, const struct policy *p, const char *state_dir)
+{
+	struct seen_run r;
+
+	seen_load(&r, p, state_dir);
+	for (size_t k = 0; k < r.s.n; k++) {
+		const struct src *x = &r.s.v[k];
+		struct src_seen e;
+
+		srcset_seen(&r.s, p, k, &r.st, r.now, &e);
+		if (x->kind == STATE_LIST ||
+		    !(e.dnssec || p->partners[x->partner].dnssec_require))
+			continue;
+		fprintf(out, "dnssec: partner %s, %s %s (%s): ", p->partners[x->partner].name,
+			state_kind_name(x->kind), x->key, src_rr(x));
+		/* A requiring partner's state holds validated answers only
+		 * (srcset_seen): anything else is no answer. */
+		if (e.dnssec)
+			fprintf(out, "%zu address%s validated by DNSSEC%s\n", e.naddrs,
+				e.naddrs == 1 ? "" : "es", e.stale ? " (stale)" : "");
+		else
+			fprintf(out, "not validated by DNSSEC: no validated answer yet,"
+				" it admits nothing\n");
 	}
 	seen_free(&r);
 }
@@ -349,8 +381,10 @@ static int show(struct nft_ctx *ctx, struct status_run *st, FILE *out, struct di
 	} else if (live) {
 		print_text(out, live, &v, nft_foreign(ctx));
 	}
-	if (st->fmt == FMT_TEXT && st->p)
+	if (st->fmt == FMT_TEXT && st->p) {
 		text_stale(out, st->p, st->state_dir);
+		text_dnssec(out, st->p, st->state_dir);
+	}
 	if (st->fmt != FMT_PROM)
 		dormant_note(live, st, d);
 	engine_stats_free(&v);

@@ -132,6 +132,10 @@ struct src {
 	const char *service;    /* STATE_DOMAIN: SRV label (static) */
 	size_t partner;         /* index into policy->partners */
 	struct loc loc;         /* borrowed from the policy */
+	/* The partner requires DNSSEC: only a validated answer counts, and
+	 * the state's last known good only when it was validated (one from
+	 * before `dnssec: require` is as good as none). */
+	bool dnssec;
 	bool due;               /* in: resolve or read it now (else: state) */
 	/* out of srcset_fill: */
 	enum src_status status;
@@ -212,6 +216,7 @@ struct src_seen {
 				 * until it answers again */
 	size_t naddrs;          /* last known good held (0 when dropped) */
 	size_t ndropped;        /* dropped: how many it had */
+	bool dnssec;            /* its last answer was DNSSEC-validated */
 };
 void srcset_seen(const struct srcset *s, const struct policy *p, size_t k,
 		 const struct state *st, int64_t now, struct src_seen *out);

@@ -111,6 +111,9 @@ void srcset_build(const struct policy *p, struct srcset *s)
 		for (size_t k = 0; k < pt->nlists; k++)
 			src_add(&v, STATE_LIST, i, &pt->lists[k], xstrdup(pt->lists[k].s));
 	}
+	for (size_t k = 0; k < v.n; k++)
+		v.v[k].dnssec = v.v[k].kind != STATE_LIST &&
+				p->partners[v.v[k].partner].dnssec_require;
 	s->v = v.v;
 	s->n = v.n;
 }
@@ -198,7 +201,9 @@ static const char *rr_tag(const struct src *x)
 
 static const struct state_entry *src_entry(const struct state *st, const struct src *x)
 {
-	return state_lookup_family(st, x->kind, x->key, x->family);
+	const struct state_entry *e = state_lookup_family(st, x->kind, x->key, x->family);
+
+	return e && x->dnssec && e->from != STATE_FROM_DNSSEC ? NULL : e;
 }
 
 /* An earlier run dropped its addresses (the state's mark): it stays
@@ -596,6 +601,7 @@ void srcset_seen(const struct srcset *s, const struct policy *p, size_t k,
 	out->dropped = e->dropped;
 	out->naddrs = e->naddrs;
 	out->ndropped = e->ndropped;
+	out->dnssec = e->from == STATE_FROM_DNSSEC;
 }
 
 static bool named(const struct srcset *s, const struct state_entry *e)

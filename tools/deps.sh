@@ -8,11 +8,12 @@ set -eu
 # systemd-analyze); the metrics test (a Prometheus text format parser);
 # tests/hostile.sh (GNU time: peak memory); make valgrind; the clang build
 # and the libFuzzer targets (clang, its runtime); make bench (strace counts
-# netlink sends).
+# netlink sends); tests/lab/dnssec.sh (nsd serves a zone signed with
+# ldnsutils' ldns-keygen and ldns-signzone).
 PKGS="gcc make pkg-config libc6-dev libyaml-dev libnftnl-dev libmnl-dev \
 nftables iproute2 conntrack libunbound-dev libcap-ng-dev dnsmasq-base \
 mandoc man-db systemd python3 python3-prometheus-client time valgrind \
-clang libclang-rt-14-dev strace"
+clang libclang-rt-14-dev strace nsd ldnsutils"
 
 # packaging only (make deb): never needed by check.
 DEB_PKGS="dpkg-dev debhelper fakeroot lintian"

@@ -136,7 +136,7 @@ json 'all(a["partner"] == "listed" and a["direction"] == "in" and a["ports"] == 
 # ---- a DNS name: the name, when last confirmed -----------------------------
 fwx 198.51.100.14
 expect_rc 0 "explain: an address of a DNS name is admitted"
-has OUT "^    host mover.example.test \(A records\): 198.51.100.14 \(last known good, last confirmed 20[0-9-]+T[0-9:]+Z, [0-9]+ s ago, not DNSSEC-validated; at $POLF:$HOST_LINE\)$" \
+has OUT "^    host mover.example.test \(A records\): 198.51.100.14 \(last known good, last confirmed 20[0-9-]+T[0-9:]+Z, [0-9]+ s ago, not validated by DNSSEC; at $POLF:$HOST_LINE\)$" \
 	"explain: host: the name, last confirmed, the policy's line"
 fwx --json 198.51.100.14
 json '[(s["name"], s["policy"]) for s in j["sources"]] == [("mover.example.test", "'"$POLF:$HOST_LINE"'")] and '"$T0"' <= j["sources"][0]["confirmed"] <= '"$T1" \

@@ -667,3 +667,47 @@ TEST(schedule_clamp_and_jitter)
 	r.ttl_min = r.ttl_max = 0;
 	CHECK_INT(sched_delay_ms(0, &r, 0.0), SCHED_FLOOR_MS);  /* never a busy loop */
 }
+
+/* A partner that requires DNSSEC stands only on validated answers: a
+ * last known good the state recorded unvalidated (before `dnssec:
+ * require`) is as good as none, a validated one is kept; another partner
+ * of the same name takes either; status sees which (src_seen.dnssec). */
+TEST(dnssec_partner_keeps_only_validated)
+{
+	struct policy *p = pol("version: 1\npartners:\n"
+		"  a: {services: [sip-federation], hosts: [h.example], dnssec: require}\n"
+		"  b: {services: [sip-federation], hosts: [h.example]}\n");
+	struct prefix v4 = P("198.51.100.7");
+	struct src_opts o = { .now = 10000 };
+	struct state st = { 0 };
+	struct srcset s = { 0 };
+	struct src_seen seen;
+	struct diag d;
+
+	if (!p)
+		return;
+	diag_init(&d, NULL);
+	srcset_build(p, &s);
+	CHECK(s.n == 4 && s.v[0].dnssec && !s.v[2].dnssec);
+	CHECK_INT(state_update_family(&st, STATE_HOST, "h.example", 4, STATE_FROM_DNS, 9950,
+				      60, &v4, 1), 0);
+	srcset_fill(p, &s, &st, &o, &d);
+	CHECK_INT(s.v[0].status, SRC_UNKNOWN);
+	CHECK_INT(partner_n(&s, 0), 0);
+	CHECK_INT(s.v[2].status, SRC_KEPT);
+	CHECK_INT(partner_n(&s, 1), 1);
+	CHECK(srcset_state_of(&s, p, 0, &st, o.now) == NULL);
+	srcset_seen(&s, p, 0, &st, o.now, &seen);
+	CHECK(!seen.dnssec && !seen.confirmed);
+	CHECK_INT(state_update_family(&st, STATE_HOST, "h.example", 4, STATE_FROM_DNSSEC, 9950,
+				      60, &v4, 1), 0);
+	srcset_fill(p, &s, &st, &o, &d);
+	CHECK_INT(s.v[0].status, SRC_KEPT);
+	CHECK_INT(s.v[0].from, STATE_FROM_DNSSEC);
+	CHECK_INT(partner_n(&s, 0), 1);
+	srcset_seen(&s, p, 0, &st, o.now, &seen);
+	CHECK(seen.dnssec && seen.naddrs == 1);
+	srcset_free(&s);
+	state_free(&st);
+	policy_free(p);
+}
