@@ -305,7 +305,6 @@ size_t state_expire(struct state *st, int64_t now, unsigned stale_after,
 #define HDR2 32         /* magic, version, flags, entries, length */
 #define ENT2 72         /* an entry's fixed part */
 #define SUM2 8
-#define SUM_MUL 0xff51afd7ed558ccdULL
 
 static size_t pad8(size_t n)
 {
@@ -346,29 +345,6 @@ static uint64_t be64(const unsigned char *b)
 
 	memcpy(&v, b, 8);
 	return be64toh(v);
-}
-
-/* A word at a time: each step is a bijection of h, so one changed word
- * always changes the sum; FNV-1a's byte steps cost ms on a 100k state. */
-uint64_t state_sum(const void *buf, size_t n)
-{
-	const unsigned char *p = buf;
-	uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
-
-	for (; n >= 8; n -= 8, p += 8) {
-		h = (h ^ get64(p)) * SUM_MUL;
-		h ^= h >> 32;
-	}
-	if (n) {
-		unsigned char tail[8] = { 0 };
-
-		memcpy(tail, p, n);
-		h = (h ^ get64(tail)) * SUM_MUL;
-		h ^= h >> 32;
-	}
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ULL;
-	return h ^ (h >> 33);
 }
 
 static bool zeros(const unsigned char *b, size_t n)
@@ -520,7 +496,7 @@ static const char *parse2(struct state *st, const unsigned char *b, size_t len, 
 	*at = 0;
 	if (len < HDR2 + SUM2 || len % 8 || get64(b + 24) != len)
 		return "is truncated or corrupted (length)";
-	if (get64(b + len - SUM2) != state_sum(b, len - SUM2))
+	if (get64(b + len - SUM2) != sum64(b, len - SUM2))
 		return "is truncated or corrupted (checksum)";
 	version = get32(b + 8);
 	if ((version != STATE_VERSION && version != STATE_VERSION_OLD) || get32(b + 12))
@@ -634,7 +610,7 @@ unsigned char *state_encode(const struct state *st, size_t *len)
 	p = b + HDR2;
 	for (size_t i = 0; i < st->n; i++)
 		p = put_entry2(p, &st->v[i]);
-	put64(p, state_sum(b, (size_t)total - SUM2));
+	put64(p, sum64(b, (size_t)total - SUM2));
 	*len = (size_t)total;
 	return b;
 }

@@ -32,7 +32,7 @@
  *	             ones of 17 (16 + 1), zero-padded.  A family-4 entry
  *	             has no IPv6 prefix, a family-6 one no IPv4 prefix, a
  *	             dropped one none at all
- *	trailer (8)  u64 checksum of every byte before it (state_sum():
+ *	trailer (8)  u64 checksum of every byte before it (sum64():
  *	             64-bit words, multiply and xor-shift; any one changed
  *	             word always changes it)
  *
@@ -200,9 +200,6 @@ size_t state_expire(struct state *st, int64_t now, unsigned stale_after,
 		    struct diag *d);
 
 void state_free(struct state *st);
-
-/* The format-2 checksum of `n` bytes (see above). */
-uint64_t state_sum(const void *buf, size_t n);
 
 const char *state_kind_name(enum state_kind k);
 const char *state_from_name(enum state_from f);

@@ -27,7 +27,7 @@ M64 = (1 << 64) - 1
 
 
 def state_sum(b):
-    """refresh/state.c state_sum(): 64-bit words, multiply, xor-shift."""
+    """common/util.c sum64(): 64-bit words, multiply, xor-shift."""
     h = (0x9E3779B97F4A7C15 ^ len(b)) & M64
     padded = b + b"\0" * (-len(b) % 8)
     for (w,) in struct.iter_unpack("<Q", padded):

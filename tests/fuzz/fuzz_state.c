@@ -29,7 +29,7 @@ static char *summed(const uint8_t *data, size_t size, size_t *len, bool *v2)
 	sb_add(&sb, (const char *)data, size);
 	*v2 = size >= STATE2_MAGIC_LEN && !memcmp(data, STATE2_MAGIC, STATE2_MAGIC_LEN);
 	if (*v2 && size >= 16) {
-		sum = htole64(state_sum(sb.s, size - 8));
+		sum = htole64(sum64(sb.s, size - 8));
 		memcpy(sb.s + size - 8, &sum, 8);
 	} else if (!*v2) {
 		sb_addf(&sb, "# sum %016" PRIx64 "\n", fnv1a64(FNV1A64_INIT, data, size));

@@ -110,8 +110,8 @@ elem() {
 		}')
 }
 # rekey FIELD VALUE: the cache's header field FIELD=... becomes VALUE, the
-# checksum made right again (engine/cache.c's sum64: eight little-endian
-# bytes a step)
+# checksum made right again (common/util.c's sum64: little-endian words,
+# multiply, xor-shift)
 rekey() {
 	python3 - "$CACHE" "$1" "$2" <<'EOF'
 import re, sys
@@ -121,13 +121,15 @@ body, n = re.subn(rb"^([^\n]*? )" + re.escape(field.encode()) + rb"=[^ \n]*",
                   lambda m: m.group(1) + field.encode() + b"=" + val.encode(), d[:-17], count=1)
 if not n:
     sys.exit("no " + field)
-M, n = (1 << 64) - 1, len(body)
-h = 0x9e3779b97f4a7c15 ^ n
-for i in range(0, n - n % 8, 8):
-    h = ((h ^ int.from_bytes(body[i:i + 8], "little")) * 0xff51afd7ed558ccd) & M
-    h ^= h >> 29
-h = ((h ^ int.from_bytes(body[n - n % 8:], "little")) * 0xc4ceb9fe1a85ec53) & M
-open(f, "wb").write(body + b"%016x\n" % (h ^ h >> 32))
+M = (1 << 64) - 1
+h = 0x9e3779b97f4a7c15 ^ len(body)
+padded = body + b"\0" * (-len(body) % 8)
+for i in range(0, len(padded), 8):
+    h = ((h ^ int.from_bytes(padded[i:i + 8], "little")) * 0xff51afd7ed558ccd) & M
+    h ^= h >> 32
+h ^= h >> 33
+h = (h * 0xc4ceb9fe1a85ec53) & M
+open(f, "wb").write(body + b"%016x\n" % (h ^ h >> 33))
 EOF
 }
 # hit: the cache was used: its table, or (same inputs) nothing to build

@@ -309,7 +309,7 @@ TEST(format3_canonical_or_refused)
 			size_t rlen = 0;
 
 			good[i] ^= (char)deltas[k];
-			sum = htole64(state_sum(good, len - 8));
+			sum = htole64(sum64(good, len - 8));
 			memcpy(good + len - 8, &sum, 8);
 			spit(path, good, len);
 			diag_init(&d, NULL);
@@ -724,7 +724,7 @@ TEST(format2_loads_split)
 	/* Without family entries the layout is format 2's: only the
 	 * version differs. */
 	bytes[8] = 2;
-	sum = htole64(state_sum(bytes, len - 8));
+	sum = htole64(sum64(bytes, len - 8));
 	memcpy(bytes + len - 8, &sum, 8);
 	CHECK(state_parse(&b, "v2", bytes, len, &d));
 	CHECK_INT(d.warnings, 0);
@@ -756,7 +756,7 @@ TEST(format2_loads_split)
 	/* Format 2 has no family, flags or dropped count: a file with one is
 	 * not what it wrote. */
 	bytes[32 + 2] = 4;
-	sum = htole64(state_sum(bytes, len - 8));
+	sum = htole64(sum64(bytes, len - 8));
 	memcpy(bytes + len - 8, &sum, 8);
 	diag_init(&d, NULL);
 	CHECK(!state_parse(&c, "v2", bytes, len, &d));
