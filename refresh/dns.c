@@ -396,6 +396,7 @@ void dns_ctx_free(struct dns_ctx *c)
 bool dns_anchor_check(const struct policy *p, struct diag *d)
 {
 	const struct strval *a = &p->resolve.trust_anchor;
+	int err;
 
 	if (a->s) {
 		if (access(a->s, R_OK) == 0)
@@ -405,13 +406,14 @@ bool dns_anchor_check(const struct policy *p, struct diag *d)
 	}
 	if (access(DNS_DEFAULT_TRUST_ANCHOR, R_OK) == 0)
 		return true;
+	err = errno;
 	for (size_t i = 0; i < p->npartners; i++)
 		if (p->partners[i].dnssec_require)
 			diag_warn(d, &p->partners[i].dnssec_loc, "partner '%s' requires"
 				  " DNSSEC, but the default trust anchor '%s' cannot be read"
 				  " (%s): its names will fail to refresh (install dns-root-data,"
 				  " or set resolve.trust_anchor)", p->partners[i].name,
-				  DNS_DEFAULT_TRUST_ANCHOR, strerror(errno));
+				  DNS_DEFAULT_TRUST_ANCHOR, strerror(err));
 	return true;
 }
 

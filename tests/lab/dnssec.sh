@@ -12,7 +12,8 @@
 # is reported failed (the metrics' last refresh, its last confirmation
 # unchanged).  A partner that requires DNSSEC in the unsigned zone is
 # refused ("answer not validated (insecure)"); one that does not keeps
-# working there.
+# working there.  Without resolve.trust_anchor and with Debian's root
+# anchor hidden, check warns and only the requiring partners' names fail.
 . "$(dirname "$0")/../lib.sh"
 . "$TOP/tests/lab/labrc.sh"
 
@@ -256,5 +257,35 @@ if printf '%s\n' "$ERR" | grep -q "partner 'signed'"; then
 else pass "signed again: no warning for the signed partner"; fi
 in4_ok "signed again: alpha admitted" alpha
 in4_no "signed again: bravo still dropped" bravo
+
+# ---- the default trust anchor missing -----------------------------------------
+# Debian's root anchor hidden (a tmpfs over /usr/share/dns in a mount
+# namespace of its own): check warns; a refresh (no table, no state)
+# fails the names of the partners that require DNSSEC, saying what to
+# install, and no other's.
+sed '/^resolve:/d' "$POLF" >"$LAB_DIR/noanchor.yaml"
+noanchor() {
+	lab_exec edge unshare -m sh -c '[ ! -d /usr/share/dns ] ||
+		mount -t tmpfs none /usr/share/dns || exit 99; exec "$@"' sh \
+		"$FEDWALL" "$@" -f "$LAB_DIR/noanchor.yaml" --state-dir "$LAB_DIR/st2" \
+		>"$LAB_DIR/out" 2>"$LAB_DIR/err"
+	RC=$?
+	OUT=$(cat "$LAB_DIR/out")
+	ERR=$(cat "$LAB_DIR/err")
+}
+mkdir -p "$LAB_DIR/st2"
+lab_exec edge "$FEDWALL" flush -f "$POLF" --state-dir "$ST" >/dev/null 2>&1
+noanchor check
+expect_rc 0 "no default anchor: check passes"
+has ERR "noanchor.yaml:7:13: warning: partner 'signed' requires DNSSEC, but the default trust anchor '/usr/share/dns/root.key' cannot be read \(No such file or directory\): its names will fail to refresh \(install dns-root-data, or set resolve.trust_anchor\)" \
+	"no default anchor: check warns at the partner's dnssec key"
+noanchor refresh
+expect_rc 1 "no default anchor: refresh exits 1"
+has ERR "partner 'signed': host 'www.sec.test': www.sec.test A: error \(DNSSEC: trust anchor '/usr/share/dns/root.key': No such file or directory \(install dns-root-data, or set resolve.trust_anchor\)\); no last known good addresses" \
+	"no default anchor: the signed partner's names fail, saying why"
+has OUT "^fedwall: partner plain: \+1 -0 address" \
+	"no default anchor: the plain partner is admitted all the same"
+in4_ok "no default anchor: charlie (plain) admitted" charlie
+in4_no "no default anchor: alpha (signed, not validated) dropped" alpha
 
 exit $SUITE_FAILED
