@@ -43,9 +43,11 @@ NS=198.51.100.53
 
 # signed (www.sec.test, validated): alpha; then, the zone broken, bravo;
 # plain (www.plain.test, unsigned, no dnssec): charlie; unsigned
-# (insecure.plain.test, requires dnssec): delta
+# (insecure.plain.test, requires dnssec): delta; hosted (SRV of sec.test
+# -> sip.sec.test, requires dnssec): echo
 lab_topology &&
 lab_host delta 198.51.100.14/24 2001:db8:51::14/64 &&
+lab_host echo 198.51.100.15/24 2001:db8:51::15/64 &&
 lab_host dns $NS/24 2001:db8:51::53/64 || {
 	fail "dnssec lab: build the namespace topology"; exit 1; }
 mkdir -p "$NETNS_ETC" "$D"
@@ -60,6 +62,8 @@ cat >"$D/sec.test.zone" <<EOF
 ns IN A $NS
 www IN A 198.51.100.11
 www IN AAAA 2001:db8:51::11
+_sipfederationtls._tcp IN SRV 0 0 5061 sip.sec.test.
+sip IN A 198.51.100.15
 EOF
 cat >"$D/plain.test.zone" <<EOF
 \$ORIGIN plain.test.
@@ -152,6 +156,11 @@ partners:
     direction: inbound
     hosts: [insecure.plain.test]
     dnssec: require
+  hosted:
+    services: [sip-federation]
+    direction: inbound
+    domains: [sec.test]
+    dnssec: require
 guards: {stale_after: 1h}
 resolve: {ttl_min: 1s, ttl_max: 2s, timeout: 1s, trust_anchor: $D/anchor.ds}
 EOF
@@ -189,11 +198,15 @@ in4_no "requires dnssec, unsigned zone: delta refused" delta
 has ERR "partner 'unsigned': host 'insecure.plain.test': insecure.plain.test A: insecure \(insecure.plain.test A: DNSSEC: answer not validated \(insecure\)\)" \
 	"requires dnssec, unsigned zone: refused as insecure, said so"
 expect_rc 1 "requires dnssec, unsigned zone: refresh exits 1 (a source failed)"
+in4_ok "validated SRV record and target: echo admitted" echo
 in4_no "a stranger dropped" stranger
 
 lab_exec edge "$FEDWALL" status -f "$POLF" --state-dir "$ST" >"$LAB_DIR/status.txt" 2>&1
 ok "status: the signed partner's A source validated by DNSSEC" grep -q \
 	"^dnssec: partner signed, host www.sec.test (A): 1 address validated by DNSSEC" \
+	"$LAB_DIR/status.txt"
+ok "status: the SRV domain's targets validated by DNSSEC" grep -q \
+	"^dnssec: partner hosted, domain _sipfederationtls._tcp.sec.test (A): 1 address validated by DNSSEC" \
 	"$LAB_DIR/status.txt"
 ok "status: the unsigned partner's source not validated" grep -q \
 	"^dnssec: partner unsigned, host insecure.plain.test (A): not validated by DNSSEC" \
@@ -242,6 +255,7 @@ in4_ok "bogus: alpha still admitted (last known good)" alpha
 in6_ok "bogus: alpha over IPv6 still admitted (its AAAA was validated)" alpha
 in4_no "bogus: the changed address (bravo) is not admitted" bravo
 in4_ok "bogus: the plain partner still works (charlie)" charlie
+in4_ok "bogus www only: the SRV partner, still valid, admitted (echo)" echo
 prom
 metric fedwall_last_refresh_success "" 0 "metrics: the last refresh failed a source"
 metric fedwall_source_last_confirmed_timestamp_seconds "$SIGNED" "$T_SIGNED" \
