@@ -175,6 +175,13 @@ static void prom_source_rows(FILE *out, const srow_vec *v)
 	for (size_t i = 0; i < v->n; i++)
 		prom_row(out, "fedwall_source_addresses", &v->v[i],
 			 (long long)v->v[i].seen.naddrs);
+	prom_head(out, "fedwall_source_dnssec_validated", "gauge",
+		  "1 if a DNS source's last known good came from a DNSSEC-validated"
+		  " answer (a partner with dnssec: require counts no other).");
+	for (size_t i = 0; i < v->n; i++)
+		if (v->v[i].family)     /* lists have nothing to validate */
+			prom_row(out, "fedwall_source_dnssec_validated", &v->v[i],
+				 v->v[i].seen.dnssec);
 }
 
 static void prom_sources(FILE *out, const struct policy *p, const char *state_dir,

@@ -240,6 +240,14 @@ if grep -q "198.51.100.13 .*validated by DNSSEC" "$LAB_DIR/plan.txt"; then
 else pass "plan: the plain partner's address not said validated"; fi
 fw refresh
 in4_ok "refreshed again: alpha admitted" alpha
+prom
+metric fedwall_source_dnssec_validated "$SIGNED" 1 "metrics: the signed A source validated"
+metric fedwall_source_dnssec_validated \
+	'partner="plain",kind="host",source="www.plain.test",family="ipv4"' 0 \
+	"metrics: the plain source not validated"
+metric fedwall_source_dnssec_validated \
+	'partner="unsigned",kind="host",source="insecure.plain.test",family="ipv4"' 0 \
+	"metrics: the unsigned partner's source not validated"
 T_SIGNED=$("$TOP/tools/state-text.py" "$ST/state" | awk '
 	$1 == "source" { name = $6; when = $3 }
 	$1 == "family" && $2 == 4 && name == "www.sec.test" { print when }')
@@ -261,6 +269,8 @@ metric fedwall_last_refresh_success "" 0 "metrics: the last refresh failed a sou
 metric fedwall_source_last_confirmed_timestamp_seconds "$SIGNED" "$T_SIGNED" \
 	"metrics: the bogus source's last confirmation is the validated one"
 metric fedwall_source_addresses "$SIGNED" 1 "metrics: it holds its last known good address"
+metric fedwall_source_dnssec_validated "$SIGNED" 1 \
+	"metrics: its last known good is the validated answer"
 
 # ---- signed again -----------------------------------------------------------
 serve sec.test.signed || { fail "dnssec lab: nsd serves the signed zone again"; exit 1; }
