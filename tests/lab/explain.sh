@@ -22,14 +22,7 @@ if ! command -v python3 >/dev/null 2>&1; then
 	skip "explain lab (no python3 to parse --json)"
 	exit 0
 fi
-lab_init
-NETNS_ETC=/etc/netns/$LAB-edge
-explain_cleanup() {
-	rm -rf "$NETNS_ETC"
-	lab_cleanup
-}
-trap explain_cleanup EXIT
-trap 'explain_cleanup; trap - EXIT; exit 130' INT TERM HUP PIPE
+lab_dns_init
 
 E4=203.0.113.10
 ST=$LAB_DIR/state
@@ -37,13 +30,8 @@ POLF=$LAB_DIR/policy.yaml
 LIST=$LAB_DIR/listed.txt
 D=$LAB_DIR/dns
 
-lab_topology &&
-lab_host delta 198.51.100.14/24 2001:db8:51::14/64 &&
-lab_host echo 198.51.100.15/24 2001:db8:51::15/64 &&
-lab_host dns 198.51.100.53/24 2001:db8:51::53/64 || {
-	fail "explain lab: build the namespace topology"; exit 1; }
-mkdir -p "$NETNS_ETC" "$D"
-echo "nameserver 198.51.100.53" >"$NETNS_ETC/resolv.conf"
+lab_dns_topology "explain lab" || exit 1
+mkdir -p "$D"
 
 # The zone: delta by name, echo as the target of fabrikam's SRV record.
 lab_dnsmasq_conf "$D/dnsmasq.conf" 198.51.100.53 "$D/hosts" \

@@ -20,14 +20,7 @@ if [ ! -x "$DNSMASQ" ]; then
 	skip "families lab (no $DNSMASQ: apt-get install dnsmasq-base)"
 	exit 0
 fi
-lab_init
-NETNS_ETC=/etc/netns/$LAB-edge
-fam_cleanup() {
-	rm -rf "$NETNS_ETC"
-	lab_cleanup
-}
-trap fam_cleanup EXIT
-trap 'fam_cleanup; trap - EXIT; exit 130' INT TERM HUP PIPE
+lab_dns_init
 
 E4=203.0.113.10 E6=2001:db8:10::10
 ST=$LAB_DIR/state
@@ -38,13 +31,8 @@ D=$LAB_DIR/dns
 # AAAA only): bravo; hosted (SRV of famsrv.test -> sip.famsrv.test):
 # charlie; plain (plain.example.test, inside the local domain: its AAAA
 # is NODATA, a valid empty answer): echo
-lab_topology &&
-lab_host delta 198.51.100.14/24 2001:db8:51::14/64 &&
-lab_host echo 198.51.100.15/24 2001:db8:51::15/64 &&
-lab_host dns 198.51.100.53/24 2001:db8:51::53/64 || {
-	fail "families lab: build the namespace topology"; exit 1; }
-mkdir -p "$NETNS_ETC" "$D"
-echo "nameserver 198.51.100.53" >"$NETNS_ETC/resolv.conf"
+lab_dns_topology "families lab" || exit 1
+mkdir -p "$D"
 
 lab_dnsmasq_conf "$D/dnsmasq.conf" 198.51.100.53 "$D/hosts" \
 	_sipfederationtls._tcp.famsrv.test,sip.famsrv.test,5061

@@ -317,6 +317,42 @@ lab_counter() {
 	echo "${_n:--1}"
 }
 
+# ---- a lab DNS server as the edge's resolver --------------------------------
+# lab_dns_init: lab_init for a suite whose edge resolves through the lab's
+# DNS server: the edge's /etc/netns/LAB-edge (NETNS_ETC) goes with the rest.
+lab_dns_init() {
+	lab_init
+	NETNS_ETC=/etc/netns/$LAB-edge
+	trap lab_dns_cleanup EXIT
+	trap 'lab_dns_cleanup; trap - EXIT; exit 130' INT TERM HUP PIPE
+}
+
+lab_dns_cleanup() {
+	rm -rf "$NETNS_ETC"
+	lab_cleanup
+}
+
+# lab_dns_topology WHAT [foxtrot] [golf]: lab_topology, the hosts delta and
+# echo (198.51.100.14, .15), foxtrot (.16) and golf (.17) when named, and
+# dns (.53) as the edge's only resolver; false (after a FAIL naming WHAT)
+# if any of it cannot be built.
+lab_dns_topology() {
+	_what=$1; shift
+	lab_topology &&
+	lab_host delta 198.51.100.14/24 2001:db8:51::14/64 &&
+	lab_host echo 198.51.100.15/24 2001:db8:51::15/64 || {
+		fail "$_what: build the namespace topology"; return 1; }
+	for _h in "$@"; do
+		case $_h in foxtrot) _o=16 ;; golf) _o=17 ;; *) _o= ;; esac
+		[ -n "$_o" ] && lab_host "$_h" 198.51.100.$_o/24 2001:db8:51::$_o/64 || {
+			fail "$_what: build the namespace topology ($_h)"; return 1; }
+	done
+	lab_host dns 198.51.100.53/24 2001:db8:51::53/64 &&
+	mkdir -p "$NETNS_ETC" &&
+	echo "nameserver 198.51.100.53" >"$NETNS_ETC/resolv.conf" || {
+		fail "$_what: build the namespace topology (dns)"; return 1; }
+}
+
 # lab_dnsmasq_conf FILE LISTEN HOSTS [SRV...]: a dnsmasq configuration in
 # FILE for the lab's DNS server: port 53 on address LISTEN only,
 # authoritative for example.test from the hosts file HOSTS (TTL 1), no

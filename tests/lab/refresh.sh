@@ -15,14 +15,7 @@ if [ ! -x "$DNSMASQ" ]; then
 	skip "refresh lab (no $DNSMASQ: apt-get install dnsmasq-base)"
 	exit 0
 fi
-lab_init
-NETNS_ETC=/etc/netns/$LAB-edge
-refresh_cleanup() {
-	rm -rf "$NETNS_ETC"
-	lab_cleanup
-}
-trap refresh_cleanup EXIT
-trap 'refresh_cleanup; trap - EXIT; exit 130' INT TERM HUP PIPE
+lab_dns_init
 
 E4=203.0.113.10
 ST=$LAB_DIR/state
@@ -30,15 +23,8 @@ POLF=$LAB_DIR/policy.yaml
 LIST=$LAB_DIR/listed.txt
 D=$LAB_DIR/dns
 
-lab_topology &&
-lab_host delta 198.51.100.14/24 2001:db8:51::14/64 &&
-lab_host echo 198.51.100.15/24 2001:db8:51::15/64 &&
-lab_host foxtrot 198.51.100.16/24 2001:db8:51::16/64 &&
-lab_host golf 198.51.100.17/24 2001:db8:51::17/64 &&
-lab_host dns 198.51.100.53/24 2001:db8:51::53/64 || {
-	fail "refresh lab: build the namespace topology"; exit 1; }
-mkdir -p "$NETNS_ETC" "$D"
-echo "nameserver 198.51.100.53" >"$NETNS_ETC/resolv.conf"
+lab_dns_topology "refresh lab" foxtrot golf || exit 1
+mkdir -p "$D"
 
 # ---- the DNS server ------------------------------------------------------
 lab_dnsmasq_conf "$D/dnsmasq.conf" 198.51.100.53 "$D/hosts" \

@@ -15,14 +15,7 @@ if [ ! -x "$DNSMASQ" ]; then
 	skip "srv_targets lab (no $DNSMASQ: apt-get install dnsmasq-base)"
 	exit 0
 fi
-lab_init
-NETNS_ETC=/etc/netns/$LAB-edge
-srv_cleanup() {
-	rm -rf "$NETNS_ETC"
-	lab_cleanup
-}
-trap srv_cleanup EXIT
-trap 'srv_cleanup; trap - EXIT; exit 130' INT TERM HUP PIPE
+lab_dns_init
 
 E4=203.0.113.10 E6=2001:db8:10::10
 ST=$LAB_DIR/state
@@ -32,13 +25,8 @@ D=$LAB_DIR/dns
 # alpha: contoso's hosted SIP edge, bravo: jabber's hosted XMPP server,
 # charlie and echo: their own servers inside their domains, delta: a
 # target whose name ends like the hosted suffix but not at a label
-lab_topology &&
-lab_host delta 198.51.100.14/24 2001:db8:51::14/64 &&
-lab_host echo 198.51.100.15/24 2001:db8:51::15/64 &&
-lab_host dns 198.51.100.53/24 2001:db8:51::53/64 || {
-	fail "srv_targets lab: build the namespace topology"; exit 1; }
-mkdir -p "$NETNS_ETC" "$D"
-echo "nameserver 198.51.100.53" >"$NETNS_ETC/resolv.conf"
+lab_dns_topology "srv_targets lab" || exit 1
+mkdir -p "$D"
 
 # ---- the DNS server --------------------------------------------------------
 lab_dnsmasq_conf "$D/dnsmasq.conf" 198.51.100.53 "$D/hosts" \
