@@ -381,14 +381,25 @@ static void list_sort(struct addr_list *l)
 	free(perm);
 }
 
+/* Confirmed now with the list's addresses, as src_fresh() keeps them:
+ * list_sort() leaves them so, and the source takes the arrays over (a
+ * 100k list is not copied, sorted and compared twice). */
 static void fresh_list(struct src *x, const struct state *st, struct addr_list *l,
 		       int64_t now)
 {
+	const struct state_entry *e = state_lookup(st, x->kind, x->key);
+
 	list_sort(l);
-	src_fresh(x, state_lookup(st, x->kind, x->key), l->v, l->n, STATE_FROM_FILE, 0, now);
-	x->locs = xreallocarray(NULL, l->n + 1, sizeof(*x->locs));
-	if (l->n)
-		memcpy(x->locs, l->locs, l->n * sizeof(*x->locs));
+	src_clear(x);
+	x->addrs = l->v;
+	x->locs = l->locs;
+	x->naddrs = l->n;
+	*l = (struct addr_list){ 0 };
+	x->status = SRC_FRESH;
+	x->from = STATE_FROM_FILE;
+	x->ttl = 0;
+	x->confirmed = now;
+	x->changed = e ? !same_addrs(e->addrs, e->naddrs, x->addrs, x->naddrs) : x->naddrs > 0;
 }
 
 /* Whether the state's addresses of a list pass the guards its reading
