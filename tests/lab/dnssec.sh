@@ -26,14 +26,7 @@ for t in "$NSD" /usr/bin/ldns-keygen /usr/bin/ldns-signzone; do
 		exit 0
 	fi
 done
-lab_init
-NETNS_ETC=/etc/netns/$LAB-edge
-sec_cleanup() {
-	rm -rf "$NETNS_ETC"
-	lab_cleanup
-}
-trap sec_cleanup EXIT
-trap 'sec_cleanup; trap - EXIT; exit 130' INT TERM HUP PIPE
+lab_dns_init
 
 E4=203.0.113.10 E6=2001:db8:10::10
 ST=$LAB_DIR/state
@@ -45,13 +38,8 @@ NS=198.51.100.53
 # plain (www.plain.test, unsigned, no dnssec): charlie; unsigned
 # (insecure.plain.test, requires dnssec): delta; hosted (SRV of sec.test
 # -> sip.sec.test, requires dnssec): echo
-lab_topology &&
-lab_host delta 198.51.100.14/24 2001:db8:51::14/64 &&
-lab_host echo 198.51.100.15/24 2001:db8:51::15/64 &&
-lab_host dns $NS/24 2001:db8:51::53/64 || {
-	fail "dnssec lab: build the namespace topology"; exit 1; }
-mkdir -p "$NETNS_ETC" "$D"
-echo "nameserver $NS" >"$NETNS_ETC/resolv.conf"
+lab_dns_topology "dnssec lab" || exit 1
+mkdir -p "$D"
 
 # ---- the zones --------------------------------------------------------------
 cat >"$D/sec.test.zone" <<EOF
