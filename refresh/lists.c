@@ -223,6 +223,96 @@ static bool quad_fast(const char *s, const char *end, struct prefix *out)
 	return true;
 }
 
+/* One group of 1 to 4 hex digits (a fifth is no group); the value, or -1.
+ * Reads only after a hex digit, so never past the line's end. */
+static int hex_group(const char **s)
+{
+	const unsigned char *p = (const unsigned char *)*s;
+	unsigned v = 0, k = 0, d;
+
+	for (; k <= 4; k++, p++) {
+		if (p[0] - 48u <= 9)
+			d = p[0] - 48u;
+		else if ((p[0] | 0x20u) - 97u <= 5)
+			d = (p[0] | 0x20u) - 87u;
+		else
+			break;
+		v = v << 4 | d;
+	}
+	if (k == 0 || k > 4)
+		return -1;
+	*s = (const char *)p;
+	return (int)v;
+}
+
+/* The groups of "x:x:...:x" with at most one "::" up to a '/' or `end`:
+ * false on anything else (an embedded IPv4 address, a stray colon). */
+static bool six_groups(const char **sp, const char *end, uint16_t g[8], int *n, int *gap)
+{
+	const char *s = *sp;
+
+	*n = 0;
+	*gap = -1;
+	if (s[0] == ':') {
+		if (s[1] != ':')
+			return false;
+		*gap = 0;
+		s += 2;
+	}
+	while (s != end && *s != '/') {
+		int v = hex_group(&s);
+
+		if (v < 0 || *n == 8)
+			return false;
+		g[(*n)++] = (uint16_t)v;
+		if (s == end || *s == '/')
+			break;
+		if (*s++ != ':')
+			return false;
+		if (*s == ':') {
+			if (*gap >= 0)
+				return false;
+			*gap = *n;
+			s++;
+		} else if (s == end || *s == '/') {
+			return false;   /* a trailing single colon */
+		}
+	}
+	*sp = s;
+	return *gap < 0 ? *n == 8 : *n <= 7;
+}
+
+/* An IPv6 address or prefix up to `end` as prefix_parse() takes it and
+ * without host bits, parsed without inet_pton: a quarter of a cloud
+ * provider's list.  False sends the line to prefix_parse(). */
+static bool six_fast(const char *s, const char *end, struct prefix *out)
+{
+	uint16_t g[8];
+	int n, gap, len = 128;
+	struct prefix p = { .family = 6 };
+
+	if (!six_groups(&s, end, g, &n, &gap))
+		return false;
+	if (*s == '/') {
+		s++;
+		len = small_dec(&s);
+	}
+	if (s != end || len < 0 || len > 128)
+		return false;
+	for (int i = 0; i < n; i++) {
+		int at = gap >= 0 && i >= gap ? 8 - (n - i) : i;
+
+		p.a[2 * at] = (uint8_t)(g[i] >> 8);
+		p.a[2 * at + 1] = (uint8_t)g[i];
+	}
+	p.len = (uint8_t)len;
+	for (int i = len / 8; i < 16; i++)     /* host bits: prefix_parse() words them */
+		if (p.a[i] & (i == len / 8 ? 0xff >> (len % 8) : 0xff))
+			return false;
+	*out = p;
+	return true;
+}
+
 static void check_prefix(struct lctx *c, const struct loc *at, const char *v)
 {
 	struct prefix p;
@@ -300,8 +390,13 @@ static bool plain_line(struct lctx *c, const char *s, size_t len, unsigned no)
 	struct loc at = { c->path, no, 1 };
 	struct prefix p;
 
-	if (!quad_fast(s, s + len, &p) || (c->g && p.len < c->g->min_prefix_v4))
+	if (quad_fast(s, s + len, &p)) {
+		if (c->g && p.len < c->g->min_prefix_v4)
+			return false;
+	} else if (!memchr(s, ':', len) || !six_fast(s, s + len, &p) ||
+		   (c->g && p.len < c->g->min_prefix_v6)) {
 		return false;
+	}
 	c->entries++;
 	addr_list_push(c->out, &p, &at);
 	return true;

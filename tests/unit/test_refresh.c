@@ -543,6 +543,73 @@ TEST(list_quads_read_as_prefix_parse)
 	CHECK(accepted > 200);
 }
 
+/* IPv6 lines take a fast path too: groups, "::" anywhere, prefix
+ * lengths, host bits, and the near misses (a fifth digit, a third colon,
+ * two "::", an embedded IPv4 address, a stray '/'): taken exactly as
+ * prefix_parse() takes them, the rest refused. */
+TEST(list_ipv6_read_as_prefix_parse)
+{
+	static const char *const groups[] = {
+		"0", "1", "db8", "2001", "ffff", "FFFF", "0000", "00000", "12345", "g", "",
+	};
+	static const char *const seps[] = { ":", ":", ":", "::", ":::", "/", "." };
+	static const char *const lens[] = {
+		"", "", "/0", "/32", "/48", "/64", "/127", "/128", "/129", "/064", "/", "/1",
+	};
+	size_t mismatches = 0, accepted = 0;
+	uint32_t r = 2606;
+	struct diag d;
+
+	diag_init(&d, NULL);
+	for (int t = 0; t < 40000; t++) {
+		char line[128] = "";
+		struct addr_list l = { 0 };
+		struct prefix want;
+		bool ok, good;
+		unsigned ng;
+
+		r = r * 1103515245 + 12345;
+		ng = 1 + (r >> 8) % 9;
+		if ((r >> 4) % 4 == 0)
+			strcat(line, "::");
+		for (unsigned k = 0; k < ng; k++) {
+			r = r * 1103515245 + 12345;
+			strcat(line, groups[(r >> 10) % ((r >> 20) % 3 ? 5 : ARRAY_SIZE(groups))]);
+			if (k + 1 < ng)
+				strcat(line, seps[(r >> 14) % ((r >> 24) % 4 ? 3 : ARRAY_SIZE(seps))]);
+		}
+		r = r * 1103515245 + 12345;
+		if ((r >> 5) % 6 == 0)
+			strcat(line, (r >> 9) % 2 ? "::" : ":");
+		if ((r >> 11) % 9 == 0)
+			strcat(line, ":1.2.3.4");
+		strcat(line, lens[(r >> 16) % ARRAY_SIZE(lens)]);
+		if (t % 3 == 0) {   /* a good one as inet_ntop writes it: "::" where it can */
+			struct prefix p = { .family = 6, .len = (uint8_t)((r >> 3) % 129) };
+			char buf[PREFIX_STRLEN];
+
+			for (int b = 0; b < 16; b++) {
+				r = r * 1103515245 + 12345;
+				p.a[b] = (r >> 12) % 4 ? 0 : (uint8_t)(r >> 16);
+			}
+			prefix_mask(&p);
+			snprintf(line, sizeof(line), "%s", prefix_fmt(&p, buf, sizeof(buf)));
+		}
+		if (!line[0])
+			continue;
+		good = prefix_parse(line, &want) == PREFIX_OK;
+		ok = list_parse("six.txt", line, strlen(line), NULL, &l, &d);
+		accepted += ok;
+		mismatches += ok != good || (ok && (l.n != 1 || prefix_cmp(&l.v[0], &want)));
+		if (ok != good || (ok && (l.n != 1 || prefix_cmp(&l.v[0], &want))))
+			fprintf(stderr, "  '%s': list %d, prefix_parse %d\n", line, ok, good);
+		addr_list_free(&l);
+	}
+	CHECK_INT(mismatches, 0);
+	fprintf(stderr, "  %zu of the lines accepted\n", accepted);
+	CHECK(accepted > 10000);
+}
+
 /* The radix sort gives exactly prefix_cmp's order, stably. */
 static int qcmp(const void *x, const void *y)
 {
