@@ -2,6 +2,7 @@
 #include "common.h"
 
 #include <arpa/inet.h>
+#include <endian.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,15 +26,26 @@ static void bit_flip(uint8_t *a, unsigned i)
 	a[i / 8] ^= (uint8_t)(0x80 >> (i % 8));
 }
 
-/* Whether the first `len` bits of a and b agree: whole bytes, then the
- * rest of the last one (merges and guards call this per element). */
-static bool bits_equal(const uint8_t *a, const uint8_t *b, unsigned len)
+static uint64_t be64_at(const uint8_t *b)
 {
-	unsigned whole = len / 8, rest = len % 8;
+	uint64_t v;
 
-	if (memcmp(a, b, whole))
-		return false;
-	return !rest || !((a[whole] ^ b[whole]) & (uint8_t)(0xff00 >> rest));
+	memcpy(&v, b, 8);
+	return be64toh(v);
+}
+
+/* Whether the first `len` bits of two prefixes' 16 address bytes agree:
+ * as two 64-bit words (merges and guards call this per element). */
+static bool bits_equal(const uint8_t a[16], const uint8_t b[16], unsigned len)
+{
+	uint64_t hi = be64_at(a) ^ be64_at(b), lo;
+
+	if (len == 0)
+		return true;
+	if (len < 64)
+		return !(hi >> (64 - len));
+	lo = be64_at(a + 8) ^ be64_at(b + 8);
+	return !hi && (len == 64 || !(lo >> (128 - len)));
 }
 
 void prefix_mask(struct prefix *p)
