@@ -94,9 +94,163 @@ void engine_addr_lists_copy(struct addr_list *dst, const struct addr_list *src, 
 		dst[i].cap = src[i].n;
 		dst[i].v = xcalloc(src[i].n + 1, sizeof(*dst[i].v));
 		dst[i].locs = xcalloc(src[i].n + 1, sizeof(*dst[i].locs));
+		dst[i].scope = NULL;
 		if (src[i].n) {
 			memcpy(dst[i].v, src[i].v, src[i].n * sizeof(*dst[i].v));
 			memcpy(dst[i].locs, src[i].locs, src[i].n * sizeof(*dst[i].locs));
 		}
+		if (src[i].n && src[i].scope) {
+			dst[i].scope = xcalloc(src[i].n, sizeof(*dst[i].scope));
+			memcpy(dst[i].scope, src[i].scope, src[i].n * sizeof(*dst[i].scope));
+		}
 	}
+}
+
+/* ---- scopes ------------------------------------------------------------ */
+
+/* An address map of a port class: its direction's partner chain is
+ * looked for in it; `ports` the class's atoms (the dispatch map's). */
+struct cmap {
+	const struct ir_set *set;
+	bool out;
+	const struct portrange **ports;
+	size_t nports;
+};
+typedef VEC(struct cmap) cmap_vec;
+
+static void class_maps_of(const struct ir_ruleset *rs, bool out, cmap_vec *v)
+{
+	const struct ir_set *ds = ir_find_set(rs, out ? "out_ports" : "in_ports");
+
+	for (size_t e = 0; ds && e < ds->nelems; e++) {
+		const struct ir_elem *el = &ds->elems[e];
+		const struct ir_chain *ch = el->chain < rs->nchains ? &rs->chains[el->chain] : NULL;
+
+		for (size_t r = 0; ch && r < ch->nrules; r++) {
+			const struct ir_set *s = ch->rules[r].kind == IR_R_VMAP && ch->rules[r].set
+						 ? ir_find_set(rs, ch->rules[r].set) : NULL;
+			size_t k;
+
+			if (!s)
+				continue;
+			for (k = 0; k < v->n && v->v[k].set != s; k++)
+				;
+			if (k == v->n)
+				VEC_PUSH(v, ((struct cmap){ .set = s, .out = out }));
+			v->v[k].ports = xreallocarray(v->v[k].ports, v->v[k].nports + 1,
+						      sizeof(*v->v[k].ports));
+			v->v[k].ports[v->v[k].nports++] = &el->port;
+		}
+	}
+}
+
+/* Whether the class meets the ports of pt's services of SRV kinds
+ * `kinds` (~0u: all its services). */
+static bool cmap_meets(const struct cmap *m, const struct policy *p,
+		       const struct partner *pt, unsigned kinds)
+{
+	for (size_t i = 0; i < pt->nservices; i++) {
+		const struct service *sv = &p->services[pt->services[i].idx];
+
+		if (kinds != ~0u && !(service_srv(sv->name) & kinds))
+			continue;
+		for (size_t j = 0; j < sv->nports; j++)
+			for (size_t a = 0; a < m->nports; a++)
+				if (sv->ports[j].r.proto == m->ports[a]->proto &&
+				    sv->ports[j].r.lo <= m->ports[a]->hi &&
+				    m->ports[a]->lo <= sv->ports[j].r.hi)
+					return true;
+	}
+	return false;
+}
+
+static bool cmap_holds(const struct cmap *m, const struct prefix *a, uint32_t chain)
+{
+	size_t lo = 0, hi = m->set->nelems;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = prefix_cmp(&m->set->elems[mid].addr, a);
+
+		if (c == 0)
+			return m->set->elems[mid].chain == chain;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/* Whether every class of pt's in `v` meeting its services of `kinds`
+ * holds `a` (and at least one does). */
+static bool held_on(const struct cmap *v, size_t n, const struct policy *p,
+		    const struct partner *pt, const uint32_t chain[2],
+		    const struct prefix *a, unsigned kinds)
+{
+	size_t seen = 0;
+
+	for (size_t k = 0; k < n; k++) {
+		const struct cmap *m = &v[k];
+		uint32_t ch = chain[m->out];
+
+		if (ch == UINT32_MAX || (m->set->key == IR_KEY_ADDR6) != (a->family == 6) ||
+		    !cmap_meets(m, p, pt, kinds))
+			continue;
+		if (!cmap_holds(m, a, ch))
+			return false;
+		seen++;
+	}
+	return seen > 0;
+}
+
+static uint32_t chain_at(const struct ir_ruleset *rs, const char *dir, const char *name)
+{
+	char buf[160];
+	const struct ir_chain *c;
+
+	snprintf(buf, sizeof(buf), "%s_%s", dir, name);
+	c = ir_find_chain(rs, buf);
+	return c ? (uint32_t)(c - rs->chains) : UINT32_MAX;
+}
+
+static void partner_scopes(const struct cmap *v, size_t n, const struct ir_ruleset *rs,
+			   const struct policy *p, const struct partner *pt,
+			   struct addr_list *l)
+{
+	unsigned scoped = partner_srv_scoped(p, pt);
+	uint32_t chain[2] = { chain_at(rs, "in", pt->name), chain_at(rs, "out", pt->name) };
+
+	for (size_t k = 0; k < l->n; k++) {
+		unsigned scope = 0;
+
+		if (held_on(v, n, p, pt, chain, &l->v[k], ~0u))
+			continue;
+		for (unsigned b = 0; b < SRV_KINDS; b++)
+			if (scoped & (1u << b) &&
+			    held_on(v, n, p, pt, chain, &l->v[k], 1u << b))
+				scope |= 1u << b;
+		/* Held on none of its kinds' classes whole (carved by another
+		 * partner's): 0, on all, as it was before kinds were told. */
+		if (!l->scope)
+			l->scope = xcalloc(l->cap + 1, sizeof(*l->scope));
+		l->scope[k] = (uint8_t)scope;
+	}
+}
+
+void engine_partner_scopes(const struct ir_ruleset *rs, const struct policy *p,
+			   struct addr_list *out)
+{
+	cmap_vec v = { 0 };
+
+	if (!rs)
+		return;
+	class_maps_of(rs, false, &v);
+	class_maps_of(rs, true, &v);
+	for (size_t i = 0; i < p->npartners; i++)
+		if (partner_srv_scoped(p, &p->partners[i]))
+			partner_scopes(v.v, v.n, rs, p, &p->partners[i], &out[i]);
+	for (size_t k = 0; k < v.n; k++)
+		free(v.v[k].ports);
+	free(v.v);
 }

@@ -247,6 +247,15 @@ struct addr_list;
 void engine_partner_addrs(const struct ir_ruleset *rs, const struct policy *p,
 			  struct addr_list *out);
 
+/* The scope (addr_list.scope) of each address engine_partner_addrs()
+ * found, as `rs` admits it: for a partner with SRV kinds scoped to some
+ * of its services (partner_srv_scoped), an address that every port class
+ * of its services holds is theirs all (0); else it counts for each such
+ * kind whose services' port classes all hold it.  What a refused
+ * partner keeps stays on the services it was on. */
+void engine_partner_scopes(const struct ir_ruleset *rs, const struct policy *p,
+			   struct addr_list *out);
+
 /* dst[i] = a copy of src[i] (dst zeroed, the caller's to free), for n
  * lists. */
 void engine_addr_lists_copy(struct addr_list *dst, const struct addr_list *src, size_t n);

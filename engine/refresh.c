@@ -45,6 +45,9 @@ struct rctx {
 	bool patched;                   /* `want` is live, patched */
 };
 
+static uint64_t addr_mix(size_t i, const struct prefix *p, unsigned scope);
+static uint64_t digest_of(const struct policy *p, uint64_t sum);
+
 static void lists_free(struct addr_list *l, size_t n)
 {
 	for (size_t i = 0; l && i < n; i++)
@@ -197,6 +200,9 @@ static bool state_vouches(const struct engine_refresh *r, const struct state *st
 struct spans {
 	struct prefix_span *v;
 	struct prefix **own;
+	/* Per partner, its addresses' share of the inputs digest, each with
+	 * its scope (addr_mix): the spans hold prefixes only. */
+	uint64_t *sum;
 	size_t n;
 };
 
@@ -208,6 +214,7 @@ static void spans_free(struct spans *sp)
 		free(sp->own[i]);
 	if (sp) {
 		free(sp->own);
+		free(sp->sum);
 		free(sp->v);
 	}
 	free(sp);
@@ -247,8 +254,10 @@ static void spans_partner(const struct rctx *c, size_t i, const struct state *st
 
 	if (pt->naddresses) {
 		inl = xreallocarray(NULL, pt->naddresses, sizeof(*inl));
-		for (size_t k = 0; k < pt->naddresses; k++)
+		for (size_t k = 0; k < pt->naddresses; k++) {
 			inl[k] = pt->addresses[k].p;
+			sp->sum[i] += addr_mix(i, &inl[k], 0);
+		}
 		VEC_PUSH(&pc, ((struct prefix_span){ inl, pt->naddresses }));
 	}
 	for (size_t k = 0; k < s->n; k++) {
@@ -262,6 +271,10 @@ static void spans_partner(const struct rctx *c, size_t i, const struct state *st
 			VEC_PUSH(&pc, ((struct prefix_span){ e->addrs, e->naddrs }));
 		else if (!state && x->naddrs && src_contributes(x))
 			VEC_PUSH(&pc, ((struct prefix_span){ x->addrs, x->naddrs }));
+		else
+			continue;
+		for (size_t j = 0; j < pc.v[pc.n - 1].n; j++)
+			sp->sum[i] += addr_mix(i, &pc.v[pc.n - 1].v[j], x->scope);
 	}
 	spans_set(sp, i, &pc);
 	if (sp->own[i] || !inl)
@@ -278,9 +291,39 @@ static struct spans *spans_build(const struct rctx *c, const struct state *state
 	sp->n = c->n;
 	sp->v = xcalloc(c->n + 1, sizeof(*sp->v));
 	sp->own = xcalloc(c->n + 1, sizeof(*sp->own));
+	sp->sum = xcalloc(c->n + 1, sizeof(*sp->sum));
 	for (size_t i = 0; i < c->n; i++)
 		spans_partner(c, i, state, sp);
 	return sp;
+}
+
+static uint64_t spans_digest(const struct policy *p, const struct spans *sp)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < sp->n; i++)
+		sum += sp->sum[i];
+	return digest_of(p, sum);
+}
+
+/* A partner whose SRV kinds admit on part of its services only
+ * (partner_srv_scoped) has its addresses on different port classes: the
+ * patch knows a partner's addresses, not their services, so such a
+ * partner's change is derived in full.  Its share of the digest tells
+ * (with each address's scope) whether anything of it changed. */
+static const char *scoped_moved(struct rctx *c)
+{
+	const struct policy *p = c->r->p;
+
+	for (size_t i = 0; i < c->n; i++) {
+		if (c->old->sum[i] == c->given->sum[i] ||
+		    !partner_srv_scoped(p, &p->partners[i]))
+			continue;
+		snprintf(c->inc.why, sizeof(c->inc.why), "partner '%s' has addresses per"
+			 " service (SRV), and they changed", p->partners[i].name);
+		return c->inc.why;
+	}
+	return NULL;
 }
 
 /* FEDWALL_INCR: "0" never patches, "verify" checks every patch against
@@ -319,7 +362,8 @@ static bool patch_verified(struct rctx *c, const struct ir_ruleset *want, struct
 	if (!c->prop)
 		c->prop = engine_proposed(c->r->p, c->r->src, NULL);
 	for (size_t i = 0; i < c->n; i++)
-		extra[i] = (struct gen_addrs){ c->prop[i].v, c->prop[i].n, c->prop[i].locs };
+		extra[i] = (struct gen_addrs){ c->prop[i].v, c->prop[i].n, c->prop[i].locs,
+					       c->prop[i].scope };
 	full = gen_quiet(c->r->p, extra, false, d);
 	if (full)
 		ir_diff(want, full, &diff);
@@ -344,9 +388,11 @@ static int try_patch(struct rctx *c, const struct ir_ruleset *live, struct diag 
 	if (c->may_patch && !c->old && live) {
 		c->old = spans_build(c, c->st);
 		c->given = spans_build(c, NULL);
-		c->old_inputs = engine_spans_digest(c->r->p, c->old->v);
+		c->old_inputs = spans_digest(c->r->p, c->old);
 	}
 	why = no_patch(c, live);
+	if (!why)
+		why = scoped_moved(c);
 	struct ir_ruleset *want = NULL;
 
 	if (!why) {
@@ -394,6 +440,9 @@ static const struct ir_ruleset *build_want(void *arg, const struct ir_ruleset *l
 	if (live) {
 		engine_partner_addrs(live, p, have);
 		engine_addr_lists_copy(c->before, have, c->n);
+		/* A partner held back keeps each address on the services the
+		 * table admits it on. */
+		engine_partner_scopes(live, p, have);
 	}
 	for (size_t i = 0; i < c->n; i++) {
 		const struct addr_list *use;
@@ -405,7 +454,7 @@ static const struct ir_ruleset *build_want(void *arg, const struct ir_ruleset *l
 			c->inputs = 0;  /* the table is not what the inputs make */
 		/* Held back: what it had (the generator adds the inline ones). */
 		use = c->refused[i] ? &have[i] : &c->prop[i];
-		extra[i] = (struct gen_addrs){ use->v, use->n, use->locs };
+		extra[i] = (struct gen_addrs){ use->v, use->n, use->locs, use->scope };
 	}
 	c->want = gen_quiet(p, extra, c->r->verbose, d);
 	if (c->want)
@@ -626,7 +675,8 @@ struct addr_list *engine_proposed(const struct policy *p, const struct srcset *s
 		if (s)
 			srcset_partner_addrs(s, i, &prop[i]);
 		for (size_t k = 0; !s && src && k < src[i].n; k++)
-			addr_list_push(&prop[i], &src[i].v[k], &src[i].locs[k]);
+			addr_list_push_scoped(&prop[i], &src[i].v[k], &src[i].locs[k],
+					      src[i].scope ? src[i].scope[k] : 0);
 	}
 	return prop;
 }
@@ -643,13 +693,16 @@ static uint64_t mix64(uint64_t x)
 	return x ^ (x >> 31);
 }
 
-static uint64_t addr_mix(size_t i, const struct prefix *p)
+/* `scope` (addr_list.scope) counts: the same address on other services
+ * is another table. */
+static uint64_t addr_mix(size_t i, const struct prefix *p, unsigned scope)
 {
 	uint64_t a, b;
 
 	memcpy(&a, p->a, sizeof(a));
 	memcpy(&b, p->a + 8, sizeof(b));
-	return mix64(mix64(a ^ ((uint64_t)i << 16 | (uint64_t)p->family << 8 | p->len)) ^ b);
+	return mix64(mix64(a ^ ((uint64_t)i << 16 | (uint64_t)p->family << 8 | p->len)) ^ b ^
+		     ((uint64_t)scope << 56));
 }
 
 static uint64_t digest_of(const struct policy *p, uint64_t sum)
@@ -661,14 +714,12 @@ static uint64_t digest_of(const struct policy *p, uint64_t sum)
 
 uint64_t engine_inputs_digest(const struct policy *p, const struct addr_list *prop)
 {
-	struct prefix_span *sp = xcalloc(p->npartners + 1, sizeof(*sp));
-	uint64_t h;
+	uint64_t sum = 0;
 
 	for (size_t i = 0; i < p->npartners; i++)
-		sp[i] = (struct prefix_span){ prop[i].v, prop[i].n };
-	h = engine_spans_digest(p, sp);
-	free(sp);
-	return h;
+		for (size_t k = 0; k < prop[i].n; k++)
+			sum += addr_mix(i, &prop[i].v[k], prop[i].scope ? prop[i].scope[k] : 0);
+	return digest_of(p, sum);
 }
 
 uint64_t engine_spans_digest(const struct policy *p, const struct prefix_span *sp)
@@ -677,7 +728,7 @@ uint64_t engine_spans_digest(const struct policy *p, const struct prefix_span *s
 
 	for (size_t i = 0; i < p->npartners; i++)
 		for (size_t k = 0; k < sp[i].n; k++)
-			sum += addr_mix(i, &sp[i].v[k]);
+			sum += addr_mix(i, &sp[i].v[k], 0);
 	return digest_of(p, sum);
 }
 
@@ -687,14 +738,14 @@ uint64_t engine_sources_digest(const struct policy *p, const struct srcset *s)
 
 	for (size_t i = 0; i < p->npartners; i++)
 		for (size_t k = 0; k < p->partners[i].naddresses; k++)
-			sum += addr_mix(i, &p->partners[i].addresses[k].p);
+			sum += addr_mix(i, &p->partners[i].addresses[k].p, 0);
 	for (size_t k = 0; k < s->n; k++) {
 		const struct src *x = &s->v[k];
 
 		if (!src_contributes(x))
 			continue;
 		for (size_t j = 0; j < x->naddrs; j++)
-			sum += addr_mix(x->partner, &x->addrs[j]);
+			sum += addr_mix(x->partner, &x->addrs[j], x->scope);
 	}
 	return digest_of(p, sum);
 }

@@ -22,12 +22,20 @@ enum {
 	ICMP6_ND_NS = 135, ICMP6_ND_NA = 136,
 };
 
+/* Addresses of a partner on some of its ports: all its ports and the
+ * addresses for all its services, or one SRV kind's services and what
+ * that kind's SRV records gave (gen_addrs.scope). */
+struct pgroup {
+	struct gen_src *addrs;  /* sorted, unique */
+	size_t naddrs;
+	struct portrange *ports;        /* merged */
+	size_t nports;
+};
+
 /* What the generator knows about one partner. */
 struct pstate {
-	struct gen_src *addrs;  /* inline ∪ extra, sorted, unique */
-	size_t naddrs;
-	struct portrange *ports;        /* of all its services, merged */
-	size_t nports;
+	struct pgroup grp[1 + SRV_KINDS];       /* [0]: all its services */
+	size_t ngrp;
 	uint32_t in_chain, out_chain;   /* NO_CHAIN if not that direction */
 };
 
@@ -60,34 +68,102 @@ static size_t dedupe_src(struct gen_src *src, size_t n)
 	return k;
 }
 
-static void partner_addrs(struct pstate *s, const struct partner *pt,
-			  const struct gen_addrs *x)
+/* The groups of partner pt: [0] all its services, then one per SRV kind
+ * scoped to some of them (bit order); grp_of[kind bit] its group. */
+static void partner_groups(struct pstate *s, const struct policy *p,
+			   const struct partner *pt, size_t grp_of[SRV_KINDS])
 {
-	size_t n = pt->naddresses + (x ? x->n : 0), k = 0;
-	struct gen_src *src = xcalloc(n ? n : 1, sizeof(*src));
+	unsigned scoped = partner_srv_scoped(p, pt);
 
-	for (size_t i = 0; i < pt->naddresses; i++)
-		src[k++] = (struct gen_src){ pt->addresses[i].p, &pt->addresses[i].loc };
-	for (size_t i = 0; x && i < x->n; i++)
-		src[k++] = (struct gen_src){ x->v[i], x->locs ? &x->locs[i] : NULL };
-	sort_unless_sorted(src, k, sizeof(*src), src_cmp);
-	s->addrs = src;
-	s->naddrs = dedupe_src(src, k);
+	s->ngrp = 1;
+	for (unsigned b = 0; b < SRV_KINDS; b++)
+		grp_of[b] = scoped & (1u << b) ? s->ngrp++ : 0;
 }
 
+/* Which group an address of SRV kinds `scope` goes to: each kind's own
+ * (bit set in *mask) if every kind of it is scoped, else the common one. */
+static unsigned scope_groups(unsigned scope, const size_t grp_of[SRV_KINDS])
+{
+	unsigned mask = 0;
+
+	for (unsigned b = 0; b < SRV_KINDS; b++) {
+		if (!(scope & (1u << b)))
+			continue;
+		if (!grp_of[b])
+			return 1;       /* a kind all its services share */
+		mask |= 1u << grp_of[b];
+	}
+	return mask ? mask : 1;
+}
+
+static void group_push(struct pgroup *gr, size_t *cap, const struct gen_src *x)
+{
+	if (gr->naddrs == *cap) {
+		*cap = *cap ? *cap * 2 : 8;
+		gr->addrs = xreallocarray(gr->addrs, *cap, sizeof(*gr->addrs));
+	}
+	gr->addrs[gr->naddrs++] = *x;
+}
+
+static void partner_addrs(struct pstate *s, const struct policy *p,
+			  const struct partner *pt, const struct gen_addrs *x)
+{
+	size_t grp_of[SRV_KINDS], cap[1 + SRV_KINDS] = { 0 };
+
+	partner_groups(s, p, pt, grp_of);
+	for (size_t i = 0; i < pt->naddresses; i++)
+		group_push(&s->grp[0], &cap[0],
+			   &(struct gen_src){ pt->addresses[i].p, &pt->addresses[i].loc });
+	for (size_t i = 0; x && i < x->n; i++) {
+		struct gen_src e = { x->v[i], x->locs ? &x->locs[i] : NULL };
+		unsigned mask = scope_groups(x->scope ? x->scope[i] : 0, grp_of);
+
+		for (size_t k = 0; k < s->ngrp; k++)
+			if (mask & (1u << k))
+				group_push(&s->grp[k], &cap[k], &e);
+	}
+	for (size_t k = 0; k < s->ngrp; k++) {
+		struct pgroup *gr = &s->grp[k];
+
+		if (!gr->addrs)
+			gr->addrs = xcalloc(1, sizeof(*gr->addrs));
+		sort_unless_sorted(gr->addrs, gr->naddrs, sizeof(*gr->addrs), src_cmp);
+		gr->naddrs = dedupe_src(gr->addrs, gr->naddrs);
+	}
+}
+
+/* The kind bit whose group is k (k > 0). */
+static unsigned grp_bit(const size_t grp_of[SRV_KINDS], size_t k)
+{
+	for (unsigned b = 0; b < SRV_KINDS; b++)
+		if (grp_of[b] == k)
+			return b;
+	return 0;
+}
+
+/* Group 0 gets the ports of all the partner's services, a kind's group
+ * those of its services of that kind. */
 static void partner_ports(struct pstate *s, const struct policy *p,
 			  const struct partner *pt)
 {
-	VEC(struct portrange) v = { 0 };
+	size_t grp_of[SRV_KINDS];
 
-	for (size_t i = 0; i < pt->nservices; i++) {
-		const struct service *sv = &p->services[pt->services[i].idx];
+	partner_groups(s, p, pt, grp_of);
+	for (size_t k = 0; k < s->ngrp; k++) {
+		VEC(struct portrange) v = { 0 };
 
-		for (size_t j = 0; j < sv->nports; j++)
-			VEC_PUSH(&v, sv->ports[j].r);
+		for (size_t i = 0; i < pt->nservices; i++) {
+			const struct service *sv = &p->services[pt->services[i].idx];
+			unsigned kind = service_srv(sv->name);
+
+			if (k && !(kind & (1u << (grp_bit(grp_of, k)))))
+				continue;
+			for (size_t j = 0; j < sv->nports; j++)
+				VEC_PUSH(&v, sv->ports[j].r);
+		}
+		s->grp[k].nports = portranges_merge(v.v, v.n);
+		s->grp[k].ports = v.v ? v.v : xcalloc(1, sizeof(*v.v));
 	}
-	s->nports = portranges_merge(v.v, v.n);
-	s->ports = v.v;
 }
 
 /* ---- object builders ------------------------------------------------- */
@@ -440,7 +516,7 @@ static uint32_t class_chain(struct gen *g, bool out, size_t k, struct gen_class 
  * lookups, inserts and deletes), one element per prefix and class. */
 static void partner_map(struct gen *g, bool out)
 {
-	struct gen_owner *o = xcalloc(g->p->npartners + 1, sizeof(*o));
+	struct gen_owner *o = xcalloc(g->p->npartners * (1 + SRV_KINDS) + 1, sizeof(*o));
 	elem_vec dv = { 0 };
 	struct gen_class *gc;
 	struct ir_set *ds;
@@ -452,8 +528,10 @@ static void partner_map(struct gen *g, bool out)
 
 		if (chain == NO_CHAIN)
 			continue;
-		o[n++] = (struct gen_owner){ s->addrs, s->naddrs, s->ports, s->nports,
-					     chain, (uint32_t)i };
+		for (size_t k = 0; k < s->ngrp; k++)
+			o[n++] = (struct gen_owner){ s->grp[k].addrs, s->grp[k].naddrs,
+						     s->grp[k].ports, s->grp[k].nports,
+						     chain, (uint32_t)i };
 	}
 	nc = gen_classes(o, n, &gc, &g->ov);
 	for (size_t k = 0; k < nc; k++) {
@@ -714,7 +792,7 @@ struct ir_ruleset *generate(const struct policy *p, const struct gen_addrs *extr
 	}
 	g.ps = xcalloc(p->npartners + 1, sizeof(*g.ps));
 	for (size_t i = 0; i < p->npartners; i++) {
-		partner_addrs(&g.ps[i], &p->partners[i], extra ? &extra[i] : NULL);
+		partner_addrs(&g.ps[i], p, &p->partners[i], extra ? &extra[i] : NULL);
 		partner_ports(&g.ps[i], p, &p->partners[i]);
 	}
 	build_chains(&g);
@@ -722,8 +800,10 @@ struct ir_ruleset *generate(const struct policy *p, const struct gen_addrs *extr
 	report_overlaps(&g);
 	rs = finish(&g);
 	for (size_t i = 0; i < p->npartners; i++) {
-		free(g.ps[i].addrs);
-		free(g.ps[i].ports);
+		for (size_t k = 0; k < g.ps[i].ngrp; k++) {
+			free(g.ps[i].grp[k].addrs);
+			free(g.ps[i].grp[k].ports);
+		}
 	}
 	free(g.ps);
 	free(g.ov.v);

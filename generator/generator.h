@@ -150,10 +150,20 @@ struct gen_addrs {
 	const struct prefix *v;
 	size_t n;
 	const struct loc *locs; /* parallel to v (where each was read), or NULL */
+	/* Parallel to v, or NULL (all 0): the SRV kinds (policy.h: SRV_SIP,
+	 * ...) an address was learnt from.  Kinds in partner_srv_scoped()
+	 * admit it on the ports of the partner's services of those kinds
+	 * only; 0 (and any other kind) on all its services. */
+	const uint8_t *scope;
 };
 
 /* Compiles a validated policy.  `extra` may be NULL (inline addresses
- * only).  Overlaps between partners are resolved deterministically and
+ * only).  A partner with SRV kinds scoped to part of its services
+ * (partner_srv_scoped) competes in its port classes as one owner per
+ * kind (those services' ports, that kind's addresses) besides the one
+ * with all its ports and its other addresses: so its port classes
+ * follow the policy alone (its kinds' ports split them), and a class
+ * holds its common addresses plus those of the kinds with a port in it.  Overlaps between partners are resolved deterministically and
  * reported as warnings.  Returns NULL only after reporting an error. */
 struct ir_ruleset *generate(const struct policy *p, const struct gen_addrs *extra,
 			    struct diag *d);

@@ -32,7 +32,9 @@ struct cls {
 struct entry {
 	struct prefix p;
 	uint32_t owner;
-	uint32_t id;            /* the owner's id: equal prefixes go to the lower */
+	uint32_t id;            /* the owner's id: equal prefixes go to the lower;
+				 * a partner's owners (its groups) share it */
+	uint32_t chain;         /* won pieces: the owner's */
 	const struct loc *loc;
 };
 
@@ -183,9 +185,12 @@ static void half(const struct prefix *p, bool upper, struct prefix *out)
 		out->a[p->len / 8] |= (uint8_t)(0x80 >> (p->len % 8));
 }
 
+/* Owners of one partner (its groups: generator.h) share its chain: their
+ * pieces join as one owner's. */
 static void keep(struct resolver *rv, const struct prefix *p, uint32_t owner)
 {
-	VEC_PUSH(&rv->won, ((struct entry){ .p = *p, .owner = owner }));
+	VEC_PUSH(&rv->won, ((struct entry){ .p = *p, .owner = owner,
+					     .chain = rv->o[owner].chain }));
 }
 
 /* Keeps `p` minus the holes (sorted, disjoint, inside p) as the fewest
@@ -268,12 +273,12 @@ static void walk(struct resolver *rv, size_t ne)
 			const struct entry *top = &rv->e[rv->stack.v[rv->stack.n - 1].entry];
 
 			if (!prefix_cmp(&top->p, &e->p)) {
-				if (top->owner != e->owner)
+				if (top->id != e->id)
 					note_overlap(rv, e, top);
 				continue;
 			}
 			for (size_t s = 0; s < rv->stack.n; s++)
-				if (rv->e[rv->stack.v[s].entry].owner != e->owner)
+				if (rv->e[rv->stack.v[s].entry].id != e->id)
 					note_overlap(rv, &rv->e[rv->stack.v[s].entry], e);
 			VEC_PUSH(&rv->holes, e->p);
 		}
@@ -315,7 +320,7 @@ static void emit_won(struct resolver *rv)
 	sort_unless_sorted(w, n, sizeof(*w), won_cmp);
 	for (size_t i = 0; i < n; i++) {
 		w[top++] = w[i];
-		while (top >= 2 && w[top - 2].owner == w[top - 1].owner &&
+		while (top >= 2 && w[top - 2].chain == w[top - 1].chain &&
 		       siblings(&w[top - 2].p, &w[top - 1].p)) {
 			w[top - 2].p.len--;
 			top--;
@@ -370,7 +375,8 @@ static void heap_down(struct cursor *h, size_t n, size_t i)
 
 static struct entry entry_of(const struct gen_owner *o, uint32_t oi, size_t j)
 {
-	return (struct entry){ o[oi].addrs[j].p, oi, o[oi].id, o[oi].addrs[j].loc };
+	return (struct entry){ .p = o[oi].addrs[j].p, .owner = oi, .id = o[oi].id,
+				.loc = o[oi].addrs[j].loc };
 }
 
 /* Every owner's addresses as entries, in entry_cmp order once for all

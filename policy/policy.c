@@ -8,6 +8,61 @@
 #include <string.h>
 #include <unistd.h>
 
+static const struct {
+	const char *service;
+	unsigned kind;
+} srv_of[] = {
+	{ "sip-federation", SRV_SIP },
+	{ "av-edge", SRV_SIP },
+	{ "web-conferencing", SRV_SIP },
+	{ "teams-direct-routing", SRV_SIP },
+	{ "xmpp-s2s", SRV_XMPP },
+	{ "matrix-federation", SRV_MATRIX },
+};
+
+unsigned service_srv(const char *service)
+{
+	for (size_t k = 0; k < ARRAY_SIZE(srv_of); k++)
+		if (!strcmp(service, srv_of[k].service))
+			return srv_of[k].kind;
+	return 0;
+}
+
+unsigned partner_srv_scoped(const struct policy *p, const struct partner *pt)
+{
+	unsigned any = 0, all = ~0u;
+
+	if (!pt->ndomains)
+		return 0;
+	for (size_t i = 0; i < pt->nservices; i++) {
+		unsigned k = service_srv(p->services[pt->services[i].idx].name);
+
+		any |= k;
+		all &= k;
+	}
+	return any & ~all;
+}
+
+char *partner_srv_services(const struct policy *p, const struct partner *pt,
+			   unsigned kinds, char *out, size_t size)
+{
+	size_t len = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < pt->nservices && len < size; i++) {
+		const char *name = p->services[pt->services[i].idx].name;
+		int w;
+
+		if (!(service_srv(name) & kinds))
+			continue;
+		w = snprintf(out + len, size - len, "%s%s", len ? ", " : "", name);
+		if (w < 0)
+			break;
+		len += (size_t)w;
+	}
+	return out;
+}
+
 const char *direction_name(enum direction d)
 {
 	switch (d) {

@@ -201,6 +201,32 @@ void policy_print(FILE *out, const struct policy *p);
 /* The services fedwall ships with (see docs/fedwall-policy.5). */
 const struct service *policy_builtin_services(size_t *n);
 
+/* ---- SRV discovery per service ---------------------------------------- */
+
+/* The SRV records a partner's `domains` are looked up as, one bit each
+ * (refresh/ queries them; the generator places what they give). */
+enum srv_kind { SRV_SIP = 1, SRV_XMPP = 2, SRV_MATRIX = 4 };
+#define SRV_KINDS 3
+
+/* The SRV kind whose records name the servers of a service, by its name:
+ * sip-federation, av-edge, web-conferencing, teams-direct-routing ->
+ * SRV_SIP; xmpp-s2s -> SRV_XMPP; matrix-federation -> SRV_MATRIX; 0 for
+ * any other. */
+unsigned service_srv(const char *service);
+/* The SRV kinds whose targets partner `pt` admits on part of its services
+ * only: those of its `domains` that some of its services have and some
+ * have not.  An address learnt from such a kind's SRV record goes to the
+ * ports of the services of that kind alone; every other address of the
+ * partner (inline, hosts, lists, SRV kinds all its services share, the
+ * SIP fallback of a partner none of whose services has a kind) to all
+ * of them.  0: one set of addresses for all its services. */
+unsigned partner_srv_scoped(const struct policy *p, const struct partner *pt);
+/* Services of `pt` of SRV kind(s) `kinds` ("xmpp-s2s", "sip-federation,
+ * av-edge") into `out`, for the messages that say where an address is
+ * admitted.  Returns out. */
+char *partner_srv_services(const struct policy *p, const struct partner *pt,
+			   unsigned kinds, char *out, size_t size);
+
 const char *direction_name(enum direction d);
 const char *mode_name(enum policy_mode m);
 const char *log_unit_name(enum log_unit u);

@@ -16,6 +16,8 @@ void addr_list_reserve(struct addr_list *l, size_t more)
 	l->cap = l->n + more > l->cap * 2 ? l->n + more : l->cap * 2;
 	l->v = xreallocarray(l->v, l->cap, sizeof(*l->v));
 	l->locs = xreallocarray(l->locs, l->cap, sizeof(*l->locs));
+	if (l->scope)
+		l->scope = xreallocarray(l->scope, l->cap, sizeof(*l->scope));
 }
 
 void addr_list_push(struct addr_list *l, const struct prefix *p, const struct loc *at)
@@ -24,16 +26,34 @@ void addr_list_push(struct addr_list *l, const struct prefix *p, const struct lo
 		l->cap = l->cap ? l->cap * 2 : 16;
 		l->v = xreallocarray(l->v, l->cap, sizeof(*l->v));
 		l->locs = xreallocarray(l->locs, l->cap, sizeof(*l->locs));
+		if (l->scope)
+			l->scope = xreallocarray(l->scope, l->cap, sizeof(*l->scope));
 	}
 	l->v[l->n] = *p;
 	l->locs[l->n] = at ? *at : (struct loc){ 0 };
+	if (l->scope)
+		l->scope[l->n] = 0;
 	l->n++;
+}
+
+/* The scope array appears with the first scoped address, so that lists
+ * without one (most) cost nothing more. */
+void addr_list_push_scoped(struct addr_list *l, const struct prefix *p,
+			   const struct loc *at, unsigned scope)
+{
+	addr_list_push(l, p, at);
+	if (!scope)
+		return;
+	if (!l->scope)
+		l->scope = xcalloc(l->cap, sizeof(*l->scope));
+	l->scope[l->n - 1] = (uint8_t)scope;
 }
 
 void addr_list_free(struct addr_list *l)
 {
 	free(l->v);
 	free(l->locs);
+	free(l->scope);
 	memset(l, 0, sizeof(*l));
 }
 

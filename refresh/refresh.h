@@ -39,9 +39,15 @@ struct addr_list {
 	struct prefix *v;
 	struct loc *locs;       /* parallel to v */
 	size_t n, cap;
+	/* Parallel to v, or NULL (all 0): the SRV kinds (policy.h) whose
+	 * services alone admit the address; 0: all the partner's services.
+	 * Allocated by the first push of a scoped address. */
+	uint8_t *scope;
 };
 
 void addr_list_push(struct addr_list *l, const struct prefix *p, const struct loc *at);
+void addr_list_push_scoped(struct addr_list *l, const struct prefix *p,
+			   const struct loc *at, unsigned scope);
 /* Room for `more` entries beyond l->n, so that a run of pushes copies
  * the arrays at most once. */
 void addr_list_reserve(struct addr_list *l, size_t more);
@@ -109,6 +115,9 @@ void sources_free(struct sources *s);
 size_t srv_services(const struct policy *p, const struct partner *pt,
 		    const char *out[SRV_MAX_SERVICES]);
 
+/* The SRV kind (policy.h: SRV_SIP, ...) of an SRV label, 0 if none. */
+unsigned srv_kind(const char *label);
+
 enum src_status {
 	SRC_UNKNOWN = 0,        /* never confirmed: contributes nothing */
 	SRC_FRESH,              /* confirmed now */
@@ -130,6 +139,9 @@ struct src {
 	char *key;              /* state name: host, "_svc._tcp.domain", list path */
 	const char *name;       /* as written (borrowed from the policy) */
 	const char *service;    /* STATE_DOMAIN: SRV label (static) */
+	/* STATE_DOMAIN: the SRV kind (policy.h) whose services alone admit
+	 * its addresses (partner_srv_scoped); 0: all the partner's services. */
+	uint8_t scope;
 	size_t partner;         /* index into policy->partners */
 	struct loc loc;         /* borrowed from the policy */
 	/* The partner requires DNSSEC: only a validated answer counts, and

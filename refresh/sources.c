@@ -18,17 +18,8 @@
 
 /* ---- SRV service choice ------------------------------------------------ */
 
-static const struct {
-	const char *service, *srv;
-} srv_map[] = {
-	{ "sip-federation", DNS_SRV_SIP },
-	{ "av-edge", DNS_SRV_SIP },
-	{ "web-conferencing", DNS_SRV_SIP },
-	{ "teams-direct-routing", DNS_SRV_SIP },
-	{ "xmpp-s2s", DNS_SRV_XMPP },
-	{ "matrix-federation", DNS_SRV_MATRIX },
-};
-
+/* The labels of the SRV kinds (policy.h: SRV_SIP, SRV_XMPP, SRV_MATRIX),
+ * in bit order. */
 static const char *const srv_order[SRV_MAX_SERVICES] = {
 	DNS_SRV_SIP, DNS_SRV_XMPP, DNS_SRV_MATRIX,
 };
@@ -36,25 +27,25 @@ static const char *const srv_order[SRV_MAX_SERVICES] = {
 size_t srv_services(const struct policy *p, const struct partner *pt,
 		    const char *out[SRV_MAX_SERVICES])
 {
-	bool want[SRV_MAX_SERVICES] = { false };
+	unsigned want = 0;
 	size_t n = 0;
 
-	for (size_t i = 0; i < pt->nservices; i++) {
-		const char *name = p->services[pt->services[i].idx].name;
-
-		for (size_t k = 0; k < ARRAY_SIZE(srv_map); k++) {
-			if (strcmp(name, srv_map[k].service))
-				continue;
-			for (size_t o = 0; o < SRV_MAX_SERVICES; o++)
-				want[o] |= srv_order[o] == srv_map[k].srv;
-		}
-	}
+	for (size_t i = 0; i < pt->nservices; i++)
+		want |= service_srv(p->services[pt->services[i].idx].name);
 	for (size_t o = 0; o < SRV_MAX_SERVICES; o++)
-		if (want[o])
+		if (want & (1u << o))
 			out[n++] = srv_order[o];
 	if (n == 0)
 		out[n++] = DNS_SRV_SIP;
 	return n;
+}
+
+unsigned srv_kind(const char *label)
+{
+	for (size_t o = 0; label && o < SRV_MAX_SERVICES; o++)
+		if (!strcmp(label, srv_order[o]))
+			return 1u << o;
+	return 0;
 }
 
 /* ---- the set of sources ------------------------------------------------ */
@@ -77,15 +68,18 @@ static struct src *src_add(struct srcvec *v, enum state_kind kind, size_t partne
 /* A name's two sources: its A records, then its AAAA records (each
  * owning its copy of `key`). */
 static void src_add_name(struct srcvec *v, enum state_kind kind, size_t partner,
-			 const struct strval *sv, char *key, const char *service)
+			 const struct strval *sv, char *key, const char *service,
+			 unsigned scope)
 {
 	struct src *x = src_add(v, kind, partner, sv, xstrdup(key));
 
 	x->family = 4;
 	x->service = service;
+	x->scope = (uint8_t)scope;
 	x = src_add(v, kind, partner, sv, key);
 	x->family = 6;
 	x->service = service;
+	x->scope = (uint8_t)scope;
 }
 
 void srcset_build(const struct policy *p, struct srcset *s)
@@ -96,16 +90,18 @@ void srcset_build(const struct policy *p, struct srcset *s)
 		const struct partner *pt = &p->partners[i];
 		const char *svc[SRV_MAX_SERVICES];
 		size_t nsvc = srv_services(p, pt, svc);
+		unsigned scoped = partner_srv_scoped(p, pt);
 
 		for (size_t k = 0; k < pt->nhosts; k++)
 			src_add_name(&v, STATE_HOST, i, &pt->hosts[k], xstrdup(pt->hosts[k].s),
-				     NULL);
+				     NULL, 0);
 		for (size_t k = 0; k < pt->ndomains; k++) {
 			for (size_t j = 0; j < nsvc; j++) {
 				struct strbuf key = { 0 };
 
 				sb_addf(&key, "%s.%s", svc[j], pt->domains[k].s);
-				src_add_name(&v, STATE_DOMAIN, i, &pt->domains[k], key.s, svc[j]);
+				src_add_name(&v, STATE_DOMAIN, i, &pt->domains[k], key.s, svc[j],
+					     srv_kind(svc[j]) & scoped);
 			}
 		}
 		for (size_t k = 0; k < pt->nlists; k++)
@@ -552,7 +548,8 @@ static void push_src(struct addr_list *out, const struct src *x)
 {
 	addr_list_reserve(out, x->naddrs);
 	for (size_t i = 0; i < x->naddrs; i++)
-		addr_list_push(out, &x->addrs[i], x->locs ? &x->locs[i] : &x->loc);
+		addr_list_push_scoped(out, &x->addrs[i], x->locs ? &x->locs[i] : &x->loc,
+				      x->scope);
 }
 
 bool src_contributes(const struct src *x)

@@ -299,7 +299,7 @@ TEST(overlap_v6_and_extra)
 				 "  b:\n    services: [sip]\n    hosts: [b.example]\n");
 	struct prefix x[2];
 	struct loc locs[2] = { { "b.txt", 3, 1 }, { "b.txt", 4, 1 } };
-	struct gen_addrs extra[2] = { { NULL, 0, NULL }, { x, 2, locs } };
+	struct gen_addrs extra[2] = { { NULL, 0, NULL, NULL }, { x, 2, locs, NULL } };
 	unsigned w;
 	char *msg;
 	struct ir_ruleset *rs;
@@ -347,7 +347,7 @@ TEST(overlap_brute_force)
 				prefix_parse(s, &px[i][j]);
 				prefix_mask(&px[i][j]);
 			}
-			extra[i] = (struct gen_addrs){ px[i], 3, NULL };
+			extra[i] = (struct gen_addrs){ px[i], 3, NULL, NULL };
 		}
 		p = parse(sb_str(&y));
 		rs = gen(p, extra, NULL, NULL);
@@ -782,7 +782,7 @@ TEST(rules_independent_of_addresses)
 			q->a[4] = (uint8_t)(i >> 8); q->a[5] = (uint8_t)i;
 			q->a[14] = (uint8_t)(j + 1); q->a[15] = 0x77;
 		}
-		extra[i] = (struct gen_addrs){ &x[i * 100], 100, NULL };
+		extra[i] = (struct gen_addrs){ &x[i * 100], 100, NULL, NULL };
 	}
 	p = parse(sb_str(&y));
 	small = gen(p, NULL, NULL, NULL);
