@@ -142,7 +142,19 @@ static void print_loc(const struct loc *l)
 	printf("%s:%u", l->file ? l->file : "?", l->line);
 }
 
-static void print_source(const struct explain_source *x, int64_t now)
+/* ", for xmpp-s2s only": an SRV source of a kind scoped to some of the
+ * partner's services (partner_srv_scoped) counts on theirs alone. */
+static void print_scope(const struct policy *p, const struct explain_source *x)
+{
+	char sb[256];
+
+	if (x->scope && x->partner < p->npartners)
+		printf(", for %s only", partner_srv_services(p, &p->partners[x->partner],
+							     x->scope, sb, sizeof(sb)));
+}
+
+static void print_source(const struct policy *p, const struct explain_source *x,
+			 int64_t now)
 {
 	char pb[PREFIX_STRLEN], tb[32];
 
@@ -164,7 +176,9 @@ static void print_source(const struct explain_source *x, int64_t now)
 		       x->status, when(x->confirmed, tb, sizeof(tb)));
 		if (x->confirmed)
 			printf(", %lld s ago", (long long)(now - x->confirmed));
-		printf(", %s; at ", x->dnssec ? "validated by DNSSEC" : "not validated by DNSSEC");
+		printf(", %s", x->dnssec ? "validated by DNSSEC" : "not validated by DNSSEC");
+		print_scope(p, x);
+		printf("; at ");
 	} else {
 		printf("%s (at ", prefix_fmt(&x->prefix, pb, sizeof(pb)));
 	}
@@ -199,7 +213,7 @@ static void print_partner(const struct engine_explain *e, size_t i)
 		printf("    admits it nowhere asked: %s\n", explain_partner_why(e, i));
 	for (size_t k = 0; k < e->sources.n; k++)
 		if (e->sources.v[k].partner == i)
-			print_source(&e->sources.v[k], e->now);
+			print_source(e->p, &e->sources.v[k], e->now);
 }
 
 static void print_why(const struct engine_explain *e)
@@ -221,7 +235,7 @@ static void print_why(const struct engine_explain *e)
 		printf("%s  %s entry %zu:\n", head ? "" : "why:\n", kind_word(x->kind),
 		       x->entry + 1);
 		head = true;
-		print_source(x, e->now);
+		print_source(e->p, x, e->now);
 	}
 }
 
@@ -337,6 +351,31 @@ static void json_opt(const char *key, const char *v)
 		printf("null");
 }
 
+/* "services": what the source's addresses are admitted on (partner
+ * sources only; an SRV kind scoped to some services: those). */
+static void json_services(const struct policy *p, const struct explain_source *x)
+{
+	const struct partner *pt = x->partner < p->npartners ? &p->partners[x->partner] : NULL;
+	bool first = true;
+
+	printf(", \"services\": ");
+	if (!pt) {
+		printf("null");
+		return;
+	}
+	printf("[");
+	for (size_t i = 0; i < pt->nservices; i++) {
+		const char *name = p->services[pt->services[i].idx].name;
+
+		if (x->scope && !(service_srv(name) & x->scope))
+			continue;
+		printf("%s", first ? "" : ", ");
+		json_str(stdout, name);
+		first = false;
+	}
+	printf("]");
+}
+
 static void json_source(const struct engine_explain *e, const struct explain_source *x)
 {
 	printf("{\"kind\": \"%s\"", kind_word(x->kind));
@@ -344,6 +383,7 @@ static void json_source(const struct engine_explain *e, const struct explain_sou
 	json_opt("name", x->name);
 	json_opt("record", x->record);
 	json_opt("service", x->service);
+	json_services(e->p, x);
 	json_loc("policy", &x->at);
 	if (x->kind == EXPLAIN_LIST)
 		json_loc("line", &x->line);

@@ -27,6 +27,9 @@ struct change {
 	char *dnssec;           /* the names whose DNSSEC-validated answers
 				 * gave an added address, or NULL */
 	struct prefix addr;     /* family 0: not an address element */
+	char *services;         /* a partner's with addresses per service
+				 * (partner_srv_scoped): the services of it
+				 * the class serves, or NULL */
 	size_t order;
 };
 
@@ -38,6 +41,7 @@ struct objchange {
 };
 
 struct plan {
+	const struct policy *p;
 	VEC(struct change) ch;
 	VEC(struct objchange) obj;
 	size_t nadd, ndel;
@@ -87,6 +91,69 @@ static char *class_ports(const struct ir_ruleset *rs, const struct ir_set *s)
 	return sb.s;
 }
 
+static const struct partner *partner_named(const struct policy *p, const char *name)
+{
+	for (size_t i = 0; p && name && i < p->npartners; i++)
+		if (!strcmp(p->partners[i].name, name))
+			return &p->partners[i];
+	return NULL;
+}
+
+static bool service_in_class(const struct ir_ruleset *rs, const struct ir_set *s,
+			     const struct service *sv)
+{
+	for (size_t i = 0; i < rs->nsets; i++) {
+		const struct ir_set *d = &rs->sets[i];
+
+		if (!d->is_map || d->key != IR_KEY_PROTO_PORT)
+			continue;
+		for (size_t k = 0; k < d->nelems; k++) {
+			const struct ir_chain *c = d->elems[k].chain < rs->nchains
+						   ? &rs->chains[d->elems[k].chain] : NULL;
+			const struct portrange *a = &d->elems[k].port;
+
+			for (size_t j = 0; c && j < c->nrules; j++) {
+				if (c->rules[j].kind != IR_R_VMAP || !c->rules[j].set ||
+				    strcmp(c->rules[j].set, s->name))
+					continue;
+				for (size_t q = 0; q < sv->nports; q++)
+					if (sv->ports[q].r.proto == a->proto &&
+					    sv->ports[q].r.lo <= a->hi && a->lo <= sv->ports[q].r.hi)
+						return true;
+			}
+		}
+	}
+	return false;
+}
+
+/* "xmpp-s2s": for a partner whose SRV targets count on some of its
+ * services only (partner_srv_scoped), the services of it whose ports the
+ * port class of map `s` holds, when not all of them; else NULL.  An
+ * address the partner has on all its services is in each of its
+ * classes; an SRV target of one kind only in those of its services. */
+static char *class_services(const struct policy *p, const struct ir_ruleset *rs,
+			    const struct ir_set *s, const char *partner)
+{
+	const struct partner *pt = partner_named(p, partner);
+	struct strbuf sb = { 0 };
+	size_t n = 0;
+
+	if (!pt || !partner_srv_scoped(p, pt))
+		return NULL;
+	for (size_t i = 0; i < pt->nservices; i++) {
+		const struct service *sv = &p->services[pt->services[i].idx];
+
+		if (!service_in_class(rs, s, sv))
+			continue;
+		sb_addf(&sb, "%s%s", n++ ? ", " : "", sv->name);
+	}
+	if (n == pt->nservices || !n) {
+		sb_free(&sb);
+		return NULL;
+	}
+	return sb.s;
+}
+
 static void add_change(struct plan *pl, const struct ir_ruleset *rs, const struct ir_set *s,
 		       const struct ir_elem *e, bool add)
 {
@@ -102,6 +169,7 @@ static void add_change(struct plan *pl, const struct ir_ruleset *rs, const struc
 	c.ports = s->is_map && s->key != IR_KEY_PROTO_PORT ? class_ports(rs, s) : NULL;
 	c.dnssec = NULL;
 	c.addr = s->key != IR_KEY_PROTO_PORT ? e->addr : (struct prefix){ 0 };
+	c.services = c.ports ? class_services(pl->p, rs, s, partner) : NULL;
 	c.order = pl->ch.n;
 	VEC_PUSH(&pl->ch, c);
 	if (add)
@@ -236,6 +304,7 @@ static void plan_free(struct plan *pl)
 		free(pl->ch.v[i].elem);
 		free(pl->ch.v[i].ports);
 		free(pl->ch.v[i].dnssec);
+		free(pl->ch.v[i].services);
 	}
 	free(pl->ch.v);
 	free(pl->obj.v);
@@ -274,8 +343,9 @@ static void print_text(const struct plan *pl, const struct ir_ruleset *want,
 		}
 		printf("    %c %s", c->add ? '+' : '-', c->elem);
 		if (c->group[0])
-			printf("  (%s%s%s%s%s)", c->set, c->ports ? ": " : "",
-			       c->ports ? c->ports : "", c->dnssec ? "; validated by DNSSEC: " : "",
+			printf("  (%s%s%s%s%s%s%s)", c->set, c->ports ? ": " : "",
+			       c->ports ? c->ports : "", c->services ? " for " : "",
+			       c->services ? c->services : "", c->dnssec ? "; validated by DNSSEC: " : "",
 			       c->dnssec ? c->dnssec : "");
 		printf("\n");
 	}
@@ -304,6 +374,10 @@ static void json_elems(const struct plan *pl, const char *group, const char *set
 		if (c->dnssec) {
 			printf(", \"dnssec\": ");
 			json_str(stdout, c->dnssec);
+		}
+		if (c->services) {
+			printf(", \"services\": ");
+			json_str(stdout, c->services);
 		}
 		printf("}");
 		first = false;
@@ -377,7 +451,7 @@ static int run(const struct common_opts *o, const struct policy *p,
 	       const struct ir_ruleset *want, struct diag *d)
 {
 	struct engine_plan ep = { .want = want };
-	struct plan pl = { 0 };
+	struct plan pl = { .p = p };
 	int rc;
 
 	if (engine_plan(&ep, d))

@@ -137,6 +137,27 @@ static void seen_free(struct seen_run *r)
 	state_free(&r->st);
 }
 
+/* "services": the services its addresses are admitted on: an SRV source
+ * of a kind scoped to some of them (partner_srv_scoped) counts for those
+ * only, every other source for all of them. */
+static void json_services(FILE *out, const struct policy *p, const struct src *x)
+{
+	const struct partner *pt = &p->partners[x->partner];
+	bool first = true;
+
+	fprintf(out, ", \"services\": [");
+	for (size_t i = 0; i < pt->nservices; i++) {
+		const char *name = p->services[pt->services[i].idx].name;
+
+		if (x->scope && !(service_srv(name) & x->scope))
+			continue;
+		fprintf(out, "%s", first ? "" : ", ");
+		json_str(out, name);
+		first = false;
+	}
+	fprintf(out, "]");
+}
+
 static void json_source(FILE *out, const struct policy *p, const struct src *x,
 			const struct src_seen *e)
 {
@@ -153,6 +174,7 @@ static void json_source(FILE *out, const struct policy *p, const struct src *x,
 		fprintf(out, ", \"last_confirmed\": %lld", (long long)e->confirmed);
 	else
 		fprintf(out, ", \"last_confirmed\": null");
+	json_services(out, p, x);
 	fprintf(out, ", \"stale\": %s, \"dropped\": %s, \"addresses\": %zu,"
 		" \"dropped_addresses\": %zu, \"dnssec\": %s, \"dnssec_required\": %s}",
 		e->stale ? "true" : "false", e->dropped ? "true" : "false", e->naddrs,
@@ -238,6 +260,95 @@ static void text_dnssec(FILE *out, const struct policy *p, const char *state_dir
 		else
 			fprintf(out, "not validated by DNSSEC: no validated answer yet,"
 				" it admits nothing\n");
+	}
+	seen_free(&r);
+}
+
+/* ---- addresses per service ------------------------------------------------ */
+
+/* The SRV kinds whose scoped sources (state, not stale) of partner i hold
+ * `a`; *all when an inline address or another source holds it too. */
+static unsigned addr_kinds(const struct seen_run *r, const struct policy *p, size_t i,
+			   const struct prefix *a, bool *all)
+{
+	const struct partner *pt = &p->partners[i];
+	unsigned kinds = 0;
+
+	*all = false;
+	for (size_t k = 0; k < pt->naddresses; k++)
+		*all |= !prefix_cmp(&pt->addresses[k].p, a);
+	for (size_t k = 0; k < r->s.n; k++) {
+		const struct src *x = &r->s.v[k];
+		const struct state_entry *e = x->partner == i
+					      ? srcset_state_of(&r->s, p, k, &r->st, r->now) : NULL;
+
+		for (size_t j = 0; e && j < e->naddrs; j++) {
+			if (prefix_cmp(&e->addrs[j], a))
+				continue;
+			kinds |= x->scope;
+			*all |= !x->scope;
+		}
+	}
+	return kinds;
+}
+
+/* Whether `a` was printed already: an earlier source of partner i held it. */
+static bool addr_seen_before(const struct seen_run *r, const struct policy *p, size_t i,
+			     size_t upto, const struct prefix *a)
+{
+	for (size_t k = 0; k < upto; k++) {
+		const struct src *x = &r->s.v[k];
+		const struct state_entry *e = x->partner == i && x->scope
+					      ? srcset_state_of(&r->s, p, k, &r->st, r->now)
+					      : NULL;
+
+		for (size_t j = 0; e && j < e->naddrs; j++)
+			if (!prefix_cmp(&e->addrs[j], a))
+				return true;
+	}
+	return false;
+}
+
+static bool all_services(const struct policy *p, const struct partner *pt, unsigned kinds)
+{
+	for (size_t i = 0; i < pt->nservices; i++)
+		if (!(service_srv(p->services[pt->services[i].idx].name) & kinds))
+			return false;
+	return true;
+}
+
+/* For a partner whose SRV kinds are scoped to some of its services
+ * (partner_srv_scoped), each address an SRV record of such a kind gave
+ * (the state's last known good) and the services it is admitted on. */
+static void text_scoped(FILE *out, const struct policy *p, const char *state_dir)
+{
+	struct seen_run r;
+
+	seen_load(&r, p, state_dir);
+	for (size_t k = 0; k < r.s.n; k++) {
+		const struct src *x = &r.s.v[k];
+		const struct partner *pt = &p->partners[x->partner];
+		const struct state_entry *e = x->scope
+					      ? srcset_state_of(&r.s, p, k, &r.st, r.now) : NULL;
+
+		for (size_t j = 0; e && j < e->naddrs; j++) {
+			char pb[PREFIX_STRLEN], lb[128], sb[256];
+			bool all;
+			unsigned kinds = addr_kinds(&r, p, x->partner, &e->addrs[j], &all);
+
+			if (addr_seen_before(&r, p, x->partner, k, &e->addrs[j]))
+				continue;
+			fprintf(out, "per service: partner %s: %s via SRV %s: ", pt->name,
+				prefix_fmt(&e->addrs[j], pb, sizeof(pb)),
+				srv_labels(kinds, lb, sizeof(lb)));
+			if (all)
+				fprintf(out, "all its services (another source has it too)\n");
+			else if (all_services(p, pt, kinds))
+				fprintf(out, "all its services\n");
+			else
+				fprintf(out, "%s only\n",
+					partner_srv_services(p, pt, kinds, sb, sizeof(sb)));
+		}
 	}
 	seen_free(&r);
 }
@@ -384,6 +495,7 @@ static int show(struct nft_ctx *ctx, struct status_run *st, FILE *out, struct di
 	if (st->fmt == FMT_TEXT && st->p) {
 		text_stale(out, st->p, st->state_dir);
 		text_dnssec(out, st->p, st->state_dir);
+		text_scoped(out, st->p, st->state_dir);
 	}
 	if (st->fmt != FMT_PROM)
 		dormant_note(live, st, d);

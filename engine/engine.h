@@ -711,6 +711,9 @@ struct explain_source {
 	char *record;           /* EXPLAIN_SRV: the SRV record asked
 				 * ("_sipfederationtls._tcp.example.com"), owned */
 	const char *service;    /* EXPLAIN_SRV: its SRV label (static) */
+	/* EXPLAIN_SRV: the SRV kind (policy.h) whose services alone admit
+	 * its addresses (partner_srv_scoped); 0: all the partner's. */
+	unsigned scope;
 	struct loc at;          /* the policy's entry */
 	struct loc line;        /* EXPLAIN_LIST: the list's line (else = at) */
 	struct prefix prefix;   /* what it says: the prefix that holds the address */

@@ -255,6 +255,7 @@ static struct explain_source from_src(const struct src *x, const struct prefix *
 	if (x->kind == STATE_DOMAIN) {
 		e.record = xstrdup(x->key);
 		e.service = x->service;
+		e.scope = x->scope;
 	}
 	return e;
 }

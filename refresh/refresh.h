@@ -115,8 +115,11 @@ void sources_free(struct sources *s);
 size_t srv_services(const struct policy *p, const struct partner *pt,
 		    const char *out[SRV_MAX_SERVICES]);
 
-/* The SRV kind (policy.h: SRV_SIP, ...) of an SRV label, 0 if none. */
+/* The SRV kind (policy.h: SRV_SIP, ...) of an SRV label, 0 if none; the
+ * labels of kinds `kinds` ("_sipfederationtls._tcp, _xmpp-server._tcp")
+ * into `out` (returned). */
 unsigned srv_kind(const char *label);
+char *srv_labels(unsigned kinds, char *out, size_t size);
 
 enum src_status {
 	SRC_UNKNOWN = 0,        /* never confirmed: contributes nothing */

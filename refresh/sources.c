@@ -48,6 +48,24 @@ unsigned srv_kind(const char *label)
 	return 0;
 }
 
+char *srv_labels(unsigned kinds, char *out, size_t size)
+{
+	size_t len = 0;
+
+	out[0] = '\0';
+	for (size_t o = 0; o < SRV_MAX_SERVICES && len < size; o++) {
+		int w;
+
+		if (!(kinds & (1u << o)))
+			continue;
+		w = snprintf(out + len, size - len, "%s%s", len ? ", " : "", srv_order[o]);
+		if (w < 0)
+			break;
+		len += (size_t)w;
+	}
+	return out;
+}
+
 /* ---- the set of sources ------------------------------------------------ */
 
 struct srcvec {
