@@ -182,26 +182,47 @@ static bool cmap_holds(const struct cmap *m, const struct prefix *a, uint32_t ch
 	return false;
 }
 
-/* Whether every class of pt's in `v` meeting its services of `kinds`
- * holds `a` (and at least one does). */
-static bool held_on(const struct cmap *v, size_t n, const struct policy *p,
-		    const struct partner *pt, const uint32_t chain[2],
-		    const struct prefix *a, unsigned kinds)
-{
-	size_t seen = 0;
+/* What partner pt's classes in `v` that hold `a` say of it: *all, held
+ * by every class of its services; *common, by one that serves none of
+ * its scoped kinds (only its addresses for all services are there); the
+ * kinds (of `scoped`) of the classes that serve one such kind and hold
+ * it (*single), and of those that serve several (*multi: ports two kinds
+ * share). */
+struct held {
+	bool all, common;
+	unsigned single, multi;
+};
 
+static void held_on(const struct cmap *v, size_t n, const struct policy *p,
+		    const struct partner *pt, const uint32_t chain[2], unsigned scoped,
+		    const struct prefix *a, struct held *h)
+{
+	size_t classes = 0, holding = 0;
+
+	*h = (struct held){ 0 };
 	for (size_t k = 0; k < n; k++) {
 		const struct cmap *m = &v[k];
 		uint32_t ch = chain[m->out];
+		unsigned kinds = 0;
 
 		if (ch == UINT32_MAX || (m->set->key == IR_KEY_ADDR6) != (a->family == 6) ||
-		    !cmap_meets(m, p, pt, kinds))
+		    !cmap_meets(m, p, pt, ~0u))
 			continue;
+		classes++;
 		if (!cmap_holds(m, a, ch))
-			return false;
-		seen++;
+			continue;
+		holding++;
+		for (unsigned b = 0; b < SRV_KINDS; b++)
+			if (scoped & (1u << b) && cmap_meets(m, p, pt, 1u << b))
+				kinds |= 1u << b;
+		if (!kinds)
+			h->common = true;
+		else if (!(kinds & (kinds - 1)))
+			h->single |= kinds;
+		else
+			h->multi |= kinds;
 	}
-	return seen > 0;
+	h->all = classes && holding == classes;
 }
 
 static uint32_t chain_at(const struct ir_ruleset *rs, const char *dir, const char *name)
@@ -214,6 +235,10 @@ static uint32_t chain_at(const struct ir_ruleset *rs, const char *dir, const cha
 	return c ? (uint32_t)(c - rs->chains) : UINT32_MAX;
 }
 
+/* An address on all its classes, or on one that serves none of its
+ * scoped kinds, is on all its services (0); else on the kinds whose
+ * classes hold it (as given, or a piece another partner's more specific
+ * prefix left: then not in every class of its kind). */
 static void partner_scopes(const struct cmap *v, size_t n, const struct ir_ruleset *rs,
 			   const struct policy *p, const struct partner *pt,
 			   struct addr_list *l)
@@ -222,16 +247,13 @@ static void partner_scopes(const struct cmap *v, size_t n, const struct ir_rules
 	uint32_t chain[2] = { chain_at(rs, "in", pt->name), chain_at(rs, "out", pt->name) };
 
 	for (size_t k = 0; k < l->n; k++) {
-		unsigned scope = 0;
+		struct held h;
+		unsigned scope;
 
-		if (held_on(v, n, p, pt, chain, &l->v[k], ~0u))
+		held_on(v, n, p, pt, chain, scoped, &l->v[k], &h);
+		scope = h.all || h.common ? 0 : h.single ? h.single : h.multi;
+		if (!scope)
 			continue;
-		for (unsigned b = 0; b < SRV_KINDS; b++)
-			if (scoped & (1u << b) &&
-			    held_on(v, n, p, pt, chain, &l->v[k], 1u << b))
-				scope |= 1u << b;
-		/* Held on none of its kinds' classes whole (carved by another
-		 * partner's): 0, on all, as it was before kinds were told. */
 		if (!l->scope)
 			l->scope = xcalloc(l->cap + 1, sizeof(*l->scope));
 		l->scope[k] = (uint8_t)scope;

@@ -250,9 +250,10 @@ void engine_partner_addrs(const struct ir_ruleset *rs, const struct policy *p,
 /* The scope (addr_list.scope) of each address engine_partner_addrs()
  * found, as `rs` admits it: for a partner with SRV kinds scoped to some
  * of its services (partner_srv_scoped), an address that every port class
- * of its services holds is theirs all (0); else it counts for each such
- * kind whose services' port classes all hold it.  What a refused
- * partner keeps stays on the services it was on. */
+ * of its services holds, or one that serves none of those kinds, is
+ * theirs all (0); else it counts for the kinds whose classes hold it.
+ * What a refused partner keeps stays on the services it was on: the
+ * table generate() makes from them again is `rs`. */
 void engine_partner_scopes(const struct ir_ruleset *rs, const struct policy *p,
 			   struct addr_list *out);
 
@@ -326,6 +327,7 @@ uint64_t engine_sources_digest(const struct policy *p, const struct srcset *s);
 struct prefix_span {
 	const struct prefix *v;
 	size_t n;
+	const uint8_t *scope;   /* parallel to v, or NULL: all 0 (addr_list.scope) */
 };
 
 /* What engine_incr() patched, or why it did not. */

@@ -43,6 +43,7 @@ struct incr {
 	struct part *pt;
 	size_t n;
 	struct engine_incr *out;
+	const struct prefix_span *before, *after;
 	/* Per partner, the IPv4 address maps of its port classes, both
 	 * directions (partner_classes; `known` once found): partners that
 	 * share none never meet in a map. */
@@ -639,6 +640,49 @@ static struct ir_ruleset *patch(struct incr *c)
 
 /* ---- the face ------------------------------------------------------------ */
 
+/* splitmix64's finaliser: the terms of a sum must not cancel out (an
+ * FNV step alone nearly adds a small scope's bits). */
+static uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+/* Partner i's addresses with their scopes (prefix_span.scope), summed
+ * in an order-free hash: equal for equal lists, as given. */
+static uint64_t scoped_sum(const struct prefix_span *l)
+{
+	uint64_t sum = 0;
+
+	for (size_t k = 0; k < l->n; k++) {
+		uint8_t sc = l->scope ? l->scope[k] : 0;
+		uint64_t h = fnv1a64(FNV1A64_INIT, &l->v[k], sizeof(l->v[k]));
+
+		sum += mix64(fnv1a64(h, &sc, sizeof(sc)));
+	}
+	return sum;
+}
+
+/* A partner whose SRV kinds count on some of its services only
+ * (partner_srv_scoped) has its addresses on different port classes, and
+ * one may move between services with no prefix changing: a patch, which
+ * knows a partner's prefixes and not their services, is never made for
+ * such a partner's change. */
+static bool scoped_ok(struct incr *c, size_t i)
+{
+	const struct partner *pt = &c->p->partners[i];
+
+	if (!partner_srv_scoped(c->p, pt))
+		return true;
+	if (!c->pt[i].changed && scoped_sum(&c->before[i]) == scoped_sum(&c->after[i]))
+		return true;
+	return fail(c, "partner '%s' has addresses per service (SRV), and they changed%s",
+		    pt->name, NULL);
+}
+
 static bool checks(struct incr *c, bool force)
 {
 	for (size_t i = 0; i < c->n; i++) {
@@ -646,6 +690,8 @@ static bool checks(struct incr *c, bool force)
 		pvec regions = { 0 };
 		bool ok;
 
+		if (!scoped_ok(c, i))
+			return false;
 		if (!t->changed)
 			continue;
 		c->out->npartners++;
@@ -669,7 +715,8 @@ struct ir_ruleset *engine_incr(const struct policy *p, const struct ir_ruleset *
 			       const struct prefix_span *before, const struct prefix_span *after,
 			       bool force, struct engine_incr *out)
 {
-	struct incr c = { .p = p, .live = live, .n = p->npartners, .out = out };
+	struct incr c = { .p = p, .live = live, .n = p->npartners, .out = out,
+			  .before = before, .after = after };
 	struct ir_ruleset *rs = NULL;
 
 	out->npartners = out->nadd = out->ndel = 0;

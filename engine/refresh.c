@@ -45,9 +45,6 @@ struct rctx {
 	bool patched;                   /* `want` is live, patched */
 };
 
-static uint64_t addr_mix(size_t i, const struct prefix *p, unsigned scope);
-static uint64_t digest_of(const struct policy *p, uint64_t sum);
-
 static void lists_free(struct addr_list *l, size_t n)
 {
 	for (size_t i = 0; l && i < n; i++)
@@ -200,9 +197,7 @@ static bool state_vouches(const struct engine_refresh *r, const struct state *st
 struct spans {
 	struct prefix_span *v;
 	struct prefix **own;
-	/* Per partner, its addresses' share of the inputs digest, each with
-	 * its scope (addr_mix): the spans hold prefixes only. */
-	uint64_t *sum;
+	uint8_t **own_scope;    /* the spans' scope arrays */
 	size_t n;
 };
 
@@ -210,14 +205,38 @@ typedef VEC(struct prefix_span) span_vec;
 
 static void spans_free(struct spans *sp)
 {
-	for (size_t i = 0; sp && i < sp->n; i++)
+	for (size_t i = 0; sp && i < sp->n; i++) {
 		free(sp->own[i]);
+		free(sp->own_scope[i]);
+	}
 	if (sp) {
 		free(sp->own);
-		free(sp->sum);
+		free(sp->own_scope);
 		free(sp->v);
 	}
 	free(sp);
+}
+
+/* The scope array of partner i's span when a piece has one: each piece's
+ * addresses share their source's scope (pscope, parallel to pc). */
+static void spans_scope(struct spans *sp, size_t i, const span_vec *pc, const uint8_t *pscope)
+{
+	size_t total = 0, k = 0;
+	bool any = false;
+	uint8_t *sc;
+
+	for (size_t j = 0; j < pc->n; j++) {
+		total += pc->v[j].n;
+		any |= pscope[j] != 0;
+	}
+	if (!any)
+		return;
+	sc = xcalloc(total + 1, sizeof(*sc));
+	for (size_t j = 0; j < pc->n; j++)
+		for (size_t q = 0; q < pc->v[j].n; q++)
+			sc[k++] = pscope[j];
+	sp->own_scope[i] = sc;
+	sp->v[i].scope = sc;
 }
 
 /* Partner i's span from its pieces (none empty). */
@@ -238,7 +257,7 @@ static void spans_set(struct spans *sp, size_t i, const span_vec *pc)
 		k += pc->v[j].n;
 	}
 	sp->own[i] = m;
-	sp->v[i] = (struct prefix_span){ m, total };
+	sp->v[i] = (struct prefix_span){ m, total, NULL };
 }
 
 /* Partner i's inline addresses, then its sources' from `state` (their
@@ -250,15 +269,15 @@ static void spans_partner(const struct rctx *c, size_t i, const struct state *st
 	const struct partner *pt = &c->r->p->partners[i];
 	const struct srcset *s = c->r->src;
 	span_vec pc = { 0 };
+	VEC(uint8_t) pscope = { 0 };
 	struct prefix *inl = NULL;
 
 	if (pt->naddresses) {
 		inl = xreallocarray(NULL, pt->naddresses, sizeof(*inl));
-		for (size_t k = 0; k < pt->naddresses; k++) {
+		for (size_t k = 0; k < pt->naddresses; k++)
 			inl[k] = pt->addresses[k].p;
-			sp->sum[i] += addr_mix(i, &inl[k], 0);
-		}
-		VEC_PUSH(&pc, ((struct prefix_span){ inl, pt->naddresses }));
+		VEC_PUSH(&pc, ((struct prefix_span){ inl, pt->naddresses, NULL }));
+		VEC_PUSH(&pscope, 0);
 	}
 	for (size_t k = 0; k < s->n; k++) {
 		const struct src *x = &s->v[k];
@@ -268,15 +287,16 @@ static void spans_partner(const struct rctx *c, size_t i, const struct state *st
 			continue;
 		e = state ? srcset_state_of(s, c->r->p, k, state, c->now) : NULL;
 		if (e && e->naddrs)
-			VEC_PUSH(&pc, ((struct prefix_span){ e->addrs, e->naddrs }));
+			VEC_PUSH(&pc, ((struct prefix_span){ e->addrs, e->naddrs, NULL }));
 		else if (!state && x->naddrs && src_contributes(x))
-			VEC_PUSH(&pc, ((struct prefix_span){ x->addrs, x->naddrs }));
+			VEC_PUSH(&pc, ((struct prefix_span){ x->addrs, x->naddrs, NULL }));
 		else
 			continue;
-		for (size_t j = 0; j < pc.v[pc.n - 1].n; j++)
-			sp->sum[i] += addr_mix(i, &pc.v[pc.n - 1].v[j], x->scope);
+		VEC_PUSH(&pscope, x->scope);
 	}
 	spans_set(sp, i, &pc);
+	spans_scope(sp, i, &pc, pscope.v);
+	free(pscope.v);
 	if (sp->own[i] || !inl)
 		free(inl);
 	else
@@ -291,39 +311,10 @@ static struct spans *spans_build(const struct rctx *c, const struct state *state
 	sp->n = c->n;
 	sp->v = xcalloc(c->n + 1, sizeof(*sp->v));
 	sp->own = xcalloc(c->n + 1, sizeof(*sp->own));
-	sp->sum = xcalloc(c->n + 1, sizeof(*sp->sum));
+	sp->own_scope = xcalloc(c->n + 1, sizeof(*sp->own_scope));
 	for (size_t i = 0; i < c->n; i++)
 		spans_partner(c, i, state, sp);
 	return sp;
-}
-
-static uint64_t spans_digest(const struct policy *p, const struct spans *sp)
-{
-	uint64_t sum = 0;
-
-	for (size_t i = 0; i < sp->n; i++)
-		sum += sp->sum[i];
-	return digest_of(p, sum);
-}
-
-/* A partner whose SRV kinds admit on part of its services only
- * (partner_srv_scoped) has its addresses on different port classes: the
- * patch knows a partner's addresses, not their services, so such a
- * partner's change is derived in full.  Its share of the digest tells
- * (with each address's scope) whether anything of it changed. */
-static const char *scoped_moved(struct rctx *c)
-{
-	const struct policy *p = c->r->p;
-
-	for (size_t i = 0; i < c->n; i++) {
-		if (c->old->sum[i] == c->given->sum[i] ||
-		    !partner_srv_scoped(p, &p->partners[i]))
-			continue;
-		snprintf(c->inc.why, sizeof(c->inc.why), "partner '%s' has addresses per"
-			 " service (SRV), and they changed", p->partners[i].name);
-		return c->inc.why;
-	}
-	return NULL;
 }
 
 /* FEDWALL_INCR: "0" never patches, "verify" checks every patch against
@@ -388,11 +379,9 @@ static int try_patch(struct rctx *c, const struct ir_ruleset *live, struct diag 
 	if (c->may_patch && !c->old && live) {
 		c->old = spans_build(c, c->st);
 		c->given = spans_build(c, NULL);
-		c->old_inputs = spans_digest(c->r->p, c->old);
+		c->old_inputs = engine_spans_digest(c->r->p, c->old->v);
 	}
 	why = no_patch(c, live);
-	if (!why)
-		why = scoped_moved(c);
 	struct ir_ruleset *want = NULL;
 
 	if (!why) {
@@ -728,7 +717,7 @@ uint64_t engine_spans_digest(const struct policy *p, const struct prefix_span *s
 
 	for (size_t i = 0; i < p->npartners; i++)
 		for (size_t k = 0; k < sp[i].n; k++)
-			sum += addr_mix(i, &sp[i].v[k], 0);
+			sum += addr_mix(i, &sp[i].v[k], sp[i].scope ? sp[i].scope[k] : 0);
 	return digest_of(p, sum);
 }
 

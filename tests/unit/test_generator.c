@@ -945,3 +945,113 @@ TEST(admits_conn_outbound_allowance)
 	ir_free(rs);
 	policy_free(p);
 }
+
+/* ---- addresses per service ---------------------------------------------- */
+
+static const char SCOPED[] =
+	"version: 1\nservices:\n  media: [udp/3478]\npartners:\n"
+	"  fabrikam:\n    services: [sip-federation, xmpp-s2s, media]\n"
+	"    direction: both\n    domains: [fabrikam.example.test]\n"
+	"    addresses: [198.51.100.15]\n"
+	"  other:\n    services: [sip-federation]\n    direction: inbound\n"
+	"    addresses: [198.51.100.20]\n";
+
+/* fabrikam's addresses beyond its inline one: from its SIP and XMPP SRV
+ * records (scoped), and from a list (0: all its services). */
+static const struct { uint8_t last, scope; } SCOPED_X[] = {
+	{ 11, SRV_SIP }, { 12, SRV_XMPP }, { 13, SRV_SIP }, { 13, SRV_XMPP },
+	{ 16, 0 }, { 17, SRV_SIP | SRV_XMPP },
+};
+
+static bool admits4(const struct ir_ruleset *rs, enum ir_field f, uint8_t last,
+		    uint8_t proto, uint16_t port)
+{
+	uint8_t a[4] = { 198, 51, 100, last };
+
+	return ir_admits(rs, f, 4, a, proto, port, NULL, NULL);
+}
+
+/* An SRV target is admitted on the ports of the services of its SRV
+ * record's kind only; inline and list addresses on all; a target both
+ * records name on both; and the ruleset's shape does not depend on the
+ * addresses. */
+TEST(srv_addresses_per_service)
+{
+	struct policy *p = parse(SCOPED);
+	struct prefix v[ARRAY_SIZE(SCOPED_X)];
+	uint8_t scope[ARRAY_SIZE(SCOPED_X)];
+	struct gen_addrs x[2] = { { v, ARRAY_SIZE(SCOPED_X), NULL, scope },
+				  { NULL, 0, NULL, NULL } };
+	struct ir_ruleset *rs, *bare;
+	struct ir_diff diff = { 0 };
+
+	if (!p)
+		return;
+	CHECK_INT((long)partner_srv_scoped(p, &p->partners[0]), SRV_SIP | SRV_XMPP);
+	CHECK_INT((long)partner_srv_scoped(p, &p->partners[1]), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(SCOPED_X); i++) {
+		v[i] = (struct prefix){ .family = 4, .len = 32,
+					.a = { 198, 51, 100, SCOPED_X[i].last } };
+		scope[i] = SCOPED_X[i].scope;
+	}
+	rs = gen(p, x, NULL, NULL);
+	bare = gen(p, NULL, NULL, NULL);
+	for (int f = IR_SADDR; rs && f <= IR_DADDR; f++) {
+		CHECK(admits4(rs, f, 11, PROTO_TCP, 5061));
+		CHECK(!admits4(rs, f, 11, PROTO_TCP, 5269));
+		CHECK(!admits4(rs, f, 11, PROTO_UDP, 3478));
+		CHECK(!admits4(rs, f, 12, PROTO_TCP, 5061));
+		CHECK(admits4(rs, f, 12, PROTO_TCP, 5269));
+		CHECK(!admits4(rs, f, 12, PROTO_UDP, 3478));
+		CHECK(admits4(rs, f, 13, PROTO_TCP, 5061));
+		CHECK(admits4(rs, f, 13, PROTO_TCP, 5269));
+		CHECK(!admits4(rs, f, 13, PROTO_UDP, 3478));
+		CHECK(admits4(rs, f, 17, PROTO_TCP, 5061));
+		CHECK(admits4(rs, f, 17, PROTO_TCP, 5269));
+		CHECK(!admits4(rs, f, 17, PROTO_UDP, 3478));
+		for (uint8_t last = 15; last <= 16; last++) {
+			CHECK(admits4(rs, f, last, PROTO_TCP, 5061));
+			CHECK(admits4(rs, f, last, PROTO_TCP, 5269));
+			CHECK(admits4(rs, f, last, PROTO_UDP, 3478));
+		}
+	}
+	/* the other partner of tcp/5061 keeps its own */
+	CHECK(rs && admits4(rs, IR_SADDR, 20, PROTO_TCP, 5061));
+	CHECK(rs && !admits4(rs, IR_SADDR, 20, PROTO_TCP, 5269));
+	/* ports split into classes by the policy, not by the addresses */
+	ir_diff(bare, rs, &diff);
+	CHECK(!diff.structural);
+	CHECK(rs && ir_find_set(rs, "in4_3") != NULL);
+	ir_diff_free(&diff);
+	ir_free(bare);
+	ir_free(rs);
+	policy_free(p);
+}
+
+/* No split where every service shares the SRV kind, or none has one (the
+ * SIP fallback): what the SRV records give is on all the services. */
+TEST(srv_addresses_unscoped)
+{
+	struct policy *p = parse(
+		"version: 1\nservices:\n  media: [udp/3478]\npartners:\n"
+		"  contoso:\n    services: [sip-federation, web-conferencing]\n"
+		"    direction: inbound\n    domains: [contoso.example.test]\n"
+		"  litware:\n    services: [media]\n    direction: inbound\n"
+		"    domains: [litware.example.test]\n");
+	struct prefix a = { .family = 4, .len = 32, .a = { 198, 51, 100, 11 } };
+	struct prefix b = { .family = 4, .len = 32, .a = { 198, 51, 100, 12 } };
+	uint8_t sip = SRV_SIP;
+	struct gen_addrs x[2] = { { &a, 1, NULL, &sip }, { &b, 1, NULL, &sip } };
+	struct ir_ruleset *rs;
+
+	if (!p)
+		return;
+	CHECK_INT((long)partner_srv_scoped(p, &p->partners[0]), 0);
+	CHECK_INT((long)partner_srv_scoped(p, &p->partners[1]), 0);
+	rs = gen(p, x, NULL, NULL);
+	CHECK(rs && admits4(rs, IR_SADDR, 11, PROTO_TCP, 5061));
+	CHECK(rs && admits4(rs, IR_SADDR, 11, PROTO_TCP, 443));
+	CHECK(rs && admits4(rs, IR_SADDR, 12, PROTO_UDP, 3478));
+	ir_free(rs);
+	policy_free(p);
+}

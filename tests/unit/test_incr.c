@@ -142,7 +142,7 @@ static struct ir_ruleset *gen(const struct policy *p, const struct addr_list *l)
 	struct diag d;
 
 	for (size_t i = 0; i < NPART; i++)
-		x[i] = (struct gen_addrs){ l[i].v, l[i].n, NULL, NULL };
+		x[i] = (struct gen_addrs){ l[i].v, l[i].n, NULL, l[i].scope };
 	diag_init(&d, NULL);
 	return generate(p, x, &d);
 }
@@ -208,8 +208,8 @@ static struct ir_ruleset *incr(const struct policy *p, const struct ir_ruleset *
 	struct prefix_span b[NPART], a[NPART];
 
 	for (size_t i = 0; i < NPART; i++) {
-		b[i] = (struct prefix_span){ before[i].v, before[i].n };
-		a[i] = (struct prefix_span){ after[i].v, after[i].n };
+		b[i] = (struct prefix_span){ before[i].v, before[i].n, before[i].scope };
+		a[i] = (struct prefix_span){ after[i].v, after[i].n, after[i].scope };
 	}
 	return engine_incr(p, live, b, a, false, out);
 }
@@ -451,5 +451,261 @@ TEST(sources_digest_is_the_lists_digest)
 		addr_list_free(&prop[i]);
 	free(prop);
 	srcset_free(&s);
+	policy_free(p);
+}
+
+/* ---- addresses per service ---------------------------------------------- */
+
+/* beta and delta learn addresses from SIP and XMPP SRV records that only
+ * some of their services have (partner_srv_scoped): each address of
+ * theirs has a scope. */
+static const char POLICY_SCOPED[] =
+	"version: 1\n"
+	"partners:\n"
+	"  alpha:\n    services: [sip-federation]\n    direction: both\n"
+	"    hosts: [alpha.example.test]\n"
+	"  beta:\n    services: [sip-federation, xmpp-s2s]\n    direction: inbound\n"
+	"    domains: [beta.example.test]\n"
+	"  gamma:\n    services: [xmpp-s2s]\n    direction: both\n"
+	"    hosts: [gamma.example.test]\n"
+	"  delta:\n    services: [av-edge, xmpp-s2s]\n    direction: both\n"
+	"    domains: [delta.example.test]\n    lists: [delta.txt]\n"
+	"guards: {min_prefix_v4: 21, min_prefix_v6: 56, max_shrink: 30%}\n";
+
+/* l's scopes: random (0: all services, else SRV_SIP, SRV_XMPP or both). */
+static void rand_scopes(struct addr_list *l)
+{
+	free(l->scope);
+	l->scope = xcalloc(l->cap + 1, sizeof(*l->scope));
+	for (size_t k = 0; k < l->n; k++)
+		l->scope[k] = (uint8_t)below(4);
+}
+
+struct scoped {
+	struct prefix p;
+	uint8_t scope;
+};
+
+static int scoped_cmp(const void *x, const void *y)
+{
+	const struct scoped *a = x, *b = y;
+	int c = prefix_cmp(&a->p, &b->p);
+
+	return c ? c : (int)a->scope - (int)b->scope;
+}
+
+static struct scoped *scoped_sorted(const struct addr_list *l)
+{
+	struct scoped *v = xcalloc(l->n + 1, sizeof(*v));
+
+	for (size_t k = 0; k < l->n; k++)
+		v[k] = (struct scoped){ l->v[k], l->scope ? l->scope[k] : 0 };
+	qsort(v, l->n, sizeof(*v), scoped_cmp);
+	return v;
+}
+
+/* Whether a and b hold the same addresses with the same scopes, in any
+ * order. */
+static bool same_scoped(const struct addr_list *a, const struct addr_list *b)
+{
+	struct scoped *x, *y;
+	bool same;
+
+	if (a->n != b->n)
+		return false;
+	x = scoped_sorted(a);
+	y = scoped_sorted(b);
+	same = !a->n || !memcmp(x, y, a->n * sizeof(*x));
+	free(x);
+	free(y);
+	return same;
+}
+
+static unsigned s_patched, s_full, s_moved;
+
+static void one_round_scoped(const struct policy *p)
+{
+	struct addr_list before[NPART] = { 0 }, after[NPART] = { 0 };
+	size_t padd[NPART], pdel[NPART];
+	struct engine_incr inc = { .padd = padd, .pdel = pdel };
+	struct ir_ruleset *live, *full, *got;
+
+	for (size_t i = 0; i < NPART; i++) {
+		bool scoped = partner_srv_scoped(p, &p->partners[i]) != 0;
+		char *w;
+
+		rand_list(&before[i]);
+		w = guard_width(&p->guards, &before[i]);
+		if (w)
+			before[i].n = 0;
+		free(w);
+		if (scoped)
+			rand_scopes(&before[i]);
+		if (below(2)) {
+			rand_change(&before[i], &after[i]);
+			if (scoped)
+				rand_scopes(&after[i]);
+			continue;
+		}
+		for (size_t k = 0; k < before[i].n; k++)
+			addr_list_push_scoped(&after[i], &before[i].v[k], NULL,
+					      before[i].scope ? before[i].scope[k] : 0);
+		/* the same prefixes, now on other services */
+		if (scoped && !below(4)) {
+			rand_scopes(&after[i]);
+			s_moved += !same_scoped(&before[i], &after[i]);
+		}
+	}
+	live = gen(p, before);
+	full = gen(p, after);
+	CHECK(live && full);
+	got = live && full ? incr(p, live, before, after, &inc) : NULL;
+	if (got) {
+		s_patched++;
+		CHECK(same_table(got, full));
+		if (!same_table(got, full))
+			fprintf(stderr, "  seed %u: the patch is not the full derivation\n",
+				rng_state);
+		/* a partner with addresses per service is never patched */
+		for (size_t i = 0; i < NPART; i++)
+			if (partner_srv_scoped(p, &p->partners[i]))
+				CHECK(same_scoped(&before[i], &after[i]));
+	} else if (live && full) {
+		s_full++;
+		CHECK(inc.why[0] != '\0');
+	}
+	ir_free(got);
+	ir_free(live);
+	ir_free(full);
+	lists_free(before, after);
+}
+
+static struct policy *load_scoped(void)
+{
+	struct diag d;
+
+	diag_init(&d, stderr);
+	return policy_parse("scoped.yaml", POLICY_SCOPED, strlen(POLICY_SCOPED), &d);
+}
+
+/* With SRV-sourced addresses per service: every patch is the full
+ * derivation, and a change of a partner with addresses per service,
+ * a move between services with no prefix changing included, is derived
+ * in full. */
+TEST(patch_equals_full_derivation_per_service)
+{
+	struct policy *p = load_scoped();
+	unsigned before = th_failed_checks;
+
+	CHECK(p != NULL);
+	CHECK(p && partner_srv_scoped(p, &p->partners[1]) == (SRV_SIP | SRV_XMPP));
+	CHECK(p && !strcmp(p->partners[2].name, "delta"));
+	CHECK(p && partner_srv_scoped(p, &p->partners[2]) == (SRV_SIP | SRV_XMPP));
+	CHECK(p && !partner_srv_scoped(p, &p->partners[0]));
+	for (unsigned i = 0; p && i < ROUNDS && th_failed_checks == before; i++)
+		one_round_scoped(p);
+	fprintf(stderr, "  per service: %u patched, %u derived in full, %u moves between"
+		" services\n", s_patched, s_full, s_moved);
+	CHECK(s_patched > ROUNDS / 20);
+	CHECK(s_full > ROUNDS / 10);
+	CHECK(s_moved > 0);
+	policy_free(p);
+}
+
+/* A move between services alone (the same prefix, another SRV kind)
+ * changes the inputs digest (the cached table was built from other
+ * inputs) and is derived in full, never patched. */
+TEST(move_between_services_derives)
+{
+	struct policy *p = load_scoped();
+	struct addr_list before[NPART] = { 0 }, after[NPART] = { 0 };
+	size_t padd[NPART], pdel[NPART];
+	struct engine_incr inc = { .padd = padd, .pdel = pdel };
+	struct prefix a = { .family = 4, .len = 32, .a = { 198, 51, 100, 12 } };
+	struct ir_ruleset *live, *full, *got;
+	struct prefix_span sb[NPART] = { { 0 } }, sa[NPART] = { { 0 } };
+
+	CHECK(p != NULL);
+	if (!p)
+		return;
+	addr_list_push_scoped(&before[1], &a, NULL, SRV_XMPP);
+	addr_list_push_scoped(&after[1], &a, NULL, SRV_SIP);
+	live = gen(p, before);
+	full = gen(p, after);
+	CHECK(!same_table(live, full));
+	got = incr(p, live, before, after, &inc);
+	CHECK(got == NULL);
+	CHECK(strstr(inc.why, "partner 'beta' has addresses per service") != NULL);
+	for (size_t i = 0; i < NPART; i++) {
+		sb[i] = (struct prefix_span){ before[i].v, before[i].n, before[i].scope };
+		sa[i] = (struct prefix_span){ after[i].v, after[i].n, after[i].scope };
+	}
+	CHECK(engine_spans_digest(p, sb) != engine_spans_digest(p, sa));
+	CHECK(engine_inputs_digest(p, before) == engine_spans_digest(p, sb));
+	ir_free(got);
+	ir_free(live);
+	ir_free(full);
+	lists_free(before, after);
+	policy_free(p);
+}
+
+/* Drops from l[i] what overlaps an address of an earlier partner. */
+static void disjoint(struct addr_list *l, size_t i)
+{
+	size_t n = 0;
+
+	for (size_t k = 0; k < l[i].n; k++) {
+		bool clash = false;
+
+		for (size_t j = 0; j < i && !clash; j++)
+			for (size_t q = 0; q < l[j].n && !clash; q++)
+				clash = prefix_overlaps(&l[j].v[q], &l[i].v[k]);
+		if (clash)
+			continue;
+		if (l[i].scope)
+			l[i].scope[n] = l[i].scope[k];
+		l[i].v[n++] = l[i].v[k];
+	}
+	l[i].n = n;
+}
+
+/* A partner held back keeps what the table holds (engine/refresh.c):
+ * each address read back with the services it is on
+ * (engine_partner_scopes) makes the same table again.  (Where partners'
+ * addresses overlap, a prefix nested in the partner's own reads back
+ * merged into it, with or without services: not weighed here.) */
+TEST(held_back_keeps_services)
+{
+	struct policy *p = load_scoped();
+	unsigned scoped_rounds = 0;
+
+	CHECK(p != NULL);
+	for (unsigned r = 0; p && r < 500; r++) {
+		struct addr_list l[NPART] = { { 0 } }, have[NPART] = { { 0 } };
+		struct ir_ruleset *live, *again;
+
+		for (size_t i = 0; i < NPART; i++) {
+			char *w;
+
+			rand_list(&l[i]);
+			w = guard_width(&p->guards, &l[i]);
+			if (w)
+				l[i].n = 0;
+			free(w);
+			if (partner_srv_scoped(p, &p->partners[i]))
+				rand_scopes(&l[i]);
+			disjoint(l, i);
+		}
+		live = gen(p, l);
+		engine_partner_addrs(live, p, have);
+		engine_partner_scopes(live, p, have);
+		scoped_rounds += have[1].scope || have[2].scope;
+		again = gen(p, have);
+		CHECK(same_table(again, live));
+		ir_free(again);
+		ir_free(live);
+		lists_free(l, have);
+	}
+	CHECK(scoped_rounds > 100);
 	policy_free(p);
 }
