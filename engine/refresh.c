@@ -406,6 +406,23 @@ static int try_patch(struct rctx *c, const struct ir_ruleset *live, struct diag 
 	return 1;
 }
 
+/* A partner held back keeps each address on the services the table
+ * admits it on (engine_partner_scopes), read only when one is. */
+static void held_scopes(const struct rctx *c, const struct ir_ruleset *live,
+			struct addr_list *have, struct gen_addrs *extra)
+{
+	bool any = false;
+
+	for (size_t i = 0; i < c->n; i++)
+		any |= c->refused[i] != NULL;
+	if (!any || !live)
+		return;
+	engine_partner_scopes(live, c->r->p, have);
+	for (size_t i = 0; i < c->n; i++)
+		if (c->refused[i])
+			extra[i].scope = have[i].scope;
+}
+
 static const struct ir_ruleset *build_want(void *arg, const struct ir_ruleset *live,
 					   struct diag *d)
 {
@@ -429,9 +446,6 @@ static const struct ir_ruleset *build_want(void *arg, const struct ir_ruleset *l
 	if (live) {
 		engine_partner_addrs(live, p, have);
 		engine_addr_lists_copy(c->before, have, c->n);
-		/* A partner held back keeps each address on the services the
-		 * table admits it on. */
-		engine_partner_scopes(live, p, have);
 	}
 	for (size_t i = 0; i < c->n; i++) {
 		const struct addr_list *use;
@@ -445,6 +459,7 @@ static const struct ir_ruleset *build_want(void *arg, const struct ir_ruleset *l
 		use = c->refused[i] ? &have[i] : &c->prop[i];
 		extra[i] = (struct gen_addrs){ use->v, use->n, use->locs, use->scope };
 	}
+	held_scopes(c, live, have, extra);
 	c->want = gen_quiet(p, extra, c->r->verbose, d);
 	if (c->want)
 		engine_partner_addrs(c->want, p, c->after);

@@ -6,7 +6,8 @@
 # hosts.  A host learnt from one protocol's SRV record is admitted on that
 # protocol's port only; a host both records name, and the partner's
 # inline address, on both.  The XMPP target then moves: the new address is
-# admitted on tcp/5269 only, the old one nowhere.
+# admitted on tcp/5269 only, the old one nowhere.  Last, max_shrink holds
+# the partner back: it keeps each address on the services it was on.
 . "$(dirname "$0")/../lib.sh"
 . "$TOP/tests/lab/labrc.sh"
 
@@ -47,10 +48,10 @@ lab_dnsmasq_conf "$D/dnsmasq.conf" 198.51.100.53 "$D/hosts" \
 	_sipfederationtls._tcp.fabrikam.example.test,both.fabrikam.example.test,5061 \
 	_xmpp-server._tcp.fabrikam.example.test,xmpp.fabrikam.example.test,5269 \
 	_xmpp-server._tcp.fabrikam.example.test,both.fabrikam.example.test,5269
-# records XMPP_ADDR: the zone
+# records XMPP_ADDR [SIP_ADDR]: the zone
 records() {
 	cat >"$D/hosts" <<EOF
-198.51.100.11 sip.fabrikam.example.test
+${2:-198.51.100.11} sip.fabrikam.example.test
 $1 xmpp.fabrikam.example.test
 198.51.100.13 both.fabrikam.example.test
 EOF
@@ -82,6 +83,7 @@ partners:
     direction: inbound
     domains: [fabrikam.example.test]
     addresses: [198.51.100.15]
+guards: {max_shrink: 25%}
 EOF
 
 fw() { lab_fw edge "$@" -f "$POLF" --state-dir "$ST"; }
@@ -174,5 +176,21 @@ if [ -z "$OUT" ]; then pass "again: nothing changed, nothing said"
 else fail "again: nothing changed, nothing said"; show; fi
 xmpp_ok "again: delta still on tcp/5269" delta
 sip_no "again: delta still refused on tcp/5061" delta
+
+# ---- held back: what it keeps stays on its services ------------------------
+# Both targets now name charlie's address: the partner would go from four
+# addresses to two, more than max_shrink; it keeps what the table holds,
+# each address on the services it was on.
+records 198.51.100.13 198.51.100.13 ||
+	fail "per-service lab: dnsmasq serves the shrunk records"
+fw refresh
+expect_rc 1 "held back: refresh exits 1 (a partner held back)"
+has ERR "partner 'fabrikam': refresh refused: would remove" \
+	"held back: max_shrink refuses the partner"
+sip_ok "held back: the SIP-only target (alpha) kept on tcp/5061" alpha
+xmpp_no "held back: the SIP-only target (alpha) not widened to tcp/5269" alpha
+xmpp_ok "held back: the XMPP-only target (delta) kept on tcp/5269" delta
+sip_no "held back: the XMPP-only target (delta) not widened to tcp/5061" delta
+xmpp_ok "held back: the inline address (echo) still on tcp/5269" echo
 
 exit $SUITE_FAILED
