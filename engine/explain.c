@@ -363,6 +363,33 @@ static bool partner_port(const struct policy *p, size_t i, const struct portrang
 	return false;
 }
 
+/* Whether a source of partner i that counts and names the address
+ * counts on `port`: an SRV source of a kind scoped to some services
+ * (partner_srv_scoped) on those services' ports only. */
+static bool scoped_port(const struct engine_explain *e, size_t i, const struct portrange *port)
+{
+	const struct partner *pt = &e->p->partners[i];
+
+	for (size_t k = 0; k < e->sources.n; k++) {
+		const struct explain_source *x = &e->sources.v[k];
+
+		if (x->partner != i || !x->counts)
+			continue;
+		if (!x->scope)
+			return true;
+		for (size_t q = 0; q < pt->nservices; q++) {
+			const struct service *sv = &e->p->services[pt->services[q].idx];
+
+			if (!(service_srv(sv->name) & x->scope))
+				continue;
+			for (size_t j = 0; j < sv->nports; j++)
+				if (port_in(&sv->ports[j].r, port))
+					return true;
+		}
+	}
+	return false;
+}
+
 const char *explain_partner_why(const struct engine_explain *e, size_t i)
 {
 	const struct portrange *port = e->has_port ? &e->port : NULL;
@@ -373,6 +400,9 @@ const char *explain_partner_why(const struct engine_explain *e, size_t i)
 		return "what names it does not count now (stale, or never confirmed)";
 	if (port && !partner_port(e->p, i, port))
 		return "the port is none of its services' ports";
+	if (port && !scoped_port(e, i, port))
+		return "an SRV record gave it, and the port is none of the ports of that"
+		       " record's services (addresses per service)";
 	if (e->from_live && !partner_admits(&e->policy_table, e->p->partners[i].name))
 		return "the live table does not hold it, nor would the policy's";
 	if (e->from_live)

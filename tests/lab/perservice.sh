@@ -144,6 +144,8 @@ has OUT "198\.51\.100\.13 via SRV _sipfederationtls\._tcp, _xmpp-server\._tcp: a
 	"status: the target both records name is shown on all services"
 fw explain 198.51.100.12 tcp/5061
 expect_rc 2 "explain: the XMPP-only target is dropped on tcp/5061"
+has OUT "an SRV record gave it, and the port is none of the ports of that record's services" \
+	"explain: says why: the SRV record's services do not have tcp/5061"
 fw explain 198.51.100.12 tcp/5269
 expect_rc 0 "explain: the XMPP-only target is admitted on tcp/5269"
 has OUT "_xmpp-server\._tcp.*xmpp-s2s only" \
