@@ -80,8 +80,9 @@ static void partner_groups(struct pstate *s, const struct policy *p,
 		grp_of[b] = scoped & (1u << b) ? s->ngrp++ : 0;
 }
 
-/* Which group an address of SRV kinds `scope` goes to: each kind's own
- * (bit set in *mask) if every kind of it is scoped, else the common one. */
+/* The groups (a mask of group indices) an address of SRV kinds `scope`
+ * goes to: each kind's own if every kind of it is scoped, else the
+ * common one (0: inline, hosts, lists). */
 static unsigned scope_groups(unsigned scope, const size_t grp_of[SRV_KINDS])
 {
 	unsigned mask = 0;
