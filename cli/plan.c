@@ -64,14 +64,12 @@ static char *elem_text(const struct ir_set *s, const struct ir_elem *e)
 	return sb.s;
 }
 
-/* The ports a port dispatch map sends to the chain that looks up the
- * address map `s` ("tcp/443, tcp/5061"), or NULL: what an element of a
- * port class map admits. */
-static char *class_ports(const struct ir_ruleset *rs, const struct ir_set *s)
-{
-	struct strbuf sb = { 0 };
-	char buf[PORTRANGE_STRLEN];
+typedef VEC(struct portrange) range_vec;
 
+/* The port ranges of map `s`'s port class: the elements of the port
+ * dispatch maps whose chain looks `s` up. */
+static void class_ranges(const struct ir_ruleset *rs, const struct ir_set *s, range_vec *out)
+{
 	for (size_t i = 0; i < rs->nsets; i++) {
 		const struct ir_set *d = &rs->sets[i];
 
@@ -84,10 +82,24 @@ static char *class_ports(const struct ir_ruleset *rs, const struct ir_set *s)
 			for (size_t j = 0; c && j < c->nrules; j++)
 				if (c->rules[j].kind == IR_R_VMAP && c->rules[j].set &&
 				    !strcmp(c->rules[j].set, s->name))
-					sb_addf(&sb, "%s%s", sb.s ? ", " : "",
-						portrange_fmt(&d->elems[k].port, buf, sizeof(buf)));
+					VEC_PUSH(out, d->elems[k].port);
 		}
 	}
+}
+
+/* The ports a port dispatch map sends to the chain that looks up the
+ * address map `s` ("tcp/443, tcp/5061"), or NULL: what an element of a
+ * port class map admits. */
+static char *class_ports(const struct ir_ruleset *rs, const struct ir_set *s)
+{
+	struct strbuf sb = { 0 };
+	char buf[PORTRANGE_STRLEN];
+	range_vec r = { 0 };
+
+	class_ranges(rs, s, &r);
+	for (size_t k = 0; k < r.n; k++)
+		sb_addf(&sb, "%s%s", k ? ", " : "", portrange_fmt(&r.v[k], buf, sizeof(buf)));
+	free(r.v);
 	return sb.s;
 }
 
@@ -102,28 +114,16 @@ static const struct partner *partner_named(const struct policy *p, const char *n
 static bool service_in_class(const struct ir_ruleset *rs, const struct ir_set *s,
 			     const struct service *sv)
 {
-	for (size_t i = 0; i < rs->nsets; i++) {
-		const struct ir_set *d = &rs->sets[i];
+	range_vec r = { 0 };
+	bool in = false;
 
-		if (!d->is_map || d->key != IR_KEY_PROTO_PORT)
-			continue;
-		for (size_t k = 0; k < d->nelems; k++) {
-			const struct ir_chain *c = d->elems[k].chain < rs->nchains
-						   ? &rs->chains[d->elems[k].chain] : NULL;
-			const struct portrange *a = &d->elems[k].port;
-
-			for (size_t j = 0; c && j < c->nrules; j++) {
-				if (c->rules[j].kind != IR_R_VMAP || !c->rules[j].set ||
-				    strcmp(c->rules[j].set, s->name))
-					continue;
-				for (size_t q = 0; q < sv->nports; q++)
-					if (sv->ports[q].r.proto == a->proto &&
-					    sv->ports[q].r.lo <= a->hi && a->lo <= sv->ports[q].r.hi)
-						return true;
-			}
-		}
-	}
-	return false;
+	class_ranges(rs, s, &r);
+	for (size_t k = 0; k < r.n && !in; k++)
+		for (size_t q = 0; q < sv->nports && !in; q++)
+			in = sv->ports[q].r.proto == r.v[k].proto &&
+			     sv->ports[q].r.lo <= r.v[k].hi && r.v[k].lo <= sv->ports[q].r.hi;
+	free(r.v);
+	return in;
 }
 
 /* "xmpp-s2s": for a partner whose SRV targets count on some of its

@@ -271,6 +271,7 @@ void sort_unless_sorted(void *v, size_t n, size_t size,
 /* ---- hashing --------------------------------------------------------- */
 
 /* 64-bit FNV-1a, for digests of generated state. */
+uint64_t mix64(uint64_t x);
 uint64_t fnv1a64(uint64_t h, const void *data, size_t n);
 #define FNV1A64_INIT 0xcbf29ce484222325ULL
 uint64_t sum64(const void *data, size_t n);

@@ -206,6 +206,18 @@ void sort_unless_sorted(void *v, size_t n, size_t size,
 	}
 }
 
+/* splitmix64's finaliser: a bijection that spreads every bit, so that
+ * terms summed into an order-free digest do not cancel out (an FNV step
+ * alone nearly adds a small value's bits). */
+uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
 uint64_t fnv1a64(uint64_t h, const void *data, size_t n)
 {
 	const unsigned char *p = data;

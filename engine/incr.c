@@ -640,17 +640,6 @@ static struct ir_ruleset *patch(struct incr *c)
 
 /* ---- the face ------------------------------------------------------------ */
 
-/* splitmix64's finaliser: the terms of a sum must not cancel out (an
- * FNV step alone nearly adds a small scope's bits). */
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
-
 /* Partner i's addresses with their scopes (prefix_span.scope), summed
  * in an order-free hash: equal for equal lists, as given. */
 static uint64_t scoped_sum(const struct prefix_span *l)

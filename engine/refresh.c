@@ -685,20 +685,11 @@ struct addr_list *engine_proposed(const struct policy *p, const struct srcset *s
 	return prop;
 }
 
-/* One address of partner i, mixed (splitmix64's finaliser): the digest
- * sums them, so that it does not depend on the order the sources gave
- * them in and a refresh can keep it up to date change by change. */
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
-
-/* `scope` (addr_list.scope) counts: the same address on other services
- * is another table. */
+/* One address of partner i, mixed (mix64): the digest sums them, so
+ * that it does not depend on the order the sources gave them in and a
+ * refresh can keep it up to date change by change.  `scope`
+ * (addr_list.scope) counts: the same address on other services is
+ * another table. */
 static uint64_t addr_mix(size_t i, const struct prefix *p, unsigned scope)
 {
 	uint64_t a, b;
