@@ -529,6 +529,7 @@ static void one_round_scoped(const struct policy *p)
 	size_t padd[NPART], pdel[NPART];
 	struct engine_incr inc = { .padd = padd, .pdel = pdel };
 	struct ir_ruleset *live, *full, *got;
+	struct ir_diff diff = { 0 };
 
 	for (size_t i = 0; i < NPART; i++) {
 		bool scoped = partner_srv_scoped(p, &p->partners[i]) != 0;
@@ -570,10 +571,15 @@ static void one_round_scoped(const struct policy *p)
 		for (size_t i = 0; i < NPART; i++)
 			if (partner_srv_scoped(p, &p->partners[i]))
 				CHECK(same_scoped(&before[i], &after[i]));
+		/* the diff it hands the commit is the one ir_diff() finds */
+		ir_diff(live, got, &diff);
+		CHECK(same_diff(&diff, &inc.diff));
+		ir_diff_free(&diff);
 	} else if (live && full) {
 		s_full++;
 		CHECK(inc.why[0] != '\0');
 	}
+	ir_diff_free(&inc.diff);
 	ir_free(got);
 	ir_free(live);
 	ir_free(full);
@@ -642,6 +648,7 @@ TEST(move_between_services_derives)
 	}
 	CHECK(engine_spans_digest(p, sb) != engine_spans_digest(p, sa));
 	CHECK(engine_inputs_digest(p, before) == engine_spans_digest(p, sb));
+	ir_diff_free(&inc.diff);
 	ir_free(got);
 	ir_free(live);
 	ir_free(full);
