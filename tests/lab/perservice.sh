@@ -17,14 +17,7 @@ if [ ! -x "$DNSMASQ" ]; then
 	skip "per-service lab (no $DNSMASQ: apt-get install dnsmasq-base)"
 	exit 0
 fi
-lab_init
-NETNS_ETC=/etc/netns/$LAB-edge
-ps_cleanup() {
-	rm -rf "$NETNS_ETC"
-	lab_cleanup
-}
-trap ps_cleanup EXIT
-trap 'ps_cleanup; trap - EXIT; exit 130' INT TERM HUP PIPE
+lab_dns_init
 
 E4=203.0.113.10
 ST=$LAB_DIR/state
@@ -34,13 +27,8 @@ D=$LAB_DIR/dns
 # alpha: the SIP-only target, bravo: the XMPP-only target (until it moves
 # to delta), charlie: the target both records name, echo: the partner's
 # inline address
-lab_topology &&
-lab_host delta 198.51.100.14/24 2001:db8:51::14/64 &&
-lab_host echo 198.51.100.15/24 2001:db8:51::15/64 &&
-lab_host dns 198.51.100.53/24 2001:db8:51::53/64 || {
-	fail "per-service lab: build the namespace topology"; exit 1; }
-mkdir -p "$NETNS_ETC" "$D"
-echo "nameserver 198.51.100.53" >"$NETNS_ETC/resolv.conf"
+lab_dns_topology "per-service lab" || exit 1
+mkdir -p "$D"
 
 # ---- the DNS server --------------------------------------------------------
 lab_dnsmasq_conf "$D/dnsmasq.conf" 198.51.100.53 "$D/hosts" \
