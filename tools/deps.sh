@@ -49,7 +49,9 @@ st=0
 $cmd || st=$?
 [ -n "$own_rcd" ] && rm -f "$rcd"
 case " $missing " in
-*" nsd "*) command -v systemctl >/dev/null 2>&1 &&
-	systemctl disable --now nsd.service >/dev/null 2>&1 ;;
+*" nsd "*) if command -v systemctl >/dev/null 2>&1; then
+	# without a running systemd (a container) it only unlinks
+	systemctl disable --now nsd.service >/dev/null 2>&1 || :
+fi ;;
 esac
 exit $st
