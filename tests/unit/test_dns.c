@@ -685,6 +685,31 @@ TEST(dnssec_insecure_refused_plain_answered)
 
 /* A stopped server: its queries give up at the per-query timeout, long
  * before the deadline, and answers that need no server still come. */
+/* SIGSTOP to the lab's server, and wait until the kernel has stopped it
+ * (state 'T' in /proc): kill() returns before a running process stops,
+ * and a query sent in between could still be answered. */
+static bool server_stopped(void)
+{
+	char path[64], buf[256], *st;
+
+	if (kill(lab.pid, SIGSTOP) != 0)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)lab.pid);
+	for (int i = 0; i < 1000; i++) {
+		FILE *f = fopen(path, "re");
+		size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+
+		if (f)
+			fclose(f);
+		buf[n] = '\0';
+		st = strrchr(buf, ')');         /* the state follows "(comm)" */
+		if (st && st[1] == ' ' && (st[2] == 'T' || st[2] == 't'))
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
 TEST(timeout_when_server_stopped)
 {
 	struct dns_opts o = { .forwarder = "127.0.0.1", .hosts = lab.hosts,
@@ -703,7 +728,7 @@ TEST(timeout_when_server_stopped)
 	CHECK(c != NULL);
 	if (!c)
 		return;
-	CHECK_INT(kill(lab.pid, SIGSTOP), 0);
+	CHECK(server_stopped());
 	t0 = ms();
 	dns_resolve(c, q, ARRAY_SIZE(q), &d);
 	took = ms() - t0;
