@@ -235,6 +235,17 @@ static bool same_diff(const struct ir_diff *a, const struct ir_diff *b)
 	return true;
 }
 
+/* The diff a patch hands the commit is the one ir_diff() finds. */
+static void check_handed_diff(const struct ir_ruleset *live, const struct ir_ruleset *got,
+			      const struct engine_incr *inc)
+{
+	struct ir_diff diff = { 0 };
+
+	ir_diff(live, got, &diff);
+	CHECK(same_diff(&diff, &inc->diff));
+	ir_diff_free(&diff);
+}
+
 static void one_round(const struct policy *p)
 {
 	struct addr_list before[NPART] = { 0 }, after[NPART] = { 0 };
@@ -270,10 +281,8 @@ static void one_round(const struct policy *p)
 		if (!ir_diff_empty(&diff))
 			fprintf(stderr, "  seed %u round %u: the patch is not the full derivation"
 				" (%s)\n", rng_state, n_rounds, diff.why ? diff.why : "elements");
-		/* the diff it hands the commit is the one ir_diff() finds */
 		ir_diff_free(&diff);
-		ir_diff(live, got, &diff);
-		CHECK(same_diff(&diff, &inc.diff));
+		check_handed_diff(live, got, &inc);
 		/* never where the full path's guards would hold a partner back */
 		CHECK(guards_pass(p, live, after));
 		check_counts(p, live, full, &inc);
@@ -529,7 +538,6 @@ static void one_round_scoped(const struct policy *p)
 	size_t padd[NPART], pdel[NPART];
 	struct engine_incr inc = { .padd = padd, .pdel = pdel };
 	struct ir_ruleset *live, *full, *got;
-	struct ir_diff diff = { 0 };
 
 	for (size_t i = 0; i < NPART; i++) {
 		bool scoped = partner_srv_scoped(p, &p->partners[i]) != 0;
@@ -571,10 +579,7 @@ static void one_round_scoped(const struct policy *p)
 		for (size_t i = 0; i < NPART; i++)
 			if (partner_srv_scoped(p, &p->partners[i]))
 				CHECK(same_scoped(&before[i], &after[i]));
-		/* the diff it hands the commit is the one ir_diff() finds */
-		ir_diff(live, got, &diff);
-		CHECK(same_diff(&diff, &inc.diff));
-		ir_diff_free(&diff);
+		check_handed_diff(live, got, &inc);
 	} else if (live && full) {
 		s_full++;
 		CHECK(inc.why[0] != '\0');
