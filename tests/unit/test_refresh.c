@@ -497,6 +497,26 @@ out:
 	lf_free(&f);
 }
 
+/* Whether list_parse() takes `line` exactly as prefix_parse() does
+ * (the same prefix) or refuses it as it does; *accepted counts the lines
+ * taken.  A mismatch is said on stderr. */
+static bool read_as_prefix_parse(const char *name, const char *line, size_t *accepted)
+{
+	struct addr_list l = { 0 };
+	struct prefix want;
+	struct diag d;
+	bool good = prefix_parse(line, &want) == PREFIX_OK, ok, same;
+
+	diag_init(&d, NULL);
+	ok = list_parse(name, line, strlen(line), NULL, &l, &d);
+	*accepted += ok;
+	same = ok == good && (!ok || (l.n == 1 && !prefix_cmp(&l.v[0], &want)));
+	if (!same)
+		fprintf(stderr, "  '%s': list %d, prefix_parse %d\n", line, ok, good);
+	addr_list_free(&l);
+	return same;
+}
+
 /* Dotted quads take a fast path in the list reader: whatever it takes,
  * it must take exactly as prefix_parse() does, and refuse the rest. */
 TEST(list_quads_read_as_prefix_parse)
@@ -513,14 +533,9 @@ TEST(list_quads_read_as_prefix_parse)
 	};
 	size_t mismatches = 0, accepted = 0;
 	uint32_t r = 4242;
-	struct diag d;
 
-	diag_init(&d, NULL);
 	for (int t = 0; t < 20000; t++) {
 		char line[64] = "";
-		struct addr_list l = { 0 };
-		struct prefix want;
-		bool ok, good;
 
 		r = r * 1103515245 + 12345;
 		for (unsigned k = 0, np = 1 + (r >> 8) % 9; k < np; k++) {
@@ -531,13 +546,7 @@ TEST(list_quads_read_as_prefix_parse)
 			snprintf(line, sizeof(line), "%s.%s.%s.%s%s", octets[(r >> 3) % 13],
 				 octets[(r >> 7) % 13], octets[(r >> 11) % 13],
 				 (r >> 15) % 2 ? "0" : octets[(r >> 16) % 13], lens[(r >> 20) % 10]);
-		good = prefix_parse(line, &want) == PREFIX_OK;
-		ok = list_parse("q.txt", line, strlen(line), NULL, &l, &d);
-		accepted += ok;
-		mismatches += ok != good || (ok && (l.n != 1 || prefix_cmp(&l.v[0], &want)));
-		if (ok != good)
-			fprintf(stderr, "  '%s': list %d, prefix_parse %d\n", line, ok, good);
-		addr_list_free(&l);
+		mismatches += !read_as_prefix_parse("q.txt", line, &accepted);
 	}
 	CHECK_INT(mismatches, 0);
 	CHECK(accepted > 200);
@@ -558,14 +567,9 @@ TEST(list_ipv6_read_as_prefix_parse)
 	};
 	size_t mismatches = 0, accepted = 0;
 	uint32_t r = 2606;
-	struct diag d;
 
-	diag_init(&d, NULL);
 	for (int t = 0; t < 40000; t++) {
 		char line[128] = "";
-		struct addr_list l = { 0 };
-		struct prefix want;
-		bool ok, good;
 		unsigned ng;
 
 		r = r * 1103515245 + 12345;
@@ -597,13 +601,7 @@ TEST(list_ipv6_read_as_prefix_parse)
 		}
 		if (!line[0])
 			continue;
-		good = prefix_parse(line, &want) == PREFIX_OK;
-		ok = list_parse("six.txt", line, strlen(line), NULL, &l, &d);
-		accepted += ok;
-		mismatches += ok != good || (ok && (l.n != 1 || prefix_cmp(&l.v[0], &want)));
-		if (ok != good || (ok && (l.n != 1 || prefix_cmp(&l.v[0], &want))))
-			fprintf(stderr, "  '%s': list %d, prefix_parse %d\n", line, ok, good);
-		addr_list_free(&l);
+		mismatches += !read_as_prefix_parse("six.txt", line, &accepted);
 	}
 	CHECK_INT(mismatches, 0);
 	fprintf(stderr, "  %zu of the lines accepted\n", accepted);
