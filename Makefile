@@ -28,7 +28,7 @@ INSTALL ?= install
 # Read when make starts: the targets that install them first (demo, bench,
 # check, ...) run `deps`, then build in a make of their own that reads them
 # anew.
-PKGS := yaml-0.1 libnftnl libmnl libunbound libcap-ng
+PKGS := yaml-0.1 libnftnl libmnl libunbound libcap-ng libcurl jansson
 # One package at a time: Debian 12's libunbound.pc names libevent (not
 # installed, not needed) for its static build, which fails --cflags for all.
 PKG_CFLAGS := $(foreach p,$(PKGS),$(shell $(PKG_CONFIG) --cflags $(p) 2>/dev/null))
