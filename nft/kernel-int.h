@@ -35,6 +35,7 @@ struct nft_ctx {
 	 * batch begin and end, and how many of them were element messages. */
 	size_t last_msgs, last_elem_msgs;
 	enum nft_path force;            /* NFT_PATH_AUTO but in tests */
+	bool committed;                 /* a batch went out on this socket */
 };
 
 /* Offset of the flags byte in the TCP header (nft's `tcp flags`). */

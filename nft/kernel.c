@@ -32,11 +32,24 @@
 #define MSG_ROOM (128 * 1024)   /* free space before building a message */
 #define RECV_SIZE (128 * 1024)
 
+/* The socket of the last context that committed, still open.  The
+ * kernel frees a commit's transaction only after an RCU grace period,
+ * and closing a netfilter netlink socket waits for that (nf_tables'
+ * NETLINK_URELEASE handler flushes the destroy work): 10-15 ms here,
+ * more than the commit of a small change.  Closed at the next
+ * nft_open(), or by the exit, by when the work the caller does after
+ * the commit (the state, the cache, the report) has overlapped the
+ * grace period instead of waiting behind it. */
+static struct mnl_socket *lingering;
+
 int nft_open(struct nft_ctx **out)
 {
 	struct nft_ctx *ctx = xcalloc(1, sizeof(*ctx));
 	int one = 1, err;
 
+	if (lingering)
+		mnl_socket_close(lingering);
+	lingering = NULL;
 	ctx->nl = mnl_socket_open(NETLINK_NETFILTER);
 	if (!ctx->nl) {
 		err = -errno;
@@ -63,7 +76,10 @@ void nft_close(struct nft_ctx *ctx)
 {
 	if (!ctx)
 		return;
-	mnl_socket_close(ctx->nl);
+	if (ctx->committed && !lingering)
+		lingering = ctx->nl;
+	else
+		mnl_socket_close(ctx->nl);
 	free(ctx->foreign);
 	free(ctx);
 }
@@ -898,6 +914,7 @@ static int batch_send(struct nft_ctx *ctx, struct batch *b, struct diag *d)
 			   strerror(-ret));
 		return ret;
 	}
+	ctx->committed = true;
 	ret = recv_acks(ctx, &st);
 	if (ret && !st.first_err) {
 		diag_error(d, NULL, "no answer from the kernel for %zu of %zu messages: %s",
