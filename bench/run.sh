@@ -17,6 +17,9 @@
 #                   ~25 s fedwall, ~2-3 minutes and ~4.5 GB for nft -f)
 #   BENCH_REPS=N    repetitions (default 5, quick 2)
 #   BENCH_KEEP=1    keep the scratch directory (its path is printed)
+#   BENCH_ONLY="S.." only these sections: apply mix solo over real rate
+#                   daemon (default all; bench/vm.sh runs a few of them on
+#                   Debian 12's own kernel, where each costs ~15x)
 #   CC              compiler for the helpers (default cc)
 set -u
 
@@ -66,6 +69,7 @@ trap cleanup EXIT
 trap 'cleanup; trap - EXIT; exit 130' INT TERM HUP PIPE
 
 say() { printf '%s\n' "$*" >&2; }
+only() { [ -z "${BENCH_ONLY:-}" ] || case " $BENCH_ONLY " in *" $1 "*) ;; *) return 1 ;; esac; }
 elapsed() { echo $(( $(date +%s) - T0 )); }
 progress() { say "[$(elapsed) s] $*"; }
 
@@ -217,7 +221,7 @@ ASETS=$(grep -cE '^[[:space:]]*(set|map) ' "$W/aone.nft")
 echo "policies: 8 synthetic partners, $AN prefixes -> $AELEMS map elements in $ASETS sets (apply over a table)"
 
 # ---- 1. apply into an empty namespace vs nft -f of generate's text ---------
-for n in $SIZES; do
+only apply && for n in $SIZES; do
 	r=$REPS
 	[ "$n" -ge 1000000 ] && r=1
 	progress "apply $n prefixes ($r runs each)"
@@ -419,8 +423,8 @@ shape_rows() {	# shape_rows TAG LABEL
 	return 0
 }
 
-shape_changes mix "8 partners" "$W/p$BIG" "$W/one" "$W/pct"
-shape_changes solo "1 partner" "$W/s$BIG" "$W/sone" "$W/spct"
+only mix && shape_changes mix "8 partners" "$W/p$BIG" "$W/one" "$W/pct"
+only solo && shape_changes solo "1 partner" "$W/s$BIG" "$W/sone" "$W/spct"
 
 # ---- 2b. apply over an existing table ------------------------------------------
 # A namespace loaded (by apply, with a state directory) with the
@@ -459,8 +463,8 @@ apply_over() {
 	crow "  read-backs with live.cache removed ($_d dumps, $ASETS sets a read-back)" \
 		"$(awk -v d="$_d" -v s="$ASETS" 'BEGIN { printf "%g", d / s }')" "<=1"
 }
-progress "apply over an existing $AELEMS-element table ($AN prefixes)"
-apply_over
+only over && progress "apply over an existing $AELEMS-element table ($AN prefixes)" &&
+	apply_over
 
 # ---- 2c. real published lists ------------------------------------------------------
 # One partner whose list is a cloud provider's published ranges: applied
@@ -520,8 +524,8 @@ real_changed() {	# real_changed OLD NEW: prefixes in one list only
 	grep -v '^#' "$2" | grep . | sort -u >"$W/real.new"
 	comm -3 "$W/real.old" "$W/real.new" | wc -l
 }
-real_pair azure azure-2025-05-04.txt azure-2025-06-21.txt "<=0.3"
-real_pair aws aws-2025-06-21.txt aws-2025-07-04.txt ""
+only real && real_pair azure azure-2025-05-04.txt azure-2025-06-21.txt "<=0.3"
+only real && real_pair aws aws-2025-06-21.txt aws-2025-07-04.txt ""
 
 # ---- 3. new-connection rate through veth --------------------------------------
 # edge (203.0.113.10, fedwall or the iptables-style table) <-veth-> client
@@ -553,12 +557,13 @@ rate_lab() {	# rate_lab TAG KIND N: namespaces eTAG (edge) and cTAG (client)
 }
 
 RATE_CFGS="fw-10 fw-$BIG fw-$IPT_N ipt-$IPT_N"
-progress "new-connection rate ($RATE_SECS s loads, $REPS rounds, interleaved)"
+only rate || RATE_CFGS=
+[ -n "$RATE_CFGS" ] && progress "new-connection rate ($RATE_SECS s loads, $REPS rounds, interleaved)"
 rate_ok=1
 for cfg in $RATE_CFGS; do
 	rate_lab "$cfg" "${cfg%-*}" "${cfg#*-}" || { rate_ok=0; say "bench: rate lab $cfg failed"; }
 done
-if [ $rate_ok = 1 ]; then
+if [ $rate_ok = 1 ] && [ -n "$RATE_CFGS" ]; then
 	for i in $(seq "$REPS"); do
 		for cfg in $RATE_CFGS; do
 			inns "c$cfg" "$HB/connload" run -c 32 -d "$RATE_SECS" 203.0.113.10 5061 \
@@ -636,7 +641,9 @@ daemon_rss() {
 		"after the first" "$RSS2" "<=1.1"
 	echo "daemon: $CYCLES refresh cycles in all; RSS after start $RSS1 KB, after refresh 1 $RSS2 KB, after $DREFRESH: $RSSN KB, peak (VmHWM) $HWM KB"
 }
-if has daemon; then
+if ! only daemon; then
+	:
+elif has daemon; then
 	progress "daemon RSS over $DREFRESH refreshes"
 	daemon_rss || row "fedwall daemon RSS after $DREFRESH refreshes" "-" KB "first" - "<=1.1"
 else

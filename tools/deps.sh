@@ -21,8 +21,11 @@ libcurl4-openssl-dev libjansson-dev nginx-light openssl keepalived conntrackd"
 
 # packaging only (make deb): never needed by check.
 DEB_PKGS="dpkg-dev debhelper fakeroot lintian"
+# bench/vm.sh only (the bench on Debian 12's own kernel in qemu).
+VM_PKGS="qemu-system-x86 busybox-static kmod cpio"
 
 [ "${1:-}" = deb ] && PKGS=$DEB_PKGS
+[ "${1:-}" = vm ] && PKGS=$VM_PKGS
 
 missing=""
 for p in $PKGS; do
