@@ -270,6 +270,8 @@ void policy_free(struct policy *p)
 	free(p->table);
 	free(p->log.prefix);
 	free(p->resolve.trust_anchor.s);
+	free(p->ha.peers);
+	free(p->ha.interface.s);
 	free(p->file);
 	free(p);
 }

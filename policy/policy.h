@@ -148,6 +148,21 @@ struct logcfg {
 	char *prefix;           /* default "fedwall drop: " */
 };
 
+/* ha: this node is one of a pair (keepalived's VRRP, conntrackd's state
+ * sync): what the peers may send it, whatever else the policy admits. */
+struct hacfg {
+	bool present;           /* `ha` written */
+	struct loc loc;         /* of the `ha` key */
+	struct addr_ent *peers; /* single addresses (/32, /128), sorted, unique;
+				 * both nodes' own may be among them */
+	size_t npeers;
+	struct strval interface;        /* s NULL: any interface */
+	bool vrrp;              /* IP protocol 112 (VRRP v2 and v3) */
+	uint16_t conntrackd;    /* udp port of conntrackd's sync; 0: none */
+};
+
+#define HA_CONNTRACKD_PORT 3780 /* conntrackd's default (conntrackd.conf(5)) */
+
 struct policy {
 	char *file;             /* as given on the command line */
 	uint64_t digest;        /* FNV-1a of the file's bytes: the same policy */
@@ -174,6 +189,7 @@ struct policy {
 	struct guards guards;
 	struct resolvecfg resolve;
 	struct logcfg log;
+	struct hacfg ha;
 };
 
 /* Reads and validates a policy file.  NULL after reporting every problem. */

@@ -231,6 +231,27 @@ static void put_tail(FILE *out, const struct policy *p)
 	fputc('\n', out);
 }
 
+/* Only when written: a policy without `ha` prints as it always did. */
+static void put_ha(FILE *out, const struct policy *p)
+{
+	const struct hacfg *ha = &p->ha;
+
+	if (!ha->present)
+		return;
+	fputs("ha:\n", out);
+	put_addrs(out, 2, "peers", ha->peers, ha->npeers);
+	if (ha->interface.s) {
+		fputs("  interface: ", out);
+		put_str(out, ha->interface.s, false);
+		fputc('\n', out);
+	}
+	fprintf(out, "  vrrp: %s\n", ha->vrrp ? "true" : "false");
+	if (ha->conntrackd)
+		fprintf(out, "  conntrackd: udp/%u\n", ha->conntrackd);
+	else
+		fputs("  conntrackd: false\n", out);
+}
+
 void policy_print(FILE *out, const struct policy *p)
 {
 	fprintf(out, "version: %u\ntable: %s\nmode: %s\nedge:\n", p->version,
@@ -247,4 +268,5 @@ void policy_print(FILE *out, const struct policy *p)
 	put_management(out, p);
 	put_outallow(out, p);
 	put_tail(out, p);
+	put_ha(out, p);
 }

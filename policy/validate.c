@@ -1455,11 +1455,119 @@ static void do_outbound(struct vctx *v, const struct ynode *n)
 		allow_one(v, it->v[i], &p->outallow[p->noutallow++]);
 }
 
+/* ---- ha pair ------------------------------------------------------------ */
+
+/* A peer is one node: a single address.  A network would admit VRRP and
+ * state sync from every host in it, which is what `ha` is there to stop. */
+static bool ha_peer(struct vctx *v, const struct ynode *n, struct addr_ent *out)
+{
+	enum prefix_err pe = prefix_parse(n->s, &out->p);
+	unsigned host = out->p.family == 6 ? 128 : 32;
+
+	out->loc = n->loc;
+	if (pe == PREFIX_HOST_BITS || (pe == PREFIX_OK && out->p.len && out->p.len < host)) {
+		ERR(v, n, "bad ha peer '%s': a peer is one node's address, not a network",
+		    n->s);
+		return false;
+	}
+	if (pe != PREFIX_OK) {
+		ERR(v, n, "bad ha peer '%s': %s", n->s, prefix_strerror(pe));
+		return false;
+	}
+	if (out->p.len == 0) {
+		ERR(v, n, "bad ha peer '%s': the whole Internet, not one node's address",
+		    n->s);
+		return false;
+	}
+	return true;
+}
+
+static void ha_peers(struct vctx *v, const struct ynode *n)
+{
+	struct hacfg *ha = &v->p->ha;
+	size_t keep = 0;
+
+	if (!want(v, n, YN_SEQ, "peers"))
+		return;
+	if (n->n == 0)
+		ERR(v, n, "ha has no peers (the addresses of both nodes)");
+	ha->peers = xcalloc(n->n + 1, sizeof(*ha->peers));
+	for (size_t i = 0; i < n->n; i++)
+		if (want_item(v, n->v[i], "peers") && ha_peer(v, n->v[i], &ha->peers[ha->npeers]))
+			ha->npeers++;
+	if (ha->npeers)
+		qsort(ha->peers, ha->npeers, sizeof(*ha->peers), addr_ent_cmp);
+	for (size_t i = 0; i < ha->npeers; i++) {
+		const struct addr_ent *a = &ha->peers[i], *b = keep ? &ha->peers[keep - 1] : NULL;
+		char buf[PREFIX_STRLEN];
+
+		if (b && !prefix_cmp(&a->p, &b->p)) {
+			perr_add(v->e, &a->loc, "ha peer '%s' listed twice (first at %u:%u)",
+				 prefix_fmt(&a->p, buf, sizeof(buf)), b->loc.line, b->loc.col);
+			continue;
+		}
+		ha->peers[keep++] = *a;
+	}
+	ha->npeers = keep;
+}
+
+/* conntrackd: udp/PORT, or true for conntrackd's default port. */
+static bool ha_conntrackd(struct vctx *v, const struct ynode *n)
+{
+	struct portrange r;
+	bool on;
+
+	if (!want(v, n, YN_SCALAR, "conntrackd"))
+		return false;
+	if (!strcmp(n->s, "true") || !strcmp(n->s, "false") || !strcmp(n->s, "yes") ||
+	    !strcmp(n->s, "no")) {
+		get_bool(v, n, "conntrackd", &on);
+		v->p->ha.conntrackd = on ? HA_CONNTRACKD_PORT : 0;
+		return true;
+	}
+	if (portrange_parse(n->s, &r) != PORT_OK || r.proto != PROTO_UDP || r.lo != r.hi) {
+		ERR(v, n, "bad conntrackd '%s': expected udp/PORT (conntrackd's UDP "
+		    "Port, one port) or true for udp/%d", n->s, HA_CONNTRACKD_PORT);
+		return false;
+	}
+	v->p->ha.conntrackd = r.lo;
+	return true;
+}
+
+/* ha: {peers: [...], interface: NAME, vrrp: BOOL, conntrackd: udp/PORT} */
+static void do_ha(struct vctx *v, const struct ynode *n)
+{
+	static const char *const keys[] = { "peers", "interface", "vrrp", "conntrackd" };
+	struct hacfg *ha = &v->p->ha;
+	const struct ynode *it;
+	bool ok = true;
+
+	if (!want(v, n, YN_MAP, "ha"))
+		return;
+	ha->present = true;
+	ha->loc = n->loc;
+	check_keys(v, n, keys, ARRAY_SIZE(keys), " in 'ha'");
+	if ((it = ymap_get(n, "peers")))
+		ha_peers(v, it);
+	else
+		ERR(v, n, "ha has no 'peers' (the addresses of both nodes)");
+	if ((it = ymap_get(n, "interface")) && want(v, it, YN_SCALAR, "interface") &&
+	    (ha->interface.s = check_iface(v, it)))
+		ha->interface.loc = it->loc;
+	if ((it = ymap_get(n, "vrrp")))
+		ok = get_bool(v, it, "vrrp", &ha->vrrp);
+	if ((it = ymap_get(n, "conntrackd")))
+		ok &= ha_conntrackd(v, it);
+	if (ok && !ha->vrrp && !ha->conntrackd)
+		ERR(v, n, "ha admits nothing: write 'vrrp: true', 'conntrackd: udp/%d' "
+		    "or both", HA_CONNTRACKD_PORT);
+}
+
 /* ---- the whole file ---------------------------------------------------- */
 
 static const char *const top_keys[] = {
 	"version", "table", "mode", "edge", "icmp", "services", "partners",
-	"management", "outbound", "guards", "resolve", "log",
+	"management", "outbound", "guards", "resolve", "log", "ha",
 };
 
 static void do_sections(struct vctx *v, const struct ynode *root)
@@ -1473,6 +1581,7 @@ static void do_sections(struct vctx *v, const struct ynode *root)
 		{ "partners", do_partners }, { "management", do_management },
 		{ "outbound", do_outbound },
 		{ "resolve", do_resolve }, { "log", do_log },
+		{ "ha", do_ha },
 	};
 	const struct ynode *n;
 
