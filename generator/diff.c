@@ -49,6 +49,12 @@ static bool rule_eq(const struct ir_rule *a, const struct ir_rule *b)
 		       str_eq(a->log_prefix, b->log_prefix);
 	case IR_R_COUNTER:
 		return str_eq(a->set, b->set) && str_eq(a->target, b->target);
+	case IR_R_PROTO:
+		if (!str_eq(a->ifname, b->ifname) || !str_eq(a->set, b->set) ||
+		    !str_eq(a->target, b->target) || a->l4proto != b->l4proto ||
+		    a->dport != b->dport || (a->ifname && a->ifdir != b->ifdir))
+			return false;
+		return !a->set || (a->family == b->family && a->field == b->field);
 	}
 	return false;
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #define NO_CHAIN UINT32_MAX
+#define HA_PROTO_VRRP 112       /* IANA protocol number, VRRP v2 and v3 */
 
 /* ICMP types by number (linux/icmp.h, linux/icmpv6.h). */
 enum {
@@ -276,6 +277,9 @@ static void host_chain(struct gen *g, const char *name, enum ir_hook hook,
 	const struct policy *p = g->p;
 
 	add_rule(c, IR_R_LOOPBACK, IR_ACCEPT)->ifdir = dir;
+	if (p->ha.present)
+		rule_jump(c, IR_IF_NONE, NULL, 0, IR_SADDR, NULL,
+			  hook == IR_HOOK_INPUT ? "ha_in" : "ha_out");
 	if (p->edge.ninterfaces == 0)
 		rule_jump(c, dir, NULL, 0, IR_SADDR, NULL, target);
 	for (size_t i = 0; i < p->edge.ninterfaces; i++)
@@ -293,6 +297,11 @@ static void gateway_chain(struct gen *g)
 	rule_jump(c, IR_IF_NONE, NULL, 6, IR_DADDR, "edge6", "edge_in");
 	rule_jump(c, IR_IF_NONE, NULL, 4, IR_SADDR, "edge4", "edge_out");
 	rule_jump(c, IR_IF_NONE, NULL, 6, IR_SADDR, "edge6", "edge_out");
+	/* The pair's own traffic ends on the node, not behind it: only its
+	 * input is filtered (gateway mode leaves the node's output alone). */
+	if (g->p->ha.present)
+		rule_jump(add_chain(g, "input", IR_HOOK_INPUT), IR_IF_NONE, NULL, 0,
+			  IR_SADDR, NULL, "ha_in");
 }
 
 static void rule_icmp(struct ir_chain *c, uint8_t family, uint8_t type)
@@ -404,6 +413,88 @@ static void edge_out_chain(struct gen *g)
 	rule_counter(c, "fedports", "dropped_out", IR_DROP);
 }
 
+/* ---- the HA pair ------------------------------------------------------- */
+
+/* One HA rule: [IF] [ADDR @set] PROTO [dport] [counter] verdict. */
+static void rule_proto(struct ir_chain *c, enum ir_ifdir dir, const char *ifname,
+		       uint8_t family, const char *set, uint16_t dport,
+		       const char *counter, enum ir_verdict v)
+{
+	struct ir_rule *r = add_rule(c, IR_R_PROTO, v);
+
+	r->ifdir = ifname ? dir : IR_IF_NONE;
+	r->ifname = ifname ? xstrdup(ifname) : NULL;
+	r->family = set ? family : 0;
+	r->field = dir == IR_OIF ? IR_DADDR : IR_SADDR;
+	r->set = set ? xstrdup(set) : NULL;
+	r->l4proto = dport ? PROTO_UDP : HA_PROTO_VRRP;
+	r->dport = dport;
+	r->target = counter ? xstrdup(counter) : NULL;
+}
+
+/* VRRP (v2 and v3 alike: IP protocol 112, to 224.0.0.18, ff02::12 or a
+ * peer) and conntrackd's datagrams (from any port to its port: FTFW's
+ * acks too) are admitted from the peers, on ha.interface when named;
+ * from anybody else, or on another interface, they are dropped and
+ * counted.  Before the conntrack state rules, so that all of it is
+ * counted: unicast VRRP turns "established" after one advert each way. */
+static void ha_in_chain(struct gen *g)
+{
+	const struct hacfg *ha = &g->p->ha;
+	const char *ifn = ha->interface.s;
+	struct ir_chain *c = add_chain(g, "ha_in", IR_HOOK_NONE);
+	uint16_t kinds[2];
+	size_t n = 0;
+
+	c->comment = ir_comment_dup("HA pair: VRRP and conntrackd's sync from the peers only");
+	if (ha->vrrp)
+		kinds[n++] = 0;
+	if (ha->conntrackd)
+		kinds[n++] = ha->conntrackd;
+	for (size_t k = 0; k < n; k++) {
+		rule_proto(c, IR_IIF, ifn, 4, "ha4", kinds[k], "ha_peers", IR_ACCEPT);
+		rule_proto(c, IR_IIF, ifn, 6, "ha6", kinds[k], "ha_peers", IR_ACCEPT);
+	}
+	for (size_t k = 0; k < n; k++)
+		rule_proto(c, IR_IF_NONE, NULL, 0, NULL, kinds[k], "dropped_ha", IR_DROP);
+}
+
+/* The node's own adverts and sync datagrams leave whatever the policy
+ * restricts (fedports): to a peer or a multicast group. */
+static void ha_out_chain(struct gen *g)
+{
+	const struct hacfg *ha = &g->p->ha;
+	struct ir_chain *c = add_chain(g, "ha_out", IR_HOOK_NONE);
+
+	c->comment = ir_comment_dup("HA pair: this node's VRRP and conntrackd's sync");
+	if (ha->vrrp)
+		rule_proto(c, IR_OIF, ha->interface.s, 0, NULL, 0, NULL, IR_ACCEPT);
+	if (ha->conntrackd)
+		rule_proto(c, IR_OIF, ha->interface.s, 0, NULL, ha->conntrackd, NULL,
+			   IR_ACCEPT);
+}
+
+static void ha_build(struct gen *g)
+{
+	const struct hacfg *ha = &g->p->ha;
+	elem_vec v[2] = { { 0 }, { 0 } };
+
+	if (!ha->present)
+		return;
+	ha_in_chain(g);
+	if (g->p->mode == MODE_HOST)
+		ha_out_chain(g);
+	add_counter(g, "ha_peers", "HA pair: VRRP and conntrackd's sync from the peers,"
+		    " admitted", &ha->loc);
+	add_counter(g, "dropped_ha", "HA pair: VRRP and conntrackd's port, not from a"
+		    " peer (or not on the HA interface), dropped", &ha->loc);
+	for (size_t i = 0; i < ha->npeers; i++)
+		VEC_PUSH(&v[ha->peers[i].p.family == 6],
+			 ((struct ir_elem){ .addr = ha->peers[i].p }));
+	set_elems(add_set(g, "ha4", IR_KEY_ADDR4, false, "HA pair: the peers"), &v[0]);
+	set_elems(add_set(g, "ha6", IR_KEY_ADDR6, false, "HA pair: the peers"), &v[1]);
+}
+
 static uint32_t partner_chain(struct gen *g, const struct partner *pt, const char *dir)
 {
 	char *name = xasprintf("%s_%s", dir, pt->name);
@@ -443,6 +534,7 @@ static void build_chains(struct gen *g)
 		    " dropped", NULL);
 	add_counter(g, "dropped_out_nosyn", "new TCP from the edge without a SYN, not to"
 		    " a partner, dropped", NULL);
+	ha_build(g);
 	for (size_t i = 0; i < p->npartners; i++) {
 		const struct partner *pt = &p->partners[i];
 

@@ -94,6 +94,11 @@ enum ir_rule_kind {
 	IR_R_LOG,
 	/* [meta l4proto . th dport @set] counter name "C" accept|drop */
 	IR_R_COUNTER,
+	/* [iifname|oifname "IF"] [ip saddr|daddr @set] meta l4proto P
+	 * [counter name "C"] accept|drop  (l4proto P, dport 0), or
+	 * ... udp dport N ...  (l4proto udp, dport N): traffic that is no
+	 * connection to classify, the HA pair's VRRP and conntrackd sync */
+	IR_R_PROTO,
 };
 
 struct ir_rule {
@@ -110,6 +115,8 @@ struct ir_rule {
 	unsigned rate;          /* LOG */
 	enum log_unit unit;     /* LOG */
 	char *log_prefix;       /* LOG */
+	uint8_t l4proto;        /* PROTO: IP protocol */
+	uint16_t dport;         /* PROTO: destination port (tcp, udp), or 0: any */
 	char *comment;          /* NULL if none; shown in text, kept in kernel */
 	uint64_t handle;        /* kernel handle from a read-back, else 0; not
 				 * rendered, not compared */

@@ -269,6 +269,11 @@ static enum ev_result eval_rule(const struct ir_eval *ev, const struct ir_rule *
 		return eval_vmap(ev, s, r, c, depth);
 	case IR_R_COUNTER:
 		return !r->set || rule_lookup(s, r, c) ? verdict(r->verdict) : EV_CONTINUE;
+	case IR_R_PROTO:
+		if (c->proto != r->l4proto || (r->dport && c->dport != r->dport) ||
+		    !if_matches(c, r->ifname) || (r->set && !rule_lookup(s, r, c)))
+			return EV_CONTINUE;
+		return verdict(r->verdict);
 	default:
 		return EV_CONTINUE;
 	}

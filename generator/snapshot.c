@@ -96,6 +96,8 @@ static void put_rule(struct strbuf *sb, const struct ir_rule *r)
 	put_str(sb, r->set);
 	put_str(sb, r->target);
 	put_u(sb, r->icmp_type);
+	put_u(sb, r->l4proto);
+	put_u(sb, r->dport);
 	put_u(sb, r->rate);
 	put_u(sb, r->unit);
 	put_str(sb, r->log_prefix);
@@ -307,7 +309,7 @@ static void get_loc(struct rd *r, struct loc *l)
  * indexes tables by them.  A new last enumerator must be named here. */
 static void get_rule(struct rd *r, struct ir_rule *x)
 {
-	x->kind = (enum ir_rule_kind)get_max(r, IR_R_COUNTER);
+	x->kind = (enum ir_rule_kind)get_max(r, IR_R_PROTO);
 	x->verdict = (enum ir_verdict)get_max(r, IR_JUMP);
 	x->family = (uint8_t)get_max(r, UINT8_MAX);
 	x->field = (enum ir_field)get_max(r, IR_DADDR);
@@ -316,6 +318,8 @@ static void get_rule(struct rd *r, struct ir_rule *x)
 	x->set = get_str(r, false);
 	x->target = get_str(r, false);
 	x->icmp_type = (uint8_t)get_max(r, UINT8_MAX);
+	x->l4proto = (uint8_t)get_max(r, UINT8_MAX);
+	x->dport = (uint16_t)get_max(r, UINT16_MAX);
 	x->rate = (unsigned)get_max(r, UINT32_MAX);
 	x->unit = (enum log_unit)get_max(r, LOG_DAY);
 	x->log_prefix = get_str(r, false);
@@ -331,7 +335,7 @@ static void get_chain(struct rd *r, struct ir_chain *c)
 	c->hook = (enum ir_hook)get_max(r, IR_HOOK_OUTPUT);
 	c->priority = (int)get_i(r, INT32_MIN, INT32_MAX);
 	c->policy = (enum ir_verdict)get_max(r, IR_JUMP);
-	c->nrules = get_count(r, 14);          /* a rule is 14 bytes at least */
+	c->nrules = get_count(r, 16);          /* a rule is 16 bytes at least */
 	c->rules = xcalloc(c->nrules + 1, sizeof(*c->rules));
 	for (size_t i = 0; i < c->nrules; i++)
 		get_rule(r, &c->rules[i]);

@@ -49,6 +49,7 @@ struct shape {
 	bool icmp;
 	uint8_t icmp_type;
 	bool tcpflags;          /* tcp flags & MASK != VALUE */
+	uint16_t dport;         /* th dport == N (host order), 0: none */
 	bool addr;
 	uint8_t addr_family;
 	enum ir_field field;
@@ -63,7 +64,8 @@ struct shape {
 	const char *jump;
 };
 
-enum load { L_NONE, L_META, L_CT, L_CTMASKED, L_ICMPTYPE, L_TCPFLAGS, L_TCPMASKED };
+enum load { L_NONE, L_META, L_CT, L_CTMASKED, L_ICMPTYPE, L_TCPFLAGS, L_TCPMASKED,
+	    L_DPORT };
 
 struct dec {
 	struct shape s;
@@ -99,6 +101,8 @@ static void dec_cmp(struct dec *d, const struct nftnl_expr *e)
 	} else if (d->last == L_ICMPTYPE) {
 		d->s.icmp = true;
 		d->s.icmp_type = v[0];
+	} else if (d->last == L_DPORT && len == 2) {
+		d->s.dport = (uint16_t)(v[0] << 8 | v[1]);
 	} else if (d->last != L_META) {
 		d->bad = true;
 	} else if (d->meta == NFT_META_IIF || d->meta == NFT_META_OIF) {
@@ -136,7 +140,9 @@ static void dec_payload(struct dec *d, const struct nftnl_expr *e)
 		d->s.addr = true;
 		d->s.addr_family = 6;
 		d->s.field = off == 24 ? IR_DADDR : IR_SADDR;
-	} else if (!(base == NFT_PAYLOAD_TRANSPORT_HEADER && off == 2 && len == 2)) {
+	} else if (base == NFT_PAYLOAD_TRANSPORT_HEADER && off == 2 && len == 2) {
+		d->last = L_DPORT;      /* a cmp follows (PROTO), or it is a key part */
+	} else {
 		d->bad = true;
 	}
 }
@@ -259,6 +265,16 @@ static bool classify(const struct shape *s, struct ir_rule *r)
 		r->kind = IR_R_ICMP;
 		r->family = s->nfproto == NFPROTO_IPV6 ? 6 : 4;
 		r->icmp_type = s->icmp_type;
+	} else if (s->l4proto && !s->tcpflags) {
+		r->kind = IR_R_PROTO;
+		r->l4proto = s->l4proto;
+		r->dport = s->dport;
+		r->target = s->counter ? xstrdup(s->counter) : NULL;
+		if (s->ifkey == NFT_META_IIFNAME || s->ifkey == NFT_META_OIFNAME) {
+			r->ifdir = ifdir_of(s->ifkey);
+			r->ifname = xstrdup(s->ifname);
+		}
+		classify_match(s, r);
 	} else if (s->limit || s->log) {
 		r->kind = IR_R_LOG;
 		r->rate = (unsigned)s->rate;

@@ -501,6 +501,7 @@ static const struct nft_keyinfo *rule_key(const struct ir_ruleset *rs,
 	case IR_R_PORT_VMAP:
 		return nft_keyinfo(IR_KEY_PROTO_PORT);
 	case IR_R_VMAP:
+	case IR_R_PROTO:
 		return nft_keyinfo(r->family == 6 ? IR_KEY_ADDR6 : IR_KEY_ADDR4);
 	default:
 		return nft_keyinfo(r->family == 6 ? IR_KEY_ADDR6_PROTO_PORT
@@ -519,6 +520,25 @@ static void lower_match(struct nftnl_rule *kr, const struct ir_ruleset *rs,
 	if (ki->addr_len)
 		e_family(kr, r->family);
 	e_lookup(kr, ki, r->family, r->field, r->set, set_id, vmap);
+}
+
+/* As nft 1.0.6 lowers `iifname "IF" ip saddr @S udp dport N`: the
+ * interface, the address lookup, the protocol, the port. */
+static void lower_proto(struct nftnl_rule *kr, const struct ir_ruleset *rs,
+			const struct ir_rule *r, uint32_t set_id)
+{
+	uint16_t be = htons(r->dport);
+
+	if (r->ifname)
+		e_ifname(kr, r->ifdir, r->ifname);
+	lower_match(kr, rs, r, set_id, false);
+	e_u8_match(kr, NFT_META_L4PROTO, r->l4proto);
+	if (r->dport) {
+		e_payload(kr, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG_1);
+		e_cmp(kr, NFT_CMP_EQ, &be, 2);
+	}
+	if (r->target)
+		e_objref(kr, r->target);
 }
 
 static bool lower_body(struct nftnl_rule *kr, const struct ir_ruleset *rs,
@@ -572,6 +592,9 @@ static bool lower_body(struct nftnl_rule *kr, const struct ir_ruleset *rs,
 	case IR_R_COUNTER:
 		lower_match(kr, rs, r, set_id, false);
 		e_objref(kr, r->target);
+		break;
+	case IR_R_PROTO:
+		lower_proto(kr, rs, r, set_id);
 		break;
 	default:
 		*err = "unknown rule kind";

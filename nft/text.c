@@ -163,6 +163,29 @@ static void add_counter_ref(struct strbuf *sb, const char *counter)
 	sb_addc(sb, ' ');
 }
 
+/* nft lists protocol 112 by its /etc/protocols name, and a port match
+ * as `udp dport N` (the protocol guard implied). */
+static void add_proto(struct strbuf *sb, const struct ir_rule *r)
+{
+	if (r->ifname) {
+		sb_addf(sb, "%s ", r->ifdir == IR_OIF ? "oifname" : "iifname");
+		add_quoted(sb, r->ifname);
+		sb_addc(sb, ' ');
+	}
+	if (r->set) {
+		add_addr_match(sb, r);
+		sb_addf(sb, "@%s ", r->set);
+	}
+	if (r->dport)
+		sb_addf(sb, "%s dport %u ", proto_name(r->l4proto), r->dport);
+	else if (r->l4proto == 112)
+		sb_addf(sb, "meta l4proto vrrp ");
+	else
+		sb_addf(sb, "meta l4proto %u ", r->l4proto);
+	add_counter_ref(sb, r->target);
+	sb_addf(sb, "%s", verdict_name(r->verdict));
+}
+
 static void add_rule_body(struct strbuf *sb, const struct ir_ruleset *rs,
 			  const struct ir_rule *r)
 {
@@ -216,6 +239,9 @@ static void add_rule_body(struct strbuf *sb, const struct ir_ruleset *rs,
 		sb_addf(sb, "counter name ");
 		add_quoted(sb, r->target);
 		sb_addf(sb, " %s", verdict_name(r->verdict));
+		break;
+	case IR_R_PROTO:
+		add_proto(sb, r);
 		break;
 	}
 }
