@@ -112,11 +112,11 @@ struct ir_rule {
 	char *target;           /* JUMP: chain name; COUNTER, CT_STATE,
 				 * NEW_NOT_SYN: counter name (NULL: none) */
 	uint8_t icmp_type;      /* ICMP */
+	uint8_t l4proto;        /* PROTO: IP protocol */
+	uint16_t dport;         /* PROTO: udp destination port, or 0: any */
 	unsigned rate;          /* LOG */
 	enum log_unit unit;     /* LOG */
 	char *log_prefix;       /* LOG */
-	uint8_t l4proto;        /* PROTO: IP protocol */
-	uint16_t dport;         /* PROTO: destination port (tcp, udp), or 0: any */
 	char *comment;          /* NULL if none; shown in text, kept in kernel */
 	uint64_t handle;        /* kernel handle from a read-back, else 0; not
 				 * rendered, not compared */

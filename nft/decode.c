@@ -265,7 +265,7 @@ static bool classify(const struct shape *s, struct ir_rule *r)
 		r->kind = IR_R_ICMP;
 		r->family = s->nfproto == NFPROTO_IPV6 ? 6 : 4;
 		r->icmp_type = s->icmp_type;
-	} else if (s->l4proto && !s->tcpflags) {
+	} else if ((s->l4proto == 112 && !s->dport) || (s->l4proto == IPPROTO_UDP && s->dport)) {
 		r->kind = IR_R_PROTO;
 		r->l4proto = s->l4proto;
 		r->dport = s->dport;

@@ -171,6 +171,24 @@ static struct ir_ruleset *sample(void)
 	r->unit = LOG_MINUTE;
 	r->log_prefix = xstrdup("fedwall drop: ");
 	rule(rs, "edge_in", IR_R_COUNTER, IR_DROP)->target = xstrdup("dropped_in");
+	/* the HA pair's: VRRP and conntrackd's port, with and without an
+	 * interface, an address set and a counter */
+	r = match(rs, "input", IR_R_PROTO, IR_ACCEPT, 4, IR_SADDR, "edge4");
+	r->ifdir = IR_IIF;
+	r->ifname = xstrdup("ha0");
+	r->l4proto = 112;
+	r->target = xstrdup("in_acme");
+	r = match(rs, "input", IR_R_PROTO, IR_ACCEPT, 6, IR_SADDR, "edge6");
+	r->l4proto = PROTO_UDP;
+	r->dport = 3780;
+	r = rule(rs, "input", IR_R_PROTO, IR_DROP);
+	r->l4proto = PROTO_UDP;
+	r->dport = 3780;
+	r->target = xstrdup("dropped_in");
+	r = rule(rs, "output", IR_R_PROTO, IR_ACCEPT);
+	r->ifdir = IR_OIF;
+	r->ifname = xstrdup("ha0");
+	r->l4proto = 112;
 	rule(rs, "edge_out", IR_R_NEW_NOT_SYN, IR_DROP);
 	match(rs, "edge_out", IR_R_VMAP, IR_VERDICT_NONE, 4, IR_DADDR, "out4");
 	r = match(rs, "edge_out", IR_R_LOG, IR_VERDICT_NONE, 0, IR_SADDR, "fedports");

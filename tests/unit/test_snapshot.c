@@ -395,7 +395,7 @@ TEST(hostile_images_refused)
 	/* a chain whose rule looks up set "nope" */
 	static const uint8_t noset[] = { 0, 2, 't', 0, 0, 1, 2, 'c', 0, 0, 0, 0, 0, 0, 0, 1,
 					 5, 0, 0, 0, 0, 0, 5, 'n', 'o', 'p', 'e',
-					 0, 0, 0, 0, 0, 0, 0, 0, 0 };
+					 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
 	/* a hook beyond the last */
 	static const uint8_t hook[] = { 0, 2, 't', 0, 0, 1, 2, 'c', 0, 0, 0, 0, 9, 0, 0, 0,
 					0, 0 };
