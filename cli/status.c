@@ -40,11 +40,27 @@ static void text_dir(FILE *out, const struct engine_dir_stat *d)
 		fprintf(out, " %9s %12s %14s", "-", "-", "-");
 }
 
+/* The HA pair's counters, when the table has them (policy `ha`). */
+static void text_ha(FILE *out, const struct ir_ruleset *rs)
+{
+	static const char *const names[] = { ENGINE_HA_ADMITTED, ENGINE_HA_DROPPED };
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		const struct ir_counter *c = engine_counter(rs, names[i]);
+
+		if (c)
+			fprintf(out, "%s: %llu packets, %llu bytes\n", names[i],
+				(unsigned long long)c->packets, (unsigned long long)c->bytes);
+	}
+}
+
 static void print_text(FILE *out, const struct ir_ruleset *rs, const struct engine_stats *v,
 		       const char *foreign)
 {
 	fprintf(out, "table inet %s: %zu chains, %zu sets, %zu counters\n", rs->table, rs->nchains,
 	       rs->nsets, rs->ncounters);
+	fprintf(out, "digest: %016llx (what the table admits; the same on both nodes of a pair)\n",
+		(unsigned long long)v->digest);
 	if (foreign)
 		fprintf(out, "warning: %s (the next apply replaces the table)\n", foreign);
 	fprintf(out, "%-20s %9s %12s %14s %9s %12s %14s\n", "partner", "in-elems", "in-packets",
@@ -62,6 +78,7 @@ static void print_text(FILE *out, const struct ir_ruleset *rs, const struct engi
 			fprintf(out, "%s: %llu packets, %llu bytes\n", engine_drops[i].counter,
 			       (unsigned long long)c->packets, (unsigned long long)c->bytes);
 	}
+	text_ha(out, rs);
 	fprintf(out, "other set elements (management, ports, edge): %zu\n", v->other);
 }
 
@@ -71,16 +88,23 @@ static void json_dir(FILE *out, const char *key, const struct engine_dir_stat *d
 	       (unsigned long long)d->packets, (unsigned long long)d->bytes);
 }
 
-static void json_counter(FILE *out, const struct ir_ruleset *rs, const char *name)
+/* `: {"packets": N, "bytes": N}` or `: null` */
+static void json_counter_body(FILE *out, const struct ir_ruleset *rs, const char *name)
 {
 	const struct ir_counter *c = engine_counter(rs, name);
 
-	fprintf(out, ", \"%s\": ", name);
+	fprintf(out, ": ");
 	if (c)
 		fprintf(out, "{\"packets\": %llu, \"bytes\": %llu}", (unsigned long long)c->packets,
 		       (unsigned long long)c->bytes);
 	else
 		fprintf(out, "null");
+}
+
+static void json_counter(FILE *out, const struct ir_ruleset *rs, const char *name)
+{
+	fprintf(out, ", \"%s\"", name);
+	json_counter_body(out, rs, name);
 }
 
 /* What status also reports as problems (after the output, exit 1): each
@@ -376,6 +400,17 @@ static void print_json(FILE *out, const struct ir_ruleset *rs, const struct engi
 	fprintf(out, "}");
 	for (size_t i = 0; i < ENGINE_NDROPS; i++)
 		json_counter(out, rs, engine_drops[i].counter);
+	fprintf(out, ", \"ha\": ");
+	if (engine_counter(rs, ENGINE_HA_ADMITTED)) {
+		fprintf(out, "{\"admitted\"");
+		json_counter_body(out, rs, ENGINE_HA_ADMITTED);
+		fprintf(out, ", \"dropped\"");
+		json_counter_body(out, rs, ENGINE_HA_DROPPED);
+		fprintf(out, "}");
+	} else {
+		fprintf(out, "null");
+	}
+	fprintf(out, ", \"digest\": \"%016llx\"", (unsigned long long)v->digest);
 	fprintf(out, ", \"flags\": %u, \"dormant\": %s", (unsigned)rs->flags,
 		dormant(rs) ? "true" : "false");
 	json_problems(out, p, state_dir);

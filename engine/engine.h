@@ -488,6 +488,7 @@ struct engine_stats {
 	struct engine_pstat *v;
 	size_t n, cap;
 	size_t other;           /* elements of the plain sets (management, ports, edge) */
+	uint64_t digest;        /* engine_ruleset_digest() of the table */
 };
 
 /* Fills `st` (zeroed on entry) from `rs`, borrowed: the names point into
@@ -505,6 +506,20 @@ extern const struct engine_drop engine_drops[ENGINE_NDROPS];
 
 /* rs's named counter `name`, or NULL. */
 const struct ir_counter *engine_counter(const struct ir_ruleset *rs, const char *name);
+
+/* ---- what the two nodes of an HA pair compare (engine/digest.c) -------- */
+
+/* A digest of what `rs` admits: its chains and rules, sets and elements,
+ * counters' names; not comments (they name the policy file), handles or
+ * counter values.  The same on both nodes for the same policy and the
+ * same addresses, for the generated table and its read-back alike;
+ * 0 for NULL. */
+uint64_t engine_ruleset_digest(const struct ir_ruleset *rs);
+
+/* The HA pair's counters (docs/RULESET.md), in a table only when the
+ * policy has `ha`: the peers' VRRP and sync admitted, others' dropped. */
+#define ENGINE_HA_ADMITTED "ha_peers"
+#define ENGINE_HA_DROPPED "dropped_ha"
 
 /* ---- the metrics (engine/metrics.c) ------------------------------------- */
 

@@ -78,6 +78,36 @@ static void prom_elements(FILE *out, const struct engine_stats *v)
 	}
 }
 
+/* What the two nodes of an HA pair compare: the digest (a label: 64
+ * bits do not fit a sample's double), and the pair's counters. */
+static void prom_ha(FILE *out, const struct ir_ruleset *rs, const struct engine_stats *v)
+{
+	static const char *const names[] = { ENGINE_HA_ADMITTED, ENGINE_HA_DROPPED };
+	static const char *const verdicts[] = { "admitted", "dropped" };
+
+	prom_head(out, "fedwall_ruleset_info", "gauge",
+		  "The digest of what the table admits: equal on both nodes of a pair.");
+	fprintf(out, "fedwall_ruleset_info{digest=\"%016llx\"} 1\n",
+		(unsigned long long)v->digest);
+	if (!engine_counter(rs, ENGINE_HA_ADMITTED))
+		return;
+	for (int b = 0; b < 2; b++) {
+		prom_head(out, b ? "fedwall_ha_bytes_total" : "fedwall_ha_packets_total", "counter",
+			  b ? "Bytes of the HA pair's VRRP and sync: from the peers admitted,"
+			      " from others dropped."
+			    : "Packets of the HA pair's VRRP and sync: from the peers admitted,"
+			      " from others dropped.");
+		for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+			const struct ir_counter *c = engine_counter(rs, names[i]);
+
+			if (c)
+				fprintf(out, "fedwall_ha_%s_total{verdict=\"%s\"} %llu\n",
+					b ? "bytes" : "packets", verdicts[i],
+					(unsigned long long)(b ? c->bytes : c->packets));
+		}
+	}
+}
+
 static void prom_kernel(FILE *out, const struct ir_ruleset *rs, const struct engine_stats *v,
 			const char *foreign)
 {
@@ -102,6 +132,7 @@ static void prom_kernel(FILE *out, const struct ir_ruleset *rs, const struct eng
 					(unsigned long long)(b ? c->bytes : c->packets));
 		}
 	}
+	prom_ha(out, rs, v);
 	prom_head(out, "fedwall_other_elements", "gauge",
 		  "Elements of fedwall's plain sets (management, ports, edge).");
 	fprintf(out, "fedwall_other_elements %zu\n", v->other);

@@ -88,6 +88,7 @@ void engine_stats(const struct ir_ruleset *rs, struct engine_stats *v)
 	}
 	if (v->n)
 		qsort(v->v, v->n, sizeof(*v->v), pstat_cmp);
+	v->digest = engine_ruleset_digest(rs);
 }
 
 void engine_stats_free(struct engine_stats *v)

@@ -146,6 +146,21 @@ for ex in "$TOP"/examples/*.yaml; do
 	same "$T/theirs" "$T/mine" "kernel: example $n: the kernel holds what nft -f would load"
 done
 
+# The HA pair's rules (VRRP, conntrackd's port, on an interface or any;
+# host and gateway mode) read back as applied: a plan right after the
+# apply has nothing to do.  Their interfaces need not exist here.
+for ex in "$TOP"/tests/gen/ha-*.yaml "$TOP"/examples/ha/policy.yaml; do
+	n=${ex#"$TOP"/}
+	rc "kernel: apply $n" 0 fw apply --allow-missing-interfaces -f "$ex"
+	rc "kernel: plan $n after apply: nothing pending" 0 fw plan -f "$ex"
+	has "kernel: plan $n says no changes" "no changes"
+	nft --debug=netlink list table inet fedwall >"$T/mine" 2>&1
+	fw generate -f "$ex" >"$T/gen.nft" 2>/dev/null
+	unshare -n sh -c "nft -f '$T/gen.nft' && nft --debug=netlink list table inet fedwall" \
+		>"$T/theirs" 2>&1
+	same "$T/theirs" "$T/mine" "kernel: $n: the kernel holds what nft -f would load"
+done
+
 rc "kernel: flush" 0 fw flush -f "$MSN"
 if nft list table inet fedwall >/dev/null 2>&1; then
 	fail "kernel: flush deletes the table"

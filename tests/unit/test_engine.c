@@ -787,3 +787,41 @@ out_free:
 	unlink(t.file);
 	rmdir(t.dir);
 }
+
+/* The digest status shows: the same for the same policy wherever its
+ * file lies (comments name the path), whatever order the objects are
+ * listed in; another address, another digest. */
+TEST(ruleset_digest_is_what_is_admitted)
+{
+	static const char ha[] = "ha: {peers: [192.0.2.1, 192.0.2.2], vrrp: true}\n";
+	struct strbuf sa = { 0 }, sbb = { 0 };
+	const char *pa, *pb;
+	struct ir_ruleset *a, *a2, *b, *d;
+	struct ir_set tmp;
+
+	sb_addf(&sa, "%s%s", A, ha);
+	sb_addf(&sbb, "%s%s", B, ha);
+	pa = sb_str(&sa);
+	pb = sb_str(&sbb);
+	a = fixture_generate("/etc/fedwall/policy.yaml", pa);
+	a2 = fixture_generate("/srv/node2/edge.yaml", pa);
+	b = fixture_generate("/etc/fedwall/policy.yaml", pb);
+	if (!a || !a2 || !b)
+		goto out_free;
+	d = ir_dup(a);
+	tmp = d->sets[0];
+	d->sets[0] = d->sets[d->nsets - 1];
+	d->sets[d->nsets - 1] = tmp;
+	d->counters[0].packets = 7;
+	CHECK(engine_ruleset_digest(a) != 0);
+	CHECK(engine_ruleset_digest(a) == engine_ruleset_digest(a2));
+	CHECK(engine_ruleset_digest(a) == engine_ruleset_digest(d));
+	CHECK(engine_ruleset_digest(a) != engine_ruleset_digest(b));
+	ir_free(d);
+out_free:
+	ir_free(a);
+	ir_free(a2);
+	ir_free(b);
+	sb_free(&sa);
+	sb_free(&sbb);
+}
