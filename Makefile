@@ -190,6 +190,10 @@ install: all
 	$(INSTALL) -m 644 docs/fedwall-policy.5 $(DESTDIR)$(MANDIR)/man5/fedwall-policy.5
 	$(INSTALL) -m 644 examples/*.yaml dist/fedwall.cron $(DESTDIR)$(DOCDIR)/examples/
 	$(INSTALL) -m 644 examples/lists/* $(DESTDIR)$(DOCDIR)/examples/lists/
+	$(INSTALL) -d $(DESTDIR)$(DOCDIR)/examples/ha
+	$(INSTALL) -m 644 examples/ha/policy.yaml examples/ha/keepalived.conf \
+		examples/ha/conntrackd.conf $(DESTDIR)$(DOCDIR)/examples/ha/
+	$(INSTALL) -m 755 examples/ha/conntrackd-notify.sh $(DESTDIR)$(DOCDIR)/examples/ha/
 	for u in $(UNITS); do \
 		sed 's|/usr/sbin/fedwall|$(SBINDIR)/fedwall|g' dist/$$u \
 			>$(DESTDIR)$(SYSTEMDUNITDIR)/$$u.tmp && \

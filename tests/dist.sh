@@ -63,6 +63,7 @@ fi
 for f in sbin/fedwall share/man/man8/fedwall.8 share/man/man5/fedwall-policy.5 \
 	share/doc/fedwall/examples/msn-pic.yaml share/doc/fedwall/examples/lists/contoso.txt \
 	share/doc/fedwall/examples/fedwall.cron share/bash-completion/completions/fedwall \
+	share/doc/fedwall/examples/ha/policy.yaml share/doc/fedwall/examples/ha/conntrackd-notify.sh \
 	lib/systemd/system/fedwall.service lib/systemd/system/fedwall-refresh.service \
 	lib/systemd/system/fedwall-refresh.timer; do
 	ok "dist: installs /usr/local/$f" test -f "$D/usr/local/$f"

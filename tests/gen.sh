@@ -101,7 +101,7 @@ if ! can_kernel; then
 	skip "gen: nft -c -f and double load (needs root, nft and unshare -n)"
 	exit $SUITE_FAILED
 fi
-for f in tests/gen/*.yaml examples/*.yaml; do
+for f in tests/gen/*.yaml examples/*.yaml examples/ha/*.yaml; do
 	name="gen: nft ${f#tests/}"
 	if ! "$FEDWALL" generate -f "$f" -o "$tmp/r.nft" 2>/dev/null; then
 		[ -f "${f%.yaml}.nft" ] || [ "${f#examples/}" != "$f" ] ||

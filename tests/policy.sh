@@ -81,8 +81,8 @@ else
 	pass "policy/multi/generate-refuses"
 fi
 
-for f in examples/*.yaml; do
-	check_ok "policy/example/${f##*/}" "$f"
+for f in examples/*.yaml examples/ha/*.yaml; do
+	check_ok "policy/example/${f#examples/}" "$f"
 done
 
 # usage NAME STATUS ARGS...: `fedwall check ARGS` exits STATUS.
