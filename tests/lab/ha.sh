@@ -189,7 +189,7 @@ stop_keepalived() {
 
 # holds NODE: NODE has the virtual address.
 holds() {
-	ip -n "$LAB-$1" -4 addr show dev out0 | grep -q "inet $VIP/"
+	ip -n "$LAB-$1" -4 addr show dev out0 2>/dev/null | grep -q "inet $VIP/"
 }
 
 # holders: "a", "b", "ab" or "" (who holds the virtual address now).
@@ -414,6 +414,25 @@ stranger_ha "ha: ... and the backup, dropped" b $B_OUT
 da=$(digest a "$LAB_DIR/gw-ha.yaml") db=$(digest b "$LAB_DIR/gw-ha.yaml")
 if [ -n "$da" ] && [ "$da" = "$db" ]; then pass "ha: both nodes' status digests agree ($da)"
 else fail "ha: both nodes' status digests agree ('$da', '$db')"; fi
+# The same in JSON and in the metrics, with the HA counters.
+lab_exec a "$FEDWALL" status --json -f "$LAB_DIR/gw-ha.yaml" --state-dir "$LAB_DIR/state.a" \
+	>"$LAB_DIR/a.json" 2>/dev/null
+if python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["digest"] == sys.argv[2], j["digest"]
+assert j["ha"]["admitted"]["packets"] > 0 and j["ha"]["dropped"]["packets"] >= 2, j["ha"]
+' "$LAB_DIR/a.json" "$db"; then pass "ha: status --json: a's digest is b's, the HA counters"
+else fail "ha: status --json: a's digest is b's, the HA counters"; fi
+lab_exec b "$FEDWALL" status --format prometheus -f "$LAB_DIR/gw-ha.yaml" \
+	--state-dir "$LAB_DIR/state.b" >"$LAB_DIR/b.prom" 2>/dev/null
+if grep -q "^fedwall_ruleset_info{digest=\"$da\"} 1$" "$LAB_DIR/b.prom" &&
+	grep -Eq '^fedwall_ha_packets_total\{verdict="dropped"\} [1-9]' "$LAB_DIR/b.prom"; then
+	pass "ha: metrics: b's digest is a's, the dropped HA packets"
+else
+	fail "ha: metrics: b's digest is a's, the dropped HA packets"
+	grep -E 'ruleset_info|fedwall_ha_' "$LAB_DIR/b.prom" | sed 's/^/    /' >&2
+fi
 
 # ---- failover: keepalived stopped on the primary ----------------------------------
 
