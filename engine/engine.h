@@ -76,8 +76,9 @@ enum iface_how {
 /* The state of interface `name`; `real` gets the name the kernel gives it
  * ("" when absent). */
 enum iface_state iface_state(const char *name, char real[IF_NAMESIZE]);
-/* Reports each interface of a host-mode policy that is not present (an
- * alternative name is refused even under IFACE_WARN); how many. */
+/* Reports each interface of a host-mode policy, and ha.interface in
+ * either mode, that is not present (an alternative name is refused even
+ * under IFACE_WARN); how many. */
 size_t ifaces_check(const struct policy *p, enum iface_how how, struct diag *d);
 
 /* ---- the final guard (engine/guard.c) ----------------------------------- */
