@@ -108,8 +108,8 @@ static void json_counter(FILE *out, const struct ir_ruleset *rs, const char *nam
 }
 
 /* What status also reports as problems (after the output, exit 1): each
- * edge interface the policy names that is absent, and a state file behind
- * the table. */
+ * edge interface (and ha.interface) the policy names that is absent, and
+ * a state file behind the table. */
 static void json_problems(FILE *out, const struct policy *p, const char *state_dir)
 {
 	struct strbuf path = { 0 };
@@ -117,6 +117,10 @@ static void json_problems(FILE *out, const struct policy *p, const char *state_d
 	bool first = true;
 
 	fprintf(out, ", \"interfaces_missing\": [");
+	if (p && p->ha.interface.s && iface_state(p->ha.interface.s, real) != IFACE_PRESENT) {
+		json_str(out, p->ha.interface.s);
+		first = false;
+	}
 	for (size_t i = 0; p && p->mode == MODE_HOST && i < p->edge.ninterfaces; i++) {
 		if (iface_state(p->edge.interfaces[i].s, real) == IFACE_PRESENT)
 			continue;

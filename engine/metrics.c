@@ -277,21 +277,28 @@ static void prom_last_refresh(FILE *out, const char *state_dir, struct diag *d)
 /* Each edge interface of a host-mode policy: 0 when this machine has no
  * interface of that name (apply --allow-missing-interfaces): the table
  * then filters nothing on it. */
-static void prom_ifaces(FILE *out, const struct policy *p)
+static void prom_iface(FILE *out, const char *name)
 {
 	char real[IF_NAMESIZE];
 
-	if (p->mode != MODE_HOST || !p->edge.ninterfaces)
+	fprintf(out, "fedwall_interface_present{interface=");
+	prom_label(out, name);
+	fprintf(out, "} %d\n", iface_state(name, real) == IFACE_PRESENT);
+}
+
+/* And the HA pair's interface (ha.interface), in either mode. */
+static void prom_ifaces(FILE *out, const struct policy *p)
+{
+	size_t n = p->mode == MODE_HOST ? p->edge.ninterfaces : 0;
+
+	if (!n && !p->ha.interface.s)
 		return;
 	prom_head(out, "fedwall_interface_present", "gauge",
-		  "1 if the edge interface the policy names exists (by that name).");
-	for (size_t i = 0; i < p->edge.ninterfaces; i++) {
-		const char *name = p->edge.interfaces[i].s;
-
-		fprintf(out, "fedwall_interface_present{interface=");
-		prom_label(out, name);
-		fprintf(out, "} %d\n", iface_state(name, real) == IFACE_PRESENT);
-	}
+		  "1 if an interface the policy names (edge, ha) exists (by that name).");
+	for (size_t i = 0; i < n; i++)
+		prom_iface(out, p->edge.interfaces[i].s);
+	if (p->ha.interface.s)
+		prom_iface(out, p->ha.interface.s);
 }
 
 void engine_metrics_print(FILE *out, const struct engine_metrics *m, struct diag *d)
