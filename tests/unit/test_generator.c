@@ -1055,3 +1055,39 @@ TEST(srv_addresses_unscoped)
 	ir_free(rs);
 	policy_free(p);
 }
+
+/* The HA pair's rules: conntrackd's port from the peers only, on
+ * ha.interface only, in gateway mode on the node's input; the node's own
+ * sync datagrams leave (host mode) although a partner's service restricts
+ * the port (fedports). */
+TEST(admits_conn_ha)
+{
+	struct policy *g = parse("version: 1\nmode: gateway\n"
+				 "edge: {addresses: [203.0.113.10]}\n" CONN_POLICY
+				 "ha: {peers: [192.0.2.1, 192.0.2.2], interface: ha0,"
+				 " conntrackd: true}\n");
+	struct policy *h = parse("version: 1\nservices:\n  sync: [udp/3780]\n"
+				 "partners:\n  alpha: {services: [sync], addresses: [198.51.100.11]}\n"
+				 "ha: {peers: [192.0.2.1, 192.0.2.2], conntrackd: true}\n");
+	struct ir_ruleset *rg = gen(g, NULL, NULL, NULL), *rh = gen(h, NULL, NULL, NULL);
+	enum ir_hook in = IR_HOOK_INPUT;
+
+	CHECK(conn_admitted(rg, in, "ha0", PROTO_UDP, "192.0.2.2", "192.0.2.1", 3780));
+	CHECK(!conn_admitted(rg, in, "eth0", PROTO_UDP, "192.0.2.2", "192.0.2.1", 3780));
+	CHECK(!conn_admitted(rg, in, "ha0", PROTO_UDP, "192.0.2.99", "192.0.2.1", 3780));
+	CHECK(!conn_admitted(rg, in, "ha0", PROTO_UDP, "198.51.100.11", "192.0.2.1", 3780));
+	/* gateway mode filters nothing else of the node's own */
+	CHECK(conn_admitted(rg, in, "eth0", PROTO_TCP, "198.51.100.99", "192.0.2.1", 22));
+	CHECK(conn_admitted(rg, in, "eth0", PROTO_UDP, "198.51.100.99", "192.0.2.1", 3781));
+	CHECK(conn_admitted(rg, IR_HOOK_FORWARD, NULL, PROTO_TCP, "198.51.100.11",
+			    "203.0.113.10", 5061));
+	/* host mode: the port is the pair's, even for a partner's service */
+	CHECK(conn_admitted(rh, in, NULL, PROTO_UDP, "192.0.2.1", "192.0.2.2", 3780));
+	CHECK(!conn_admitted(rh, in, NULL, PROTO_UDP, "198.51.100.11", "192.0.2.2", 3780));
+	CHECK(conn_admitted(rh, IR_HOOK_OUTPUT, NULL, PROTO_UDP, "192.0.2.2", "192.0.2.1",
+			    3780));
+	ir_free(rg);
+	ir_free(rh);
+	policy_free(g);
+	policy_free(h);
+}
