@@ -1534,6 +1534,45 @@ static bool ha_conntrackd(struct vctx *v, const struct ynode *n)
 	return true;
 }
 
+static bool ports_hold(const struct port_ent *pv, size_t n, uint16_t port)
+{
+	for (size_t i = 0; i < n; i++)
+		if (pv[i].r.proto == PROTO_UDP && pv[i].r.lo <= port && port <= pv[i].r.hi)
+			return true;
+	return false;
+}
+
+/* conntrackd's port is the pair's: ha_in drops it from anybody but the
+ * peers, before any partner or management rule could admit it. */
+static void ha_port_clash(struct vctx *v, const struct ynode *n)
+{
+	const struct policy *p = v->p;
+	uint16_t port = p->ha.conntrackd;
+	bool told = false;
+
+	/* The first partner and the first management entry: one each. */
+	for (size_t i = 0; !told && i < p->npartners; i++) {
+		for (size_t k = 0; !told && k < p->partners[i].nservices; k++) {
+			const struct service *sv = &p->services[p->partners[i].services[k].idx];
+
+			if (!ports_hold(sv->ports, sv->nports, port))
+				continue;
+			ERR(v, n, "conntrackd port 'udp/%u' is a port of service '%s' (partner"
+			    " '%s'): the pair's port admits the peers alone", port, sv->name,
+			    p->partners[i].name);
+			told = true;
+		}
+	}
+	for (size_t i = 0; i < p->nmanagement; i++) {
+		if (!ports_hold(p->management[i].to, p->management[i].nto, port))
+			continue;
+		ERR(v, n, "conntrackd port 'udp/%u' is in a management entry (%u:%u): the"
+		    " pair's port admits the peers alone", port, p->management[i].loc.line,
+		    p->management[i].loc.col);
+		return;
+	}
+}
+
 /* ha: {peers: [...], interface: NAME, vrrp: BOOL, conntrackd: udp/PORT} */
 static void do_ha(struct vctx *v, const struct ynode *n)
 {
@@ -1556,8 +1595,9 @@ static void do_ha(struct vctx *v, const struct ynode *n)
 		ha->interface.loc = it->loc;
 	if ((it = ymap_get(n, "vrrp")))
 		ok = get_bool(v, it, "vrrp", &ha->vrrp);
-	if ((it = ymap_get(n, "conntrackd")))
-		ok &= ha_conntrackd(v, it);
+	if ((it = ymap_get(n, "conntrackd")) && (ok &= ha_conntrackd(v, it)) &&
+	    ha->conntrackd)
+		ha_port_clash(v, it);
 	if (ok && !ha->vrrp && !ha->conntrackd)
 		ERR(v, n, "ha admits nothing: write 'vrrp: true', 'conntrackd: udp/%d' "
 		    "or both", HA_CONNTRACKD_PORT);

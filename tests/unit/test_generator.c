@@ -1058,15 +1058,15 @@ TEST(srv_addresses_unscoped)
 
 /* The HA pair's rules: conntrackd's port from the peers only, on
  * ha.interface only, in gateway mode on the node's input; the node's own
- * sync datagrams leave (host mode) although a partner's service restricts
- * the port (fedports). */
+ * sync datagrams leave (host mode).  (A partner's service on the port is
+ * an error: policy/fail/ha-port-clash.yaml.) */
 TEST(admits_conn_ha)
 {
 	struct policy *g = parse("version: 1\nmode: gateway\n"
 				 "edge: {addresses: [203.0.113.10]}\n" CONN_POLICY
 				 "ha: {peers: [192.0.2.1, 192.0.2.2], interface: ha0,"
 				 " conntrackd: true}\n");
-	struct policy *h = parse("version: 1\nservices:\n  sync: [udp/3780]\n"
+	struct policy *h = parse("version: 1\nservices:\n  sync: [udp/3781]\n"
 				 "partners:\n  alpha: {services: [sync], addresses: [198.51.100.11]}\n"
 				 "ha: {peers: [192.0.2.1, 192.0.2.2], conntrackd: true}\n");
 	struct ir_ruleset *rg = gen(g, NULL, NULL, NULL), *rh = gen(h, NULL, NULL, NULL);
@@ -1081,9 +1081,11 @@ TEST(admits_conn_ha)
 	CHECK(conn_admitted(rg, in, "eth0", PROTO_UDP, "198.51.100.99", "192.0.2.1", 3781));
 	CHECK(conn_admitted(rg, IR_HOOK_FORWARD, NULL, PROTO_TCP, "198.51.100.11",
 			    "203.0.113.10", 5061));
-	/* host mode: the port is the pair's, even for a partner's service */
+	/* host mode: the port is the pair's; the partner's service next to it */
 	CHECK(conn_admitted(rh, in, NULL, PROTO_UDP, "192.0.2.1", "192.0.2.2", 3780));
 	CHECK(!conn_admitted(rh, in, NULL, PROTO_UDP, "198.51.100.11", "192.0.2.2", 3780));
+	CHECK(conn_admitted(rh, in, NULL, PROTO_UDP, "198.51.100.11", "192.0.2.2", 3781));
+	CHECK(!conn_admitted(rh, in, NULL, PROTO_UDP, "192.0.2.1", "192.0.2.2", 3781));
 	CHECK(conn_admitted(rh, IR_HOOK_OUTPUT, NULL, PROTO_UDP, "192.0.2.2", "192.0.2.1",
 			    3780));
 	ir_free(rg);
