@@ -1595,9 +1595,11 @@ static void do_ha(struct vctx *v, const struct ynode *n)
 		ha->interface.loc = it->loc;
 	if ((it = ymap_get(n, "vrrp")))
 		ok = get_bool(v, it, "vrrp", &ha->vrrp);
-	if ((it = ymap_get(n, "conntrackd")) && (ok &= ha_conntrackd(v, it)) &&
-	    ha->conntrackd)
-		ha_port_clash(v, it);
+	if ((it = ymap_get(n, "conntrackd"))) {
+		ok &= ha_conntrackd(v, it);
+		if (ha->conntrackd)
+			ha_port_clash(v, it);
+	}
 	if (ok && !ha->vrrp && !ha->conntrackd)
 		ERR(v, n, "ha admits nothing: write 'vrrp: true', 'conntrackd: udp/%d' "
 		    "or both", HA_CONNTRACKD_PORT);
