@@ -459,8 +459,9 @@ static void ha_in_chain(struct gen *g)
 		rule_proto(c, IR_IF_NONE, NULL, 0, NULL, kinds[k], "dropped_ha", IR_DROP);
 }
 
-/* The node's own adverts and sync datagrams leave whatever the policy
- * restricts (fedports): to a peer or a multicast group. */
+/* Host mode filters the node's output: its own adverts and sync
+ * datagrams (to a peer or a multicast group) are let out by name, not
+ * left to what edge_out happens to let through. */
 static void ha_out_chain(struct gen *g)
 {
 	const struct hacfg *ha = &g->p->ha;
