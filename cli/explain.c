@@ -98,13 +98,13 @@ static bool parse_ask(const struct ask *a, struct engine_explain *e)
 static const char *via_word(enum explain_via v)
 {
 	return v == EXPLAIN_BY_MGMT ? "management" : v == EXPLAIN_BY_ALLOW ? "allowance"
-									  : "partner";
+		: v == EXPLAIN_BY_HA ? "ha peer" : "partner";
 }
 
 static const char *kind_word(enum explain_kind k)
 {
 	static const char *const w[] = { "inline", "host", "srv", "list", "management",
-					 "allowance" };
+					 "allowance", "ha" };
 
 	return (size_t)k < ARRAY_SIZE(w) ? w[k] : "?";
 }
@@ -119,6 +119,14 @@ static char *when(int64_t t, char *buf, size_t len)
 	return buf;
 }
 
+/* "udp/3780"; an HA admission without a port is VRRP's. */
+static const char *port_word(const struct explain_admit *a, char *buf, size_t len)
+{
+	if (a->via == EXPLAIN_BY_HA && !a->port.lo)
+		return "vrrp";
+	return portrange_fmt(&a->port, buf, len);
+}
+
 static void print_admit(const struct explain_admit *a, const struct engine_explain *e,
 			bool live)
 {
@@ -126,7 +134,7 @@ static void print_admit(const struct explain_admit *a, const struct engine_expla
 
 	printf("  %s %s %s on %s: %s%s%s (%s %s, element %s)\n",
 	       a->inbound ? "inbound" : "outbound", a->inbound ? "from" : "to",
-	       prefix_fmt(&e->addr, ab, sizeof(ab)), portrange_fmt(&a->port, pb, sizeof(pb)),
+	       prefix_fmt(&e->addr, ab, sizeof(ab)), port_word(a, pb, sizeof(pb)),
 	       via_word(a->via), a->partner ? " " : "", a->partner ? a->partner : "",
 	       a->via == EXPLAIN_BY_PARTNER ? "map" : "set", a->set,
 	       prefix_fmt(&a->elem, eb, sizeof(eb)));
@@ -232,8 +240,11 @@ static void print_why(const struct engine_explain *e)
 
 		if (x->partner != SIZE_MAX)
 			continue;
-		printf("%s  %s entry %zu:\n", head ? "" : "why:\n", kind_word(x->kind),
-		       x->entry + 1);
+		if (x->kind == EXPLAIN_HA)
+			printf("%s  ha peers:\n", head ? "" : "why:\n");
+		else
+			printf("%s  %s entry %zu:\n", head ? "" : "why:\n", kind_word(x->kind),
+			       x->entry + 1);
 		head = true;
 		print_source(e->p, x, e->now);
 	}
@@ -252,7 +263,10 @@ static void print_drops(const struct explain_table *t, const struct engine_expla
 	char pb[PORTRANGE_STRLEN];
 	const char *on = e->has_port ? portrange_fmt(&e->port, pb, sizeof(pb)) : NULL;
 
-	if (t->drop_in)
+	if (t->drop_in && t->drop_in_chain && !strcmp(t->drop_in_chain, "ha_in"))
+		printf("  inbound%s%s: not a peer of the HA pair: dropped by chain ha_in"
+		       " (counter %s)\n", on ? " on " : "", on ? on : "", t->drop_in);
+	else if (t->drop_in)
 		printf("  inbound%s%s: nothing admits it: dropped by chain edge_in's last rule"
 		       " (counter %s)\n", on ? " on " : "", on ? on : "", t->drop_in);
 	if (t->drop_out && (on || !t->drop_out_ports))
@@ -330,7 +344,7 @@ static void json_admits(const struct engine_explain *e, const struct explain_tab
 		else
 			printf("null");
 		printf(", \"direction\": \"%s\", \"ports\": \"%s\", \"set\": ",
-		       a->inbound ? "in" : "out", portrange_fmt(&a->port, pb, sizeof(pb)));
+		       a->inbound ? "in" : "out", port_word(a, pb, sizeof(pb)));
 		json_str(stdout, a->set);
 		printf(", \"element\": ");
 		json_prefix(&a->elem);

@@ -671,8 +671,10 @@ int engine_sched_wait_ms(const struct engine_sched *s, uint64_t now);
  * state directory. */
 
 /* What admits an address: an element of a partner's address map, a
- * management entry (inbound), an outbound allowance. */
-enum explain_via { EXPLAIN_BY_PARTNER = 0, EXPLAIN_BY_MGMT, EXPLAIN_BY_ALLOW };
+ * management entry (inbound), an outbound allowance, a peer of the HA
+ * pair (inbound; its port: udp/PORT for conntrackd, protocol 112 and
+ * port 0 for VRRP). */
+enum explain_via { EXPLAIN_BY_PARTNER = 0, EXPLAIN_BY_MGMT, EXPLAIN_BY_ALLOW, EXPLAIN_BY_HA };
 
 /* One admission: who, in which direction, on which port range, by which
  * element.  Strings borrowed from the ruleset explained. */
@@ -696,6 +698,8 @@ struct explain_table {
 	size_t n, cap;
 	const char *drop_in, *drop_out;
 	const struct ir_set *drop_in_ports, *drop_out_ports;
+	const char *drop_in_chain;      /* the chain of drop_in: edge_in, or ha_in
+					 * (the HA pair's port from a non-peer) */
 };
 
 /* Fills `t` (zeroed on entry) with what `rs` (may be NULL: nothing) does
@@ -718,6 +722,7 @@ enum explain_kind {
 	EXPLAIN_LIST,           /* a line of a list file of `lists:` */
 	EXPLAIN_MGMT,           /* a `management:` entry's `from:` */
 	EXPLAIN_ALLOW,          /* an `outbound: {allow}` entry's `to:` */
+	EXPLAIN_HA,             /* a peer of `ha:` */
 };
 
 /* One place that names the address. */

@@ -77,6 +77,35 @@ static void lookup_admits(const struct ir_set *s, const struct ir_rule *r,
 	}
 }
 
+/* The HA pair's rule `r` (ha_in: peers' VRRP or conntrackd datagrams)
+ * whose peer set holds the address; with `want`, only conntrackd's port. */
+static void ha_admits(const struct ir_set *s, const struct ir_rule *r,
+		      const struct prefix *addr, const struct portrange *want,
+		      struct explain_table *t)
+{
+	struct portrange pr = { r->l4proto, r->dport, r->dport };
+	const struct ir_elem *e = s ? ir_set_lookup(s, addr->family, addr->a, 0, 0) : NULL;
+
+	if (e && (!want || (r->dport && port_in(&pr, want))))
+		admit_push(t, &(struct explain_admit){ EXPLAIN_BY_HA, true, NULL, s->name,
+						       e->addr, pr });
+}
+
+/* The HA pair's drop of `port` (conntrackd's, from anybody not a peer). */
+static const char *ha_drop(const struct ir_ruleset *rs, const struct portrange *port)
+{
+	const struct ir_chain *c = ir_find_chain(rs, "ha_in");
+
+	for (size_t i = 0; c && port && i < c->nrules; i++) {
+		const struct ir_rule *r = &c->rules[i];
+
+		if (r->kind == IR_R_PROTO && r->verdict == IR_DROP && r->dport &&
+		    r->l4proto == port->proto && r->dport == port->lo)
+			return r->target;
+	}
+	return NULL;
+}
+
 /* The last drop of `chain` that counts: what drops a new connection that
  * nothing before it admitted; *ports gets the set of ports it is limited
  * to (NULL: every port). */
@@ -119,11 +148,20 @@ void explain_table(const struct ir_ruleset *rs, const struct prefix *addr,
 				dispatch_admits(rs, s, addr, port, t);
 			else if (r->kind == IR_R_LOOKUP && r->family == addr->family)
 				lookup_admits(s, r, addr, port, t);
+			else if (r->kind == IR_R_PROTO && r->set && r->verdict == IR_ACCEPT &&
+				 r->family == addr->family)
+				ha_admits(s, r, addr, port, t);
 		}
 	}
 	if (!rs)
 		return;
 	t->drop_in = admit_none(t, true) ? drop_rule(rs, "edge_in", &t->drop_in_ports) : NULL;
+	t->drop_in_chain = "edge_in";
+	if (admit_none(t, true) && ha_drop(rs, port)) {
+		t->drop_in = ha_drop(rs, port);
+		t->drop_in_ports = NULL;
+		t->drop_in_chain = "ha_in";
+	}
 	t->drop_out = admit_none(t, false) ? drop_rule(rs, "edge_out", &t->drop_out_ports) : NULL;
 	/* An outbound connection to a port nobody restricts is the edge's
 	 * own business: not dropped, and nothing of the address's. */
@@ -202,6 +240,12 @@ static void policy_sources(const struct policy *p, const struct prefix *addr,
 					.prefix = a->p, .status = "inline", .counts = true,
 					.confirmed = now, .entry = i });
 		}
+	for (size_t k = 0; k < p->ha.npeers; k++)
+		if (prefix_contains(&p->ha.peers[k].p, addr))
+			src_push(out, &(struct explain_source){ .kind = EXPLAIN_HA,
+				.partner = SIZE_MAX, .at = p->ha.peers[k].loc,
+				.line = p->ha.peers[k].loc, .prefix = p->ha.peers[k].p,
+				.status = "inline", .counts = true, .confirmed = now });
 	for (size_t i = 0; i < p->noutallow; i++)
 		for (size_t k = 0; k < p->outallow[i].nto; k++) {
 			const struct addr_ent *a = &p->outallow[i].to[k];
@@ -328,6 +372,8 @@ bool explain_backed(const struct policy *p, const struct explain_sources *s,
 		if (a->via == EXPLAIN_BY_MGMT && x->kind == EXPLAIN_MGMT)
 			return true;
 		if (a->via == EXPLAIN_BY_ALLOW && x->kind == EXPLAIN_ALLOW)
+			return true;
+		if (a->via == EXPLAIN_BY_HA && x->kind == EXPLAIN_HA)
 			return true;
 	}
 	return false;

@@ -141,6 +141,39 @@ TEST(management_allowance_stranger)
 	ir_free(rs);
 }
 
+/* The HA pair: a peer is admitted on VRRP and conntrackd's port (by
+ * ha4), anybody else's datagram to that port is dropped by ha_in
+ * (dropped_ha), and the policy's peers name the address. */
+TEST(ha_peer_and_stranger)
+{
+	static const char pol[] = "version: 1\n"
+		"partners:\n  alpha: {services: [sip-federation], addresses: [198.51.100.11]}\n"
+		"ha: {peers: [192.0.2.1, 192.0.2.2], vrrp: true, conntrackd: udp/3780}\n";
+	struct ir_ruleset *rs = fixture_generate("p.yaml", pol);
+	struct prefix peer = addr("192.0.2.2"), s = addr("198.51.100.99");
+	struct portrange sync = port("udp/3780"), sip = port("tcp/5061");
+	struct explain_table t;
+
+	explain_table(rs, &peer, NULL, &t);
+	CHECK_INT(count(&t, EXPLAIN_BY_HA, true, NULL), 2);         /* vrrp, udp/3780 */
+	CHECK_STR(t.v[0].set, "ha4");
+	explain_table_free(&t);
+	explain_table(rs, &peer, &sync, &t);
+	CHECK_INT(t.n, 1);
+	CHECK_INT(t.v[0].port.lo, 3780);
+	explain_table_free(&t);
+	explain_table(rs, &s, &sync, &t);
+	CHECK_INT(t.n, 0);
+	CHECK_STR(t.drop_in, "dropped_ha");
+	CHECK_STR(t.drop_in_chain, "ha_in");
+	explain_table_free(&t);
+	explain_table(rs, &s, &sip, &t);
+	CHECK_STR(t.drop_in, "dropped_in");
+	CHECK_STR(t.drop_in_chain, "edge_in");
+	explain_table_free(&t);
+	ir_free(rs);
+}
+
 /* An element added to a copy of the table (as `nft add element` does to
  * the live one): admitted there, and the two tables disagree. */
 TEST(element_added_by_hand)
