@@ -77,8 +77,9 @@ static void lookup_admits(const struct ir_set *s, const struct ir_rule *r,
 	}
 }
 
-/* The HA pair's rule `r` (ha_in: peers' VRRP or conntrackd datagrams)
- * whose peer set holds the address; with `want`, only conntrackd's port. */
+/* The HA pair's rule `r` (ha_in: peers' VRRP or conntrackd datagrams;
+ * not ha_out's, which let this node's own out) whose peer set holds the
+ * address; with `want`, only conntrackd's port. */
 static void ha_admits(const struct ir_set *s, const struct ir_rule *r,
 		      const struct prefix *addr, const struct portrange *want,
 		      struct explain_table *t)
@@ -149,7 +150,7 @@ void explain_table(const struct ir_ruleset *rs, const struct prefix *addr,
 			else if (r->kind == IR_R_LOOKUP && r->family == addr->family)
 				lookup_admits(s, r, addr, port, t);
 			else if (r->kind == IR_R_PROTO && r->set && r->verdict == IR_ACCEPT &&
-				 r->family == addr->family)
+				 r->field == IR_SADDR && r->family == addr->family)
 				ha_admits(s, r, addr, port, t);
 		}
 	}

@@ -459,20 +459,48 @@ static void ha_in_chain(struct gen *g)
 		rule_proto(c, IR_IF_NONE, NULL, 0, NULL, kinds[k], "dropped_ha", IR_DROP);
 }
 
-/* Host mode filters the node's output: its own adverts and sync
- * datagrams (to a peer or a multicast group) are let out by name, not
- * left to what edge_out happens to let through. */
+/* Host mode filters the node's output: its own adverts (to a peer or
+ * VRRP's group) and sync datagrams (to a peer) are let out by name, not
+ * left to what edge_out happens to let through; to anybody else they
+ * meet edge_out like any other packet. */
 static void ha_out_chain(struct gen *g)
 {
 	const struct hacfg *ha = &g->p->ha;
 	struct ir_chain *c = add_chain(g, "ha_out", IR_HOOK_NONE);
 
 	c->comment = ir_comment_dup("HA pair: this node's VRRP and conntrackd's sync");
-	if (ha->vrrp)
-		rule_proto(c, IR_OIF, ha->interface.s, 0, NULL, 0, NULL, IR_ACCEPT);
-	if (ha->conntrackd)
-		rule_proto(c, IR_OIF, ha->interface.s, 0, NULL, ha->conntrackd, NULL,
+	if (ha->vrrp) {
+		rule_proto(c, IR_OIF, ha->interface.s, 4, "ha_vrrp4", 0, NULL, IR_ACCEPT);
+		rule_proto(c, IR_OIF, ha->interface.s, 6, "ha_vrrp6", 0, NULL, IR_ACCEPT);
+	}
+	if (ha->conntrackd) {
+		rule_proto(c, IR_OIF, ha->interface.s, 4, "ha4", ha->conntrackd, NULL,
 			   IR_ACCEPT);
+		rule_proto(c, IR_OIF, ha->interface.s, 6, "ha6", ha->conntrackd, NULL,
+			   IR_ACCEPT);
+	}
+}
+
+/* Where this node's adverts may go: the peers (unicast VRRP) and VRRP's
+ * group, 224.0.0.18 and ff02::12 (RFC 5798), above every unicast peer
+ * (validate refuses multicast peers), so the sets stay sorted. */
+static void ha_vrrp_sets(struct gen *g, const elem_vec peers[2])
+{
+	static const char *const group[2] = { "224.0.0.18", "ff02::12" };
+	elem_vec v[2] = { { 0 }, { 0 } };
+
+	for (int f = 0; f < 2; f++) {
+		struct ir_elem e = { 0 };
+
+		for (size_t i = 0; i < peers[f].n; i++)
+			VEC_PUSH(&v[f], peers[f].v[i]);
+		prefix_parse(group[f], &e.addr);
+		VEC_PUSH(&v[f], e);
+	}
+	set_elems(add_set(g, "ha_vrrp4", IR_KEY_ADDR4, false,
+			  "HA pair: where this node's adverts go"), &v[0]);
+	set_elems(add_set(g, "ha_vrrp6", IR_KEY_ADDR6, false,
+			  "HA pair: where this node's adverts go"), &v[1]);
 }
 
 static void ha_build(struct gen *g)
@@ -492,6 +520,8 @@ static void ha_build(struct gen *g)
 	for (size_t i = 0; i < ha->npeers; i++)
 		VEC_PUSH(&v[ha->peers[i].p.family == 6],
 			 ((struct ir_elem){ .addr = ha->peers[i].p }));
+	if (ha->vrrp && g->p->mode == MODE_HOST)
+		ha_vrrp_sets(g, v);
 	set_elems(add_set(g, "ha4", IR_KEY_ADDR4, false, "HA pair: the peers"), &v[0]);
 	set_elems(add_set(g, "ha6", IR_KEY_ADDR6, false, "HA pair: the peers"), &v[1]);
 }

@@ -1479,6 +1479,13 @@ static bool ha_peer(struct vctx *v, const struct ynode *n, struct addr_ent *out)
 		    n->s);
 		return false;
 	}
+	/* VRRP's group and the like are where adverts go (the generator
+	 * adds VRRP's), never a node that sends them. */
+	if (out->p.a[0] >= (out->p.family == 6 ? 0xff : 224)) {
+		ERR(v, n, "bad ha peer '%s': a multicast or reserved address, not one"
+		    " node's", n->s);
+		return false;
+	}
 	return true;
 }
 
