@@ -10,11 +10,11 @@
 # overlay, and runs `BENCH_ONLY=SECTIONS bench/run.sh FEDWALL` inside it.
 # The report goes to stdout as run.sh writes it.
 #
-# Under KVM when /dev/kvm works; else under TCG (pure emulation, ~15x
-# slower, all of it: the bench's figures are ratios of runs side by side
-# in the same guest, which is what they are read as; absolute times are
-# not comparable with a native run).  VM_ACCEL=tcg forces emulation (a
-# nested /dev/kvm that cannot boot a guest hangs silently).
+# Under TCG (pure emulation: ~15x slower, and unevenly so, see
+# docs/BENCHMARKS.md: compare kernel commits with kernel commits, not
+# the bench's ratios with a native run's), or under KVM with
+# VM_ACCEL=kvm where /dev/kvm can boot a guest (a nested one here hangs
+# silently in the kernel's decompressor).
 #
 # Needs root, and Debian's qemu-system-x86, busybox-static, kmod and cpio
 # (tools/deps.sh vm).  Scratch in $VM_DIR (default /var/tmp/fedwall-vm),
@@ -81,8 +81,8 @@ cd "$SRC" && BENCH_1M=0 BENCH_QUICK=${BENCH_QUICK:-0} BENCH_REPS=${BENCH_REPS:-3
 EOF
 rm -f "$D/out/report" "$D/out/log"
 
-accel="-enable-kvm -cpu host,-arch-capabilities"
-if [ "${VM_ACCEL:-}" = tcg ] || [ ! -w /dev/kvm ]; then accel="-accel tcg,thread=multi -cpu max"; fi
+accel="-accel tcg,thread=multi -cpu max"
+[ "${VM_ACCEL:-tcg}" = kvm ] && accel="-enable-kvm -cpu host,-arch-capabilities"
 fs() { echo "-fsdev local,id=$1,path=$2,security_model=none,multidevs=remap$3 -device virtio-9p-pci,fsdev=$1,mount_tag=$4"; }
 # shellcheck disable=SC2046
 timeout "${VM_TIMEOUT:-7200}" qemu-system-x86_64 $accel -smp 2 -m "${VM_MEM:-8192}" \
