@@ -127,7 +127,8 @@ static bool vmap_has_ports(const struct ir_ruleset *rs, const struct ir_rule *r)
 	return s && (s->key == IR_KEY_ADDR4_PROTO_PORT || s->key == IR_KEY_ADDR6_PROTO_PORT);
 }
 
-static void add_jump(struct strbuf *sb, const struct ir_rule *r)
+/* `iifname "IF" ip saddr @S ` as far as the rule has them. */
+static void add_if_set(struct strbuf *sb, const struct ir_rule *r)
 {
 	if (r->ifname) {
 		sb_addf(sb, "%s ", r->ifdir == IR_OIF ? "oifname" : "iifname");
@@ -138,6 +139,11 @@ static void add_jump(struct strbuf *sb, const struct ir_rule *r)
 		add_addr_match(sb, r);
 		sb_addf(sb, "@%s ", r->set);
 	}
+}
+
+static void add_jump(struct strbuf *sb, const struct ir_rule *r)
+{
+	add_if_set(sb, r);
 	sb_addf(sb, "jump %s", r->target);
 }
 
@@ -167,15 +173,7 @@ static void add_counter_ref(struct strbuf *sb, const char *counter)
  * as `udp dport N` (the protocol guard implied). */
 static void add_proto(struct strbuf *sb, const struct ir_rule *r)
 {
-	if (r->ifname) {
-		sb_addf(sb, "%s ", r->ifdir == IR_OIF ? "oifname" : "iifname");
-		add_quoted(sb, r->ifname);
-		sb_addc(sb, ' ');
-	}
-	if (r->set) {
-		add_addr_match(sb, r);
-		sb_addf(sb, "@%s ", r->set);
-	}
+	add_if_set(sb, r);
 	if (r->dport)
 		sb_addf(sb, "%s dport %u ", proto_name(r->l4proto), r->dport);
 	else if (r->l4proto == 112)

@@ -135,15 +135,21 @@ fi
 # Every example round-trips: apply, then plan has nothing to do; and the
 # kernel holds, down to the netlink expressions and element bytes, what
 # `nft -f` of the generated text makes it hold.
+# as_nft_would POLICY NAME: the kernel holds, message for message, what
+# nft -f of the generated text loads into a namespace of its own.
+as_nft_would() {
+	nft --debug=netlink list table inet fedwall >"$T/mine" 2>&1
+	fw generate -f "$1" >"$T/gen.nft" 2>/dev/null
+	unshare -n sh -c "nft -f '$T/gen.nft' && nft --debug=netlink list table inet fedwall" \
+		>"$T/theirs" 2>&1
+	same "$T/theirs" "$T/mine" "kernel: $2: the kernel holds what nft -f would load"
+}
+
 for ex in "$TOP"/examples/*.yaml; do
 	n=$(basename "$ex" .yaml)
 	rc "kernel: apply example $n" 0 fw apply -f "$ex"
 	rc "kernel: plan example $n after apply: nothing pending" 0 fw plan -f "$ex"
-	nft --debug=netlink list table inet fedwall >"$T/mine" 2>&1
-	fw generate -f "$ex" >"$T/gen.nft" 2>/dev/null
-	unshare -n sh -c "nft -f '$T/gen.nft' && nft --debug=netlink list table inet fedwall" \
-		>"$T/theirs" 2>&1
-	same "$T/theirs" "$T/mine" "kernel: example $n: the kernel holds what nft -f would load"
+	as_nft_would "$ex" "example $n"
 done
 
 # The HA pair's rules (VRRP, conntrackd's port, on an interface or any;
@@ -154,11 +160,7 @@ for ex in "$TOP"/tests/gen/ha-*.yaml "$TOP"/examples/ha/policy.yaml; do
 	rc "kernel: apply $n" 0 fw apply --allow-missing-interfaces -f "$ex"
 	rc "kernel: plan $n after apply: nothing pending" 0 fw plan -f "$ex"
 	has "kernel: plan $n says no changes" "no changes"
-	nft --debug=netlink list table inet fedwall >"$T/mine" 2>&1
-	fw generate -f "$ex" >"$T/gen.nft" 2>/dev/null
-	unshare -n sh -c "nft -f '$T/gen.nft' && nft --debug=netlink list table inet fedwall" \
-		>"$T/theirs" 2>&1
-	same "$T/theirs" "$T/mine" "kernel: $n: the kernel holds what nft -f would load"
+	as_nft_would "$ex" "$n"
 done
 
 rc "kernel: flush" 0 fw flush -f "$MSN"
