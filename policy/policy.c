@@ -237,6 +237,7 @@ static void partner_free(struct partner *pt)
 	strvals_free(pt->lists, pt->nlists);
 	strvals_free(pt->domains, pt->ndomains);
 	strvals_free(pt->srv_targets, pt->nsrv_targets);
+	feeds_free(pt->feeds, pt->nfeeds);
 }
 
 void policy_free(struct policy *p)

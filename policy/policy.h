@@ -68,6 +68,61 @@ struct service_ref {
 	struct loc loc;
 };
 
+/* ---- provider feeds (`feeds:` of a partner) ---------------------------- */
+
+/* The formats a feed may be published in.  Each has its own filter keys
+ * (feed_format_keys) and its own parser (refresh/feed.c); a new format
+ * (Azure service tags, Google's cloud.json) is one more entry in both
+ * tables. */
+enum feed_format {
+	FEED_PLAIN = 0,         /* a list file's syntax, as a lists URL */
+	FEED_M365,              /* Microsoft 365 endpoints web service */
+	FEED_AWS,               /* AWS ip-ranges.json */
+};
+#define FEED_FORMATS 3
+
+/* Every filter key of every format, one index each. */
+enum feed_key {
+	FK_SERVICE_AREA = 0,    /* m365: serviceArea */
+	FK_CATEGORY,            /* m365: category */
+	FK_REQUIRED,            /* m365: required ("true" / "false") */
+	FK_IDS,                 /* m365: id (decimal) */
+	FK_SERVICE,             /* aws: service */
+	FK_REGION,              /* aws: region */
+	FK_NBG,                 /* aws: network_border_group */
+};
+#define FEED_KEYS 7
+
+/* One filter: an entry of the feed passes when its value is any of v
+ * (n == 0: no filter on that key).  Values normalised: ids in decimal,
+ * required "true" or "false"; sorted, unique. */
+struct feed_filter {
+	struct strval *v;
+	size_t n;
+	struct loc loc;         /* the key's */
+};
+
+struct feed {
+	struct strval url;      /* https://, or http:// with insecure_http */
+	struct loc loc;         /* the entry's */
+	enum feed_format format;
+	bool insecure_http;
+	unsigned interval;      /* seconds between fetches; 0: the policy default */
+	/* m365: where its version (`latest`) is asked: `version_url` as
+	 * written, else derived from url (".../endpoints/INSTANCE?q" ->
+	 * ".../version/INSTANCE?q"); s NULL: none, the endpoints are
+	 * fetched every time (conditionally). */
+	struct strval version_url;
+	bool version_url_given; /* written in the file (printed back) */
+	struct feed_filter filter[FEED_KEYS];
+};
+
+/* "plain", "m365", "aws"; the key's name as written ("service_area"). */
+const char *feed_format_name(enum feed_format f);
+const char *feed_key_name(enum feed_key k);
+/* Whether format f takes filter key k. */
+bool feed_format_has(enum feed_format f, enum feed_key k);
+
 struct partner {
 	char *name;             /* [a-z0-9][a-z0-9_-]*, at most POLICY_NAME_MAX */
 	char *description;      /* NULL if none */
@@ -95,6 +150,8 @@ struct partner {
 	 * bogus one is a failed source.  `dnssec: off` or absent: any. */
 	bool dnssec_require;
 	struct loc dnssec_loc;          /* where `dnssec` stood (file 0: absent) */
+	struct feed *feeds;             /* provider feeds, file order */
+	size_t nfeeds;
 };
 
 struct mgmt {

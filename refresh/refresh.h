@@ -28,6 +28,7 @@
 #include "common/common.h"
 #include "policy/policy.h"
 #include "refresh/dns.h"
+#include "refresh/feed.h"
 #include "refresh/state.h"
 
 #define LIST_MAX_LINE 1024              /* bytes, line end excluded */
@@ -43,6 +44,20 @@ struct addr_list {
 	 * services alone admit the address; 0: all the partner's services.
 	 * Allocated by the first push of a scoped address. */
 	uint8_t *scope;
+	/* Parallel to v, or NULL (all 0): 0, the address is admitted on all
+	 * the ports its scope gives; k > 0: on those of them that are in
+	 * pgroups[k - 1] too (a provider feed's ports for it), never beyond
+	 * the partner's services.  Equal port sets share one group.
+	 * Allocated by the first push with ports (refresh/portgroup.c). */
+	uint32_t *pgrp;
+	struct port_group *pgroups;
+	size_t npgroups;
+};
+
+/* Ports a provider feed publishes some addresses for. */
+struct port_group {
+	struct portrange *v;    /* merged, sorted */
+	size_t n;
 };
 
 void addr_list_push(struct addr_list *l, const struct prefix *p, const struct loc *at);
@@ -51,6 +66,15 @@ void addr_list_push_scoped(struct addr_list *l, const struct prefix *p,
 /* Room for `more` entries beyond l->n, so that a run of pushes copies
  * the arrays at most once. */
 void addr_list_reserve(struct addr_list *l, size_t more);
+/* addr_list_push(), the address admitted on `ports` (nports of them, any
+ * order) at most: on those of its partner's services' ports that are
+ * among them, and nowhere when none is. */
+void addr_list_push_ports(struct addr_list *l, const struct prefix *p,
+			  const struct loc *at, const struct portrange *ports,
+			  size_t nports);
+/* The port group of address i of l: NULL when it has none (all ports). */
+const struct port_group *addr_list_ports(const struct addr_list *l, size_t i);
+void port_groups_free(struct port_group *g, size_t n);
 void addr_list_free(struct addr_list *l);
 
 /* Appends the addresses of list file `path` to `out`.  `g` (may be NULL)

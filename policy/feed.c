@@ -1,0 +1,56 @@
+/* feed.c - the formats of provider feeds (`feeds:` of a partner): their
+ * names and the filter keys each takes.  A new format is one row here and
+ * one parser in refresh/feed.c. */
+#include "policy/internal.h"
+
+#include <stdlib.h>
+
+static const char *const key_names[FEED_KEYS] = {
+	[FK_SERVICE_AREA] = "service_area",
+	[FK_CATEGORY] = "category",
+	[FK_REQUIRED] = "required",
+	[FK_IDS] = "ids",
+	[FK_SERVICE] = "service",
+	[FK_REGION] = "region",
+	[FK_NBG] = "network_border_group",
+};
+
+static const struct {
+	const char *name;
+	unsigned keys;          /* 1 << enum feed_key */
+} formats[FEED_FORMATS] = {
+	[FEED_PLAIN] = { "plain", 0 },
+	[FEED_M365] = { "m365", 1u << FK_SERVICE_AREA | 1u << FK_CATEGORY |
+				1u << FK_REQUIRED | 1u << FK_IDS },
+	[FEED_AWS] = { "aws", 1u << FK_SERVICE | 1u << FK_REGION | 1u << FK_NBG },
+};
+
+const char *feed_format_name(enum feed_format f)
+{
+	return (unsigned)f < FEED_FORMATS ? formats[f].name : "?";
+}
+
+const char *feed_key_name(enum feed_key k)
+{
+	return (unsigned)k < FEED_KEYS ? key_names[k] : "?";
+}
+
+bool feed_format_has(enum feed_format f, enum feed_key k)
+{
+	return (unsigned)f < FEED_FORMATS && (unsigned)k < FEED_KEYS &&
+	       (formats[f].keys & 1u << k);
+}
+
+void feeds_free(struct feed *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].url.s);
+		free(v[i].version_url.s);
+		for (size_t k = 0; k < FEED_KEYS; k++) {
+			for (size_t j = 0; j < v[i].filter[k].n; j++)
+				free(v[i].filter[k].v[j].s);
+			free(v[i].filter[k].v);
+		}
+	}
+	free(v);
+}
