@@ -29,6 +29,7 @@
 #include "policy/policy.h"
 #include "refresh/dns.h"
 #include "refresh/feed.h"
+#include "refresh/fetch.h"
 #include "refresh/state.h"
 
 #define LIST_MAX_LINE 1024              /* bytes, line end excluded */
