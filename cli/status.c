@@ -247,7 +247,7 @@ static void text_dnssec(FILE *out, const struct policy *p, const char *state_dir
 		struct src_seen e;
 
 		srcset_seen(&r.s, p, k, &r.st, r.now, &e);
-		if (x->kind == STATE_LIST ||
+		if (!src_is_dns(x) ||
 		    !(e.dnssec || p->partners[x->partner].dnssec_require))
 			continue;
 		fprintf(out, "dnssec: partner %s, %s %s (%s): ", p->partners[x->partner].name,

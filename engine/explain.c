@@ -218,7 +218,9 @@ static const char *status_word(const struct src *x)
 {
 	switch (x->status) {
 	case SRC_FRESH:
-		return x->kind == STATE_LIST ? "read now" : "confirmed now";
+		return x->kind == STATE_LIST ? "read now"
+		       : x->kind != STATE_URL ? "confirmed now"
+		       : x->not_modified ? "confirmed now (not modified)" : "fetched now";
 	case SRC_KEPT:
 		return "last known good";
 	case SRC_STALE:
@@ -244,7 +246,7 @@ static const struct prefix *src_covers(const struct src *x, const struct prefix 
 static struct explain_source from_src(const struct src *x, const struct prefix *cover)
 {
 	struct explain_source e = {
-		.kind = x->kind == STATE_LIST ? EXPLAIN_LIST
+		.kind = x->kind == STATE_LIST || x->kind == STATE_URL ? EXPLAIN_LIST
 			: x->kind == STATE_DOMAIN ? EXPLAIN_SRV : EXPLAIN_HOST,
 		.partner = x->partner, .name = x->name, .at = x->loc, .line = x->loc,
 		.prefix = *cover, .status = status_word(x), .counts = src_contributes(x),

@@ -517,9 +517,10 @@ static bool said_with_a(const struct srcset *s, size_t i)
 /* "hosts a b; lists /x": the partner's sources that moved. */
 static void moved_sources(const struct srcset *s, size_t partner, struct strbuf *sb)
 {
-	static const char *const words[] = { "hosts", "domains", "lists" };
+	static const char *const words[] = { "hosts", "domains", "lists", "list URLs",
+					      "feeds" };
 
-	for (int kind = STATE_HOST; kind <= STATE_LIST; kind++) {
+	for (int kind = STATE_HOST; kind <= STATE_FEED; kind++) {
 		bool first = true;
 
 		for (size_t i = 0; i < s->n; i++) {
@@ -607,7 +608,7 @@ static void report_sources(struct engine_refresh *r, struct diag *d)
 static bool any_dns_due(const struct srcset *s)
 {
 	for (size_t i = 0; i < s->n; i++)
-		if (s->v[i].due && s->v[i].kind != STATE_LIST)
+		if (s->v[i].due && src_is_dns(&s->v[i]))
 			return true;
 	return false;
 }
@@ -781,7 +782,7 @@ static int cycle_apply(struct engine_refresh *r, struct state *st, const char *p
 
 int engine_refresh_cycle(struct engine_refresh *r, struct diag *d)
 {
-	struct src_opts so = { .now = (int64_t)time(NULL) };
+	struct src_opts so = { .fetch = true, .now = (int64_t)time(NULL) };
 	struct state st = { 0 };
 	struct strbuf path = { 0 };
 	int ret;

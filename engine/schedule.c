@@ -42,7 +42,7 @@ void engine_sched_init(struct engine_sched *s, const struct policy *p, bool dns_
 	for (size_t i = 0; i < s->src->n; i++) {
 		struct src *x = &s->src->v[i];
 
-		x->due = x->kind == STATE_LIST || dns_now;
+		x->due = x->kind == STATE_LIST || dns_now;     /* names and URLs */
 		s->due[i] = x->due ? now : now + 1;
 	}
 	s->next_stat = now + ENGINE_LIST_STAT_MS;
@@ -94,6 +94,8 @@ void engine_sched_done(struct engine_sched *s, uint64_t now)
 			continue;
 		if (x->kind == STATE_LIST)
 			s->due[i] = now + ENGINE_LIST_PERIOD_MS;
+		else if (!src_is_dns(x))
+			s->due[i] = now + sched_fetch_delay_ms(x->interval, x->failed, draw(s));
 		else
 			s->due[i] = now + sched_delay_ms(x->status == SRC_FRESH ? x->ttl : 0,
 							 &s->p->resolve, draw(s));
@@ -113,7 +115,7 @@ void engine_sched_names_now(struct engine_sched *s, uint64_t now)
 {
 	for (size_t i = 0; i < s->src->n; i++)
 		if (s->src->v[i].kind != STATE_LIST)
-			s->due[i] = now;
+			s->due[i] = now;        /* names, and list URLs */
 }
 
 int engine_sched_wait_ms(const struct engine_sched *s, uint64_t now)

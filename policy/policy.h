@@ -123,6 +123,15 @@ const char *feed_key_name(enum feed_key k);
 /* Whether format f takes filter key k. */
 bool feed_format_has(enum feed_format f, enum feed_key k);
 
+/* How a `lists` entry is read (parallel to partner->lists). */
+struct list_opt {
+	/* An https:// URL (or http:// with insecure_http) that refresh, the
+	 * daemon and --resolve fetch; false: a file, read where it is. */
+	bool url;
+	bool insecure_http;     /* the entry's opt-in to plain http:// */
+	unsigned interval;      /* seconds between fetches; 0: fetch.interval */
+};
+
 struct partner {
 	char *name;             /* [a-z0-9][a-z0-9_-]*, at most POLICY_NAME_MAX */
 	char *description;      /* NULL if none */
@@ -135,8 +144,10 @@ struct partner {
 	size_t naddresses;
 	struct strval *hosts;           /* DNS names (A/AAAA) */
 	size_t nhosts;
-	struct strval *lists;           /* list files, absolute paths */
+	struct strval *lists;           /* list files, absolute paths, and
+					 * list URLs (list_opts says which) */
 	size_t nlists;
+	struct list_opt *list_opts;     /* parallel to lists */
 	struct strval *domains;         /* DNS SRV discovery */
 	size_t ndomains;
 	/* Where SRV targets may lie besides the partner's domains (a hosted
@@ -198,6 +209,18 @@ struct resolvecfg {
 	struct strval trust_anchor;
 };
 
+/* How list URLs and feeds are fetched (`fetch:`). */
+struct fetchcfg {
+	/* CA certificates (PEM) a server must chain to, absolute; s NULL:
+	 * the system's trust store. */
+	struct strval ca_file;
+	unsigned timeout;       /* seconds, a whole fetch; default 30 */
+	uint64_t max_size;      /* bytes, a body's cap; default 16 MiB */
+	unsigned interval;      /* seconds, the daemon's default per URL; 1h */
+	bool written;           /* the file has `fetch:` (printed back) */
+};
+#define FETCH_MAX_SIZE_MAX (256ull << 20)       /* LIST_MAX_FILE */
+
 struct logcfg {
 	bool enabled;           /* default true */
 	unsigned rate;          /* default 10 */
@@ -230,6 +253,7 @@ struct policy {
 	size_t noutallow;
 	struct guards guards;
 	struct resolvecfg resolve;
+	struct fetchcfg fetch;
 	struct logcfg log;
 };
 

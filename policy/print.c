@@ -143,6 +143,35 @@ static void put_services(FILE *out, const struct policy *p)
 	free(v);
 }
 
+static void put_duration(FILE *out, unsigned secs);
+
+/* A list URL with options is a mapping; a file or a bare URL a string. */
+static void put_lists(FILE *out, const struct partner *pt)
+{
+	if (!pt->nlists)
+		return;
+	fputs("    lists:\n", out);
+	for (size_t i = 0; i < pt->nlists; i++) {
+		const struct list_opt *o = &pt->list_opts[i];
+
+		fputs("      - ", out);
+		if (!o->insecure_http && !o->interval) {
+			put_str(out, pt->lists[i].s, false);
+			fputc('\n', out);
+			continue;
+		}
+		fputs("url: ", out);
+		put_str(out, pt->lists[i].s, false);
+		if (o->interval) {
+			fputs("\n        interval: ", out);
+			put_duration(out, o->interval);
+		}
+		if (o->insecure_http)
+			fputs("\n        insecure_http: true", out);
+		fputc('\n', out);
+	}
+}
+
 static void put_partner(FILE *out, const struct policy *p, const struct partner *pt)
 {
 	fprintf(out, "  %s:\n", pt->name);
@@ -155,7 +184,7 @@ static void put_partner(FILE *out, const struct policy *p, const struct partner 
 	if (pt->naddresses)
 		put_addrs(out, 4, "addresses", pt->addresses, pt->naddresses);
 	put_strs(out, 4, "hosts", pt->hosts, pt->nhosts, false);
-	put_strs(out, 4, "lists", pt->lists, pt->nlists, false);
+	put_lists(out, pt);
 	put_strs(out, 4, "domains", pt->domains, pt->ndomains, false);
 	put_strs(out, 4, "srv_targets", pt->srv_targets, pt->nsrv_targets, false);
 	if (pt->dnssec_require)
@@ -203,6 +232,43 @@ static void put_duration(FILE *out, unsigned secs)
 	fprintf(out, "%us", secs);
 }
 
+/* Whether anything is fetched: `fetch:` is printed then (or when the
+ * file wrote it), and not in every policy of list files alone. */
+static bool fetches(const struct policy *p)
+{
+	if (p->fetch.written)
+		return true;
+	for (size_t i = 0; i < p->npartners; i++) {
+		if (p->partners[i].nfeeds)
+			return true;
+		for (size_t k = 0; k < p->partners[i].nlists; k++)
+			if (p->partners[i].list_opts[k].url)
+				return true;
+	}
+	return false;
+}
+
+static void put_fetch(FILE *out, const struct policy *p)
+{
+	const struct fetchcfg *f = &p->fetch;
+
+	if (!fetches(p))
+		return;
+	fputs("\nfetch:", out);
+	if (f->ca_file.s) {
+		fputs("\n  ca_file: ", out);
+		put_str(out, f->ca_file.s, false);
+	}
+	fputs("\n  timeout: ", out);
+	put_duration(out, f->timeout);
+	if (f->max_size % (1u << 20) == 0)
+		fprintf(out, "\n  max_size: %lluMiB", (unsigned long long)(f->max_size >> 20));
+	else
+		fprintf(out, "\n  max_size: %lluKiB", (unsigned long long)(f->max_size >> 10));
+	fputs("\n  interval: ", out);
+	put_duration(out, f->interval);
+}
+
 static void put_tail(FILE *out, const struct policy *p)
 {
 	const struct guards *g = &p->guards;
@@ -224,6 +290,7 @@ static void put_tail(FILE *out, const struct policy *p)
 		fprintf(out, "\n  trust_anchor: ");
 		put_str(out, p->resolve.trust_anchor.s, false);
 	}
+	put_fetch(out, p);
 	fprintf(out, "\nlog:\n  enabled: %s\n  rate: %u/%s\n  prefix: ",
 		p->log.enabled ? "true" : "false", p->log.rate,
 		log_unit_name(p->log.unit));

@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 struct vctx {
@@ -899,6 +900,209 @@ static void do_resolve(struct vctx *v, const struct ynode *n)
 		resolve_anchor(v, it);
 }
 
+/* ---- fetch: and list URLs ---------------------------------------------- */
+
+#define POLICY_URL_MAX 1000     /* a state entry's name, with room to spare */
+
+static bool has_scheme(const char *s, const char *scheme)
+{
+	return !strncasecmp(s, scheme, strlen(scheme));
+}
+
+/* Whether `s` is meant as a URL (a scheme), not a file name. */
+static bool looks_like_url(const char *s)
+{
+	const char *c = strstr(s, "://");
+
+	if (!c || c == s)
+		return false;
+	for (const char *p = s; p < c; p++)
+		if (!isalpha((unsigned char)*p) && *p != '+' && *p != '-' && *p != '.')
+			return false;
+	return true;
+}
+
+/* Why the authority (host[:port]) after the scheme is not one, or NULL. */
+static const char *url_host_bad(const char *host)
+{
+	size_t n = strcspn(host, "/?#");
+
+	if (n == 0)
+		return "it names no host";
+	if (memchr(host, '@', n))
+		return "credentials do not belong in a URL the state and the logs repeat";
+	return NULL;
+}
+
+/* An https:// URL, or http:// when the entry opted in: anyone on the path
+ * of a plain http fetch could rewrite the list and open the firewall. */
+static char *check_url(struct vctx *v, const struct ynode *n, const char *what,
+		       bool insecure_http)
+{
+	const char *s = n->s, *why = NULL;
+	size_t skip;
+
+	for (const char *p = s; *p && !why; p++)
+		if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+			why = "it has a space or a control character";
+	if (!why && strlen(s) > POLICY_URL_MAX)
+		why = "it is longer than 1000 characters";
+	if (!why && !has_scheme(s, "https://") && !has_scheme(s, "http://"))
+		why = "only https:// (or http:// with insecure_http: true) is fetched";
+	skip = has_scheme(s, "https://") ? 8 : 7;
+	if (!why)
+		why = url_host_bad(s + skip);
+	if (why) {
+		ERR(v, n, "bad %s '%s': %s", what, s, why);
+		return NULL;
+	}
+	if (skip == 7 && !insecure_http) {
+		ERR(v, n, "%s '%s' is plain http: anyone on the path could rewrite it and"
+		    " open the firewall; use https://, or set insecure_http: true on this"
+		    " entry to accept that", what, s);
+		return NULL;
+	}
+	return xstrdup(s);
+}
+
+struct list_item {
+	struct strval sv;       /* first: strval_cmp sorts these */
+	struct list_opt o;
+};
+
+/* {url: URL, interval: 15m, insecure_http: true} */
+static bool list_map(struct vctx *v, const struct ynode *n, struct list_item *it)
+{
+	static const char *const keys[] = { "url", "interval", "insecure_http" };
+	const struct ynode *u = ymap_get(n, "url"), *x;
+
+	check_keys(v, n, keys, ARRAY_SIZE(keys), " in a 'lists' entry");
+	if ((x = ymap_get(n, "insecure_http")))
+		get_bool(v, x, "insecure_http", &it->o.insecure_http);
+	if ((x = ymap_get(n, "interval")))
+		duration(v, x, "interval", &it->o.interval);
+	if (!u) {
+		ERR(v, n, "a 'lists' entry written as a mapping needs 'url'");
+		return false;
+	}
+	if (!want(v, u, YN_SCALAR, "url"))
+		return false;
+	it->o.url = true;
+	it->sv = (struct strval){ check_url(v, u, "list URL", it->o.insecure_http), u->loc };
+	return it->sv.s != NULL;
+}
+
+static bool list_one(struct vctx *v, const struct ynode *n, struct list_item *it)
+{
+	*it = (struct list_item){ 0 };
+	if (n->kind == YN_MAP)
+		return list_map(v, n, it);
+	if (!want_item(v, n, "lists"))
+		return false;
+	it->o.url = looks_like_url(n->s);
+	it->sv = (struct strval){ it->o.url ? check_url(v, n, "list URL", false)
+					    : check_list(v, n), n->loc };
+	return it->sv.s != NULL;
+}
+
+/* lists: [FILE | URL | {url, interval, insecure_http}], sorted, each once
+ * (as str_list). */
+static void partner_lists(struct vctx *v, struct partner *pt, const struct ynode *n)
+{
+	VEC(struct list_item) vec = { 0 };
+	size_t keep = 0;
+
+	if (!want(v, n, YN_SEQ, "lists"))
+		return;
+	for (size_t i = 0; i < n->n; i++) {
+		struct list_item it;
+
+		if (list_one(v, n->v[i], &it))
+			VEC_PUSH(&vec, it);
+	}
+	if (vec.n)
+		qsort(vec.v, vec.n, sizeof(*vec.v), strval_cmp);
+	pt->lists = xcalloc(vec.n + 1, sizeof(*pt->lists));
+	pt->list_opts = xcalloc(vec.n + 1, sizeof(*pt->list_opts));
+	for (size_t i = 0; i < vec.n; i++) {
+		const struct strval *prev = keep ? &pt->lists[keep - 1] : NULL;
+
+		if (prev && !strcmp(prev->s, vec.v[i].sv.s)) {
+			perr_add(v->e, &vec.v[i].sv.loc, "'%s' listed twice (first at %u:%u)",
+				 vec.v[i].sv.s, prev->loc.line, prev->loc.col);
+			free(vec.v[i].sv.s);
+			continue;
+		}
+		pt->lists[keep] = vec.v[i].sv;
+		pt->list_opts[keep++] = vec.v[i].o;
+	}
+	pt->nlists = keep;
+	free(vec.v);
+}
+
+/* max_size: N (MiB), NMiB/NM or NKiB/NK; 1 KiB to 256 MiB. */
+static void fetch_max_size(struct vctx *v, const struct ynode *n)
+{
+	static const struct { const char *suffix; uint64_t mul; } units[] = {
+		{ "MiB", 1u << 20 }, { "M", 1u << 20 }, { "KiB", 1u << 10 }, { "K", 1u << 10 },
+	};
+	size_t len, k;
+	uint64_t mul = 1u << 20;
+	unsigned long x = 0;
+	char *num;
+	bool ok;
+
+	if (!want(v, n, YN_SCALAR, "max_size"))
+		return;
+	len = strlen(n->s);
+	for (k = 0; k < ARRAY_SIZE(units); k++) {
+		size_t sl = strlen(units[k].suffix);
+
+		if (len > sl && !strcmp(n->s + len - sl, units[k].suffix)) {
+			mul = units[k].mul;
+			len -= sl;
+			break;
+		}
+	}
+	num = xstrndup(n->s, len);
+	ok = parse_uint(num, FETCH_MAX_SIZE_MAX >> 10, &x) && x * mul >= 1024 &&
+	     x * mul <= FETCH_MAX_SIZE_MAX;
+	free(num);
+	if (!ok) {
+		ERR(v, n, "bad max_size '%s': expected a size from 1KiB to 256MiB (a number"
+		    " alone is MiB: 16, 16MiB, 512KiB)", n->s);
+		return;
+	}
+	v->p->fetch.max_size = (uint64_t)x * mul;
+}
+
+/* fetch: {ca_file, timeout, max_size, interval}: how list URLs and feeds
+ * are fetched, and how often the daemon does by default. */
+static void do_fetch(struct vctx *v, const struct ynode *n)
+{
+	static const char *const keys[] = { "ca_file", "timeout", "max_size", "interval" };
+	struct fetchcfg *f = &v->p->fetch;
+	const struct ynode *it;
+	char *path;
+
+	if (!want(v, n, YN_MAP, "fetch"))
+		return;
+	f->written = true;
+	check_keys(v, n, keys, ARRAY_SIZE(keys), " in 'fetch'");
+	if ((it = ymap_get(n, "ca_file")) && want(v, it, YN_SCALAR, "ca_file") &&
+	    (path = check_file(v, it, "ca_file"))) {
+		free(f->ca_file.s);
+		f->ca_file = (struct strval){ path, it->loc };
+	}
+	if ((it = ymap_get(n, "timeout")) && duration(v, it, "timeout", &f->timeout) &&
+	    f->timeout > 600)
+		ERR(v, it, "bad timeout '%s': at most 600s per fetch", it->s);
+	if ((it = ymap_get(n, "max_size")))
+		fetch_max_size(v, it);
+	if ((it = ymap_get(n, "interval")))
+		duration(v, it, "interval", &f->interval);
+}
+
 static void log_rate(struct vctx *v, const struct ynode *n)
 {
 	static const char *const units[] = { "second", "minute", "hour", "day" };
@@ -1249,7 +1453,7 @@ static void partner_body(struct vctx *v, struct partner *pt, const struct ynode 
 	if ((it = ymap_get(m, "hosts")))
 		str_list(v, it, "hosts", check_host, &pt->hosts, &pt->nhosts);
 	if ((it = ymap_get(m, "lists")))
-		str_list(v, it, "lists", check_list, &pt->lists, &pt->nlists);
+		partner_lists(v, pt, it);
 	if ((it = ymap_get(m, "domains")))
 		str_list(v, it, "domains", check_domain, &pt->domains, &pt->ndomains);
 	if ((it = ymap_get(m, "srv_targets"))) {
@@ -1459,7 +1663,7 @@ static void do_outbound(struct vctx *v, const struct ynode *n)
 
 static const char *const top_keys[] = {
 	"version", "table", "mode", "edge", "icmp", "services", "partners",
-	"management", "outbound", "guards", "resolve", "log",
+	"management", "outbound", "guards", "resolve", "fetch", "log",
 };
 
 static void do_sections(struct vctx *v, const struct ynode *root)
@@ -1472,7 +1676,7 @@ static void do_sections(struct vctx *v, const struct ynode *root)
 		{ "icmp", do_icmp }, { "services", do_services },
 		{ "partners", do_partners }, { "management", do_management },
 		{ "outbound", do_outbound },
-		{ "resolve", do_resolve }, { "log", do_log },
+		{ "resolve", do_resolve }, { "fetch", do_fetch }, { "log", do_log },
 	};
 	const struct ynode *n;
 

@@ -157,14 +157,16 @@ enum src_status {
 };
 
 /* One address source of one partner: one family (A or AAAA records) of a
- * host name or of a (domain, SRV service)'s targets, or a list file.  A
+ * host name or of a (domain, SRV service)'s targets, a list file, or a
+ * list URL (STATE_URL: fetched by refresh, the daemon and --resolve,
+ * from the state otherwise).  A
  * name's two families are two sources, each with its own last known
  * good, TTL and staleness: one failing never discards or freezes the
  * other. */
 struct src {
 	enum state_kind kind;
-	uint8_t family;         /* 4: A records, 6: AAAA; 0: a list file */
-	char *key;              /* state name: host, "_svc._tcp.domain", list path */
+	uint8_t family;         /* 4: A records, 6: AAAA; 0: a list file or URL */
+	char *key;              /* state name: host, "_svc._tcp.domain", list path, URL */
 	const char *name;       /* as written (borrowed from the policy) */
 	const char *service;    /* STATE_DOMAIN: SRV label (static) */
 	/* STATE_DOMAIN: the SRV kind (policy.h) whose services alone admit
@@ -193,7 +195,17 @@ struct src {
 	int64_t mtime;          /* lists: of the file last read */
 	struct state_ident ident;       /* lists: of the file read (list_read_id),
 					 * or the state's when it was unchanged */
+	/* STATE_URL: */
+	bool insecure_http;     /* the list's opt-in (policy list_opt) */
+	unsigned interval;      /* seconds between the daemon's fetches */
+	bool not_modified;      /* fetched now: a 304, the state's confirmed */
+	int64_t fetched;        /* unix time the body was last fetched */
+	char *etag, *last_modified;     /* owned: the validators in use */
+	char *fetch_why;        /* owned: why the fetch failed (why points here) */
 };
+
+/* Whether x is a DNS source (a host name's or a domain's family). */
+bool src_is_dns(const struct src *x);
 
 struct srcset {
 	struct src *v;          /* partners' order, then hosts, domains, lists;
@@ -207,6 +219,7 @@ void srcset_free(struct srcset *s);
 
 struct src_opts {
 	struct dns_ctx *dns;    /* NULL: host names and domains from the state */
+	bool fetch;             /* fetch due list URLs (else: the state's) */
 	bool strict_lists;      /* a bad list is an error (offline commands),
 				 * not a failed source kept on its last known
 				 * good addresses (refresh, daemon) */
@@ -312,5 +325,15 @@ char *guard_max_shrink(const struct guards *g, const struct prefix *have, size_t
  * SCHED_JITTER_PCT percent either way (rnd in [0, 1) picks where), so that
  * a fleet does not resolve in lockstep; never below SCHED_FLOOR_MS. */
 uint64_t sched_delay_ms(uint32_t ttl, const struct resolvecfg *r, double rnd);
+
+#define SCHED_FETCH_RETRY_DIV 8         /* a failed fetch is retried sooner: */
+#define SCHED_FETCH_RETRY_MIN 10        /* after interval/8, in [10 s, 5 min], */
+#define SCHED_FETCH_RETRY_MAX 300       /* never later than the interval */
+
+/* Milliseconds until a list URL is fetched again: its `interval`
+ * (seconds), or after a failure interval / SCHED_FETCH_RETRY_DIV clamped
+ * to [SCHED_FETCH_RETRY_MIN, SCHED_FETCH_RETRY_MAX] and to the interval;
+ * jittered as sched_delay_ms, so that a fleet's fetches spread out. */
+uint64_t sched_fetch_delay_ms(unsigned interval, bool failed, double rnd);
 
 #endif

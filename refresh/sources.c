@@ -13,6 +13,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -100,6 +101,26 @@ static void src_add_name(struct srcvec *v, enum state_kind kind, size_t partner,
 	x->scope = (uint8_t)scope;
 }
 
+bool src_is_dns(const struct src *x)
+{
+	return x->kind == STATE_HOST || x->kind == STATE_DOMAIN;
+}
+
+/* A list file, or a list URL with its fetch schedule. */
+static void src_add_list(struct srcvec *v, const struct policy *p, size_t partner,
+			 size_t k)
+{
+	const struct partner *pt = &p->partners[partner];
+	const struct list_opt *o = pt->list_opts ? &pt->list_opts[k] : NULL;
+	struct src *x = src_add(v, o && o->url ? STATE_URL : STATE_LIST, partner,
+				&pt->lists[k], xstrdup(pt->lists[k].s));
+
+	if (x->kind != STATE_URL)
+		return;
+	x->insecure_http = o->insecure_http;
+	x->interval = o->interval ? o->interval : p->fetch.interval;
+}
+
 void srcset_build(const struct policy *p, struct srcset *s)
 {
 	struct srcvec v = { 0 };
@@ -123,10 +144,10 @@ void srcset_build(const struct policy *p, struct srcset *s)
 			}
 		}
 		for (size_t k = 0; k < pt->nlists; k++)
-			src_add(&v, STATE_LIST, i, &pt->lists[k], xstrdup(pt->lists[k].s));
+			src_add_list(&v, p, i, k);
 	}
 	for (size_t k = 0; k < v.n; k++)
-		v.v[k].dnssec = v.v[k].kind != STATE_LIST &&
+		v.v[k].dnssec = src_is_dns(&v.v[k]) &&
 				p->partners[v.v[k].partner].dnssec_require;
 	s->v = v.v;
 	s->n = v.n;
@@ -141,10 +162,22 @@ static void src_clear(struct src *x)
 	x->naddrs = 0;
 }
 
+/* A URL's validators and failure, of the last fill. */
+static void src_meta_clear(struct src *x)
+{
+	free(x->etag);
+	free(x->last_modified);
+	free(x->fetch_why);
+	x->etag = x->last_modified = x->fetch_why = NULL;
+	x->fetched = 0;
+	x->not_modified = false;
+}
+
 void srcset_free(struct srcset *s)
 {
 	for (size_t i = 0; i < s->n; i++) {
 		src_clear(&s->v[i]);
+		src_meta_clear(&s->v[i]);
 		free(s->v[i].key);
 	}
 	free(s->v);
@@ -194,7 +227,8 @@ static void src_fresh(struct src *x, const struct state_entry *e, const struct p
 
 static const char *kind_word(enum state_kind k)
 {
-	return k == STATE_HOST ? "host" : k == STATE_DOMAIN ? "domain" : "list";
+	return k == STATE_HOST ? "host" : k == STATE_DOMAIN ? "domain"
+	       : k == STATE_FEED ? "feed" : "list";
 }
 
 const char *src_rr(const struct src *x)
@@ -220,6 +254,19 @@ static const struct state_entry *src_entry(const struct state *st, const struct 
 	return e && x->dnssec && e->from != STATE_FROM_DNSSEC ? NULL : e;
 }
 
+/* The validators the state keeps for a URL: what status and the next
+ * fetch use. */
+static void src_meta_from(struct src *x, const struct state_entry *e)
+{
+	if (x->kind != STATE_URL)
+		return;
+	free(x->etag);
+	free(x->last_modified);
+	x->etag = e->etag ? xstrdup(e->etag) : NULL;
+	x->last_modified = e->last_modified ? xstrdup(e->last_modified) : NULL;
+	x->fetched = e->fetched;
+}
+
 /* An earlier run dropped its addresses (the state's mark): it stays
  * reported stale, in every failing run's messages too, until it answers. */
 static void src_dropped(const struct policy *p, struct src *x, const struct state_entry *e,
@@ -227,6 +274,7 @@ static void src_dropped(const struct policy *p, struct src *x, const struct stat
 {
 	src_clear(x);
 	x->status = SRC_DROPPED;
+	x->fetched = e->fetched;
 	x->from = e->from;
 	x->ttl = e->ttl;
 	x->confirmed = e->confirmed;
@@ -266,6 +314,7 @@ static void src_fallback(const struct policy *p, struct src *x, const struct sta
 	}
 	age = now - e->confirmed;
 	src_set(x, e->addrs, e->naddrs);
+	src_meta_from(x, e);
 	x->from = e->from;
 	x->ttl = e->ttl;
 	x->confirmed = e->confirmed;
@@ -332,7 +381,7 @@ static void fill_dns(const struct policy *p, struct srcset *s, const struct stat
 	for (size_t i = 0; i < s->n; i++) {
 		struct src *x = &s->v[i], *y = src_sibling(s, i);
 
-		if (x->kind == STATE_LIST || (x->family == 6 && y) ||
+		if (!src_is_dns(x) || (x->family == 6 && y) ||
 		    !(x->due || (y && y->due)))
 			continue;
 		/* Every SRV service alike: targets in the partner's domain
@@ -490,13 +539,110 @@ static bool fill_list(const struct policy *p, struct src *x, const struct state 
 	return ok || !o->strict_lists;
 }
 
-/* An earlier list source of this run that read the same file, or NULL. */
+/* ---- list URLs --------------------------------------------------------- */
+
+/* A 304: the state's addresses are confirmed now, nothing parsed. */
+static void url_unchanged(struct src *x, const struct state_entry *e, int64_t now)
+{
+	src_set(x, e->addrs, e->naddrs);
+	src_meta_from(x, e);
+	x->status = SRC_FRESH;
+	x->changed = false;
+	x->not_modified = true;
+	x->from = e->from;
+	x->ttl = 0;
+	x->confirmed = now;
+}
+
+/* The fetched body, parsed as a list file is (errors name URL:LINE:COL);
+ * false after reporting what is wrong with it. */
+static bool url_parse(const struct policy *p, struct src *x, const struct state *st,
+		      struct fetch_reply *r, const struct src_opts *o, struct diag *d)
+{
+	struct guards g = p->guards;
+	struct addr_list l = { 0 };
+	bool ok;
+
+	if (!o->strict_lists)
+		g.min_prefix_v4 = g.min_prefix_v6 = 0;  /* as fill_list */
+	ok = list_parse(x->name, r->body, r->len, &g, &l, d);
+	if (ok && l.n == 0) {
+		src_fallback(p, x, st, "the list it gave is empty", o->now, d);
+	} else if (ok) {
+		fresh_list(x, st, &l, o->now);
+		x->from = x->insecure_http && !strncasecmp(x->key, "http:", 5)
+			  ? STATE_FROM_HTTP : STATE_FROM_HTTPS;
+		x->fetched = o->now;
+		x->etag = r->v.etag;
+		x->last_modified = r->v.last_modified;
+		r->v = (struct fetch_validator){ 0 };
+	} else {
+		src_fallback(p, x, st, "its body has bad lines (above)", o->now, d);
+	}
+	addr_list_free(&l);
+	return ok;
+}
+
+/* Fetches a due list URL, conditionally when the state holds what its
+ * validators vouch for; a failure keeps the last known good. */
+static void fill_url(const struct policy *p, struct src *x, const struct state *st,
+		     const struct src_opts *o, struct diag *d)
+{
+	const struct state_entry *e = state_lookup(st, STATE_URL, x->key);
+	struct fetch_cfg cfg = { .ca_file = p->fetch.ca_file.s, .timeout = p->fetch.timeout,
+				 .max_size = p->fetch.max_size,
+				 .allow_http = x->insecure_http };
+	struct fetch_validator have = { 0 };
+	struct fetch_reply r;
+	bool cond = e && !e->dropped && e->naddrs && (e->etag || e->last_modified);
+
+	src_meta_clear(x);
+	x->failed = false;
+	if (cond)
+		have = (struct fetch_validator){ e->etag, e->last_modified };
+	switch (fetch_url(x->key, &cfg, cond ? &have : NULL, &r)) {
+	case FETCH_NOT_MODIFIED:
+		url_unchanged(x, e, o->now);
+		break;
+	case FETCH_OK:
+		url_parse(p, x, st, &r, o, d);
+		break;
+	case FETCH_FAILED:
+		x->fetch_why = xstrdup(r.why);
+		src_fallback(p, x, st, x->fetch_why, o->now, d);
+		if (e)
+			src_meta_from(x, e);
+		break;
+	}
+	fetch_reply_free(&r);
+}
+
+/* An earlier list source of this run that read the same file (or
+ * fetched the same URL), or NULL. */
 static const struct src *list_twin(const struct srcset *s, size_t i)
 {
 	for (size_t k = 0; k < i; k++)
-		if (s->v[k].kind == STATE_LIST && s->v[k].due && !strcmp(s->v[k].key, s->v[i].key))
+		if (s->v[k].kind == s->v[i].kind && s->v[k].due &&
+		    s->v[k].insecure_http == s->v[i].insecure_http &&
+		    !strcmp(s->v[k].key, s->v[i].key))
 			return &s->v[k];
 	return NULL;
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+/* A URL's fetch, as its twin made it. */
+static void take_meta(struct src *x, const struct src *t)
+{
+	src_meta_clear(x);
+	x->etag = dup_or_null(t->etag);
+	x->last_modified = dup_or_null(t->last_modified);
+	x->fetch_why = dup_or_null(t->fetch_why);
+	x->fetched = t->fetched;
+	x->not_modified = t->not_modified;
 }
 
 /* A file two partners name is read, and its bad lines reported, once:
@@ -507,6 +653,7 @@ static bool list_take(const struct policy *p, struct src *x, const struct src *t
 {
 	x->mtime = t->mtime;
 	x->failed = false;
+	take_meta(x, t);
 	if (t->status == SRC_FRESH) {
 		src_set(x, t->addrs, t->naddrs);
 		if (t->locs) {
@@ -522,7 +669,7 @@ static bool list_take(const struct policy *p, struct src *x, const struct src *t
 		return true;
 	}
 	if (!o->strict_lists) {
-		src_fallback(p, x, st, t->why, o->now, d);
+		src_fallback(p, x, st, x->fetch_why ? x->fetch_why : t->why, o->now, d);
 		return true;
 	}
 	diag_note(d, &x->loc, "list of partner '%s', refused as a whole",
@@ -538,13 +685,16 @@ bool srcset_fill(const struct policy *p, struct srcset *s, const struct state *s
 
 	for (size_t i = 0; i < s->n; i++) {
 		struct src *x = &s->v[i];
-		const struct src *twin = x->kind == STATE_LIST && x->due ? list_twin(s, i) : NULL;
+		bool list = x->kind == STATE_LIST || (x->kind == STATE_URL && o->fetch);
+		const struct src *twin = list && x->due ? list_twin(s, i) : NULL;
 
 		if (twin)
 			ok &= list_take(p, x, twin, st, o, d);
 		else if (x->kind == STATE_LIST && x->due)
 			ok &= fill_list(p, x, st, o, d);
-		else if (!x->due || !o->dns)
+		else if (x->kind == STATE_URL && x->due && o->fetch)
+			fill_url(p, x, st, o, d);
+		else if (!x->due || !o->dns || !src_is_dns(x))
 			src_fallback(p, x, st, NULL, o->now, d);
 	}
 	if (o->dns)
@@ -651,6 +801,9 @@ void srcset_record_fresh(const struct srcset *s, const bool *skip, struct state 
 					  x->confirmed, x->ttl, x->addrs, x->naddrs);
 		if (x->kind == STATE_LIST)
 			state_set_ident(st, x->kind, x->key, &x->ident);
+		if (x->kind == STATE_URL)
+			state_set_fetch(st, x->kind, x->key, &(struct state_fetch){
+				x->fetched, x->etag, x->last_modified, NULL });
 	}
 }
 
@@ -684,20 +837,23 @@ void srcset_record(const struct srcset *s, const struct policy *p, const bool *s
 static void unknown_note(const struct partner *pt, const struct srcset *s, size_t i,
 			 size_t have, struct diag *d)
 {
-	bool any = false, bad_list = false;
+	bool any = false, url = false, bad_list = false;
 
 	for (size_t k = 0; k < s->n; k++) {
 		if (s->v[k].partner != i || s->v[k].status != SRC_UNKNOWN)
 			continue;
-		any |= s->v[k].kind != STATE_LIST;
+		any |= src_is_dns(&s->v[k]);
+		url |= s->v[k].kind == STATE_URL;
 		bad_list |= s->v[k].kind == STATE_LIST;
 	}
-	if (!any || bad_list)
+	if ((!any && !url) || bad_list)
 		return;
 	if (pt->naddresses + have) {
-		diag_note(d, &pt->loc, "partner '%s': host names and domains are not"
-			  " resolved yet (run fedwall refresh); using its other addresses",
-			  pt->name);
+		diag_note(d, &pt->loc, "partner '%s': %s (run fedwall refresh); using its"
+			  " other addresses", pt->name,
+			  !url ? "host names and domains are not resolved yet"
+			  : !any ? "list URLs are not fetched yet"
+			  : "host names and domains are not resolved, list URLs not fetched yet");
 		return;
 	}
 	for (size_t k = 0; k < s->n; k++) {
@@ -791,7 +947,7 @@ static void record(const struct srcset *s, const char *state_dir, struct diag *d
 static bool sources_get(const struct policy *p, const char *state_dir,
 			struct dns_ctx *dns, struct sources *out, struct diag *d)
 {
-	struct src_opts o = { .dns = dns, .strict_lists = true,
+	struct src_opts o = { .dns = dns, .fetch = dns != NULL, .strict_lists = true,
 			      .now = (int64_t)time(NULL) };
 	struct state st = { 0 };
 	struct srcset s = { 0 };
