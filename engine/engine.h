@@ -260,6 +260,11 @@ void engine_partner_scopes(const struct ir_ruleset *rs, const struct policy *p,
 /* dst[i] = a copy of src[i] (dst zeroed, the caller's to free), for n
  * lists. */
 void engine_addr_lists_copy(struct addr_list *dst, const struct addr_list *src, size_t n);
+/* What generate() is given of a partner's addresses l (borrowed): every
+ * parallel array, scopes and a feed's port groups included.  Build
+ * gen_addrs with this, never field by field: a missing port group would
+ * admit a feed's address on all the partner's ports. */
+struct gen_addrs engine_gen_addrs(const struct addr_list *l);
 
 /* ---- the refresh cycle (engine/refresh.c) -------------------------------- */
 

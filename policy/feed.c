@@ -18,11 +18,12 @@ static const char *const key_names[FEED_KEYS] = {
 static const struct {
 	const char *name;
 	unsigned keys;          /* 1 << enum feed_key */
+	bool ports;             /* publishes ports per address */
 } formats[FEED_FORMATS] = {
-	[FEED_PLAIN] = { "plain", 0 },
+	[FEED_PLAIN] = { "plain", 0, false },
 	[FEED_M365] = { "m365", 1u << FK_SERVICE_AREA | 1u << FK_CATEGORY |
-				1u << FK_REQUIRED | 1u << FK_IDS },
-	[FEED_AWS] = { "aws", 1u << FK_SERVICE | 1u << FK_REGION | 1u << FK_NBG },
+				1u << FK_REQUIRED | 1u << FK_IDS, true },
+	[FEED_AWS] = { "aws", 1u << FK_SERVICE | 1u << FK_REGION | 1u << FK_NBG, false },
 };
 
 const char *feed_format_name(enum feed_format f)
@@ -39,6 +40,19 @@ bool feed_format_has(enum feed_format f, enum feed_key k)
 {
 	return (unsigned)f < FEED_FORMATS && (unsigned)k < FEED_KEYS &&
 	       (formats[f].keys & 1u << k);
+}
+
+bool feed_format_ports(enum feed_format f)
+{
+	return (unsigned)f < FEED_FORMATS && formats[f].ports;
+}
+
+bool partner_feed_ports(const struct partner *pt)
+{
+	for (size_t i = 0; i < pt->nfeeds; i++)
+		if (feed_format_ports(pt->feeds[i].format))
+			return true;
+	return false;
 }
 
 void feeds_free(struct feed *v, size_t n)

@@ -122,6 +122,9 @@ const char *feed_format_name(enum feed_format f);
 const char *feed_key_name(enum feed_key k);
 /* Whether format f takes filter key k. */
 bool feed_format_has(enum feed_format f, enum feed_key k);
+/* Whether format f publishes ports per address (m365), which narrow the
+ * partner's for them. */
+bool feed_format_ports(enum feed_format f);
 
 /* How a `lists` entry is read (parallel to partner->lists). */
 struct list_opt {
@@ -307,6 +310,10 @@ unsigned partner_srv_scoped(const struct policy *p, const struct partner *pt);
  * admitted.  Returns out. */
 char *partner_srv_services(const struct policy *p, const struct partner *pt,
 			   unsigned kinds, char *out, size_t size);
+
+/* Whether some of pt's feeds publish ports per address (feed_format_ports):
+ * then its addresses may be on part of its ports only. */
+bool partner_feed_ports(const struct partner *pt);
 
 const char *direction_name(enum direction d);
 const char *mode_name(enum policy_mode m);

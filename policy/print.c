@@ -172,6 +172,53 @@ static void put_lists(FILE *out, const struct partner *pt)
 	}
 }
 
+/* A feed entry: url and format first, then its filters (flow lists) and
+ * options in a fixed order. */
+static void put_feed(FILE *out, const struct feed *f)
+{
+	fputs("      - url: ", out);
+	put_str(out, f->url.s, false);
+	fprintf(out, "\n        format: %s\n", feed_format_name(f->format));
+	for (unsigned k = 0; k < FEED_KEYS; k++) {
+		const struct feed_filter *ff = &f->filter[k];
+
+		if (!ff->n)
+			continue;
+		fprintf(out, "        %s: ", feed_key_name(k));
+		if (k == FK_REQUIRED) {
+			fprintf(out, "%s\n", ff->v[0].s);
+			continue;
+		}
+		fputc('[', out);
+		for (size_t i = 0; i < ff->n; i++) {
+			fputs(i ? ", " : "", out);
+			put_str(out, ff->v[i].s, true);
+		}
+		fputs("]\n", out);
+	}
+	if (f->version_url_given) {
+		fputs("        version_url: ", out);
+		put_str(out, f->version_url.s, false);
+		fputc('\n', out);
+	}
+	if (f->interval) {
+		fputs("        interval: ", out);
+		put_duration(out, f->interval);
+		fputc('\n', out);
+	}
+	if (f->insecure_http)
+		fputs("        insecure_http: true\n", out);
+}
+
+static void put_feeds(FILE *out, const struct partner *pt)
+{
+	if (!pt->nfeeds)
+		return;
+	fputs("    feeds:\n", out);
+	for (size_t i = 0; i < pt->nfeeds; i++)
+		put_feed(out, &pt->feeds[i]);
+}
+
 static void put_partner(FILE *out, const struct policy *p, const struct partner *pt)
 {
 	fprintf(out, "  %s:\n", pt->name);
@@ -189,6 +236,7 @@ static void put_partner(FILE *out, const struct policy *p, const struct partner 
 	put_strs(out, 4, "srv_targets", pt->srv_targets, pt->nsrv_targets, false);
 	if (pt->dnssec_require)
 		fputs("    dnssec: require\n", out);
+	put_feeds(out, pt);
 }
 
 static void put_management(FILE *out, const struct policy *p)

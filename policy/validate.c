@@ -1103,6 +1103,261 @@ static void do_fetch(struct vctx *v, const struct ynode *n)
 		duration(v, it, "interval", &f->interval);
 }
 
+/* ---- feeds: provider feeds of a partner -------------------------------- */
+
+static const char *const m365_areas[] = { "Common", "Exchange", "SharePoint", "Skype" };
+static const char *const m365_cats[] = { "Optimize", "Allow", "Default" };
+
+/* Why an AWS name (service, region, border group) is not one, or NULL:
+ * they are open-ended, so only their alphabet is checked. */
+static const char *aws_name_bad(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (!n || n > 64)
+		return "expected 1 to 64 characters";
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("_.-", *s))
+			return "expected letters, digits, '_', '.' and '-' only";
+	return NULL;
+}
+
+/* pick() over any number of names: "expected A, B, C or D". */
+static int feed_pick(struct vctx *v, const struct ynode *n, const char *what,
+		     const char *const *names, size_t count)
+{
+	struct strbuf sb = { 0 };
+	const char *near;
+
+	for (size_t i = 0; i < count; i++)
+		if (!strcmp(n->s, names[i]))
+			return (int)i;
+	if ((near = suggest(n->s, names, count))) {
+		ERR(v, n, "unknown %s '%s'; did you mean '%s'?", what, n->s, near);
+		return -1;
+	}
+	for (size_t i = 0; i < count; i++)
+		sb_addf(&sb, "%s%s", i ? (i + 1 == count ? " or " : ", ") : "", names[i]);
+	ERR(v, n, "unknown %s '%s'; expected %s", what, n->s, sb_str(&sb));
+	sb_free(&sb);
+	return -1;
+}
+
+/* One value of filter k, normalised (malloc'd), or NULL after an error. */
+static char *feed_value(struct vctx *v, enum feed_key k, const struct ynode *n)
+{
+	const char *why = NULL;
+	unsigned long id;
+	char buf[16];
+	int i;
+
+	switch (k) {
+	case FK_SERVICE_AREA:
+		i = feed_pick(v, n, "service_area", m365_areas, ARRAY_SIZE(m365_areas));
+		return i < 0 ? NULL : xstrdup(m365_areas[i]);
+	case FK_CATEGORY:
+		i = feed_pick(v, n, "category", m365_cats, ARRAY_SIZE(m365_cats));
+		return i < 0 ? NULL : xstrdup(m365_cats[i]);
+	case FK_IDS:
+		if (!parse_uint(n->s, UINT32_MAX, &id) || !id) {
+			ERR(v, n, "bad ids '%s': expected endpoint set numbers (1, 11, 12)",
+			    n->s);
+			return NULL;
+		}
+		snprintf(buf, sizeof(buf), "%lu", id);
+		return xstrdup(buf);
+	default:
+		if ((why = aws_name_bad(n->s))) {
+			ERR(v, n, "bad %s '%s': %s", feed_key_name(k), n->s, why);
+			return NULL;
+		}
+		return xstrdup(n->s);
+	}
+}
+
+/* Set numbers in numeric order (11 before 100), then as strval_cmp. */
+static int id_cmp(const void *x, const void *y)
+{
+	const struct strval *a = x, *b = y;
+	size_t la = strlen(a->s), lb = strlen(b->s);
+
+	if (la != lb)
+		return la < lb ? -1 : 1;
+	return strval_cmp(x, y);
+}
+
+/* required: true | false; the other filters: a value or a list of them
+ * (any matches), sorted, each once. */
+static void feed_filter(struct vctx *v, struct feed *f, enum feed_key k,
+			const struct ynode *n)
+{
+	struct feed_filter *ff = &f->filter[k];
+	const struct ynode *const *items;
+	size_t count;
+	bool b;
+
+	ff->loc = n->loc;
+	if (k == FK_REQUIRED) {
+		if (get_bool(v, n, "required", &b)) {
+			ff->v = xcalloc(1, sizeof(*ff->v));
+			ff->v[ff->n++] = (struct strval){ xstrdup(b ? "true" : "false"), n->loc };
+		}
+		return;
+	}
+	if (!list_items(v, &n, feed_key_name(k), true, &items, &count))
+		return;
+	ff->v = xcalloc(count + 1, sizeof(*ff->v));
+	for (size_t i = 0; i < count; i++) {
+		char *s;
+
+		if ((items == &n || want_item(v, items[i], feed_key_name(k))) &&
+		    (s = feed_value(v, k, items[i])))
+			ff->v[ff->n++] = (struct strval){ s, items[i]->loc };
+	}
+	qsort(ff->v, ff->n, sizeof(*ff->v), k == FK_IDS ? id_cmp : strval_cmp);
+	for (size_t i = 1; i < ff->n; i++) {
+		if (strcmp(ff->v[i - 1].s, ff->v[i].s))
+			continue;
+		perr_add(v->e, &ff->v[i].loc, "'%s' listed twice in '%s' (first at %u:%u)",
+			 ff->v[i].s, feed_key_name(k), ff->v[i - 1].loc.line,
+			 ff->v[i - 1].loc.col);
+	}
+}
+
+/* ".../endpoints/INSTANCE[?query]" -> ".../version/INSTANCE[?query]", the
+ * service's own version check; NULL for a URL not of that shape. */
+static char *m365_version_url(const char *url)
+{
+	const char *q = url + strcspn(url, "?#"), *e = NULL, *x;
+	struct strbuf sb = { 0 };
+
+	for (x = strstr(url, "/endpoints/"); x && x < q; x = strstr(x + 1, "/endpoints/"))
+		e = x;
+	if (!e || !e[11] || e + 11 == q || memchr(e + 11, '/', (size_t)(q - e - 11)))
+		return NULL;
+	sb_addf(&sb, "%.*s/version/%s", (int)(e - url), url, e + 11);
+	return sb.s;
+}
+
+static void feed_version(struct vctx *v, struct feed *f, const struct ynode *m)
+{
+	const struct ynode *n = ymap_get(m, "version_url");
+
+	if (n && f->format != FEED_M365) {
+		ERR(v, n, "'version_url' applies to format 'm365' only");
+		return;
+	}
+	if (n && want(v, n, YN_SCALAR, "version_url")) {
+		f->version_url = (struct strval){ check_url(v, n, "feed version URL",
+							    f->insecure_http), n->loc };
+		f->version_url_given = f->version_url.s != NULL;
+	} else if (!n && f->format == FEED_M365 && f->url.s) {
+		f->version_url = (struct strval){ m365_version_url(f->url.s), f->url.loc };
+	}
+}
+
+/* The filter keys of format f, for messages: "service_area, category,
+ * required, ids". */
+static const char *feed_keys_of(enum feed_format fmt, struct strbuf *sb)
+{
+	sb_reset(sb);
+	for (unsigned k = 0; k < FEED_KEYS; k++)
+		if (feed_format_has(fmt, (enum feed_key)k))
+			sb_addf(sb, "%s%s", sb->len ? ", " : "", feed_key_name(k));
+	if (!sb->len)
+		sb_addf(sb, "none");
+	return sb_str(sb);
+}
+
+static void feed_filters(struct vctx *v, struct feed *f, const struct ynode *m)
+{
+	struct strbuf sb = { 0 };
+
+	for (size_t i = 0; i < ymap_len(m); i++) {
+		const struct ynode *key = ymap_key(m, i);
+		unsigned k;
+
+		for (k = 0; k < FEED_KEYS && strcmp(key->s, feed_key_name(k)); k++)
+			;
+		if (k == FEED_KEYS)
+			continue;
+		if (feed_format_has(f->format, (enum feed_key)k))
+			feed_filter(v, f, (enum feed_key)k, ymap_val(m, i));
+		else
+			ERR(v, key, "filter '%s' does not apply to format '%s' (its "
+			    "filters: %s)", key->s, feed_format_name(f->format),
+			    feed_keys_of(f->format, &sb));
+	}
+	sb_free(&sb);
+}
+
+static bool feed_format(struct vctx *v, struct feed *f, const struct ynode *m)
+{
+	const char *names[FEED_FORMATS];
+	const struct ynode *n = ymap_get(m, "format");
+	int i;
+
+	for (unsigned k = 0; k < FEED_FORMATS; k++)
+		names[k] = feed_format_name((enum feed_format)k);
+	if (!n) {
+		ERR(v, m, "a 'feeds' entry needs 'format' (m365, aws or plain)");
+		return false;
+	}
+	if (!want(v, n, YN_SCALAR, "format") ||
+	    (i = feed_pick(v, n, "feed format", names, FEED_FORMATS)) < 0)
+		return false;
+	f->format = (enum feed_format)i;
+	return true;
+}
+
+/* {url, format, insecure_http, interval, version_url, FILTERS...} */
+static void feed_one(struct vctx *v, const struct ynode *m, struct feed *f)
+{
+	const char *keys[5 + FEED_KEYS] = {
+		"url", "format", "insecure_http", "interval", "version_url",
+	};
+	const struct ynode *n;
+
+	for (unsigned k = 0; k < FEED_KEYS; k++)
+		keys[5 + k] = feed_key_name(k);
+	f->loc = m->loc;
+	check_keys(v, m, keys, ARRAY_SIZE(keys), " in a 'feeds' entry");
+	if ((n = ymap_get(m, "insecure_http")))
+		get_bool(v, n, "insecure_http", &f->insecure_http);
+	if ((n = ymap_get(m, "interval")))
+		duration(v, n, "interval", &f->interval);
+	if (!(n = ymap_get(m, "url")))
+		ERR(v, m, "a 'feeds' entry needs 'url'");
+	else if (want(v, n, YN_SCALAR, "url"))
+		f->url = (struct strval){ check_url(v, n, "feed URL", f->insecure_http),
+					  n->loc };
+	if (!feed_format(v, f, m))
+		return;
+	feed_filters(v, f, m);
+	feed_version(v, f, m);
+}
+
+/* feeds: [{url, format, ...}], file order. */
+static void partner_feeds(struct vctx *v, struct partner *pt, const struct ynode *n)
+{
+	struct strbuf sb = { 0 };
+
+	if (!want(v, n, YN_SEQ, "feeds"))
+		return;
+	pt->feeds = xcalloc(n->n + 1, sizeof(*pt->feeds));
+	for (size_t i = 0; i < n->n; i++) {
+		const struct ynode *m = n->v[i];
+
+		if (m->kind != YN_MAP) {
+			ERR(v, m, "entries of 'feeds' must be mappings ({url: ..., format: "
+			    "...}), not %s", what_is(m, &sb));
+			continue;
+		}
+		feed_one(v, m, &pt->feeds[pt->nfeeds++]);
+	}
+	sb_free(&sb);
+}
+
 static void log_rate(struct vctx *v, const struct ynode *n)
 {
 	static const char *const units[] = { "second", "minute", "hour", "day" };
@@ -1465,9 +1720,12 @@ static void partner_body(struct vctx *v, struct partner *pt, const struct ynode 
 	}
 	if ((it = ymap_get(m, "dnssec")))
 		partner_dnssec(v, pt, it, m);
+	if ((it = ymap_get(m, "feeds")))
+		partner_feeds(v, pt, it);
 	if (!written(ymap_get(m, "addresses")) && !written(ymap_get(m, "hosts")) &&
-	    !written(ymap_get(m, "lists")) && !written(ymap_get(m, "domains")))
-		ERR(v, key, "partner '%s' has no addresses, hosts, lists or domains",
+	    !written(ymap_get(m, "lists")) && !written(ymap_get(m, "domains")) &&
+	    !written(ymap_get(m, "feeds")))
+		ERR(v, key, "partner '%s' has no addresses, hosts, lists, feeds or domains",
 		    pt->name);
 }
 
@@ -1476,7 +1734,7 @@ static void partner_one(struct vctx *v, const struct ynode *key, const struct yn
 {
 	static const char *const keys[] = {
 		"description", "services", "direction", "addresses", "hosts", "lists",
-		"domains", "srv_targets", "dnssec",
+		"domains", "srv_targets", "dnssec", "feeds",
 	};
 	struct strbuf where = { 0 };
 

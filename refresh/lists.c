@@ -60,7 +60,7 @@ void addr_list_free(struct addr_list *l)
 	free(l->v);
 	free(l->locs);
 	free(l->scope);
-	port_groups_free(l->pgroups, l->npgroups);
+	portsets_free(l->pgroups, l->npgroups);
 	free(l->pgrp);
 	memset(l, 0, sizeof(*l));
 }

@@ -5,14 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-void port_groups_free(struct port_group *g, size_t n)
+void portsets_free(struct portset *g, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		free(g[i].v);
 	free(g);
 }
 
-static bool same_ports(const struct port_group *g, const struct portrange *v, size_t n)
+static bool same_ports(const struct portset *g, const struct portrange *v, size_t n)
 {
 	return g->n == n && (!n || !memcmp(g->v, v, n * sizeof(*v)));
 }
@@ -34,23 +34,29 @@ static uint32_t group_of(struct addr_list *l, const struct portrange *ports, siz
 		}
 	}
 	l->pgroups = xreallocarray(l->pgroups, l->npgroups + 1, sizeof(*l->pgroups));
-	l->pgroups[l->npgroups++] = (struct port_group){ v, m };
+	l->pgroups[l->npgroups++] = (struct portset){ v, m };
 	return (uint32_t)l->npgroups;
+}
+
+void addr_list_set_ports(struct addr_list *l, size_t i, const struct portrange *ports,
+			 size_t nports)
+{
+	uint32_t k = group_of(l, ports, nports);
+
+	if (!l->pgrp)
+		l->pgrp = xcalloc(l->cap + 1, sizeof(*l->pgrp));
+	l->pgrp[i] = k;
 }
 
 void addr_list_push_ports(struct addr_list *l, const struct prefix *p,
 			  const struct loc *at, const struct portrange *ports,
 			  size_t nports)
 {
-	uint32_t k = group_of(l, ports, nports);
-
 	addr_list_push(l, p, at);
-	if (!l->pgrp)
-		l->pgrp = xcalloc(l->cap, sizeof(*l->pgrp));
-	l->pgrp[l->n - 1] = k;
+	addr_list_set_ports(l, l->n - 1, ports, nports);
 }
 
-const struct port_group *addr_list_ports(const struct addr_list *l, size_t i)
+const struct portset *addr_list_ports(const struct addr_list *l, size_t i)
 {
 	if (!l->pgrp || i >= l->n || !l->pgrp[i])
 		return NULL;

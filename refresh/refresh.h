@@ -51,14 +51,8 @@ struct addr_list {
 	 * the partner's services.  Equal port sets share one group.
 	 * Allocated by the first push with ports (refresh/portgroup.c). */
 	uint32_t *pgrp;
-	struct port_group *pgroups;
+	struct portset *pgroups;
 	size_t npgroups;
-};
-
-/* Ports a provider feed publishes some addresses for. */
-struct port_group {
-	struct portrange *v;    /* merged, sorted */
-	size_t n;
 };
 
 void addr_list_push(struct addr_list *l, const struct prefix *p, const struct loc *at);
@@ -74,8 +68,12 @@ void addr_list_push_ports(struct addr_list *l, const struct prefix *p,
 			  const struct loc *at, const struct portrange *ports,
 			  size_t nports);
 /* The port group of address i of l: NULL when it has none (all ports). */
-const struct port_group *addr_list_ports(const struct addr_list *l, size_t i);
-void port_groups_free(struct port_group *g, size_t n);
+const struct portset *addr_list_ports(const struct addr_list *l, size_t i);
+/* Address i (< l->n) of l admitted on `ports` at most, as a push with
+ * them would have made it. */
+void addr_list_set_ports(struct addr_list *l, size_t i, const struct portrange *ports,
+			 size_t nports);
+void portsets_free(struct portset *g, size_t n);
 void addr_list_free(struct addr_list *l);
 
 /* Appends the addresses of list file `path` to `out`.  `g` (may be NULL)
