@@ -268,6 +268,9 @@ struct src_seen {
 	size_t naddrs;          /* last known good held (0 when dropped) */
 	size_t ndropped;        /* dropped: how many it had */
 	bool dnssec;            /* its last answer was DNSSEC-validated */
+	/* A list URL or a feed (borrowed from the state; NULL: none): */
+	int64_t fetched;        /* unix time its body was last fetched; 0: never */
+	const char *etag, *last_modified, *version;     /* the validators in use */
 };
 void srcset_seen(const struct srcset *s, const struct policy *p, size_t k,
 		 const struct state *st, int64_t now, struct src_seen *out);

@@ -778,6 +778,10 @@ void srcset_seen(const struct srcset *s, const struct policy *p, size_t k,
 	out->naddrs = e->naddrs;
 	out->ndropped = e->ndropped;
 	out->dnssec = e->from == STATE_FROM_DNSSEC;
+	out->fetched = e->fetched;
+	out->etag = e->etag;
+	out->last_modified = e->last_modified;
+	out->version = e->version;
 }
 
 static bool named(const struct srcset *s, const struct state_entry *e)
