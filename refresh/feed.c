@@ -228,6 +228,8 @@ static bool m365_ips(struct fctx *c, json_t *set, uint32_t id)
 		}
 		if (!add_prefix(c, json_string_value(x), 0, (uint32_t)(c->sets.n - 1), where))
 			return false;
+		/* a set without ports is checked, and opens nothing */
+		c->ents.n -= !s.nports;
 	}
 	return true;
 }
@@ -423,7 +425,8 @@ static bool finish(struct fctx *c, struct feed_addrs *out)
 {
 	size_t n = 0;
 
-	qsort(c->ents.v, c->ents.n, sizeof(*c->ents.v), fent_cmp);
+	if (c->ents.n)
+		qsort(c->ents.v, c->ents.n, sizeof(*c->ents.v), fent_cmp);
 	for (size_t i = 0; i < c->ents.n; i++)
 		n += !i || prefix_cmp(&c->ents.v[i - 1].p, &c->ents.v[i].p);
 	if (c->g && c->g->max_entries && n > c->g->max_entries) {
