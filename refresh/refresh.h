@@ -200,6 +200,16 @@ struct src {
 	int64_t fetched;        /* unix time the body was last fetched */
 	char *etag, *last_modified;     /* owned: the validators in use */
 	char *fetch_why;        /* owned: why the fetch failed (why points here) */
+	/* STATE_FEED (key: the URL, '#', partner and a digest of the format
+	 * and filters, so that another filter is another source): */
+	const struct feed *feed;        /* borrowed from the policy */
+	char *version;          /* owned: the feed's version (m365 `latest`) */
+	/* Owned, parallel to addrs, or NULL (ngroups 0): 0, the address is
+	 * admitted on all the partner's ports; k, on groups[k - 1] among
+	 * them (the feed's own ports for it). */
+	uint32_t *grp;
+	struct portset *groups;
+	size_t ngroups;
 };
 
 /* Whether x is a DNS source (a host name's or a domain's family). */

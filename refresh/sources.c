@@ -121,6 +121,35 @@ static void src_add_list(struct srcvec *v, const struct policy *p, size_t partne
 	x->interval = o->interval ? o->interval : p->fetch.interval;
 }
 
+/* A feed's state name: its URL, the partner, and a digest of what it
+ * keeps (format, filters): other filters are another source, never
+ * confirmed by the version or validators of the old one's. */
+static char *feed_key(const struct partner *pt, const struct feed *f)
+{
+	uint64_t h = fnv1a64(FNV1A64_INIT, feed_format_name(f->format),
+			     strlen(feed_format_name(f->format)) + 1);
+	struct strbuf key = { 0 };
+
+	for (size_t k = 0; k < FEED_KEYS; k++) {
+		h = fnv1a64(h, &k, sizeof(k));
+		for (size_t j = 0; j < f->filter[k].n; j++)
+			h = fnv1a64(h, f->filter[k].v[j].s, strlen(f->filter[k].v[j].s) + 1);
+	}
+	sb_addf(&key, "%s#%s-%016" PRIx64, f->url.s, pt->name, h);
+	return key.s;
+}
+
+static void src_add_feed(struct srcvec *v, const struct policy *p, size_t partner,
+			 const struct feed *f)
+{
+	const struct partner *pt = &p->partners[partner];
+	struct src *x = src_add(v, STATE_FEED, partner, &f->url, feed_key(pt, f));
+
+	x->feed = f;
+	x->insecure_http = f->insecure_http;
+	x->interval = f->interval ? f->interval : p->fetch.interval;
+}
+
 void srcset_build(const struct policy *p, struct srcset *s)
 {
 	struct srcvec v = { 0 };
@@ -145,6 +174,8 @@ void srcset_build(const struct policy *p, struct srcset *s)
 		}
 		for (size_t k = 0; k < pt->nlists; k++)
 			src_add_list(&v, p, i, k);
+		for (size_t k = 0; k < pt->nfeeds; k++)
+			src_add_feed(&v, p, i, &pt->feeds[k]);
 	}
 	for (size_t k = 0; k < v.n; k++)
 		v.v[k].dnssec = src_is_dns(&v.v[k]) &&
@@ -153,6 +184,18 @@ void srcset_build(const struct policy *p, struct srcset *s)
 	s->n = v.n;
 }
 
+static void groups_clear(struct src *x)
+{
+	for (size_t i = 0; i < x->ngroups; i++)
+		free(x->groups[i].v);
+	free(x->groups);
+	free(x->grp);
+	x->groups = NULL;
+	x->grp = NULL;
+	x->ngroups = 0;
+}
+
+/* The addresses, and the feed ports that go with them. */
 static void src_clear(struct src *x)
 {
 	free(x->addrs);
@@ -160,6 +203,25 @@ static void src_clear(struct src *x)
 	x->addrs = NULL;
 	x->locs = NULL;
 	x->naddrs = 0;
+	groups_clear(x);
+}
+
+/* Copies of n port groups and the naddrs group numbers of an address
+ * array (x->addrs already set). */
+static void groups_set(struct src *x, const struct portset *g, size_t n, const uint32_t *grp)
+{
+	groups_clear(x);
+	if (!n || !grp || !x->naddrs)
+		return;
+	x->groups = xcalloc(n, sizeof(*x->groups));
+	for (size_t k = 0; k < n; k++) {
+		x->groups[k].v = xreallocarray(NULL, g[k].n + 1, sizeof(*g[k].v));
+		memcpy(x->groups[k].v, g[k].v, g[k].n * sizeof(*g[k].v));
+		x->groups[k].n = g[k].n;
+	}
+	x->ngroups = n;
+	x->grp = xreallocarray(NULL, x->naddrs, sizeof(*x->grp));
+	memcpy(x->grp, grp, x->naddrs * sizeof(*x->grp));
 }
 
 /* A URL's validators and failure, of the last fill. */
@@ -168,7 +230,8 @@ static void src_meta_clear(struct src *x)
 	free(x->etag);
 	free(x->last_modified);
 	free(x->fetch_why);
-	x->etag = x->last_modified = x->fetch_why = NULL;
+	free(x->version);
+	x->etag = x->last_modified = x->fetch_why = x->version = NULL;
 	x->fetched = 0;
 	x->not_modified = false;
 }
@@ -258,13 +321,17 @@ static const struct state_entry *src_entry(const struct state *st, const struct 
  * fetch use. */
 static void src_meta_from(struct src *x, const struct state_entry *e)
 {
-	if (x->kind != STATE_URL)
+	if (x->kind != STATE_URL && x->kind != STATE_FEED)
 		return;
 	free(x->etag);
 	free(x->last_modified);
+	free(x->version);
 	x->etag = e->etag ? xstrdup(e->etag) : NULL;
 	x->last_modified = e->last_modified ? xstrdup(e->last_modified) : NULL;
+	x->version = e->version ? xstrdup(e->version) : NULL;
 	x->fetched = e->fetched;
+	if (x->naddrs == e->naddrs)
+		groups_set(x, e->groups, e->ngroups, e->grp);
 }
 
 /* An earlier run dropped its addresses (the state's mark): it stays
@@ -617,6 +684,144 @@ static void fill_url(const struct policy *p, struct src *x, const struct state *
 	fetch_reply_free(&r);
 }
 
+/* ---- provider feeds ---------------------------------------------------- */
+
+static struct fetch_cfg fetch_cfg_of(const struct policy *p, const struct src *x)
+{
+	return (struct fetch_cfg){ .ca_file = p->fetch.ca_file.s, .timeout = p->fetch.timeout,
+				   .max_size = p->fetch.max_size,
+				   .allow_http = x->insecure_http };
+}
+
+/* The feed's version now (m365: `latest` at its version URL); false, with
+ * x->fetch_why set, when it cannot be had. */
+static bool feed_latest(const struct policy *p, struct src *x, char **latest,
+			struct diag *d)
+{
+	struct fetch_cfg cfg = fetch_cfg_of(p, x);
+	const char *url = x->feed->version_url.s;
+	struct fetch_reply r;
+	struct strbuf why = { 0 };
+	bool ok = false;
+
+	if (fetch_url(url, &cfg, NULL, &r) != FETCH_OK)
+		sb_addf(&why, "its version '%s': %s", url, r.why);
+	else if (!(ok = feed_version_parse(url, r.body, r.len, latest, d)))
+		sb_addf(&why, "its version '%s' is not a version answer (above)", url);
+	fetch_reply_free(&r);
+	x->fetch_why = why.s;
+	return ok;
+}
+
+static bool same_groups(const struct src *x, const struct state_entry *e)
+{
+	if (x->ngroups != e->ngroups ||
+	    (x->ngroups && memcmp(x->grp, e->grp, x->naddrs * sizeof(*x->grp))))
+		return false;
+	for (size_t k = 0; k < x->ngroups; k++)
+		if (x->groups[k].n != e->groups[k].n ||
+		    memcmp(x->groups[k].v, e->groups[k].v, x->groups[k].n * sizeof(*x->groups[k].v)))
+			return false;
+	return true;
+}
+
+/* Confirmed now with what the feed gave: its addresses (sorted, unique),
+ * each with its ports (none: all the partner's). */
+static void feed_fresh(struct src *x, const struct state *st, const struct feed_addrs *a,
+		       int64_t now)
+{
+	const struct state_entry *e = state_lookup(st, x->kind, x->key);
+	struct portset *g = xcalloc(a->ngrps + 1, sizeof(*g));
+	uint32_t *grp = xcalloc(a->n + 1, sizeof(*grp));
+
+	for (size_t k = 0; k < a->ngrps; k++)
+		g[k] = (struct portset){ a->grps[k].ports, a->grps[k].nports };
+	for (size_t i = 0; i < a->n; i++)
+		grp[i] = a->grp[i] == FEED_ALL_PORTS ? 0 : a->grp[i] + 1;
+	src_set(x, a->v, a->n);
+	groups_set(x, g, a->ngrps, grp);
+	free(g);
+	free(grp);
+	x->status = SRC_FRESH;
+	x->from = x->insecure_http && !strncasecmp(x->key, "http:", 5) ? STATE_FROM_HTTP
+									 : STATE_FROM_HTTPS;
+	x->ttl = 0;
+	x->confirmed = now;
+	x->fetched = now;
+	x->changed = e ? !same_addrs(e->addrs, e->naddrs, x->addrs, x->naddrs) ||
+			 !same_groups(x, e) : x->naddrs > 0;
+}
+
+/* The fetched body through the feed's parser (errors name the URL and
+ * the entry); false after reporting what is wrong with it. */
+static void feed_body(const struct policy *p, struct src *x, const struct state *st,
+		      struct fetch_reply *r, const struct src_opts *o, struct diag *d)
+{
+	struct guards g = p->guards;
+	struct feed_addrs a = { 0 };
+
+	g.min_prefix_v4 = g.min_prefix_v6 = 0;  /* guard_width judges the partner */
+	if (!feed_parse(x->feed, x->name, r->body, r->len, &g, &a, d)) {
+		src_fallback(p, x, st, "its body is not what its format says (above)", o->now, d);
+	} else if (a.n == 0) {
+		src_fallback(p, x, st, "no address in it passes its filters", o->now, d);
+	} else {
+		feed_fresh(x, st, &a, o->now);
+		x->etag = r->v.etag;
+		x->last_modified = r->v.last_modified;
+		r->v = (struct fetch_validator){ 0 };
+	}
+	feed_addrs_free(&a);
+}
+
+/* A due feed: for m365 its version first (the endpoints are fetched only
+ * when it changed), then the body, conditionally on the validators the
+ * state keeps; a failure keeps the last known good. */
+static void fill_feed(const struct policy *p, struct src *x, const struct state *st,
+		      const struct src_opts *o, struct diag *d)
+{
+	const struct state_entry *e = state_lookup(st, STATE_FEED, x->key);
+	struct fetch_cfg cfg = fetch_cfg_of(p, x);
+	bool have = e && !e->dropped && e->naddrs;
+	struct fetch_validator v = { 0 };
+	struct fetch_reply r = { 0 };
+	char *latest = NULL;
+
+	src_meta_clear(x);
+	x->failed = false;
+	if (x->feed->version_url.s && !feed_latest(p, x, &latest, d)) {
+		src_fallback(p, x, st, x->fetch_why, o->now, d);
+		return;
+	}
+	if (have && latest && e->version && !strcmp(latest, e->version)) {
+		url_unchanged(x, e, o->now);
+		goto out_version;
+	}
+	if (have)
+		v = (struct fetch_validator){ e->etag, e->last_modified };
+	switch (fetch_url(x->name, &cfg,
+			  have && (v.etag || v.last_modified) ? &v : NULL, &r)) {
+	case FETCH_NOT_MODIFIED:
+		url_unchanged(x, e, o->now);
+		break;
+	case FETCH_OK:
+		feed_body(p, x, st, &r, o, d);
+		break;
+	case FETCH_FAILED:
+		x->fetch_why = xstrdup(r.why);
+		src_fallback(p, x, st, x->fetch_why, o->now, d);
+		break;
+	}
+	fetch_reply_free(&r);
+out_version:
+	if (latest && x->status == SRC_FRESH) {
+		free(x->version);
+		x->version = latest;
+		latest = NULL;
+	}
+	free(latest);
+}
+
 /* An earlier list source of this run that read the same file (or
  * fetched the same URL), or NULL. */
 static const struct src *list_twin(const struct srcset *s, size_t i)
@@ -694,6 +899,8 @@ bool srcset_fill(const struct policy *p, struct srcset *s, const struct state *s
 			ok &= fill_list(p, x, st, o, d);
 		else if (x->kind == STATE_URL && x->due && o->fetch)
 			fill_url(p, x, st, o, d);
+		else if (x->kind == STATE_FEED && x->due && o->fetch)
+			fill_feed(p, x, st, o, d);
 		else if (!x->due || !o->dns || !src_is_dns(x))
 			src_fallback(p, x, st, NULL, o->now, d);
 	}
@@ -715,9 +922,15 @@ static void push_all(struct addr_list *out, const struct prefix *a, size_t n,
 static void push_src(struct addr_list *out, const struct src *x)
 {
 	addr_list_reserve(out, x->naddrs);
-	for (size_t i = 0; i < x->naddrs; i++)
-		addr_list_push_scoped(out, &x->addrs[i], x->locs ? &x->locs[i] : &x->loc,
-				      x->scope);
+	for (size_t i = 0; i < x->naddrs; i++) {
+		const struct loc *at = x->locs ? &x->locs[i] : &x->loc;
+		const struct portset *g = x->grp && x->grp[i] ? &x->groups[x->grp[i] - 1] : NULL;
+
+		if (g)
+			addr_list_push_ports(out, &x->addrs[i], at, g->v, g->n);
+		else
+			addr_list_push_scoped(out, &x->addrs[i], at, x->scope);
+	}
 }
 
 bool src_contributes(const struct src *x)
@@ -793,6 +1006,16 @@ static bool named(const struct srcset *s, const struct state_entry *e)
 	return false;
 }
 
+/* A feed's ports per address, when the state kept its addresses as the
+ * source holds them (sorted, unique: it always does). */
+static void record_groups(struct state *st, const struct src *x)
+{
+	const struct state_entry *e = state_lookup(st, x->kind, x->key);
+
+	if (e && e->naddrs == x->naddrs)
+		state_set_groups(st, x->kind, x->key, x->groups, x->ngroups, x->grp);
+}
+
 void srcset_record_fresh(const struct srcset *s, const bool *skip, struct state *st)
 {
 	for (size_t i = 0; i < s->n; i++) {
@@ -805,9 +1028,11 @@ void srcset_record_fresh(const struct srcset *s, const bool *skip, struct state 
 					  x->confirmed, x->ttl, x->addrs, x->naddrs);
 		if (x->kind == STATE_LIST)
 			state_set_ident(st, x->kind, x->key, &x->ident);
-		if (x->kind == STATE_URL)
+		if (x->kind == STATE_URL || x->kind == STATE_FEED)
 			state_set_fetch(st, x->kind, x->key, &(struct state_fetch){
-				x->fetched, x->etag, x->last_modified, NULL });
+				x->fetched, x->etag, x->last_modified, x->version });
+		if (x->kind == STATE_FEED)
+			record_groups(st, x);
 	}
 }
 
@@ -847,7 +1072,7 @@ static void unknown_note(const struct partner *pt, const struct srcset *s, size_
 		if (s->v[k].partner != i || s->v[k].status != SRC_UNKNOWN)
 			continue;
 		any |= src_is_dns(&s->v[k]);
-		url |= s->v[k].kind == STATE_URL;
+		url |= s->v[k].kind >= STATE_URL;
 		bad_list |= s->v[k].kind == STATE_LIST;
 	}
 	if ((!any && !url) || bad_list)
@@ -856,8 +1081,8 @@ static void unknown_note(const struct partner *pt, const struct srcset *s, size_
 		diag_note(d, &pt->loc, "partner '%s': %s (run fedwall refresh); using its"
 			  " other addresses", pt->name,
 			  !url ? "host names and domains are not resolved yet"
-			  : !any ? "list URLs are not fetched yet"
-			  : "host names and domains are not resolved, list URLs not fetched yet");
+			  : !any ? "its URLs are not fetched yet"
+			  : "host names and domains are not resolved, URLs not fetched yet");
 		return;
 	}
 	for (size_t k = 0; k < s->n; k++) {

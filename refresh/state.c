@@ -296,7 +296,7 @@ static bool ports_ok(const struct portrange *v, size_t n)
 }
 
 bool state_set_groups(struct state *st, enum state_kind kind, const char *name,
-		      const struct state_ports *groups, size_t ngroups, const uint32_t *grp)
+		      const struct portset *groups, size_t ngroups, const uint32_t *grp)
 {
 	bool found;
 	size_t i = find(st, kind, name, 0, &found);
@@ -318,7 +318,7 @@ bool state_set_groups(struct state *st, enum state_kind kind, const char *name,
 		struct portrange *v = xreallocarray(NULL, groups[k].n, sizeof(*v));
 
 		memcpy(v, groups[k].v, groups[k].n * sizeof(*v));
-		e->groups[k] = (struct state_ports){ v, portranges_merge(v, groups[k].n) };
+		e->groups[k] = (struct portset){ v, portranges_merge(v, groups[k].n) };
 	}
 	e->ngroups = ngroups;
 	e->grp = xreallocarray(NULL, e->naddrs + 1, sizeof(*e->grp));
@@ -605,7 +605,7 @@ static bool take_groups(struct rd *r, struct state_entry *e, uint32_t ngroups,
 	e->groups = xcalloc(ngroups, sizeof(*e->groups));
 	e->ngroups = ngroups;
 	for (uint32_t g = 0; g < ngroups; g++) {
-		struct state_ports *sp = &e->groups[g];
+		struct portset *sp = &e->groups[g];
 		size_t m;
 
 		sp->v = xcalloc(nports, sizeof(*sp->v));

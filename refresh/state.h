@@ -112,11 +112,7 @@ enum state_from {
 
 #define STATE_META_MAX 256      /* bytes of a validator or a version */
 
-/* The ports some of a feed's addresses are published for. */
-struct state_ports {
-	struct portrange *v;    /* merged, sorted, never empty */
-	size_t n;
-};
+
 
 /* A list file as stat() saw it when its addresses were read: the same
  * identity again means the same bytes, without reading them.  All zero:
@@ -147,7 +143,7 @@ struct state_entry {
 	/* STATE_FEED: grp parallel to addrs, NULL when ngroups is 0: 0, the
 	 * address is admitted on all the partner's ports; k, on those of
 	 * groups[k - 1] among them. */
-	struct state_ports *groups;
+	struct portset *groups;
 	size_t ngroups;
 	uint32_t *grp;
 };
@@ -230,7 +226,7 @@ bool state_set_fetch(struct state *st, enum state_kind kind, const char *name,
  * copied.  False if not there, or grp names no group or a group has no
  * ports. */
 bool state_set_groups(struct state *st, enum state_kind kind, const char *name,
-		      const struct state_ports *groups, size_t ngroups, const uint32_t *grp);
+		      const struct portset *groups, size_t ngroups, const uint32_t *grp);
 
 /* Sets the file identity of (kind, name) (state_update() clears it: new
  * addresses come from no file until said so).  False if not there. */

@@ -31,7 +31,9 @@ POLF=$LAB_DIR/policy.yaml
 D=$LAB_DIR/web
 mkdir -p "$D/www" "$D/tmp"
 
-lab_topology && lab_host web $W4/24 2001:db8:51::80/64 || {
+lab_topology && lab_host web $W4/24 2001:db8:51::80/64 &&
+	lab_host delta 198.51.100.14/24 2001:db8:51::14/64 &&
+	lab_host echo 198.51.100.15/24 2001:db8:51::15/64 || {
 	fail "https lab: build the namespace topology"; exit 1; }
 
 # ---- certificates: a test CA, the server's, and another CA's ------------
@@ -156,6 +158,11 @@ partners:
     services: [sip-federation]
     direction: inbound
     lists: [{url: "http://$W4/plain.txt", insecure_http: true}]
+  teams:
+    services: [av-edge]
+    direction: inbound
+    feeds:
+      - {url: "https://$W4/m365/endpoints/worldwide", format: m365, service_area: Skype}
 fetch: {ca_file: $D/test-ca.pem, timeout: 2s, max_size: 1KiB}
 EOF
 
@@ -173,7 +180,24 @@ n304() { grep -c '^304 /followed.txt$' "$D/access.log" 2>/dev/null || true; }
 
 echo 198.51.100.11 >"$D/www/followed.txt"
 echo 192.0.2.22 >"$D/www/plain.txt"
-lab_serve edge tcp 5061 || { fail "https lab: probe server"; exit 1; }
+# m365 VERSION A11 A12: the Microsoft 365 web service's answers, in its
+# own structure: set 11 (Skype, udp/3478-3481) on A11, set 12 (Skype,
+# tcp/80,443) on A12, set 1 (Exchange, tcp/80,443) on stranger's
+m365() {
+	mkdir -p "$D/www/m365/endpoints" "$D/www/m365/version"
+	printf '{"instance": "Worldwide", "latest": "%s"}\n' "$1" >"$D/www/m365/version/worldwide"
+	cat >"$D/www/m365/endpoints/worldwide" <<EOJ
+[{"id": 1, "serviceArea": "Exchange", "category": "Optimize", "required": true,
+  "tcpPorts": "80,443", "ips": ["198.51.100.99/32"]},
+ {"id": 11, "serviceArea": "Skype", "category": "Optimize", "required": true,
+  "udpPorts": "3478,3479,3480,3481", "ips": ["$2/32"]},
+ {"id": 12, "serviceArea": "Skype", "category": "Allow", "required": true,
+  "tcpPorts": "80,443", "ips": ["$3/32"]}]
+EOJ
+}
+m365 2026120700 198.51.100.14 198.51.100.15
+lab_serve edge tcp 5061 && lab_serve edge tcp 443 && lab_serve edge udp 3478 ||
+	{ fail "https lab: probe servers"; exit 1; }
 nginx_start || { fail "https lab: nginx answers on $W4:443"; cat "$D/error.log" >&2; exit 1; }
 for _n in $(seq 100); do grep -q ready "$D/odd.out" && break; sleep 0.05; done
 pass "https lab: nginx and the odd server run on $W4"
@@ -201,6 +225,14 @@ if [ -z "$(grep -v '^200 ' "$D/access.log")" ]; then
 	pass "refresh: nginx answered 200 to the first fetches"
 else fail "refresh: nginx answered 200 to the first fetches"; cat "$D/access.log" >&2; fi
 
+# ---- the m365 feed: each set's addresses on its own ports -----------------
+reach "feed: set 11's address (delta) admitted on udp/3478" delta udp $E4 3478
+blocked "feed: set 11's address (delta) not on tcp/443" delta tcp $E4 443
+reach "feed: set 12's address (echo) admitted on tcp/443" echo tcp $E4 443
+blocked "feed: set 12's address (echo) not on udp/3478" echo udp $E4 3478
+blocked "feed: the Exchange set's address (stranger) nowhere (filtered out)" stranger tcp $E4 443
+nv() { grep -c "^200 /m365/$1/worldwide$" "$D/access.log" 2>/dev/null || true; }
+
 # ---- unchanged: a 304, nothing parsed, nothing committed ------------------
 snap
 fw refresh -v
@@ -210,6 +242,9 @@ else fail "unchanged: the conditional request got a 304 (access log)"; cat "$D/a
 if ! printf '%s\n' "$OUT" | grep -q partner; then pass "unchanged: no partner changed (no commit)"
 else fail "unchanged: no partner changed (no commit)"; show; fi
 live_same "unchanged: the live table is as it was"
+if [ "$(nv version)" -eq 2 ] && [ "$(nv endpoints)" -eq 1 ]; then
+	pass "feed: the same version: its endpoints not fetched again (access log)"
+else fail "feed: the same version: its endpoints not fetched again"; cat "$D/access.log" >&2; fi
 fw status
 has OUT "https://$W4/followed.txt" "status: names the list URL"
 has OUT "ETag" "status: shows the validator in use"
@@ -222,6 +257,15 @@ has OUT "^fedwall: partner followed: \+1 -1 addresses \(list URLs https://$W4/fo
 	"change: one line naming the URL"
 in_ok "change: the new address (bravo) admitted" bravo
 in_no "change: the removed address (alpha) refused" alpha
+
+m365 2026120800 198.51.100.15 198.51.100.14
+fw refresh
+has OUT "^fedwall: partner teams: " "feed: a new version is fetched and applied"
+if [ "$(nv endpoints)" -eq 2 ]; then pass "feed: a new version: its endpoints fetched again"
+else fail "feed: a new version: its endpoints fetched again"; cat "$D/access.log" >&2; fi
+reach "feed: the sets swapped: echo now on udp/3478" echo udp $E4 3478
+blocked "feed: the sets swapped: echo no longer on tcp/443" echo tcp $E4 443
+reach "feed: the sets swapped: delta now on tcp/443" delta tcp $E4 443
 
 # ---- failures: each keeps the last known good and says why ----------------
 # fails NAME PATTERN: the refresh failed with PATTERN in its messages,

@@ -772,7 +772,7 @@ TEST(fetch_fields_round_trip)
 	struct prefix f[] = { P("198.51.100.0/24"), P("198.51.100.0/24"), P("203.0.113.9") };
 	struct portrange p0[] = { { PROTO_UDP, 3478, 3481 } };
 	struct portrange p1[] = { { PROTO_TCP, 443, 443 }, { PROTO_TCP, 80, 80 } };
-	struct state_ports groups[] = { { p0, 1 }, { p1, 2 } };
+	struct portset groups[] = { { p0, 1 }, { p1, 2 } };
 	uint32_t grp[] = { 1, 2 };
 	struct state_fetch m = { 1700000500, "\"abc-123\"", "Mon, 07 Dec 2026 23:00:00 GMT",
 				 NULL };
