@@ -1313,13 +1313,15 @@ static bool feed_format(struct vctx *v, struct feed *f, const struct ynode *m)
 /* {url, format, insecure_http, interval, version_url, FILTERS...} */
 static void feed_one(struct vctx *v, const struct ynode *m, struct feed *f)
 {
-	const char *keys[5 + FEED_KEYS] = {
+	/* the filters: every format's (feed_key_name); feed_filters() says
+	 * which belong to this one */
+	static const char *const keys[] = {
 		"url", "format", "insecure_http", "interval", "version_url",
+		"service_area", "category", "required", "ids", "service", "region",
+		"network_border_group",
 	};
 	const struct ynode *n;
 
-	for (unsigned k = 0; k < FEED_KEYS; k++)
-		keys[5 + k] = feed_key_name(k);
 	f->loc = m->loc;
 	check_keys(v, m, keys, ARRAY_SIZE(keys), " in a 'feeds' entry");
 	if ((n = ymap_get(m, "insecure_http")))
