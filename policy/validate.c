@@ -1339,6 +1339,34 @@ static void feed_one(struct vctx *v, const struct ynode *m, struct feed *f)
 	feed_version(v, f, m);
 }
 
+static bool same_filter(const struct feed_filter *a, const struct feed_filter *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (strcmp(a->v[i].s, b->v[i].s))
+			return false;
+	return true;
+}
+
+/* The same URL, format and filters as an earlier entry: its source would
+ * be that one again (a copy and paste, not an intent). */
+static void feed_twice(struct vctx *v, const struct partner *pt, const struct feed *f)
+{
+	for (const struct feed *e = pt->feeds; e < f; e++) {
+		bool same = e->url.s && f->url.s && !strcmp(e->url.s, f->url.s) &&
+			    e->format == f->format;
+
+		for (unsigned k = 0; same && k < FEED_KEYS; k++)
+			same = same_filter(&e->filter[k], &f->filter[k]);
+		if (same) {
+			perr_add(v->e, &f->loc, "feed '%s' listed twice (first at %u:%u)",
+				 f->url.s, e->loc.line, e->loc.col);
+			return;
+		}
+	}
+}
+
 /* feeds: [{url, format, ...}], file order. */
 static void partner_feeds(struct vctx *v, struct partner *pt, const struct ynode *n)
 {
@@ -1355,7 +1383,8 @@ static void partner_feeds(struct vctx *v, struct partner *pt, const struct ynode
 			    "...}), not %s", what_is(m, &sb));
 			continue;
 		}
-		feed_one(v, m, &pt->feeds[pt->nfeeds++]);
+		feed_one(v, m, &pt->feeds[pt->nfeeds]);
+		feed_twice(v, pt, &pt->feeds[pt->nfeeds++]);
 	}
 	sb_free(&sb);
 }
