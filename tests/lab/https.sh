@@ -266,6 +266,14 @@ else fail "feed: a new version: its endpoints fetched again"; cat "$D/access.log
 reach "feed: the sets swapped: echo now on udp/3478" echo udp $E4 3478
 blocked "feed: the sets swapped: echo no longer on tcp/443" echo tcp $E4 443
 reach "feed: the sets swapped: delta now on tcp/443" delta tcp $E4 443
+"$TOP/tools/state-text.py" "$ST/state" >"$LAB_DIR/state.txt"
+if grep -q "^source url [0-9]* 0 https https://$W4/followed.txt$" "$LAB_DIR/state.txt" &&
+	grep -q '^etag "' "$LAB_DIR/state.txt" && grep -q '^version 2026120800$' "$LAB_DIR/state.txt" &&
+	grep -q '^ports [12] udp/3478-3481$' "$LAB_DIR/state.txt" &&
+	grep -q '^addr 198.51.100.15 ports [12]$' "$LAB_DIR/state.txt"; then
+	pass "state: the URL's validator, the feed's version and its ports per address"
+else fail "state: the URL's validator, the feed's version and its ports per address"
+	cat "$LAB_DIR/state.txt" >&2; fi
 
 # ---- failures: each keeps the last known good and says why ----------------
 # fails NAME PATTERN: the refresh failed with PATTERN in its messages,
