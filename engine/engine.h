@@ -707,6 +707,8 @@ enum explain_kind {
 	EXPLAIN_LIST,           /* a line of a list file of `lists:` */
 	EXPLAIN_MGMT,           /* a `management:` entry's `from:` */
 	EXPLAIN_ALLOW,          /* an `outbound: {allow}` entry's `to:` */
+	EXPLAIN_URL,            /* a list URL of `lists:` (what the state keeps) */
+	EXPLAIN_FEED,           /* a provider feed of `feeds:` */
 };
 
 /* One place that names the address. */
@@ -730,6 +732,13 @@ struct explain_source {
 	bool dnssec;            /* the state's answer was DNSSEC-validated */
 	uint32_t ttl;
 	int64_t confirmed;      /* last confirmed (lists: the file's mtime); 0: never */
+	/* EXPLAIN_URL, EXPLAIN_FEED: when its body was last fetched (0:
+	 * never), the validator in use ("ETag \"x\"", "Last-Modified ...",
+	 * "version ..."; owned, NULL: none) and the feed's ports for the
+	 * address (NULL: all the partner's; owned). */
+	int64_t fetched;
+	char *validator;
+	char *ports;
 };
 
 struct explain_sources {

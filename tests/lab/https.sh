@@ -275,6 +275,19 @@ if grep -q "^source url [0-9]* 0 https https://$W4/followed.txt$" "$LAB_DIR/stat
 else fail "state: the URL's validator, the feed's version and its ports per address"
 	cat "$LAB_DIR/state.txt" >&2; fi
 
+# ---- what came from where: explain, metrics ------------------------------
+lab_fw edge explain -f "$POLF" --state-dir "$ST" 198.51.100.12
+has OUT "list URL https://$W4/followed.txt: 198.51.100.12 \(last known good; fetched [0-9T:-]+Z, last confirmed [0-9T:-]+Z, [0-9]+ s ago, ETag \"" \
+	"explain: names the URL, when fetched and confirmed, its ETag"
+lab_fw edge explain -f "$POLF" --state-dir "$ST" 198.51.100.15
+has OUT "feed https://$W4/m365/endpoints/worldwide: 198.51.100.15 \(.*version 2026120800; on udp/3478-3481 only" \
+	"explain: names the feed, its version and the ports it gives the address"
+fw status --format prometheus
+has OUT "^fedwall_source_last_fetched_timestamp_seconds\{partner=\"followed\",kind=\"url\",source=\"https://$W4/followed.txt\"\} [1-9]" \
+	"metrics: when the list URL was last fetched"
+has OUT "^fedwall_source_validator_info\{partner=\"teams\",kind=\"feed\",.*version=\"2026120800\"\} 1" \
+	"metrics: the feed's version"
+
 # ---- failures: each keeps the last known good and says why ----------------
 # fails NAME PATTERN: the refresh failed with PATTERN in its messages,
 # nothing live changed, bravo still admitted
@@ -315,6 +328,13 @@ fw refresh
 has ERR "odd.txt': timed out" "stall mid-body: says it timed out"
 in_no "stall mid-body: stranger not admitted" stranger
 in_ok "stall mid-body: charlie still admitted" charlie
+
+# ---- plan, offline: where each address it would add comes from ------------
+lab_fw edge flush -f "$POLF"
+fw plan
+expect_rc 2 "plan: with the table gone, everything to add"
+has OUT "198.51.100.12 .*from https://$W4/followed.txt \(fetched [0-9-]+ [0-9:]+ UTC, ETag \"" \
+	"plan: the URL an address comes from, when fetched, its validator"
 
 # ---- plain http:// needs the entry's opt-in --------------------------------
 sed "s|{url: \"http://$W4/plain.txt\", insecure_http: true}|http://$W4/plain.txt|" \
