@@ -522,7 +522,7 @@ TEST(list_http_needs_opt_in)
 	struct policy *p;
 
 	diag_init(&d, mem);
-	p = parse(text, &d);
+	p = policy_parse("mem.yaml", text, strlen(text), &d);
 	fclose(mem);
 	CHECK(p == NULL);
 	CHECK(strstr(buf, "mem.yaml:3:43: error: list URL 'http://l.example/a.txt' is plain http")
