@@ -275,6 +275,32 @@ if grep -q "^source url [0-9]* 0 https https://$W4/followed.txt$" "$LAB_DIR/stat
 else fail "state: the URL's validator, the feed's version and its ports per address"
 	cat "$LAB_DIR/state.txt" >&2; fi
 
+# ---- the daemon follows a list URL on its own interval ---------------------
+sed "s|lists: \[https://$W4/followed.txt\]|lists: [{url: \"https://$W4/followed.txt\", interval: 1s}]|" \
+	"$POLF" >"$LAB_DIR/daemon.yaml"
+ip netns exec "$LAB-edge" "$FEDWALL" daemon -d -f "$LAB_DIR/daemon.yaml" --state-dir "$ST" \
+	2>"$LAB_DIR/daemon.log" &
+DPID=$!
+LAB_PIDS="$LAB_PIDS $DPID"
+# wait_reach SECONDS HOST: HOST gets through within SECONDS
+wait_reach() {
+	_end=$(($(date +%s) + $1))
+	while [ "$(date +%s)" -le $_end ]; do
+		lab_probe "$2" connect -t 300 tcp $E4 5061 && return 0
+		sleep 0.2
+	done
+	return 1
+}
+echo 198.51.100.11 >"$D/www/followed.txt"
+ok "daemon: follows the list URL as it changes (alpha admitted within 6 s)" wait_reach 6 alpha
+in_no "daemon: the address the list dropped (bravo) refused" bravo
+kill "$DPID"
+if wait "$DPID"; then pass "daemon: SIGTERM exits 0"
+else fail "daemon: SIGTERM exits 0"; sed 's/^/    /' "$LAB_DIR/daemon.log" >&2; fi
+echo 198.51.100.12 >"$D/www/followed.txt"
+fw refresh
+in_ok "daemon: bravo admitted again by a refresh after it" bravo
+
 # ---- what came from where: explain, metrics ------------------------------
 lab_fw edge explain -f "$POLF" --state-dir "$ST" 198.51.100.12
 has OUT "list URL https://$W4/followed.txt: 198.51.100.12 \(last known good; fetched [0-9T:-]+Z, last confirmed [0-9T:-]+Z, [0-9]+ s ago, ETag \"" \
