@@ -272,8 +272,9 @@ static void put_when(FILE *out, const char *what, int64_t t, int64_t now)
 	fprintf(out, "%s %s (%lld s ago)", what, when, (long long)(now - t));
 }
 
-/* One line per list URL: when it was fetched and confirmed, and the
- * validator a conditional request sends (an ETag, else Last-Modified). */
+/* One line per list URL and feed: when it was fetched and confirmed, and
+ * the validator its next fetch goes by (a feed's version, an ETag, else
+ * Last-Modified). */
 static void text_urls(FILE *out, const struct policy *p, const char *state_dir)
 {
 	struct seen_run r;
@@ -283,14 +284,21 @@ static void text_urls(FILE *out, const struct policy *p, const char *state_dir)
 		const struct src *x = &r.s.v[k];
 		struct src_seen e;
 
-		if (x->kind != STATE_URL)
+		if (x->kind != STATE_URL && x->kind != STATE_FEED)
 			continue;
 		srcset_seen(&r.s, p, k, &r.st, r.now, &e);
-		fprintf(out, "list URL: partner %s, %s: %zu address%s; ",
-			p->partners[x->partner].name, x->key, e.naddrs, e.naddrs == 1 ? "" : "es");
+		if (x->kind == STATE_FEED)
+			fprintf(out, "feed: partner %s, %s (%s): ", p->partners[x->partner].name,
+				x->name, feed_format_name(x->feed->format));
+		else
+			fprintf(out, "list URL: partner %s, %s: ", p->partners[x->partner].name,
+				x->name);
+		fprintf(out, "%zu address%s; ", e.naddrs, e.naddrs == 1 ? "" : "es");
 		put_when(out, "fetched", e.fetched, r.now);
 		put_when(out, ", confirmed", e.confirmed, r.now);
-		if (e.etag)
+		if (e.version)
+			fprintf(out, "; version %s", e.version);
+		else if (e.etag)
 			fprintf(out, "; ETag %s", e.etag);
 		else if (e.last_modified)
 			fprintf(out, "; Last-Modified %s", e.last_modified);

@@ -294,6 +294,13 @@ static const char *kind_word(enum state_kind k)
 	       : k == STATE_FEED ? "feed" : "list";
 }
 
+/* What messages call the source: its state name, but a feed's URL
+ * alone (its name adds the partner and a digest of its filters). */
+static const char *src_label(const struct src *x)
+{
+	return x->kind == STATE_FEED ? x->name : x->key;
+}
+
 const char *src_rr(const struct src *x)
 {
 	return x->family == 4 ? "A" : x->family == 6 ? "AAAA" : NULL;
@@ -349,7 +356,7 @@ static void src_dropped(const struct policy *p, struct src *x, const struct stat
 		diag_warn(d, &x->loc, "partner '%s': %s '%s'%s: %s; still stale: last"
 			  " confirmed %" PRId64 " s ago, more than stale_after (%u s), its %u"
 			  " last known good address%s dropped", p->partners[x->partner].name,
-			  kind_word(x->kind), x->key, rr_tag(x), why,
+			  kind_word(x->kind), src_label(x), rr_tag(x), why,
 			  now - e->confirmed, p->guards.stale_after, e->ndropped,
 			  e->ndropped == 1 ? "" : "es");
 }
@@ -376,7 +383,7 @@ static void src_fallback(const struct policy *p, struct src *x, const struct sta
 		src_clear(x);
 		if (why)
 			diag_warn(d, &x->loc, "partner '%s': %s '%s': %s; no last known"
-				  " good addresses", pn, kind_word(x->kind), x->key, why);
+				  " good addresses", pn, kind_word(x->kind), src_label(x), why);
 		return;
 	}
 	age = now - e->confirmed;
@@ -389,7 +396,7 @@ static void src_fallback(const struct policy *p, struct src *x, const struct sta
 		x->status = SRC_STALE;
 		diag_warn(d, &x->loc, "partner '%s': %s '%s'%s%s%s%s: last confirmed %" PRId64
 			  " s ago, more than stale_after (%u s): dropping its %zu last known"
-			  " good address%s", pn, kind_word(x->kind), x->key, rr_tag(x),
+			  " good address%s", pn, kind_word(x->kind), src_label(x), rr_tag(x),
 			  why ? " (" : "", why ? why : "", why ? ")" : "", age, stale, e->naddrs,
 			  e->naddrs == 1 ? "" : "es");
 		return;
@@ -398,7 +405,7 @@ static void src_fallback(const struct policy *p, struct src *x, const struct sta
 	if (why)
 		diag_warn(d, &x->loc, "partner '%s': %s '%s': %s; keeping its %zu last"
 			  " known good address%s (confirmed %" PRId64 " s ago)", pn,
-			  kind_word(x->kind), x->key, why, e->naddrs,
+			  kind_word(x->kind), src_label(x), why, e->naddrs,
 			  e->naddrs == 1 ? "" : "es", age);
 }
 

@@ -23,6 +23,8 @@ for c in "$NGINX" openssl "$PY"; do
 	fi
 done
 lab_init
+# the lab's server is reached directly, whatever proxy the host knows
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
 
 W4=198.51.100.80
 E4=203.0.113.10
@@ -247,7 +249,10 @@ if [ "$(nv version)" -eq 2 ] && [ "$(nv endpoints)" -eq 1 ]; then
 else fail "feed: the same version: its endpoints not fetched again"; cat "$D/access.log" >&2; fi
 fw status
 has OUT "https://$W4/followed.txt" "status: names the list URL"
-has OUT "ETag" "status: shows the validator in use"
+has OUT "^list URL: partner followed, https://$W4/followed.txt: 1 address; fetched .*, confirmed .*; ETag \"" \
+	"status: the URL, when fetched and confirmed, the validator in use"
+has OUT "^feed: partner teams, https://$W4/m365/endpoints/worldwide \(m365\): 2 addresses; .*; version 2026120700$" \
+	"status: the feed, its format and version"
 
 # ---- the list changes: followed -------------------------------------------
 echo 198.51.100.12 >"$D/www/followed.txt"
