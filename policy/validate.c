@@ -1148,7 +1148,7 @@ static char *feed_value(struct vctx *v, enum feed_key k, const struct ynode *n)
 {
 	const char *why = NULL;
 	unsigned long id;
-	char buf[16];
+	char buf[24];
 	int i;
 
 	switch (k) {

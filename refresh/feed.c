@@ -448,13 +448,12 @@ static bool finish(struct fctx *c, struct feed_addrs *out)
 static bool parse_plain(struct fctx *c, const char *body, size_t len)
 {
 	struct addr_list l = { 0 };
+	bool ok = list_parse(c->name, body, len, c->g, &l, c->d);
 
-	if (!list_parse(c->name, body, len, c->g, &l, c->d))
-		return false;
-	for (size_t i = 0; i < l.n; i++)
+	for (size_t i = 0; ok && i < l.n; i++)
 		VEC_PUSH(&c->ents, ((struct fent){ l.v[i], NO_SET }));
-	addr_list_free(&l);
-	return true;
+	addr_list_free(&l);     /* a refusal may leave room reserved */
+	return ok;
 }
 
 bool feed_parse(const struct feed *f, const char *name, const char *body, size_t len,
