@@ -216,8 +216,12 @@ static size_t narrow_to(struct narrow *nw, struct pstate *s, const struct gen_ad
 static void place(struct pstate *s, struct narrow *nw, const struct gen_addrs *x,
 		  size_t i, size_t b, const struct gen_src *e)
 {
-	uint32_t k = x->pgrp && x->pgrp[i] <= x->npgroups ? x->pgrp[i] : 0;
-	size_t t = k ? narrow_to(nw, s, x, b, k) : b;
+	uint32_t k = x->pgrp ? x->pgrp[i] : 0;
+	size_t t;
+
+	if (k > x->npgroups)
+		return;         /* a group that is not there opens nothing */
+	t = k ? narrow_to(nw, s, x, b, k) : b;
 
 	if (t != SIZE_MAX) {
 		group_push(&s->grp[t], e);
