@@ -133,9 +133,8 @@ static enum fetch_status outcome(CURL *h, CURLcode rc, struct body *b, const cha
 			      " announced)", b->sb.len);
 	if (rc == CURLE_OPERATION_TIMEDOUT)
 		return failed(out, "timed out (%s)", errbuf[0] ? errbuf : "no answer");
-	if (rc != CURLE_OK)
-		return failed(out, "%s%s%s", curl_easy_strerror(rc), errbuf[0] ? ": " : "",
-			      errbuf);
+	if (rc != CURLE_OK)     /* errbuf says more than the code's name, when set */
+		return failed(out, "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
 	if (code == 304 && conditional) {
 		out->status = FETCH_NOT_MODIFIED;
 		return out->status;

@@ -590,6 +590,21 @@ static bool take_meta(struct rd *r, uint32_t len, char **out)
 	return true;
 }
 
+/* Whether a group's ports are as state_set_groups() keeps them: merged
+ * and sorted (a second spelling of the same ports is not trusted). */
+static bool ports_canonical(const struct portset *sp)
+{
+	struct portrange *v = xreallocarray(NULL, sp->n, sizeof(*v));
+	bool same;
+
+	memcpy(v, sp->v, sp->n * sizeof(*v));
+	same = portranges_merge(v, sp->n) == sp->n;
+	for (size_t k = 0; same && k < sp->n; k++)
+		same = !portrange_cmp(&v[k], &sp->v[k]);
+	free(v);
+	return same;
+}
+
 /* nports records of 8 bytes (u16 group, u8 proto, u8 0, u16 lo, u16 hi),
  * groups 0..ngroups-1 in order, each non-empty, its ports merged. */
 static bool take_groups(struct rd *r, struct state_entry *e, uint32_t ngroups,
@@ -606,7 +621,6 @@ static bool take_groups(struct rd *r, struct state_entry *e, uint32_t ngroups,
 	e->ngroups = ngroups;
 	for (uint32_t g = 0; g < ngroups; g++) {
 		struct portset *sp = &e->groups[g];
-		size_t m;
 
 		sp->v = xcalloc(nports, sizeof(*sp->v));
 		for (; k < nports && (b[k * 8] | (uint32_t)b[k * 8 + 1] << 8) == g; k++) {
@@ -617,10 +631,7 @@ static bool take_groups(struct rd *r, struct state_entry *e, uint32_t ngroups,
 			sp->v[sp->n++] = (struct portrange){ q[2], (uint16_t)(q[4] | q[5] << 8),
 							     (uint16_t)(q[6] | q[7] << 8) };
 		}
-		if (!ports_ok(sp->v, sp->n))
-			return false;
-		m = portranges_merge(sp->v, sp->n);
-		if (m != sp->n)
+		if (!ports_ok(sp->v, sp->n) || !ports_canonical(sp))
 			return false;
 	}
 	return k == nports;
