@@ -129,13 +129,17 @@ static char *feed_key(const struct partner *pt, const struct feed *f)
 	uint64_t h = fnv1a64(FNV1A64_INIT, feed_format_name(f->format),
 			     strlen(feed_format_name(f->format)) + 1);
 	struct strbuf key = { 0 };
+	int room = STATE_NAME_MAX - POLICY_NAME_MAX - 24;
 
+	h = fnv1a64(h, f->url.s, strlen(f->url.s) + 1);
 	for (size_t k = 0; k < FEED_KEYS; k++) {
 		h = fnv1a64(h, &k, sizeof(k));
 		for (size_t j = 0; j < f->filter[k].n; j++)
 			h = fnv1a64(h, f->filter[k].v[j].s, strlen(f->filter[k].v[j].s) + 1);
 	}
-	sb_addf(&key, "%s#%s-%016" PRIx64, f->url.s, pt->name, h);
+	/* A state name has at most STATE_NAME_MAX bytes: a very long URL is
+	 * cut there, the digest (of all of it) keeps the name its own. */
+	sb_addf(&key, "%.*s#%s-%016" PRIx64, room, f->url.s, pt->name, h);
 	return key.s;
 }
 
