@@ -4,7 +4,8 @@
  * Any input: accepted with what feed_check.h asks (every address on all
  * the partner's ports here: no group), or refused with at least one error
  * and nothing kept.  The first byte picks the filters (one service, one
- * region, one border group) and the guards (none or defaults). */
+ * region, one border group), the guards (none or defaults) and, with bit
+ * 5, format plain instead (a list's syntax through the feed's wrapper). */
 #include "refresh/refresh.h"
 #include "tests/fuzz/feed_check.h"
 
@@ -50,6 +51,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (sel & 4)
 		set1(&f, FK_NBG, &vals[2], "us-east-1");
 	g = sel & 8 ? &defaults : NULL;
+	if (sel & 32)
+		f.format = FEED_PLAIN;
 	ok = feed_parse(&f, "fuzz", (const char *)data, size, g, &a, &d);
 	if (ok != (d.errors == 0))
 		abort();
