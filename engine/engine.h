@@ -632,7 +632,9 @@ bool engine_sched_due(struct engine_sched *s, uint64_t now);
 
 /* After a cycle: each source that was due is due again (a list after
  * ENGINE_LIST_PERIOD_MS; a name at its TTL, or at ttl_min after a failure,
- * jittered: sched_delay_ms), its flag cleared; the next check set. */
+ * jittered: sched_delay_ms; a list URL or feed after its interval, sooner
+ * after a failure: sched_fetch_delay_ms), its flag cleared; the next
+ * check set. */
 void engine_sched_done(struct engine_sched *s, uint64_t now);
 
 /* The lock was busy: what was due, and the check, are tried again after

@@ -1,7 +1,8 @@
 /* schedule.c - the daemon's schedule: when each source is due (names at
  * their TTL, clamped and jittered: sched_delay_ms; lists every
  * ENGINE_LIST_PERIOD_MS or when their mtime changes, looked at every
- * ENGINE_LIST_STAT_MS), when the kernel's table is compared even with
+ * ENGINE_LIST_STAT_MS; list URLs and feeds at their interval, jittered,
+ * sooner after a failure: sched_fetch_delay_ms), when the kernel's table is compared even with
  * nothing due, how long to sleep, and the backoff after a busy lock.
  * Time is the caller's (milliseconds of a monotonic clock), so that the
  * schedule is reached without waiting (tests/unit/test_engine.c).

@@ -1,14 +1,16 @@
 /* refresh.h - where partner addresses beyond the inline ones come from:
- * list files, the state directory, DNS.  The module's face: it includes
- * refresh/dns.h (resolution) and refresh/state.h (last known good), whose
- * declarations are part of it.
+ * list files, the state directory, DNS, list URLs and provider feeds.
+ * The module's face: it includes refresh/dns.h (resolution),
+ * refresh/fetch.h (HTTPS), refresh/feed.h (feed formats) and
+ * refresh/state.h (last known good), whose declarations are part of it.
  *
  * Offline (sources_offline, srcset_fill without a DNS context): list files
- * are read directly (they are local); host names and SRV domains
- * contribute what the state directory knows, never a live DNS query, so
- * `check`, `generate`, `plan` and `apply` work offline and reproducibly.
- * Online (refresh, daemon, --resolve): names are resolved, and a source
- * that fails keeps its last known good addresses until stale_after.
+ * are read directly (they are local); host names, SRV domains, list URLs
+ * and feeds contribute what the state directory knows, never a live DNS
+ * query or fetch, so `check`, `generate`, `plan` and `apply` work offline
+ * and reproducibly.  Online (refresh, daemon, --resolve): names are
+ * resolved, URLs and feeds fetched (src_opts.fetch), and a source that
+ * fails keeps its last known good addresses until stale_after.
  *
  * List file format: one address or CIDR prefix a line; `#` starts a
  * comment; blank lines, surrounding whitespace and CRLF line ends are
