@@ -294,11 +294,16 @@ static char *fetched_from(const struct policy *p, const struct srcset *s,
 					      ? srcset_state_of(s, p, k, st, now) : NULL;
 		bool hit = false;
 		time_t t = e ? (time_t)e->fetched : 0;
-		char when[32] = "never";
+		char when[32] = "never", *id = NULL;
 		struct tm tm;
 
-		for (size_t j = 0; e && j < e->naddrs; j++)
-			hit |= overlap(&e->addrs[j], &c->addr);
+		for (size_t j = 0; e && j < e->naddrs; j++) {
+			if (!overlap(&e->addrs[j], &c->addr))
+				continue;
+			hit = true;
+			if (!id && e->grp)
+				id = state_group_id(e->group_ids, e->grp[j]);
+		}
 		if (!hit)
 			continue;
 		if (t)
@@ -310,6 +315,9 @@ static char *fetched_from(const struct policy *p, const struct srcset *s,
 			sb_addf(&sb, ", ETag %s", e->etag);
 		else if (e->last_modified)
 			sb_addf(&sb, ", Last-Modified %s", e->last_modified);
+		if (id)
+			sb_addf(&sb, ", entry %s", id);
+		free(id);
 		sb_addc(&sb, ')');
 	}
 	return sb.s;

@@ -737,7 +737,8 @@ struct explain_source {
 	/* EXPLAIN_URL, EXPLAIN_FEED: when its body was last fetched (0:
 	 * never), the validator in use ("ETag \"x\"", "Last-Modified ...",
 	 * "version ..."; owned, NULL: none) and the feed's ports for the
-	 * address (NULL: all the partner's; owned). */
+	 * address, with the publisher's entries that give them ("tcp/443
+	 * (feed entry 12)"; NULL: all the partner's; owned). */
 	int64_t fetched;
 	char *validator;
 	char *ports;

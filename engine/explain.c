@@ -250,6 +250,7 @@ static void fetch_facts(const struct src *x, const struct prefix *cover,
 {
 	struct strbuf sb = { 0 };
 	size_t i = (size_t)(cover - x->addrs);
+	char *id;
 
 	e->fetched = x->fetched;
 	if (x->version)
@@ -268,6 +269,10 @@ static void fetch_facts(const struct src *x, const struct prefix *cover,
 		sb_addf(&sb, "%s%s", k ? ", " : "",
 			portrange_fmt(&x->groups[x->grp[i] - 1].v[k], pb, sizeof(pb)));
 	}
+	id = state_group_id(x->group_ids, x->grp[i]);
+	if (id)
+		sb_addf(&sb, " (feed entry %s)", id);
+	free(id);
 	e->ports = sb.s;
 }
 

@@ -212,6 +212,7 @@ struct src {
 	uint32_t *grp;
 	struct portset *groups;
 	size_t ngroups;
+	char *group_ids;        /* owned: state_entry.group_ids */
 };
 
 /* Whether x is a DNS source (a host name's or a domain's family). */

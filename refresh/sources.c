@@ -194,8 +194,10 @@ static void groups_clear(struct src *x)
 		free(x->groups[i].v);
 	free(x->groups);
 	free(x->grp);
+	free(x->group_ids);
 	x->groups = NULL;
 	x->grp = NULL;
+	x->group_ids = NULL;
 	x->ngroups = 0;
 }
 
@@ -210,9 +212,10 @@ static void src_clear(struct src *x)
 	groups_clear(x);
 }
 
-/* Copies of n port groups and the naddrs group numbers of an address
- * array (x->addrs already set). */
-static void groups_set(struct src *x, const struct portset *g, size_t n, const uint32_t *grp)
+/* Copies of n port groups, the naddrs group numbers of an address array
+ * (x->addrs already set) and the groups' ids. */
+static void groups_set(struct src *x, const struct portset *g, size_t n, const uint32_t *grp,
+		       const char *ids)
 {
 	groups_clear(x);
 	if (!n || !grp || !x->naddrs)
@@ -226,6 +229,7 @@ static void groups_set(struct src *x, const struct portset *g, size_t n, const u
 	x->ngroups = n;
 	x->grp = xreallocarray(NULL, x->naddrs, sizeof(*x->grp));
 	memcpy(x->grp, grp, x->naddrs * sizeof(*x->grp));
+	x->group_ids = ids ? xstrdup(ids) : NULL;
 }
 
 /* A URL's validators and failure, of the last fill. */
@@ -342,7 +346,7 @@ static void src_meta_from(struct src *x, const struct state_entry *e)
 	x->version = e->version ? xstrdup(e->version) : NULL;
 	x->fetched = e->fetched;
 	if (x->naddrs == e->naddrs)
-		groups_set(x, e->groups, e->ngroups, e->grp);
+		groups_set(x, e->groups, e->ngroups, e->grp, e->group_ids);
 }
 
 /* An earlier run dropped its addresses (the state's mark): it stays
@@ -744,15 +748,19 @@ static void feed_fresh(struct src *x, const struct state *st, const struct feed_
 	const struct state_entry *e = state_lookup(st, x->kind, x->key);
 	struct portset *g = xcalloc(a->ngrps + 1, sizeof(*g));
 	uint32_t *grp = xcalloc(a->n + 1, sizeof(*grp));
+	struct strbuf ids = { 0 };
 
-	for (size_t k = 0; k < a->ngrps; k++)
+	for (size_t k = 0; k < a->ngrps; k++) {
 		g[k] = (struct portset){ a->grps[k].ports, a->grps[k].nports };
+		sb_addf(&ids, "%s%s", k ? ";" : "", a->grps[k].id ? a->grps[k].id : "");
+	}
 	for (size_t i = 0; i < a->n; i++)
 		grp[i] = a->grp[i] == FEED_ALL_PORTS ? 0 : a->grp[i] + 1;
 	src_set(x, a->v, a->n);
-	groups_set(x, g, a->ngrps, grp);
+	groups_set(x, g, a->ngrps, grp, ids.s);
 	free(g);
 	free(grp);
+	sb_free(&ids);
 	x->status = SRC_FRESH;
 	x->from = x->insecure_http && !strncasecmp(x->key, "http:", 5) ? STATE_FROM_HTTP
 									 : STATE_FROM_HTTPS;
@@ -1024,7 +1032,8 @@ static void record_groups(struct state *st, const struct src *x)
 	const struct state_entry *e = state_lookup(st, x->kind, x->key);
 
 	if (e && e->naddrs == x->naddrs)
-		state_set_groups(st, x->kind, x->key, x->groups, x->ngroups, x->grp);
+		state_set_groups(st, x->kind, x->key, x->groups, x->ngroups, x->grp,
+				 x->group_ids);
 }
 
 void srcset_record_fresh(const struct srcset *s, const bool *skip, struct state *st)

@@ -107,8 +107,10 @@ static void groups_free(struct state_entry *e)
 		free(e->groups[i].v);
 	free(e->groups);
 	free(e->grp);
+	free(e->group_ids);
 	e->groups = NULL;
 	e->grp = NULL;
+	e->group_ids = NULL;
 	e->ngroups = 0;
 }
 
@@ -255,16 +257,35 @@ int state_update_family(struct state *st, enum state_kind kind, const char *name
 }
 
 /* A validator or version as kept: short, printable; else none. */
-static char *meta_dup(const char *s)
+static char *meta_dup_max(const char *s, size_t max)
 {
 	size_t n = s ? strlen(s) : 0;
 
-	if (!n || n > STATE_META_MAX)
+	if (!n || n > max)
 		return NULL;
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
 			return NULL;
 	return xstrdup(s);
+}
+
+static char *meta_dup(const char *s)
+{
+	return meta_dup_max(s, STATE_META_MAX);
+}
+
+char *state_group_id(const char *ids, uint32_t grp)
+{
+	const char *at = ids, *end;
+
+	if (!ids || !grp)
+		return NULL;
+	while (--grp && at)
+		at = (at = strchr(at, ';')) ? at + 1 : NULL;
+	if (!at)
+		return NULL;
+	end = strchr(at, ';');
+	return end == at || !*at ? NULL : xstrndup(at, end ? (size_t)(end - at) : strlen(at));
 }
 
 bool state_set_fetch(struct state *st, enum state_kind kind, const char *name,
@@ -296,7 +317,8 @@ static bool ports_ok(const struct portrange *v, size_t n)
 }
 
 bool state_set_groups(struct state *st, enum state_kind kind, const char *name,
-		      const struct portset *groups, size_t ngroups, const uint32_t *grp)
+		      const struct portset *groups, size_t ngroups, const uint32_t *grp,
+		      const char *ids)
 {
 	bool found;
 	size_t i = find(st, kind, name, 0, &found);
@@ -324,6 +346,7 @@ bool state_set_groups(struct state *st, enum state_kind kind, const char *name,
 	e->grp = xreallocarray(NULL, e->naddrs + 1, sizeof(*e->grp));
 	if (e->naddrs)
 		memcpy(e->grp, grp, e->naddrs * sizeof(*e->grp));
+	e->group_ids = meta_dup_max(ids, STATE_IDS_MAX);
 	return true;
 }
 
@@ -573,21 +596,27 @@ static bool entry_head(const unsigned char *h, uint32_t version, struct state_en
 	return true;
 }
 
-/* A string of the fetch fields: `len` bytes (0: none), printable. */
-static bool take_meta(struct rd *r, uint32_t len, char **out)
+/* A string of the fetch fields: `len` bytes (0: none), printable, at
+ * most `max`. */
+static bool take_str(struct rd *r, uint32_t len, uint32_t max, char **out)
 {
 	const unsigned char *b;
 
 	*out = NULL;
 	if (!len)
 		return true;
-	if (len > STATE_META_MAX || !(b = take(r, len)))
+	if (len > max || !(b = take(r, len)))
 		return false;
 	for (uint32_t i = 0; i < len; i++)
 		if (b[i] < 0x20 || b[i] == 0x7f)
 			return false;
 	*out = xstrndup((const char *)b, len);
 	return true;
+}
+
+static bool take_meta(struct rd *r, uint32_t len, char **out)
+{
+	return take_str(r, len, STATE_META_MAX, out);
 }
 
 /* Whether a group's ports are as state_set_groups() keeps them: merged
@@ -640,17 +669,18 @@ static bool take_groups(struct rd *r, struct state_entry *e, uint32_t ngroups,
 /* Format 4's fetch fields, after the name. */
 static bool parse_meta(struct rd *r, const unsigned char *h, struct state_entry *e)
 {
-	uint32_t ngroups = h[86] | (uint32_t)h[87] << 8;
+	uint32_t ngroups = h[86] | (uint32_t)h[87] << 8, nids = h[92] | (uint32_t)h[93] << 8;
 	const unsigned char *g;
 
 	e->fetched = (int64_t)get64(h + 72);
-	if (e->fetched < 0 || get32(h + 92) ||
+	if (e->fetched < 0 || h[94] || h[95] || (nids && !ngroups) ||
 	    (e->kind < STATE_URL && (e->fetched || get32(h + 80) || get32(h + 84) ||
 				     get32(h + 88))) ||
 	    (e->kind != STATE_FEED && (h[84] || h[85])) ||
 	    !take_meta(r, h[80] | (uint32_t)h[81] << 8, &e->etag) ||
 	    !take_meta(r, h[82] | (uint32_t)h[83] << 8, &e->last_modified) ||
 	    !take_meta(r, h[84] | (uint32_t)h[85] << 8, &e->version) ||
+	    !take_str(r, nids, STATE_IDS_MAX, &e->group_ids) ||
 	    !take_groups(r, e, ngroups, get32(h + 88)))
 		return false;
 	if (!ngroups)
@@ -745,6 +775,7 @@ static uint64_t entry2_size(const struct state_entry *e)
 
 	return ENT4 + pad8(strlen(e->name)) + pad8(meta_len(e->etag)) +
 	       pad8(meta_len(e->last_modified)) + pad8(meta_len(e->version)) +
+	       pad8(meta_len(e->group_ids)) +
 	       nports_of(e) * 8 + (e->ngroups ? pad8(e->naddrs * 4) : 0) +
 	       pad8(n4 * 5 + (e->naddrs - n4) * 17);
 }
@@ -807,9 +838,11 @@ static unsigned char *put_meta(unsigned char *b, const struct state_entry *e,
 	put16(b + 84, (uint32_t)meta_len(e->version));
 	put16(b + 86, (uint32_t)e->ngroups);
 	put32(b + 88, (uint32_t)nports_of(e));
+	put16(b + 92, (uint32_t)meta_len(e->group_ids));
 	at = put_str(at, e->etag);
 	at = put_str(at, e->last_modified);
 	at = put_str(at, e->version);
+	at = put_str(at, e->group_ids);
 	for (size_t g = 0; g < e->ngroups; g++) {
 		for (size_t k = 0; k < e->groups[g].n; k++, at += 8) {
 			const struct portrange *r = &e->groups[g].v[k];

@@ -28,11 +28,13 @@
  *	             u64 dev, u64 ino, u64 size, i64 mtime_ns, i64 ctime_ns
  *	             (the list file's identity, zero if unknown),
  *	             i64 fetched, u16 etag length, u16 last_modified length,
- *	             u16 version length, u16 ngroups, u32 nports, u32 0
- *	             (all zero but for a URL or a feed): 96 bytes;
- *	             then the name, the etag, the last_modified and the
- *	             version, each zero-padded (printable, at most
- *	             STATE_META_MAX; none when its length is 0); then nports
+ *	             u16 version length, u16 ngroups, u32 nports, u16 group
+ *	             ids length, u16 0 (all zero but for a URL or a feed):
+ *	             96 bytes; then the name, the etag, the last_modified,
+ *	             the version and the group ids, each zero-padded
+ *	             (printable, at most STATE_META_MAX, the ids
+ *	             STATE_IDS_MAX and only with groups; none when its
+ *	             length is 0); then nports
  *	             port records of 8 bytes (u16 group, u8 protocol, u8 0,
  *	             u16 lo, u16 hi; groups 0..ngroups-1 in order, each
  *	             merged and non-empty: a feed's only); then, when
@@ -111,6 +113,7 @@ enum state_from {
 };
 
 #define STATE_META_MAX 256      /* bytes of a validator or a version */
+#define STATE_IDS_MAX 4096      /* bytes of a feed's group ids */
 
 
 
@@ -146,6 +149,9 @@ struct state_entry {
 	struct portset *groups;
 	size_t ngroups;
 	uint32_t *grp;
+	/* The publisher's entries behind each group, ';' between groups
+	 * ("11;12,13,22": m365 set ids), or NULL. */
+	char *group_ids;
 };
 
 /* state_set_fetch()'s argument: borrowed strings, NULL for none. */
@@ -222,11 +228,16 @@ int state_update_family(struct state *st, enum state_kind kind, const char *name
 bool state_set_fetch(struct state *st, enum state_kind kind, const char *name,
 		     const struct state_fetch *f);
 /* Sets the port groups of (kind, name)'s addresses: `grp` parallel to
- * its addrs (as state_update() left them), each 0..ngroups; groups
- * copied.  False if not there, or grp names no group or a group has no
- * ports. */
+ * its addrs (as state_update() left them), each 0..ngroups; groups and
+ * `ids` (state_entry.group_ids; NULL: none; not kept if over
+ * STATE_IDS_MAX or not printable) copied.  False if not there, or grp
+ * names no group or a group has no ports. */
 bool state_set_groups(struct state *st, enum state_kind kind, const char *name,
-		      const struct portset *groups, size_t ngroups, const uint32_t *grp);
+		      const struct portset *groups, size_t ngroups, const uint32_t *grp,
+		      const char *ids);
+/* The ids of group `grp` (1-based; 0: none) in `ids` (group_ids), or
+ * NULL; malloc'd. */
+char *state_group_id(const char *ids, uint32_t grp);
 
 /* Sets the file identity of (kind, name) (state_update() clears it: new
  * addresses come from no file until said so).  False if not there. */

@@ -12,7 +12,8 @@ addresses were dropped at stale_after (kept, with when it was last
 confirmed, until it answers again), and for a list whose file identity
 is known an `ident DEV INO SIZE MTIME_NS CTIME_NS` line; for a list URL
 or a feed (format 4) `fetched UNIXTIME`, `etag VALUE`, `last_modified
-VALUE`, `version VALUE` lines when known, and per feed port group a
+VALUE`, `version VALUE` lines when known, an `ids ID;ID,...` line with a feed's
+publisher entries per group, and per feed port group a
 `ports GROUP PORTS...` line, its addresses' lines ending in ` ports
 GROUP`.  A
 format-1 file is printed as it is, without its `# sum` line.  The checksum
@@ -58,12 +59,12 @@ def tag(grp, i):
 def meta4(b, off, meta, naddrs, out):
     """Format 4's fetch fields after the name: fetched, the validators,
     the version, the port groups and each address's group."""
-    fetched, le, ll, lv, ngroups, nports, zero = meta
-    if zero:
+    fetched, le, ll, lv, ngroups, nports, ids, zero = meta
+    if zero or (ids and not ngroups):
         raise ValueError("malformed")
     if fetched:
         out.write("fetched %d\n" % fetched)
-    for key, n in (("etag", le), ("last_modified", ll), ("version", lv)):
+    for key, n in (("etag", le), ("last_modified", ll), ("version", lv), ("ids", ids)):
         if n:
             out.write("%s %s\n" % (key, b[off:off + n].decode("utf-8", "replace")))
         off += pad8(n)
@@ -100,7 +101,7 @@ def dump2(b, out):
             raise ValueError("malformed")
         if version < 4 and kind > 2:
             raise ValueError("malformed")
-        meta = struct.unpack_from("<qHHHHII", b, off + 72) if version == 4 else (0,) * 7
+        meta = struct.unpack_from("<qHHHHIHH", b, off + 72) if version == 4 else (0,) * 8
         off += 96 if version == 4 else 72
         name = b[off:off + nlen].decode("utf-8", "replace")
         off += pad8(nlen)

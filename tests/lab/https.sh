@@ -285,6 +285,7 @@ reach "feed: the sets swapped: delta now on tcp/443" delta tcp $E4 443
 if grep -q "^source url [0-9]* 0 https https://$W4/followed.txt$" "$LAB_DIR/state.txt" &&
 	grep -q '^etag "' "$LAB_DIR/state.txt" && grep -q '^version 2026120800$' "$LAB_DIR/state.txt" &&
 	grep -q '^ports [12] udp/3478-3481$' "$LAB_DIR/state.txt" &&
+	grep -Eq '^ids (11;12|12;11)$' "$LAB_DIR/state.txt" &&
 	grep -q '^addr 198.51.100.15 ports [12]$' "$LAB_DIR/state.txt"; then
 	pass "state: the URL's validator, the feed's version and its ports per address"
 else fail "state: the URL's validator, the feed's version and its ports per address"
@@ -321,7 +322,7 @@ lab_fw edge explain -f "$POLF" --state-dir "$ST" 198.51.100.12
 has OUT "list URL https://$W4/followed.txt: 198.51.100.12 \(last known good; fetched [0-9T:-]+Z, last confirmed [0-9T:-]+Z, [0-9]+ s ago, ETag \"" \
 	"explain: names the URL, when fetched and confirmed, its ETag"
 lab_fw edge explain -f "$POLF" --state-dir "$ST" 198.51.100.15
-has OUT "feed https://$W4/m365/endpoints/worldwide: 198.51.100.15 \(.*version 2026120800; on udp/3478-3481 only" \
+has OUT "feed https://$W4/m365/endpoints/worldwide: 198.51.100.15 \(.*version 2026120800; on udp/3478-3481 \\(feed entry 11\\) only" \
 	"explain: names the feed, its version and the ports it gives the address"
 fw status --format prometheus
 has OUT "^fedwall_source_last_fetched_timestamp_seconds\{partner=\"followed\",kind=\"url\",source=\"https://$W4/followed.txt\"\} [1-9]" \
@@ -376,6 +377,8 @@ fw plan
 expect_rc 2 "plan: with the table gone, everything to add"
 has OUT "198.51.100.12 .*from https://$W4/followed.txt \(fetched [0-9-]+ [0-9:]+ UTC, ETag \"" \
 	"plan: the URL an address comes from, when fetched, its validator"
+has OUT "198.51.100.15 .*from https://$W4/m365/endpoints/worldwide \(fetched [0-9-]+ [0-9:]+ UTC, version 2026120800, entry 11\)" \
+	"plan: the feed, its version and the feed entry an address comes from"
 
 # ---- plain http:// needs the entry's opt-in --------------------------------
 sed "s|{url: \"http://$W4/plain.txt\", insecure_http: true}|http://$W4/plain.txt|" \

@@ -835,7 +835,7 @@ TEST(url_and_feed_from_state)
 	CHECK_INT(state_update(&st, STATE_FEED, y->key, STATE_FROM_HTTPS, 99000, 0, f, 2), 0);
 	CHECK(state_set_fetch(&st, STATE_FEED, y->key,
 			      &(struct state_fetch){ 98000, NULL, NULL, "2026120700" }));
-	CHECK(state_set_groups(&st, STATE_FEED, y->key, g, 1, grp));
+	CHECK(state_set_groups(&st, STATE_FEED, y->key, g, 1, grp, "11"));
 	CHECK(srcset_fill(p, &s, &st, &o, &d));
 	CHECK(x->status == SRC_KEPT && x->naddrs == 1 && x->fetched == 98000 && x->etag &&
 	      !strcmp(x->etag, "\"v1\""));

@@ -793,7 +793,7 @@ TEST(fetch_fields_round_trip)
 	m.etag = NULL;
 	CHECK(state_set_fetch(&a, STATE_FEED, "https://feed.example.test/e/Worldwide", &m));
 	CHECK(state_set_groups(&a, STATE_FEED, "https://feed.example.test/e/Worldwide",
-			       groups, 2, grp));
+			       groups, 2, grp, "11;12,13,22"));
 	CHECK_INT(state_save(&a, path), 0);
 	CHECK_INT(state_load(&b, path, &d), 0);
 	CHECK_INT(d.warnings, 0);
@@ -806,7 +806,16 @@ TEST(fetch_fields_round_trip)
 	CHECK(e && e->naddrs == 2 && !e->etag && e->version &&
 	      !strcmp(e->version, "2026120700") && e->ngroups == 2 && e->grp &&
 	      e->grp[0] == 1 && e->grp[1] == 2 && e->groups[1].n == 2 &&
-	      e->groups[1].v[0].lo == 80 && e->groups[0].v[0].hi == 3481);
+	      e->groups[1].v[0].lo == 80 && e->groups[0].v[0].hi == 3481 &&
+	      e->group_ids && !strcmp(e->group_ids, "11;12,13,22"));
+	if (e) {
+		char *id1 = state_group_id(e->group_ids, 1), *id2 = state_group_id(e->group_ids, 2);
+
+		CHECK(id1 && !strcmp(id1, "11") && id2 && !strcmp(id2, "12,13,22") &&
+		      !state_group_id(e->group_ids, 0) && !state_group_id(e->group_ids, 3));
+		free(id1);
+		free(id2);
+	}
 	/* New addresses: the validators no longer vouch for them. */
 	CHECK_INT(state_update(&b, STATE_URL, "https://lists.example.test/p.txt",
 			       STATE_FROM_HTTPS, 1700000900, 0, u, 1), 0);
