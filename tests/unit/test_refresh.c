@@ -666,7 +666,7 @@ static bool refused(const char *const *have, size_t nh, const char *const *want,
 	for (size_t i = 0; i < ne; i++)
 		e[i] = P(ex[i]);
 	/* as refresh's guard_one: the width, then the shrink */
-	why = guard_width(&G, &(struct addr_list){ w, NULL, nw, nw, NULL });
+	why = guard_width(&G, &(struct addr_list){ w, NULL, nw, nw, NULL, NULL, NULL, 0 });
 	if (!why)
 		why = guard_max_shrink(&G, h, nh, w, nw, e, ne);
 	if (why)
