@@ -471,3 +471,46 @@ TEST(plain_and_push)
 out:
 	addr_list_free(&l);
 }
+
+/* ---- the policy's feed entries ------------------------------------------ */
+
+static struct policy *feeds_policy(const char *feeds)
+{
+	char yaml[1024];
+	struct diag d;
+
+	snprintf(yaml, sizeof(yaml), "version: 1\npartners:\n  t:\n    services: [av-edge]\n"
+		 "    feeds:\n%s", feeds);
+	diag_init(&d, stderr);
+	return policy_parse("t.yaml", yaml, strlen(yaml), &d);
+}
+
+TEST(version_url_derived)
+{
+	struct policy *p = feeds_policy(
+		"      - {url: 'https://e.example/endpoints/worldwide?clientrequestid=x', format: m365}\n"
+		"      - {url: 'https://e.example/m365/endpoints/Worldwide', format: m365}\n"
+		"      - {url: 'https://e.example/feed.json', format: m365}\n"
+		"      - {url: 'https://e.example/endpoints/', format: m365}\n"
+		"      - {url: 'https://e.example/endpoints/worldwide', format: m365,"
+		" version_url: 'https://v.example/latest'}\n"
+		"      - {url: 'https://e.example/endpoints/worldwide', format: aws}\n");
+	const struct feed *f;
+
+	CHECK(p != NULL);
+	if (!p)
+		return;
+	f = p->partners[0].feeds;
+	CHECK_INT(p->partners[0].nfeeds, 6);
+	CHECK_STR(f[0].version_url.s, "https://e.example/version/worldwide?clientrequestid=x");
+	CHECK(!f[0].version_url_given);
+	CHECK_STR(f[1].version_url.s, "https://e.example/m365/version/Worldwide");
+	CHECK(f[2].version_url.s == NULL);      /* no /endpoints/INSTANCE: none */
+	CHECK(f[3].version_url.s == NULL);
+	CHECK_STR(f[4].version_url.s, "https://v.example/latest");
+	CHECK(f[4].version_url_given);
+	CHECK(f[5].version_url.s == NULL);      /* aws: no version check */
+	CHECK(feed_format_ports(FEED_M365) && !feed_format_ports(FEED_AWS));
+	CHECK(partner_feed_ports(&p->partners[0]));
+	policy_free(p);
+}
