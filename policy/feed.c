@@ -4,6 +4,7 @@
 #include "policy/internal.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 static const char *const key_names[FEED_KEYS] = {
 	[FK_SERVICE_AREA] = "service_area",
@@ -55,16 +56,21 @@ bool partner_feed_ports(const struct partner *pt)
 	return false;
 }
 
+void feed_clear(struct feed *f)
+{
+	free(f->url.s);
+	free(f->version_url.s);
+	for (size_t k = 0; k < FEED_KEYS; k++) {
+		for (size_t j = 0; j < f->filter[k].n; j++)
+			free(f->filter[k].v[j].s);
+		free(f->filter[k].v);
+	}
+	memset(f, 0, sizeof(*f));
+}
+
 void feeds_free(struct feed *v, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		free(v[i].url.s);
-		free(v[i].version_url.s);
-		for (size_t k = 0; k < FEED_KEYS; k++) {
-			for (size_t j = 0; j < v[i].filter[k].n; j++)
-				free(v[i].filter[k].v[j].s);
-			free(v[i].filter[k].v);
-		}
-	}
+	for (size_t i = 0; i < n; i++)
+		feed_clear(&v[i]);
 	free(v);
 }

@@ -1371,6 +1371,7 @@ static void feed_twice(struct vctx *v, const struct partner *pt, const struct fe
 static void partner_feeds(struct vctx *v, struct partner *pt, const struct ynode *n)
 {
 	struct strbuf sb = { 0 };
+	size_t errs;
 
 	if (!want(v, n, YN_SEQ, "feeds"))
 		return;
@@ -1383,8 +1384,14 @@ static void partner_feeds(struct vctx *v, struct partner *pt, const struct ynode
 			    "...}), not %s", what_is(m, &sb));
 			continue;
 		}
+		errs = v->e->n;
 		feed_one(v, m, &pt->feeds[pt->nfeeds]);
-		feed_twice(v, pt, &pt->feeds[pt->nfeeds++]);
+		feed_twice(v, pt, &pt->feeds[pt->nfeeds]);
+		/* only a good entry is kept: a partial policy (check) reads it */
+		if (v->e->n == errs)
+			pt->nfeeds++;
+		else
+			feed_clear(&pt->feeds[pt->nfeeds]);
 	}
 	sb_free(&sb);
 }

@@ -514,3 +514,30 @@ TEST(version_url_derived)
 	CHECK(partner_feed_ports(&p->partners[0]));
 	policy_free(p);
 }
+
+/* `check` reads a partial policy's sources: only the good feed entries
+ * are kept (a bad one would be a source without a URL). */
+TEST(partial_keeps_good_feeds)
+{
+	static const char yaml[] =
+		"version: 1\npartners:\n  t:\n    services: [av-edge]\n    feeds:\n"
+		"      - {url: 'https://e.example/endpoints/worldwide', format: m365}\n"
+		"      - {format: m365}\n"
+		"      - {url: 'http://e.example/x', format: aws}\n"
+		"      - {url: 'https://e.example/y', format: aws, service_area: Skype}\n"
+		"      - {url: 'https://e.example/z', format: aws, service: EC2}\n";
+	struct diag d;
+	struct policy *p;
+
+	diag_init(&d, NULL);
+	p = policy_parse_partial("t.yaml", yaml, strlen(yaml), &d);
+	CHECK(p != NULL);
+	CHECK_INT(d.errors, 3);
+	if (!p)
+		return;
+	CHECK_INT(p->partners[0].nfeeds, 2);
+	CHECK_STR(p->partners[0].feeds[0].url.s, "https://e.example/endpoints/worldwide");
+	CHECK_STR(p->partners[0].nfeeds > 1 ? p->partners[0].feeds[1].url.s : NULL,
+		  "https://e.example/z");
+	policy_free(p);
+}
