@@ -147,7 +147,11 @@ static void src_add_feed(struct srcvec *v, const struct policy *p, size_t partne
 			 const struct feed *f)
 {
 	const struct partner *pt = &p->partners[partner];
-	struct src *x = src_add(v, STATE_FEED, partner, &f->url, feed_key(pt, f));
+	struct src *x;
+
+	if (!f->url.s)
+		return;         /* a partial policy's (check) refused entry */
+	x = src_add(v, STATE_FEED, partner, &f->url, feed_key(pt, f));
 
 	x->feed = f;
 	x->insecure_http = f->insecure_http;
