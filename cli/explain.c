@@ -104,7 +104,7 @@ static const char *via_word(enum explain_via v)
 static const char *kind_word(enum explain_kind k)
 {
 	static const char *const w[] = { "inline", "host", "srv", "list", "management",
-					 "allowance", "ha" };
+					 "allowance", "list URL", "feed", "ha" };
 
 	return (size_t)k < ARRAY_SIZE(w) ? w[k] : "?";
 }
@@ -161,6 +161,23 @@ static void print_scope(const struct policy *p, const struct explain_source *x)
 							     x->scope, sb, sizeof(sb)));
 }
 
+/* "URL: PREFIX (fetched now; fetched T, last confirmed T, N s ago, ETag
+ * X; on tcp/443; at " */
+static void print_fetched(const struct explain_source *x, int64_t now)
+{
+	char pb[PREFIX_STRLEN], tb[32];
+
+	printf("%s: %s (%s; fetched %s", x->name, prefix_fmt(&x->prefix, pb, sizeof(pb)),
+	       x->status, when(x->fetched, tb, sizeof(tb)));
+	printf(", last confirmed %s", when(x->confirmed, tb, sizeof(tb)));
+	if (x->confirmed)
+		printf(", %lld s ago", (long long)(now - x->confirmed));
+	printf(", %s", x->validator ? x->validator : "no validator");
+	if (x->ports)
+		printf("; on %s only", x->ports);
+	printf("; at ");
+}
+
 static void print_source(const struct policy *p, const struct explain_source *x,
 			 int64_t now)
 {
@@ -172,6 +189,8 @@ static void print_source(const struct policy *p, const struct explain_source *x,
 		       prefix_fmt(&x->prefix, pb, sizeof(pb)));
 		printf(" (%s; file modified %s; lists: at ", x->status,
 		       when(x->confirmed, tb, sizeof(tb)));
+	} else if (x->kind == EXPLAIN_URL || x->kind == EXPLAIN_FEED) {
+		print_fetched(x, now);
 	} else if (x->kind == EXPLAIN_HOST || x->kind == EXPLAIN_SRV) {
 		const char *rr = x->prefix.family == 6 ? "AAAA" : "A";
 
@@ -404,6 +423,14 @@ static void json_source(const struct engine_explain *e, const struct explain_sou
 	printf(", \"prefix\": ");
 	json_prefix(&x->prefix);
 	json_opt("status", x->status);
+	if (x->kind == EXPLAIN_URL || x->kind == EXPLAIN_FEED) {
+		json_opt("validator", x->validator);
+		json_opt("ports", x->ports);
+		if (x->fetched)
+			printf(", \"fetched\": %lld", (long long)x->fetched);
+		else
+			printf(", \"fetched\": null");
+	}
 	printf(", \"counts\": %s, \"dnssec\": %s, \"confirmed\": ", x->counts ? "true" : "false",
 	       x->dnssec ? "true" : "false");
 	if (x->confirmed && x->kind != EXPLAIN_INLINE && x->kind != EXPLAIN_MGMT &&

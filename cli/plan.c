@@ -26,6 +26,9 @@ struct change {
 	char *ports;            /* a port class map's ports, or NULL */
 	char *dnssec;           /* the names whose DNSSEC-validated answers
 				 * gave an added address, or NULL */
+	char *fetched;          /* the list URLs and feeds that gave an added
+				 * address, when fetched, with their validator,
+				 * or NULL */
 	struct prefix addr;     /* family 0: not an address element */
 	char *services;         /* a partner's with addresses per service
 				 * (partner_srv_scoped): the services of it
@@ -168,6 +171,7 @@ static void add_change(struct plan *pl, const struct ir_ruleset *rs, const struc
 	c.elem = elem_text(s, e);
 	c.ports = s->is_map && s->key != IR_KEY_PROTO_PORT ? class_ports(rs, s) : NULL;
 	c.dnssec = NULL;
+	c.fetched = NULL;
 	c.addr = s->key != IR_KEY_PROTO_PORT ? e->addr : (struct prefix){ 0 };
 	c.services = c.ports ? class_services(pl->p, rs, s, partner) : NULL;
 	c.order = pl->ch.n;
@@ -275,6 +279,50 @@ static char *vouched(const struct policy *p, const struct srcset *s, const struc
 	return sb.s;
 }
 
+/* "https://x/l.txt (fetched 2026-12-07 23:00:00 UTC, ETag \"ab\")": the
+ * list URLs and feeds of c's partner whose last known good holds an
+ * address of c. */
+static char *fetched_from(const struct policy *p, const struct srcset *s,
+			  const struct state *st, int64_t now, const struct change *c)
+{
+	ssize_t pi = partner_idx(p, c->group);
+	struct strbuf sb = { 0 };
+
+	for (size_t k = 0; pi >= 0 && k < s->n; k++) {
+		const struct state_entry *e = s->v[k].partner == (size_t)pi &&
+					      s->v[k].kind >= STATE_URL
+					      ? srcset_state_of(s, p, k, st, now) : NULL;
+		bool hit = false;
+		time_t t = e ? (time_t)e->fetched : 0;
+		char when[32] = "never", *id = NULL;
+		struct tm tm;
+
+		for (size_t j = 0; e && j < e->naddrs; j++) {
+			if (!overlap(&e->addrs[j], &c->addr))
+				continue;
+			hit = true;
+			if (!id && e->grp)
+				id = state_group_id(e->group_ids, e->grp[j]);
+		}
+		if (!hit)
+			continue;
+		if (t)
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&t, &tm));
+		sb_addf(&sb, "%s%s (fetched %s", sb.s ? ", " : "", s->v[k].name, when);
+		if (e->version)
+			sb_addf(&sb, ", version %s", e->version);
+		else if (e->etag)
+			sb_addf(&sb, ", ETag %s", e->etag);
+		else if (e->last_modified)
+			sb_addf(&sb, ", Last-Modified %s", e->last_modified);
+		if (id)
+			sb_addf(&sb, ", entry %s", id);
+		free(id);
+		sb_addc(&sb, ')');
+	}
+	return sb.s;
+}
+
 static void plan_dnssec(struct plan *pl, const struct policy *p, const char *state_dir)
 {
 	struct strbuf path = { 0 };
@@ -289,8 +337,10 @@ static void plan_dnssec(struct plan *pl, const struct policy *p, const char *sta
 	for (size_t i = 0; i < pl->ch.n; i++) {
 		struct change *c = &pl->ch.v[i];
 
-		if (c->add && c->group[0] && c->addr.family)
+		if (c->add && c->group[0] && c->addr.family) {
 			c->dnssec = vouched(p, &s, &st, (int64_t)time(NULL), c);
+			c->fetched = fetched_from(p, &s, &st, (int64_t)time(NULL), c);
+		}
 	}
 	srcset_free(&s);
 	state_free(&st);
@@ -304,6 +354,7 @@ static void plan_free(struct plan *pl)
 		free(pl->ch.v[i].elem);
 		free(pl->ch.v[i].ports);
 		free(pl->ch.v[i].dnssec);
+		free(pl->ch.v[i].fetched);
 		free(pl->ch.v[i].services);
 	}
 	free(pl->ch.v);
@@ -347,6 +398,8 @@ static void print_text(const struct plan *pl, const struct ir_ruleset *want,
 			       c->ports ? c->ports : "", c->services ? " for " : "",
 			       c->services ? c->services : "", c->dnssec ? "; validated by DNSSEC: " : "",
 			       c->dnssec ? c->dnssec : "");
+		if (c->fetched)
+			printf("  from %s", c->fetched);
 		printf("\n");
 	}
 	printf("%zu element%s to add, %zu to remove%s\n", pl->nadd, pl->nadd == 1 ? "" : "s",
@@ -374,6 +427,10 @@ static void json_elems(const struct plan *pl, const char *group, const char *set
 		if (c->dnssec) {
 			printf(", \"dnssec\": ");
 			json_str(stdout, c->dnssec);
+		}
+		if (c->fetched) {
+			printf(", \"fetched_from\": ");
+			json_str(stdout, c->fetched);
 		}
 		if (c->services) {
 			printf(", \"services\": ");

@@ -186,6 +186,28 @@ static void json_services(FILE *out, const struct policy *p, const struct src *x
 	fprintf(out, "]");
 }
 
+static void json_opt_str(FILE *out, const char *key, const char *v)
+{
+	fprintf(out, ", \"%s\": ", key);
+	if (v)
+		json_str(out, v);
+	else
+		fprintf(out, "null");
+}
+
+/* A list URL's or a feed's: when its body was last fetched, and the
+ * validators the next conditional request sends. */
+static void json_fetch(FILE *out, const struct src_seen *e)
+{
+	if (e->fetched)
+		fprintf(out, ", \"last_fetched\": %lld", (long long)e->fetched);
+	else
+		fprintf(out, ", \"last_fetched\": null");
+	json_opt_str(out, "etag", e->etag);
+	json_opt_str(out, "last_modified", e->last_modified);
+	json_opt_str(out, "version", e->version);
+}
+
 static void json_source(FILE *out, const struct policy *p, const struct src *x,
 			const struct src_seen *e)
 {
@@ -203,6 +225,8 @@ static void json_source(FILE *out, const struct policy *p, const struct src *x,
 	else
 		fprintf(out, ", \"last_confirmed\": null");
 	json_services(out, p, x);
+	if (!src_is_dns(x) && x->kind != STATE_LIST)
+		json_fetch(out, e);
 	fprintf(out, ", \"stale\": %s, \"dropped\": %s, \"addresses\": %zu,"
 		" \"dropped_addresses\": %zu, \"dnssec\": %s, \"dnssec_required\": %s}",
 		e->stale ? "true" : "false", e->dropped ? "true" : "false", e->naddrs,
@@ -262,6 +286,57 @@ static void text_stale(FILE *out, const struct policy *p, const char *state_dir)
 	seen_free(&r);
 }
 
+static void put_when(FILE *out, const char *what, int64_t t, int64_t now)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	char when[32];
+
+	if (!t) {
+		fprintf(out, "%s never", what);
+		return;
+	}
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&tt, &tm));
+	fprintf(out, "%s %s (%lld s ago)", what, when, (long long)(now - t));
+}
+
+/* One line per list URL and feed: when it was fetched and confirmed, and
+ * the validator its next fetch goes by (a feed's version, an ETag, else
+ * Last-Modified). */
+static void text_urls(FILE *out, const struct policy *p, const char *state_dir)
+{
+	struct seen_run r;
+
+	seen_load(&r, p, state_dir);
+	for (size_t k = 0; k < r.s.n; k++) {
+		const struct src *x = &r.s.v[k];
+		struct src_seen e;
+
+		if (x->kind != STATE_URL && x->kind != STATE_FEED)
+			continue;
+		srcset_seen(&r.s, p, k, &r.st, r.now, &e);
+		if (x->kind == STATE_FEED)
+			fprintf(out, "feed: partner %s, %s (%s): ", p->partners[x->partner].name,
+				x->name, feed_format_name(x->feed->format));
+		else
+			fprintf(out, "list URL: partner %s, %s: ", p->partners[x->partner].name,
+				x->name);
+		fprintf(out, "%zu address%s; ", e.naddrs, e.naddrs == 1 ? "" : "es");
+		put_when(out, "fetched", e.fetched, r.now);
+		put_when(out, ", confirmed", e.confirmed, r.now);
+		if (e.version)
+			fprintf(out, "; version %s", e.version);
+		else if (e.etag)
+			fprintf(out, "; ETag %s", e.etag);
+		else if (e.last_modified)
+			fprintf(out, "; Last-Modified %s", e.last_modified);
+		else
+			fprintf(out, "; no validator (every fetch is a full one)");
+		fprintf(out, "%s\n", e.stale ? "; stale" : "");
+	}
+	seen_free(&r);
+}
+
 /* One line per DNS source validated by DNSSEC, or of a partner that
  * requires it: which addresses a signature vouches for, and which
  * partner's names do not (yet) validate. */
@@ -275,7 +350,7 @@ static void text_dnssec(FILE *out, const struct policy *p, const char *state_dir
 		struct src_seen e;
 
 		srcset_seen(&r.s, p, k, &r.st, r.now, &e);
-		if (x->kind == STATE_LIST ||
+		if (!src_is_dns(x) ||
 		    !(e.dnssec || p->partners[x->partner].dnssec_require))
 			continue;
 		fprintf(out, "dnssec: partner %s, %s %s (%s): ", p->partners[x->partner].name,
@@ -533,6 +608,7 @@ static int show(struct nft_ctx *ctx, struct status_run *st, FILE *out, struct di
 	}
 	if (st->fmt == FMT_TEXT && st->p) {
 		text_stale(out, st->p, st->state_dir);
+		text_urls(out, st->p, st->state_dir);
 		text_dnssec(out, st->p, st->state_dir);
 		text_scoped(out, st->p, st->state_dir);
 	}

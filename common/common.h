@@ -214,6 +214,12 @@ int portrange_cmp(const struct portrange *x, const struct portrange *y);
 /* Sorts and joins overlapping or adjacent ranges of the same protocol. */
 size_t portranges_merge(struct portrange *v, size_t n);
 
+/* Ports some addresses are admitted on at most (a provider feed's). */
+struct portset {
+	struct portrange *v;    /* merged, sorted */
+	size_t n;
+};
+
 /* ---- files ---------------------------------------------------------- */
 
 /* Two writers, two intents.

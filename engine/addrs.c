@@ -87,6 +87,28 @@ void engine_partner_addrs(const struct ir_ruleset *rs, const struct policy *p,
 	}
 }
 
+/* The port groups of src (a feed's ports per address) into dst. */
+static void ports_copy(struct addr_list *dst, const struct addr_list *src)
+{
+	dst->pgrp = NULL;
+	dst->pgroups = NULL;
+	dst->npgroups = 0;
+	if (!src->n || !src->pgrp)
+		return;
+	dst->pgrp = xcalloc(src->n, sizeof(*dst->pgrp));
+	memcpy(dst->pgrp, src->pgrp, src->n * sizeof(*dst->pgrp));
+	dst->pgroups = xcalloc(src->npgroups + 1, sizeof(*dst->pgroups));
+	for (size_t k = 0; k < src->npgroups; k++) {
+		const struct portset *g = &src->pgroups[k];
+
+		dst->pgroups[k].v = xcalloc(g->n + 1, sizeof(*g->v));
+		if (g->n)
+			memcpy(dst->pgroups[k].v, g->v, g->n * sizeof(*g->v));
+		dst->pgroups[k].n = g->n;
+	}
+	dst->npgroups = src->npgroups;
+}
+
 void engine_addr_lists_copy(struct addr_list *dst, const struct addr_list *src, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -103,7 +125,14 @@ void engine_addr_lists_copy(struct addr_list *dst, const struct addr_list *src, 
 			dst[i].scope = xcalloc(src[i].n, sizeof(*dst[i].scope));
 			memcpy(dst[i].scope, src[i].scope, src[i].n * sizeof(*dst[i].scope));
 		}
+		ports_copy(&dst[i], &src[i]);
 	}
+}
+
+struct gen_addrs engine_gen_addrs(const struct addr_list *l)
+{
+	return (struct gen_addrs){ l->v, l->n, l->locs, l->scope, l->pgrp, l->pgroups,
+				   l->npgroups };
 }
 
 /* ---- scopes ------------------------------------------------------------ */
@@ -260,6 +289,55 @@ static void partner_scopes(const struct cmap *v, size_t n, const struct ir_rules
 	}
 }
 
+/* ---- ports of a feed's addresses ---------------------------------------- */
+
+typedef VEC(struct portrange) port_vec;
+
+/* The ports (atoms of the classes of pt that hold `a`) into *held; true
+ * when every class of its services holds it (then on all its ports). */
+static bool held_ports(const struct cmap *v, size_t n, const struct policy *p,
+		       const struct partner *pt, const uint32_t chain[2],
+		       const struct prefix *a, port_vec *held)
+{
+	size_t classes = 0, holding = 0;
+
+	held->n = 0;
+	for (size_t k = 0; k < n; k++) {
+		const struct cmap *m = &v[k];
+		uint32_t ch = chain[m->out];
+
+		if (ch == UINT32_MAX || (m->set->key == IR_KEY_ADDR6) != (a->family == 6) ||
+		    !cmap_meets(m, p, pt, ~0u))
+			continue;
+		classes++;
+		if (!cmap_holds(m, a, ch))
+			continue;
+		holding++;
+		for (size_t j = 0; j < m->nports; j++)
+			VEC_PUSH(held, *m->ports[j]);
+	}
+	return classes && holding == classes;
+}
+
+/* A partner with feeds may have addresses on some of its ports only (a
+ * feed's ports for them): each address not in every class of its
+ * services keeps the ports of the classes that hold it, so that what a
+ * refused partner keeps is never admitted on more than it was. */
+static void partner_live_ports(const struct cmap *v, size_t n, const struct ir_ruleset *rs,
+			       const struct policy *p, const struct partner *pt,
+			       struct addr_list *l)
+{
+	uint32_t chain[2] = { chain_at(rs, "in", pt->name), chain_at(rs, "out", pt->name) };
+	port_vec held = { 0 };
+
+	for (size_t k = 0; k < l->n; k++) {
+		if (held_ports(v, n, p, pt, chain, &l->v[k], &held))
+			continue;
+		addr_list_set_ports(l, k, held.v, held.n);
+	}
+	free(held.v);
+}
+
 void engine_partner_scopes(const struct ir_ruleset *rs, const struct policy *p,
 			   struct addr_list *out)
 {
@@ -272,6 +350,9 @@ void engine_partner_scopes(const struct ir_ruleset *rs, const struct policy *p,
 	for (size_t i = 0; i < p->npartners; i++)
 		if (partner_srv_scoped(p, &p->partners[i]))
 			partner_scopes(v.v, v.n, rs, p, &p->partners[i], &out[i]);
+	for (size_t i = 0; i < p->npartners; i++)
+		if (p->partners[i].nfeeds)
+			partner_live_ports(v.v, v.n, rs, p, &p->partners[i], &out[i]);
 	for (size_t k = 0; k < v.n; k++)
 		free(v.v[k].ports);
 	free(v.v);

@@ -261,6 +261,11 @@ void engine_partner_scopes(const struct ir_ruleset *rs, const struct policy *p,
 /* dst[i] = a copy of src[i] (dst zeroed, the caller's to free), for n
  * lists. */
 void engine_addr_lists_copy(struct addr_list *dst, const struct addr_list *src, size_t n);
+/* What generate() is given of a partner's addresses l (borrowed): every
+ * parallel array, scopes and a feed's port groups included.  Build
+ * gen_addrs with this, never field by field: a missing port group would
+ * admit a feed's address on all the partner's ports. */
+struct gen_addrs engine_gen_addrs(const struct addr_list *l);
 
 /* ---- the refresh cycle (engine/refresh.c) -------------------------------- */
 
@@ -643,7 +648,9 @@ bool engine_sched_due(struct engine_sched *s, uint64_t now);
 
 /* After a cycle: each source that was due is due again (a list after
  * ENGINE_LIST_PERIOD_MS; a name at its TTL, or at ttl_min after a failure,
- * jittered: sched_delay_ms), its flag cleared; the next check set. */
+ * jittered: sched_delay_ms; a list URL or feed after its interval, sooner
+ * after a failure: sched_fetch_delay_ms), its flag cleared; the next
+ * check set. */
 void engine_sched_done(struct engine_sched *s, uint64_t now);
 
 /* The lock was busy: what was due, and the check, are tried again after
@@ -722,6 +729,8 @@ enum explain_kind {
 	EXPLAIN_LIST,           /* a line of a list file of `lists:` */
 	EXPLAIN_MGMT,           /* a `management:` entry's `from:` */
 	EXPLAIN_ALLOW,          /* an `outbound: {allow}` entry's `to:` */
+	EXPLAIN_URL,            /* a list URL of `lists:` (what the state keeps) */
+	EXPLAIN_FEED,           /* a provider feed of `feeds:` */
 	EXPLAIN_HA,             /* a peer of `ha:` */
 };
 
@@ -746,6 +755,14 @@ struct explain_source {
 	bool dnssec;            /* the state's answer was DNSSEC-validated */
 	uint32_t ttl;
 	int64_t confirmed;      /* last confirmed (lists: the file's mtime); 0: never */
+	/* EXPLAIN_URL, EXPLAIN_FEED: when its body was last fetched (0:
+	 * never), the validator in use ("ETag \"x\"", "Last-Modified ...",
+	 * "version ..."; owned, NULL: none) and the feed's ports for the
+	 * address, with the publisher's entries that give them ("tcp/443
+	 * (feed entry 12)"; NULL: all the partner's; owned). */
+	int64_t fetched;
+	char *validator;
+	char *ports;
 };
 
 struct explain_sources {

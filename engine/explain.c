@@ -263,7 +263,9 @@ static const char *status_word(const struct src *x)
 {
 	switch (x->status) {
 	case SRC_FRESH:
-		return x->kind == STATE_LIST ? "read now" : "confirmed now";
+		return x->kind == STATE_LIST ? "read now"
+		       : x->kind != STATE_URL ? "confirmed now"
+		       : x->not_modified ? "confirmed now (not modified)" : "fetched now";
 	case SRC_KEPT:
 		return "last known good";
 	case SRC_STALE:
@@ -286,10 +288,44 @@ static const struct prefix *src_covers(const struct src *x, const struct prefix 
 	return NULL;
 }
 
+/* A URL's or a feed's: when fetched, the validator in use, and the
+ * feed's own ports for the prefix. */
+static void fetch_facts(const struct src *x, const struct prefix *cover,
+			struct explain_source *e)
+{
+	struct strbuf sb = { 0 };
+	size_t i = (size_t)(cover - x->addrs);
+	char *id;
+
+	e->fetched = x->fetched;
+	if (x->version)
+		sb_addf(&sb, "version %s", x->version);
+	else if (x->etag)
+		sb_addf(&sb, "ETag %s", x->etag);
+	else if (x->last_modified)
+		sb_addf(&sb, "Last-Modified %s", x->last_modified);
+	e->validator = sb.s;
+	if (!x->grp || i >= x->naddrs || !x->grp[i])
+		return;
+	sb = (struct strbuf){ 0 };
+	for (size_t k = 0; k < x->groups[x->grp[i] - 1].n; k++) {
+		char pb[PORTRANGE_STRLEN];
+
+		sb_addf(&sb, "%s%s", k ? ", " : "",
+			portrange_fmt(&x->groups[x->grp[i] - 1].v[k], pb, sizeof(pb)));
+	}
+	id = state_group_id(x->group_ids, x->grp[i]);
+	if (id)
+		sb_addf(&sb, " (feed entry %s)", id);
+	free(id);
+	e->ports = sb.s;
+}
+
 static struct explain_source from_src(const struct src *x, const struct prefix *cover)
 {
 	struct explain_source e = {
-		.kind = x->kind == STATE_LIST ? EXPLAIN_LIST
+		.kind = x->kind == STATE_LIST ? EXPLAIN_LIST : x->kind == STATE_URL ? EXPLAIN_URL
+			: x->kind == STATE_FEED ? EXPLAIN_FEED
 			: x->kind == STATE_DOMAIN ? EXPLAIN_SRV : EXPLAIN_HOST,
 		.partner = x->partner, .name = x->name, .at = x->loc, .line = x->loc,
 		.prefix = *cover, .status = status_word(x), .counts = src_contributes(x),
@@ -302,6 +338,8 @@ static struct explain_source from_src(const struct src *x, const struct prefix *
 		e.service = x->service;
 		e.scope = x->scope;
 	}
+	if (x->kind == STATE_URL || x->kind == STATE_FEED)
+		fetch_facts(x, cover, &e);
 	return e;
 }
 
@@ -353,8 +391,11 @@ void explain_sources(const struct policy *p, const struct srcset *s, const struc
 
 void explain_sources_free(struct explain_sources *s)
 {
-	for (size_t i = 0; i < s->n; i++)
+	for (size_t i = 0; i < s->n; i++) {
 		free(s->v[i].record);
+		free(s->v[i].validator);
+		free(s->v[i].ports);
+	}
 	free(s->v);
 	memset(s, 0, sizeof(*s));
 }

@@ -672,6 +672,19 @@ static bool scoped_ok(struct incr *c, size_t i)
 		    pt->name, NULL);
 }
 
+/* A partner with a feed that publishes ports (m365) has addresses on
+ * ports of their own, which the spans do not carry: a change of those
+ * ports alone changes no prefix.  Never patched: derived in full. */
+static bool ports_ok(struct incr *c, size_t i)
+{
+	const struct partner *pt = &c->p->partners[i];
+
+	if (!partner_feed_ports(pt))
+		return true;
+	return fail(c, "partner '%s' has addresses on the ports a feed gives them%s",
+		    pt->name, NULL);
+}
+
 static bool checks(struct incr *c, bool force)
 {
 	for (size_t i = 0; i < c->n; i++) {
@@ -679,7 +692,7 @@ static bool checks(struct incr *c, bool force)
 		pvec regions = { 0 };
 		bool ok;
 
-		if (!scoped_ok(c, i))
+		if (!scoped_ok(c, i) || !ports_ok(c, i))
 			return false;
 		if (!t->changed)
 			continue;

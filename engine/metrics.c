@@ -182,6 +182,44 @@ static void prom_row(FILE *out, const char *metric, const struct srow *r, long l
 	fprintf(out, "} %lld\n", val);
 }
 
+static bool fetched_kind(const struct srow *r)
+{
+	return !strcmp(r->kind, "url") || !strcmp(r->kind, "feed");
+}
+
+/* List URLs and feeds: when their body was last fetched (a 304 confirms
+ * without fetching), and the validators in use. */
+static void prom_fetch_rows(FILE *out, const srow_vec *v)
+{
+	prom_head(out, "fedwall_source_last_fetched_timestamp_seconds", "gauge",
+		  "When a list URL's or a feed's body was last fetched and taken; 0 if"
+		  " never.  A 304 (not modified) confirms it without fetching.");
+	for (size_t i = 0; i < v->n; i++)
+		if (fetched_kind(&v->v[i]))
+			prom_row(out, "fedwall_source_last_fetched_timestamp_seconds", &v->v[i],
+				 (long long)v->v[i].seen.fetched);
+	prom_head(out, "fedwall_source_validator_info", "gauge",
+		  "The validators a list URL's or a feed's next fetch sends (ETag,"
+		  " Last-Modified) and a feed's version; empty when none.");
+	for (size_t i = 0; i < v->n; i++) {
+		const struct srow *r = &v->v[i];
+
+		if (!fetched_kind(r))
+			continue;
+		fprintf(out, "fedwall_source_validator_info{partner=");
+		prom_label(out, r->partner);
+		fprintf(out, ",kind=\"%s\",source=", r->kind);
+		prom_label(out, r->source);
+		fprintf(out, ",etag=");
+		prom_label(out, r->seen.etag ? r->seen.etag : "");
+		fprintf(out, ",last_modified=");
+		prom_label(out, r->seen.last_modified ? r->seen.last_modified : "");
+		fprintf(out, ",version=");
+		prom_label(out, r->seen.version ? r->seen.version : "");
+		fprintf(out, "} 1\n");
+	}
+}
+
 static void prom_source_rows(FILE *out, const srow_vec *v)
 {
 	prom_head(out, "fedwall_source_last_confirmed_timestamp_seconds", "gauge",
@@ -206,6 +244,7 @@ static void prom_source_rows(FILE *out, const srow_vec *v)
 	for (size_t i = 0; i < v->n; i++)
 		prom_row(out, "fedwall_source_addresses", &v->v[i],
 			 (long long)v->v[i].seen.naddrs);
+	prom_fetch_rows(out, v);
 	prom_head(out, "fedwall_source_dnssec_validated", "gauge",
 		  "1 if a DNS source's last known good came from a DNSSEC-validated"
 		  " answer (a partner with dnssec: require counts no other).");

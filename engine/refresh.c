@@ -353,8 +353,7 @@ static bool patch_verified(struct rctx *c, const struct ir_ruleset *want, struct
 	if (!c->prop)
 		c->prop = engine_proposed(c->r->p, c->r->src, NULL);
 	for (size_t i = 0; i < c->n; i++)
-		extra[i] = (struct gen_addrs){ c->prop[i].v, c->prop[i].n, c->prop[i].locs,
-					       c->prop[i].scope };
+		extra[i] = engine_gen_addrs(&c->prop[i]);
 	full = gen_quiet(c->r->p, extra, false, d);
 	if (full)
 		ir_diff(want, full, &diff);
@@ -457,7 +456,7 @@ static const struct ir_ruleset *build_want(void *arg, const struct ir_ruleset *l
 			c->inputs = 0;  /* the table is not what the inputs make */
 		/* Held back: what it had (the generator adds the inline ones). */
 		use = c->refused[i] ? &have[i] : &c->prop[i];
-		extra[i] = (struct gen_addrs){ use->v, use->n, use->locs, use->scope };
+		extra[i] = engine_gen_addrs(use);        /* with a feed's ports */
 	}
 	held_scopes(c, live, have, extra);
 	c->want = gen_quiet(p, extra, c->r->verbose, d);
@@ -517,9 +516,10 @@ static bool said_with_a(const struct srcset *s, size_t i)
 /* "hosts a b; lists /x": the partner's sources that moved. */
 static void moved_sources(const struct srcset *s, size_t partner, struct strbuf *sb)
 {
-	static const char *const words[] = { "hosts", "domains", "lists" };
+	static const char *const words[] = { "hosts", "domains", "lists", "list URLs",
+					      "feeds" };
 
-	for (int kind = STATE_HOST; kind <= STATE_LIST; kind++) {
+	for (int kind = STATE_HOST; kind <= STATE_FEED; kind++) {
 		bool first = true;
 
 		for (size_t i = 0; i < s->n; i++) {
@@ -528,11 +528,22 @@ static void moved_sources(const struct srcset *s, size_t partner, struct strbuf 
 			if (x->partner != partner || (int)x->kind != kind || !moved(x) ||
 			    said_with_a(s, i))
 				continue;
+			/* a feed's key adds its partner and filters' digest */
 			sb_addf(sb, "%s%s %s", first ? (sb->len ? "; " : "") : "",
-				first ? words[kind] : "", x->key);
+				first ? words[kind] : "", kind == STATE_FEED ? x->name : x->key);
 			first = false;
 		}
 	}
+}
+
+/* A feed of partner i changed what ports its addresses have, maybe
+ * without adding or removing one. */
+static bool feed_moved(const struct srcset *s, size_t i)
+{
+	for (size_t k = 0; k < s->n; k++)
+		if (s->v[k].partner == i && s->v[k].kind == STATE_FEED && s->v[k].changed)
+			return true;
+	return false;
 }
 
 static void report(struct rctx *c, bool created)
@@ -544,14 +555,15 @@ static void report(struct rctx *c, bool created)
 		size_t del = c->patched ? c->inc.pdel[i] : minus(&c->before[i], &c->after[i]);
 		struct strbuf why = { 0 };
 
-		if (!add && !del)
+		if (!add && !del && !feed_moved(c->r->src, i))
 			continue;
 		c->r->changed++;
 		moved_sources(c->r->src, i, &why);
 		if (!c->r->out)
 			goto next;
-		fprintf(c->r->out, "fedwall: partner %s: +%zu -%zu address%s (%s)\n",
+		fprintf(c->r->out, "fedwall: partner %s: +%zu -%zu address%s%s (%s)\n",
 			p->partners[i].name, add, del, add + del == 1 ? "" : "es",
+			!add && !del ? ", ports moved" : "",
 			why.len ? sb_str(&why) : created ? "table created"
 			: c->reloaded ? "reloaded the policy"
 			: "the table differed from the policy: restored");
@@ -607,7 +619,7 @@ static void report_sources(struct engine_refresh *r, struct diag *d)
 static bool any_dns_due(const struct srcset *s)
 {
 	for (size_t i = 0; i < s->n; i++)
-		if (s->v[i].due && s->v[i].kind != STATE_LIST)
+		if (s->v[i].due && src_is_dns(&s->v[i]))
 			return true;
 	return false;
 }
@@ -678,9 +690,16 @@ struct addr_list *engine_proposed(const struct policy *p, const struct srcset *s
 		push_inline(&p->partners[i], &prop[i]);
 		if (s)
 			srcset_partner_addrs(s, i, &prop[i]);
-		for (size_t k = 0; !s && src && k < src[i].n; k++)
-			addr_list_push_scoped(&prop[i], &src[i].v[k], &src[i].locs[k],
-					      src[i].scope ? src[i].scope[k] : 0);
+		for (size_t k = 0; !s && src && k < src[i].n; k++) {
+			const struct portset *g = addr_list_ports(&src[i], k);
+
+			if (g)
+				addr_list_push_ports(&prop[i], &src[i].v[k], &src[i].locs[k],
+						     g->v, g->n);
+			else
+				addr_list_push_scoped(&prop[i], &src[i].v[k], &src[i].locs[k],
+						      src[i].scope ? src[i].scope[k] : 0);
+		}
 	}
 	return prop;
 }
@@ -700,6 +719,23 @@ static uint64_t addr_mix(size_t i, const struct prefix *p, unsigned scope)
 		     ((uint64_t)scope << 56));
 }
 
+/* An address on a feed's ports of its own is another table than the
+ * same address on all its partner's: the ports count, by their values. */
+static uint64_t ports_mix(uint64_t m, const struct portset *g)
+{
+	uint64_t h = FNV1A64_INIT;
+
+	if (!g)
+		return m;
+	for (size_t k = 0; k < g->n; k++) {
+		uint8_t b[5] = { g->v[k].proto, (uint8_t)(g->v[k].lo >> 8), (uint8_t)g->v[k].lo,
+				 (uint8_t)(g->v[k].hi >> 8), (uint8_t)g->v[k].hi };
+
+		h = fnv1a64(h, b, sizeof(b));
+	}
+	return mix64(m ^ h);
+}
+
 static uint64_t digest_of(const struct policy *p, uint64_t sum)
 {
 	uint64_t h = mix64(fnv1a64(FNV1A64_INIT, &p->digest, sizeof(p->digest)) ^ sum);
@@ -713,7 +749,9 @@ uint64_t engine_inputs_digest(const struct policy *p, const struct addr_list *pr
 
 	for (size_t i = 0; i < p->npartners; i++)
 		for (size_t k = 0; k < prop[i].n; k++)
-			sum += addr_mix(i, &prop[i].v[k], prop[i].scope ? prop[i].scope[k] : 0);
+			sum += ports_mix(addr_mix(i, &prop[i].v[k],
+						  prop[i].scope ? prop[i].scope[k] : 0),
+					 addr_list_ports(&prop[i], k));
 	return digest_of(p, sum);
 }
 
@@ -740,7 +778,8 @@ uint64_t engine_sources_digest(const struct policy *p, const struct srcset *s)
 		if (!src_contributes(x))
 			continue;
 		for (size_t j = 0; j < x->naddrs; j++)
-			sum += addr_mix(x->partner, &x->addrs[j], x->scope);
+			sum += ports_mix(addr_mix(x->partner, &x->addrs[j], x->scope),
+					 x->grp && x->grp[j] ? &x->groups[x->grp[j] - 1] : NULL);
 	}
 	return digest_of(p, sum);
 }
@@ -781,7 +820,7 @@ static int cycle_apply(struct engine_refresh *r, struct state *st, const char *p
 
 int engine_refresh_cycle(struct engine_refresh *r, struct diag *d)
 {
-	struct src_opts so = { .now = (int64_t)time(NULL) };
+	struct src_opts so = { .fetch = true, .now = (int64_t)time(NULL) };
 	struct state st = { 0 };
 	struct strbuf path = { 0 };
 	int ret;

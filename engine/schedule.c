@@ -1,7 +1,8 @@
 /* schedule.c - the daemon's schedule: when each source is due (names at
  * their TTL, clamped and jittered: sched_delay_ms; lists every
  * ENGINE_LIST_PERIOD_MS or when their mtime changes, looked at every
- * ENGINE_LIST_STAT_MS), when the kernel's table is compared even with
+ * ENGINE_LIST_STAT_MS; list URLs and feeds at their interval, jittered,
+ * sooner after a failure: sched_fetch_delay_ms), when the kernel's table is compared even with
  * nothing due, how long to sleep, and the backoff after a busy lock.
  * Time is the caller's (milliseconds of a monotonic clock), so that the
  * schedule is reached without waiting (tests/unit/test_engine.c).
@@ -42,7 +43,7 @@ void engine_sched_init(struct engine_sched *s, const struct policy *p, bool dns_
 	for (size_t i = 0; i < s->src->n; i++) {
 		struct src *x = &s->src->v[i];
 
-		x->due = x->kind == STATE_LIST || dns_now;
+		x->due = x->kind == STATE_LIST || dns_now;     /* names and URLs */
 		s->due[i] = x->due ? now : now + 1;
 	}
 	s->next_stat = now + ENGINE_LIST_STAT_MS;
@@ -94,6 +95,8 @@ void engine_sched_done(struct engine_sched *s, uint64_t now)
 			continue;
 		if (x->kind == STATE_LIST)
 			s->due[i] = now + ENGINE_LIST_PERIOD_MS;
+		else if (!src_is_dns(x))
+			s->due[i] = now + sched_fetch_delay_ms(x->interval, x->failed, draw(s));
 		else
 			s->due[i] = now + sched_delay_ms(x->status == SRC_FRESH ? x->ttl : 0,
 							 &s->p->resolve, draw(s));
@@ -113,7 +116,7 @@ void engine_sched_names_now(struct engine_sched *s, uint64_t now)
 {
 	for (size_t i = 0; i < s->src->n; i++)
 		if (s->src->v[i].kind != STATE_LIST)
-			s->due[i] = now;
+			s->due[i] = now;        /* names, and list URLs */
 }
 
 int engine_sched_wait_ms(const struct engine_sched *s, uint64_t now)

@@ -61,8 +61,7 @@ struct ir_ruleset *engine_want_build(struct engine_want *w, struct diag *d)
 		goto out_free;
 	extra = xcalloc(p->npartners + 1, sizeof(*extra));
 	for (size_t k = 0; k < p->npartners && k < src.n; k++)
-		extra[k] = (struct gen_addrs){ src.partners[k].v, src.partners[k].n,
-					       src.partners[k].locs, src.partners[k].scope };
+		extra[k] = engine_gen_addrs(&src.partners[k]);
 	rs = generate(p, extra, d);
 	/* check, generate and plan see what apply's final guard would
 	 * refuse (partners that each keep to their guard but add up to

@@ -25,18 +25,21 @@ enum {
 
 /* Addresses of a partner on some of its ports: all its ports and the
  * addresses for all its services, or one SRV kind's services and what
- * that kind's SRV records gave (gen_addrs.scope). */
+ * that kind's SRV records gave (gen_addrs.scope), or the ports of one
+ * of those that a provider feed publishes some addresses for too
+ * (gen_addrs.pgrp): one per distinct set of ports. */
 struct pgroup {
 	struct gen_src *addrs;  /* sorted, unique */
-	size_t naddrs;
+	size_t naddrs, cap;
 	struct portrange *ports;        /* merged */
 	size_t nports;
 };
 
 /* What the generator knows about one partner. */
 struct pstate {
-	struct pgroup grp[1 + SRV_KINDS];       /* [0]: all its services */
-	size_t ngrp;
+	struct pgroup *grp;     /* [0]: all its services; then one per scoped
+				 * SRV kind (nbase in all); then the narrowed */
+	size_t ngrp, nbase;
 	uint32_t in_chain, out_chain;   /* NO_CHAIN if not that direction */
 };
 
@@ -69,16 +72,16 @@ static size_t dedupe_src(struct gen_src *src, size_t n)
 	return k;
 }
 
-/* The groups of partner pt: [0] all its services, then one per SRV kind
- * scoped to some of them (bit order); grp_of[kind bit] its group. */
+/* The base groups of partner pt: [0] all its services, then one per SRV
+ * kind scoped to some of them (bit order); grp_of[kind bit] its group. */
 static void partner_groups(struct pstate *s, const struct policy *p,
 			   const struct partner *pt, size_t grp_of[SRV_KINDS])
 {
 	unsigned scoped = partner_srv_scoped(p, pt);
 
-	s->ngrp = 1;
+	s->nbase = 1;
 	for (unsigned b = 0; b < SRV_KINDS; b++)
-		grp_of[b] = scoped & (1u << b) ? s->ngrp++ : 0;
+		grp_of[b] = scoped & (1u << b) ? s->nbase++ : 0;
 }
 
 /* The groups (a mask of group indices) an address of SRV kinds `scope`
@@ -98,40 +101,13 @@ static unsigned scope_groups(unsigned scope, const size_t grp_of[SRV_KINDS])
 	return mask ? mask : 1;
 }
 
-static void group_push(struct pgroup *gr, size_t *cap, const struct gen_src *x)
+static void group_push(struct pgroup *gr, const struct gen_src *x)
 {
-	if (gr->naddrs == *cap) {
-		*cap = *cap ? *cap * 2 : 8;
-		gr->addrs = xreallocarray(gr->addrs, *cap, sizeof(*gr->addrs));
+	if (gr->naddrs == gr->cap) {
+		gr->cap = gr->cap ? gr->cap * 2 : 8;
+		gr->addrs = xreallocarray(gr->addrs, gr->cap, sizeof(*gr->addrs));
 	}
 	gr->addrs[gr->naddrs++] = *x;
-}
-
-static void partner_addrs(struct pstate *s, const struct policy *p,
-			  const struct partner *pt, const struct gen_addrs *x)
-{
-	size_t grp_of[SRV_KINDS], cap[1 + SRV_KINDS] = { 0 };
-
-	partner_groups(s, p, pt, grp_of);
-	for (size_t i = 0; i < pt->naddresses; i++)
-		group_push(&s->grp[0], &cap[0],
-			   &(struct gen_src){ pt->addresses[i].p, &pt->addresses[i].loc });
-	for (size_t i = 0; x && i < x->n; i++) {
-		struct gen_src e = { x->v[i], x->locs ? &x->locs[i] : NULL };
-		unsigned mask = scope_groups(x->scope ? x->scope[i] : 0, grp_of);
-
-		for (size_t k = 0; k < s->ngrp; k++)
-			if (mask & (1u << k))
-				group_push(&s->grp[k], &cap[k], &e);
-	}
-	for (size_t k = 0; k < s->ngrp; k++) {
-		struct pgroup *gr = &s->grp[k];
-
-		if (!gr->addrs)
-			gr->addrs = xcalloc(1, sizeof(*gr->addrs));
-		sort_unless_sorted(gr->addrs, gr->naddrs, sizeof(*gr->addrs), src_cmp);
-		gr->naddrs = dedupe_src(gr->addrs, gr->naddrs);
-	}
 }
 
 /* The kind bit whose group is k (k > 0). */
@@ -143,15 +119,17 @@ static unsigned grp_bit(const size_t grp_of[SRV_KINDS], size_t k)
 	return 0;
 }
 
-/* Group 0 gets the ports of all the partner's services, a kind's group
- * those of its services of that kind. */
+/* Base group 0 gets the ports of all the partner's services, a kind's
+ * group those of its services of that kind. */
 static void partner_ports(struct pstate *s, const struct policy *p,
 			  const struct partner *pt)
 {
 	size_t grp_of[SRV_KINDS];
 
 	partner_groups(s, p, pt, grp_of);
-	for (size_t k = 0; k < s->ngrp; k++) {
+	s->grp = xcalloc(s->nbase, sizeof(*s->grp));
+	s->ngrp = s->nbase;
+	for (size_t k = 0; k < s->nbase; k++) {
 		VEC(struct portrange) v = { 0 };
 
 		for (size_t i = 0; i < pt->nservices; i++) {
@@ -166,6 +144,146 @@ static void partner_ports(struct pstate *s, const struct policy *p,
 		s->grp[k].nports = portranges_merge(v.v, v.n);
 		s->grp[k].ports = v.v ? v.v : xcalloc(1, sizeof(*v.v));
 	}
+}
+
+static char *ports_text(const struct portrange *r, size_t n);
+
+/* ---- ports a feed publishes (gen_addrs.pgrp) --------------------------- */
+
+/* a ∩ b, both merged: into out (room for na + nb), merged.  Returns how
+ * many. */
+static size_t ports_meet(const struct portrange *a, size_t na, const struct portrange *b,
+			 size_t nb, struct portrange *out)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < na; i++) {
+		for (size_t j = 0; j < nb; j++) {
+			uint16_t lo = a[i].lo > b[j].lo ? a[i].lo : b[j].lo;
+			uint16_t hi = a[i].hi < b[j].hi ? a[i].hi : b[j].hi;
+
+			if (a[i].proto == b[j].proto && lo <= hi)
+				out[n++] = (struct portrange){ a[i].proto, lo, hi };
+		}
+	}
+	return portranges_merge(out, n);
+}
+
+/* The group of s holding base group b's ports narrowed to `ps`: an
+ * existing one with exactly those ports (the base itself when ps covers
+ * them), else a new one; SIZE_MAX when they have no port in common. */
+static size_t narrowed(struct pstate *s, size_t b, const struct portset *ps)
+{
+	const struct pgroup *base = &s->grp[b];
+	struct portrange *v = xcalloc(base->nports + ps->n + 1, sizeof(*v));
+	size_t n = ports_meet(base->ports, base->nports, ps->v, ps->n, v);
+
+	if (!n) {
+		free(v);
+		return SIZE_MAX;
+	}
+	for (size_t k = 0; k < s->ngrp; k++) {
+		if (s->grp[k].nports == n && !memcmp(s->grp[k].ports, v, n * sizeof(*v))) {
+			free(v);
+			return k;
+		}
+	}
+	s->grp = xreallocarray(s->grp, s->ngrp + 1, sizeof(*s->grp));
+	s->grp[s->ngrp] = (struct pgroup){ .ports = v, .nports = n };
+	return s->ngrp++;
+}
+
+/* Per (base group, port group): the group its addresses go to, found
+ * once (SIZE_MAX - 1: not yet). */
+struct narrow {
+	size_t *to;
+	size_t npg;
+	size_t *nowhere;        /* per port group: addresses admitted nowhere */
+	const struct loc **at;  /* per port group: the first of them */
+};
+
+static size_t narrow_to(struct narrow *nw, struct pstate *s, const struct gen_addrs *x,
+			size_t b, uint32_t k)
+{
+	size_t *t = &nw->to[b * nw->npg + (k - 1)];
+
+	if (*t == SIZE_MAX - 1)
+		*t = narrowed(s, b, &x->pgroups[k - 1]);
+	return *t;
+}
+
+/* The address goes to base group b, or, with ports of its own (k > 0),
+ * to b's ports among them; nowhere when none is (counted). */
+static void place(struct pstate *s, struct narrow *nw, const struct gen_addrs *x,
+		  size_t i, size_t b, const struct gen_src *e)
+{
+	uint32_t k = x->pgrp ? x->pgrp[i] : 0;
+	size_t t;
+
+	if (k > x->npgroups)
+		return;         /* a group that is not there opens nothing */
+	t = k ? narrow_to(nw, s, x, b, k) : b;
+
+	if (t != SIZE_MAX) {
+		group_push(&s->grp[t], e);
+	} else if (!nw->nowhere[k - 1]++) {
+		nw->at[k - 1] = e->loc;
+	}
+}
+
+/* "partner 'x': 8 addresses a feed publishes for tcp/80 only are admitted
+ * nowhere: none of its services opens those ports" (a warning: the feed
+ * is fine, the policy does not want what it adds). */
+static void warn_nowhere(struct gen *g, const struct partner *pt, const struct narrow *nw,
+			 const struct gen_addrs *x)
+{
+	for (size_t k = 0; k < nw->npg; k++) {
+		char *ports;
+
+		if (!nw->nowhere[k])
+			continue;
+		ports = ports_text(x->pgroups[k].v, x->pgroups[k].n);
+		diag_warn(g->d, nw->at[k], "partner '%s': %zu address%s published for %s only"
+			  " %s admitted nowhere: none of its services opens those ports",
+			  pt->name, nw->nowhere[k], nw->nowhere[k] == 1 ? "" : "es",
+			  ports ? ports : "no port", nw->nowhere[k] == 1 ? "is" : "are");
+		free(ports);
+	}
+}
+
+static void partner_addrs(struct gen *g, struct pstate *s, const struct partner *pt,
+			  const struct gen_addrs *x)
+{
+	size_t grp_of[SRV_KINDS], npg = x && x->pgrp ? x->npgroups : 0;
+	struct narrow nw = { xcalloc(s->nbase * npg + 1, sizeof(size_t)), npg,
+			     xcalloc(npg + 1, sizeof(size_t)), xcalloc(npg + 1, sizeof(void *)) };
+
+	partner_groups(s, g->p, pt, grp_of);
+	for (size_t k = 0; k < s->nbase * npg; k++)
+		nw.to[k] = SIZE_MAX - 1;
+	for (size_t i = 0; i < pt->naddresses; i++)
+		group_push(&s->grp[0], &(struct gen_src){ pt->addresses[i].p,
+							  &pt->addresses[i].loc });
+	for (size_t i = 0; x && i < x->n; i++) {
+		struct gen_src e = { x->v[i], x->locs ? &x->locs[i] : NULL };
+		unsigned mask = scope_groups(x->scope ? x->scope[i] : 0, grp_of);
+
+		for (size_t b = 0; b < s->nbase; b++)
+			if (mask & (1u << b))
+				place(s, &nw, x, i, b, &e);
+	}
+	for (size_t k = 0; k < s->ngrp; k++) {
+		struct pgroup *gr = &s->grp[k];
+
+		if (!gr->addrs)
+			gr->addrs = xcalloc(1, sizeof(*gr->addrs));
+		sort_unless_sorted(gr->addrs, gr->naddrs, sizeof(*gr->addrs), src_cmp);
+		gr->naddrs = dedupe_src(gr->addrs, gr->naddrs);
+	}
+	warn_nowhere(g, pt, &nw, x);
+	free(nw.to);
+	free(nw.nowhere);
+	free(nw.at);
 }
 
 /* ---- object builders ------------------------------------------------- */
@@ -640,11 +758,16 @@ static uint32_t class_chain(struct gen *g, bool out, size_t k, struct gen_class 
  * lookups, inserts and deletes), one element per prefix and class. */
 static void partner_map(struct gen *g, bool out)
 {
-	struct gen_owner *o = xcalloc(g->p->npartners * (1 + SRV_KINDS) + 1, sizeof(*o));
+	struct gen_owner *o;
 	elem_vec dv = { 0 };
 	struct gen_class *gc;
 	struct ir_set *ds;
 	size_t n = 0, nc;
+
+	for (size_t i = 0; i < g->p->npartners; i++)
+		n += g->ps[i].ngrp;
+	o = xcalloc(n + 1, sizeof(*o));
+	n = 0;
 
 	for (size_t i = 0; i < g->p->npartners; i++) {
 		const struct pstate *s = &g->ps[i];
@@ -916,8 +1039,8 @@ struct ir_ruleset *generate(const struct policy *p, const struct gen_addrs *extr
 	}
 	g.ps = xcalloc(p->npartners + 1, sizeof(*g.ps));
 	for (size_t i = 0; i < p->npartners; i++) {
-		partner_addrs(&g.ps[i], p, &p->partners[i], extra ? &extra[i] : NULL);
 		partner_ports(&g.ps[i], p, &p->partners[i]);
+		partner_addrs(&g, &g.ps[i], &p->partners[i], extra ? &extra[i] : NULL);
 	}
 	build_chains(&g);
 	build_sets(&g);
@@ -928,6 +1051,7 @@ struct ir_ruleset *generate(const struct policy *p, const struct gen_addrs *extr
 			free(g.ps[i].grp[k].addrs);
 			free(g.ps[i].grp[k].ports);
 		}
+		free(g.ps[i].grp);
 	}
 	free(g.ps);
 	free(g.ov.v);

@@ -162,6 +162,15 @@ struct gen_addrs {
 	 * admit it on the ports of the partner's services of those kinds
 	 * only; 0 (and any other kind) on all its services. */
 	const uint8_t *scope;
+	/* Parallel to v, or NULL (all 0): 0, the address is admitted on the
+	 * ports its scope gives; k in 1..npgroups, on those of them in
+	 * pgroups[k - 1] too (a provider feed publishes it for those), and
+	 * nowhere when none is (a warning says so).  The partner competes
+	 * in its port classes as one owner more per distinct set of ports
+	 * that leaves. */
+	const uint32_t *pgrp;
+	const struct portset *pgroups;
+	size_t npgroups;
 };
 
 /* Compiles a validated policy.  `extra` may be NULL (inline addresses

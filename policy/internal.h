@@ -48,6 +48,11 @@ const struct ynode *ymap_key(const struct ynode *map, size_t i);
 const struct ynode *ymap_val(const struct ynode *map, size_t i);
 const struct ynode *ymap_get(const struct ynode *map, const char *key);
 
+/* Frees n feeds and the array; what one feed holds, zeroing it
+ * (policy/feed.c). */
+void feeds_free(struct feed *v, size_t n);
+void feed_clear(struct feed *f);
+
 /* Fills `p` (which holds defaults and p->file) from the tree. */
 void policy_validate(struct policy *p, const struct ynode *root, struct perrs *e);
 

@@ -102,6 +102,9 @@ static void set_defaults(struct policy *p)
 	p->resolve.ttl_min = 30;
 	p->resolve.ttl_max = 3600;
 	p->resolve.timeout = 3;
+	p->fetch.timeout = 30;
+	p->fetch.max_size = 16ull << 20;
+	p->fetch.interval = 3600;
 	p->log.enabled = true;
 	p->log.rate = 10;
 	p->log.unit = LOG_MINUTE;
@@ -235,8 +238,10 @@ static void partner_free(struct partner *pt)
 	free(pt->addresses);
 	strvals_free(pt->hosts, pt->nhosts);
 	strvals_free(pt->lists, pt->nlists);
+	free(pt->list_opts);
 	strvals_free(pt->domains, pt->ndomains);
 	strvals_free(pt->srv_targets, pt->nsrv_targets);
+	feeds_free(pt->feeds, pt->nfeeds);
 }
 
 void policy_free(struct policy *p)
@@ -272,6 +277,7 @@ void policy_free(struct policy *p)
 	free(p->resolve.trust_anchor.s);
 	free(p->ha.peers);
 	free(p->ha.interface.s);
+	free(p->fetch.ca_file.s);
 	free(p->file);
 	free(p);
 }

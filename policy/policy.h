@@ -68,6 +68,73 @@ struct service_ref {
 	struct loc loc;
 };
 
+/* ---- provider feeds (`feeds:` of a partner) ---------------------------- */
+
+/* The formats a feed may be published in.  Each has its own filter keys
+ * (feed_format_keys) and its own parser (refresh/feed.c); a new format
+ * (Azure service tags, Google's cloud.json) is one more entry in both
+ * tables. */
+enum feed_format {
+	FEED_PLAIN = 0,         /* a list file's syntax, as a lists URL */
+	FEED_M365,              /* Microsoft 365 endpoints web service */
+	FEED_AWS,               /* AWS ip-ranges.json */
+};
+#define FEED_FORMATS 3
+
+/* Every filter key of every format, one index each. */
+enum feed_key {
+	FK_SERVICE_AREA = 0,    /* m365: serviceArea */
+	FK_CATEGORY,            /* m365: category */
+	FK_REQUIRED,            /* m365: required ("true" / "false") */
+	FK_IDS,                 /* m365: id (decimal) */
+	FK_SERVICE,             /* aws: service */
+	FK_REGION,              /* aws: region */
+	FK_NBG,                 /* aws: network_border_group */
+};
+#define FEED_KEYS 7
+
+/* One filter: an entry of the feed passes when its value is any of v
+ * (n == 0: no filter on that key).  Values normalised: ids in decimal,
+ * required "true" or "false"; sorted, unique. */
+struct feed_filter {
+	struct strval *v;
+	size_t n;
+	struct loc loc;         /* the key's */
+};
+
+struct feed {
+	struct strval url;      /* https://, or http:// with insecure_http */
+	struct loc loc;         /* the entry's */
+	enum feed_format format;
+	bool insecure_http;
+	unsigned interval;      /* seconds between fetches; 0: the policy default */
+	/* m365: where its version (`latest`) is asked: `version_url` as
+	 * written, else derived from url (".../endpoints/INSTANCE?q" ->
+	 * ".../version/INSTANCE?q"); s NULL: none, the endpoints are
+	 * fetched every time (conditionally). */
+	struct strval version_url;
+	bool version_url_given; /* written in the file (printed back) */
+	struct feed_filter filter[FEED_KEYS];
+};
+
+/* "plain", "m365", "aws"; the key's name as written ("service_area"). */
+const char *feed_format_name(enum feed_format f);
+const char *feed_key_name(enum feed_key k);
+/* Whether format f takes filter key k. */
+bool feed_format_has(enum feed_format f, enum feed_key k);
+/* Whether format f publishes ports per address (m365), which narrow the
+ * partner's for them. */
+bool feed_format_ports(enum feed_format f);
+
+/* How a `lists` entry is read (parallel to partner->lists). */
+struct list_opt {
+	/* An https:// URL (or http:// with insecure_http) that refresh, the
+	 * daemon and --resolve fetch; false: a file, read where it is. */
+	bool url;
+	bool insecure_http;     /* the entry's opt-in to plain http:// */
+	unsigned interval;      /* seconds between fetches; 0: fetch.interval */
+};
+
 struct partner {
 	char *name;             /* [a-z0-9][a-z0-9_-]*, at most POLICY_NAME_MAX */
 	char *description;      /* NULL if none */
@@ -80,8 +147,10 @@ struct partner {
 	size_t naddresses;
 	struct strval *hosts;           /* DNS names (A/AAAA) */
 	size_t nhosts;
-	struct strval *lists;           /* list files, absolute paths */
+	struct strval *lists;           /* list files, absolute paths, and
+					 * list URLs (list_opts says which) */
 	size_t nlists;
+	struct list_opt *list_opts;     /* parallel to lists */
 	struct strval *domains;         /* DNS SRV discovery */
 	size_t ndomains;
 	/* Where SRV targets may lie besides the partner's domains (a hosted
@@ -95,6 +164,8 @@ struct partner {
 	 * bogus one is a failed source.  `dnssec: off` or absent: any. */
 	bool dnssec_require;
 	struct loc dnssec_loc;          /* where `dnssec` stood (file 0: absent) */
+	struct feed *feeds;             /* provider feeds, file order */
+	size_t nfeeds;
 };
 
 struct mgmt {
@@ -140,6 +211,18 @@ struct resolvecfg {
 	 * only partners with `dnssec: require` need. */
 	struct strval trust_anchor;
 };
+
+/* How list URLs and feeds are fetched (`fetch:`). */
+struct fetchcfg {
+	/* CA certificates (PEM) a server must chain to, absolute; s NULL:
+	 * the system's trust store. */
+	struct strval ca_file;
+	unsigned timeout;       /* seconds, a whole fetch; default 30 */
+	uint64_t max_size;      /* bytes, a body's cap; default 16 MiB */
+	unsigned interval;      /* seconds, the daemon's default per URL; 1h */
+	bool written;           /* the file has `fetch:` (printed back) */
+};
+#define FETCH_MAX_SIZE_MAX (256ull << 20)       /* LIST_MAX_FILE */
 
 struct logcfg {
 	bool enabled;           /* default true */
@@ -188,6 +271,7 @@ struct policy {
 	size_t noutallow;
 	struct guards guards;
 	struct resolvecfg resolve;
+	struct fetchcfg fetch;
 	struct logcfg log;
 	struct hacfg ha;
 };
@@ -242,6 +326,10 @@ unsigned partner_srv_scoped(const struct policy *p, const struct partner *pt);
  * admitted.  Returns out. */
 char *partner_srv_services(const struct policy *p, const struct partner *pt,
 			   unsigned kinds, char *out, size_t size);
+
+/* Whether some of pt's feeds publish ports per address (feed_format_ports):
+ * then its addresses may be on part of its ports only. */
+bool partner_feed_ports(const struct partner *pt);
 
 const char *direction_name(enum direction d);
 const char *mode_name(enum policy_mode m);

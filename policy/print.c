@@ -143,6 +143,82 @@ static void put_services(FILE *out, const struct policy *p)
 	free(v);
 }
 
+static void put_duration(FILE *out, unsigned secs);
+
+/* A list URL with options is a mapping; a file or a bare URL a string. */
+static void put_lists(FILE *out, const struct partner *pt)
+{
+	if (!pt->nlists)
+		return;
+	fputs("    lists:\n", out);
+	for (size_t i = 0; i < pt->nlists; i++) {
+		const struct list_opt *o = &pt->list_opts[i];
+
+		fputs("      - ", out);
+		if (!o->insecure_http && !o->interval) {
+			put_str(out, pt->lists[i].s, false);
+			fputc('\n', out);
+			continue;
+		}
+		fputs("url: ", out);
+		put_str(out, pt->lists[i].s, false);
+		if (o->interval) {
+			fputs("\n        interval: ", out);
+			put_duration(out, o->interval);
+		}
+		if (o->insecure_http)
+			fputs("\n        insecure_http: true", out);
+		fputc('\n', out);
+	}
+}
+
+/* A feed entry: url and format first, then its filters (flow lists) and
+ * options in a fixed order. */
+static void put_feed(FILE *out, const struct feed *f)
+{
+	fputs("      - url: ", out);
+	put_str(out, f->url.s, false);
+	fprintf(out, "\n        format: %s\n", feed_format_name(f->format));
+	for (unsigned k = 0; k < FEED_KEYS; k++) {
+		const struct feed_filter *ff = &f->filter[k];
+
+		if (!ff->n)
+			continue;
+		fprintf(out, "        %s: ", feed_key_name(k));
+		if (k == FK_REQUIRED) {
+			fprintf(out, "%s\n", ff->v[0].s);
+			continue;
+		}
+		fputc('[', out);
+		for (size_t i = 0; i < ff->n; i++) {
+			fputs(i ? ", " : "", out);
+			put_str(out, ff->v[i].s, true);
+		}
+		fputs("]\n", out);
+	}
+	if (f->version_url_given) {
+		fputs("        version_url: ", out);
+		put_str(out, f->version_url.s, false);
+		fputc('\n', out);
+	}
+	if (f->interval) {
+		fputs("        interval: ", out);
+		put_duration(out, f->interval);
+		fputc('\n', out);
+	}
+	if (f->insecure_http)
+		fputs("        insecure_http: true\n", out);
+}
+
+static void put_feeds(FILE *out, const struct partner *pt)
+{
+	if (!pt->nfeeds)
+		return;
+	fputs("    feeds:\n", out);
+	for (size_t i = 0; i < pt->nfeeds; i++)
+		put_feed(out, &pt->feeds[i]);
+}
+
 static void put_partner(FILE *out, const struct policy *p, const struct partner *pt)
 {
 	fprintf(out, "  %s:\n", pt->name);
@@ -155,11 +231,12 @@ static void put_partner(FILE *out, const struct policy *p, const struct partner 
 	if (pt->naddresses)
 		put_addrs(out, 4, "addresses", pt->addresses, pt->naddresses);
 	put_strs(out, 4, "hosts", pt->hosts, pt->nhosts, false);
-	put_strs(out, 4, "lists", pt->lists, pt->nlists, false);
+	put_lists(out, pt);
 	put_strs(out, 4, "domains", pt->domains, pt->ndomains, false);
 	put_strs(out, 4, "srv_targets", pt->srv_targets, pt->nsrv_targets, false);
 	if (pt->dnssec_require)
 		fputs("    dnssec: require\n", out);
+	put_feeds(out, pt);
 }
 
 static void put_management(FILE *out, const struct policy *p)
@@ -203,6 +280,43 @@ static void put_duration(FILE *out, unsigned secs)
 	fprintf(out, "%us", secs);
 }
 
+/* Whether anything is fetched: `fetch:` is printed then (or when the
+ * file wrote it), and not in every policy of list files alone. */
+static bool fetches(const struct policy *p)
+{
+	if (p->fetch.written)
+		return true;
+	for (size_t i = 0; i < p->npartners; i++) {
+		if (p->partners[i].nfeeds)
+			return true;
+		for (size_t k = 0; k < p->partners[i].nlists; k++)
+			if (p->partners[i].list_opts[k].url)
+				return true;
+	}
+	return false;
+}
+
+static void put_fetch(FILE *out, const struct policy *p)
+{
+	const struct fetchcfg *f = &p->fetch;
+
+	if (!fetches(p))
+		return;
+	fputs("\nfetch:", out);
+	if (f->ca_file.s) {
+		fputs("\n  ca_file: ", out);
+		put_str(out, f->ca_file.s, false);
+	}
+	fputs("\n  timeout: ", out);
+	put_duration(out, f->timeout);
+	if (f->max_size % (1u << 20) == 0)
+		fprintf(out, "\n  max_size: %lluMiB", (unsigned long long)(f->max_size >> 20));
+	else
+		fprintf(out, "\n  max_size: %lluKiB", (unsigned long long)(f->max_size >> 10));
+	fputs("\n  interval: ", out);
+	put_duration(out, f->interval);
+}
+
 static void put_tail(FILE *out, const struct policy *p)
 {
 	const struct guards *g = &p->guards;
@@ -224,6 +338,7 @@ static void put_tail(FILE *out, const struct policy *p)
 		fprintf(out, "\n  trust_anchor: ");
 		put_str(out, p->resolve.trust_anchor.s, false);
 	}
+	put_fetch(out, p);
 	fprintf(out, "\nlog:\n  enabled: %s\n  rate: %u/%s\n  prefix: ",
 		p->log.enabled ? "true" : "false", p->log.rate,
 		log_unit_name(p->log.unit));

@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 struct vctx {
@@ -899,6 +900,502 @@ static void do_resolve(struct vctx *v, const struct ynode *n)
 		resolve_anchor(v, it);
 }
 
+/* ---- fetch: and list URLs ---------------------------------------------- */
+
+#define POLICY_URL_MAX 1000     /* a state entry's name, with room to spare */
+
+static bool has_scheme(const char *s, const char *scheme)
+{
+	return !strncasecmp(s, scheme, strlen(scheme));
+}
+
+/* Whether `s` is meant as a URL (a scheme), not a file name. */
+static bool looks_like_url(const char *s)
+{
+	const char *c = strstr(s, "://");
+
+	if (!c || c == s)
+		return false;
+	for (const char *p = s; p < c; p++)
+		if (!isalpha((unsigned char)*p) && *p != '+' && *p != '-' && *p != '.')
+			return false;
+	return true;
+}
+
+/* Why the authority (host[:port]) after the scheme is not one, or NULL. */
+static const char *url_host_bad(const char *host)
+{
+	size_t n = strcspn(host, "/?#");
+
+	if (n == 0)
+		return "it names no host";
+	if (memchr(host, '@', n))
+		return "credentials do not belong in a URL the state and the logs repeat";
+	return NULL;
+}
+
+/* An https:// URL, or http:// when the entry opted in: anyone on the path
+ * of a plain http fetch could rewrite the list and open the firewall. */
+static char *check_url(struct vctx *v, const struct ynode *n, const char *what,
+		       bool insecure_http)
+{
+	const char *s = n->s, *why = NULL;
+	size_t skip;
+
+	for (const char *p = s; *p && !why; p++)
+		if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+			why = "it has a space or a control character";
+	if (!why && strlen(s) > POLICY_URL_MAX)
+		why = "it is longer than 1000 characters";
+	if (!why && !has_scheme(s, "https://") && !has_scheme(s, "http://"))
+		why = "only https:// (or http:// with insecure_http: true) is fetched";
+	skip = has_scheme(s, "https://") ? 8 : 7;
+	if (!why)
+		why = url_host_bad(s + skip);
+	if (why) {
+		ERR(v, n, "bad %s '%s': %s", what, s, why);
+		return NULL;
+	}
+	if (skip == 7 && !insecure_http) {
+		ERR(v, n, "%s '%s' is plain http: anyone on the path could rewrite it and"
+		    " open the firewall; use https://, or set insecure_http: true on this"
+		    " entry to accept that", what, s);
+		return NULL;
+	}
+	return xstrdup(s);
+}
+
+struct list_item {
+	struct strval sv;       /* first: strval_cmp sorts these */
+	struct list_opt o;
+};
+
+/* {url: URL, interval: 15m, insecure_http: true} */
+static bool list_map(struct vctx *v, const struct ynode *n, struct list_item *it)
+{
+	static const char *const keys[] = { "url", "interval", "insecure_http" };
+	const struct ynode *u = ymap_get(n, "url"), *x;
+
+	check_keys(v, n, keys, ARRAY_SIZE(keys), " in a 'lists' entry");
+	if ((x = ymap_get(n, "insecure_http")))
+		get_bool(v, x, "insecure_http", &it->o.insecure_http);
+	if ((x = ymap_get(n, "interval")))
+		duration(v, x, "interval", &it->o.interval);
+	if (!u) {
+		ERR(v, n, "a 'lists' entry written as a mapping needs 'url'");
+		return false;
+	}
+	if (!want(v, u, YN_SCALAR, "url"))
+		return false;
+	it->o.url = true;
+	it->sv = (struct strval){ check_url(v, u, "list URL", it->o.insecure_http), u->loc };
+	return it->sv.s != NULL;
+}
+
+static bool list_one(struct vctx *v, const struct ynode *n, struct list_item *it)
+{
+	*it = (struct list_item){ 0 };
+	if (n->kind == YN_MAP)
+		return list_map(v, n, it);
+	if (!want_item(v, n, "lists"))
+		return false;
+	it->o.url = looks_like_url(n->s);
+	it->sv = (struct strval){ it->o.url ? check_url(v, n, "list URL", false)
+					    : check_list(v, n), n->loc };
+	return it->sv.s != NULL;
+}
+
+/* lists: [FILE | URL | {url, interval, insecure_http}], sorted, each once
+ * (as str_list). */
+static void partner_lists(struct vctx *v, struct partner *pt, const struct ynode *n)
+{
+	VEC(struct list_item) vec = { 0 };
+	size_t keep = 0;
+
+	if (!want(v, n, YN_SEQ, "lists"))
+		return;
+	for (size_t i = 0; i < n->n; i++) {
+		struct list_item it;
+
+		if (list_one(v, n->v[i], &it))
+			VEC_PUSH(&vec, it);
+	}
+	if (vec.n)
+		qsort(vec.v, vec.n, sizeof(*vec.v), strval_cmp);
+	pt->lists = xcalloc(vec.n + 1, sizeof(*pt->lists));
+	pt->list_opts = xcalloc(vec.n + 1, sizeof(*pt->list_opts));
+	for (size_t i = 0; i < vec.n; i++) {
+		const struct strval *prev = keep ? &pt->lists[keep - 1] : NULL;
+
+		if (prev && !strcmp(prev->s, vec.v[i].sv.s)) {
+			perr_add(v->e, &vec.v[i].sv.loc, "'%s' listed twice (first at %u:%u)",
+				 vec.v[i].sv.s, prev->loc.line, prev->loc.col);
+			free(vec.v[i].sv.s);
+			continue;
+		}
+		pt->lists[keep] = vec.v[i].sv;
+		pt->list_opts[keep++] = vec.v[i].o;
+	}
+	pt->nlists = keep;
+	free(vec.v);
+}
+
+/* max_size: N (MiB), NMiB/NM or NKiB/NK; 1 KiB to 256 MiB. */
+static void fetch_max_size(struct vctx *v, const struct ynode *n)
+{
+	static const struct { const char *suffix; uint64_t mul; } units[] = {
+		{ "MiB", 1u << 20 }, { "M", 1u << 20 }, { "KiB", 1u << 10 }, { "K", 1u << 10 },
+	};
+	size_t len, k;
+	uint64_t mul = 1u << 20;
+	unsigned long x = 0;
+	char *num;
+	bool ok;
+
+	if (!want(v, n, YN_SCALAR, "max_size"))
+		return;
+	len = strlen(n->s);
+	for (k = 0; k < ARRAY_SIZE(units); k++) {
+		size_t sl = strlen(units[k].suffix);
+
+		if (len > sl && !strcmp(n->s + len - sl, units[k].suffix)) {
+			mul = units[k].mul;
+			len -= sl;
+			break;
+		}
+	}
+	num = xstrndup(n->s, len);
+	ok = parse_uint(num, FETCH_MAX_SIZE_MAX >> 10, &x) && x * mul >= 1024 &&
+	     x * mul <= FETCH_MAX_SIZE_MAX;
+	free(num);
+	if (!ok) {
+		ERR(v, n, "bad max_size '%s': expected a size from 1KiB to 256MiB (a number"
+		    " alone is MiB: 16, 16MiB, 512KiB)", n->s);
+		return;
+	}
+	v->p->fetch.max_size = (uint64_t)x * mul;
+}
+
+/* fetch: {ca_file, timeout, max_size, interval}: how list URLs and feeds
+ * are fetched, and how often the daemon does by default. */
+static void do_fetch(struct vctx *v, const struct ynode *n)
+{
+	static const char *const keys[] = { "ca_file", "timeout", "max_size", "interval" };
+	struct fetchcfg *f = &v->p->fetch;
+	const struct ynode *it;
+	char *path;
+
+	if (!want(v, n, YN_MAP, "fetch"))
+		return;
+	f->written = true;
+	check_keys(v, n, keys, ARRAY_SIZE(keys), " in 'fetch'");
+	if ((it = ymap_get(n, "ca_file")) && want(v, it, YN_SCALAR, "ca_file") &&
+	    (path = check_file(v, it, "ca_file"))) {
+		free(f->ca_file.s);
+		f->ca_file = (struct strval){ path, it->loc };
+	}
+	if ((it = ymap_get(n, "timeout")) && duration(v, it, "timeout", &f->timeout) &&
+	    f->timeout > 600)
+		ERR(v, it, "bad timeout '%s': at most 600s per fetch", it->s);
+	if ((it = ymap_get(n, "max_size")))
+		fetch_max_size(v, it);
+	if ((it = ymap_get(n, "interval")))
+		duration(v, it, "interval", &f->interval);
+}
+
+/* ---- feeds: provider feeds of a partner -------------------------------- */
+
+static const char *const m365_areas[] = { "Common", "Exchange", "SharePoint", "Skype" };
+static const char *const m365_cats[] = { "Optimize", "Allow", "Default" };
+
+/* Why an AWS name (service, region, border group) is not one, or NULL:
+ * they are open-ended, so only their alphabet is checked. */
+static const char *aws_name_bad(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (!n || n > 64)
+		return "expected 1 to 64 characters";
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("_.-", *s))
+			return "expected letters, digits, '_', '.' and '-' only";
+	return NULL;
+}
+
+/* pick() over any number of names: "expected A, B, C or D". */
+static int feed_pick(struct vctx *v, const struct ynode *n, const char *what,
+		     const char *const *names, size_t count)
+{
+	struct strbuf sb = { 0 };
+	const char *near;
+
+	for (size_t i = 0; i < count; i++)
+		if (!strcmp(n->s, names[i]))
+			return (int)i;
+	if ((near = suggest(n->s, names, count))) {
+		ERR(v, n, "unknown %s '%s'; did you mean '%s'?", what, n->s, near);
+		return -1;
+	}
+	for (size_t i = 0; i < count; i++)
+		sb_addf(&sb, "%s%s", i ? (i + 1 == count ? " or " : ", ") : "", names[i]);
+	ERR(v, n, "unknown %s '%s'; expected %s", what, n->s, sb_str(&sb));
+	sb_free(&sb);
+	return -1;
+}
+
+/* One value of filter k, normalised (malloc'd), or NULL after an error. */
+static char *feed_value(struct vctx *v, enum feed_key k, const struct ynode *n)
+{
+	const char *why = NULL;
+	unsigned long id;
+	char buf[24];
+	int i;
+
+	switch (k) {
+	case FK_SERVICE_AREA:
+		i = feed_pick(v, n, "service_area", m365_areas, ARRAY_SIZE(m365_areas));
+		return i < 0 ? NULL : xstrdup(m365_areas[i]);
+	case FK_CATEGORY:
+		i = feed_pick(v, n, "category", m365_cats, ARRAY_SIZE(m365_cats));
+		return i < 0 ? NULL : xstrdup(m365_cats[i]);
+	case FK_IDS:
+		if (!parse_uint(n->s, UINT32_MAX, &id) || !id) {
+			ERR(v, n, "bad ids '%s': expected endpoint set numbers (1, 11, 12)",
+			    n->s);
+			return NULL;
+		}
+		snprintf(buf, sizeof(buf), "%lu", id);
+		return xstrdup(buf);
+	default:
+		if ((why = aws_name_bad(n->s))) {
+			ERR(v, n, "bad %s '%s': %s", feed_key_name(k), n->s, why);
+			return NULL;
+		}
+		return xstrdup(n->s);
+	}
+}
+
+/* Set numbers in numeric order (11 before 100), then as strval_cmp. */
+static int id_cmp(const void *x, const void *y)
+{
+	const struct strval *a = x, *b = y;
+	size_t la = strlen(a->s), lb = strlen(b->s);
+
+	if (la != lb)
+		return la < lb ? -1 : 1;
+	return strval_cmp(x, y);
+}
+
+/* required: true | false; the other filters: a value or a list of them
+ * (any matches), sorted, each once. */
+static void feed_filter(struct vctx *v, struct feed *f, enum feed_key k,
+			const struct ynode *n)
+{
+	struct feed_filter *ff = &f->filter[k];
+	const struct ynode *const *items;
+	size_t count;
+	bool b;
+
+	ff->loc = n->loc;
+	if (k == FK_REQUIRED) {
+		if (get_bool(v, n, "required", &b)) {
+			ff->v = xcalloc(1, sizeof(*ff->v));
+			ff->v[ff->n++] = (struct strval){ xstrdup(b ? "true" : "false"), n->loc };
+		}
+		return;
+	}
+	if (!list_items(v, &n, feed_key_name(k), true, &items, &count))
+		return;
+	ff->v = xcalloc(count + 1, sizeof(*ff->v));
+	for (size_t i = 0; i < count; i++) {
+		char *s;
+
+		if ((items == &n || want_item(v, items[i], feed_key_name(k))) &&
+		    (s = feed_value(v, k, items[i])))
+			ff->v[ff->n++] = (struct strval){ s, items[i]->loc };
+	}
+	qsort(ff->v, ff->n, sizeof(*ff->v), k == FK_IDS ? id_cmp : strval_cmp);
+	for (size_t i = 1; i < ff->n; i++) {
+		if (strcmp(ff->v[i - 1].s, ff->v[i].s))
+			continue;
+		perr_add(v->e, &ff->v[i].loc, "'%s' listed twice in '%s' (first at %u:%u)",
+			 ff->v[i].s, feed_key_name(k), ff->v[i - 1].loc.line,
+			 ff->v[i - 1].loc.col);
+	}
+}
+
+/* ".../endpoints/INSTANCE[?query]" -> ".../version/INSTANCE[?query]", the
+ * service's own version check; NULL for a URL not of that shape. */
+static char *m365_version_url(const char *url)
+{
+	const char *q = url + strcspn(url, "?#"), *e = NULL, *x;
+	struct strbuf sb = { 0 };
+
+	for (x = strstr(url, "/endpoints/"); x && x < q; x = strstr(x + 1, "/endpoints/"))
+		e = x;
+	if (!e || !e[11] || e + 11 == q || memchr(e + 11, '/', (size_t)(q - e - 11)))
+		return NULL;
+	sb_addf(&sb, "%.*s/version/%s", (int)(e - url), url, e + 11);
+	return sb.s;
+}
+
+static void feed_version(struct vctx *v, struct feed *f, const struct ynode *m)
+{
+	const struct ynode *n = ymap_get(m, "version_url");
+
+	if (n && f->format != FEED_M365) {
+		ERR(v, n, "'version_url' applies to format 'm365' only");
+		return;
+	}
+	if (n && want(v, n, YN_SCALAR, "version_url")) {
+		f->version_url = (struct strval){ check_url(v, n, "feed version URL",
+							    f->insecure_http), n->loc };
+		f->version_url_given = f->version_url.s != NULL;
+	} else if (!n && f->format == FEED_M365 && f->url.s) {
+		f->version_url = (struct strval){ m365_version_url(f->url.s), f->url.loc };
+	}
+}
+
+/* The filter keys of format f, for messages: "service_area, category,
+ * required, ids". */
+static const char *feed_keys_of(enum feed_format fmt, struct strbuf *sb)
+{
+	sb_reset(sb);
+	for (unsigned k = 0; k < FEED_KEYS; k++)
+		if (feed_format_has(fmt, (enum feed_key)k))
+			sb_addf(sb, "%s%s", sb->len ? ", " : "", feed_key_name(k));
+	if (!sb->len)
+		sb_addf(sb, "none");
+	return sb_str(sb);
+}
+
+static void feed_filters(struct vctx *v, struct feed *f, const struct ynode *m)
+{
+	struct strbuf sb = { 0 };
+
+	for (size_t i = 0; i < ymap_len(m); i++) {
+		const struct ynode *key = ymap_key(m, i);
+		unsigned k;
+
+		for (k = 0; k < FEED_KEYS && strcmp(key->s, feed_key_name(k)); k++)
+			;
+		if (k == FEED_KEYS)
+			continue;
+		if (feed_format_has(f->format, (enum feed_key)k))
+			feed_filter(v, f, (enum feed_key)k, ymap_val(m, i));
+		else
+			ERR(v, key, "filter '%s' does not apply to format '%s' (its "
+			    "filters: %s)", key->s, feed_format_name(f->format),
+			    feed_keys_of(f->format, &sb));
+	}
+	sb_free(&sb);
+}
+
+static bool feed_format(struct vctx *v, struct feed *f, const struct ynode *m)
+{
+	const char *names[FEED_FORMATS];
+	const struct ynode *n = ymap_get(m, "format");
+	int i;
+
+	for (unsigned k = 0; k < FEED_FORMATS; k++)
+		names[k] = feed_format_name((enum feed_format)k);
+	if (!n) {
+		ERR(v, m, "a 'feeds' entry needs 'format' (m365, aws or plain)");
+		return false;
+	}
+	if (!want(v, n, YN_SCALAR, "format") ||
+	    (i = feed_pick(v, n, "feed format", names, FEED_FORMATS)) < 0)
+		return false;
+	f->format = (enum feed_format)i;
+	return true;
+}
+
+/* {url, format, insecure_http, interval, version_url, FILTERS...} */
+static void feed_one(struct vctx *v, const struct ynode *m, struct feed *f)
+{
+	/* the filters: every format's (feed_key_name); feed_filters() says
+	 * which belong to this one */
+	static const char *const keys[] = {
+		"url", "format", "insecure_http", "interval", "version_url",
+		"service_area", "category", "required", "ids", "service", "region",
+		"network_border_group",
+	};
+	const struct ynode *n;
+
+	f->loc = m->loc;
+	check_keys(v, m, keys, ARRAY_SIZE(keys), " in a 'feeds' entry");
+	if ((n = ymap_get(m, "insecure_http")))
+		get_bool(v, n, "insecure_http", &f->insecure_http);
+	if ((n = ymap_get(m, "interval")))
+		duration(v, n, "interval", &f->interval);
+	if (!(n = ymap_get(m, "url")))
+		ERR(v, m, "a 'feeds' entry needs 'url'");
+	else if (want(v, n, YN_SCALAR, "url"))
+		f->url = (struct strval){ check_url(v, n, "feed URL", f->insecure_http),
+					  n->loc };
+	if (!feed_format(v, f, m))
+		return;
+	feed_filters(v, f, m);
+	feed_version(v, f, m);
+}
+
+static bool same_filter(const struct feed_filter *a, const struct feed_filter *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (strcmp(a->v[i].s, b->v[i].s))
+			return false;
+	return true;
+}
+
+/* The same URL, format and filters as an earlier entry: its source would
+ * be that one again (a copy and paste, not an intent). */
+static void feed_twice(struct vctx *v, const struct partner *pt, const struct feed *f)
+{
+	for (const struct feed *e = pt->feeds; e < f; e++) {
+		bool same = e->url.s && f->url.s && !strcmp(e->url.s, f->url.s) &&
+			    e->format == f->format;
+
+		for (unsigned k = 0; same && k < FEED_KEYS; k++)
+			same = same_filter(&e->filter[k], &f->filter[k]);
+		if (same) {
+			perr_add(v->e, &f->loc, "feed '%s' listed twice (first at %u:%u)",
+				 f->url.s, e->loc.line, e->loc.col);
+			return;
+		}
+	}
+}
+
+/* feeds: [{url, format, ...}], file order. */
+static void partner_feeds(struct vctx *v, struct partner *pt, const struct ynode *n)
+{
+	struct strbuf sb = { 0 };
+	size_t errs;
+
+	if (!want(v, n, YN_SEQ, "feeds"))
+		return;
+	pt->feeds = xcalloc(n->n + 1, sizeof(*pt->feeds));
+	for (size_t i = 0; i < n->n; i++) {
+		const struct ynode *m = n->v[i];
+
+		if (m->kind != YN_MAP) {
+			ERR(v, m, "entries of 'feeds' must be mappings ({url: ..., format: "
+			    "...}), not %s", what_is(m, &sb));
+			continue;
+		}
+		errs = v->e->n;
+		feed_one(v, m, &pt->feeds[pt->nfeeds]);
+		feed_twice(v, pt, &pt->feeds[pt->nfeeds]);
+		/* only a good entry is kept: a partial policy (check) reads it */
+		if (v->e->n == errs)
+			pt->nfeeds++;
+		else
+			feed_clear(&pt->feeds[pt->nfeeds]);
+	}
+	sb_free(&sb);
+}
+
 static void log_rate(struct vctx *v, const struct ynode *n)
 {
 	static const char *const units[] = { "second", "minute", "hour", "day" };
@@ -1249,7 +1746,7 @@ static void partner_body(struct vctx *v, struct partner *pt, const struct ynode 
 	if ((it = ymap_get(m, "hosts")))
 		str_list(v, it, "hosts", check_host, &pt->hosts, &pt->nhosts);
 	if ((it = ymap_get(m, "lists")))
-		str_list(v, it, "lists", check_list, &pt->lists, &pt->nlists);
+		partner_lists(v, pt, it);
 	if ((it = ymap_get(m, "domains")))
 		str_list(v, it, "domains", check_domain, &pt->domains, &pt->ndomains);
 	if ((it = ymap_get(m, "srv_targets"))) {
@@ -1261,9 +1758,12 @@ static void partner_body(struct vctx *v, struct partner *pt, const struct ynode 
 	}
 	if ((it = ymap_get(m, "dnssec")))
 		partner_dnssec(v, pt, it, m);
+	if ((it = ymap_get(m, "feeds")))
+		partner_feeds(v, pt, it);
 	if (!written(ymap_get(m, "addresses")) && !written(ymap_get(m, "hosts")) &&
-	    !written(ymap_get(m, "lists")) && !written(ymap_get(m, "domains")))
-		ERR(v, key, "partner '%s' has no addresses, hosts, lists or domains",
+	    !written(ymap_get(m, "lists")) && !written(ymap_get(m, "domains")) &&
+	    !written(ymap_get(m, "feeds")))
+		ERR(v, key, "partner '%s' has no addresses, hosts, lists, feeds or domains",
 		    pt->name);
 }
 
@@ -1272,7 +1772,7 @@ static void partner_one(struct vctx *v, const struct ynode *key, const struct yn
 {
 	static const char *const keys[] = {
 		"description", "services", "direction", "addresses", "hosts", "lists",
-		"domains", "srv_targets", "dnssec",
+		"domains", "srv_targets", "dnssec", "feeds",
 	};
 	struct strbuf where = { 0 };
 
@@ -1616,7 +2116,7 @@ static void do_ha(struct vctx *v, const struct ynode *n)
 
 static const char *const top_keys[] = {
 	"version", "table", "mode", "edge", "icmp", "services", "partners",
-	"management", "outbound", "guards", "resolve", "log", "ha",
+	"management", "outbound", "guards", "resolve", "fetch", "log", "ha",
 };
 
 static void do_sections(struct vctx *v, const struct ynode *root)
@@ -1629,7 +2129,7 @@ static void do_sections(struct vctx *v, const struct ynode *root)
 		{ "icmp", do_icmp }, { "services", do_services },
 		{ "partners", do_partners }, { "management", do_management },
 		{ "outbound", do_outbound },
-		{ "resolve", do_resolve }, { "log", do_log },
+		{ "resolve", do_resolve }, { "fetch", do_fetch }, { "log", do_log },
 		{ "ha", do_ha },
 	};
 	const struct ynode *n;

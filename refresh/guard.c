@@ -368,19 +368,39 @@ char *guard_max_shrink(const struct guards *g, const struct prefix *have, size_t
 	return why;
 }
 
-uint64_t sched_delay_ms(uint32_t ttl, const struct resolvecfg *r, double rnd)
+/* rnd in [0, 1) moves ms by up to SCHED_JITTER_PCT percent either way. */
+static uint64_t jitter(uint64_t ms, double rnd)
 {
-	uint64_t t = ttl, ms;
 	double j;
 
-	if (t < r->ttl_min)
-		t = r->ttl_min;
-	if (t > r->ttl_max)
-		t = r->ttl_max;
-	ms = t * 1000;
 	if (rnd < 0 || rnd >= 1)
 		rnd = 0.5;
 	j = (rnd * 2 - 1) * (double)SCHED_JITTER_PCT / 100.0;   /* [-0.1, 0.1) */
 	ms = (uint64_t)((double)ms * (1.0 + j));
 	return ms < SCHED_FLOOR_MS ? SCHED_FLOOR_MS : ms;
+}
+
+uint64_t sched_fetch_delay_ms(unsigned interval, bool failed, double rnd)
+{
+	uint64_t t = interval ? interval : 1;
+
+	if (failed) {
+		t /= SCHED_FETCH_RETRY_DIV;
+		t = t < SCHED_FETCH_RETRY_MIN ? SCHED_FETCH_RETRY_MIN
+		    : t > SCHED_FETCH_RETRY_MAX ? SCHED_FETCH_RETRY_MAX : t;
+		if (t > interval)
+			t = interval ? interval : 1;
+	}
+	return jitter(t * 1000, rnd);
+}
+
+uint64_t sched_delay_ms(uint32_t ttl, const struct resolvecfg *r, double rnd)
+{
+	uint64_t t = ttl;
+
+	if (t < r->ttl_min)
+		t = r->ttl_min;
+	if (t > r->ttl_max)
+		t = r->ttl_max;
+	return jitter(t * 1000, rnd);
 }

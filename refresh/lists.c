@@ -18,6 +18,8 @@ void addr_list_reserve(struct addr_list *l, size_t more)
 	l->locs = xreallocarray(l->locs, l->cap, sizeof(*l->locs));
 	if (l->scope)
 		l->scope = xreallocarray(l->scope, l->cap, sizeof(*l->scope));
+	if (l->pgrp)
+		l->pgrp = xreallocarray(l->pgrp, l->cap, sizeof(*l->pgrp));
 }
 
 void addr_list_push(struct addr_list *l, const struct prefix *p, const struct loc *at)
@@ -28,11 +30,15 @@ void addr_list_push(struct addr_list *l, const struct prefix *p, const struct lo
 		l->locs = xreallocarray(l->locs, l->cap, sizeof(*l->locs));
 		if (l->scope)
 			l->scope = xreallocarray(l->scope, l->cap, sizeof(*l->scope));
+		if (l->pgrp)
+			l->pgrp = xreallocarray(l->pgrp, l->cap, sizeof(*l->pgrp));
 	}
 	l->v[l->n] = *p;
 	l->locs[l->n] = at ? *at : (struct loc){ 0 };
 	if (l->scope)
 		l->scope[l->n] = 0;
+	if (l->pgrp)
+		l->pgrp[l->n] = 0;
 	l->n++;
 }
 
@@ -54,6 +60,8 @@ void addr_list_free(struct addr_list *l)
 	free(l->v);
 	free(l->locs);
 	free(l->scope);
+	portsets_free(l->pgroups, l->npgroups);
+	free(l->pgrp);
 	memset(l, 0, sizeof(*l));
 }
 

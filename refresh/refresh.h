@@ -1,14 +1,16 @@
 /* refresh.h - where partner addresses beyond the inline ones come from:
- * list files, the state directory, DNS.  The module's face: it includes
- * refresh/dns.h (resolution) and refresh/state.h (last known good), whose
- * declarations are part of it.
+ * list files, the state directory, DNS, list URLs and provider feeds.
+ * The module's face: it includes refresh/dns.h (resolution),
+ * refresh/fetch.h (HTTPS), refresh/feed.h (feed formats) and
+ * refresh/state.h (last known good), whose declarations are part of it.
  *
  * Offline (sources_offline, srcset_fill without a DNS context): list files
- * are read directly (they are local); host names and SRV domains
- * contribute what the state directory knows, never a live DNS query, so
- * `check`, `generate`, `plan` and `apply` work offline and reproducibly.
- * Online (refresh, daemon, --resolve): names are resolved, and a source
- * that fails keeps its last known good addresses until stale_after.
+ * are read directly (they are local); host names, SRV domains, list URLs
+ * and feeds contribute what the state directory knows, never a live DNS
+ * query or fetch, so `check`, `generate`, `plan` and `apply` work offline
+ * and reproducibly.  Online (refresh, daemon, --resolve): names are
+ * resolved, URLs and feeds fetched (src_opts.fetch), and a source that
+ * fails keeps its last known good addresses until stale_after.
  *
  * List file format: one address or CIDR prefix a line; `#` starts a
  * comment; blank lines, surrounding whitespace and CRLF line ends are
@@ -28,6 +30,8 @@
 #include "common/common.h"
 #include "policy/policy.h"
 #include "refresh/dns.h"
+#include "refresh/feed.h"
+#include "refresh/fetch.h"
 #include "refresh/state.h"
 
 #define LIST_MAX_LINE 1024              /* bytes, line end excluded */
@@ -43,6 +47,14 @@ struct addr_list {
 	 * services alone admit the address; 0: all the partner's services.
 	 * Allocated by the first push of a scoped address. */
 	uint8_t *scope;
+	/* Parallel to v, or NULL (all 0): 0, the address is admitted on all
+	 * the ports its scope gives; k > 0: on those of them that are in
+	 * pgroups[k - 1] too (a provider feed's ports for it), never beyond
+	 * the partner's services.  Equal port sets share one group.
+	 * Allocated by the first push with ports (refresh/portgroup.c). */
+	uint32_t *pgrp;
+	struct portset *pgroups;
+	size_t npgroups;
 };
 
 void addr_list_push(struct addr_list *l, const struct prefix *p, const struct loc *at);
@@ -51,6 +63,19 @@ void addr_list_push_scoped(struct addr_list *l, const struct prefix *p,
 /* Room for `more` entries beyond l->n, so that a run of pushes copies
  * the arrays at most once. */
 void addr_list_reserve(struct addr_list *l, size_t more);
+/* addr_list_push(), the address admitted on `ports` (nports of them, any
+ * order) at most: on those of its partner's services' ports that are
+ * among them, and nowhere when none is. */
+void addr_list_push_ports(struct addr_list *l, const struct prefix *p,
+			  const struct loc *at, const struct portrange *ports,
+			  size_t nports);
+/* The port group of address i of l: NULL when it has none (all ports). */
+const struct portset *addr_list_ports(const struct addr_list *l, size_t i);
+/* Address i (< l->n) of l admitted on `ports` at most, as a push with
+ * them would have made it. */
+void addr_list_set_ports(struct addr_list *l, size_t i, const struct portrange *ports,
+			 size_t nports);
+void portsets_free(struct portset *g, size_t n);
 void addr_list_free(struct addr_list *l);
 
 /* Appends the addresses of list file `path` to `out`.  `g` (may be NULL)
@@ -132,14 +157,16 @@ enum src_status {
 };
 
 /* One address source of one partner: one family (A or AAAA records) of a
- * host name or of a (domain, SRV service)'s targets, or a list file.  A
+ * host name or of a (domain, SRV service)'s targets, a list file, or a
+ * list URL (STATE_URL: fetched by refresh, the daemon and --resolve,
+ * from the state otherwise).  A
  * name's two families are two sources, each with its own last known
  * good, TTL and staleness: one failing never discards or freezes the
  * other. */
 struct src {
 	enum state_kind kind;
-	uint8_t family;         /* 4: A records, 6: AAAA; 0: a list file */
-	char *key;              /* state name: host, "_svc._tcp.domain", list path */
+	uint8_t family;         /* 4: A records, 6: AAAA; 0: a list file or URL */
+	char *key;              /* state name: host, "_svc._tcp.domain", list path, URL */
 	const char *name;       /* as written (borrowed from the policy) */
 	const char *service;    /* STATE_DOMAIN: SRV label (static) */
 	/* STATE_DOMAIN: the SRV kind (policy.h) whose services alone admit
@@ -168,7 +195,28 @@ struct src {
 	int64_t mtime;          /* lists: of the file last read */
 	struct state_ident ident;       /* lists: of the file read (list_read_id),
 					 * or the state's when it was unchanged */
+	/* STATE_URL: */
+	bool insecure_http;     /* the list's opt-in (policy list_opt) */
+	unsigned interval;      /* seconds between the daemon's fetches */
+	bool not_modified;      /* fetched now: a 304, the state's confirmed */
+	int64_t fetched;        /* unix time the body was last fetched */
+	char *etag, *last_modified;     /* owned: the validators in use */
+	char *fetch_why;        /* owned: why the fetch failed (why points here) */
+	/* STATE_FEED (key: the URL, '#', partner and a digest of the format
+	 * and filters, so that another filter is another source): */
+	const struct feed *feed;        /* borrowed from the policy */
+	char *version;          /* owned: the feed's version (m365 `latest`) */
+	/* Owned, parallel to addrs, or NULL (ngroups 0): 0, the address is
+	 * admitted on all the partner's ports; k, on groups[k - 1] among
+	 * them (the feed's own ports for it). */
+	uint32_t *grp;
+	struct portset *groups;
+	size_t ngroups;
+	char *group_ids;        /* owned: state_entry.group_ids */
 };
+
+/* Whether x is a DNS source (a host name's or a domain's family). */
+bool src_is_dns(const struct src *x);
 
 struct srcset {
 	struct src *v;          /* partners' order, then hosts, domains, lists;
@@ -182,6 +230,7 @@ void srcset_free(struct srcset *s);
 
 struct src_opts {
 	struct dns_ctx *dns;    /* NULL: host names and domains from the state */
+	bool fetch;             /* fetch due list URLs (else: the state's) */
 	bool strict_lists;      /* a bad list is an error (offline commands),
 				 * not a failed source kept on its last known
 				 * good addresses (refresh, daemon) */
@@ -232,6 +281,9 @@ struct src_seen {
 	size_t naddrs;          /* last known good held (0 when dropped) */
 	size_t ndropped;        /* dropped: how many it had */
 	bool dnssec;            /* its last answer was DNSSEC-validated */
+	/* A list URL or a feed (borrowed from the state; NULL: none): */
+	int64_t fetched;        /* unix time its body was last fetched; 0: never */
+	const char *etag, *last_modified, *version;     /* the validators in use */
 };
 void srcset_seen(const struct srcset *s, const struct policy *p, size_t k,
 		 const struct state *st, int64_t now, struct src_seen *out);
@@ -287,5 +339,15 @@ char *guard_max_shrink(const struct guards *g, const struct prefix *have, size_t
  * SCHED_JITTER_PCT percent either way (rnd in [0, 1) picks where), so that
  * a fleet does not resolve in lockstep; never below SCHED_FLOOR_MS. */
 uint64_t sched_delay_ms(uint32_t ttl, const struct resolvecfg *r, double rnd);
+
+#define SCHED_FETCH_RETRY_DIV 8         /* a failed fetch is retried sooner: */
+#define SCHED_FETCH_RETRY_MIN 10        /* after interval/8, in [10 s, 5 min], */
+#define SCHED_FETCH_RETRY_MAX 300       /* never later than the interval */
+
+/* Milliseconds until a list URL is fetched again: its `interval`
+ * (seconds), or after a failure interval / SCHED_FETCH_RETRY_DIV clamped
+ * to [SCHED_FETCH_RETRY_MIN, SCHED_FETCH_RETRY_MAX] and to the interval;
+ * jittered as sched_delay_ms, so that a fleet's fetches spread out. */
+uint64_t sched_fetch_delay_ms(unsigned interval, bool failed, double rnd);
 
 #endif

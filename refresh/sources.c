@@ -13,6 +13,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -100,6 +101,63 @@ static void src_add_name(struct srcvec *v, enum state_kind kind, size_t partner,
 	x->scope = (uint8_t)scope;
 }
 
+bool src_is_dns(const struct src *x)
+{
+	return x->kind == STATE_HOST || x->kind == STATE_DOMAIN;
+}
+
+/* A list file, or a list URL with its fetch schedule. */
+static void src_add_list(struct srcvec *v, const struct policy *p, size_t partner,
+			 size_t k)
+{
+	const struct partner *pt = &p->partners[partner];
+	const struct list_opt *o = pt->list_opts ? &pt->list_opts[k] : NULL;
+	struct src *x = src_add(v, o && o->url ? STATE_URL : STATE_LIST, partner,
+				&pt->lists[k], xstrdup(pt->lists[k].s));
+
+	if (x->kind != STATE_URL)
+		return;
+	x->insecure_http = o->insecure_http;
+	x->interval = o->interval ? o->interval : p->fetch.interval;
+}
+
+/* A feed's state name: its URL, the partner, and a digest of what it
+ * keeps (format, filters): other filters are another source, never
+ * confirmed by the version or validators of the old one's. */
+static char *feed_key(const struct partner *pt, const struct feed *f)
+{
+	uint64_t h = fnv1a64(FNV1A64_INIT, feed_format_name(f->format),
+			     strlen(feed_format_name(f->format)) + 1);
+	struct strbuf key = { 0 };
+	int room = STATE_NAME_MAX - POLICY_NAME_MAX - 24;
+
+	h = fnv1a64(h, f->url.s, strlen(f->url.s) + 1);
+	for (size_t k = 0; k < FEED_KEYS; k++) {
+		h = fnv1a64(h, &k, sizeof(k));
+		for (size_t j = 0; j < f->filter[k].n; j++)
+			h = fnv1a64(h, f->filter[k].v[j].s, strlen(f->filter[k].v[j].s) + 1);
+	}
+	/* A state name has at most STATE_NAME_MAX bytes: a very long URL is
+	 * cut there, the digest (of all of it) keeps the name its own. */
+	sb_addf(&key, "%.*s#%s-%016" PRIx64, room, f->url.s, pt->name, h);
+	return key.s;
+}
+
+static void src_add_feed(struct srcvec *v, const struct policy *p, size_t partner,
+			 const struct feed *f)
+{
+	const struct partner *pt = &p->partners[partner];
+	struct src *x;
+
+	if (!f->url.s)
+		return;         /* a partial policy's (check) refused entry */
+	x = src_add(v, STATE_FEED, partner, &f->url, feed_key(pt, f));
+
+	x->feed = f;
+	x->insecure_http = f->insecure_http;
+	x->interval = f->interval ? f->interval : p->fetch.interval;
+}
+
 void srcset_build(const struct policy *p, struct srcset *s)
 {
 	struct srcvec v = { 0 };
@@ -123,15 +181,31 @@ void srcset_build(const struct policy *p, struct srcset *s)
 			}
 		}
 		for (size_t k = 0; k < pt->nlists; k++)
-			src_add(&v, STATE_LIST, i, &pt->lists[k], xstrdup(pt->lists[k].s));
+			src_add_list(&v, p, i, k);
+		for (size_t k = 0; k < pt->nfeeds; k++)
+			src_add_feed(&v, p, i, &pt->feeds[k]);
 	}
 	for (size_t k = 0; k < v.n; k++)
-		v.v[k].dnssec = v.v[k].kind != STATE_LIST &&
+		v.v[k].dnssec = src_is_dns(&v.v[k]) &&
 				p->partners[v.v[k].partner].dnssec_require;
 	s->v = v.v;
 	s->n = v.n;
 }
 
+static void groups_clear(struct src *x)
+{
+	for (size_t i = 0; i < x->ngroups; i++)
+		free(x->groups[i].v);
+	free(x->groups);
+	free(x->grp);
+	free(x->group_ids);
+	x->groups = NULL;
+	x->grp = NULL;
+	x->group_ids = NULL;
+	x->ngroups = 0;
+}
+
+/* The addresses, and the feed ports that go with them. */
 static void src_clear(struct src *x)
 {
 	free(x->addrs);
@@ -139,12 +213,46 @@ static void src_clear(struct src *x)
 	x->addrs = NULL;
 	x->locs = NULL;
 	x->naddrs = 0;
+	groups_clear(x);
+}
+
+/* Copies of n port groups, the naddrs group numbers of an address array
+ * (x->addrs already set) and the groups' ids. */
+static void groups_set(struct src *x, const struct portset *g, size_t n, const uint32_t *grp,
+		       const char *ids)
+{
+	groups_clear(x);
+	if (!n || !grp || !x->naddrs)
+		return;
+	x->groups = xcalloc(n, sizeof(*x->groups));
+	for (size_t k = 0; k < n; k++) {
+		x->groups[k].v = xreallocarray(NULL, g[k].n + 1, sizeof(*g[k].v));
+		memcpy(x->groups[k].v, g[k].v, g[k].n * sizeof(*g[k].v));
+		x->groups[k].n = g[k].n;
+	}
+	x->ngroups = n;
+	x->grp = xreallocarray(NULL, x->naddrs, sizeof(*x->grp));
+	memcpy(x->grp, grp, x->naddrs * sizeof(*x->grp));
+	x->group_ids = ids ? xstrdup(ids) : NULL;
+}
+
+/* A URL's validators and failure, of the last fill. */
+static void src_meta_clear(struct src *x)
+{
+	free(x->etag);
+	free(x->last_modified);
+	free(x->fetch_why);
+	free(x->version);
+	x->etag = x->last_modified = x->fetch_why = x->version = NULL;
+	x->fetched = 0;
+	x->not_modified = false;
 }
 
 void srcset_free(struct srcset *s)
 {
 	for (size_t i = 0; i < s->n; i++) {
 		src_clear(&s->v[i]);
+		src_meta_clear(&s->v[i]);
 		free(s->v[i].key);
 	}
 	free(s->v);
@@ -194,7 +302,15 @@ static void src_fresh(struct src *x, const struct state_entry *e, const struct p
 
 static const char *kind_word(enum state_kind k)
 {
-	return k == STATE_HOST ? "host" : k == STATE_DOMAIN ? "domain" : "list";
+	return k == STATE_HOST ? "host" : k == STATE_DOMAIN ? "domain"
+	       : k == STATE_FEED ? "feed" : "list";
+}
+
+/* What messages call the source: its state name, but a feed's URL
+ * alone (its name adds the partner and a digest of its filters). */
+static const char *src_label(const struct src *x)
+{
+	return x->kind == STATE_FEED ? x->name : x->key;
 }
 
 const char *src_rr(const struct src *x)
@@ -220,6 +336,23 @@ static const struct state_entry *src_entry(const struct state *st, const struct 
 	return e && x->dnssec && e->from != STATE_FROM_DNSSEC ? NULL : e;
 }
 
+/* The validators the state keeps for a URL: what status and the next
+ * fetch use. */
+static void src_meta_from(struct src *x, const struct state_entry *e)
+{
+	if (x->kind != STATE_URL && x->kind != STATE_FEED)
+		return;
+	free(x->etag);
+	free(x->last_modified);
+	free(x->version);
+	x->etag = e->etag ? xstrdup(e->etag) : NULL;
+	x->last_modified = e->last_modified ? xstrdup(e->last_modified) : NULL;
+	x->version = e->version ? xstrdup(e->version) : NULL;
+	x->fetched = e->fetched;
+	if (x->naddrs == e->naddrs)
+		groups_set(x, e->groups, e->ngroups, e->grp, e->group_ids);
+}
+
 /* An earlier run dropped its addresses (the state's mark): it stays
  * reported stale, in every failing run's messages too, until it answers. */
 static void src_dropped(const struct policy *p, struct src *x, const struct state_entry *e,
@@ -227,6 +360,7 @@ static void src_dropped(const struct policy *p, struct src *x, const struct stat
 {
 	src_clear(x);
 	x->status = SRC_DROPPED;
+	x->fetched = e->fetched;
 	x->from = e->from;
 	x->ttl = e->ttl;
 	x->confirmed = e->confirmed;
@@ -234,7 +368,7 @@ static void src_dropped(const struct policy *p, struct src *x, const struct stat
 		diag_warn(d, &x->loc, "partner '%s': %s '%s'%s: %s; still stale: last"
 			  " confirmed %" PRId64 " s ago, more than stale_after (%u s), its %u"
 			  " last known good address%s dropped", p->partners[x->partner].name,
-			  kind_word(x->kind), x->key, rr_tag(x), why,
+			  kind_word(x->kind), src_label(x), rr_tag(x), why,
 			  now - e->confirmed, p->guards.stale_after, e->ndropped,
 			  e->ndropped == 1 ? "" : "es");
 }
@@ -261,11 +395,12 @@ static void src_fallback(const struct policy *p, struct src *x, const struct sta
 		src_clear(x);
 		if (why)
 			diag_warn(d, &x->loc, "partner '%s': %s '%s': %s; no last known"
-				  " good addresses", pn, kind_word(x->kind), x->key, why);
+				  " good addresses", pn, kind_word(x->kind), src_label(x), why);
 		return;
 	}
 	age = now - e->confirmed;
 	src_set(x, e->addrs, e->naddrs);
+	src_meta_from(x, e);
 	x->from = e->from;
 	x->ttl = e->ttl;
 	x->confirmed = e->confirmed;
@@ -273,7 +408,7 @@ static void src_fallback(const struct policy *p, struct src *x, const struct sta
 		x->status = SRC_STALE;
 		diag_warn(d, &x->loc, "partner '%s': %s '%s'%s%s%s%s: last confirmed %" PRId64
 			  " s ago, more than stale_after (%u s): dropping its %zu last known"
-			  " good address%s", pn, kind_word(x->kind), x->key, rr_tag(x),
+			  " good address%s", pn, kind_word(x->kind), src_label(x), rr_tag(x),
 			  why ? " (" : "", why ? why : "", why ? ")" : "", age, stale, e->naddrs,
 			  e->naddrs == 1 ? "" : "es");
 		return;
@@ -282,7 +417,7 @@ static void src_fallback(const struct policy *p, struct src *x, const struct sta
 	if (why)
 		diag_warn(d, &x->loc, "partner '%s': %s '%s': %s; keeping its %zu last"
 			  " known good address%s (confirmed %" PRId64 " s ago)", pn,
-			  kind_word(x->kind), x->key, why, e->naddrs,
+			  kind_word(x->kind), src_label(x), why, e->naddrs,
 			  e->naddrs == 1 ? "" : "es", age);
 }
 
@@ -332,7 +467,7 @@ static void fill_dns(const struct policy *p, struct srcset *s, const struct stat
 	for (size_t i = 0; i < s->n; i++) {
 		struct src *x = &s->v[i], *y = src_sibling(s, i);
 
-		if (x->kind == STATE_LIST || (x->family == 6 && y) ||
+		if (!src_is_dns(x) || (x->family == 6 && y) ||
 		    !(x->due || (y && y->due)))
 			continue;
 		/* Every SRV service alike: targets in the partner's domain
@@ -490,13 +625,252 @@ static bool fill_list(const struct policy *p, struct src *x, const struct state 
 	return ok || !o->strict_lists;
 }
 
-/* An earlier list source of this run that read the same file, or NULL. */
+/* ---- list URLs --------------------------------------------------------- */
+
+/* A 304: the state's addresses are confirmed now, nothing parsed. */
+static void url_unchanged(struct src *x, const struct state_entry *e, int64_t now)
+{
+	src_set(x, e->addrs, e->naddrs);
+	src_meta_from(x, e);
+	x->status = SRC_FRESH;
+	x->changed = false;
+	x->not_modified = true;
+	x->from = e->from;
+	x->ttl = 0;
+	x->confirmed = now;
+}
+
+/* The fetched body, parsed as a list file is (errors name URL:LINE:COL);
+ * false after reporting what is wrong with it. */
+static bool url_parse(const struct policy *p, struct src *x, const struct state *st,
+		      struct fetch_reply *r, const struct src_opts *o, struct diag *d)
+{
+	struct guards g = p->guards;
+	struct addr_list l = { 0 };
+	bool ok;
+
+	if (!o->strict_lists)
+		g.min_prefix_v4 = g.min_prefix_v6 = 0;  /* as fill_list */
+	ok = list_parse(x->name, r->body, r->len, &g, &l, d);
+	if (ok && l.n == 0) {
+		src_fallback(p, x, st, "the list it gave is empty", o->now, d);
+	} else if (ok) {
+		fresh_list(x, st, &l, o->now);
+		x->from = x->insecure_http && !strncasecmp(x->key, "http:", 5)
+			  ? STATE_FROM_HTTP : STATE_FROM_HTTPS;
+		x->fetched = o->now;
+		x->etag = r->v.etag;
+		x->last_modified = r->v.last_modified;
+		r->v = (struct fetch_validator){ 0 };
+	} else {
+		src_fallback(p, x, st, "its body has bad lines (above)", o->now, d);
+	}
+	addr_list_free(&l);
+	return ok;
+}
+
+/* Fetches a due list URL, conditionally when the state holds what its
+ * validators vouch for; a failure keeps the last known good. */
+static void fill_url(const struct policy *p, struct src *x, const struct state *st,
+		     const struct src_opts *o, struct diag *d)
+{
+	const struct state_entry *e = state_lookup(st, STATE_URL, x->key);
+	struct fetch_cfg cfg = { .ca_file = p->fetch.ca_file.s, .timeout = p->fetch.timeout,
+				 .max_size = p->fetch.max_size,
+				 .allow_http = x->insecure_http };
+	struct fetch_validator have = { 0 };
+	struct fetch_reply r;
+	bool cond = e && !e->dropped && e->naddrs && (e->etag || e->last_modified);
+
+	src_meta_clear(x);
+	x->failed = false;
+	if (cond)
+		have = (struct fetch_validator){ e->etag, e->last_modified };
+	switch (fetch_url(x->key, &cfg, cond ? &have : NULL, &r)) {
+	case FETCH_NOT_MODIFIED:
+		url_unchanged(x, e, o->now);
+		break;
+	case FETCH_OK:
+		url_parse(p, x, st, &r, o, d);
+		break;
+	case FETCH_FAILED:
+		x->fetch_why = xstrdup(r.why);
+		src_fallback(p, x, st, x->fetch_why, o->now, d);
+		if (e)
+			src_meta_from(x, e);
+		break;
+	}
+	fetch_reply_free(&r);
+}
+
+/* ---- provider feeds ---------------------------------------------------- */
+
+static struct fetch_cfg fetch_cfg_of(const struct policy *p, const struct src *x)
+{
+	return (struct fetch_cfg){ .ca_file = p->fetch.ca_file.s, .timeout = p->fetch.timeout,
+				   .max_size = p->fetch.max_size,
+				   .allow_http = x->insecure_http };
+}
+
+/* The feed's version now (m365: `latest` at its version URL); false, with
+ * x->fetch_why set, when it cannot be had. */
+static bool feed_latest(const struct policy *p, struct src *x, char **latest,
+			struct diag *d)
+{
+	struct fetch_cfg cfg = fetch_cfg_of(p, x);
+	const char *url = x->feed->version_url.s;
+	struct fetch_reply r;
+	struct strbuf why = { 0 };
+	bool ok = false;
+
+	if (fetch_url(url, &cfg, NULL, &r) != FETCH_OK)
+		sb_addf(&why, "its version '%s': %s", url, r.why);
+	else if (!(ok = feed_version_parse(url, r.body, r.len, latest, d)))
+		sb_addf(&why, "its version '%s' is not a version answer (above)", url);
+	fetch_reply_free(&r);
+	x->fetch_why = why.s;
+	return ok;
+}
+
+static bool same_groups(const struct src *x, const struct state_entry *e)
+{
+	if (x->ngroups != e->ngroups ||
+	    (x->ngroups && memcmp(x->grp, e->grp, x->naddrs * sizeof(*x->grp))))
+		return false;
+	for (size_t k = 0; k < x->ngroups; k++)
+		if (x->groups[k].n != e->groups[k].n ||
+		    memcmp(x->groups[k].v, e->groups[k].v, x->groups[k].n * sizeof(*x->groups[k].v)))
+			return false;
+	return true;
+}
+
+/* Confirmed now with what the feed gave: its addresses (sorted, unique),
+ * each with its ports (none: all the partner's). */
+static void feed_fresh(struct src *x, const struct state *st, const struct feed_addrs *a,
+		       int64_t now)
+{
+	const struct state_entry *e = state_lookup(st, x->kind, x->key);
+	struct portset *g = xcalloc(a->ngrps + 1, sizeof(*g));
+	uint32_t *grp = xcalloc(a->n + 1, sizeof(*grp));
+	struct strbuf ids = { 0 };
+
+	for (size_t k = 0; k < a->ngrps; k++) {
+		g[k] = (struct portset){ a->grps[k].ports, a->grps[k].nports };
+		sb_addf(&ids, "%s%s", k ? ";" : "", a->grps[k].id ? a->grps[k].id : "");
+	}
+	for (size_t i = 0; i < a->n; i++)
+		grp[i] = a->grp[i] == FEED_ALL_PORTS ? 0 : a->grp[i] + 1;
+	src_set(x, a->v, a->n);
+	groups_set(x, g, a->ngrps, grp, ids.s);
+	free(g);
+	free(grp);
+	sb_free(&ids);
+	x->status = SRC_FRESH;
+	x->from = x->insecure_http && !strncasecmp(x->key, "http:", 5) ? STATE_FROM_HTTP
+									 : STATE_FROM_HTTPS;
+	x->ttl = 0;
+	x->confirmed = now;
+	x->fetched = now;
+	x->changed = e ? !same_addrs(e->addrs, e->naddrs, x->addrs, x->naddrs) ||
+			 !same_groups(x, e) : x->naddrs > 0;
+}
+
+/* The fetched body through the feed's parser (errors name the URL and
+ * the entry); false after reporting what is wrong with it. */
+static void feed_body(const struct policy *p, struct src *x, const struct state *st,
+		      struct fetch_reply *r, const struct src_opts *o, struct diag *d)
+{
+	struct guards g = p->guards;
+	struct feed_addrs a = { 0 };
+
+	g.min_prefix_v4 = g.min_prefix_v6 = 0;  /* guard_width judges the partner */
+	if (!feed_parse(x->feed, x->name, r->body, r->len, &g, &a, d)) {
+		src_fallback(p, x, st, "its body is not what its format says (above)", o->now, d);
+	} else if (a.n == 0) {
+		src_fallback(p, x, st, "no address in it passes its filters", o->now, d);
+	} else {
+		feed_fresh(x, st, &a, o->now);
+		x->etag = r->v.etag;
+		x->last_modified = r->v.last_modified;
+		r->v = (struct fetch_validator){ 0 };
+	}
+	feed_addrs_free(&a);
+}
+
+/* A due feed: for m365 its version first (the endpoints are fetched only
+ * when it changed), then the body, conditionally on the validators the
+ * state keeps; a failure keeps the last known good. */
+static void fill_feed(const struct policy *p, struct src *x, const struct state *st,
+		      const struct src_opts *o, struct diag *d)
+{
+	const struct state_entry *e = state_lookup(st, STATE_FEED, x->key);
+	struct fetch_cfg cfg = fetch_cfg_of(p, x);
+	bool have = e && !e->dropped && e->naddrs;
+	struct fetch_validator v = { 0 };
+	struct fetch_reply r = { 0 };
+	char *latest = NULL;
+
+	src_meta_clear(x);
+	x->failed = false;
+	if (x->feed->version_url.s && !feed_latest(p, x, &latest, d)) {
+		src_fallback(p, x, st, x->fetch_why, o->now, d);
+		return;
+	}
+	if (have && latest && e->version && !strcmp(latest, e->version)) {
+		url_unchanged(x, e, o->now);
+		goto out_version;
+	}
+	if (have)
+		v = (struct fetch_validator){ e->etag, e->last_modified };
+	switch (fetch_url(x->name, &cfg,
+			  have && (v.etag || v.last_modified) ? &v : NULL, &r)) {
+	case FETCH_NOT_MODIFIED:
+		url_unchanged(x, e, o->now);
+		break;
+	case FETCH_OK:
+		feed_body(p, x, st, &r, o, d);
+		break;
+	case FETCH_FAILED:
+		x->fetch_why = xstrdup(r.why);
+		src_fallback(p, x, st, x->fetch_why, o->now, d);
+		break;
+	}
+	fetch_reply_free(&r);
+out_version:
+	if (latest && x->status == SRC_FRESH) {
+		free(x->version);
+		x->version = latest;
+		latest = NULL;
+	}
+	free(latest);
+}
+
+/* An earlier list source of this run that read the same file (or
+ * fetched the same URL), or NULL. */
 static const struct src *list_twin(const struct srcset *s, size_t i)
 {
 	for (size_t k = 0; k < i; k++)
-		if (s->v[k].kind == STATE_LIST && s->v[k].due && !strcmp(s->v[k].key, s->v[i].key))
+		if (s->v[k].kind == s->v[i].kind && s->v[k].due &&
+		    s->v[k].insecure_http == s->v[i].insecure_http &&
+		    !strcmp(s->v[k].key, s->v[i].key))
 			return &s->v[k];
 	return NULL;
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+/* A URL's fetch, as its twin made it. */
+static void take_meta(struct src *x, const struct src *t)
+{
+	src_meta_clear(x);
+	x->etag = dup_or_null(t->etag);
+	x->last_modified = dup_or_null(t->last_modified);
+	x->fetch_why = dup_or_null(t->fetch_why);
+	x->fetched = t->fetched;
+	x->not_modified = t->not_modified;
 }
 
 /* A file two partners name is read, and its bad lines reported, once:
@@ -507,6 +881,7 @@ static bool list_take(const struct policy *p, struct src *x, const struct src *t
 {
 	x->mtime = t->mtime;
 	x->failed = false;
+	take_meta(x, t);
 	if (t->status == SRC_FRESH) {
 		src_set(x, t->addrs, t->naddrs);
 		if (t->locs) {
@@ -522,7 +897,7 @@ static bool list_take(const struct policy *p, struct src *x, const struct src *t
 		return true;
 	}
 	if (!o->strict_lists) {
-		src_fallback(p, x, st, t->why, o->now, d);
+		src_fallback(p, x, st, x->fetch_why ? x->fetch_why : t->why, o->now, d);
 		return true;
 	}
 	diag_note(d, &x->loc, "list of partner '%s', refused as a whole",
@@ -538,13 +913,18 @@ bool srcset_fill(const struct policy *p, struct srcset *s, const struct state *s
 
 	for (size_t i = 0; i < s->n; i++) {
 		struct src *x = &s->v[i];
-		const struct src *twin = x->kind == STATE_LIST && x->due ? list_twin(s, i) : NULL;
+		bool list = x->kind == STATE_LIST || (x->kind == STATE_URL && o->fetch);
+		const struct src *twin = list && x->due ? list_twin(s, i) : NULL;
 
 		if (twin)
 			ok &= list_take(p, x, twin, st, o, d);
 		else if (x->kind == STATE_LIST && x->due)
 			ok &= fill_list(p, x, st, o, d);
-		else if (!x->due || !o->dns)
+		else if (x->kind == STATE_URL && x->due && o->fetch)
+			fill_url(p, x, st, o, d);
+		else if (x->kind == STATE_FEED && x->due && o->fetch)
+			fill_feed(p, x, st, o, d);
+		else if (!x->due || !o->dns || !src_is_dns(x))
 			src_fallback(p, x, st, NULL, o->now, d);
 	}
 	if (o->dns)
@@ -565,9 +945,15 @@ static void push_all(struct addr_list *out, const struct prefix *a, size_t n,
 static void push_src(struct addr_list *out, const struct src *x)
 {
 	addr_list_reserve(out, x->naddrs);
-	for (size_t i = 0; i < x->naddrs; i++)
-		addr_list_push_scoped(out, &x->addrs[i], x->locs ? &x->locs[i] : &x->loc,
-				      x->scope);
+	for (size_t i = 0; i < x->naddrs; i++) {
+		const struct loc *at = x->locs ? &x->locs[i] : &x->loc;
+		const struct portset *g = x->grp && x->grp[i] ? &x->groups[x->grp[i] - 1] : NULL;
+
+		if (g)
+			addr_list_push_ports(out, &x->addrs[i], at, g->v, g->n);
+		else
+			addr_list_push_scoped(out, &x->addrs[i], at, x->scope);
+	}
 }
 
 bool src_contributes(const struct src *x)
@@ -628,6 +1014,10 @@ void srcset_seen(const struct srcset *s, const struct policy *p, size_t k,
 	out->naddrs = e->naddrs;
 	out->ndropped = e->ndropped;
 	out->dnssec = e->from == STATE_FROM_DNSSEC;
+	out->fetched = e->fetched;
+	out->etag = e->etag;
+	out->last_modified = e->last_modified;
+	out->version = e->version;
 }
 
 static bool named(const struct srcset *s, const struct state_entry *e)
@@ -637,6 +1027,17 @@ static bool named(const struct srcset *s, const struct state_entry *e)
 		    !strcmp(s->v[i].key, e->name))
 			return true;
 	return false;
+}
+
+/* A feed's ports per address, when the state kept its addresses as the
+ * source holds them (sorted, unique: it always does). */
+static void record_groups(struct state *st, const struct src *x)
+{
+	const struct state_entry *e = state_lookup(st, x->kind, x->key);
+
+	if (e && e->naddrs == x->naddrs)
+		state_set_groups(st, x->kind, x->key, x->groups, x->ngroups, x->grp,
+				 x->group_ids);
 }
 
 void srcset_record_fresh(const struct srcset *s, const bool *skip, struct state *st)
@@ -651,6 +1052,11 @@ void srcset_record_fresh(const struct srcset *s, const bool *skip, struct state 
 					  x->confirmed, x->ttl, x->addrs, x->naddrs);
 		if (x->kind == STATE_LIST)
 			state_set_ident(st, x->kind, x->key, &x->ident);
+		if (x->kind == STATE_URL || x->kind == STATE_FEED)
+			state_set_fetch(st, x->kind, x->key, &(struct state_fetch){
+				x->fetched, x->etag, x->last_modified, x->version });
+		if (x->kind == STATE_FEED)
+			record_groups(st, x);
 	}
 }
 
@@ -684,20 +1090,23 @@ void srcset_record(const struct srcset *s, const struct policy *p, const bool *s
 static void unknown_note(const struct partner *pt, const struct srcset *s, size_t i,
 			 size_t have, struct diag *d)
 {
-	bool any = false, bad_list = false;
+	bool any = false, url = false, bad_list = false;
 
 	for (size_t k = 0; k < s->n; k++) {
 		if (s->v[k].partner != i || s->v[k].status != SRC_UNKNOWN)
 			continue;
-		any |= s->v[k].kind != STATE_LIST;
+		any |= src_is_dns(&s->v[k]);
+		url |= s->v[k].kind >= STATE_URL;
 		bad_list |= s->v[k].kind == STATE_LIST;
 	}
-	if (!any || bad_list)
+	if ((!any && !url) || bad_list)
 		return;
 	if (pt->naddresses + have) {
-		diag_note(d, &pt->loc, "partner '%s': host names and domains are not"
-			  " resolved yet (run fedwall refresh); using its other addresses",
-			  pt->name);
+		diag_note(d, &pt->loc, "partner '%s': %s (run fedwall refresh); using its"
+			  " other addresses", pt->name,
+			  !url ? "host names and domains are not resolved yet"
+			  : !any ? "its URLs are not fetched yet"
+			  : "host names and domains are not resolved, URLs not fetched yet");
 		return;
 	}
 	for (size_t k = 0; k < s->n; k++) {
@@ -791,7 +1200,7 @@ static void record(const struct srcset *s, const char *state_dir, struct diag *d
 static bool sources_get(const struct policy *p, const char *state_dir,
 			struct dns_ctx *dns, struct sources *out, struct diag *d)
 {
-	struct src_opts o = { .dns = dns, .strict_lists = true,
+	struct src_opts o = { .dns = dns, .fetch = dns != NULL, .strict_lists = true,
 			      .now = (int64_t)time(NULL) };
 	struct state st = { 0 };
 	struct srcset s = { 0 };

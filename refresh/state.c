@@ -22,10 +22,12 @@
 
 static const char *const kind_names[] = {
 	[STATE_HOST] = "host", [STATE_DOMAIN] = "domain", [STATE_LIST] = "list",
+	[STATE_URL] = "url", [STATE_FEED] = "feed",
 };
 static const char *const from_names[] = {
 	[STATE_FROM_DNS] = "dns", [STATE_FROM_DNSSEC] = "dnssec",
-	[STATE_FROM_FILE] = "file",
+	[STATE_FROM_FILE] = "file", [STATE_FROM_HTTPS] = "https",
+	[STATE_FROM_HTTP] = "http",
 };
 
 const char *state_kind_name(enum state_kind k)
@@ -99,10 +101,35 @@ const struct state_entry *state_lookup(const struct state *st,
 	return state_lookup_family(st, kind, name, 0);
 }
 
+static void groups_free(struct state_entry *e)
+{
+	for (size_t i = 0; i < e->ngroups; i++)
+		free(e->groups[i].v);
+	free(e->groups);
+	free(e->grp);
+	free(e->group_ids);
+	e->groups = NULL;
+	e->grp = NULL;
+	e->group_ids = NULL;
+	e->ngroups = 0;
+}
+
+/* What the last fetch said: gone with the addresses it vouched for. */
+static void meta_clear(struct state_entry *e)
+{
+	free(e->etag);
+	free(e->last_modified);
+	free(e->version);
+	e->etag = e->last_modified = e->version = NULL;
+	e->fetched = 0;
+	groups_free(e);
+}
+
 static void entry_free(struct state_entry *e)
 {
 	free(e->name);
 	free(e->addrs);
+	meta_clear(e);
 }
 
 void state_free(struct state *st)
@@ -164,9 +191,11 @@ static struct prefix *norm_addrs(const struct prefix *in, size_t n, unsigned fam
 	return v;
 }
 
+/* Host names and SRV domains are kept per family; files, URLs and feeds
+ * whole. */
 static bool family_ok(enum state_kind kind, unsigned family)
 {
-	return family == 0 || (kind != STATE_LIST && (family == 4 || family == 6));
+	return family == 0 || (kind <= STATE_DOMAIN && (family == 4 || family == 6));
 }
 
 int state_update(struct state *st, enum state_kind kind, const char *name,
@@ -223,7 +252,102 @@ int state_update_family(struct state *st, enum state_kind kind, const char *name
 	e->ident = (struct state_ident){ 0 };
 	e->dropped = false;
 	e->ndropped = 0;
+	meta_clear(e);
 	return 0;
+}
+
+/* A validator or version as kept: short, printable; else none. */
+static char *meta_dup_max(const char *s, size_t max)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (!n || n > max)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return NULL;
+	return xstrdup(s);
+}
+
+static char *meta_dup(const char *s)
+{
+	return meta_dup_max(s, STATE_META_MAX);
+}
+
+char *state_group_id(const char *ids, uint32_t grp)
+{
+	const char *at = ids, *end;
+
+	if (!ids || !grp)
+		return NULL;
+	while (--grp && at)
+		at = (at = strchr(at, ';')) ? at + 1 : NULL;
+	if (!at)
+		return NULL;
+	end = strchr(at, ';');
+	return end == at || !*at ? NULL : xstrndup(at, end ? (size_t)(end - at) : strlen(at));
+}
+
+bool state_set_fetch(struct state *st, enum state_kind kind, const char *name,
+		     const struct state_fetch *f)
+{
+	bool found;
+	size_t i = find(st, kind, name, 0, &found);
+	struct state_entry *e = &st->v[i];
+
+	if (!found)
+		return false;
+	free(e->etag);
+	free(e->last_modified);
+	free(e->version);
+	e->fetched = f->fetched < 0 ? 0 : f->fetched;
+	e->etag = meta_dup(f->etag);
+	e->last_modified = meta_dup(f->last_modified);
+	e->version = meta_dup(f->version);
+	return true;
+}
+
+static bool ports_ok(const struct portrange *v, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		if ((v[k].proto != PROTO_TCP && v[k].proto != PROTO_UDP) || !v[k].lo ||
+		    v[k].lo > v[k].hi)
+			return false;
+	return n > 0;
+}
+
+bool state_set_groups(struct state *st, enum state_kind kind, const char *name,
+		      const struct portset *groups, size_t ngroups, const uint32_t *grp,
+		      const char *ids)
+{
+	bool found;
+	size_t i = find(st, kind, name, 0, &found);
+	struct state_entry *e = &st->v[i];
+
+	if (!found)
+		return false;
+	for (size_t k = 0; k < ngroups; k++)
+		if (!ports_ok(groups[k].v, groups[k].n))
+			return false;
+	for (size_t k = 0; ngroups && k < e->naddrs; k++)
+		if (grp[k] > ngroups)
+			return false;
+	groups_free(e);
+	if (!ngroups || !e->naddrs)
+		return true;
+	e->groups = xcalloc(ngroups, sizeof(*e->groups));
+	for (size_t k = 0; k < ngroups; k++) {
+		struct portrange *v = xreallocarray(NULL, groups[k].n, sizeof(*v));
+
+		memcpy(v, groups[k].v, groups[k].n * sizeof(*v));
+		e->groups[k] = (struct portset){ v, portranges_merge(v, groups[k].n) };
+	}
+	e->ngroups = ngroups;
+	e->grp = xreallocarray(NULL, e->naddrs + 1, sizeof(*e->grp));
+	if (e->naddrs)
+		memcpy(e->grp, grp, e->naddrs * sizeof(*e->grp));
+	e->group_ids = meta_dup_max(ids, STATE_IDS_MAX);
+	return true;
 }
 
 bool state_set_ident(struct state *st, enum state_kind kind, const char *name,
@@ -295,6 +419,12 @@ size_t state_expire(struct state *st, int64_t now, unsigned stale_after,
 		e->dropped = true;
 		e->ndropped = (uint32_t)e->naddrs;
 		e->naddrs = 0;
+		groups_free(e);
+		/* A 304 must not confirm addresses no longer held. */
+		free(e->etag);
+		free(e->last_modified);
+		free(e->version);
+		e->etag = e->last_modified = e->version = NULL;
 		dropped++;
 	}
 	return dropped;
@@ -303,7 +433,8 @@ size_t state_expire(struct state *st, int64_t now, unsigned stale_after,
 /* ---- format 3 (and 2) ---------------------------------------------------- */
 
 #define HDR2 32         /* magic, version, flags, entries, length */
-#define ENT2 72         /* an entry's fixed part */
+#define ENT2 72         /* an entry's fixed part (formats 2 and 3) */
+#define ENT4 96         /* format 4: fetched, three lengths, groups, ports */
 #define SUM2 8
 
 static size_t pad8(size_t n)
@@ -450,9 +581,11 @@ static bool entry_head(const unsigned char *h, uint32_t version, struct state_en
 	if (h[0] >= ARRAY_SIZE(kind_names) || h[1] >= ARRAY_SIZE(from_names) ||
 	    *nlen == 0 || *nlen > STATE_NAME_MAX || (int64_t)get64(h + 8) < 0)
 		return false;
-	if (version == STATE_VERSION ? !entry_fam_ok(h, *n4, *n6)
-				     : h[2] || h[3] || get32(h + 28))
+	if (version == STATE_VERSION_OLD ? h[2] || h[3] || get32(h + 28)
+					 : !entry_fam_ok(h, *n4, *n6))
 		return false;
+	if (version != STATE_VERSION && h[0] > STATE_LIST)
+		return false;   /* no URL or feed before format 4 */
 	*e = (struct state_entry){
 		.kind = h[0], .from = h[1], .family = h[2], .dropped = h[3] == 1,
 		.ndropped = get32(h + 28), .confirmed = (int64_t)get64(h + 8),
@@ -463,19 +596,120 @@ static bool entry_head(const unsigned char *h, uint32_t version, struct state_en
 	return true;
 }
 
+/* A string of the fetch fields: `len` bytes (0: none), printable, at
+ * most `max`. */
+static bool take_str(struct rd *r, uint32_t len, uint32_t max, char **out)
+{
+	const unsigned char *b;
+
+	*out = NULL;
+	if (!len)
+		return true;
+	if (len > max || !(b = take(r, len)))
+		return false;
+	for (uint32_t i = 0; i < len; i++)
+		if (b[i] < 0x20 || b[i] == 0x7f)
+			return false;
+	*out = xstrndup((const char *)b, len);
+	return true;
+}
+
+static bool take_meta(struct rd *r, uint32_t len, char **out)
+{
+	return take_str(r, len, STATE_META_MAX, out);
+}
+
+/* Whether a group's ports are as state_set_groups() keeps them: merged
+ * and sorted (a second spelling of the same ports is not trusted). */
+static bool ports_canonical(const struct portset *sp)
+{
+	struct portrange *v = xreallocarray(NULL, sp->n, sizeof(*v));
+	bool same;
+
+	memcpy(v, sp->v, sp->n * sizeof(*v));
+	same = portranges_merge(v, sp->n) == sp->n;
+	for (size_t k = 0; same && k < sp->n; k++)
+		same = !portrange_cmp(&v[k], &sp->v[k]);
+	free(v);
+	return same;
+}
+
+/* nports records of 8 bytes (u16 group, u8 proto, u8 0, u16 lo, u16 hi),
+ * groups 0..ngroups-1 in order, each non-empty, its ports merged. */
+static bool take_groups(struct rd *r, struct state_entry *e, uint32_t ngroups,
+			uint32_t nports)
+{
+	const unsigned char *b = take(r, (uint64_t)nports * 8);
+	size_t k = 0;
+
+	if (!ngroups)
+		return nports == 0;
+	if (!b || nports < ngroups || e->kind != STATE_FEED)
+		return false;
+	e->groups = xcalloc(ngroups, sizeof(*e->groups));
+	e->ngroups = ngroups;
+	for (uint32_t g = 0; g < ngroups; g++) {
+		struct portset *sp = &e->groups[g];
+
+		sp->v = xcalloc(nports, sizeof(*sp->v));
+		for (; k < nports && (b[k * 8] | (uint32_t)b[k * 8 + 1] << 8) == g; k++) {
+			const unsigned char *q = b + k * 8;
+
+			if (q[3])
+				return false;
+			sp->v[sp->n++] = (struct portrange){ q[2], (uint16_t)(q[4] | q[5] << 8),
+							     (uint16_t)(q[6] | q[7] << 8) };
+		}
+		if (!ports_ok(sp->v, sp->n) || !ports_canonical(sp))
+			return false;
+	}
+	return k == nports;
+}
+
+/* Format 4's fetch fields, after the name. */
+static bool parse_meta(struct rd *r, const unsigned char *h, struct state_entry *e)
+{
+	uint32_t ngroups = h[86] | (uint32_t)h[87] << 8, nids = h[92] | (uint32_t)h[93] << 8;
+	const unsigned char *g;
+
+	e->fetched = (int64_t)get64(h + 72);
+	if (e->fetched < 0 || h[94] || h[95] || (nids && !ngroups) ||
+	    (e->kind < STATE_URL && (e->fetched || get32(h + 80) || get32(h + 84) ||
+				     get32(h + 88))) ||
+	    (e->kind != STATE_FEED && (h[84] || h[85])) ||
+	    !take_meta(r, h[80] | (uint32_t)h[81] << 8, &e->etag) ||
+	    !take_meta(r, h[82] | (uint32_t)h[83] << 8, &e->last_modified) ||
+	    !take_meta(r, h[84] | (uint32_t)h[85] << 8, &e->version) ||
+	    !take_str(r, nids, STATE_IDS_MAX, &e->group_ids) ||
+	    !take_groups(r, e, ngroups, get32(h + 88)))
+		return false;
+	if (!ngroups)
+		return true;
+	if (!(g = take(r, (uint64_t)e->naddrs * 4)) || !e->naddrs)
+		return false;
+	e->grp = xreallocarray(NULL, e->naddrs + 1, sizeof(*e->grp));
+	for (size_t k = 0; k < e->naddrs; k++)
+		if ((e->grp[k] = get32(g + k * 4)) > ngroups)
+			return false;
+	return true;
+}
+
 static bool parse_entry2(struct state *st, struct rd *r, uint32_t version)
 {
-	const unsigned char *h = take(r, ENT2), *name, *a;
+	const unsigned char *h = take(r, version == STATE_VERSION ? ENT4 : ENT2), *name, *a;
 	struct state_entry e;
 	uint32_t nlen, n4, n6;
 
 	if (!h || !entry_head(h, version, &e, &nlen, &n4, &n6) || !(name = take(r, nlen)) ||
-	    memchr(name, '\0', nlen) || !(a = take(r, (uint64_t)n4 * 5 + (uint64_t)n6 * 17)))
+	    memchr(name, '\0', nlen))
 		return false;
 	e.name = xstrndup((const char *)name, nlen);
 	e.naddrs = (size_t)n4 + n6;
-	e.addrs = xreallocarray(NULL, e.naddrs + 1, sizeof(*e.addrs));
-	if (!name_ok(e.name) ||
+	/* Every length is checked against the bytes there before it is
+	 * allocated: a corrupted count costs nothing. */
+	if (!name_ok(e.name) || (version == STATE_VERSION && !parse_meta(r, h, &e)) ||
+	    !(a = take(r, (uint64_t)n4 * 5 + (uint64_t)n6 * 17)) ||
+	    !(e.addrs = xreallocarray(NULL, e.naddrs + 1, sizeof(*e.addrs))) ||
 	    (st->n && entry_cmp(e.kind, e.name, e.family, &st->v[st->n - 1]) <= 0) ||
 	    !unpack4(a, n4, e.addrs) || !unpack6(a + (size_t)n4 * 5, n6, e.addrs + n4)) {
 		entry_free(&e);
@@ -499,7 +733,8 @@ static const char *parse2(struct state *st, const unsigned char *b, size_t len, 
 	if (get64(b + len - SUM2) != sum64(b, len - SUM2))
 		return "is truncated or corrupted (checksum)";
 	version = get32(b + 8);
-	if ((version != STATE_VERSION && version != STATE_VERSION_OLD) || get32(b + 12))
+	if ((version != STATE_VERSION && version != STATE_VERSION_3 &&
+	     version != STATE_VERSION_OLD) || get32(b + 12))
 		return "has an unknown format version";
 	n = get64(b + 16);
 	for (uint64_t i = 0; i < n; i++) {
@@ -520,11 +755,29 @@ static size_t count_v4(const struct state_entry *e)
 	return n4;
 }
 
+static size_t meta_len(const char *s)
+{
+	return s ? strlen(s) : 0;
+}
+
+static size_t nports_of(const struct state_entry *e)
+{
+	size_t n = 0;
+
+	for (size_t g = 0; g < e->ngroups; g++)
+		n += e->groups[g].n;
+	return n;
+}
+
 static uint64_t entry2_size(const struct state_entry *e)
 {
 	size_t n4 = count_v4(e);
 
-	return ENT2 + pad8(strlen(e->name)) + pad8(n4 * 5 + (e->naddrs - n4) * 17);
+	return ENT4 + pad8(strlen(e->name)) + pad8(meta_len(e->etag)) +
+	       pad8(meta_len(e->last_modified)) + pad8(meta_len(e->version)) +
+	       pad8(meta_len(e->group_ids)) +
+	       nports_of(e) * 8 + (e->ngroups ? pad8(e->naddrs * 4) : 0) +
+	       pad8(n4 * 5 + (e->naddrs - n4) * 17);
 }
 
 /* Formats 1 and 2 kept one entry per name: its families become two
@@ -538,7 +791,7 @@ static void split_families(struct state *st)
 		struct state_entry a = st->v[i], b = st->v[i];
 		size_t n4 = count_v4(&a);
 
-		if (a.kind == STATE_LIST || a.family) {
+		if (a.kind >= STATE_LIST || a.family) {
 			push_entry(&out, &a);
 			continue;
 		}
@@ -557,6 +810,52 @@ static void split_families(struct state *st)
 	st->v = out.v;
 	st->n = out.n;
 	st->cap = out.cap;
+}
+
+static unsigned char *put_str(unsigned char *at, const char *s)
+{
+	size_t n = meta_len(s);
+
+	if (n)
+		memcpy(at, s, n);
+	return at + pad8(n);
+}
+
+static void put16(unsigned char *b, uint32_t v)
+{
+	b[0] = (unsigned char)v;
+	b[1] = (unsigned char)(v >> 8);
+}
+
+/* Format 4's fetch fields: in the fixed part at b, then from `at`; the
+ * address records' start. */
+static unsigned char *put_meta(unsigned char *b, const struct state_entry *e,
+			       unsigned char *at)
+{
+	put64(b + 72, (uint64_t)e->fetched);
+	put16(b + 80, (uint32_t)meta_len(e->etag));
+	put16(b + 82, (uint32_t)meta_len(e->last_modified));
+	put16(b + 84, (uint32_t)meta_len(e->version));
+	put16(b + 86, (uint32_t)e->ngroups);
+	put32(b + 88, (uint32_t)nports_of(e));
+	put16(b + 92, (uint32_t)meta_len(e->group_ids));
+	at = put_str(at, e->etag);
+	at = put_str(at, e->last_modified);
+	at = put_str(at, e->version);
+	at = put_str(at, e->group_ids);
+	for (size_t g = 0; g < e->ngroups; g++) {
+		for (size_t k = 0; k < e->groups[g].n; k++, at += 8) {
+			const struct portrange *r = &e->groups[g].v[k];
+
+			put16(at, (uint32_t)g);
+			at[2] = r->proto;
+			put16(at + 4, r->lo);
+			put16(at + 6, r->hi);
+		}
+	}
+	for (size_t k = 0; e->ngroups && k < e->naddrs; k++)
+		put32(at + k * 4, e->grp[k]);
+	return at + (e->ngroups ? pad8(e->naddrs * 4) : 0);
 }
 
 static unsigned char *put_entry2(unsigned char *b, const struct state_entry *e)
@@ -579,8 +878,8 @@ static unsigned char *put_entry2(unsigned char *b, const struct state_entry *e)
 	put64(b + 48, e->ident.size);
 	put64(b + 56, (uint64_t)e->ident.mtime_ns);
 	put64(b + 64, (uint64_t)e->ident.ctime_ns);
-	memcpy(b + ENT2, e->name, nlen);
-	a = b + ENT2 + pad8(nlen);
+	memcpy(b + ENT4, e->name, nlen);
+	a = put_meta(b, e, b + ENT4 + pad8(nlen));
 	for (size_t k = 0; k < e->naddrs; k++) {
 		size_t w = e->addrs[k].family == 4 ? 4 : 16;
 
@@ -847,7 +1146,7 @@ static void parse_any(struct state *st, struct diag *d, const char *name, char *
 
 	if (len >= STATE2_MAGIC_LEN && !memcmp(buf, STATE2_MAGIC, STATE2_MAGIC_LEN)) {
 		load2(st, d, name, buf, len);
-		if (!st->discarded && get32((const unsigned char *)buf + 8) != STATE_VERSION)
+		if (!st->discarded && get32((const unsigned char *)buf + 8) == STATE_VERSION_OLD)
 			split_families(st);
 		return;
 	}

@@ -18,7 +18,7 @@
  * part a multiple of 8 bytes:
  *
  *	header (32)  magic "\x89FWS\r\n\x1a\n" (8: the high bit, CRLF and ^Z
- *	             catch a text-mode copy), u32 version 3, u32 flags 0,
+ *	             catch a text-mode copy), u32 version 4, u32 flags 0,
  *	             u64 number of entries, u64 length of the whole file
  *	entry        u8 kind, u8 from, u8 family (0: a list, or a name's
  *	             two families together; 4: A records; 6: AAAA records),
@@ -26,8 +26,20 @@
  *	             i64 confirmed, u32 ttl, u32 n4, u32 n6, u32 ndropped
  *	             (addresses dropped; 0 unless dropped),
  *	             u64 dev, u64 ino, u64 size, i64 mtime_ns, i64 ctime_ns
- *	             (the list file's identity, zero if unknown): 72 bytes;
- *	             then the name, zero-padded; then n4 IPv4 prefixes of 5
+ *	             (the list file's identity, zero if unknown),
+ *	             i64 fetched, u16 etag length, u16 last_modified length,
+ *	             u16 version length, u16 ngroups, u32 nports, u16 group
+ *	             ids length, u16 0 (all zero but for a URL or a feed):
+ *	             96 bytes; then the name, the etag, the last_modified,
+ *	             the version and the group ids, each zero-padded
+ *	             (printable, at most STATE_META_MAX, the ids
+ *	             STATE_IDS_MAX and only with groups; none when its
+ *	             length is 0); then nports
+ *	             port records of 8 bytes (u16 group, u8 protocol, u8 0,
+ *	             u16 lo, u16 hi; groups 0..ngroups-1 in order, each
+ *	             merged and non-empty: a feed's only); then, when
+ *	             ngroups, a u32 per address (0: all the partner's ports,
+ *	             k: group k-1), zero-padded; then n4 IPv4 prefixes of 5
  *	             bytes (address in network order, length) and n6 IPv6
  *	             ones of 17 (16 + 1), zero-padded.  A family-4 entry
  *	             has no IPv6 prefix, a family-6 one no IPv4 prefix, a
@@ -38,7 +50,9 @@
  *
  * Entries sorted by kind, then name, then family, unique; prefixes
  * masked, in prefix_cmp order, unique.  A 100k-prefix state is 0.6 MB
- * and loads without a text parser.  Format 2 (the same layout with the
+ * and loads without a text parser.  Format 3 (entries of 72 bytes, without
+ * the fetch fields, and no URL or feed) is still read as it stands.
+ * Format 2 (format 3's layout with the
  * family, flags and ndropped bytes zero: one entry per name) is still
  * read: each host and domain entry becomes its two family entries, each
  * with its family's addresses, confirmed when the name was.  Format 1,
@@ -70,7 +84,8 @@
 #define STATE_MAGIC "fedwall-state 1"  /* format 1 (text), read only */
 #define STATE2_MAGIC "\x89" "FWS\r\n\x1a\n"
 #define STATE2_MAGIC_LEN 8
-#define STATE_VERSION 3
+#define STATE_VERSION 4
+#define STATE_VERSION_3 3               /* read: no fetch fields */
 #define STATE_VERSION_OLD 2              /* read, split by family */
 #define STATE_MAX_FILE (256u << 20)     /* bytes */
 #define STATE_MAX_LINE 4096             /* bytes, newline included */
@@ -85,13 +100,22 @@ enum state_kind {
 	STATE_DOMAIN,          /* DNS SRV discovery: name is the SRV owner,
 				 * e.g. "_sipfederationtls._tcp.example.com" */
 	STATE_LIST,            /* a list file: name is its path */
+	STATE_URL,             /* a list URL: name is the URL */
+	STATE_FEED,            /* a provider feed: name is its URL */
 };
 
 enum state_from {
 	STATE_FROM_DNS = 0,     /* the resolver, not DNSSEC-validated */
 	STATE_FROM_DNSSEC,      /* the resolver, DNSSEC-validated */
 	STATE_FROM_FILE,        /* a list file */
+	STATE_FROM_HTTPS,       /* fetched over verified TLS */
+	STATE_FROM_HTTP,        /* fetched over plain http (insecure_http) */
 };
+
+#define STATE_META_MAX 256      /* bytes of a validator or a version */
+#define STATE_IDS_MAX 4096      /* bytes of a feed's group ids */
+
+
 
 /* A list file as stat() saw it when its addresses were read: the same
  * identity again means the same bytes, without reading them.  All zero:
@@ -113,6 +137,27 @@ struct state_entry {
 	struct state_ident ident;       /* STATE_LIST: the file they were read from */
 	bool dropped;           /* stale_after passed: addrs gone (naddrs 0) */
 	uint32_t ndropped;      /* dropped: how many addresses it had kept */
+	/* STATE_URL, STATE_FEED: what the last good fetch said. */
+	int64_t fetched;        /* unix time its body was last fetched (a 304
+				 * confirms it, it fetches nothing) */
+	char *etag;             /* validators for a conditional request; */
+	char *last_modified;    /* NULL: none */
+	char *version;          /* STATE_FEED: the feed's version, or NULL */
+	/* STATE_FEED: grp parallel to addrs, NULL when ngroups is 0: 0, the
+	 * address is admitted on all the partner's ports; k, on those of
+	 * groups[k - 1] among them. */
+	struct portset *groups;
+	size_t ngroups;
+	uint32_t *grp;
+	/* The publisher's entries behind each group, ';' between groups
+	 * ("11;12,13,22": m365 set ids), or NULL. */
+	char *group_ids;
+};
+
+/* state_set_fetch()'s argument: borrowed strings, NULL for none. */
+struct state_fetch {
+	int64_t fetched;
+	const char *etag, *last_modified, *version;
 };
 
 struct state {
@@ -133,7 +178,7 @@ int state_load(struct state *st, const char *path, struct diag *d);
  * trusted (else `st` is empty and st->discarded, after a warning). */
 bool state_parse(struct state *st, const char *name, const void *buf, size_t len,
 		 struct diag *d);
-/* The format-2 bytes of `st` (malloc'd, *len set), as state_write()
+/* The format-4 bytes of `st` (malloc'd, *len set), as state_write()
  * writes them; NULL when they would exceed STATE_MAX_FILE. */
 unsigned char *state_encode(const struct state *st, size_t *len);
 
@@ -176,6 +221,23 @@ int state_update(struct state *st, enum state_kind kind, const char *name,
 int state_update_family(struct state *st, enum state_kind kind, const char *name,
 			unsigned family, enum state_from from, int64_t when, uint32_t ttl,
 			const struct prefix *addrs, size_t naddrs);
+
+/* Sets what the last good fetch of (kind, name) said (state_update()
+ * clears it); the strings are copied, one over STATE_META_MAX or with a
+ * control character is not kept.  False if not there. */
+bool state_set_fetch(struct state *st, enum state_kind kind, const char *name,
+		     const struct state_fetch *f);
+/* Sets the port groups of (kind, name)'s addresses: `grp` parallel to
+ * its addrs (as state_update() left them), each 0..ngroups; groups and
+ * `ids` (state_entry.group_ids; NULL: none; not kept if over
+ * STATE_IDS_MAX or not printable) copied.  False if not there, or grp
+ * names no group or a group has no ports. */
+bool state_set_groups(struct state *st, enum state_kind kind, const char *name,
+		      const struct portset *groups, size_t ngroups, const uint32_t *grp,
+		      const char *ids);
+/* The ids of group `grp` (1-based; 0: none) in `ids` (group_ids), or
+ * NULL; malloc'd. */
+char *state_group_id(const char *ids, uint32_t grp);
 
 /* Sets the file identity of (kind, name) (state_update() clears it: new
  * addresses come from no file until said so).  False if not there. */

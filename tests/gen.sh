@@ -13,9 +13,16 @@ cd "$TOP" || exit 1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
+# state_of FILE: --state-dir X.state for tests/gen/X.yaml when that
+# directory exists (the last known good of X's feeds), else nothing.
+state_of() {
+	[ -d "${1%.yaml}.state" ] && printf '%s\n' --state-dir "${1%.yaml}.state"
+}
+
 # gen FILE: runs generate on FILE into $tmp/out, $tmp/err (tree-relative).
 gen() {
-	"$FEDWALL" generate -f "$1" >"$tmp/out" 2>"$tmp/err.raw"
+	# shellcheck disable=SC2046 # two words or none
+	"$FEDWALL" generate -f "$1" $(state_of "$1") >"$tmp/out" 2>"$tmp/err.raw"
 	rc=$?
 	sed "s|$TOP/||g" "$tmp/err.raw" >"$tmp/err"
 	return $rc
@@ -103,7 +110,8 @@ if ! can_kernel; then
 fi
 for f in tests/gen/*.yaml examples/*.yaml examples/ha/*.yaml; do
 	name="gen: nft ${f#tests/}"
-	if ! "$FEDWALL" generate -f "$f" -o "$tmp/r.nft" 2>/dev/null; then
+	# shellcheck disable=SC2046
+	if ! "$FEDWALL" generate -f "$f" $(state_of "$f") -o "$tmp/r.nft" 2>/dev/null; then
 		[ -f "${f%.yaml}.nft" ] || [ "${f#examples/}" != "$f" ] ||
 			continue        # a refused test policy
 		fail "$name (generate failed)"

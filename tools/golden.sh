@@ -37,7 +37,11 @@ done
 # A policy without .nft is one generate must refuse (exit 1).
 top=$PWD
 for f in tests/gen/*.yaml; do
-	"$FEDWALL" generate -f "$f" >"${f%.yaml}.nft.tmp" 2>"${f%.yaml}.err.tmp"
+	# X.state/: the state directory of X's feeds (as tests/gen.sh)
+	sd=
+	[ -d "${f%.yaml}.state" ] && sd="--state-dir ${f%.yaml}.state"
+	# shellcheck disable=SC2086 # two words or none
+	"$FEDWALL" generate -f "$f" $sd >"${f%.yaml}.nft.tmp" 2>"${f%.yaml}.err.tmp"
 	rc=$?
 	if [ "$rc" -eq 0 ]; then
 		mv "${f%.yaml}.nft.tmp" "${f%.yaml}.nft"

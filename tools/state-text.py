@@ -3,14 +3,19 @@
 
     tools/state-text.py [STATE_FILE]      (default /var/lib/fedwall/state)
 
-Formats 3 and 2 (binary, refresh/state.h) are printed the way format 1
+Formats 4, 3 and 2 (binary, refresh/state.h) are printed the way format 1
 was written, one `source KIND CONFIRMED TTL FROM NAME` line per entry,
 then its `addr PREFIX` lines, plus, after its source line: a `family 4`
 or `family 6` line for one family of a name (format 3: a name's A and
 AAAA records are two entries), a `dropped N` line for an entry whose N
 addresses were dropped at stale_after (kept, with when it was last
 confirmed, until it answers again), and for a list whose file identity
-is known an `ident DEV INO SIZE MTIME_NS CTIME_NS` line.  A
+is known an `ident DEV INO SIZE MTIME_NS CTIME_NS` line; for a list URL
+or a feed (format 4) `fetched UNIXTIME`, `etag VALUE`, `last_modified
+VALUE`, `version VALUE` lines when known, an `ids ID;ID,...` line with a feed's
+publisher entries per group, and per feed port group a
+`ports GROUP PORTS...` line, its addresses' lines ending in ` ports
+GROUP`.  A
 format-1 file is printed as it is, without its `# sum` line.  The checksum
 and the layout are checked as fedwall checks them; a file fedwall would
 not trust is an error (exit 1).  For the lab suites and for operators:
@@ -21,8 +26,8 @@ import struct
 import sys
 
 MAGIC = b"\x89FWS\r\n\x1a\n"
-KINDS = ("host", "domain", "list")
-FROMS = ("dns", "dnssec", "file")
+KINDS = ("host", "domain", "list", "url", "feed")
+FROMS = ("dns", "dnssec", "file", "https", "http")
 M64 = (1 << 64) - 1
 
 
@@ -47,13 +52,44 @@ def fmt(fam, addr, plen):
     return str(net.network_address) if plen == (32 if fam == 4 else 128) else str(net)
 
 
+def tag(grp, i):
+    return " ports %d" % grp[i] if grp and grp[i] else ""
+
+
+def meta4(b, off, meta, naddrs, out):
+    """Format 4's fetch fields after the name: fetched, the validators,
+    the version, the port groups and each address's group."""
+    fetched, le, ll, lv, ngroups, nports, ids, zero = meta
+    if zero or (ids and not ngroups):
+        raise ValueError("malformed")
+    if fetched:
+        out.write("fetched %d\n" % fetched)
+    for key, n in (("etag", le), ("last_modified", ll), ("version", lv), ("ids", ids)):
+        if n:
+            out.write("%s %s\n" % (key, b[off:off + n].decode("utf-8", "replace")))
+        off += pad8(n)
+    groups = {}
+    for k in range(nports):
+        g, proto, _, lo, hi = struct.unpack_from("<HBBHH", b, off + 8 * k)
+        port = "%s/%d" % ("tcp" if proto == 6 else "udp", lo) + ("-%d" % hi if hi != lo else "")
+        groups.setdefault(g + 1, []).append(port)
+    off += 8 * nports
+    for g in sorted(groups):
+        out.write("ports %d %s\n" % (g, " ".join(groups[g])))
+    grp = None
+    if ngroups:
+        grp = struct.unpack_from("<%dI" % naddrs, b, off)
+        off += pad8(4 * naddrs)
+    return off, grp
+
+
 def dump2(b, out):
     if len(b) < 40 or len(b) % 8 or struct.unpack_from("<Q", b, 24)[0] != len(b):
         raise ValueError("truncated or corrupted (length)")
     if struct.unpack_from("<Q", b, len(b) - 8)[0] != state_sum(b[:-8]):
         raise ValueError("truncated or corrupted (checksum)")
     version, flags, n = struct.unpack_from("<IIQ", b, 8)
-    if version not in (2, 3) or flags:
+    if version not in (2, 3, 4) or flags:
         raise ValueError("unknown format version %d" % version)
     off = 32
     for _ in range(n):
@@ -63,10 +99,14 @@ def dump2(b, out):
             raise ValueError("malformed")
         if family not in (0, 4, 6) or eflags > 1:
             raise ValueError("malformed")
-        off += 72
+        if version < 4 and kind > 2:
+            raise ValueError("malformed")
+        meta = struct.unpack_from("<qHHHHIHH", b, off + 72) if version == 4 else (0,) * 8
+        off += 96 if version == 4 else 72
         name = b[off:off + nlen].decode("utf-8", "replace")
         off += pad8(nlen)
         out.write("source %s %d %d %s %s\n" % (KINDS[kind], confirmed, ttl, FROMS[frm], name))
+        off, grp = meta4(b, off, meta, n4 + n6, out)
         if family:
             out.write("family %d\n" % family)
         if eflags & 1:
@@ -74,11 +114,11 @@ def dump2(b, out):
         if dev or ino or size or mtime or ctime:
             out.write("ident %d %d %d %d %d\n" % (dev, ino, size, mtime, ctime))
         a = off
-        for _ in range(n4):
-            out.write("addr %s\n" % fmt(4, bytes(b[a:a + 4]), b[a + 4]))
+        for i in range(n4):
+            out.write("addr %s%s\n" % (fmt(4, bytes(b[a:a + 4]), b[a + 4]), tag(grp, i)))
             a += 5
-        for _ in range(n6):
-            out.write("addr %s\n" % fmt(6, bytes(b[a:a + 16]), b[a + 16]))
+        for i in range(n6):
+            out.write("addr %s%s\n" % (fmt(6, bytes(b[a:a + 16]), b[a + 16]), tag(grp, n4 + i)))
             a += 17
         off += pad8(n4 * 5 + n6 * 17)
     if off != len(b) - 8:

@@ -1,15 +1,17 @@
 /* fuzz_state.c - libFuzzer target: the state file's parser (state_parse,
  * what state_load runs on STATE_DIR/state after its size and mode
- * checks), both formats.
+ * checks), every format.
  *
- * The input's checksum is made right first (formats 3 and 2: its
+ * The input's checksum is made right first (formats 4, 3 and 2: its
  * trailer; format 1: a `# sum` line appended), so that the fuzzer reaches
  * the parser behind it.  Any input: refused with one warning, or a state
- * whose encoding parses again to the same bytes; a trusted format-3
+ * whose encoding parses again to the same bytes; a trusted format-4
  * input is byte for byte what the encoder writes (nothing half-read, no
- * second spelling of a state; format 2 and 1 are migrated: each name
- * split into its families).  The seeds are a format-3, a format-2 and a
- * format-1 state. */
+ * second spelling of a state, its fetch fields and port groups included;
+ * format 3 is read as it is, 2 and 1 are migrated: each name split into
+ * its families).  The seeds are a format-4 (a list URL's validators, a
+ * feed's version and port groups), a format-3, a format-2 and a format-1
+ * state. */
 #include "refresh/state.h"
 
 #include <endian.h>

@@ -299,7 +299,8 @@ TEST(overlap_v6_and_extra)
 				 "  b:\n    services: [sip]\n    hosts: [b.example]\n");
 	struct prefix x[2];
 	struct loc locs[2] = { { "b.txt", 3, 1 }, { "b.txt", 4, 1 } };
-	struct gen_addrs extra[2] = { { NULL, 0, NULL, NULL }, { x, 2, locs, NULL } };
+	struct gen_addrs extra[2] = { { NULL, 0, NULL, NULL, NULL, NULL, 0 },
+				      { x, 2, locs, NULL, NULL, NULL, 0 } };
 	unsigned w;
 	char *msg;
 	struct ir_ruleset *rs;
@@ -347,7 +348,7 @@ TEST(overlap_brute_force)
 				prefix_parse(s, &px[i][j]);
 				prefix_mask(&px[i][j]);
 			}
-			extra[i] = (struct gen_addrs){ px[i], 3, NULL, NULL };
+			extra[i] = (struct gen_addrs){ px[i], 3, NULL, NULL, NULL, NULL, 0 };
 		}
 		p = parse(sb_str(&y));
 		rs = gen(p, extra, NULL, NULL);
@@ -782,7 +783,7 @@ TEST(rules_independent_of_addresses)
 			q->a[4] = (uint8_t)(i >> 8); q->a[5] = (uint8_t)i;
 			q->a[14] = (uint8_t)(j + 1); q->a[15] = 0x77;
 		}
-		extra[i] = (struct gen_addrs){ &x[i * 100], 100, NULL, NULL };
+		extra[i] = (struct gen_addrs){ &x[i * 100], 100, NULL, NULL, NULL, NULL, 0 };
 	}
 	p = parse(sb_str(&y));
 	small = gen(p, NULL, NULL, NULL);
@@ -980,8 +981,8 @@ TEST(srv_addresses_per_service)
 	struct policy *p = parse(SCOPED);
 	struct prefix v[ARRAY_SIZE(SCOPED_X)];
 	uint8_t scope[ARRAY_SIZE(SCOPED_X)];
-	struct gen_addrs x[2] = { { v, ARRAY_SIZE(SCOPED_X), NULL, scope },
-				  { NULL, 0, NULL, NULL } };
+	struct gen_addrs x[2] = { { v, ARRAY_SIZE(SCOPED_X), NULL, scope, NULL, NULL, 0 },
+				  { NULL, 0, NULL, NULL, NULL, NULL, 0 } };
 	struct ir_ruleset *rs, *bare;
 	struct ir_diff diff = { 0 };
 
@@ -1041,7 +1042,8 @@ TEST(srv_addresses_unscoped)
 	struct prefix a = { .family = 4, .len = 32, .a = { 198, 51, 100, 11 } };
 	struct prefix b = { .family = 4, .len = 32, .a = { 198, 51, 100, 12 } };
 	uint8_t sip = SRV_SIP;
-	struct gen_addrs x[2] = { { &a, 1, NULL, &sip }, { &b, 1, NULL, &sip } };
+	struct gen_addrs x[2] = { { &a, 1, NULL, &sip, NULL, NULL, 0 },
+				  { &b, 1, NULL, &sip, NULL, NULL, 0 } };
 	struct ir_ruleset *rs;
 
 	if (!p)

@@ -130,16 +130,18 @@ TEST(guard_width_has_no_exemption_and_caps_entries)
 	struct prefix have[] = { P("198.0.0.0/7") }, six[6];
 	struct prefix dup[] = { P("192.0.2.1"), P("192.0.2.1"), P("192.0.2.1"),
 				P("192.0.2.1"), P("192.0.2.1"), P("192.0.2.3") };
-	char *why = guard_width(&G, &(struct addr_list){ have, NULL, 1, 1, NULL });
+	char *why = guard_width(&G,
+				&(struct addr_list){ have, NULL, 1, 1, NULL, NULL, NULL, 0 });
 
 	CHECK(why && strstr(why, "198.0.0.0/7 is wider than /16"));     /* live too */
 	free(why);
 	for (int i = 0; i < 6; i++)
 		six[i] = P("192.0.2.0"), six[i].a[3] = (uint8_t)(2 * i);
-	why = guard_width(&G, &(struct addr_list){ six, NULL, 6, 6, NULL });
+	why = guard_width(&G, &(struct addr_list){ six, NULL, 6, 6, NULL, NULL, NULL, 0 });
 	CHECK_STR(why, "has 6 entries, more than guards.max_entries 4");
 	free(why);
-	why = guard_width(&G, &(struct addr_list){ dup, NULL, 6, 6, NULL });  /* 2 once merged */
+	/* 2 once merged */
+	why = guard_width(&G, &(struct addr_list){ dup, NULL, 6, 6, NULL, NULL, NULL, 0 });
 	CHECK(why == NULL);
 	free(why);
 	why = guard_max_shrink(&G, six, 6, six, 1, NULL, 0);    /* --force's one */
@@ -678,7 +680,7 @@ static struct ir_ruleset *gen(const struct policy *p, const struct addr_list *us
 	struct diag d;
 
 	for (size_t i = 0; i < p->npartners; i++)
-		extra[i] = (struct gen_addrs){ use[i].v, use[i].n, NULL, NULL };
+		extra[i] = (struct gen_addrs){ use[i].v, use[i].n, NULL, NULL, NULL, NULL, 0 };
 	diag_init(&d, NULL);
 	rs = generate(p, extra, &d);
 	free(extra);

@@ -142,7 +142,7 @@ static struct ir_ruleset *gen(const struct policy *p, const struct addr_list *l)
 	struct diag d;
 
 	for (size_t i = 0; i < NPART; i++)
-		x[i] = (struct gen_addrs){ l[i].v, l[i].n, NULL, l[i].scope };
+		x[i] = (struct gen_addrs){ l[i].v, l[i].n, NULL, l[i].scope, NULL, NULL, 0 };
 	diag_init(&d, NULL);
 	return generate(p, x, &d);
 }

@@ -475,3 +475,57 @@ TEST(dnssec_and_trust_anchor)
 	CHECK(p == NULL);
 	CHECK_INT(d.errors, 1);
 }
+
+/* lists: a file, an https:// URL, a mapping with its own interval and
+ * the plain-http opt-in; fetch: its settings, max_size in MiB alone. */
+TEST(list_urls_and_fetch)
+{
+	static const char text[] = "version: 1\n"
+		"fetch: {timeout: 5s, max_size: 3, interval: 10m}\n"
+		"partners:\n"
+		"  a:\n"
+		"    services: [sip-federation]\n"
+		"    lists:\n"
+		"      - /srv/a.txt\n"
+		"      - https://l.example/a.txt\n"
+		"      - {url: 'http://l.example/b.txt', insecure_http: true, interval: 1m}\n";
+	struct diag d;
+	struct policy *p;
+	const struct partner *pt;
+
+	diag_init(&d, stderr);
+	p = parse(text, &d);
+	CHECK(p != NULL);
+	if (!p)
+		return;
+	CHECK_INT(p->fetch.timeout, 5);
+	CHECK(p->fetch.max_size == 3u << 20);
+	CHECK_INT(p->fetch.interval, 600);
+	pt = &p->partners[0];
+	CHECK_INT(pt->nlists, 3);
+	CHECK(!pt->list_opts[0].url && !strcmp(pt->lists[0].s, "/srv/a.txt"));
+	CHECK(pt->list_opts[1].url && pt->list_opts[1].insecure_http &&
+	      pt->list_opts[1].interval == 60 && !strcmp(pt->lists[1].s, "http://l.example/b.txt"));
+	CHECK(pt->list_opts[2].url && !pt->list_opts[2].insecure_http &&
+	      !pt->list_opts[2].interval);
+	policy_free(p);
+}
+
+/* http:// without its entry's opt-in is an error naming line and column. */
+TEST(list_http_needs_opt_in)
+{
+	static const char text[] = "version: 1\npartners:\n"
+		"  a: {services: [sip-federation], lists: [http://l.example/a.txt]}\n";
+	char buf[1024] = "";
+	FILE *mem = fmemopen(buf, sizeof(buf), "w");
+	struct diag d;
+	struct policy *p;
+
+	diag_init(&d, mem);
+	p = policy_parse("mem.yaml", text, strlen(text), &d);
+	fclose(mem);
+	CHECK(p == NULL);
+	CHECK(strstr(buf, "mem.yaml:3:43: error: list URL 'http://l.example/a.txt' is plain http")
+	      != NULL);
+	policy_free(p);
+}

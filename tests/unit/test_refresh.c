@@ -666,7 +666,7 @@ static bool refused(const char *const *have, size_t nh, const char *const *want,
 	for (size_t i = 0; i < ne; i++)
 		e[i] = P(ex[i]);
 	/* as refresh's guard_one: the width, then the shrink */
-	why = guard_width(&G, &(struct addr_list){ w, NULL, nw, nw, NULL });
+	why = guard_width(&G, &(struct addr_list){ w, NULL, nw, nw, NULL, NULL, NULL, 0 });
 	if (!why)
 		why = guard_max_shrink(&G, h, nh, w, nw, e, ne);
 	if (why)
@@ -772,6 +772,92 @@ TEST(dnssec_partner_keeps_only_validated)
 	CHECK_INT(partner_n(&s, 0), 1);
 	srcset_seen(&s, p, 0, &st, o.now, &seen);
 	CHECK(seen.dnssec && seen.naddrs == 1);
+	srcset_free(&s);
+	state_free(&st);
+	policy_free(p);
+}
+
+/* ---- list URLs and feeds, offline -------------------------------------- */
+
+/* A list URL is fetched after its interval, sooner (interval / 8, at least
+ * 10 s, at most 5 min, never beyond the interval) after a failure; both
+ * jittered. */
+TEST(fetch_schedule)
+{
+	CHECK_INT(sched_fetch_delay_ms(3600, false, 0.5), 3600000);
+	CHECK_INT(sched_fetch_delay_ms(3600, true, 0.5), 300000);       /* capped */
+	CHECK_INT(sched_fetch_delay_ms(400, true, 0.5), 50000);         /* 1/8 */
+	CHECK_INT(sched_fetch_delay_ms(40, true, 0.5), 10000);          /* floor */
+	CHECK_INT(sched_fetch_delay_ms(5, true, 0.5), 5000);            /* the interval */
+	for (int i = 0; i < 1000; i++) {
+		uint64_t t = sched_fetch_delay_ms(900, false, (double)i / 1000.0);
+
+		CHECK(t >= 810000 && t <= 990000);
+	}
+}
+
+/* Offline (no fetch), a list URL and a feed stand on what the state
+ * keeps: the addresses, the validators and when fetched, a feed's
+ * addresses each with its ports; nothing known is no address (and said
+ * so).  A stale one is dropped as a name would be. */
+TEST(url_and_feed_from_state)
+{
+	struct policy *p = pol("version: 1\npartners:\n"
+		"  a: {services: [av-edge], lists: [https://l.example/a.txt],\n"
+		"      feeds: [{url: https://f.example/endpoints/w, format: m365}]}\n"
+		"  b: {services: [sip-federation], lists: [https://l.example/b.txt]}\n");
+	struct prefix u[] = { P("198.51.100.7") }, f[] = { P("192.0.2.0/24"), P("203.0.113.9") };
+	struct portrange udp[] = { { PROTO_UDP, 3478, 3481 } };
+	struct portset g[] = { { udp, 1 } };
+	uint32_t grp[] = { 1, 0 };
+	struct state st = { 0 };
+	struct srcset s = { 0 };
+	struct addr_list l = { 0 };
+	struct src_opts o = { .strict_lists = true, .now = 100000 };
+	struct diag d;
+	const struct src *x, *y = NULL;
+
+	if (!p)
+		return;
+	diag_init(&d, NULL);
+	srcset_build(p, &s);
+	x = &s.v[0];
+	for (size_t i = 0; i < s.n; i++)
+		if (s.v[i].kind == STATE_FEED)
+			y = &s.v[i];
+	CHECK(x->kind == STATE_URL && y && x->interval == 3600);
+	if (!y)
+		goto out;
+	CHECK_INT(state_update(&st, STATE_URL, "https://l.example/a.txt", STATE_FROM_HTTPS,
+			       99000, 0, u, 1), 0);
+	CHECK(state_set_fetch(&st, STATE_URL, "https://l.example/a.txt",
+			      &(struct state_fetch){ 98000, "\"v1\"", NULL, NULL }));
+	CHECK_INT(state_update(&st, STATE_FEED, y->key, STATE_FROM_HTTPS, 99000, 0, f, 2), 0);
+	CHECK(state_set_fetch(&st, STATE_FEED, y->key,
+			      &(struct state_fetch){ 98000, NULL, NULL, "2026120700" }));
+	CHECK(state_set_groups(&st, STATE_FEED, y->key, g, 1, grp, "11"));
+	CHECK(srcset_fill(p, &s, &st, &o, &d));
+	CHECK(x->status == SRC_KEPT && x->naddrs == 1 && x->fetched == 98000 && x->etag &&
+	      !strcmp(x->etag, "\"v1\""));
+	CHECK(y->status == SRC_KEPT && y->naddrs == 2 && y->version &&
+	      !strcmp(y->version, "2026120700") && y->ngroups == 1);
+	CHECK(s.v[s.n - 1].status == SRC_UNKNOWN);      /* b's list: never fetched */
+	srcset_partner_addrs(&s, 0, &l);
+	CHECK_INT(l.n, 3);
+	for (size_t i = 0; i < l.n; i++) {
+		const struct portset *ps = addr_list_ports(&l, i);
+
+		if (!prefix_cmp(&l.v[i], &f[0]))
+			CHECK(ps && ps->n == 1 && ps->v[0].lo == 3478);
+		else
+			CHECK(ps == NULL);
+	}
+	addr_list_free(&l);
+	/* Past stale_after: dropped, as any source. */
+	o.now = 99000 + 86401;
+	CHECK(srcset_fill(p, &s, &st, &o, &d));
+	CHECK(x->status == SRC_STALE && y->status == SRC_STALE);
+out:
 	srcset_free(&s);
 	state_free(&st);
 	policy_free(p);

@@ -698,6 +698,137 @@ TEST(expiry)
 	state_free(&st);
 }
 
+static size_t pad8(size_t n)
+{
+	return (n + 7) & ~(size_t)7;
+}
+
+/* state_encode()'s bytes of a state without URLs or feeds, rewritten as
+ * an older fedwall wrote them (format 2 or 3: entries of 72 bytes, no
+ * fetch fields), with their length and sum; *len updated. */
+static unsigned char *downgrade(const unsigned char *b, size_t *len, unsigned version)
+{
+	unsigned char *out = xcalloc(1, *len);
+	size_t in = 32, o = 32, n = 0;
+	uint64_t v, sum;
+
+	memcpy(out, b, 32);
+	out[8] = (unsigned char)version;
+	memcpy(&v, b + 16, 8);
+	for (uint64_t i = 0; i < le64toh(v); i++) {
+		uint32_t nlen, n4, n6;
+		size_t rest;
+
+		memcpy(&nlen, b + in + 4, 4);
+		memcpy(&n4, b + in + 20, 4);
+		memcpy(&n6, b + in + 24, 4);
+		rest = pad8(le32toh(nlen)) + pad8((size_t)le32toh(n4) * 5 + (size_t)le32toh(n6) * 17);
+		memcpy(out + o, b + in, 72);
+		memcpy(out + o + 72, b + in + 96, rest);
+		in += 96 + rest;
+		o += 72 + rest;
+	}
+	n = o + 8;
+	v = htole64(n);
+	memcpy(out + 24, &v, 8);
+	sum = htole64(sum64(out, n - 8));
+	memcpy(out + n - 8, &sum, 8);
+	*len = n;
+	return out;
+}
+
+/* A format-3 file (fedwall before list URLs) loads as it was, and saves
+ * as format 4. */
+TEST(format3_loads)
+{
+	struct state a = { 0 }, b = { 0 };
+	unsigned char *bytes, *old, *again;
+	size_t len = 0, len3, len4 = 0;
+	struct diag d;
+
+	diag_init(&d, stderr);
+	sample(&a);
+	bytes = state_encode(&a, &len);
+	len3 = len;
+	old = bytes ? downgrade(bytes, &len3, 3) : NULL;
+	CHECK(old && state_parse(&b, "v3", old, len3, &d));
+	CHECK_INT(d.warnings, 0);
+	CHECK_INT(b.n, a.n);
+	again = state_encode(&b, &len4);
+	CHECK(again && len4 == len && !memcmp(again, bytes, len));
+	free(again);
+	free(old);
+	free(bytes);
+	state_free(&a);
+	state_free(&b);
+}
+
+/* A list URL's and a feed's fetch fields (validators, version, when
+ * fetched, port groups) round-trip through the file; state_update()
+ * clears them (new addresses: no validator vouches for them). */
+TEST(fetch_fields_round_trip)
+{
+	struct prefix u[] = { P("192.0.2.0/25"), P("2001:db8:7::/48") };
+	struct prefix f[] = { P("198.51.100.0/24"), P("198.51.100.0/24"), P("203.0.113.9") };
+	struct portrange p0[] = { { PROTO_UDP, 3478, 3481 } };
+	struct portrange p1[] = { { PROTO_TCP, 443, 443 }, { PROTO_TCP, 80, 80 } };
+	struct portset groups[] = { { p0, 1 }, { p1, 2 } };
+	uint32_t grp[] = { 1, 2 };
+	struct state_fetch m = { 1700000500, "\"abc-123\"", "Mon, 07 Dec 2026 23:00:00 GMT",
+				 NULL };
+	struct state a = { 0 }, b = { 0 };
+	const struct state_entry *e;
+	struct diag d, quiet;
+
+	fresh_dir();
+	diag_init(&d, stderr);
+	diag_init(&quiet, NULL);
+	sample(&a);
+	CHECK_INT(state_update(&a, STATE_URL, "https://lists.example.test/p.txt",
+			       STATE_FROM_HTTPS, 1700000600, 0, u, 2), 0);
+	CHECK(state_set_fetch(&a, STATE_URL, "https://lists.example.test/p.txt", &m));
+	CHECK_INT(state_update(&a, STATE_FEED, "https://feed.example.test/e/Worldwide",
+			       STATE_FROM_HTTPS, 1700000700, 0, f, 3), 0);
+	m.version = "2026120700";
+	m.etag = NULL;
+	CHECK(state_set_fetch(&a, STATE_FEED, "https://feed.example.test/e/Worldwide", &m));
+	CHECK(state_set_groups(&a, STATE_FEED, "https://feed.example.test/e/Worldwide",
+			       groups, 2, grp, "11;12,13,22"));
+	CHECK_INT(state_save(&a, path), 0);
+	CHECK_INT(state_load(&b, path, &d), 0);
+	CHECK_INT(d.warnings, 0);
+	e = state_lookup(&b, STATE_URL, "https://lists.example.test/p.txt");
+	CHECK(e && e->naddrs == 2 && e->fetched == 1700000500 && e->confirmed == 1700000600 &&
+	      e->from == STATE_FROM_HTTPS && e->etag && !strcmp(e->etag, "\"abc-123\"") &&
+	      e->last_modified && !strcmp(e->last_modified, "Mon, 07 Dec 2026 23:00:00 GMT") &&
+	      !e->version && !e->ngroups);
+	e = state_lookup(&b, STATE_FEED, "https://feed.example.test/e/Worldwide");
+	CHECK(e && e->naddrs == 2 && !e->etag && e->version &&
+	      !strcmp(e->version, "2026120700") && e->ngroups == 2 && e->grp &&
+	      e->grp[0] == 1 && e->grp[1] == 2 && e->groups[1].n == 2 &&
+	      e->groups[1].v[0].lo == 80 && e->groups[0].v[0].hi == 3481 &&
+	      e->group_ids && !strcmp(e->group_ids, "11;12,13,22"));
+	if (e) {
+		char *id1 = state_group_id(e->group_ids, 1), *id2 = state_group_id(e->group_ids, 2);
+
+		CHECK(id1 && !strcmp(id1, "11") && id2 && !strcmp(id2, "12,13,22") &&
+		      !state_group_id(e->group_ids, 0) && !state_group_id(e->group_ids, 3));
+		free(id1);
+		free(id2);
+	}
+	/* New addresses: the validators no longer vouch for them. */
+	CHECK_INT(state_update(&b, STATE_URL, "https://lists.example.test/p.txt",
+			       STATE_FROM_HTTPS, 1700000900, 0, u, 1), 0);
+	e = state_lookup(&b, STATE_URL, "https://lists.example.test/p.txt");
+	CHECK(e && !e->etag && !e->last_modified && !e->fetched);
+	/* Dropped (stale): no validator is kept to confirm what is gone. */
+	CHECK_INT(state_expire(&b, 1700000700 + 90000, 86400, &quiet), 7);
+	e = state_lookup(&b, STATE_FEED, "https://feed.example.test/e/Worldwide");
+	CHECK(e && e->dropped && !e->version && !e->ngroups && e->fetched == 1700000500);
+	state_free(&a);
+	state_free(&b);
+}
+
 /* A format-2 file (one entry per name, as fedwall wrote until the
  * families were split) loads: each host and domain entry becomes its A
  * and its AAAA entry, each with its family's addresses, confirmed when
@@ -707,7 +838,7 @@ TEST(format2_loads_split)
 	struct state_ident id = { 1, 2, 3, 4, 5 };
 	struct state a = { 0 }, b = { 0 }, c = { 0 };
 	const struct state_entry *e;
-	unsigned char *bytes, *again;
+	unsigned char *bytes = NULL, *again;
 	size_t len = 0, len2 = 0;
 	char buf[PREFIX_STRLEN];
 	uint64_t sum;
@@ -717,15 +848,14 @@ TEST(format2_loads_split)
 	sample(&a);
 	state_remove(&a, STATE_HOST, "fam.example.test");       /* format 3's */
 	CHECK(state_set_ident(&a, STATE_LIST, "/var/lib/fedwall/lists/a b.txt", &id));
-	bytes = state_encode(&a, &len);
-	CHECK(bytes != NULL);
-	if (!bytes)
+	again = state_encode(&a, &len);
+	CHECK(again != NULL);
+	if (!again)
 		goto out_free;
 	/* Without family entries the layout is format 2's: only the
-	 * version differs. */
-	bytes[8] = 2;
-	sum = htole64(sum64(bytes, len - 8));
-	memcpy(bytes + len - 8, &sum, 8);
+	 * version differs from format 3's. */
+	bytes = downgrade(again, &len, 2);
+	free(again);
 	CHECK(state_parse(&b, "v2", bytes, len, &d));
 	CHECK_INT(d.warnings, 0);
 	CHECK_INT(b.n, 7);
