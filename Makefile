@@ -32,7 +32,9 @@ PKGS := yaml-0.1 libnftnl libmnl libunbound libcap-ng libcurl jansson
 # One package at a time: Debian 12's libunbound.pc names libevent (not
 # installed, not needed) for its static build, which fails --cflags for all.
 PKG_CFLAGS := $(foreach p,$(PKGS),$(shell $(PKG_CONFIG) --cflags $(p) 2>/dev/null))
-PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+# libcurl's headers only: refresh/fetch.c opens the library when it first
+# fetches (dlopen), since linking it loads ~30 libraries into every command.
+PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(filter-out libcurl,$(PKGS)) 2>/dev/null)
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Wno-format-nonliteral

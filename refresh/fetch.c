@@ -7,10 +7,72 @@
 #include "common/common.h"
 
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* libcurl is opened when the first URL is fetched, not linked: it
+ * brings some thirty libraries (TLS, Kerberos, LDAP, SSH, HTTP/2, IDN,
+ * compression), and loading them cost every fedwall command ~9 ms at
+ * start, fetching or not: a cron refresh of a list file as much as its
+ * whole incremental patch.  Debian's libcurl4 (or the GnuTLS flavour,
+ * the same ABI); without either a fetch fails, saying so, and the
+ * source keeps its last known good addresses. */
+static const char *const curl_sonames[] = { "libcurl.so.4", "libcurl-gnutls.so.4" };
+
+static struct {
+	CURLcode (*global_init)(long);
+	CURL *(*easy_init)(void);
+	CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+	CURLcode (*easy_perform)(CURL *);
+	CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+	CURLHcode (*easy_header)(CURL *, const char *, size_t, unsigned int, int,
+				 struct curl_header **);
+	void (*easy_cleanup)(CURL *);
+	const char *(*easy_strerror)(CURLcode);
+	struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+	void (*slist_free_all)(struct curl_slist *);
+} cu;
+
+static const struct { const char *name; size_t off; } curl_syms[] = {
+#define SYM(f, m) { #f, offsetof(__typeof__(cu), m) }
+	SYM(curl_global_init, global_init), SYM(curl_easy_init, easy_init),
+	SYM(curl_easy_setopt, easy_setopt), SYM(curl_easy_perform, easy_perform),
+	SYM(curl_easy_getinfo, easy_getinfo), SYM(curl_easy_header, easy_header),
+	SYM(curl_easy_cleanup, easy_cleanup), SYM(curl_easy_strerror, easy_strerror),
+	SYM(curl_slist_append, slist_append), SYM(curl_slist_free_all, slist_free_all),
+#undef SYM
+};
+
+/* NULL when libcurl is there with every function fedwall calls, else
+ * why not (static). */
+static const char *curl_open(void)
+{
+	static char why[160];
+	void *lib = NULL;
+
+	for (size_t i = 0; !lib && i < ARRAY_SIZE(curl_sonames); i++)
+		lib = dlopen(curl_sonames[i], RTLD_NOW | RTLD_LOCAL);
+	if (!lib) {
+		snprintf(why, sizeof(why), "libcurl is not installed (%s: %s)",
+			 curl_sonames[0], dlerror());
+		return why;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(curl_syms); i++) {
+		void *f = dlsym(lib, curl_syms[i].name);
+
+		if (!f) {
+			snprintf(why, sizeof(why), "libcurl is too old: no %s (7.84 or later"
+				 " needed)", curl_syms[i].name);
+			return why;
+		}
+		memcpy((char *)&cu + curl_syms[i].off, &f, sizeof(f));
+	}
+	return cu.global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? NULL
+		: "libcurl failed to start";
+}
 
 /* A stall shorter than the whole timeout still fails: bytes per second
  * below FETCH_LOW_SPEED for FETCH_LOW_SPEED_TIME seconds (or the whole
@@ -25,13 +87,16 @@ struct body {
 	bool over;              /* refused past max */
 };
 
-static bool curl_ready(void)
+/* NULL once libcurl is loaded and started, else why not. */
+static const char *curl_ready(void)
 {
-	static int state;       /* 0: not yet, 1: ok, -1: failed */
+	static bool tried;
+	static const char *why;
 
-	if (!state)
-		state = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 1 : -1;
-	return state == 1;
+	if (!tried)
+		why = curl_open();
+	tried = true;
+	return why;
 }
 
 /* Counts what arrives, whatever Content-Length promised: a server that
@@ -53,7 +118,7 @@ static char *header_of(CURL *h, const char *name)
 {
 	struct curl_header *hdr;
 
-	if (curl_easy_header(h, name, 0, CURLH_HEADER, -1, &hdr) != CURLHE_OK ||
+	if (cu.easy_header(h, name, 0, CURLH_HEADER, -1, &hdr) != CURLHE_OK ||
 	    !hdr->value[0] || strlen(hdr->value) > FETCH_VALIDATOR_MAX)
 		return NULL;
 	return xstrdup(hdr->value);
@@ -66,7 +131,7 @@ static void add_header(struct curl_slist **l, const char *name, const char *valu
 	if (!value || !value[0])
 		return;
 	sb_addf(&sb, "%s: %s", name, value);
-	*l = curl_slist_append(*l, sb.s);
+	*l = cu.slist_append(*l, sb.s);
 	sb_free(&sb);
 }
 
@@ -76,29 +141,29 @@ static void set_options(CURL *h, const char *url, const struct fetch_cfg *cfg,
 	unsigned timeout = cfg->timeout ? cfg->timeout : FETCH_DEFAULT_TIMEOUT;
 	const char *protos = cfg->allow_http ? "https,http" : "https";
 
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, protos);
-	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, protos);
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(h, CURLOPT_MAXREDIRS, (long)FETCH_MAX_REDIRS);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+	cu.easy_setopt(h, CURLOPT_URL, url);
+	cu.easy_setopt(h, CURLOPT_PROTOCOLS_STR, protos);
+	cu.easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, protos);
+	cu.easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+	cu.easy_setopt(h, CURLOPT_MAXREDIRS, (long)FETCH_MAX_REDIRS);
+	cu.easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+	cu.easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
 	if (cfg->ca_file)
-		curl_easy_setopt(h, CURLOPT_CAINFO, cfg->ca_file);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)timeout);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)timeout);
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, (long)FETCH_LOW_SPEED);
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
+		cu.easy_setopt(h, CURLOPT_CAINFO, cfg->ca_file);
+	cu.easy_setopt(h, CURLOPT_TIMEOUT, (long)timeout);
+	cu.easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)timeout);
+	cu.easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, (long)FETCH_LOW_SPEED);
+	cu.easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
 			 (long)(timeout < FETCH_LOW_SPEED_TIME ? timeout : FETCH_LOW_SPEED_TIME));
-	curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)b->max);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "fedwall/" FEDWALL_VERSION);
+	cu.easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)b->max);
+	cu.easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	cu.easy_setopt(h, CURLOPT_WRITEDATA, b);
+	cu.easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	cu.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	cu.easy_setopt(h, CURLOPT_USERAGENT, "fedwall/" FEDWALL_VERSION);
 	/* Identity only: the cap counts the bytes parsed, and a compressed
 	 * body could hide a much larger one. */
-	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, NULL);
+	cu.easy_setopt(h, CURLOPT_ACCEPT_ENCODING, NULL);
 }
 
 static enum fetch_status failed(struct fetch_reply *out, const char *fmt, ...) PRINTF(2, 3);
@@ -123,7 +188,7 @@ static enum fetch_status outcome(CURL *h, CURLcode rc, struct body *b, const cha
 {
 	long code = 0;
 
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+	cu.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
 	out->code = code;
 	if (b->over || rc == CURLE_FILESIZE_EXCEEDED)
 		return failed(out, "the body is larger than max_size (%llu bytes)",
@@ -134,7 +199,7 @@ static enum fetch_status outcome(CURL *h, CURLcode rc, struct body *b, const cha
 	if (rc == CURLE_OPERATION_TIMEDOUT)
 		return failed(out, "timed out (%s)", errbuf[0] ? errbuf : "no answer");
 	if (rc != CURLE_OK)     /* errbuf says more than the code's name, when set */
-		return failed(out, "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
+		return failed(out, "%s", errbuf[0] ? errbuf : cu.easy_strerror(rc));
 	if (code == 304 && conditional) {
 		out->status = FETCH_NOT_MODIFIED;
 		return out->status;
@@ -160,19 +225,21 @@ enum fetch_status fetch_url(const char *url, const struct fetch_cfg *cfg,
 	CURLcode rc;
 
 	*out = (struct fetch_reply){ 0 };
-	if (!curl_ready() || !(h = curl_easy_init()))
+	if (curl_ready())
+		return failed(out, "%s", curl_ready());
+	if (!(h = cu.easy_init()))
 		return failed(out, "cannot start libcurl");
 	set_options(h, url, cfg, &b, errbuf);
 	if (have) {
 		add_header(&hdrs, "If-None-Match", have->etag);
 		add_header(&hdrs, "If-Modified-Since", have->last_modified);
-		curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+		cu.easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	}
-	rc = curl_easy_perform(h);
+	rc = cu.easy_perform(h);
 	outcome(h, rc, &b, errbuf, hdrs != NULL, out);
 	sb_free(&b.sb);
-	curl_slist_free_all(hdrs);
-	curl_easy_cleanup(h);
+	cu.slist_free_all(hdrs);
+	cu.easy_cleanup(h);
 	return out->status;
 }
 
