@@ -47,43 +47,13 @@ lab_core && lab_host web $W4/24 2001:db8:51::80/64 &&
 	lab_host exch 192.0.2.97/24 2001:db8:2::97/64 || {
 	fail "feeds lab: build the namespace topology"; exit 1; }
 
-# ---- a test CA and nginx (as tests/lab/https.sh) --------------------------
-openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
-	-keyout "$D/ca.key" -out "$D/ca.pem" -days 2 -subj "/CN=fedwall feeds test CA" \
-	2>/dev/null &&
-openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
-	-keyout "$D/srv.key" -out "$D/srv.csr" -subj "/CN=$W4" 2>/dev/null &&
-printf 'subjectAltName=IP:%s\n' $W4 >"$D/ext" &&
-openssl x509 -req -in "$D/srv.csr" -CA "$D/ca.pem" -CAkey "$D/ca.key" \
-	-CAcreateserial -out "$D/srv.pem" -days 2 -extfile "$D/ext" 2>/dev/null ||
+# ---- a test CA and nginx (labrc.sh) ---------------------------------------
+lab_ca "$D" test $W4 && cp "$D/test-ca.pem" "$D/ca.pem" &&
+	cp "$D/test-srv.pem" "$D/srv.pem" && cp "$D/test-srv.key" "$D/srv.key" ||
 	{ fail "feeds lab: openssl makes the certificates"; exit 1; }
-cat >"$D/nginx.conf" <<EOF
-user root;
-worker_processes 1;
-pid $D/nginx.pid;
-error_log $D/error.log;
-events { worker_connections 64; }
-http {
-	log_format st '\$status \$request_uri';
-	access_log $D/access.log st;
-	client_body_temp_path $D/tmp;
-	proxy_temp_path $D/tmp;
-	fastcgi_temp_path $D/tmp;
-	uwsgi_temp_path $D/tmp;
-	scgi_temp_path $D/tmp;
-	default_type application/json;
-	server {
-		listen $W4:443 ssl;
-		ssl_certificate $D/srv.pem;
-		ssl_certificate_key $D/srv.key;
-		root $D/www;
-	}
-}
-EOF
-lab_exec web "$NGINX" -e "$D/error.log" -p "$D" -c "$D/nginx.conf" -g 'daemon off;' &
-LAB_PIDS="$LAB_PIDS $!"
-for _n in $(seq 100); do [ -s "$D/nginx.pid" ] && break; sleep 0.05; done
-[ -s "$D/nginx.pid" ] || { fail "feeds lab: nginx starts"; cat "$D/error.log" >&2; exit 1; }
+lab_nginx_conf "$D" $W4 application/json
+lab_nginx_start web "$D" ||
+	{ fail "feeds lab: nginx starts"; cat "$D/error.log" >&2; exit 1; }
 
 # ---- the feeds: the real files, documentation addresses swapped in -------
 "$PY" - "$FEEDS" "$D/www" <<'EOF' || { fail "feeds lab: python3 rewrites the m365 feed"; exit 1; }

@@ -39,19 +39,7 @@ lab_topology && lab_host web $W4/24 2001:db8:51::80/64 &&
 	fail "https lab: build the namespace topology"; exit 1; }
 
 # ---- certificates: a test CA, the server's, and another CA's ------------
-# ca NAME: NAME-ca.pem and a server certificate NAME-srv.pem (key
-# NAME-srv.key) for IP:$W4 that it signed
-ca() {
-	openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
-		-keyout "$D/$1-ca.key" -out "$D/$1-ca.pem" -days 2 \
-		-subj "/CN=fedwall $1 test CA" 2>/dev/null &&
-	openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
-		-keyout "$D/$1-srv.key" -out "$D/$1-srv.csr" -subj "/CN=$W4" 2>/dev/null &&
-	printf 'subjectAltName=IP:%s\n' $W4 >"$D/ext" &&
-	openssl x509 -req -in "$D/$1-srv.csr" -CA "$D/$1-ca.pem" -CAkey "$D/$1-ca.key" \
-		-CAcreateserial -out "$D/$1-srv.pem" -days 2 -extfile "$D/ext" 2>/dev/null
-}
-if ca test && ca other; then pass "https lab: test CA and server certificates made"
+if lab_ca "$D" test $W4 && lab_ca "$D" other $W4; then pass "https lab: test CA and server certificates made"
 else fail "https lab: openssl makes the certificates"; exit 1; fi
 use_cert() { cp "$D/$1-srv.pem" "$D/srv.pem" && cp "$D/$1-srv.key" "$D/srv.key"; }
 # serve_cert NAME: nginx reloaded with NAME's certificate, and serving it
@@ -67,44 +55,8 @@ serve_cert() {
 use_cert test
 
 # ---- nginx: https on 443 (the lists), plain http on 80 ------------------
-cat >"$D/nginx.conf" <<EOF
-user root;
-worker_processes 1;
-pid $D/nginx.pid;
-error_log $D/error.log;
-events { worker_connections 64; }
-http {
-	log_format st '\$status \$request_uri';
-	access_log $D/access.log st;
-	client_body_temp_path $D/tmp;
-	proxy_temp_path $D/tmp;
-	fastcgi_temp_path $D/tmp;
-	uwsgi_temp_path $D/tmp;
-	scgi_temp_path $D/tmp;
-	default_type text/plain;
-	server {
-		listen $W4:443 ssl;
-		ssl_certificate $D/srv.pem;
-		ssl_certificate_key $D/srv.key;
-		root $D/www;
-	}
-	server {
-		listen $W4:80;
-		root $D/www;
-	}
-}
-EOF
-nginx_start() {
-	lab_exec web "$NGINX" -e "$D/error.log" -p "$D" -c "$D/nginx.conf" -g 'daemon off;' &
-	NGINXPID=$!
-	LAB_PIDS="$LAB_PIDS $NGINXPID"
-	# the pid file is written once the sockets are bound
-	for _n in $(seq 100); do
-		[ -s "$D/nginx.pid" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
+lab_nginx_conf "$D" $W4 text/plain http
+nginx_start() { lab_nginx_start web "$D" && NGINXPID=$LAB_NGINX; }
 # by its pid file: $NGINXPID is the subshell that ran it
 nginx_stop() {
 	kill "$(cat "$D/nginx.pid")" 2>/dev/null; wait "$NGINXPID" 2>/dev/null

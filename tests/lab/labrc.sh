@@ -399,3 +399,68 @@ lab_table() {
 			s|^\s+||; s|\s+$||; $_ } split(m|,|, $1)) . " }"/gse;
 		$_ = join("\n\n", sort split(/\n\n/, $_))'
 }
+
+# ---- an HTTPS server: a test CA and nginx (https.sh, feeds.sh) -------------
+
+# lab_ca DIR NAME ADDR: DIR/NAME-ca.pem (CN "fedwall NAME test CA") and a
+# server certificate DIR/NAME-srv.pem (key DIR/NAME-srv.key) for IP:ADDR
+# that it signed; EC P-256, valid two days.
+lab_ca() {
+	openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+		-keyout "$1/$2-ca.key" -out "$1/$2-ca.pem" -days 2 \
+		-subj "/CN=fedwall $2 test CA" 2>/dev/null &&
+	openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+		-keyout "$1/$2-srv.key" -out "$1/$2-srv.csr" -subj "/CN=$3" 2>/dev/null &&
+	printf 'subjectAltName=IP:%s\n' "$3" >"$1/ext" &&
+	openssl x509 -req -in "$1/$2-srv.csr" -CA "$1/$2-ca.pem" -CAkey "$1/$2-ca.key" \
+		-CAcreateserial -out "$1/$2-srv.pem" -days 2 -extfile "$1/ext" 2>/dev/null
+}
+
+# lab_nginx_conf DIR ADDR TYPE [PLAIN]: DIR/nginx.conf serving DIR/www over
+# https on ADDR:443 with DIR/srv.pem and DIR/srv.key (content type TYPE),
+# and with PLAIN over http on ADDR:80 too; its access log DIR/access.log
+# says "STATUS URI" a request.
+lab_nginx_conf() {
+	_plain=
+	[ -n "${4:-}" ] && _plain="server { listen $2:80; root $1/www; }"
+	mkdir -p "$1/tmp" "$1/www"
+	cat >"$1/nginx.conf" <<EOF
+user root;
+worker_processes 1;
+pid $1/nginx.pid;
+error_log $1/error.log;
+events { worker_connections 64; }
+http {
+	log_format st '\$status \$request_uri';
+	access_log $1/access.log st;
+	client_body_temp_path $1/tmp;
+	proxy_temp_path $1/tmp;
+	fastcgi_temp_path $1/tmp;
+	uwsgi_temp_path $1/tmp;
+	scgi_temp_path $1/tmp;
+	default_type $3;
+	server {
+		listen $2:443 ssl;
+		ssl_certificate $1/srv.pem;
+		ssl_certificate_key $1/srv.key;
+		root $1/www;
+	}
+	$_plain
+}
+EOF
+}
+
+# lab_nginx_start HOST DIR: nginx with DIR/nginx.conf in HOST's namespace,
+# in the foreground of a background job ($LAB_NGINX, killed with the
+# lab); back once its pid file says the sockets are bound.
+lab_nginx_start() {
+	lab_exec "$1" /usr/sbin/nginx -e "$2/error.log" -p "$2" -c "$2/nginx.conf" \
+		-g 'daemon off;' &
+	LAB_NGINX=$!
+	LAB_PIDS="$LAB_PIDS $LAB_NGINX"
+	for _n in $(seq 100); do
+		[ -s "$2/nginx.pid" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
