@@ -211,6 +211,15 @@ static bool cmap_holds(const struct cmap *m, const struct prefix *a, uint32_t ch
 	return false;
 }
 
+/* Whether class m, whose chain for the partner is ch, is one of the
+ * partner's for an address of a's family. */
+static bool cmap_applies(const struct cmap *m, uint32_t ch, const struct prefix *a,
+			 const struct policy *p, const struct partner *pt)
+{
+	return ch != UINT32_MAX && (m->set->key == IR_KEY_ADDR6) == (a->family == 6) &&
+	       cmap_meets(m, p, pt, ~0u);
+}
+
 /* What partner pt's classes in `v` that hold `a` say of it: *all, held
  * by every class of its services; *common, by one that serves none of
  * its scoped kinds (only its addresses for all services are there); the
@@ -234,8 +243,7 @@ static void held_on(const struct cmap *v, size_t n, const struct policy *p,
 		uint32_t ch = chain[m->out];
 		unsigned kinds = 0;
 
-		if (ch == UINT32_MAX || (m->set->key == IR_KEY_ADDR6) != (a->family == 6) ||
-		    !cmap_meets(m, p, pt, ~0u))
+		if (!cmap_applies(m, ch, a, p, pt))
 			continue;
 		classes++;
 		if (!cmap_holds(m, a, ch))
@@ -306,8 +314,7 @@ static bool held_ports(const struct cmap *v, size_t n, const struct policy *p,
 		const struct cmap *m = &v[k];
 		uint32_t ch = chain[m->out];
 
-		if (ch == UINT32_MAX || (m->set->key == IR_KEY_ADDR6) != (a->family == 6) ||
-		    !cmap_meets(m, p, pt, ~0u))
+		if (!cmap_applies(m, ch, a, p, pt))
 			continue;
 		classes++;
 		if (!cmap_holds(m, a, ch))

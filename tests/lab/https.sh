@@ -32,6 +32,15 @@ ST=$LAB_DIR/state
 POLF=$LAB_DIR/policy.yaml
 D=$LAB_DIR/web
 mkdir -p "$D/www" "$D/tmp"
+# publish FILE LINE...: the list FILE under www/ now holds LINEs, with an
+# mtime a second after the last one's: nginx's validators (ETag: mtime and
+# size; Last-Modified: seconds) then tell every version from the one
+# before, which two same-size writes within one second would not.
+PUB_T=$(($(date +%s) - 3600))
+publish() {
+	_f=$D/www/$1; shift
+	printf '%s\n' "$@" >"$_f" && PUB_T=$((PUB_T + 1)) && touch -d "@$PUB_T" "$_f"
+}
 
 lab_topology && lab_host web $W4/24 2001:db8:51::80/64 &&
 	lab_host delta 198.51.100.14/24 2001:db8:51::14/64 &&
@@ -42,12 +51,17 @@ lab_topology && lab_host web $W4/24 2001:db8:51::80/64 &&
 if lab_ca "$D" test $W4 && lab_ca "$D" other $W4; then pass "https lab: test CA and server certificates made"
 else fail "https lab: openssl makes the certificates"; exit 1; fi
 use_cert() { cp "$D/$1-srv.pem" "$D/srv.pem" && cp "$D/$1-srv.key" "$D/srv.key"; }
-# serve_cert NAME: nginx reloaded with NAME's certificate, and serving it
+# serve_cert NAME: nginx reloaded with NAME's certificate, serving it, and
+# its old worker gone (until then the old one may still accept a
+# connection, with the old certificate)
 serve_cert() {
 	use_cert "$1" && kill -HUP "$(cat "$D/nginx.pid")" || return 1
-	for _n in $(seq 100); do
-		lab_exec edge openssl s_client -connect $W4:443 </dev/null 2>/dev/null |
-			grep -q "^issuer=CN = fedwall $1 test CA" && return 0
+	for _n in $(seq 200); do
+		if [ "$(pgrep -c -P "$(cat "$D/nginx.pid")")" = 1 ] &&
+		   lab_exec edge openssl s_client -connect $W4:443 </dev/null 2>/dev/null |
+			grep -q "^issuer=CN = fedwall $1 test CA"; then
+			return 0
+		fi
 		sleep 0.05
 	done
 	return 1
@@ -142,8 +156,8 @@ live_same() {
 }
 n304() { grep -c '^304 /followed.txt$' "$D/access.log" 2>/dev/null || true; }
 
-echo 198.51.100.11 >"$D/www/followed.txt"
-echo 192.0.2.22 >"$D/www/plain.txt"
+publish followed.txt 198.51.100.11
+publish plain.txt 192.0.2.22
 # m365 VERSION A11 A12: the Microsoft 365 web service's answers, in its
 # own structure: set 11 (Skype, udp/3478-3481) on A11, set 12 (Skype,
 # tcp/80,443) on A12, set 1 (Exchange, tcp/80,443) on stranger's
@@ -217,7 +231,7 @@ has OUT "^feed: partner teams, https://$W4/m365/endpoints/worldwide \(m365\): 2 
 	"status: the feed, its format and version"
 
 # ---- the list changes: followed -------------------------------------------
-echo 198.51.100.12 >"$D/www/followed.txt"
+publish followed.txt 198.51.100.12
 fw refresh
 expect_rc 0 "change: refresh exits 0"
 has OUT "^fedwall: partner followed: \+1 -1 addresses \(list URLs https://$W4/followed.txt\)$" \
@@ -251,21 +265,16 @@ ip netns exec "$LAB-edge" "$FEDWALL" daemon -d -f "$LAB_DIR/daemon.yaml" --state
 DPID=$!
 LAB_PIDS="$LAB_PIDS $DPID"
 # wait_reach SECONDS HOST: HOST gets through within SECONDS
-wait_reach() {
-	_end=$(($(date +%s) + $1))
-	while [ "$(date +%s)" -le $_end ]; do
-		lab_probe "$2" connect -t 300 tcp $E4 5061 && return 0
-		sleep 0.2
-	done
-	return 1
-}
-echo 198.51.100.11 >"$D/www/followed.txt"
-ok "daemon: follows the list URL as it changes (alpha admitted within 6 s)" wait_reach 6 alpha
+wait_reach() { lab_wait_reach "$1" "$2" $E4 5061; }
+publish followed.txt 198.51.100.11
+if wait_reach 6 alpha; then pass "daemon: follows the list URL as it changes (alpha admitted within 6 s)"
+else fail "daemon: follows the list URL as it changes (alpha admitted within 6 s)"
+	sed 's/^/    /' "$LAB_DIR/daemon.log" >&2; fi
 in_no "daemon: the address the list dropped (bravo) refused" bravo
 kill "$DPID"
 if wait "$DPID"; then pass "daemon: SIGTERM exits 0"
 else fail "daemon: SIGTERM exits 0"; sed 's/^/    /' "$LAB_DIR/daemon.log" >&2; fi
-echo 198.51.100.12 >"$D/www/followed.txt"
+publish followed.txt 198.51.100.12
 fw refresh
 in_ok "daemon: bravo admitted again by a refresh after it" bravo
 
@@ -292,13 +301,13 @@ fails() {
 	live_same "$1: nothing live changed"
 }
 snap
-printf 'this is not a list\n198.51.100.14\n' >"$D/www/followed.txt"
+publish followed.txt 'this is not a list' 198.51.100.14
 fw refresh
 fails "garbage" "https://$W4/followed.txt:1:1: error: 'this is not a list'"
-head -c 4096 /dev/zero | tr '\0' '#' >"$D/www/followed.txt"
+publish followed.txt "$(head -c 4096 /dev/zero | tr '\0' '#')"
 fw refresh
 fails "over max_size" "larger than max_size \(1024 bytes\)"
-echo 198.51.100.99 >"$D/www/followed.txt"
+publish followed.txt 198.51.100.99
 serve_cert other || fail "another CA: nginx serves the other CA's certificate"
 fw refresh
 fails "another CA" "followed.txt': SSL certificate problem: unable to get local issuer certificate"

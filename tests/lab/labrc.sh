@@ -464,3 +464,14 @@ lab_nginx_start() {
 	done
 	return 1
 }
+
+# lab_wait_reach SECONDS HOST ADDR PORT: HOST's tcp connect to ADDR PORT
+# gets through within SECONDS (a daemon's change, awaited).
+lab_wait_reach() {
+	_end=$(($(date +%s) + $1))
+	while [ "$(date +%s)" -le $_end ]; do
+		lab_probe "$2" connect -t 300 tcp "$3" "$4" && return 0
+		sleep 0.2
+	done
+	return 1
+}

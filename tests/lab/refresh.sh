@@ -216,14 +216,7 @@ ip netns exec "$LAB-edge" "$FEDWALL" daemon -d -f "$POLF" --state-dir "$ST" 2>"$
 DPID=$!
 LAB_PIDS="$LAB_PIDS $DPID"
 # wait_reach SECONDS HOST: HOST gets through within SECONDS
-wait_reach() {
-	_end=$(($(date +%s) + $1))
-	while [ "$(date +%s)" -le $_end ]; do
-		lab_probe "$2" connect -t 300 tcp $E4 5061 && return 0
-		sleep 0.2
-	done
-	return 1
-}
+wait_reach() { lab_wait_reach "$1" "$2" $E4 5061; }
 ok "daemon: resolves at start (alpha admitted within 4 s)" wait_reach 4 alpha
 records 198.51.100.13
 t0=$(date +%s)
