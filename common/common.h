@@ -219,6 +219,8 @@ struct portset {
 	struct portrange *v;    /* merged, sorted */
 	size_t n;
 };
+/* Frees n port sets and the array (NULL with n 0: a no-op). */
+void portsets_free(struct portset *g, size_t n);
 
 /* ---- files ---------------------------------------------------------- */
 

@@ -110,3 +110,10 @@ size_t portranges_merge(struct portrange *v, size_t n)
 	}
 	return top;
 }
+
+void portsets_free(struct portset *g, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(g[i].v);
+	free(g);
+}

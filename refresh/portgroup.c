@@ -5,13 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void portsets_free(struct portset *g, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(g[i].v);
-	free(g);
-}
-
 static bool same_ports(const struct portset *g, const struct portrange *v, size_t n)
 {
 	return g->n == n && (!n || !memcmp(g->v, v, n * sizeof(*v)));

@@ -75,7 +75,6 @@ const struct portset *addr_list_ports(const struct addr_list *l, size_t i);
  * them would have made it. */
 void addr_list_set_ports(struct addr_list *l, size_t i, const struct portrange *ports,
 			 size_t nports);
-void portsets_free(struct portset *g, size_t n);
 void addr_list_free(struct addr_list *l);
 
 /* Appends the addresses of list file `path` to `out`.  `g` (may be NULL)

@@ -194,9 +194,7 @@ void srcset_build(const struct policy *p, struct srcset *s)
 
 static void groups_clear(struct src *x)
 {
-	for (size_t i = 0; i < x->ngroups; i++)
-		free(x->groups[i].v);
-	free(x->groups);
+	portsets_free(x->groups, x->ngroups);
 	free(x->grp);
 	free(x->group_ids);
 	x->groups = NULL;

@@ -103,9 +103,7 @@ const struct state_entry *state_lookup(const struct state *st,
 
 static void groups_free(struct state_entry *e)
 {
-	for (size_t i = 0; i < e->ngroups; i++)
-		free(e->groups[i].v);
-	free(e->groups);
+	portsets_free(e->groups, e->ngroups);
 	free(e->grp);
 	free(e->group_ids);
 	e->groups = NULL;
