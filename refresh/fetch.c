@@ -135,27 +135,41 @@ static void add_header(struct curl_slist **l, const char *name, const char *valu
 	sb_free(&sb);
 }
 
-static void set_options(CURL *h, const char *url, const struct fetch_cfg *cfg,
-			struct body *b, char *errbuf)
+/* The options that keep a fetch honest (which protocols, whose
+ * certificates, how much): one a libcurl refuses (older than fedwall
+ * was built for, or built without TLS) fails the fetch rather than
+ * going on without it.  Returns the option's name, or NULL. */
+static const char *guard_options(CURL *h, const struct fetch_cfg *cfg, uint64_t max)
 {
-	unsigned timeout = cfg->timeout ? cfg->timeout : FETCH_DEFAULT_TIMEOUT;
 	const char *protos = cfg->allow_http ? "https,http" : "https";
 
+	if (cu.easy_setopt(h, CURLOPT_PROTOCOLS_STR, protos) != CURLE_OK)
+		return "CURLOPT_PROTOCOLS_STR";
+	if (cu.easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, protos) != CURLE_OK)
+		return "CURLOPT_REDIR_PROTOCOLS_STR";
+	if (cu.easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK ||
+	    cu.easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK)
+		return "CURLOPT_SSL_VERIFYPEER";
+	if (cfg->ca_file && cu.easy_setopt(h, CURLOPT_CAINFO, cfg->ca_file) != CURLE_OK)
+		return "CURLOPT_CAINFO";
+	if (cu.easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max) != CURLE_OK)
+		return "CURLOPT_MAXFILESIZE_LARGE";
+	return NULL;
+}
+
+static const char *set_options(CURL *h, const char *url, const struct fetch_cfg *cfg,
+			       struct body *b, char *errbuf)
+{
+	unsigned timeout = cfg->timeout ? cfg->timeout : FETCH_DEFAULT_TIMEOUT;
+
 	cu.easy_setopt(h, CURLOPT_URL, url);
-	cu.easy_setopt(h, CURLOPT_PROTOCOLS_STR, protos);
-	cu.easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, protos);
 	cu.easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
 	cu.easy_setopt(h, CURLOPT_MAXREDIRS, (long)FETCH_MAX_REDIRS);
-	cu.easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-	cu.easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (cfg->ca_file)
-		cu.easy_setopt(h, CURLOPT_CAINFO, cfg->ca_file);
 	cu.easy_setopt(h, CURLOPT_TIMEOUT, (long)timeout);
 	cu.easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)timeout);
 	cu.easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, (long)FETCH_LOW_SPEED);
 	cu.easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
-			 (long)(timeout < FETCH_LOW_SPEED_TIME ? timeout : FETCH_LOW_SPEED_TIME));
-	cu.easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)b->max);
+		       (long)(timeout < FETCH_LOW_SPEED_TIME ? timeout : FETCH_LOW_SPEED_TIME));
 	cu.easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	cu.easy_setopt(h, CURLOPT_WRITEDATA, b);
 	cu.easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
@@ -164,6 +178,7 @@ static void set_options(CURL *h, const char *url, const struct fetch_cfg *cfg,
 	/* Identity only: the cap counts the bytes parsed, and a compressed
 	 * body could hide a much larger one. */
 	cu.easy_setopt(h, CURLOPT_ACCEPT_ENCODING, NULL);
+	return guard_options(h, cfg, b->max);
 }
 
 static enum fetch_status failed(struct fetch_reply *out, const char *fmt, ...) PRINTF(2, 3);
@@ -221,6 +236,7 @@ enum fetch_status fetch_url(const char *url, const struct fetch_cfg *cfg,
 	struct body b = { .max = cfg->max_size ? cfg->max_size : FETCH_DEFAULT_MAX_SIZE };
 	char errbuf[CURL_ERROR_SIZE] = "";
 	struct curl_slist *hdrs = NULL;
+	const char *refused;
 	CURL *h;
 	CURLcode rc;
 
@@ -229,7 +245,10 @@ enum fetch_status fetch_url(const char *url, const struct fetch_cfg *cfg,
 		return failed(out, "%s", curl_ready());
 	if (!(h = cu.easy_init()))
 		return failed(out, "cannot start libcurl");
-	set_options(h, url, cfg, &b, errbuf);
+	if ((refused = set_options(h, url, cfg, &b, errbuf))) {
+		cu.easy_cleanup(h);
+		return failed(out, "libcurl refused %s: not fetched", refused);
+	}
 	if (have) {
 		add_header(&hdrs, "If-None-Match", have->etag);
 		add_header(&hdrs, "If-Modified-Since", have->last_modified);
