@@ -38,6 +38,20 @@ static void check_addrs(const struct feed_addrs *a, const struct guards *g)
 	}
 }
 
+/* The input's first byte (0 for an empty input), taken off it: what
+ * the targets pick their filters, guards and format by. */
+static uint8_t fuzz_take_sel(const uint8_t **data, size_t *size)
+{
+	uint8_t sel = 0;
+
+	if (*size > 0) {
+		sel = (*data)[0];
+		(*data)++;
+		(*size)--;
+	}
+	return sel;
+}
+
 /* A feed's filters as the fuzz input's first byte picks them: bit k
  * (k < 3) sets filter key[k] to val[k]. */
 struct fuzz_filters {

@@ -20,13 +20,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	};
 	struct feed f = { .format = FEED_AWS };
 	struct feed_addrs a;
-	uint8_t sel = 0;
+	uint8_t sel = fuzz_take_sel(&data, &size);
 
-	if (size > 0) {
-		sel = data[0];
-		data++;
-		size--;
-	}
 	if (sel & 32)
 		f.format = FEED_PLAIN;
 	fuzz_feed(&f, &ff, sel, data, size, &a);

@@ -21,13 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	};
 	struct feed f = { .format = FEED_M365 };
 	struct feed_addrs a;
-	uint8_t sel = 0;
+	uint8_t sel = fuzz_take_sel(&data, &size);
 
-	if (size > 0) {
-		sel = data[0];
-		data++;
-		size--;
-	}
 	if (sel & 16) {
 		static FILE *sink;
 		struct diag d;

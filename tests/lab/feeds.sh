@@ -17,16 +17,8 @@
 . "$(dirname "$0")/../lib.sh"
 . "$TOP/tests/lab/labrc.sh"
 
-NGINX=/usr/sbin/nginx
-PY=$(command -v python3 || true)
 FEEDS=${FEDWALL_FEEDS:-$TOP/../shared/data/feeds}
-lab_require || exit 0
-for c in "$NGINX" openssl "$PY"; do
-	if [ -z "$c" ] || ! command -v "$c" >/dev/null 2>&1; then
-		skip "feeds lab (no ${c:-python3}: apt-get install nginx-light openssl python3)"
-		exit 0
-	fi
-done
+lab_https_require "feeds lab" || exit 0
 if [ ! -f "$FEEDS/m365-endpoints-worldwide.json" ] || [ ! -f "$FEEDS/aws-ip-ranges.json" ]; then
 	skip "feeds lab (the real feeds are not in $FEEDS; set FEDWALL_FEEDS)"
 	exit 0

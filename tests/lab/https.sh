@@ -13,15 +13,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$TOP/tests/lab/labrc.sh"
 
-NGINX=/usr/sbin/nginx
-PY=$(command -v python3 || true)
-lab_require || exit 0
-for c in "$NGINX" openssl "$PY"; do
-	if [ -z "$c" ] || ! command -v "$c" >/dev/null 2>&1; then
-		skip "https lab (no ${c:-python3}: apt-get install nginx-light openssl python3)"
-		exit 0
-	fi
-done
+lab_https_require "https lab" || exit 0
 lab_init
 # the lab's server is reached directly, whatever proxy the host knows
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY

@@ -402,6 +402,19 @@ lab_table() {
 
 # ---- an HTTPS server: a test CA and nginx (https.sh, feeds.sh) -------------
 
+# lab_https_require NAME: whether nginx, openssl and python3 (PY) are
+# here, after lab_require; else a SKIP naming what to install.
+lab_https_require() {
+	lab_require || return 1
+	PY=$(command -v python3 || true)
+	for _c in /usr/sbin/nginx openssl "$PY"; do
+		if [ -z "$_c" ] || ! command -v "$_c" >/dev/null 2>&1; then
+			skip "$1 (no ${_c:-python3}: apt-get install nginx-light openssl python3)"
+			return 1
+		fi
+	done
+}
+
 # lab_ca DIR NAME ADDR: DIR/NAME-ca.pem (CN "fedwall NAME test CA") and a
 # server certificate DIR/NAME-srv.pem (key DIR/NAME-srv.key) for IP:ADDR
 # that it signed; EC P-256, valid two days.
